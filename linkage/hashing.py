@@ -1,0 +1,79 @@
+"""Keyed hashes of NINOs and per-recipient pseudonyms.
+
+A plain SHA-256 of a NINO is reversed by enumerating the ~3.7 x 10^8 valid numbers in minutes, so the hub
+only ever stores ``HMAC-SHA256(key, normalised NINO)`` with the id of the key. Keys rotate by key id: the
+ring hashes with its current key and can still hash with older ones while an index is re-keyed.
+
+What leaves the hub as a subject id is a pseudonym made with a key derived for the recipient
+organisation, so two recipients cannot join their outputs; only the hub can map back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from linkage.errors import UnknownKey
+from linkage.types import HashedNino, KeyId, NormalisedNino, Pseudonym
+
+__all__ = ["KeyRing", "KeyedHash"]
+
+_MIN_KEY_BYTES = 32
+
+
+@dataclass(frozen=True, slots=True)
+class KeyedHash:
+    key_id: KeyId
+    value: HashedNino
+
+
+@dataclass(frozen=True)
+class KeyRing:
+    """Secret keys by id, with the one that new hashes use.
+
+    ``pseudonym_key`` is the secret from which each recipient organisation's pseudonym key is derived.
+    """
+
+    keys: Mapping[KeyId, bytes]
+    current: KeyId
+    pseudonym_key: bytes
+    _org_keys: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.current not in self.keys:
+            problems.append(f"the current key id {self.current!r} is not in the key ring")
+        problems += [
+            f"key {key_id!r} is {len(key)} bytes; at least {_MIN_KEY_BYTES} are required"
+            for key_id, key in self.keys.items()
+            if len(key) < _MIN_KEY_BYTES
+        ]
+        if len(self.pseudonym_key) < _MIN_KEY_BYTES:
+            problems.append(f"the pseudonym key is shorter than {_MIN_KEY_BYTES} bytes")
+        if problems:
+            raise ValueError("invalid key ring: " + "; ".join(problems))
+
+    def hash_nino(self, nino: NormalisedNino, key_id: KeyId | None = None) -> KeyedHash:
+        kid = self.current if key_id is None else key_id
+        try:
+            key = self.keys[kid]
+        except KeyError:
+            raise UnknownKey(kid) from None
+        digest = hmac.new(key, b"nino:" + nino.encode("ascii"), hashlib.sha256).hexdigest()
+        return KeyedHash(kid, HashedNino(digest))
+
+    def hash_text(self, purpose: str, value: str) -> str:
+        """Keyed hash of any other identifier (a user id, say), separated from NINO hashes by ``purpose``."""
+        key = self.keys[self.current]
+        return hmac.new(key, f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()
+
+    def pseudonym(self, org_id: str, subject: KeyedHash) -> Pseudonym:
+        """The subject id ``org_id`` sees for ``subject``: stable per org, unjoinable across orgs."""
+        org_key = self._org_keys.get(org_id)
+        if org_key is None:
+            org_key = hmac.new(self.pseudonym_key, b"org:" + org_id.encode(), hashlib.sha256).digest()
+            self._org_keys[org_id] = org_key
+        digest = hmac.new(org_key, subject.value.encode("ascii"), hashlib.sha256).hexdigest()
+        return Pseudonym("ps_" + digest[:32])
