@@ -1,8 +1,8 @@
 """Linkage errors.
 
-    LinkageError
-    ├── InvalidNino (also ValueError)      the input is not a usable National Insurance number
-    └── UnknownKey (also KeyError)         a hash names a key id the key ring does not hold
+LinkageError
+├── InvalidNino (also ValueError)      the input is not a usable National Insurance number
+└── UnknownKey (also KeyError)         a hash names a key id the key ring does not hold
 """
 
 from __future__ import annotations

@@ -1,0 +1,250 @@
+"""The service: a Starlette app whose lifespan owns the database pools.
+
+Routes: ``POST /graphql`` (bearer token required; GraphiQL on GET outside production), ``/healthz``
+(the process is alive), ``/readyz`` (every store answers now).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from cross_web import HTTPException
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+from strawberry.asgi import GraphQL
+
+from hub.audit import PgAuditSink
+from hub.auth import Caller, TokenVerifier
+from hub.config import SOURCE_STORES, Settings, StoreName
+from hub.errors import AuthError, ConfigError
+from hub.graphql import HubSchema, build_schema
+from hub.keys import load_key_ring
+from hub.policy import Register, load_register
+from linkage import KeyRing
+from resolvers.context import RequestContext, Services
+from resolvers.sources import DwpSource, HousingBenefitSource, SocialCareSource, Source, create_source_pool
+from resolvers.types import Purpose
+
+__all__ = ["Hooks", "create_app", "schema_coordinates"]
+
+log = logging.getLogger("welfare_hub")
+
+_SOURCE_CLASSES: dict[StoreName, Callable[..., Source]] = {
+    "src_dwp": DwpSource,
+    "src_hb": HousingBenefitSource,
+    "src_social_care": SocialCareSource,
+}
+
+
+@dataclass
+class Hooks:
+    """Seams for tests and benchmarks: observe every source connection (e.g. count its queries)."""
+
+    on_source_connect: Callable[[StoreName, asyncpg.Connection], Awaitable[None]] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def schema_coordinates(schema: HubSchema) -> set[str]:
+    core = schema._schema
+    return {
+        f"{name}.{fname}"
+        for name, gtype in core.type_map.items()
+        if not name.startswith("__") and hasattr(gtype, "fields")
+        for fname in gtype.fields
+    }
+
+
+def _json_error(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"errors": [{"message": message, "extensions": {"code": code}}]}, status, headers=headers)
+
+
+class _BodyLimit:
+    """Pure ASGI middleware (BaseHTTPMiddleware would break contextvars): refuse oversized bodies (413)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                await _json_error(413, "REQUEST_TOO_LARGE", f"request body over {self.limit} bytes")(
+                    scope, receive, send
+                )
+                return
+        received = 0
+
+        async def limited() -> Any:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await _json_error(413, "REQUEST_TOO_LARGE", f"request body over {self.limit} bytes")(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class HubGraphQL(GraphQL[RequestContext, None]):
+    """strawberry's ASGI view, with the caller taken from the verified bearer token."""
+
+    def __init__(self, schema: HubSchema, state: _State, settings: Settings) -> None:
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if not settings.production else None,
+            allow_queries_via_get=False,
+        )
+        self.state = state
+
+    async def get_context(self, request: Any, response: Any) -> RequestContext:
+        caller: Caller = request.scope["welfare_hub.caller"]
+        return RequestContext(services=self.state.services(), caller=caller)
+
+
+@dataclass
+class _State:
+    settings: Settings
+    verifier: TokenVerifier
+    key_ring: KeyRing
+    register: Register
+    pools: dict[StoreName, asyncpg.Pool] = field(default_factory=dict)
+    sources: dict[str, Source] = field(default_factory=dict)
+    _services: Services | None = None
+
+    def services(self) -> Services:
+        if self._services is None:
+            raise RuntimeError("the hub is not started (lifespan not run)")
+        return self._services
+
+
+def _observer(hooks: Hooks, store: StoreName) -> Callable[[asyncpg.Connection], Awaitable[None]] | None:
+    observe = hooks.on_source_connect
+    if observe is None:
+        return None
+
+    async def on_connect(conn: asyncpg.Connection) -> None:
+        await observe(store, conn)
+
+    return on_connect
+
+
+def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
+    """Build the app. Configuration problems (keys, register, issuer) fail here, before serving."""
+    hooks = hooks or Hooks()
+    problems: list[str] = []
+    if settings.jwks_path is None:
+        problems.append("WELFARE_HUB_JWKS (the token issuer's public keys) is not set")
+    if settings.keys_path is None:
+        problems.append("WELFARE_HUB_KEYS (the hub's HMAC key ring) is not set")
+    if problems:
+        raise ConfigError(problems)
+    assert settings.jwks_path is not None
+    assert settings.keys_path is not None
+    schema = build_schema(settings)
+    state = _State(
+        settings=settings,
+        verifier=TokenVerifier.from_file(settings.jwks_path, issuer=settings.issuer, audience=settings.audience),
+        key_ring=load_key_ring(settings.keys_path),
+        register=load_register(
+            settings.purposes_path,
+            schema_coordinates=schema_coordinates(schema),
+            purpose_ids={p.value for p in Purpose},
+        ),
+    )
+    view = HubGraphQL(schema, state, settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        for store in SOURCE_STORES:
+            pool = await create_source_pool(settings.service_url(store), on_connect=_observer(hooks, store))
+            state.pools[store] = pool
+            source = _SOURCE_CLASSES[store](pool, timeout=settings.source_timeout)
+            state.sources[source.name] = source
+        hub_pool = await create_source_pool(settings.service_url("hub"))
+        state.pools["hub"] = hub_pool
+        state._services = Services(
+            settings=settings,
+            sources=state.sources,
+            key_ring=state.key_ring,
+            register=state.register,
+            audit=PgAuditSink(hub_pool, timeout=settings.audit_timeout),
+        )
+        try:
+            yield
+        finally:
+            state._services = None
+            await asyncio.gather(*(p.close() for p in state.pools.values()), return_exceptions=True)
+            state.pools.clear()
+
+    async def graphql(request: Request) -> Response:
+        if request.method == "GET" and not settings.production and "text/html" in request.headers.get("accept", ""):
+            return await run_view(request)
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return _json_error(
+                401, "UNAUTHENTICATED", "a bearer token is required", {"WWW-Authenticate": 'Bearer realm="welfare-hub"'}
+            )
+        try:
+            caller = state.verifier.verify(token.strip())
+        except AuthError as e:
+            return _json_error(
+                401, e.extensions["code"], e.message, {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+            )
+        request.scope["welfare_hub.caller"] = caller
+        return await run_view(request)
+
+    async def run_view(request: Request) -> Response:
+        try:
+            response: Response = await view.run(request)
+        except HTTPException as e:
+            return _json_error(e.status_code, "BAD_REQUEST", e.reason)
+        return response
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        async def check(store: StoreName, pool: asyncpg.Pool) -> tuple[str, bool]:
+            try:
+                async with asyncio.timeout(settings.source_timeout):
+                    await pool.fetchval("SELECT 1")
+                return store, True
+            except Exception:
+                return store, False
+
+        results = dict(await asyncio.gather(*(check(s, p) for s, p in state.pools.items())))
+        ready = bool(results) and all(results.values())
+        return JSONResponse({"status": "ready" if ready else "not ready", "stores": results}, 200 if ready else 503)
+
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.hub = state
+    app.add_middleware(_BodyLimit, limit=settings.max_body_bytes)
+    return app

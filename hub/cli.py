@@ -1,0 +1,172 @@
+"""``welfare-hub``: serve, migrate, seed, demo, keys and tokens.
+
+Configuration comes from the environment (see :mod:`hub.config`); with no database configured, the
+commands start an embedded PostgreSQL under the data directory (``WELFARE_HUB_DATA_DIR``, default
+``./.welfare-hub``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from hub.config import Settings
+from hub.errors import ConfigError
+
+__all__ = ["main"]
+
+log = logging.getLogger("welfare_hub")
+
+
+@contextlib.contextmanager
+def database(settings: Settings) -> Iterator[Settings]:
+    """The configured server, or an embedded one started (and stopped again) for the command."""
+    if settings.database_url is not None or settings.store_urls:
+        yield settings
+        return
+    if settings.production:
+        raise ConfigError(["production mode needs a configured database, not an embedded one"])
+    from hub.embedded import start_embedded
+
+    server = start_embedded(settings.data_dir.resolve() / "pg")
+    log.info("embedded PostgreSQL running in %s", server.data_dir)
+    try:
+        yield settings.with_database(server.dsn)
+    finally:
+        server.stop()
+
+
+def _with_local_keys(settings: Settings) -> Settings:
+    """Outside production, default to (and create) the demo key files in the data directory."""
+    if settings.production:
+        return settings
+    from hub import demo
+
+    paths = demo.ensure_keys(settings.data_dir)
+    return replace(
+        settings,
+        jwks_path=settings.jwks_path or paths.jwks,
+        keys_path=settings.keys_path or paths.key_ring,
+    )
+
+
+def _cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.migrate import migrate
+
+    with database(settings) as s:
+        for report in asyncio.run(migrate(s)):
+            print(f"{report.store}: applied {list(report.applied) or 'nothing new'}; already {list(report.already)}")
+    return 0
+
+
+def _cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.demo import seed_sources
+
+    with database(settings) as s:
+        counts = asyncio.run(seed_sources(s, people=args.people, seed=args.seed))
+    for table, n in counts.items():
+        print(f"{table}: {n} rows")
+    return 0
+
+
+def _cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.demo import serve
+
+    settings = _with_local_keys(settings)
+    with database(settings) as s:
+        asyncio.run(serve(s))
+    return 0
+
+
+def _cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.demo import run_demo
+
+    settings = _with_local_keys(replace(settings, port=args.port))
+    with database(settings) as s:
+        asyncio.run(run_demo(s, people=args.people, seed=args.seed))
+    return 0
+
+
+def _cmd_keys_init(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.demo import ensure_keys
+
+    paths = ensure_keys(Path(args.dir) if args.dir else settings.data_dir)
+    print(json.dumps({"key_ring": str(paths.key_ring), "jwks": str(paths.jwks), "issuer_key": str(paths.issuer)}))
+    return 0
+
+
+def _cmd_token(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.demo import ensure_keys
+    from hub.keys import IssuerKey
+
+    paths = ensure_keys(settings.data_dir)
+    token = IssuerKey.load(paths.issuer).mint(
+        issuer=settings.issuer,
+        audience=settings.audience,
+        org=args.org,
+        org_type=args.org_type,
+        user=args.user,
+        purposes=args.purpose,
+        role=args.role,
+        lifetime_seconds=args.lifetime,
+    )
+    print(token)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="welfare-hub", description=__doc__.splitlines()[0] if __doc__ else None)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="create (if allowed) and migrate the four stores").set_defaults(func=_cmd_migrate)
+    seed = sub.add_parser("seed", help="fill the three sources with synthetic people")
+    seed.add_argument("--people", type=int, default=5000)
+    seed.add_argument("--seed", type=int, default=1)
+    seed.set_defaults(func=_cmd_seed)
+    sub.add_parser("serve", help="serve the GraphQL endpoint").set_defaults(func=_cmd_serve)
+    demo = sub.add_parser("demo", help="embedded database, synthetic data, keys, tokens and the server")
+    demo.add_argument("--people", type=int, default=3000)
+    demo.add_argument("--seed", type=int, default=1)
+    demo.add_argument("--port", type=int, default=8000)
+    demo.set_defaults(func=_cmd_demo)
+    keys = sub.add_parser("keys", help="key management")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    init = keys_sub.add_parser("init", help="make the hub key ring and a demo token issuer if missing")
+    init.add_argument("--dir", default=None)
+    init.set_defaults(func=_cmd_keys_init)
+    token = sub.add_parser("token", help="mint a token from the demo issuer (development only)")
+    token.add_argument("--org", required=True)
+    token.add_argument("--org-type", required=True)
+    token.add_argument("--user", default="demo-user")
+    token.add_argument("--purpose", action="append", default=[], required=True)
+    token.add_argument("--role", default="user")
+    token.add_argument("--lifetime", type=int, default=3600)
+    token.set_defaults(func=_cmd_token)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings.from_environ(os.environ)
+        if args.command == "token" and settings.production:
+            raise ConfigError(["tokens come from your identity provider in production, not from the hub"])
+        code: int = args.func(settings, args)
+    except ConfigError as e:
+        print(f"welfare-hub: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

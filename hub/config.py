@@ -1,0 +1,172 @@
+"""Configuration, parsed from an environment mapping by a pure function.
+
+Nothing else in the hub reads ``os.environ``: the CLI calls :meth:`Settings.from_environ` once and passes
+the result down. Every problem found is reported at once, before anything starts.
+
+Stores. The hub talks to four PostgreSQL databases: its own (``hub``) and the three sources. Either give
+``DATABASE_URL`` (a server URL with a role that may create databases and roles: the hub then provisions
+``{prefix}hub``, ``{prefix}src_dwp``, ... with a role each, and derives the service URLs), or give each
+store's service URL (``WELFARE_HUB_HUB_URL``, ``WELFARE_HUB_DWP_URL``, ``WELFARE_HUB_HB_URL``,
+``WELFARE_HUB_SOCIAL_CARE_URL``), as a council's managed database would. With neither, the CLI starts an
+embedded PostgreSQL in the data directory.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from hub.errors import ConfigError
+
+__all__ = ["SOURCE_STORES", "STORES", "Settings", "StoreName", "store_role_names"]
+
+StoreName = Literal["hub", "src_dwp", "src_hb", "src_social_care"]
+STORES: tuple[StoreName, ...] = ("hub", "src_dwp", "src_hb", "src_social_care")
+SOURCE_STORES: tuple[StoreName, ...] = ("src_dwp", "src_hb", "src_social_care")
+_STORE_ENV: dict[StoreName, str] = {
+    "hub": "WELFARE_HUB_HUB_URL",
+    "src_dwp": "WELFARE_HUB_DWP_URL",
+    "src_hb": "WELFARE_HUB_HB_URL",
+    "src_social_care": "WELFARE_HUB_SOCIAL_CARE_URL",
+}
+_PREFIX = re.compile(r"[a-z][a-z0-9_]{0,30}")
+_REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def store_role_names(prefix: str, store: StoreName) -> tuple[str, str]:
+    """(owner role, service role) of a store: the service role of a source is read-only."""
+    service = f"{prefix}hub_app" if store == "hub" else f"{prefix}{store}_reader"
+    return f"{prefix}{store}_owner", service
+
+
+def _with_db_and_user(url: str, database: str, user: str | None) -> str:
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if user is not None:
+        hostport = netloc.rsplit("@", 1)[-1]
+        netloc = f"{quote(user)}@{hostport}"
+    return urlunsplit((parts.scheme, netloc, "/" + quote(database), parts.query, ""))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    production: bool = False
+    database_url: str | None = None
+    store_urls: Mapping[StoreName, str] = field(default_factory=dict)
+    db_prefix: str = ""
+    data_dir: Path = Path(".welfare-hub")
+    issuer: str = "welfare-hub-demo-idp"
+    audience: str = "welfare-hub"
+    jwks_path: Path | None = None
+    keys_path: Path | None = None
+    purposes_path: Path = _REPO_ROOT / "policy" / "purposes.toml"
+    source_timeout: float = 2.0
+    audit_timeout: float = 2.0
+    max_depth: int = 8
+    max_aliases: int = 15
+    max_tokens: int = 2000
+    max_body_bytes: int = 65536
+    max_batch: int = 50
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @classmethod
+    def from_environ(cls, env: Mapping[str, str]) -> Settings:
+        problems: list[str] = []
+
+        def number(name: str, default: float, *, integer: bool = False, minimum: float = 0) -> float:
+            raw = env.get(name)
+            if raw is None or raw == "":
+                return default
+            try:
+                value = int(raw) if integer else float(raw)
+            except ValueError:
+                problems.append(f"{name} must be a number, got {raw!r}")
+                return default
+            if value < minimum:
+                problems.append(f"{name} must be at least {minimum}")
+                return default
+            return value
+
+        mode = env.get("WELFARE_HUB_ENV", "development").strip().lower()
+        if mode not in {"development", "production"}:
+            problems.append(f"WELFARE_HUB_ENV must be 'development' or 'production', got {mode!r}")
+        prefix = env.get("WELFARE_HUB_DB_PREFIX", "")
+        if prefix and not _PREFIX.fullmatch(prefix):
+            problems.append("WELFARE_HUB_DB_PREFIX must be lower-case letters, digits and _, at most 31")
+        store_urls: dict[StoreName, str] = {}
+        for store, var in _STORE_ENV.items():
+            if env.get(var):
+                store_urls[store] = env[var]
+        if store_urls and len(store_urls) != len(STORES):
+            missing = [var for store, var in _STORE_ENV.items() if store not in store_urls]
+            problems.append("per-store URLs must be given for every store; missing " + ", ".join(missing))
+        data_dir = Path(env.get("WELFARE_HUB_DATA_DIR") or ".welfare-hub")
+
+        def path(name: str, default: Path | None) -> Path | None:
+            raw = env.get(name)
+            return Path(raw) if raw else default
+
+        settings = cls(
+            production=mode == "production",
+            database_url=env.get("DATABASE_URL") or None,
+            store_urls=store_urls,
+            db_prefix=prefix,
+            data_dir=data_dir,
+            issuer=env.get("WELFARE_HUB_ISSUER", cls.issuer),
+            audience=env.get("WELFARE_HUB_AUDIENCE", cls.audience),
+            jwks_path=path("WELFARE_HUB_JWKS", None),
+            keys_path=path("WELFARE_HUB_KEYS", None),
+            purposes_path=path("WELFARE_HUB_PURPOSES", cls.purposes_path) or cls.purposes_path,
+            source_timeout=number("WELFARE_HUB_SOURCE_TIMEOUT_MS", 2000, minimum=1) / 1000,
+            audit_timeout=number("WELFARE_HUB_AUDIT_TIMEOUT_MS", 2000, minimum=1) / 1000,
+            max_depth=int(number("WELFARE_HUB_MAX_DEPTH", cls.max_depth, integer=True, minimum=2)),
+            max_aliases=int(number("WELFARE_HUB_MAX_ALIASES", cls.max_aliases, integer=True)),
+            max_tokens=int(number("WELFARE_HUB_MAX_TOKENS", cls.max_tokens, integer=True, minimum=10)),
+            max_body_bytes=int(number("WELFARE_HUB_MAX_BODY_BYTES", cls.max_body_bytes, integer=True)),
+            max_batch=int(number("WELFARE_HUB_MAX_BATCH", cls.max_batch, integer=True, minimum=1)),
+            host=env.get("WELFARE_HUB_HOST", cls.host),
+            port=int(number("WELFARE_HUB_PORT", cls.port, integer=True, minimum=0)),
+        )
+        if settings.production:
+            problems += settings.production_problems()
+        if problems:
+            raise ConfigError(problems)
+        return settings
+
+    def production_problems(self) -> list[str]:
+        """What production mode needs that is missing: it refuses to start rather than run unsafely."""
+        problems = []
+        if self.jwks_path is None:
+            problems.append("WELFARE_HUB_JWKS (the token issuer's public keys) is not set")
+        if self.keys_path is None:
+            problems.append("WELFARE_HUB_KEYS (the hub's HMAC key ring) is not set")
+        if self.database_url is None and not self.store_urls:
+            problems.append("no database: set DATABASE_URL or the four WELFARE_HUB_*_URL variables")
+        return problems
+
+    def with_database(self, database_url: str) -> Settings:
+        return replace(self, database_url=database_url)
+
+    def database_name(self, store: StoreName) -> str:
+        return f"{self.db_prefix}{store}"
+
+    def service_url(self, store: StoreName) -> str:
+        """URL the running service uses for ``store``: least privilege (read-only for sources)."""
+        if store in self.store_urls:
+            return self.store_urls[store]
+        if self.database_url is None:
+            raise ConfigError([f"no URL for store {store}: set DATABASE_URL or {_STORE_ENV[store]}"])
+        _, service_role = store_role_names(self.db_prefix, store)
+        return _with_db_and_user(self.database_url, self.database_name(store), service_role)
+
+    def admin_url(self, store: StoreName | None = None) -> str:
+        """URL with the administrator's role, to ``store``'s database or the server's maintenance one."""
+        if self.database_url is None:
+            raise ConfigError(["provisioning needs DATABASE_URL (a role that may create databases)"])
+        database = "postgres" if store is None else self.database_name(store)
+        return _with_db_and_user(self.database_url, database, None)

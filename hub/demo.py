@@ -1,0 +1,180 @@
+"""The demo: keys, synthetic data, tokens for a handful of organisations, and the server.
+
+Everything here uses the real parts (PostgreSQL, Ed25519-signed tokens, HMAC keys); only the data and the
+organisations are invented.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import uvicorn
+
+from hub.app import create_app
+from hub.config import SOURCE_STORES, Settings
+from hub.keys import IssuerKey, new_key_ring_document, write_key_ring
+from hub.migrate import migrate, migration_url
+
+__all__ = ["DEMO_ORGS", "KeyPaths", "ensure_keys", "run_demo", "seed_sources", "serve"]
+
+
+@dataclass(frozen=True)
+class KeyPaths:
+    key_ring: Path
+    issuer: Path
+    jwks: Path
+
+
+#: Demo organisations: (org id, org type, purposes its token grants).
+DEMO_ORGS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("northshire-blue-badge", "council_blue_badge", ("BLUE_BADGE",)),
+    ("northshire-hb", "council_hb", ("HB_OVERNIGHT_CARER_ROOM", "DISCRETIONARY_HOUSING_PAYMENT")),
+    ("northshire-care-finance", "council_care_finance", ("CARE_CHARGING_DOMICILIARY", "CARE_CHARGING_RESIDENTIAL")),
+)
+
+
+def ensure_keys(data_dir: Path) -> KeyPaths:
+    """Create the hub key ring and a demo token issuer in ``data_dir/keys`` unless they exist."""
+    folder = data_dir / "keys"
+    paths = KeyPaths(folder / "hub-key-ring.json", folder / "demo-issuer.json", folder / "demo-issuer.jwks.json")
+    if not paths.key_ring.exists():
+        write_key_ring(paths.key_ring, new_key_ring_document())
+    if not paths.issuer.exists():
+        IssuerKey.generate().save(paths.issuer)
+    paths.jwks.write_text(json.dumps(IssuerKey.load(paths.issuer).jwks(), indent=2))
+    return paths
+
+
+async def seed_sources(settings: Settings, *, people: int, seed: int) -> dict[str, int]:
+    """Migrate, then replace the sources' contents with ``people`` synthetic people (COPY)."""
+    from hub.synth import SynthParams, generate, load
+
+    await migrate(settings)
+    data = await asyncio.to_thread(generate, SynthParams(people=people, seed=seed))
+    conns = {store: await asyncpg.connect(migration_url(settings, store)) for store in SOURCE_STORES}
+    try:
+        return await load(conns, data)
+    finally:
+        await asyncio.gather(*(c.close() for c in conns.values()))
+
+
+async def serve(settings: Settings) -> None:
+    app = create_app(settings)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info", lifespan="on")
+    await uvicorn.Server(config).serve()
+
+
+_BLUE_BADGE_QUERY = """query BlueBadge($nino: String!) {
+  person(nino: $nino, purpose: BLUE_BADGE) {
+    subjectId
+    dwp { blueBadgeAutomaticEligibility }
+  }
+}"""
+
+_OVERNIGHT_QUERY = """query OvernightCarer($nino: String!) {
+  person(nino: $nino, purpose: HB_OVERNIGHT_CARER_ROOM) {
+    subjectId
+    socialCare { overnightCareRequired }
+  }
+}"""
+
+_CARE_CHARGING_QUERY = """query CareCharging($nino: String!) {
+  person(nino: $nino, purpose: CARE_CHARGING_DOMICILIARY) {
+    subjectId
+    dwp {
+      awardsInPayment { benefit component rate weeklyAmount }
+      declaredIncome { kind weeklyAmount }
+      declaredCapital { kind amount }
+    }
+    housingBenefit { claims { tenancyType weeklyRent weeklyAward } }
+    socialCare {
+      domiciliaryHoursPerWeek
+      financialAssessments { assessedOn weeklyAssessedCharge capitalBand }
+    }
+  }
+}"""
+
+
+async def _example_subjects(settings: Settings) -> dict[str, str]:
+    """Pick demo NINOs from the synthetic sources (read as the administrator, as a tester would)."""
+    urls = {store: migration_url(settings, store) for store in SOURCE_STORES}
+    dwp = await asyncpg.connect(urls["src_dwp"])
+    hb = await asyncpg.connect(urls["src_hb"])
+    sc = await asyncpg.connect(urls["src_social_care"])
+    try:
+        in_hb = {r["nino"] for r in await hb.fetch("SELECT nino FROM hb.claim WHERE nino IS NOT NULL")}
+        overnight = {
+            r["nino"]
+            for r in await sc.fetch(
+                """SELECT DISTINCT c.nino FROM social_care.client c JOIN social_care.care_plan p USING (client_id)
+                    WHERE c.nino IS NOT NULL AND p.overnight_care_required AND p.end_date IS NULL"""
+            )
+        }
+        badge = [
+            r["nino"]
+            for r in await dwp.fetch(
+                """SELECT DISTINCT p.nino FROM dwp.person p JOIN dwp.benefit_award a USING (person_id)
+                    WHERE a.end_date IS NULL AND ((a.benefit = 'DLA' AND a.component = 'mobility'
+                          AND a.rate = 'higher') OR (a.benefit = 'PIP' AND a.component = 'mobility'
+                          AND a.pip_moving_around_points >= 8)) ORDER BY p.nino"""
+            )
+        ]
+    finally:
+        await asyncio.gather(dwp.close(), hb.close(), sc.close())
+    everywhere = sorted(set(badge) & in_hb & overnight) or sorted(in_hb & overnight) or sorted(overnight)
+    picks = {"blue_badge": badge[0] if badge else "", "everywhere": everywhere[0] if everywhere else ""}
+    return picks
+
+
+def _curl(url: str, token_var: str, query: str, variables: Mapping[str, Any]) -> str:
+    body = json.dumps({"query": query, "variables": variables})
+    return (
+        f'curl -s {url} -H "Authorization: Bearer ${token_var}" -H "Content-Type: application/json" '
+        f"-d {shlex.quote(body)}"
+    )
+
+
+async def run_demo(settings: Settings, *, people: int, seed: int) -> None:
+    counts = await seed_sources(settings, people=people, seed=seed)
+    print(f"seeded {people} synthetic people: " + ", ".join(f"{t}={n}" for t, n in counts.items()))
+    assert settings.jwks_path is not None
+    issuer = IssuerKey.load(settings.jwks_path.parent / "demo-issuer.json")
+    tokens = {
+        org: issuer.mint(
+            issuer=settings.issuer,
+            audience=settings.audience,
+            org=org,
+            org_type=org_type,
+            user=f"{org}-officer",
+            purposes=purposes,
+            lifetime_seconds=12 * 3600,
+        )
+        for org, org_type, purposes in DEMO_ORGS
+    }
+    token_file = settings.data_dir / "demo-tokens.json"
+    token_file.write_text(json.dumps(tokens, indent=2))
+    picks = await _example_subjects(settings)
+    url = f"http://{settings.host}:{settings.port}/graphql"
+    print("\nwelfare-hub demo: tokens (valid 12 h) are in", token_file)
+    for org, _, _ in DEMO_ORGS:
+        print(f"export {org.upper().replace('-', '_')}_TOKEN={tokens[org]}")
+    print("\nBlue Badge team, a yes/no from DWP:")
+    print(_curl(url, "NORTHSHIRE_BLUE_BADGE_TOKEN", _BLUE_BADGE_QUERY, {"nino": picks["blue_badge"]}))
+    print("\nHB team, overnight-carer room (social care answers yes/no only):")
+    print(_curl(url, "NORTHSHIRE_HB_TOKEN", _OVERNIGHT_QUERY, {"nino": picks["everywhere"]}))
+    print("\nCare finance team, a financial assessment federated from all three sources:")
+    print(_curl(url, "NORTHSHIRE_CARE_FINANCE_TOKEN", _CARE_CHARGING_QUERY, {"nino": picks["everywhere"]}))
+    print(
+        f"\nGraphiQL: open {url} in a browser and add the header "
+        '{"Authorization": "Bearer <token>"} (Headers tab).'
+    )
+    print("The Blue Badge token asking for awardsInPayment is refused with PURPOSE_FORBIDS_FIELD.")
+    print("Stop with Ctrl-C.\n")
+    await serve(settings)

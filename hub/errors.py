@@ -1,0 +1,147 @@
+"""Every error the hub raises on purpose, each with the stable ``extensions.code`` a caller sees.
+
+    HubError                                   (code)
+    ├── AuthError                              HTTP 401, never reaches GraphQL
+    │   └── InvalidToken                       UNAUTHENTICATED
+    ├── RequestRefused (also PermissionError)  the operation is refused before any source is read
+    │   ├── UnknownPurpose                     UNKNOWN_PURPOSE
+    │   ├── PurposeNotGranted                  PURPOSE_NOT_GRANTED
+    │   ├── PurposeForbidsField                PURPOSE_FORBIDS_FIELD
+    │   ├── ConsentRequired                    CONSENT_REQUIRED
+    │   ├── MixedPurposes                      MIXED_PURPOSES
+    │   ├── IntrospectionDisabled              INTROSPECTION_DISABLED
+    │   └── OperationNotSupported              OPERATION_NOT_SUPPORTED
+    ├── BadUserInput (also ValueError)         BAD_USER_INPUT
+    │   └── InvalidNinoInput                   INVALID_NINO (reason in extensions.reason)
+    ├── SubjectNotFound (also LookupError)     SUBJECT_NOT_FOUND
+    ├── SourceError                            a field error: the other sources still answer
+    │   ├── SourceUnavailable                  SOURCE_UNAVAILABLE
+    │   └── SourceTimeout (also TimeoutError)  SOURCE_TIMEOUT
+    ├── AuditUnavailable                       AUDIT_UNAVAILABLE (fail closed: nothing released)
+    └── ConfigError (also ValueError)          refuses to start, listing every problem
+
+No message here ever contains a NINO, a name or any other value taken from a request or a source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+__all__ = [
+    "AuditUnavailable",
+    "AuthError",
+    "BadUserInput",
+    "ConfigError",
+    "ConsentRequired",
+    "HubError",
+    "IntrospectionDisabled",
+    "InvalidNinoInput",
+    "InvalidToken",
+    "MixedPurposes",
+    "OperationNotSupported",
+    "PurposeForbidsField",
+    "PurposeNotGranted",
+    "RequestRefused",
+    "SourceError",
+    "SourceTimeout",
+    "SourceUnavailable",
+    "SubjectNotFound",
+    "UnknownPurpose",
+]
+
+
+class HubError(Exception):
+    code: ClassVar[str] = "INTERNAL"
+
+    def __init__(self, message: str, **extensions: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extensions: dict[str, Any] = {"code": self.code, **extensions}
+
+
+class AuthError(HubError):
+    code = "UNAUTHENTICATED"
+
+
+class InvalidToken(AuthError):
+    code = "UNAUTHENTICATED"
+
+
+class RequestRefused(HubError, PermissionError):
+    code = "REFUSED"
+
+
+class UnknownPurpose(RequestRefused):
+    code = "UNKNOWN_PURPOSE"
+
+
+class PurposeNotGranted(RequestRefused):
+    code = "PURPOSE_NOT_GRANTED"
+
+
+class PurposeForbidsField(RequestRefused):
+    code = "PURPOSE_FORBIDS_FIELD"
+
+    def __init__(self, purpose: str, fields: Iterable[str]) -> None:
+        names = sorted(set(fields))
+        super().__init__(
+            f"purpose {purpose} does not allow these fields for your organisation: {', '.join(names)}",
+            fields=names,
+        )
+
+
+class ConsentRequired(RequestRefused):
+    code = "CONSENT_REQUIRED"
+
+
+class MixedPurposes(RequestRefused):
+    code = "MIXED_PURPOSES"
+
+
+class IntrospectionDisabled(RequestRefused):
+    code = "INTROSPECTION_DISABLED"
+
+
+class OperationNotSupported(RequestRefused):
+    code = "OPERATION_NOT_SUPPORTED"
+
+
+class BadUserInput(HubError, ValueError):
+    code = "BAD_USER_INPUT"
+
+
+class InvalidNinoInput(BadUserInput):
+    code = "INVALID_NINO"
+
+
+class SubjectNotFound(HubError, LookupError):
+    code = "SUBJECT_NOT_FOUND"
+
+
+class SourceError(HubError):
+    code = "SOURCE_ERROR"
+
+    def __init__(self, source: str, message: str) -> None:
+        super().__init__(message, source=source)
+        self.source = source
+
+
+class SourceUnavailable(SourceError):
+    code = "SOURCE_UNAVAILABLE"
+
+
+class SourceTimeout(SourceError, TimeoutError):
+    code = "SOURCE_TIMEOUT"
+
+
+class AuditUnavailable(HubError):
+    code = "AUDIT_UNAVAILABLE"
+
+
+class ConfigError(HubError, ValueError):
+    code = "CONFIG_ERROR"
+
+    def __init__(self, problems: Iterable[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in self.problems))

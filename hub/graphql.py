@@ -1,0 +1,304 @@
+"""The GraphQL layer: schema, purpose enforcement, audit hand-off and error hygiene.
+
+Per request, in order:
+1. parse and validate, cached (strawberry's ParserCache / ValidationCache), with limits on tokens, depth
+   and aliases;
+2. :class:`PurposeGuard` ``on_execute``: walk the chosen operation (fragments and inline fragments
+   included), read its declared purpose (literal or variable), and refuse the whole operation before any
+   resolver runs unless the register allows every selected field to this caller. This runs for every
+   request; it is never cached, because it depends on the caller and the variables;
+3. execution, with the guard checking every field again as it resolves (defence in depth) and noting
+   what is released;
+4. the audit record is written; if that fails, the result is replaced by an error (fail closed).
+
+Every error leaving the hub carries ``extensions.code``, and no message carries a NINO-shaped string.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any
+
+import strawberry
+from graphql import (
+    EnumValueNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLNamedType,
+    GraphQLObjectType,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    StringValueNode,
+    VariableNode,
+    get_named_type,
+)
+from graphql import (
+    ExecutionResult as GraphQLExecutionResult,
+)
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
+
+from hub.audit import AuditRecord
+from hub.config import Settings
+from hub.errors import (
+    AuditUnavailable,
+    HubError,
+    IntrospectionDisabled,
+    MixedPurposes,
+    OperationNotSupported,
+    PurposeForbidsField,
+    UnknownPurpose,
+)
+from hub.policy import decide
+from resolvers.context import RequestContext
+from resolvers.schema import Query
+
+__all__ = ["build_schema", "field_coordinates", "sanitise_message"]
+
+log = logging.getLogger("welfare_hub.graphql")
+
+# Anything shaped like a NINO, spaced or not, in any case: redacted from every message that leaves.
+_NINO_SHAPED = re.compile(r"(?i)\b[a-z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[a-z]?\b")
+_INTROSPECTION_ROOTS = frozenset({"__schema", "__type"})
+
+
+def sanitise_message(message: str) -> str:
+    return _NINO_SHAPED.sub("[redacted]", message)
+
+
+def _root_fields(selection_set: SelectionSetNode, fragments: dict[str, FragmentDefinitionNode]) -> Iterable[FieldNode]:
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            yield selection
+        elif isinstance(selection, InlineFragmentNode):
+            yield from _root_fields(selection.selection_set, fragments)
+        elif isinstance(selection, FragmentSpreadNode) and selection.name.value in fragments:
+            yield from _root_fields(fragments[selection.name.value].selection_set, fragments)
+
+
+def field_coordinates(
+    schema: Any, operation: OperationDefinitionNode, fragments: dict[str, FragmentDefinitionNode]
+) -> set[str]:
+    """Every ``Type.field`` an operation can resolve, through fragments, inline fragments and aliases."""
+    root = schema.get_root_type(operation.operation)
+    found: set[str] = set()
+    seen: set[tuple[str, str]] = set()
+
+    def walk(selection_set: SelectionSetNode, parent: GraphQLNamedType) -> None:
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                name = selection.name.value
+                found.add(f"{parent.name}.{name}")
+                if selection.selection_set is None or not isinstance(parent, GraphQLObjectType):
+                    continue
+                definition = parent.fields.get(name)
+                if definition is not None:
+                    walk(selection.selection_set, get_named_type(definition.type))
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                walk(selection.selection_set, schema.get_type(condition.name.value) if condition else parent)
+            elif isinstance(selection, FragmentSpreadNode):
+                fragment = fragments.get(selection.name.value)
+                key = (selection.name.value, parent.name)
+                if fragment is None or key in seen:
+                    continue
+                seen.add(key)
+                walk(fragment.selection_set, schema.get_type(fragment.type_condition.name.value) or parent)
+
+    walk(operation.selection_set, root)
+    return found
+
+
+def _purpose_of(field: FieldNode, variables: dict[str, Any]) -> str | None:
+    for argument in field.arguments or ():
+        if argument.name.value != "purpose":
+            continue
+        value = argument.value
+        if isinstance(value, VariableNode):
+            raw = variables.get(value.name.value)
+            return raw if isinstance(raw, str) else None
+        if isinstance(value, EnumValueNode | StringValueNode):
+            return value.value
+    return None
+
+
+def _refusal(error: HubError) -> GraphQLExecutionResult:
+    return GraphQLExecutionResult(
+        data=None, errors=[GraphQLError(error.message, extensions=error.extensions, original_error=error)]
+    )
+
+
+def _codes(result: Any) -> list[str]:
+    errors = getattr(result, "errors", None) or []
+    codes = []
+    for error in errors:
+        original = error.original_error
+        code = original.extensions["code"] if isinstance(original, HubError) else (error.extensions or {}).get("code")
+        codes.append(str(code or "ERROR"))
+    return sorted(set(codes))
+
+
+def _audit_record(ctx: RequestContext, ec: ExecutionContext, result: Any) -> AuditRecord:
+    data = getattr(result, "data", None)
+    codes = _codes(result)
+    if ctx.refused:
+        decision = "refused"
+    elif data is None or all(v is None for v in data.values()):
+        decision = "error"
+    else:
+        decision = "partial" if codes else "released"
+    key_ids = {s.key_id for s in ctx.subjects}
+    operation = ec.operation_type.value if ec.operation_type is not None else None
+    return AuditRecord(
+        request_id=ctx.request_id,
+        operation_type=operation,
+        operation_name=ec.operation_name,
+        caller_org=ctx.caller.org,
+        caller_org_type=ctx.caller.org_type,
+        caller_user_hash=ctx.services.key_ring.hash_text("user", ctx.caller.user),
+        purpose=ctx.purpose.id if ctx.purpose else None,
+        legal_basis=ctx.purpose.legal_basis if ctx.purpose else None,
+        subject_key_id=next(iter(key_ids)) if len(key_ids) == 1 else None,
+        subject_hashes=[s.value for s in ctx.subjects],
+        link_method="nino" if ctx.subjects else None,
+        fields_released=sorted(ctx.released) if decision in {"released", "partial"} else [],
+        sources_read=sorted(ctx.sources_read),
+        decision=decision,
+        reason_codes=codes,
+    )
+
+
+class PurposeGuard(SchemaExtension):
+    """Purpose check before execution, per-field check during it, audit record after it."""
+
+    def __init__(self, *, execution_context: ExecutionContext | None = None) -> None:
+        if execution_context is not None:
+            self.execution_context = execution_context
+
+    def _check(self, ctx: RequestContext) -> None:
+        ec = self.execution_context
+        document = ec.graphql_document
+        assert document is not None
+        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        if ec.operation_name is not None:
+            operations = [o for o in operations if o.name is not None and o.name.value == ec.operation_name]
+        if len(operations) != 1:
+            raise OperationNotSupported("name exactly one operation to run (operationName)")
+        operation = operations[0]
+        if operation.operation is not OperationType.QUERY:
+            raise OperationNotSupported(f"{operation.operation.value} operations are not offered")
+        fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        settings: Settings = ctx.services.settings
+        roots = list(_root_fields(operation.selection_set, fragments))
+        introspection = [f for f in roots if f.name.value in _INTROSPECTION_ROOTS]
+        if introspection and settings.production and not ctx.caller.is_admin:
+            raise IntrospectionDisabled("introspection is disabled for your role in production")
+        data_roots = [f for f in roots if not f.name.value.startswith("__")]
+        if not data_roots:
+            return  # __typename or (permitted) introspection only: no personal data can be reached
+        variables = ec.variables or {}
+        purposes = {_purpose_of(f, variables) for f in data_roots}
+        if None in purposes:
+            raise UnknownPurpose("every lookup must declare a purpose")
+        if len(purposes) > 1:
+            raise MixedPurposes("one operation may serve one purpose only; send one operation per purpose")
+        (purpose_id,) = purposes
+        assert purpose_id is not None
+        schema = ec.schema._schema
+        coordinates = {
+            c for c in field_coordinates(schema, operation, fragments) if not c.rsplit(".", 1)[-1].startswith("__")
+        }
+        ctx.purpose = decide(ctx.services.register, ctx.caller, purpose_id, coordinates)
+        ctx.allowed_fields = ctx.purpose.fields
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        ctx: RequestContext = self.execution_context.context
+        try:
+            self._check(ctx)
+        except HubError as refusal:
+            ctx.refused = True
+            self.execution_context.result = _refusal(refusal)
+        yield
+        result = self.execution_context.result
+        try:
+            await ctx.services.audit.write(_audit_record(ctx, self.execution_context, result))
+        except Exception as e:
+            log.error("audit write failed, nothing released: %s", type(e).__name__)
+            error = AuditUnavailable("the audit record could not be written, so no data was released")
+            if isinstance(result, GraphQLExecutionResult):
+                result.data = None
+                result.errors = [GraphQLError(error.message, extensions=error.extensions)]
+            else:
+                self.execution_context.result = _refusal(error)
+
+    def resolve(self, _next: Callable[..., Any], root: Any, info: Any, *args: Any, **kwargs: Any) -> Any:
+        # Defence in depth: even if the operation check were bypassed, no field outside the purpose's
+        # allow-list resolves.
+        name = info.field_name
+        if not name.startswith("__"):
+            ctx: RequestContext = info.context
+            coordinate = f"{info.parent_type.name}.{name}"
+            if coordinate not in ctx.allowed_fields:
+                raise PurposeForbidsField(ctx.purpose.id if ctx.purpose else "(none)", [coordinate])
+            ctx.released.add(coordinate)
+        return _next(root, info, *args, **kwargs)
+
+
+class HubSchema(strawberry.Schema):
+    """Gives every error a stable code and a message free of NINO-shaped text, then logs it safely."""
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        for error in errors:
+            original = error.original_error
+            if isinstance(original, HubError):
+                error.extensions = dict(original.extensions)
+                log.info("refused or failed: %s", original.extensions["code"])
+                continue
+            if original is not None and not isinstance(original, GraphQLError):
+                # An unexpected failure inside the hub: the caller learns only that it happened.
+                log.error("internal error in %s: %s", error.path, type(original).__name__, exc_info=original)
+                error.message = "internal error"
+                error.extensions = {"code": "INTERNAL_SERVER_ERROR"}
+                continue
+            error.message = sanitise_message(error.message)
+            code = (error.extensions or {}).get("code")
+            if code is None:
+                if "'Purpose'" in error.message:
+                    code = "UNKNOWN_PURPOSE"
+                elif error.message.startswith("Variable"):
+                    code = "BAD_USER_INPUT"
+                else:
+                    code = "GRAPHQL_VALIDATION_FAILED"
+                error.extensions = {**(error.extensions or {}), "code": code}
+            log.info("request error %s: %s", code, error.message)
+
+
+def build_schema(settings: Settings) -> HubSchema:
+    return HubSchema(
+        query=Query,
+        config=StrawberryConfig(disable_field_suggestions=settings.production),
+        extensions=[
+            # Factories: strawberry makes fresh extension instances per request (the caches live at
+            # module level, shared); a shared instance would mix up concurrent requests.
+            lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+            lambda: ParserCache(maxsize=1024),
+            lambda: QueryDepthLimiter(max_depth=settings.max_depth),
+            lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+            lambda: ValidationCache(maxsize=1024),
+            PurposeGuard,
+        ],
+    )

@@ -1,0 +1,117 @@
+"""The one protocol every source adapter implements, and the asyncpg plumbing they share.
+
+A source is looked up in batches (one query per source per request, however many people are asked for),
+each call under its own timeout. Driver failures never escape as driver errors: a source that is down,
+slow or broken becomes :class:`SourceUnavailable` or :class:`SourceTimeout`, which the GraphQL layer turns
+into a field error while the other sources still answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from decimal import Decimal
+from typing import Any, Protocol, TypeVar
+
+import asyncpg
+
+from hub.errors import SourceTimeout, SourceUnavailable
+from linkage import NormalisedNino
+
+__all__ = ["PgSource", "Source", "create_source_pool"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Source(Protocol):
+    """A source system the hub reads. ``name`` is the id used in errors, audit records and traces."""
+
+    name: str
+
+    async def fetch_by_nino(self, ninos: Sequence[NormalisedNino]) -> Sequence[Any]:
+        """One result per NINO, in order: the source's record(s) for it, or ``None`` if it holds none."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise :class:`SourceUnavailable` unless the source answers now."""
+        ...
+
+
+def _decode_json(value: str) -> Any:
+    # Money stays exact: numeric columns aggregated to JSON come back as Decimal, not float.
+    return json.loads(value, parse_float=Decimal)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for json_type in ("json", "jsonb"):
+        await conn.set_type_codec(json_type, encoder=json.dumps, decoder=_decode_json, schema="pg_catalog")
+
+
+async def create_source_pool(
+    dsn: str,
+    *,
+    max_size: int = 10,
+    on_connect: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
+) -> asyncpg.Pool:
+    """A lazily connecting pool: the hub starts, and reports not-ready, while a source is down."""
+
+    async def init(conn: asyncpg.Connection) -> None:
+        await _init_connection(conn)
+        if on_connect is not None:
+            await on_connect(conn)
+
+    pool = await asyncpg.create_pool(
+        dsn, min_size=0, max_size=max_size, init=init, max_inactive_connection_lifetime=60.0
+    )
+    assert pool is not None
+    return pool
+
+
+_UNAVAILABLE = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.exceptions.InternalClientError)
+
+
+class PgSource:
+    """Shared behaviour of the asyncpg-backed adapters: timeout and error mapping around one query."""
+
+    name: str
+
+    def __init__(self, pool: asyncpg.Pool, *, timeout: float) -> None:
+        self.pool = pool
+        self.timeout = timeout
+
+    async def _run(self, work: Callable[[Any], Awaitable[T]]) -> T:
+        try:
+            async with asyncio.timeout(self.timeout):
+                async with self.pool.acquire() as conn:
+                    return await work(conn)
+        except TimeoutError:
+            raise SourceTimeout(self.name, f"source {self.name} did not answer within {self.timeout:g} s") from None
+        except _UNAVAILABLE as e:
+            # The driver's message may quote data; log its type only, and keep the cause chained.
+            log.warning("source %s unavailable: %s", self.name, type(e).__name__)
+            raise SourceUnavailable(self.name, f"source {self.name} is unavailable") from e
+
+    async def _fetch(self, sql: str, *args: object) -> list[asyncpg.Record]:
+        async def work(conn: Any) -> list[asyncpg.Record]:
+            return list(await conn.fetch(sql, *args))
+
+        return await self._run(work)
+
+    async def ping(self) -> None:
+        async def work(conn: Any) -> None:
+            await conn.fetchval("SELECT 1")
+
+        await self._run(work)
+
+
+def group_by_nino(
+    ninos: Sequence[NormalisedNino], rows: Sequence[asyncpg.Record], build: Callable[[Any], T]
+) -> list[list[T]]:
+    """Rows matched by NINO, grouped back into request order (a NINO may match several records)."""
+    found: dict[str, list[T]] = {}
+    for row in rows:
+        found.setdefault(row["nino"], []).append(build(row))
+    return [found.get(nino, []) for nino in ninos]

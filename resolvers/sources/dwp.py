@@ -1,0 +1,106 @@
+"""DWP benefits source: person, awards in payment, declared income and capital, household."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from linkage import NormalisedNino
+from resolvers.sources.base import PgSource, group_by_nino
+from resolvers.types import (
+    Address,
+    Benefit,
+    BenefitAward,
+    DeclaredCapital,
+    DeclaredIncome,
+    DwpRecord,
+    HouseholdMember,
+    PersonName,
+)
+
+__all__ = ["DwpSource"]
+
+# One round trip for any number of people: child rows are aggregated per person in the same statement.
+_SQL = """
+SELECT p.nino, p.given_name, p.middle_names, p.family_name, p.date_of_birth,
+       p.address_line1, p.address_line2, p.town, p.postcode,
+       (SELECT coalesce(json_agg(json_build_object(
+                   'benefit', a.benefit, 'component', a.component, 'rate', a.rate,
+                   'weekly_amount', a.weekly_amount, 'start_date', a.start_date, 'end_date', a.end_date,
+                   'moving_around', a.pip_moving_around_points,
+                   'planning', a.pip_planning_journeys_descriptor) ORDER BY a.award_id), '[]')
+          FROM dwp.benefit_award a
+         WHERE a.person_id = p.person_id AND a.start_date <= current_date
+           AND (a.end_date IS NULL OR a.end_date >= current_date)) AS awards,
+       (SELECT coalesce(json_agg(json_build_object(
+                   'kind', i.kind, 'weekly_amount', i.weekly_amount, 'declared_on', i.declared_on)
+                   ORDER BY i.income_id), '[]')
+          FROM dwp.declared_income i WHERE i.person_id = p.person_id) AS income,
+       (SELECT coalesce(json_agg(json_build_object(
+                   'kind', c.kind, 'amount', c.amount, 'declared_on', c.declared_on)
+                   ORDER BY c.capital_id), '[]')
+          FROM dwp.declared_capital c WHERE c.person_id = p.person_id) AS capital,
+       (SELECT coalesce(json_agg(json_build_object(
+                   'relationship', m.household_role, 'given_name', m.given_name,
+                   'middle_names', m.middle_names, 'family_name', m.family_name,
+                   'date_of_birth', m.date_of_birth) ORDER BY m.person_id), '[]')
+          FROM dwp.person m
+         WHERE m.household_id = p.household_id AND m.person_id <> p.person_id) AS household
+  FROM dwp.person p
+ WHERE p.nino = ANY($1::text[])
+"""
+
+
+def _date(value: str | None) -> Any:
+    return None if value is None else dt.date.fromisoformat(value)
+
+
+def _record(row: Mapping[str, Any]) -> DwpRecord:
+    return DwpRecord(
+        name=PersonName(given_name=row["given_name"], middle_names=row["middle_names"], family_name=row["family_name"]),
+        date_of_birth=row["date_of_birth"],
+        address=Address(
+            line1=row["address_line1"], line2=row["address_line2"], town=row["town"], postcode=row["postcode"]
+        ),
+        awards_in_payment=[
+            BenefitAward(
+                benefit=Benefit(a["benefit"]),
+                component=a["component"],
+                rate=a["rate"],
+                weekly_amount=a["weekly_amount"],
+                start_date=_date(a["start_date"]),
+                end_date=_date(a["end_date"]),
+                pip_moving_around_points=a["moving_around"],
+                pip_planning_journeys_descriptor=a["planning"],
+            )
+            for a in row["awards"]
+        ],
+        declared_income=[
+            DeclaredIncome(kind=i["kind"], weekly_amount=i["weekly_amount"], declared_on=_date(i["declared_on"]))
+            for i in row["income"]
+        ],
+        declared_capital=[
+            DeclaredCapital(kind=c["kind"], amount=c["amount"], declared_on=_date(c["declared_on"]))
+            for c in row["capital"]
+        ],
+        household_members=[
+            HouseholdMember(
+                relationship=m["relationship"] or "member",
+                name=PersonName(
+                    given_name=m["given_name"], middle_names=m["middle_names"], family_name=m["family_name"]
+                ),
+                date_of_birth=_date(m["date_of_birth"]),
+            )
+            for m in row["household"]
+        ],
+    )
+
+
+class DwpSource(PgSource):
+    name = "dwp"
+
+    async def fetch_by_nino(self, ninos: Sequence[NormalisedNino]) -> Sequence[DwpRecord | None]:
+        rows = await self._fetch(_SQL, list(ninos))
+        # DWP's NINO is unique, so each group holds at most one record.
+        return [group[0] if group else None for group in group_by_nino(ninos, rows, _record)]

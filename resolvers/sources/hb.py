@@ -1,0 +1,62 @@
+"""Council Housing Benefit source: claims with their DHP awards and non-dependant count."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from linkage import NormalisedNino
+from resolvers.sources.base import PgSource, group_by_nino
+from resolvers.types import DhpAward, HousingBenefitClaim, HousingBenefitRecord, TenancyType
+
+__all__ = ["HousingBenefitSource"]
+
+_SQL = """
+SELECT c.nino, c.claim_ref, c.council_code, c.tenancy_type, c.weekly_rent, c.weekly_award,
+       c.bedroom_entitlement, c.overnight_carer_room, c.start_date, c.end_date,
+       (SELECT coalesce(json_agg(json_build_object(
+                   'reason', d.reason, 'weekly_amount', d.weekly_amount,
+                   'start_date', d.start_date, 'end_date', d.end_date) ORDER BY d.dhp_id), '[]')
+          FROM hb.dhp_award d WHERE d.claim_ref = c.claim_ref) AS dhp,
+       (SELECT count(*) FROM hb.non_dependant n WHERE n.claim_ref = c.claim_ref) AS non_dependants
+  FROM hb.claim c
+ WHERE c.nino = ANY($1::text[])
+ ORDER BY c.start_date, c.claim_ref
+"""
+
+
+def _date(value: str | None) -> dt.date | None:
+    return None if value is None else dt.date.fromisoformat(value)
+
+
+def _claim(row: Mapping[str, Any]) -> HousingBenefitClaim:
+    return HousingBenefitClaim(
+        claim_ref=row["claim_ref"],
+        council_code=row["council_code"],
+        tenancy_type=TenancyType(row["tenancy_type"]),
+        weekly_rent=row["weekly_rent"],
+        weekly_award=row["weekly_award"],
+        bedroom_entitlement=row["bedroom_entitlement"],
+        overnight_carer_room=row["overnight_carer_room"],
+        start_date=row["start_date"],
+        end_date=row["end_date"],
+        dhp_awards=[
+            DhpAward(
+                reason=d["reason"],
+                weekly_amount=d["weekly_amount"],
+                start_date=_date(d["start_date"]) or row["start_date"],
+                end_date=_date(d["end_date"]),
+            )
+            for d in row["dhp"]
+        ],
+        non_dependant_count=row["non_dependants"],
+    )
+
+
+class HousingBenefitSource(PgSource):
+    name = "hb"
+
+    async def fetch_by_nino(self, ninos: Sequence[NormalisedNino]) -> Sequence[HousingBenefitRecord | None]:
+        rows = await self._fetch(_SQL, list(ninos))
+        return [HousingBenefitRecord(claims=g) if g else None for g in group_by_nino(ninos, rows, _claim)]

@@ -1,0 +1,90 @@
+"""Council adult social care source: care plans (private), placements, financial assessments."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from linkage import NormalisedNino
+from resolvers.sources.base import PgSource, group_by_nino
+from resolvers.types import CarePlacement, CarePlan, FinancialAssessment, PlacementKind, SocialCareRecord
+
+__all__ = ["SocialCareSource"]
+
+_SQL = """
+SELECT cl.nino, cl.client_id,
+       (SELECT coalesce(json_agg(json_build_object(
+                   'start_date', p.start_date, 'end_date', p.end_date,
+                   'overnight', p.overnight_care_required, 'hours', p.domiciliary_hours_per_week)
+                   ORDER BY p.plan_id), '[]')
+          FROM social_care.care_plan p WHERE p.client_id = cl.client_id) AS plans,
+       (SELECT coalesce(json_agg(json_build_object(
+                   'kind', pl.kind, 'admitted_on', pl.admitted_on, 'discharged_on', pl.discharged_on)
+                   ORDER BY pl.admitted_on, pl.placement_id), '[]')
+          FROM social_care.placement pl WHERE pl.client_id = cl.client_id) AS placements,
+       (SELECT coalesce(json_agg(json_build_object(
+                   'assessed_on', f.assessed_on, 'charge', f.weekly_assessed_charge,
+                   'capital_band', f.capital_band) ORDER BY f.assessed_on, f.assessment_id), '[]')
+          FROM social_care.financial_assessment f WHERE f.client_id = cl.client_id) AS assessments
+  FROM social_care.client cl
+ WHERE cl.nino = ANY($1::text[])
+ ORDER BY cl.client_id
+"""
+
+
+def _date(value: str) -> dt.date:
+    return dt.date.fromisoformat(value)
+
+
+def _maybe_date(value: str | None) -> dt.date | None:
+    return None if value is None else dt.date.fromisoformat(value)
+
+
+def _client(row: Mapping[str, Any]) -> SocialCareRecord:
+    return SocialCareRecord(
+        care_plans=[
+            CarePlan(
+                start_date=_date(p["start_date"]),
+                end_date=_maybe_date(p["end_date"]),
+                overnight_care_required=p["overnight"],
+                domiciliary_hours_per_week=p["hours"],
+            )
+            for p in row["plans"]
+        ],
+        placements=[
+            CarePlacement(
+                kind=PlacementKind(p["kind"]),
+                admitted_on=_date(p["admitted_on"]),
+                discharged_on=_maybe_date(p["discharged_on"]),
+            )
+            for p in row["placements"]
+        ],
+        financial_assessments=[
+            FinancialAssessment(
+                assessed_on=_date(f["assessed_on"]), weekly_assessed_charge=f["charge"], capital_band=f["capital_band"]
+            )
+            for f in row["assessments"]
+        ],
+    )
+
+
+def _merge(records: list[SocialCareRecord]) -> SocialCareRecord:
+    """A council may hold duplicate client records for one person: answer from all of them."""
+    if len(records) == 1:
+        return records[0]
+    return SocialCareRecord(
+        care_plans=[p for r in records for p in r.care_plans],
+        placements=sorted((p for r in records for p in r.placements), key=lambda p: p.admitted_on),
+        financial_assessments=sorted(
+            (f for r in records for f in r.financial_assessments), key=lambda f: f.assessed_on
+        ),
+    )
+
+
+class SocialCareSource(PgSource):
+    name = "social_care"
+
+    async def fetch_by_nino(self, ninos: Sequence[NormalisedNino]) -> Sequence[SocialCareRecord | None]:
+        rows = await self._fetch(_SQL, list(ninos))
+        return [_merge(g) if g else None for g in group_by_nino(ninos, rows, _client)]

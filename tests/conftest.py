@@ -1,0 +1,153 @@
+"""Shared fixtures: a real PostgreSQL (the configured server, or an embedded one), uniquely named stores
+per run (dropped afterwards), real keys, real tokens, and the app with its lifespan.
+
+The stores of one run are created under a random prefix, so runs sharing a server never see each
+other's data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from hub.app import Hooks, create_app
+from hub.config import SOURCE_STORES, Settings
+from hub.keys import IssuerKey, new_key_ring_document, write_key_ring
+from hub.migrate import drop_stores, migrate
+from tests.people import insert_people
+
+ISSUER = "test-idp"
+AUDIENCE = "welfare-hub-test"
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        yield url
+        return
+    from hub.embedded import start_embedded
+
+    server = start_embedded(tmp_path_factory.mktemp("pg") / "data")
+    try:
+        yield server.dsn
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def issuer() -> IssuerKey:
+    return IssuerKey.generate("test-key-1")
+
+
+@pytest.fixture(scope="session")
+async def settings(server_url: str, issuer: IssuerKey, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Settings]:
+    keys = tmp_path_factory.mktemp("keys")
+    jwks = keys / "jwks.json"
+    jwks.write_text(__import__("json").dumps(issuer.jwks()))
+    write_key_ring(keys / "ring.json", new_key_ring_document("test-k1"))
+    s = Settings(
+        database_url=server_url,
+        db_prefix=f"t{uuid.uuid4().hex[:10]}_",
+        data_dir=Path(keys),
+        issuer=ISSUER,
+        audience=AUDIENCE,
+        jwks_path=jwks,
+        keys_path=keys / "ring.json",
+        source_timeout=1.0,
+    )
+    await migrate(s)
+    try:
+        yield s
+    finally:
+        await drop_stores(s)
+
+
+@pytest.fixture(scope="session")
+async def admin(settings: Settings) -> AsyncIterator[dict[str, asyncpg.Connection]]:
+    """Administrator connections to each store: how tests arrange data and inspect what the hub did."""
+    conns = {store: await asyncpg.connect(settings.admin_url(store)) for store in (*SOURCE_STORES, "hub")}
+    try:
+        yield conns
+    finally:
+        await asyncio.gather(*(c.close() for c in conns.values()))
+
+
+@pytest.fixture(scope="session")
+async def people(admin: dict[str, asyncpg.Connection]) -> dict[str, Any]:
+    return await insert_people(admin)
+
+
+class QueryCounter:
+    """Counts the person lookups each source actually executes (asyncpg's query logger)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    async def attach(self, store: str, conn: asyncpg.Connection) -> None:
+        def log(record: Any) -> None:
+            if "= ANY($1" in record.query:
+                self.counts[store] = self.counts.get(store, 0) + 1
+
+        conn.add_query_logger(log)
+
+    def reset(self) -> None:
+        self.counts.clear()
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+@pytest.fixture(scope="session")
+def queries() -> QueryCounter:
+    return QueryCounter()
+
+
+@contextlib.asynccontextmanager
+async def running_client(settings: Settings, hooks: Hooks | None = None) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, hooks=hooks)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as client:
+            yield client
+
+
+@pytest.fixture(scope="session")
+async def client(settings: Settings, people: dict[str, Any], queries: QueryCounter) -> AsyncIterator[httpx.AsyncClient]:
+    async with running_client(settings, Hooks(on_source_connect=queries.attach)) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def token(issuer: IssuerKey) -> Any:
+    def mint(org_type: str, *purposes: str, org: str = "test-council", **kwargs: Any) -> str:
+        return issuer.mint(
+            issuer=ISSUER, audience=AUDIENCE, org=org, org_type=org_type, user="officer-1", purposes=purposes, **kwargs
+        )
+
+    return mint
+
+
+async def gql(
+    client: httpx.AsyncClient, token: str | None, query: str, variables: dict[str, Any] | None = None, **kw: Any
+) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return await client.post("/graphql", json={"query": query, "variables": variables or {}, **kw}, headers=headers)
+
+
+def codes(body: dict[str, Any]) -> list[str]:
+    return [e["extensions"]["code"] for e in body.get("errors", [])]
+
+
+__all__ = ["QueryCounter", "codes", "gql", "running_client", "replace"]
