@@ -1,0 +1,212 @@
+"""Bad input and refusals: each a specific code, never a 500, nothing released, no source read."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from tests import people as P
+from tests.conftest import QueryCounter, codes, gql
+
+BLUE_BADGE = "query($nino: String!) { person(nino: $nino, purpose: BLUE_BADGE) { dwp { blueBadgeAutomaticEligibility } } }"
+
+
+@pytest.mark.parametrize(
+    ("nino", "reason"),
+    [
+        ("", "EMPTY"),
+        ("AB12345", "BAD_FORMAT"),
+        ("DA123456A", "BAD_FIRST_LETTER"),
+        ("AO123456A", "BAD_SECOND_LETTER"),
+        ("GB123456A", "UNALLOCATED_PREFIX"),
+        ("AB123456E", "BAD_SUFFIX"),
+        ("63T12345", "TEMPORARY_REFERENCE"),
+        ("AB123456", "MISSING_SUFFIX"),
+        ("'; DROP TABLE dwp.person; --", "BAD_FORMAT"),
+    ],
+)
+async def test_malformed_nino(
+    client: httpx.AsyncClient, token: Any, queries: QueryCounter, nino: str, reason: str
+) -> None:
+    queries.reset()
+    r = await gql(client, token("council_blue_badge", "BLUE_BADGE"), BLUE_BADGE, {"nino": nino})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["data"] == {"person": None}
+    (error,) = body["errors"]
+    assert error["extensions"] == {"code": "INVALID_NINO", "reason": reason}
+    if nino:
+        assert nino not in json.dumps(body)
+    assert queries.total == 0
+
+
+async def test_unknown_nino_is_not_found(client: httpx.AsyncClient, token: Any) -> None:
+    body = (await gql(client, token("council_blue_badge", "BLUE_BADGE"), BLUE_BADGE, {"nino": P.ABSENT})).json()
+    assert codes(body) == ["SUBJECT_NOT_FOUND"]
+    assert body["data"] == {"person": None}
+    assert P.ABSENT not in json.dumps(body)
+
+
+@pytest.mark.parametrize(
+    ("headers", "code"),
+    [
+        ({}, "UNAUTHENTICATED"),
+        ({"Authorization": "Bearer"}, "UNAUTHENTICATED"),
+        ({"Authorization": "Basic dXNlcjpwYXNz"}, "UNAUTHENTICATED"),
+        ({"Authorization": "Bearer not.a.jwt"}, "UNAUTHENTICATED"),
+    ],
+)
+async def test_missing_or_bad_token_is_401(client: httpx.AsyncClient, headers: dict[str, str], code: str) -> None:
+    r = await client.post("/graphql", json={"query": BLUE_BADGE, "variables": {"nino": P.BADGE_DLA}}, headers=headers)
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"].startswith("Bearer")
+    assert codes(r.json()) == [code]
+
+
+async def test_expired_and_foreign_tokens_are_401(client: httpx.AsyncClient, token: Any, issuer: Any) -> None:
+    expired = token("council_blue_badge", "BLUE_BADGE", lifetime_seconds=-120)
+    wrong_audience = issuer.mint(
+        issuer="test-idp", audience="another-service", org="x", org_type="council_blue_badge", user="u", purposes=["BLUE_BADGE"]
+    )
+    for bad in (expired, wrong_audience, expired[:-4] + "AAAA"):
+        r = await gql(client, bad, BLUE_BADGE, {"nino": P.BADGE_DLA})
+        assert r.status_code == 401
+        assert codes(r.json()) == ["UNAUTHENTICATED"]
+
+
+async def test_unknown_purpose(client: httpx.AsyncClient, token: Any, queries: QueryCounter) -> None:
+    queries.reset()
+    q = 'query($p: Purpose!) { person(nino: "JK102030A", purpose: $p) { subjectId } }'
+    body = (await gql(client, token("council_blue_badge", "BLUE_BADGE"), q, {"p": "SNOOPING"})).json()
+    assert codes(body) == ["UNKNOWN_PURPOSE"]
+    assert "data" not in body or body["data"] is None
+    inline = 'query { person(nino: "JK102030A", purpose: SNOOPING) { subjectId } }'
+    literal = (await gql(client, token("council_blue_badge", "BLUE_BADGE"), inline)).json()
+    assert codes(literal) == ["UNKNOWN_PURPOSE"]
+    assert queries.total == 0
+
+
+@pytest.mark.parametrize(
+    ("org_type", "granted"),
+    [
+        ("council_hb", ["BLUE_BADGE"]),  # token says BLUE_BADGE but the org type is not one the purpose belongs to
+        ("council_blue_badge", ["CONCESSIONARY_TRAVEL"]),  # right org type, purpose not granted by the token
+    ],
+)
+async def test_purpose_not_granted(
+    client: httpx.AsyncClient, token: Any, queries: QueryCounter, admin: dict[str, asyncpg.Connection], org_type: str, granted: list[str]
+) -> None:
+    queries.reset()
+    body = (await gql(client, token(org_type, *granted, org="not-granted"), BLUE_BADGE, {"nino": P.BADGE_DLA})).json()
+    assert codes(body) == ["PURPOSE_NOT_GRANTED"]
+    assert body["data"] is None
+    assert queries.total == 0
+    row = await admin["hub"].fetchrow(
+        "SELECT decision, reason_codes, fields_released FROM hub.audit_event WHERE caller_org = 'not-granted' ORDER BY event_id DESC LIMIT 1"
+    )
+    assert dict(row) == {"decision": "refused", "reason_codes": ["PURPOSE_NOT_GRANTED"], "fields_released": []}
+
+
+FORBIDDEN = [
+    pytest.param("{ person(nino: $n, purpose: BLUE_BADGE) { dwp { awardsInPayment { benefit rate } } } }", id="direct"),
+    pytest.param(
+        "{ person(nino: $n, purpose: BLUE_BADGE) { ...F } } fragment F on Person { dwp { declaredIncome { weeklyAmount } } }",
+        id="fragment",
+    ),
+    pytest.param(
+        "{ person(nino: $n, purpose: BLUE_BADGE) { ... on Person { socialCare { overnightCareRequired } } } }",
+        id="inline fragment",
+    ),
+    pytest.param(
+        "{ person(nino: $n, purpose: BLUE_BADGE) { dwp { blueBadgeAutomaticEligibility alias: name { familyName } } } }",
+        id="alias",
+    ),
+    pytest.param(
+        "{ ...Q } fragment Q on Query { person(nino: $n, purpose: BLUE_BADGE) { dwp { address { postcode } } } }",
+        id="root fragment",
+    ),
+]
+
+
+@pytest.mark.parametrize("selection", FORBIDDEN)
+async def test_fields_outside_the_purpose_refuse_the_whole_operation(
+    client: httpx.AsyncClient, token: Any, queries: QueryCounter, selection: str
+) -> None:
+    queries.reset()
+    q = "query($n: String!) " + selection
+    body = (await gql(client, token("council_blue_badge", "BLUE_BADGE"), q, {"n": P.BADGE_DLA})).json()
+    assert codes(body) == ["PURPOSE_FORBIDS_FIELD"]
+    assert body["data"] is None
+    assert queries.total == 0, "the purpose check must come before any source is read"
+
+
+async def test_one_operation_one_purpose(client: httpx.AsyncClient, token: Any, queries: QueryCounter) -> None:
+    queries.reset()
+    q = """query($n: String!) { a: person(nino: $n, purpose: BLUE_BADGE) { subjectId }
+                               b: person(nino: $n, purpose: HB_OVERNIGHT_CARER_ROOM) { subjectId } }"""
+    t = token("council_hb", "BLUE_BADGE", "HB_OVERNIGHT_CARER_ROOM")
+    body = (await gql(client, t, q, {"n": P.BADGE_DLA})).json()
+    assert codes(body) == ["MIXED_PURPOSES"]
+    assert queries.total == 0
+
+
+async def test_consent_purpose_refused_without_consent(client: httpx.AsyncClient, token: Any) -> None:
+    q = "query($n: String!) { person(nino: $n, purpose: INCOME_MAXIMISATION) { subjectId } }"
+    body = (await gql(client, token("council_welfare_rights", "INCOME_MAXIMISATION"), q, {"n": P.BADGE_DLA})).json()
+    assert codes(body) == ["CONSENT_REQUIRED"]
+
+
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        (
+            '{ person(nino: "JK102030A", purpose: BLUE_BADGE) { subjectId } '
+            'person(nino: "JK102031B", purpose: BLUE_BADGE) { subjectId } }',
+            "GRAPHQL_VALIDATION_FAILED",
+        ),
+        ("{ " + " ".join(f'a{i}: __typename' for i in range(40)) + " }", "GRAPHQL_VALIDATION_FAILED"),
+        ("{ person(nino: \"JK102030A\", purpose: BLUE_BADGE) { subjectId ", "GRAPHQL_VALIDATION_FAILED"),
+        ("{ person(nino: \"JK102030A\", purpose: BLUE_BADGE) { dwp { nope } } }", "GRAPHQL_VALIDATION_FAILED"),
+        ("mutation { person }", "GRAPHQL_VALIDATION_FAILED"),
+    ],
+    ids=["conflicting root fields", "too many aliases", "syntax error", "unknown field", "no mutations"],
+)
+async def test_malformed_documents(client: httpx.AsyncClient, token: Any, query: str, code: str) -> None:
+    r = await gql(client, token("council_blue_badge", "BLUE_BADGE"), query)
+    assert r.status_code in {200, 400}
+    body = r.json()
+    assert code in codes(body)
+    assert "JK102030A" not in json.dumps(body)
+
+
+async def test_deep_and_huge_documents(client: httpx.AsyncClient, token: Any) -> None:
+    t = token("council_blue_badge", "BLUE_BADGE")
+    tokens_bomb = "{ " + "__typename " * 5000 + "}"
+    body = (await gql(client, t, tokens_bomb)).json()
+    assert codes(body) and codes(body)[0] in {"GRAPHQL_VALIDATION_FAILED", "BAD_USER_INPUT"}
+    r = await client.post("/graphql", content=b"{" + b" " * 100_000 + b"}", headers={"Authorization": f"Bearer {t}"})
+    assert r.status_code == 413
+    assert codes(r.json()) == ["REQUEST_TOO_LARGE"]
+
+
+async def test_nino_in_wrong_place_is_redacted_from_errors(client: httpx.AsyncClient, token: Any) -> None:
+    q = 'query { person(nino: "x", purpose: JK102030A) { subjectId } }'
+    body = (await gql(client, token("council_blue_badge", "BLUE_BADGE"), q)).json()
+    assert body["errors"]
+    assert "JK102030A" not in json.dumps(body)
+    q2 = "query($n: Int!) { __typename }"
+    body2 = (await gql(client, token("council_blue_badge", "BLUE_BADGE"), q2, {"n": "JK 10 20 30 A"})).json()
+    assert codes(body2) == ["BAD_USER_INPUT"]
+    assert "10 20 30" not in json.dumps(body2)
+
+
+async def test_not_json_is_400(client: httpx.AsyncClient, token: Any) -> None:
+    r = await client.post(
+        "/graphql", content=b"{not json", headers={"Authorization": f"Bearer {token('council_blue_badge', 'BLUE_BADGE')}", "Content-Type": "application/json"}
+    )
+    assert r.status_code == 400
+    assert codes(r.json()) == ["BAD_REQUEST"]
