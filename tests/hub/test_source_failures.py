@@ -1,0 +1,106 @@
+"""A source that is down or slow costs only its own fields; a failed audit write releases nothing."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import httpx
+
+from hub.config import Settings, store_role_names
+from hub.migrate import quote_ident
+from tests import people as P
+from tests.conftest import codes, gql, running_client
+
+EVERYTHING = """query($nino: String!) { person(nino: $nino, purpose: CARE_CHARGING_DOMICILIARY) {
+    subjectId dwp { awardsInPayment { benefit } } housingBenefit { claims { weeklyRent } }
+    socialCare { domiciliaryHoursPerWeek } } }"""
+
+OVERNIGHT = "query($nino: String!) { person(nino: $nino, purpose: HB_OVERNIGHT_CARER_ROOM) { subjectId socialCare { overnightCareRequired } } }"
+
+
+@contextlib.asynccontextmanager
+async def source_down(settings: Settings, store: str) -> AsyncIterator[None]:
+    """Take a source database down for real: refuse new connections and cut the open ones."""
+    db = settings.database_name(store)  # type: ignore[arg-type]
+    conn = await asyncpg.connect(settings.admin_url())
+    try:
+        await conn.execute(f"ALTER DATABASE {quote_ident(db)} ALLOW_CONNECTIONS false")
+        await conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND usename <> current_user", db
+        )
+        yield
+    finally:
+        await conn.execute(f"ALTER DATABASE {quote_ident(db)} ALLOW_CONNECTIONS true")
+        await conn.close()
+
+
+async def test_source_down_mid_suite_gives_partial_data(settings: Settings, people: Any, token: Any) -> None:
+    t = token("council_care_finance", "CARE_CHARGING_DOMICILIARY")
+    async with running_client(settings) as client:
+        before = (await gql(client, t, EVERYTHING, {"nino": P.BADGE_DLA})).json()
+        assert "errors" not in before
+        async with source_down(settings, "src_hb"):
+            body = (await gql(client, t, EVERYTHING, {"nino": P.BADGE_DLA})).json()
+            ready = await client.get("/readyz")
+        after = (await gql(client, t, EVERYTHING, {"nino": P.BADGE_DLA})).json()
+    person = body["data"]["person"]
+    assert person["dwp"] == before["data"]["person"]["dwp"]
+    assert person["socialCare"] == before["data"]["person"]["socialCare"]
+    assert person["housingBenefit"] is None
+    (error,) = body["errors"]
+    assert error["extensions"] == {"code": "SOURCE_UNAVAILABLE", "source": "hb"}
+    assert error["path"] == ["person", "housingBenefit"]
+    assert ready.status_code == 503
+    assert ready.json()["stores"]["src_hb"] is False
+    assert ready.json()["stores"]["src_dwp"] is True
+    # The source came back: so does its data, with no restart of the hub.
+    assert after == before
+
+
+async def test_slow_source_times_out_alone(
+    settings: Settings, people: Any, token: Any, admin: dict[str, asyncpg.Connection]
+) -> None:
+    t = token("council_care_finance", "CARE_CHARGING_DOMICILIARY")
+    async with running_client(settings) as client:
+        blocker = await asyncpg.connect(settings.admin_url("src_social_care"))
+        try:
+            async with blocker.transaction():
+                # Holding an exclusive lock makes every read of the table wait: a slow source.
+                await blocker.execute("LOCK TABLE social_care.client IN ACCESS EXCLUSIVE MODE")
+                body = (await gql(client, t, EVERYTHING, {"nino": P.BADGE_DLA})).json()
+        finally:
+            await blocker.close()
+    person = body["data"]["person"]
+    assert person["socialCare"] is None
+    assert person["dwp"]["awardsInPayment"]
+    assert person["housingBenefit"]["claims"] == [{"weeklyRent": "95.50"}]
+    assert codes(body) == ["SOURCE_TIMEOUT"]
+    assert body["errors"][0]["path"] == ["person", "socialCare"]
+
+
+async def test_audit_failure_releases_nothing(
+    settings: Settings, people: Any, token: Any, admin: dict[str, asyncpg.Connection], client: httpx.AsyncClient
+) -> None:
+    t = token("council_hb", "HB_OVERNIGHT_CARER_ROOM")
+    ok = (await gql(client, t, OVERNIGHT, {"nino": P.BADGE_DLA})).json()
+    assert ok["data"]["person"]["socialCare"] == {"overnightCareRequired": True}
+    app_role = quote_ident(store_role_names(settings.db_prefix, "hub")[1])
+    await admin["hub"].execute(f"REVOKE INSERT ON hub.audit_event FROM {app_role}")
+    try:
+        body = (await gql(client, t, OVERNIGHT, {"nino": P.BADGE_DLA})).json()
+    finally:
+        await admin["hub"].execute(f"GRANT INSERT ON hub.audit_event TO {app_role}")
+    assert body["data"] is None
+    assert codes(body) == ["AUDIT_UNAVAILABLE"]
+    assert "overnightCareRequired" not in str(body)
+    assert "subjectId" not in str(body)
+
+
+async def test_readyz_and_healthz(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "stores": {"src_dwp": True, "src_hb": True, "src_social_care": True, "hub": True}}
