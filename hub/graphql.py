@@ -249,7 +249,8 @@ class PurposeGuard(SchemaExtension):
         # Defence in depth: even if the operation check were bypassed, no field outside the purpose's
         # allow-list resolves.
         name = info.field_name
-        if not name.startswith("__"):
+        # Introspection (__typename, and the __Schema/__Type tree gated in _check) carries no personal data.
+        if not name.startswith("__") and not info.parent_type.name.startswith("__"):
             ctx: RequestContext = info.context
             coordinate = f"{info.parent_type.name}.{name}"
             if coordinate not in ctx.allowed_fields:
