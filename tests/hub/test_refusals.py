@@ -12,7 +12,9 @@ import pytest
 from tests import people as P
 from tests.conftest import QueryCounter, codes, gql
 
-BLUE_BADGE = "query($nino: String!) { person(nino: $nino, purpose: BLUE_BADGE) { dwp { blueBadgeAutomaticEligibility } } }"
+BLUE_BADGE = (
+    "query($nino: String!) { person(nino: $nino, purpose: BLUE_BADGE) { dwp { blueBadgeAutomaticEligibility } } }"
+)
 
 
 @pytest.mark.parametrize(
@@ -70,7 +72,12 @@ async def test_missing_or_bad_token_is_401(client: httpx.AsyncClient, headers: d
 async def test_expired_and_foreign_tokens_are_401(client: httpx.AsyncClient, token: Any, issuer: Any) -> None:
     expired = token("council_blue_badge", "BLUE_BADGE", lifetime_seconds=-120)
     wrong_audience = issuer.mint(
-        issuer="test-idp", audience="another-service", org="x", org_type="council_blue_badge", user="u", purposes=["BLUE_BADGE"]
+        issuer="test-idp",
+        audience="another-service",
+        org="x",
+        org_type="council_blue_badge",
+        user="u",
+        purposes=["BLUE_BADGE"],
     )
     for bad in (expired, wrong_audience, expired[:-4] + "AAAA"):
         r = await gql(client, bad, BLUE_BADGE, {"nino": P.BADGE_DLA})
@@ -98,7 +105,12 @@ async def test_unknown_purpose(client: httpx.AsyncClient, token: Any, queries: Q
     ],
 )
 async def test_purpose_not_granted(
-    client: httpx.AsyncClient, token: Any, queries: QueryCounter, admin: dict[str, asyncpg.Connection], org_type: str, granted: list[str]
+    client: httpx.AsyncClient,
+    token: Any,
+    queries: QueryCounter,
+    admin: dict[str, asyncpg.Connection],
+    org_type: str,
+    granted: list[str],
 ) -> None:
     queries.reset()
     body = (await gql(client, token(org_type, *granted, org="not-granted"), BLUE_BADGE, {"nino": P.BADGE_DLA})).json()
@@ -168,9 +180,9 @@ async def test_consent_purpose_refused_without_consent(client: httpx.AsyncClient
             'person(nino: "JK102031B", purpose: BLUE_BADGE) { subjectId } }',
             "GRAPHQL_VALIDATION_FAILED",
         ),
-        ("{ " + " ".join(f'a{i}: __typename' for i in range(40)) + " }", "GRAPHQL_VALIDATION_FAILED"),
-        ("{ person(nino: \"JK102030A\", purpose: BLUE_BADGE) { subjectId ", "GRAPHQL_VALIDATION_FAILED"),
-        ("{ person(nino: \"JK102030A\", purpose: BLUE_BADGE) { dwp { nope } } }", "GRAPHQL_VALIDATION_FAILED"),
+        ("{ " + " ".join(f"a{i}: __typename" for i in range(40)) + " }", "GRAPHQL_VALIDATION_FAILED"),
+        ('{ person(nino: "JK102030A", purpose: BLUE_BADGE) { subjectId ', "GRAPHQL_VALIDATION_FAILED"),
+        ('{ person(nino: "JK102030A", purpose: BLUE_BADGE) { dwp { nope } } }', "GRAPHQL_VALIDATION_FAILED"),
         ("mutation { person }", "GRAPHQL_VALIDATION_FAILED"),
     ],
     ids=["conflicting root fields", "too many aliases", "syntax error", "unknown field", "no mutations"],
@@ -187,7 +199,8 @@ async def test_deep_and_huge_documents(client: httpx.AsyncClient, token: Any) ->
     t = token("council_blue_badge", "BLUE_BADGE")
     tokens_bomb = "{ " + "__typename " * 5000 + "}"
     body = (await gql(client, t, tokens_bomb)).json()
-    assert codes(body) and codes(body)[0] in {"GRAPHQL_VALIDATION_FAILED", "BAD_USER_INPUT"}
+    assert codes(body) == ["GRAPHQL_VALIDATION_FAILED"]
+    assert "tokens" in body["errors"][0]["message"]
     r = await client.post("/graphql", content=b"{" + b" " * 100_000 + b"}", headers={"Authorization": f"Bearer {t}"})
     assert r.status_code == 413
     assert codes(r.json()) == ["REQUEST_TOO_LARGE"]
@@ -206,7 +219,12 @@ async def test_nino_in_wrong_place_is_redacted_from_errors(client: httpx.AsyncCl
 
 async def test_not_json_is_400(client: httpx.AsyncClient, token: Any) -> None:
     r = await client.post(
-        "/graphql", content=b"{not json", headers={"Authorization": f"Bearer {token('council_blue_badge', 'BLUE_BADGE')}", "Content-Type": "application/json"}
+        "/graphql",
+        content=b"{not json",
+        headers={
+            "Authorization": f"Bearer {token('council_blue_badge', 'BLUE_BADGE')}",
+            "Content-Type": "application/json",
+        },
     )
     assert r.status_code == 400
     assert codes(r.json()) == ["BAD_REQUEST"]

@@ -1,0 +1,198 @@
+"""Latency of the federated person query, against a direct asyncpg baseline of the same three lookups.
+
+    python bench/latency.py [--people 20000] [--requests 2000] [--database-url URL]
+
+The hub runs as its own process (``welfare-hub serve``, uvicorn, one worker) so its CPU time per request
+is measured apart from the load generator (aiohttp, in this process). The baseline runs the adapters'
+own three SQL statements straight through asyncpg at the same concurrency, in this process: it is the
+floor the hub adds authentication, the purpose check, GraphQL, pseudonyms and the audit write to.
+Figures are written to bench/results/ with the command that produced them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import random
+import shlex
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from hub.config import SOURCE_STORES, Settings  # noqa: E402
+from hub.demo import ensure_keys, seed_sources  # noqa: E402
+from hub.keys import IssuerKey  # noqa: E402
+from hub.migrate import drop_stores, migration_url  # noqa: E402
+from resolvers.sources import dwp, hb, social_care  # noqa: E402
+
+QUERY = """query Charging($nino: String!) { person(nino: $nino, purpose: CARE_CHARGING_DOMICILIARY) {
+  subjectId
+  dwp { awardsInPayment { benefit component rate weeklyAmount } declaredIncome { kind weeklyAmount } }
+  housingBenefit { claims { tenancyType weeklyRent weeklyAward } }
+  socialCare { domiciliaryHoursPerWeek financialAssessments { weeklyAssessedCharge capitalBand } } } }"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+async def _drive(call: Callable[[str], Awaitable[None]], ninos: list[str], requests: int, concurrency: int) -> dict[str, float]:
+    latencies: list[float] = []
+    queue = iter(range(requests))
+
+    async def worker() -> None:
+        for i in queue:
+            start = time.perf_counter()
+            await call(ninos[i % len(ninos)])
+            latencies.append(time.perf_counter() - start)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    wall = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+        "rps": len(latencies) / wall,
+    }
+
+
+async def _pick_ninos(settings: Settings, limit: int = 500) -> list[str]:
+    conn = await asyncpg.connect(migration_url(settings, "src_hb"))
+    try:
+        rows = await conn.fetch("SELECT DISTINCT nino FROM hb.claim WHERE nino IS NOT NULL LIMIT $1", limit * 2)
+    finally:
+        await conn.close()
+    dwp_conn = await asyncpg.connect(migration_url(settings, "src_dwp"))
+    try:
+        held = await dwp_conn.fetch("SELECT nino FROM dwp.person WHERE nino = ANY($1::text[])", [r["nino"] for r in rows])
+    finally:
+        await dwp_conn.close()
+    ninos = [r["nino"] for r in held][:limit]
+    random.Random(7).shuffle(ninos)
+    return ninos
+
+
+async def _baseline(settings: Settings, ninos: list[str], requests: int, concurrency: int) -> dict[str, float]:
+    pools = {s: await asyncpg.create_pool(settings.service_url(s), min_size=concurrency, max_size=concurrency) for s in SOURCE_STORES}
+    sqls = {"src_dwp": dwp._SQL, "src_hb": hb._SQL, "src_social_care": social_care._SQL}
+
+    async def call(nino: str) -> None:
+        await asyncio.gather(*(pools[s].fetch(sqls[s], [nino]) for s in SOURCE_STORES))
+
+    try:
+        await _drive(call, ninos, min(200, requests), concurrency)  # warm-up
+        return await _drive(call, ninos, requests, concurrency)
+    finally:
+        await asyncio.gather(*(p.close() for p in pools.values()))
+
+
+async def _hub(url: str, token: str, ninos: list[str], requests: int, concurrency: int, pid: int) -> dict[str, float]:
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+
+        async def call(nino: str) -> None:
+            async with session.post(url, data=json.dumps({"query": QUERY, "variables": {"nino": nino}}), headers=headers) as r:
+                body = await r.json()
+                if r.status != 200 or "errors" in body:
+                    raise RuntimeError(f"bad answer {r.status}: {str(body)[:200]}")
+
+        await _drive(call, ninos, min(200, requests), concurrency)  # warm-up
+        cpu0 = _cpu_seconds(pid)
+        result = await _drive(call, ninos, requests, concurrency)
+        result["server_cpu_ms_per_request"] = 1000 * (_cpu_seconds(pid) - cpu0) / result["requests"]
+        return result
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--people", type=int, default=20000)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
+    args = parser.parse_args()
+    data_dir = Path(tempfile.mkdtemp(prefix="wh-bench-"))
+    keys = ensure_keys(data_dir)
+    settings = Settings(
+        database_url=args.database_url,
+        db_prefix=f"bench{uuid.uuid4().hex[:6]}_",
+        data_dir=data_dir,
+        jwks_path=keys.jwks,
+        keys_path=keys.key_ring,
+    )
+    await seed_sources(settings, people=args.people, seed=11)
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": args.database_url,
+        "WELFARE_HUB_DB_PREFIX": settings.db_prefix,
+        "WELFARE_HUB_DATA_DIR": str(data_dir),
+        "WELFARE_HUB_PORT": str(port),
+    }
+    server = subprocess.Popen([sys.executable, "-m", "hub", "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}/graphql"
+        async with aiohttp.ClientSession() as s:
+            for _ in range(200):
+                try:
+                    async with s.get(f"http://127.0.0.1:{port}/readyz") as r:
+                        if r.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+        token = IssuerKey.load(keys.issuer).mint(
+            issuer=settings.issuer, audience=settings.audience, org="bench-council", org_type="council_care_finance",
+            user="bench", purposes=["CARE_CHARGING_DOMICILIARY"],
+        )
+        ninos = await _pick_ninos(settings)
+        results: dict[str, Any] = {"people": args.people, "distinct_subjects": len(ninos)}
+        for concurrency, n in ((1, max(200, args.requests // 5)), (32, args.requests)):
+            results[f"baseline_c{concurrency}"] = await _baseline(settings, ninos, n, concurrency)
+            results[f"hub_c{concurrency}"] = await _hub(url, token, ninos, n, concurrency, server.pid)
+    finally:
+        server.terminate()
+        server.wait(10)
+        await drop_stores(settings)
+    command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H%M%SZ")
+    lines = [f"# Federated person query latency ({stamp})", "", f"Command: `{command}`", "",
+             f"{args.people} synthetic people; {results['distinct_subjects']} distinct subjects in all three sources.", "",
+             "| run | concurrency | p50 ms | p99 ms | requests/s | hub CPU ms/request |", "|---|---|---|---|---|---|"]
+    for c in (1, 32):
+        b, h = results[f"baseline_c{c}"], results[f"hub_c{c}"]
+        lines.append(f"| direct asyncpg (baseline) | {c} | {b['p50_ms']:.2f} | {b['p99_ms']:.2f} | {b['rps']:.0f} | |")
+        lines.append(f"| hub | {c} | {h['p50_ms']:.2f} | {h['p99_ms']:.2f} | {h['rps']:.0f} | {h['server_cpu_ms_per_request']:.2f} |")
+        lines.append(f"| hub / baseline | {c} | {h['p50_ms'] / b['p50_ms']:.2f}x | {h['p99_ms'] / b['p99_ms']:.2f}x | {h['rps'] / b['rps']:.2f}x | |")
+    text = "\n".join(lines) + "\n"
+    out = Path(__file__).resolve().parent / "results" / f"latency-{stamp}.md"
+    out.write_text(text + "\n```json\n" + json.dumps(results, indent=2) + "\n```\n")
+    print(text)
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
