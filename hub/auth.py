@@ -80,7 +80,7 @@ class TokenVerifier:
         except jwt.PyJWTError:
             raise InvalidToken("the bearer token is not a well-formed JWT") from None
         alg = header.get("alg")
-        if alg not in ALLOWED_ALGORITHMS:
+        if not isinstance(alg, str) or alg not in ALLOWED_ALGORITHMS:
             raise InvalidToken(f"token algorithm {alg!r} is not accepted")
         key = self._keys.get(str(header.get("kid")))
         if key is None:

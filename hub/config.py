@@ -13,6 +13,7 @@ embedded PostgreSQL in the data directory.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -78,7 +79,9 @@ class Settings:
     def from_environ(cls, env: Mapping[str, str]) -> Settings:
         problems: list[str] = []
 
-        def number(name: str, default: float, *, integer: bool = False, minimum: float = 0) -> float:
+        def number(
+            name: str, default: float, *, integer: bool = False, minimum: float = 0, maximum: float | None = None
+        ) -> float:
             raw = env.get(name)
             if raw is None or raw == "":
                 return default
@@ -87,10 +90,20 @@ class Settings:
             except ValueError:
                 problems.append(f"{name} must be a number, got {raw!r}")
                 return default
+            if not math.isfinite(value):
+                problems.append(f"{name} must be a finite number, got {raw!r}")
+                return default
             if value < minimum:
                 problems.append(f"{name} must be at least {minimum}")
                 return default
+            if maximum is not None and value > maximum:
+                problems.append(f"{name} must be at most {maximum}")
+                return default
             return value
+
+        def text(name: str, default: str) -> str:
+            raw = env.get(name)
+            return default if raw is None or raw.strip() == "" else raw
 
         mode = env.get("WELFARE_HUB_ENV", "development").strip().lower()
         if mode not in {"development", "production"}:
@@ -117,8 +130,8 @@ class Settings:
             store_urls=store_urls,
             db_prefix=prefix,
             data_dir=data_dir,
-            issuer=env.get("WELFARE_HUB_ISSUER", cls.issuer),
-            audience=env.get("WELFARE_HUB_AUDIENCE", cls.audience),
+            issuer=text("WELFARE_HUB_ISSUER", cls.issuer),
+            audience=text("WELFARE_HUB_AUDIENCE", cls.audience),
             jwks_path=path("WELFARE_HUB_JWKS", None),
             keys_path=path("WELFARE_HUB_KEYS", None),
             purposes_path=path("WELFARE_HUB_PURPOSES", cls.purposes_path) or cls.purposes_path,
@@ -129,8 +142,8 @@ class Settings:
             max_tokens=int(number("WELFARE_HUB_MAX_TOKENS", cls.max_tokens, integer=True, minimum=10)),
             max_body_bytes=int(number("WELFARE_HUB_MAX_BODY_BYTES", cls.max_body_bytes, integer=True)),
             max_batch=int(number("WELFARE_HUB_MAX_BATCH", cls.max_batch, integer=True, minimum=1)),
-            host=env.get("WELFARE_HUB_HOST", cls.host),
-            port=int(number("WELFARE_HUB_PORT", cls.port, integer=True, minimum=0)),
+            host=text("WELFARE_HUB_HOST", cls.host),
+            port=int(number("WELFARE_HUB_PORT", cls.port, integer=True, minimum=0, maximum=65535)),
         )
         if settings.production:
             problems += settings.production_problems()

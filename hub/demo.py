@@ -172,8 +172,7 @@ async def run_demo(settings: Settings, *, people: int, seed: int) -> None:
     print("\nCare finance team, a financial assessment federated from all three sources:")
     print(_curl(url, "NORTHSHIRE_CARE_FINANCE_TOKEN", _CARE_CHARGING_QUERY, {"nino": picks["everywhere"]}))
     print(
-        f"\nGraphiQL: open {url} in a browser and add the header "
-        '{"Authorization": "Bearer <token>"} (Headers tab).'
+        f'\nGraphiQL: open {url} in a browser and add the header {{"Authorization": "Bearer <token>"}} (Headers tab).'
     )
     print("The Blue Badge token asking for awardsInPayment is refused with PURPOSE_FORBIDS_FIELD.")
     print("Stop with Ctrl-C.\n")

@@ -36,9 +36,10 @@ class KeyRing:
     ``pseudonym_key`` is the secret from which each recipient organisation's pseudonym key is derived.
     """
 
-    keys: Mapping[KeyId, bytes]
+    # Key material never appears in a repr (and so never in a log line or a test failure).
+    keys: Mapping[KeyId, bytes] = field(repr=False)
     current: KeyId
-    pseudonym_key: bytes
+    pseudonym_key: bytes = field(repr=False)
     _org_keys: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -66,8 +67,11 @@ class KeyRing:
 
     def hash_text(self, purpose: str, value: str) -> str:
         """Keyed hash of any other identifier (a user id, say), separated from NINO hashes by ``purpose``."""
-        key = self.keys[self.current]
-        return hmac.new(key, f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()
+        if not purpose or "\x00" in purpose:
+            raise ValueError("a hash purpose is a non-empty label without NUL characters")
+        # Domain-separated from NINO hashes ("nino:" prefix) and unambiguous: "text", NUL, label, NUL, value.
+        message = b"text\x00" + purpose.encode() + b"\x00" + value.encode()
+        return hmac.new(self.keys[self.current], message, hashlib.sha256).hexdigest()
 
     def pseudonym(self, org_id: str, subject: KeyedHash) -> Pseudonym:
         """The subject id ``org_id`` sees for ``subject``: stable per org, unjoinable across orgs."""

@@ -57,7 +57,11 @@ class NinoCheck:
 
 def check_nino(value: str) -> NinoCheck:
     """Normalise and check ``value``; never raises for bad input, returns the reason instead."""
-    compact = _SEPARATORS.sub("", value).upper()
+    compact = _SEPARATORS.sub("", value)
+    if not compact.isascii():
+        # Upper-casing would turn look-alikes ('ſ', ligatures) into valid letters: refuse, don't guess.
+        return NinoCheck(None, "BAD_FORMAT", "a National Insurance number is written in plain ASCII letters and digits")
+    compact = compact.upper()
     if not compact:
         return NinoCheck(None, "EMPTY", "no National Insurance number was given")
     if _TRN.fullmatch(compact):
