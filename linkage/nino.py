@@ -59,7 +59,7 @@ def check_nino(value: str) -> NinoCheck:
     """Normalise and check ``value``; never raises for bad input, returns the reason instead."""
     compact = _SEPARATORS.sub("", value)
     if not compact.isascii():
-        # Upper-casing would turn look-alikes ('ſ', ligatures) into valid letters: refuse, don't guess.
+        # Upper-casing would turn look-alikes (the long s, ligatures) into valid letters: refuse, don't guess.
         return NinoCheck(None, "BAD_FORMAT", "a National Insurance number is written in plain ASCII letters and digits")
     compact = compact.upper()
     if not compact:

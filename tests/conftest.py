@@ -51,7 +51,9 @@ def issuer() -> IssuerKey:
 
 
 @pytest.fixture(scope="session")
-async def settings(server_url: str, issuer: IssuerKey, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Settings]:
+async def settings(
+    server_url: str, issuer: IssuerKey, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Settings]:
     keys = tmp_path_factory.mktemp("keys")
     jwks = keys / "jwks.json"
     jwks.write_text(__import__("json").dumps(issuer.jwks()))
@@ -150,4 +152,4 @@ def codes(body: dict[str, Any]) -> list[str]:
     return [e["extensions"]["code"] for e in body.get("errors", [])]
 
 
-__all__ = ["QueryCounter", "codes", "gql", "running_client", "replace"]
+__all__ = ["QueryCounter", "codes", "gql", "replace", "running_client"]

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests import people as P
-from tests.conftest import QueryCounter, codes, gql
+from tests.conftest import QueryCounter, gql
 
 BLUE_BADGE = "query($nino: String!) { person(nino: $nino, purpose: BLUE_BADGE) { subjectId dwp { blueBadgeAutomaticEligibility } } }"
 OVERNIGHT = """query($nino: String!) { person(nino: $nino, purpose: HB_OVERNIGHT_CARER_ROOM) {
@@ -24,7 +24,9 @@ CARE_CHARGING = """query Charging($nino: String!) { person(nino: $nino, purpose:
 
 
 async def test_federated_query_answers_from_all_three_sources(client: httpx.AsyncClient, token: Any) -> None:
-    r = await gql(client, token("council_care_finance", "CARE_CHARGING_DOMICILIARY"), CARE_CHARGING, {"nino": P.BADGE_DLA})
+    r = await gql(
+        client, token("council_care_finance", "CARE_CHARGING_DOMICILIARY"), CARE_CHARGING, {"nino": P.BADGE_DLA}
+    )
     assert r.status_code == 200
     body = r.json()
     assert "errors" not in body
@@ -34,7 +36,9 @@ async def test_federated_query_answers_from_all_three_sources(client: httpx.Asyn
     assert Decimal(awards[("DLA", "mobility")]["weeklyAmount"]) == Decimal("77.05")
     assert person["dwp"]["declaredIncome"] == [{"kind": "occupational_pension", "weeklyAmount": "112.40"}]
     assert person["dwp"]["declaredCapital"] == [{"kind": "savings", "amount": "8250.00"}]
-    assert person["housingBenefit"]["claims"] == [{"tenancyType": "SOCIAL", "weeklyRent": "95.50", "weeklyAward": "80.00"}]
+    assert person["housingBenefit"]["claims"] == [
+        {"tenancyType": "SOCIAL", "weeklyRent": "95.50", "weeklyAward": "80.00"}
+    ]
     assert Decimal(person["socialCare"]["domiciliaryHoursPerWeek"]) == Decimal("14.0")
     assert person["socialCare"]["financialAssessments"] == [{"weeklyAssessedCharge": "42.75", "capitalBand": "tariff"}]
     assert person["subjectId"].startswith("ps_")
@@ -51,7 +55,9 @@ async def test_federated_query_answers_from_all_three_sources(client: httpx.Asyn
         pytest.param(P.EXTRA[0], False, id="no award at all"),
     ],
 )
-async def test_blue_badge_is_a_yes_no_from_the_rule(client: httpx.AsyncClient, token: Any, nino: str, expected: bool) -> None:
+async def test_blue_badge_is_a_yes_no_from_the_rule(
+    client: httpx.AsyncClient, token: Any, nino: str, expected: bool
+) -> None:
     r = await gql(client, token("council_blue_badge", "BLUE_BADGE"), BLUE_BADGE, {"nino": nino})
     body = r.json()
     assert "errors" not in body, body
@@ -60,10 +66,16 @@ async def test_blue_badge_is_a_yes_no_from_the_rule(client: httpx.AsyncClient, t
 
 @pytest.mark.parametrize(
     ("nino", "expected"),
-    [(P.BADGE_DLA, {"overnightCareRequired": True}), (P.CARE_ONLY, {"overnightCareRequired": False}), (P.PIP_LOW, None)],
+    [
+        (P.BADGE_DLA, {"overnightCareRequired": True}),
+        (P.CARE_ONLY, {"overnightCareRequired": False}),
+        (P.PIP_LOW, None),
+    ],
     ids=["current overnight plan", "only an ended overnight plan", "unknown to social care"],
 )
-async def test_overnight_carer_check_is_yes_no_only(client: httpx.AsyncClient, token: Any, nino: str, expected: Any) -> None:
+async def test_overnight_carer_check_is_yes_no_only(
+    client: httpx.AsyncClient, token: Any, nino: str, expected: Any
+) -> None:
     r = await gql(client, token("council_hb", "HB_OVERNIGHT_CARER_ROOM"), OVERNIGHT, {"nino": nino})
     body = r.json()
     assert "errors" not in body, body
@@ -94,7 +106,9 @@ async def test_audit_row_per_operation_with_hashed_subject(
     client: httpx.AsyncClient, token: Any, admin: dict[str, asyncpg.Connection]
 ) -> None:
     before = await admin["hub"].fetchval("SELECT count(*) FROM hub.audit_event")
-    r = await gql(client, token("council_blue_badge", "BLUE_BADGE", org="audit-check"), BLUE_BADGE, {"nino": P.PIP_MOVING})
+    r = await gql(
+        client, token("council_blue_badge", "BLUE_BADGE", org="audit-check"), BLUE_BADGE, {"nino": P.PIP_MOVING}
+    )
     assert r.json()["data"]["person"]["dwp"]["blueBadgeAutomaticEligibility"] is True
     rows = await admin["hub"].fetch("SELECT * FROM hub.audit_event WHERE caller_org = 'audit-check'")
     assert await admin["hub"].fetchval("SELECT count(*) FROM hub.audit_event") == before + 1

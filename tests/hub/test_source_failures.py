@@ -103,4 +103,7 @@ async def test_readyz_and_healthz(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     ready = await client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "stores": {"src_dwp": True, "src_hb": True, "src_social_care": True, "hub": True}}
+    assert ready.json() == {
+        "status": "ready",
+        "stores": {"src_dwp": True, "src_hb": True, "src_social_care": True, "hub": True},
+    }

@@ -34,11 +34,20 @@ async def test_source_reader_role_cannot_write_or_see_ground_truth(settings: Set
 
 
 async def test_hub_role_cannot_rewrite_the_audit_log(settings: Settings, client: httpx.AsyncClient, token: Any) -> None:
-    await gql(client, token("council_blue_badge", "BLUE_BADGE"), "query($n: String!) { person(nino: $n, purpose: BLUE_BADGE) { subjectId } }", {"n": P.BADGE_DLA})
+    await gql(
+        client,
+        token("council_blue_badge", "BLUE_BADGE"),
+        "query($n: String!) { person(nino: $n, purpose: BLUE_BADGE) { subjectId } }",
+        {"n": P.BADGE_DLA},
+    )
     conn = await asyncpg.connect(settings.service_url("hub"))
     try:
         assert await conn.fetchval("SELECT count(*) FROM hub.audit_event") > 0
-        for statement in ("UPDATE hub.audit_event SET decision = 'refused'", "DELETE FROM hub.audit_event", "TRUNCATE hub.audit_event"):
+        for statement in (
+            "UPDATE hub.audit_event SET decision = 'refused'",
+            "DELETE FROM hub.audit_event",
+            "TRUNCATE hub.audit_event",
+        ):
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 await conn.execute(statement)
     finally:
@@ -50,8 +59,18 @@ async def test_hub_database_holds_no_nino_in_clear(
 ) -> None:
     # Make traffic touching every test person, including refusals and bad input, then scan every column.
     for nino in [*P.ALL, P.ABSENT]:
-        await gql(client, token("council_blue_badge", "BLUE_BADGE"), "query($n: String!) { person(nino: $n, purpose: BLUE_BADGE) { dwp { blueBadgeAutomaticEligibility } } }", {"n": nino})
-        await gql(client, token("council_hb", "BLUE_BADGE"), "query($n: String!) { person(nino: $n, purpose: BLUE_BADGE) { subjectId } }", {"n": nino})
+        await gql(
+            client,
+            token("council_blue_badge", "BLUE_BADGE"),
+            "query($n: String!) { person(nino: $n, purpose: BLUE_BADGE) { dwp { blueBadgeAutomaticEligibility } } }",
+            {"n": nino},
+        )
+        await gql(
+            client,
+            token("council_hb", "BLUE_BADGE"),
+            "query($n: String!) { person(nino: $n, purpose: BLUE_BADGE) { subjectId } }",
+            {"n": nino},
+        )
     hub = admin["hub"]
     tables = await hub.fetch(
         "SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema NOT IN ('pg_catalog', 'information_schema')"
