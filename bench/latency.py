@@ -34,11 +34,11 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hub.config import SOURCE_STORES, Settings  # noqa: E402
-from hub.demo import ensure_keys, seed_sources  # noqa: E402
-from hub.keys import IssuerKey  # noqa: E402
-from hub.migrate import drop_stores, migration_url  # noqa: E402
-from resolvers.sources import dwp, hb, social_care  # noqa: E402
+from hub.config import SOURCE_STORES, Settings
+from hub.demo import ensure_keys, seed_sources
+from hub.keys import IssuerKey
+from hub.migrate import drop_stores, migration_url
+from resolvers.sources import dwp, hb, social_care
 
 QUERY = """query Charging($nino: String!) { person(nino: $nino, purpose: CARE_CHARGING_DOMICILIARY) {
   subjectId
@@ -59,7 +59,9 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
-async def _drive(call: Callable[[str], Awaitable[None]], ninos: list[str], requests: int, concurrency: int) -> dict[str, float]:
+async def _drive(
+    call: Callable[[str], Awaitable[None]], ninos: list[str], requests: int, concurrency: int
+) -> dict[str, float]:
     latencies: list[float] = []
     queue = iter(range(requests))
 
@@ -89,7 +91,9 @@ async def _pick_ninos(settings: Settings, limit: int = 500) -> list[str]:
         await conn.close()
     dwp_conn = await asyncpg.connect(migration_url(settings, "src_dwp"))
     try:
-        held = await dwp_conn.fetch("SELECT nino FROM dwp.person WHERE nino = ANY($1::text[])", [r["nino"] for r in rows])
+        held = await dwp_conn.fetch(
+            "SELECT nino FROM dwp.person WHERE nino = ANY($1::text[])", [r["nino"] for r in rows]
+        )
     finally:
         await dwp_conn.close()
     ninos = [r["nino"] for r in held][:limit]
@@ -98,7 +102,10 @@ async def _pick_ninos(settings: Settings, limit: int = 500) -> list[str]:
 
 
 async def _baseline(settings: Settings, ninos: list[str], requests: int, concurrency: int) -> dict[str, float]:
-    pools = {s: await asyncpg.create_pool(settings.service_url(s), min_size=concurrency, max_size=concurrency) for s in SOURCE_STORES}
+    pools = {
+        s: await asyncpg.create_pool(settings.service_url(s), min_size=concurrency, max_size=concurrency)
+        for s in SOURCE_STORES
+    }
     sqls = {"src_dwp": dwp._SQL, "src_hb": hb._SQL, "src_social_care": social_care._SQL}
 
     async def call(nino: str) -> None:
@@ -116,7 +123,9 @@ async def _hub(url: str, token: str, ninos: list[str], requests: int, concurrenc
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
 
         async def call(nino: str) -> None:
-            async with session.post(url, data=json.dumps({"query": QUERY, "variables": {"nino": nino}}), headers=headers) as r:
+            async with session.post(
+                url, data=json.dumps({"query": QUERY, "variables": {"nino": nino}}), headers=headers
+            ) as r:
                 body = await r.json()
                 if r.status != 200 or "errors" in body:
                     raise RuntimeError(f"bad answer {r.status}: {str(body)[:200]}")
@@ -132,7 +141,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--people", type=int, default=20000)
     parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument(
+        "--database-url", default=os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    )
     args = parser.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="wh-bench-"))
     keys = ensure_keys(data_dir)
@@ -152,7 +163,9 @@ async def main() -> None:
         "WELFARE_HUB_DATA_DIR": str(data_dir),
         "WELFARE_HUB_PORT": str(port),
     }
-    server = subprocess.Popen([sys.executable, "-m", "hub", "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "hub", "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         url = f"http://127.0.0.1:{port}/graphql"
         async with aiohttp.ClientSession() as s:
@@ -165,8 +178,12 @@ async def main() -> None:
                     pass
                 await asyncio.sleep(0.1)
         token = IssuerKey.load(keys.issuer).mint(
-            issuer=settings.issuer, audience=settings.audience, org="bench-council", org_type="council_care_finance",
-            user="bench", purposes=["CARE_CHARGING_DOMICILIARY"],
+            issuer=settings.issuer,
+            audience=settings.audience,
+            org="bench-council",
+            org_type="council_care_finance",
+            user="bench",
+            purposes=["CARE_CHARGING_DOMICILIARY"],
         )
         ninos = await _pick_ninos(settings)
         results: dict[str, Any] = {"people": args.people, "distinct_subjects": len(ninos)}
@@ -179,14 +196,25 @@ async def main() -> None:
         await drop_stores(settings)
     command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H%M%SZ")
-    lines = [f"# Federated person query latency ({stamp})", "", f"Command: `{command}`", "",
-             f"{args.people} synthetic people; {results['distinct_subjects']} distinct subjects in all three sources.", "",
-             "| run | concurrency | p50 ms | p99 ms | requests/s | hub CPU ms/request |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"# Federated person query latency ({stamp})",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"{args.people} synthetic people; {results['distinct_subjects']} distinct subjects in all three sources.",
+        "",
+        "| run | concurrency | p50 ms | p99 ms | requests/s | hub CPU ms/request |",
+        "|---|---|---|---|---|---|",
+    ]
     for c in (1, 32):
         b, h = results[f"baseline_c{c}"], results[f"hub_c{c}"]
         lines.append(f"| direct asyncpg (baseline) | {c} | {b['p50_ms']:.2f} | {b['p99_ms']:.2f} | {b['rps']:.0f} | |")
-        lines.append(f"| hub | {c} | {h['p50_ms']:.2f} | {h['p99_ms']:.2f} | {h['rps']:.0f} | {h['server_cpu_ms_per_request']:.2f} |")
-        lines.append(f"| hub / baseline | {c} | {h['p50_ms'] / b['p50_ms']:.2f}x | {h['p99_ms'] / b['p99_ms']:.2f}x | {h['rps'] / b['rps']:.2f}x | |")
+        lines.append(
+            f"| hub | {c} | {h['p50_ms']:.2f} | {h['p99_ms']:.2f} | {h['rps']:.0f} | {h['server_cpu_ms_per_request']:.2f} |"
+        )
+        lines.append(
+            f"| hub / baseline | {c} | {h['p50_ms'] / b['p50_ms']:.2f}x | {h['p99_ms'] / b['p99_ms']:.2f}x | {h['rps'] / b['rps']:.2f}x | |"
+        )
     text = "\n".join(lines) + "\n"
     out = Path(__file__).resolve().parent / "results" / f"latency-{stamp}.md"
     out.write_text(text + "\n```json\n" + json.dumps(results, indent=2) + "\n```\n")

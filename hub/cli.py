@@ -44,6 +44,15 @@ def database(settings: Settings) -> Iterator[Settings]:
         server.stop()
 
 
+@contextlib.contextmanager
+def _stopped_by_ctrl_c() -> Iterator[None]:
+    """uvicorn shuts down on Ctrl-C, then re-raises the signal: by then the stop was orderly, so exit 0."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        print("welfare-hub: stopped", file=sys.stderr)
+
+
 def _with_local_keys(settings: Settings) -> Settings:
     """Outside production, default to (and create) the demo key files in the data directory."""
     if settings.production:
@@ -81,7 +90,7 @@ def _cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from hub.demo import serve
 
     settings = _with_local_keys(settings)
-    with database(settings) as s:
+    with _stopped_by_ctrl_c(), database(settings) as s:
         asyncio.run(serve(s))
     return 0
 
@@ -90,7 +99,7 @@ def _cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from hub.demo import run_demo
 
     settings = _with_local_keys(replace(settings, port=args.port))
-    with database(settings) as s:
+    with _stopped_by_ctrl_c(), database(settings) as s:
         asyncio.run(run_demo(s, people=args.people, seed=args.seed))
     return 0
 

@@ -58,7 +58,9 @@ async def seed_sources(settings: Settings, *, people: int, seed: int) -> dict[st
 
     await migrate(settings)
     data = await asyncio.to_thread(generate, SynthParams(people=people, seed=seed))
-    conns = {store: await asyncpg.connect(migration_url(settings, store)) for store in SOURCE_STORES}
+    conns: dict[str, asyncpg.Connection] = {
+        store: await asyncpg.connect(migration_url(settings, store)) for store in SOURCE_STORES
+    }
     try:
         return await load(conns, data)
     finally:

@@ -491,12 +491,12 @@ AREAS: tuple[Area, ...] = (
         Town("Bolton", _districts("BL", 1, 9), ("Farnworth", "Horwich"), 2),
     ), 1.1),
     Area("London East and Central", (
-        Town("London", _districts("E", 1, 18, "E1W", "E20")
-             + ("EC1A", "EC1M", "EC1N", "EC1R", "EC1V", "EC1Y", "EC2A", "EC2M", "EC2N", "EC2R", "EC2V",
-                "EC2Y", "EC3A", "EC3M", "EC3N", "EC3R", "EC3V", "EC4A", "EC4M", "EC4N", "EC4R", "EC4V", "EC4Y"),
+        Town("London", (*_districts("E", 1, 18, "E1W", "E20"),
+                        "EC1A", "EC1M", "EC1N", "EC1R", "EC1V", "EC1Y", "EC2A", "EC2M", "EC2N", "EC2R", "EC2V",
+                        "EC2Y", "EC3A", "EC3M", "EC3N", "EC3R", "EC3V", "EC4A", "EC4M", "EC4N", "EC4R", "EC4V", "EC4Y"),
              ("Bow", "Stepney", "Hackney Wick", "Shoreditch"), 6),
-        Town("London", _districts("W", 2, 14, "W1A", "W1D", "W1F", "W1G", "W1H", "W1K", "W1T", "W1U")
-             + ("WC1A", "WC1B", "WC1E", "WC1H", "WC1N", "WC1R", "WC1X", "WC2A", "WC2B", "WC2E", "WC2H"),
+        Town("London", (*_districts("W", 2, 14, "W1A", "W1D", "W1F", "W1G", "W1H", "W1K", "W1T", "W1U"),
+                        "WC1A", "WC1B", "WC1E", "WC1H", "WC1N", "WC1R", "WC1X", "WC2A", "WC2B", "WC2E", "WC2H"),
              ("Marylebone", "Bloomsbury", "Shepherd's Bush"), 3),
         Town("Ilford", _districts("IG", 1, 11), ("Seven Kings", "Goodmayes"), 2),
         Town("Romford", _districts("RM", 1, 20), ("Harold Hill", "Collier Row"), 2),
@@ -507,8 +507,8 @@ AREAS: tuple[Area, ...] = (
         Town("Coventry", _districts("CV", 1, 12), ("Foleshill", "Tile Hill"), 2),
     ), 1.0),
     Area("London South", (
-        Town("London", _districts("SE", 1, 28) + _districts("SW", 2, 20)
-             + ("SW1A", "SW1E", "SW1H", "SW1P", "SW1V", "SW1W", "SW1X", "SW1Y"),
+        Town("London", (*_districts("SE", 1, 28), *_districts("SW", 2, 20),
+                        "SW1A", "SW1E", "SW1H", "SW1P", "SW1V", "SW1W", "SW1X", "SW1Y"),
              ("Peckham", "Brixton", "Lewisham", "Battersea"), 6),
         Town("Croydon", _districts("CR", 0, 9), ("Thornton Heath", "Norbury"), 2),
     ), 1.8),

@@ -1,0 +1,36 @@
+"""Synthetic source data: a deterministic population with known truth, and a COPY loader.
+
+``generate(SynthParams(people=100_000, seed=1))`` is pure; ``await load(conns, data)`` writes it.
+"""
+
+from hub.synth.generate import (
+    COLUMNS,
+    DATABASES,
+    REFERENCE_AMOUNTS_2026,
+    TRUTH_TABLE,
+    WEEKLY_RATES_2026,
+    Row,
+    SynthData,
+    SynthParams,
+    Table,
+    generate,
+    nhs_number_valid,
+)
+from hub.synth.load import load
+from hub.synth.names import name_variants
+
+__all__ = [
+    "COLUMNS",
+    "DATABASES",
+    "REFERENCE_AMOUNTS_2026",
+    "TRUTH_TABLE",
+    "WEEKLY_RATES_2026",
+    "Row",
+    "SynthData",
+    "SynthParams",
+    "Table",
+    "generate",
+    "load",
+    "name_variants",
+    "nhs_number_valid",
+]
