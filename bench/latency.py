@@ -103,7 +103,8 @@ async def _pick_ninos(settings: Settings, limit: int = 500) -> list[str]:
 
 async def _baseline(settings: Settings, ninos: list[str], requests: int, concurrency: int) -> dict[str, float]:
     pools = {
-        s: await asyncpg.create_pool(settings.service_url(s), min_size=concurrency, max_size=concurrency)
+        # Same pool size per source as the hub's (10), so the comparison is like for like.
+        s: await asyncpg.create_pool(settings.service_url(s), min_size=min(concurrency, 10), max_size=10)
         for s in SOURCE_STORES
     }
     sqls = {"src_dwp": dwp._SQL, "src_hb": hb._SQL, "src_social_care": social_care._SQL}

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+import orjson
 from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -31,7 +32,7 @@ from hub.keys import load_key_ring
 from hub.policy import Register, load_register
 from linkage import KeyRing
 from resolvers.context import RequestContext, Services
-from resolvers.sources import DwpSource, HousingBenefitSource, SocialCareSource, Source, create_source_pool
+from resolvers.sources import DwpSource, HousingBenefitSource, SocialCareSource, Source, create_store_pool
 from resolvers.types import Purpose
 
 __all__ = ["Hooks", "create_app", "schema_coordinates"]
@@ -119,6 +120,9 @@ class HubGraphQL(GraphQL[RequestContext, None]):
         )
         self.state = state
 
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
+
     async def get_context(self, request: Any, response: Any) -> RequestContext:
         # Only the GraphiQL page (development, GET, no query run) arrives without a verified caller.
         caller: Caller = request.scope.get("welfare_hub.caller", _NOBODY)
@@ -180,11 +184,11 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         for store in SOURCE_STORES:
-            pool = await create_source_pool(settings.service_url(store), on_connect=_observer(hooks, store))
+            pool = await create_store_pool(settings.service_url(store), on_connect=_observer(hooks, store))
             state.pools[store] = pool
             source = _SOURCE_CLASSES[store](pool, timeout=settings.source_timeout)
             state.sources[source.name] = source
-        hub_pool = await create_source_pool(settings.service_url("hub"))
+        hub_pool = await create_store_pool(settings.service_url("hub"))
         state.pools["hub"] = hub_pool
         state._services = Services(
             settings=settings,

@@ -9,6 +9,8 @@ the user acts for, its type, and the purposes the organisation is entitled to.
 from __future__ import annotations
 
 import json
+import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,8 +45,12 @@ class Caller:
 
 
 class TokenVerifier:
-    def __init__(self, jwks: Mapping[str, Any], *, issuer: str, audience: str) -> None:
+    def __init__(self, jwks: Mapping[str, Any], *, issuer: str, audience: str, cache_size: int = 4096) -> None:
         problems = []
+        # Signature checks are most of the cost of a request's authentication, and callers reuse a token
+        # for many requests: remember verified tokens (by their full text, so any change misses).
+        self._cache: OrderedDict[str, tuple[Caller, float]] = OrderedDict()
+        self._cache_size = cache_size
         self._keys: dict[str, jwt.PyJWK] = {}
         for raw in jwks.get("keys", []):
             kid = raw.get("kid")
@@ -75,6 +81,24 @@ class TokenVerifier:
         return cls(jwks, issuer=issuer, audience=audience)
 
     def verify(self, token: str) -> Caller:
+        """Verify ``token`` (cached: a token seen before is re-checked only against the clock)."""
+        now = time.time()
+        cached = self._cache.get(token)
+        if cached is not None:
+            caller, expires = cached
+            if now >= expires + _CLOCK_SKEW_SECONDS:
+                del self._cache[token]
+                raise InvalidToken("the token has expired")
+            self._cache.move_to_end(token)
+            return caller
+        caller, claims = self._verify(token)
+        # Only verified tokens are cached, so nbf has passed; expiry is re-checked on every use.
+        self._cache[token] = (caller, float(claims["exp"]))
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return caller
+
+    def _verify(self, token: str) -> tuple[Caller, dict[str, Any]]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -109,7 +133,7 @@ class TokenVerifier:
             raise InvalidToken(f"the token lacks the required claim {e.claim!r}") from None
         except jwt.PyJWTError:
             raise InvalidToken("the token signature or claims are invalid") from None
-        return _caller_from_claims(claims)
+        return _caller_from_claims(claims), claims
 
 
 def _caller_from_claims(claims: Mapping[str, Any]) -> Caller:

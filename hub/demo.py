@@ -69,7 +69,11 @@ async def seed_sources(settings: Settings, *, people: int, seed: int) -> dict[st
 
 async def serve(settings: Settings) -> None:
     app = create_app(settings)
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info", lifespan="on")
+    # No per-request access log: the audit log records every operation, and a log line per request
+    # costs CPU on the hot path. uvloop and httptools are picked up when installed (they are dependencies).
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level="info", lifespan="on", access_log=False
+    )
     await uvicorn.Server(config).serve()
 
 

@@ -42,6 +42,7 @@ from graphql import (
     ExecutionResult as GraphQLExecutionResult,
 )
 from strawberry.extensions import (
+    AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
@@ -289,6 +290,12 @@ class HubSchema(strawberry.Schema):
 
 
 def build_schema(settings: Settings) -> HubSchema:
+    # The limit rules are made once: strawberry's limiters make a new rule class per instance, and the
+    # validation cache is keyed on the rule classes, so per-request limiters would never hit the cache.
+    limits = [
+        *QueryDepthLimiter(max_depth=settings.max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+    ]
     return HubSchema(
         query=Query,
         config=StrawberryConfig(disable_field_suggestions=settings.production),
@@ -297,8 +304,7 @@ def build_schema(settings: Settings) -> HubSchema:
             # module level, shared); a shared instance would mix up concurrent requests.
             lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
             lambda: ParserCache(maxsize=1024),
-            lambda: QueryDepthLimiter(max_depth=settings.max_depth),
-            lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+            lambda: AddValidationRules(limits),
             lambda: ValidationCache(maxsize=1024),
             PurposeGuard,
         ],

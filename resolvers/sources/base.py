@@ -20,7 +20,7 @@ import asyncpg
 from hub.errors import SourceTimeout, SourceUnavailable
 from linkage import NormalisedNino
 
-__all__ = ["PgSource", "Source", "create_source_pool"]
+__all__ = ["PgSource", "Source", "create_store_pool"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -50,7 +50,16 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(json_type, encoder=json.dumps, decoder=_decode_json, schema="pg_catalog")
 
 
-async def create_source_pool(
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Return a connection to the pool without asyncpg's server-side reset (a round trip per release).
+
+    Safe because the hub never changes session state on these connections: no SET, LISTEN, advisory
+    lock, prepared cursor or open transaction survives a call (asyncpg still waits out a cancelled query
+    and drops a broken connection itself).
+    """
+
+
+async def create_store_pool(
     dsn: str,
     *,
     max_size: int = 10,
@@ -64,7 +73,12 @@ async def create_source_pool(
             await on_connect(conn)
 
     pool = await asyncpg.create_pool(
-        dsn, min_size=0, max_size=max_size, init=init, max_inactive_connection_lifetime=60.0
+        dsn,
+        min_size=0,
+        max_size=max_size,
+        init=init,
+        reset=_keep_session,
+        max_inactive_connection_lifetime=60.0,
     )
     assert pool is not None
     return pool

@@ -312,3 +312,19 @@ def test_verifier_refuses_bad_key_sets(
     assert len(caught.value.problems) == len(fragments)
     for fragment, problem in zip(fragments, caught.value.problems, strict=True):
         assert fragment in problem
+
+
+def test_a_cached_token_still_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    import hub.auth
+
+    key = IssuerKey.generate("cache-key")
+    verifier = TokenVerifier(key.jwks(), issuer="iss", audience="aud")
+    now = time.time()
+    token = key.mint(
+        issuer="iss", audience="aud", org="o", org_type="council_hb", user="u", purposes=["X"], lifetime_seconds=60
+    )
+    assert verifier.verify(token).org == "o"
+    assert verifier.verify(token).org == "o"  # second time from the cache
+    monkeypatch.setattr(hub.auth.time, "time", lambda: now + 60 + 31)
+    with pytest.raises(InvalidToken, match="expired"):
+        verifier.verify(token)
