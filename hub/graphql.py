@@ -16,6 +16,7 @@ Every error leaving the hub carries ``extensions.code``, and no message carries 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -163,7 +164,10 @@ def _audit_record(ctx: RequestContext, ec: ExecutionContext, result: Any) -> Aud
     else:
         decision = "partial" if codes else "released"
     key_ids = {s.key_id for s in ctx.subjects}
-    operation = ec.operation_type.value if ec.operation_type is not None else None
+    try:
+        operation: str | None = ec.operation_type.value
+    except RuntimeError:  # the document did not parse
+        operation = None
     return AuditRecord(
         request_id=ctx.request_id,
         operation_type=operation,
@@ -226,8 +230,32 @@ class PurposeGuard(SchemaExtension):
         ctx.purpose = decide(ctx.services.register, ctx.caller, purpose_id, coordinates)
         ctx.allowed_fields = ctx.purpose.fields
 
+    async def on_operation(self) -> AsyncIterator[None]:
+        # A document refused by parsing or validation never reaches on_execute: audit the refusal here.
+        # (With the parser cache, a syntax error is raised through this hook rather than returned.)
+        ctx: RequestContext = self.execution_context.context
+        try:
+            yield
+        except GraphQLError:
+            await self._audit_unexecuted(ctx, ["GRAPHQL_VALIDATION_FAILED"])
+            raise
+        if not ctx.audited:
+            await self._audit_unexecuted(ctx, None)
+
+    async def _audit_unexecuted(self, ctx: RequestContext, codes: list[str] | None) -> None:
+        # Nothing was read or released, so a failed write has nothing to withhold; it is logged.
+        ctx.refused = True
+        record = _audit_record(ctx, self.execution_context, self.execution_context.result)
+        if codes is not None:
+            record = dataclasses.replace(record, reason_codes=codes)
+        try:
+            await ctx.services.audit.write(record)
+        except Exception as e:
+            log.error("audit write of a refused document failed: %s", type(e).__name__)
+
     async def on_execute(self) -> AsyncIterator[None]:
         ctx: RequestContext = self.execution_context.context
+        ctx.audited = True
         try:
             self._check(ctx)
         except HubError as refusal:

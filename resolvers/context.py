@@ -40,6 +40,7 @@ class RequestContext:
     purpose: PurposeSpec | None = None
     allowed_fields: frozenset[str] = frozenset()
     refused: bool = False
+    audited: bool = False
     subjects: list[KeyedHash] = field(default_factory=list)
     released: set[str] = field(default_factory=set)
     sources_read: set[str] = field(default_factory=set)

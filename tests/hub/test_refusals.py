@@ -228,3 +228,22 @@ async def test_not_json_is_400(client: httpx.AsyncClient, token: Any) -> None:
     )
     assert r.status_code == 400
     assert codes(r.json()) == ["BAD_REQUEST"]
+
+
+async def test_refused_documents_are_audited_too(
+    client: httpx.AsyncClient, token: Any, admin: dict[str, asyncpg.Connection]
+) -> None:
+    t = token("council_blue_badge", "BLUE_BADGE", org="audit-invalid-docs")
+    await gql(client, t, "{ person(nino: ")  # does not parse
+    await gql(client, t, '{ person(nino: "JK102030A", purpose: BLUE_BADGE) { nope } }')  # does not validate
+    rows = await admin["hub"].fetch(
+        "SELECT decision, reason_codes, fields_released, sources_read FROM hub.audit_event WHERE caller_org = 'audit-invalid-docs' ORDER BY event_id"
+    )
+    assert [dict(r) for r in rows] == [
+        {
+            "decision": "refused",
+            "reason_codes": ["GRAPHQL_VALIDATION_FAILED"],
+            "fields_released": [],
+            "sources_read": [],
+        }
+    ] * 2

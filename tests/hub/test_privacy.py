@@ -1,0 +1,69 @@
+"""A NINO never appears in clear in the hub's logs or error messages, whatever the caller sends."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import httpx
+import pytest
+
+from tests import people as P
+from tests.conftest import gql
+
+TRAFFIC = [
+    # (purpose granted, query, variables)
+    (
+        "BLUE_BADGE",
+        "query($n: String!) { person(nino: $n, purpose: BLUE_BADGE) { dwp { blueBadgeAutomaticEligibility } } }",
+        {"n": P.BADGE_DLA},
+    ),
+    ("BLUE_BADGE", f'{{ person(nino: "{P.PIP_MOVING}", purpose: BLUE_BADGE) {{ subjectId }} }}', {}),
+    ("BLUE_BADGE", f'{{ person(nino: "{P.PIP_LOW}", purpose: {P.PIP_LOW}) {{ subjectId }} }}', {}),
+    (
+        "BLUE_BADGE",
+        f'{{ person(nino: "{P.CARE_ONLY}", purpose: BLUE_BADGE) {{ dwp {{ name {{ familyName }} }} }} }}',
+        {},
+    ),
+    ("BLUE_BADGE", f'{{ person(nino: "{P.DLA_ENDED}" purpose: BLUE_BADGE) {{ subjectId ', {}),
+    ("BLUE_BADGE", "query($n: Int!) { __typename }", {"n": P.PIP_DISTRESS}),
+    ("BLUE_BADGE", "query($n: String!) { person(nino: $n, purpose: BLUE_BADGE) { subjectId } }", {"n": P.ABSENT}),
+    (
+        "BLUE_BADGE",
+        "query($n: String!) { person(nino: $n, purpose: BLUE_BADGE) { subjectId } }",
+        {"n": P.EXTRA[0][:-1] + "Z"},
+    ),
+    (
+        "HB_OVERNIGHT_CARER_ROOM",
+        "query($n: String!) { person(nino: $n, purpose: BLUE_BADGE) { subjectId } }",
+        {"n": P.EXTRA[1]},
+    ),
+]
+
+
+async def test_no_nino_in_logs_or_responses(
+    client: httpx.AsyncClient, token: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    bodies = []
+    for purpose, query, variables in TRAFFIC:
+        r = await gql(client, token("council_blue_badge", purpose), query, variables)
+        assert r.status_code in {200, 400}
+        bodies.append(r.text)
+    logged = "\n".join(f"{rec.getMessage()} {rec.exc_text or ''} {rec.args!r}" for rec in caplog.records)
+    assert caplog.records, "the refusals above must have been logged"
+    errors = "\n".join(json.dumps(json.loads(b).get("errors", [])) for b in bodies)
+    for nino in [
+        P.BADGE_DLA,
+        P.PIP_MOVING,
+        P.PIP_LOW,
+        P.CARE_ONLY,
+        P.DLA_ENDED,
+        P.PIP_DISTRESS,
+        P.ABSENT,
+        P.EXTRA[0][:-1],
+        P.EXTRA[1],
+    ]:
+        assert nino not in logged
+        assert nino not in errors
