@@ -1,11 +1,19 @@
 """Pure identity logic: NINO rules, keyed hashing and pseudonyms. No I/O happens here."""
 
+from linkage.bands import Band, Thresholds, band_for, nino_match_band
+from linkage.blocking import block, blocking_keys, sessions
+from linkage.compare import COMPARISONS, compare, prepare
 from linkage.errors import InvalidNino, LinkageError, UnknownKey
 from linkage.hashing import KeyedHash, KeyRing
+from linkage.model import FieldWeight, FSModel
 from linkage.nino import NinoCheck, check_nino, normalise_nino
 from linkage.types import HashedNino, KeyId, NormalisedNino, Pseudonym
 
 __all__ = [
+    "COMPARISONS",
+    "Band",
+    "FSModel",
+    "FieldWeight",
     "HashedNino",
     "InvalidNino",
     "KeyId",
@@ -15,7 +23,15 @@ __all__ = [
     "NinoCheck",
     "NormalisedNino",
     "Pseudonym",
+    "Thresholds",
     "UnknownKey",
+    "band_for",
+    "block",
+    "blocking_keys",
     "check_nino",
+    "compare",
+    "nino_match_band",
     "normalise_nino",
+    "prepare",
+    "sessions",
 ]

@@ -1,0 +1,162 @@
+"""Given names that stand for one another: nicknames, diminutives and spelling variants.
+
+Kept independent of the synthetic data generator's own list, so that the benchmarks measure linkage
+against variants it was not written for. A name may sit in several groups (e.g. ALEX: Alexander and
+Alexandra); two names are equivalent when they share any group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = ["equivalent", "groups_of"]
+
+_GROUPS: tuple[str, ...] = (
+    "WILLIAM BILL BILLY WILL WILLIE WILLY LIAM",
+    "ROBERT BOB BOBBY ROB ROBBIE BERT",
+    "RICHARD DICK RICK RICKY RICH RICHIE",
+    "JAMES JIM JIMMY JAMIE JIMMIE",
+    "JOHN JACK JOHNNY JON JONNY",
+    "JONATHAN JON JONNY JONNIE NATHAN",
+    "MICHAEL MIKE MICK MICKY MICHEAL MIKEY",
+    "CHRISTOPHER CHRIS KIT TOPHER",
+    "CHRISTINE CHRIS CHRISSIE TINA KRISTINE",
+    "CHRISTINA CHRIS TINA KRISTINA",
+    "THOMAS TOM TOMMY",
+    "ANTHONY TONY ANTONY",
+    "EDWARD ED EDDIE TED TEDDY NED",
+    "EDMUND ED EDDIE NED",
+    "HENRY HARRY HAL HANK",
+    "CHARLES CHARLIE CHUCK CHAS",
+    "DANIEL DAN DANNY",
+    "DAVID DAVE DAVY DAI",
+    "STEPHEN STEVEN STEVE STEVIE STEFAN STEPHAN",
+    "PETER PETE",
+    "PATRICK PAT PADDY",
+    "PATRICIA PAT PATSY TRISH TRICIA",
+    "MATTHEW MATT MATTY MATHEW",
+    "ANDREW ANDY DREW",
+    "ALEXANDER ALEX ALEC SANDY XANDER ALASDAIR ALISTAIR ALASTAIR",
+    "ALEXANDRA ALEX SANDRA LEXI ALEXA",
+    "NICHOLAS NICK NICKY NICOLAS",
+    "SAMUEL SAM SAMMY",
+    "SAMANTHA SAM SAMMY",
+    "BENJAMIN BEN BENNY BENJI",
+    "JOSEPH JOE JOEY JOSEF",
+    "JOSEPHINE JO JOSIE",
+    "GEORGE GEORDIE",
+    "FREDERICK FRED FREDDIE FREDDY",
+    "ALFRED ALF ALFIE FRED",
+    "ARTHUR ART ARTIE",
+    "ALBERT BERT BERTIE AL",
+    "RONALD RON RONNIE",
+    "DONALD DON DONNIE",
+    "KENNETH KEN KENNY",
+    "GERALD GERRY JERRY",
+    "GERARD GERRY",
+    "TERENCE TERRY TEL",
+    "LAWRENCE LAURENCE LARRY LAURIE",
+    "LEONARD LEN LENNY LEO",
+    "RAYMOND RAY",
+    "TIMOTHY TIM TIMMY",
+    "PHILIP PHILLIP PHIL PIP",
+    "NATHANIEL NATHAN NAT NATE",
+    "DOUGLAS DOUG DOUGIE",
+    "GREGORY GREG",
+    "JEFFREY JEFF GEOFFREY GEOFF",
+    "MALCOLM MAL",
+    "VINCENT VINCE VINNY",
+    "ZACHARY ZACH ZAK ZACK",
+    "HUGH HUGHIE",
+    "IAN IAIN EAN",
+    "SEAN SHAUN SHAWN",
+    "CALLUM CALUM",
+    "OWEN OWAIN EOIN",
+    "EVAN IEUAN IFAN",
+    "RHYS REES REECE REESE",
+    "LLEWELLYN LLEW LEWELLYN",
+    "GARETH GAZ GARY",
+    "MOHAMMED MUHAMMAD MOHAMMAD MOHAMED MUHAMMED MOHAMAD MOHD",
+    "AHMED AHMAD AHMET",
+    "YUSUF YOUSUF YOUSEF JOSEPH",
+    "IBRAHIM EBRAHIM ABRAHAM",
+    "HUSSAIN HUSSEIN HUSAIN",
+    "ALI ALEY",
+    "OMAR UMAR OMER",
+    "FATIMA FATEMA FATIMAH",
+    "AISHA AYESHA AYSHA AISHAH",
+    "MARYAM MARIAM MIRIAM",
+    "ELIZABETH LIZ LIZZIE LIZA BETH BETTY BETSY ELIZA LISA LIBBY BESS ELSPETH",
+    "MARGARET MAGGIE MEG PEGGY MAISIE MARGE GRETA MADGE",
+    "CATHERINE KATHERINE KATHRYN CATHRYN KATE KATIE KATY CATH CATHY KATHY KAY KIT",
+    "JENNIFER JENNY JEN JENNI",
+    "REBECCA BECKY BEX BECCA",
+    "DEBORAH DEBBIE DEBRA DEB",
+    "SUSAN SUE SUZY SUSIE SUZANNE",
+    "BARBARA BARB BABS",
+    "DOROTHY DOT DOTTIE DOLLY",
+    "ELEANOR ELLIE NELL NELLIE ELLA ELINOR",
+    "HELEN ELLEN NELL",
+    "ANNE ANN ANNIE ANNA HANNAH NANCY",
+    "MARY MOLLY POLLY MAY MAMIE MARIE",
+    "SARAH SARA SALLY SADIE",
+    "VICTORIA VICKY VICKI TORI",
+    "ABIGAIL ABBY ABBIE GAIL",
+    "JESSICA JESS JESSIE",
+    "AMANDA MANDY",
+    "JACQUELINE JACKIE JACQUI",
+    "JULIE JULIA JULES",
+    "LOUISE LOU LOUISA",
+    "NICOLA NICKY NICOLE",
+    "FRANCES FRAN FRANNIE FANNY",
+    "FRANCIS FRANK FRANKIE",
+    "THERESA TERESA TESS TESSA TERRI",
+    "GILLIAN JILLIAN GILL JILL",
+    "HARRIET HATTIE",
+    "FLORENCE FLO FLOSSIE",
+    "WINIFRED WINNIE",
+    "GWENDOLINE GWENDOLYN GWEN",
+    "SIOBHAN SHEVAUN",
+    "NIAMH NEVE NIEVE",
+    "CAITLIN KATELYN KAITLYN",
+    "SOPHIE SOPHIA SOFIA",
+    "OLIVIA LIVVY LIV",
+    "AMELIA MILLIE AMELIE",
+    "EMILY EMMA EM MILLIE",
+    "ISABEL ISABELLA ISOBEL IZZY BELLA ISABELLE",
+    "CHARLOTTE CHARLIE LOTTIE",
+    "GEORGINA GEORGIE GINA",
+    "JOANNE JOANNA JO",
+    "PRIYA PRIA",
+    "DEEPAK DIPAK",
+    "SANJAY SANJEEV",
+    "LAKSHMI LAXMI",
+    "OLUWASEUN SEUN SHEUN",
+    "ADEBAYO BAYO",
+    "OLUWAFEMI FEMI",
+    "CHUKWUEMEKA EMEKA",
+    "WOJCIECH WOJTEK",
+    "KRZYSZTOF KRZYS",
+    "ALEKSANDRA OLA",
+)
+
+
+def _index(groups: Iterable[str]) -> dict[str, frozenset[int]]:
+    index: dict[str, set[int]] = {}
+    for number, group in enumerate(groups):
+        for name in group.split():
+            index.setdefault(name, set()).add(number)
+    return {name: frozenset(ids) for name, ids in index.items()}
+
+
+_INDEX = _index(_GROUPS)
+
+
+def groups_of(name: str) -> frozenset[int]:
+    """Ids of the groups a normalised given name belongs to (empty when it has no known variants)."""
+    return _INDEX.get(name, frozenset())
+
+
+def equivalent(a: str, b: str) -> bool:
+    """Whether two normalised given names can stand for one another."""
+    return a == b or bool(_INDEX.get(a, frozenset()) & _INDEX.get(b, frozenset()))
