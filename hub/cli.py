@@ -131,6 +131,42 @@ def _cmd_token(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_path(settings: Settings, args: argparse.Namespace) -> Path:
+    return Path(args.model) if args.model else settings.data_dir / "link-model.json"
+
+
+def _cmd_link_train(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.linking import save_model, train_model
+
+    settings = _with_local_keys(settings)
+    with database(settings) as s:
+        model = asyncio.run(train_model(s, sample=args.sample))
+    path = _model_path(settings, args)
+    save_model(model, path)
+    print(f"model {model.version} written to {path} (prior {model.prior:.3g}, {model.em_iterations} EM iterations)")
+    return 0
+
+
+def _cmd_link_build(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.linking import build_links, load_model, save_model, train_model
+    from linkage import Thresholds
+
+    settings = _with_local_keys(settings)
+    path = _model_path(settings, args)
+    with database(settings) as s:
+        if path.exists():
+            model = load_model(path)
+        else:
+            model = asyncio.run(train_model(s))
+            save_model(model, path)
+        thresholds = Thresholds(link=args.link_threshold, review=args.review_threshold)
+        counts = asyncio.run(
+            build_links(s, model=model, thresholds=thresholds, chunk=args.chunk, resume=not args.restart)
+        )
+    print(json.dumps({"model": model.version, "counts": counts.by_source}, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="welfare-hub", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -150,6 +186,19 @@ def build_parser() -> argparse.ArgumentParser:
     init = keys_sub.add_parser("init", help="make the hub key ring and a demo token issuer if missing")
     init.add_argument("--dir", default=None)
     init.set_defaults(func=_cmd_keys_init)
+    link = sub.add_parser("link", help="the link index: train the model, build or refresh links")
+    link_sub = link.add_subparsers(dest="link_command", required=True)
+    train = link_sub.add_parser("train", help="fit the Fellegi-Sunter model on a sample of the sources")
+    train.add_argument("--sample", type=int, default=50_000)
+    train.add_argument("--model", default=None, help="model file (default: DATA_DIR/link-model.json)")
+    train.set_defaults(func=_cmd_link_train)
+    build = link_sub.add_parser("build", help="build or refresh the link index (resumable, incremental)")
+    build.add_argument("--model", default=None)
+    build.add_argument("--chunk", type=int, default=2000)
+    build.add_argument("--link-threshold", type=float, default=0.999)
+    build.add_argument("--review-threshold", type=float, default=0.5)
+    build.add_argument("--restart", action="store_true", help="start a new run instead of resuming")
+    build.set_defaults(func=_cmd_link_build)
     token = sub.add_parser("token", help="mint a token from the demo issuer (development only)")
     token.add_argument("--org", required=True)
     token.add_argument("--org-type", required=True)

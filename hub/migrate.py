@@ -26,8 +26,13 @@ _IDENT = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _LOCK_KEY = 0x5E1FA2E  # advisory lock id shared by every welfare-hub migrator
 _SOURCE_SCHEMA: dict[StoreName, str] = {"src_dwp": "dwp", "src_hb": "hb", "src_social_care": "social_care"}
 # What the hub's own service role may do: append and read the audit log, never change or delete it.
-_HUB_GRANTS: dict[str, str] = {"hub.audit_event": "SELECT, INSERT"}
-_HUB_SEQUENCES = ("hub.audit_event_event_id_seq",)
+_HUB_GRANTS: dict[str, str] = {
+    "hub.audit_event": "SELECT, INSERT",
+    "hub.link": "SELECT, INSERT, UPDATE",  # clerical decisions update links
+    "hub.review_item": "SELECT, UPDATE",
+    "hub.link_run": "SELECT",
+}
+_HUB_SEQUENCES = ("hub.audit_event_event_id_seq", "hub.review_item_review_id_seq")
 
 
 def quote_ident(name: str) -> str:

@@ -7,11 +7,13 @@ from linkage.errors import InvalidNino, LinkageError, UnknownKey
 from linkage.hashing import KeyedHash, KeyRing
 from linkage.model import FieldWeight, FSModel
 from linkage.nino import NinoCheck, check_nino, normalise_nino
+from linkage.records import Demographics, columns_of
 from linkage.types import HashedNino, KeyId, NormalisedNino, Pseudonym
 
 __all__ = [
     "COMPARISONS",
     "Band",
+    "Demographics",
     "FSModel",
     "FieldWeight",
     "HashedNino",
@@ -29,6 +31,7 @@ __all__ = [
     "block",
     "blocking_keys",
     "check_nino",
+    "columns_of",
     "compare",
     "nino_match_band",
     "normalise_nino",

@@ -146,6 +146,27 @@ class FSModel:
             candidate_pairs=len(levels), population_pairs=population_pairs, expected_matches=round(expected_matches, 1)
         )
 
+    def estimate_m_from_matches(self, levels: Levels, *, population_pairs: int, expected_matches: float) -> None:
+        """m from pairs known to be the same person (in this domain: the same valid NINO on both sides),
+        with add-one smoothing; the prior from how many matches the population holds.
+
+        Where the data carries such an identifier this is more reliable than EM, which on real
+        populations tends to find "same household" (shared surname, address and postcode) instead of
+        "same person". A household member's NINO on the wrong record adds a little noise, no more.
+        """
+        for j, name in enumerate(self.comparisons):
+            column = levels[:, j]
+            counts = np.bincount(column[column >= 0], minlength=len(COMPARISONS[name].labels)).astype(np.float64)
+            counts += 1.0
+            self.m[name] = (counts / counts.sum()).tolist()
+        self.prior = float(np.clip(expected_matches / max(population_pairs, 1), _EPS * _EPS, 0.5))
+        self.trained_on.update(
+            labelled_pairs=len(levels),
+            population_pairs=population_pairs,
+            expected_matches=expected_matches,
+            m_from="nino_agreement",
+        )
+
     def _em(
         self, levels: Levels, names: Sequence[str], *, fit_m: bool, max_iter: int, tol: float
     ) -> tuple[dict[str, npt.NDArray[np.float64]], float, int]:

@@ -18,7 +18,8 @@ from typing import Any, Protocol, TypeVar
 import asyncpg
 
 from hub.errors import SourceTimeout, SourceUnavailable
-from linkage import NormalisedNino
+from linkage import Demographics, NormalisedNino
+from resolvers.sources.demographics import PeopleTable, candidate_sql, query_batch, record_from_row, scan_sql
 
 __all__ = ["PgSource", "Source", "create_store_pool"]
 
@@ -119,6 +120,45 @@ class PgSource:
             await conn.fetchval("SELECT 1")
 
         await self._run(work)
+
+    # -- linkage: the people table of this source ---------------------------------------------------
+
+    people: PeopleTable
+
+    async def find_candidates(self, queries: Sequence[Demographics]) -> list[tuple[int, Demographics]]:
+        """Records that share a blocking key with each query: (query index, record) pairs."""
+        if not queries:
+            return []
+        rows = await self._fetch(candidate_sql(self.people), *query_batch(queries).args)
+        return [(row["i"], record_from_row(row)) for row in rows]
+
+    async def scan(self, after: object, limit: int) -> list[Demographics]:
+        """The next ``limit`` people records after id ``after`` (``people.first_cursor`` to start)."""
+        rows = await self._fetch(scan_sql(self.people), after, limit)
+        return [record_from_row(row) for row in rows]
+
+    async def people_by_nino(self, ninos: Sequence[NormalisedNino]) -> list[Demographics]:
+        """Records whose NINO, normalised, is one of ``ninos``."""
+        column = f"upper(replace(t.{self.people.nino_column}, ' ', ''))" if self.people.nino_column else "NULL"
+        sql = f"SELECT {self.people.select_list()} FROM {self.people.table} t WHERE {column} = ANY($1::text[])"
+        return [record_from_row(r) for r in await self._fetch(sql, list(ninos))]
+
+    async def sample(self, n: int) -> list[Demographics]:
+        """A uniformly random sample of ``n`` records (model training)."""
+        sql = f"SELECT {self.people.select_list()} FROM {self.people.table} t ORDER BY random() LIMIT $1"
+        return [record_from_row(r) for r in await self._fetch(sql, n)]
+
+    async def count(self) -> int:
+        rows = await self._fetch(f"SELECT count(*) AS n FROM {self.people.table}")
+        return int(rows[0]["n"])
+
+    async def by_record_ids(self, ids: Sequence[str]) -> list[Demographics]:
+        sql = (  # Identifiers from PeopleTable (code, checked); values are bind parameters.
+            f"SELECT {self.people.select_list()} FROM {self.people.table} t "
+            f"WHERE t.{self.people.id_column} = ANY($1::{self.people.id_type}[])"
+        )
+        typed: list[object] = [int(i) for i in ids] if self.people.id_type == "bigint" else list(ids)
+        return [record_from_row(row) for row in await self._fetch(sql, typed)]
 
 
 def group_by_nino(

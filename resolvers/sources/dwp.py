@@ -8,6 +8,7 @@ from typing import Any
 
 from linkage import NormalisedNino
 from resolvers.sources.base import PgSource, group_by_nino
+from resolvers.sources.demographics import PeopleTable
 from resolvers.types import (
     Address,
     Benefit,
@@ -99,6 +100,7 @@ def _record(row: Mapping[str, Any]) -> DwpRecord:
 
 class DwpSource(PgSource):
     name = "dwp"
+    people = PeopleTable("dwp.person", "person_id", "nino", id_type="bigint", address_line2=True)
 
     async def fetch_by_nino(self, ninos: Sequence[NormalisedNino]) -> Sequence[DwpRecord | None]:
         rows = await self._fetch(_SQL, list(ninos))

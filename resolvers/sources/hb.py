@@ -8,12 +8,14 @@ from typing import Any
 
 from linkage import NormalisedNino
 from resolvers.sources.base import PgSource, group_by_nino
+from resolvers.sources.demographics import PeopleTable
 from resolvers.types import DhpAward, HousingBenefitClaim, HousingBenefitRecord, TenancyType
 
 __all__ = ["HousingBenefitSource"]
 
 _SQL = """
-SELECT c.nino, c.claim_ref, c.council_code, c.tenancy_type, c.weekly_rent, c.weekly_award,
+SELECT upper(replace(c.nino, ' ', '')) AS nino, c.claim_ref, c.council_code, c.tenancy_type, c.weekly_rent,
+       c.weekly_award,
        c.bedroom_entitlement, c.overnight_carer_room, c.start_date, c.end_date,
        (SELECT coalesce(json_agg(json_build_object(
                    'reason', d.reason, 'weekly_amount', d.weekly_amount,
@@ -21,7 +23,7 @@ SELECT c.nino, c.claim_ref, c.council_code, c.tenancy_type, c.weekly_rent, c.wee
           FROM hb.dhp_award d WHERE d.claim_ref = c.claim_ref) AS dhp,
        (SELECT count(*) FROM hb.non_dependant n WHERE n.claim_ref = c.claim_ref) AS non_dependants
   FROM hb.claim c
- WHERE c.nino = ANY($1::text[])
+ WHERE upper(replace(c.nino, ' ', '')) = ANY($1::text[])
  ORDER BY c.start_date, c.claim_ref
 """
 
@@ -56,6 +58,7 @@ def _claim(row: Mapping[str, Any]) -> HousingBenefitClaim:
 
 class HousingBenefitSource(PgSource):
     name = "hb"
+    people = PeopleTable("hb.claim", "claim_ref", "nino")
 
     async def fetch_by_nino(self, ninos: Sequence[NormalisedNino]) -> Sequence[HousingBenefitRecord | None]:
         rows = await self._fetch(_SQL, list(ninos))

@@ -8,12 +8,13 @@ from typing import Any
 
 from linkage import NormalisedNino
 from resolvers.sources.base import PgSource, group_by_nino
+from resolvers.sources.demographics import PeopleTable
 from resolvers.types import CarePlacement, CarePlan, FinancialAssessment, PlacementKind, SocialCareRecord
 
 __all__ = ["SocialCareSource"]
 
 _SQL = """
-SELECT cl.nino, cl.client_id,
+SELECT upper(replace(cl.nino, ' ', '')) AS nino, cl.client_id,
        (SELECT coalesce(json_agg(json_build_object(
                    'start_date', p.start_date, 'end_date', p.end_date,
                    'overnight', p.overnight_care_required, 'hours', p.domiciliary_hours_per_week)
@@ -28,7 +29,7 @@ SELECT cl.nino, cl.client_id,
                    'capital_band', f.capital_band) ORDER BY f.assessed_on, f.assessment_id), '[]')
           FROM social_care.financial_assessment f WHERE f.client_id = cl.client_id) AS assessments
   FROM social_care.client cl
- WHERE cl.nino = ANY($1::text[])
+ WHERE upper(replace(cl.nino, ' ', '')) = ANY($1::text[])
  ORDER BY cl.client_id
 """
 
@@ -84,6 +85,7 @@ def _merge(records: list[SocialCareRecord]) -> SocialCareRecord:
 
 class SocialCareSource(PgSource):
     name = "social_care"
+    people = PeopleTable("social_care.client", "client_id", "nino", nhs_column="nhs_number")
 
     async def fetch_by_nino(self, ninos: Sequence[NormalisedNino]) -> Sequence[SocialCareRecord | None]:
         rows = await self._fetch(_SQL, list(ninos))

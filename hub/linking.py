@@ -1,0 +1,343 @@
+"""Batch linkage: train the model, and build or refresh the link index across whole sources.
+
+Reads the sources through their read-only adapters (the same ones the service uses) and writes the
+hub's link index. Bounded memory (one chunk at a time), idempotent (upserts keyed by source record),
+resumable (the run records the last record id each source reached) and incremental (a record whose
+keyed fingerprint and model version are unchanged is skipped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import numpy as np
+from tqdm import tqdm
+
+from hub.config import Settings
+from hub.keys import load_key_ring
+from hub.migrate import migration_url
+from linkage import (
+    Band,
+    Demographics,
+    FSModel,
+    KeyRing,
+    Thresholds,
+    block,
+    blocking_keys,
+    check_nino,
+    columns_of,
+    compare,
+    prepare,
+    sessions,
+)
+from linkage.link import Decision, decide, person_key_for
+from resolvers.sources import DwpSource, HousingBenefitSource, SocialCareSource, create_store_pool
+
+__all__ = ["LinkCounts", "build_links", "load_model", "save_model", "train_model"]
+
+log = logging.getLogger(__name__)
+# No "town": in UK data it is determined by the postcode, and EM collapses when two comparisons carry
+# the same information (the postcode comparison already has area and district levels).
+COMPARISONS = ("given_name", "family_name", "dob", "postcode", "address")
+_BATCH_TIMEOUT = 120.0
+
+
+@dataclass
+class LinkCounts:
+    by_source: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def add(self, source: str, key: str, n: int = 1) -> None:
+        bucket = self.by_source.setdefault(source, {})
+        bucket[key] = bucket.get(key, 0) + n
+
+
+@asynccontextmanager
+async def _sources(settings: Settings) -> Any:
+    pools = {
+        store: await create_store_pool(settings.service_url(store), max_size=4)
+        for store in ("src_dwp", "src_hb", "src_social_care")
+    }
+    try:
+        yield (
+            DwpSource(pools["src_dwp"], timeout=_BATCH_TIMEOUT),
+            HousingBenefitSource(pools["src_hb"], timeout=_BATCH_TIMEOUT),
+            SocialCareSource(pools["src_social_care"], timeout=_BATCH_TIMEOUT),
+        )
+    finally:
+        await asyncio.gather(*(p.close() for p in pools.values()))
+
+
+async def train_model(settings: Settings, *, sample: int = 50_000, seed: int = 0) -> FSModel:
+    """Fit the model on a random sample of council records against the DWP spine.
+
+    u from random pairs; term frequencies from the sample; m from the council records whose valid NINO
+    finds a DWP record (same NINO, so the same person but for the odd household mix-up); and the prior
+    from the spine's nature: every council record's person is in DWP once, so a council record and a
+    random DWP record match with probability 1 / |DWP|.
+    """
+    async with _sources(settings) as (dwp, hb, sc):
+        spine = await dwp.sample(sample)
+        council = await hb.sample(sample // 2) + await sc.sample(sample // 2)
+        spine_size = await dwp.count()
+        ninos = sorted({n for r in council if r.nino and (n := check_nino(r.nino).nino) is not None})
+        labelled_spine = await dwp.people_by_nino(ninos)
+    left, right = prepare(columns_of(council)), prepare(columns_of(spine))
+    model = FSModel(COMPARISONS)
+    model.estimate_u(left, right, seed=seed)
+    model.estimate_tf(left, right)
+    by_nino = {p.nino: p for p in labelled_spine}
+    pairs = [(r, by_nino[n]) for r in council if r.nino and (n := check_nino(r.nino).nino) in by_nino]
+    if len(pairs) >= 500:
+        lab_left = prepare(columns_of([a for a, _ in pairs]))
+        lab_right = prepare(columns_of([b for _, b in pairs]))
+        index = np.arange(len(pairs), dtype=np.int64)
+        levels = compare(lab_left, lab_right, (index, index), COMPARISONS)
+        model.estimate_m_from_matches(levels, population_pairs=spine_size, expected_matches=1.0)
+    else:  # too few NINOs to learn from: unsupervised EM over blocked candidates
+        kl, kr = blocking_keys(left), blocking_keys(right)
+        candidates = block(kl, kr)
+        levels = compare(left, right, candidates, COMPARISONS)
+        model.estimate_m(levels, sessions(kl, kr, candidates), population_pairs=len(council) * len(spine))
+    model.trained_on.update(spine_records=len(spine), council_records=len(council), spine_size=spine_size)
+    return model
+
+
+def _fingerprint(ring: KeyRing, record: Demographics) -> str:
+    # Keyed, so the index cannot be used to test guesses about a record's contents.
+    parts = [
+        record.given_name,
+        record.family_name,
+        str(record.dob),
+        record.postcode,
+        record.address_line1,
+        record.address_line2,
+        record.town,
+        record.nhs_number,
+        record.nino,
+    ]
+    return ring.hash_text("record", "\x1f".join(p or "" for p in parts))
+
+
+def _nino_hash(ring: KeyRing, nino: str | None) -> tuple[str | None, str | None]:
+    normalised = check_nino(nino).nino if nino else None
+    if normalised is None:
+        return None, None
+    keyed = ring.hash_nino(normalised)
+    return keyed.key_id, keyed.value
+
+
+def _evidence(decision: Decision) -> str | None:
+    if decision.chosen is None:
+        return None
+    return json.dumps(
+        [{"comparison": e.comparison, "level": e.level, "weight": e.weight} for e in decision.chosen.evidence]
+    )
+
+
+_UPSERT = """
+INSERT INTO hub.link (source, source_record_id, person_key, nino_key_id, nino_hash, method, band, probability,
+                      match_weight, model_version, evidence, fingerprint, linked_at)
+SELECT * , now() FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[],
+                             $8::float8[], $9::float8[], $10::text[], $11::jsonb[], $12::text[])
+ON CONFLICT (source, source_record_id) DO UPDATE SET
+    person_key = EXCLUDED.person_key, nino_key_id = EXCLUDED.nino_key_id, nino_hash = EXCLUDED.nino_hash,
+    method = EXCLUDED.method, band = EXCLUDED.band, probability = EXCLUDED.probability,
+    match_weight = EXCLUDED.match_weight, model_version = EXCLUDED.model_version, evidence = EXCLUDED.evidence,
+    fingerprint = EXCLUDED.fingerprint, linked_at = now()
+WHERE hub.link.method <> 'clerical'
+"""
+
+_REVIEW = """
+INSERT INTO hub.review_item (source, source_record_id, candidate_person, reason, probability, match_weight,
+                             model_version, evidence)
+SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::float8[], $6::float8[], $7::text[],
+                     $8::jsonb[])
+ON CONFLICT (source, source_record_id, candidate_person) DO NOTHING
+"""
+
+
+def _columns(rows: Sequence[tuple[Any, ...]]) -> list[list[Any]]:
+    return [list(col) for col in zip(*rows, strict=True)] if rows else []
+
+
+async def _write(
+    hub: asyncpg.Connection,
+    source: str,
+    records: Sequence[Demographics],
+    decisions: Sequence[Decision],
+    ring: KeyRing,
+    version: str,
+    counts: LinkCounts,
+) -> None:
+    links, reviews = [], []
+    for record, decision in zip(records, decisions, strict=True):
+        key_id, nino_hash = _nino_hash(ring, record.nino)
+        chosen = decision.chosen
+        person = person_key_for(chosen.spine_record_id) if decision.band is Band.LINK and chosen else None
+        links.append(
+            (
+                source,
+                record.record_id,
+                person,
+                key_id,
+                nino_hash,
+                decision.method,
+                decision.band.value,
+                chosen.probability if chosen else None,
+                chosen.match_weight if chosen else None,
+                version,
+                _evidence(decision),
+                _fingerprint(ring, record),
+            )
+        )
+        counts.add(source, f"{decision.method}:{decision.band.value}")
+        for c in decision.review:
+            evidence = json.dumps(
+                [{"comparison": e.comparison, "level": e.level, "weight": e.weight} for e in c.evidence]
+            )
+            reviews.append(
+                (
+                    source,
+                    record.record_id,
+                    person_key_for(c.spine_record_id),
+                    decision.reason or "probabilistic",
+                    c.probability,
+                    c.match_weight,
+                    version,
+                    evidence,
+                )
+            )
+    async with hub.transaction():
+        if links:
+            await hub.execute(_UPSERT, *_columns(links))
+        if reviews:
+            await hub.execute(_REVIEW, *_columns(reviews))
+
+
+async def build_links(
+    settings: Settings,
+    *,
+    model: FSModel,
+    thresholds: Thresholds,
+    chunk: int = 2000,
+    progress: bool = True,
+    resume: bool = True,
+) -> LinkCounts:
+    """Build or refresh the link index for every source against the DWP spine."""
+    assert settings.keys_path is not None, "linkage needs the hub key ring"
+    ring = load_key_ring(settings.keys_path)
+    version = model.version
+    counts = LinkCounts()
+    hub = await asyncpg.connect(migration_url(settings, "hub"))
+    try:
+        run = (
+            await hub.fetchrow(
+                "SELECT run_id, cursors FROM hub.link_run WHERE finished_at IS NULL AND model_version = $1 "
+                "ORDER BY run_id DESC LIMIT 1",
+                version,
+            )
+            if resume
+            else None
+        )
+        if run is None:
+            run_id = await hub.fetchval(
+                "INSERT INTO hub.link_run (model_version) VALUES ($1) RETURNING run_id", version
+            )
+            cursors: dict[str, Any] = {}
+        else:
+            run_id, cursors = run["run_id"], json.loads(run["cursors"])
+        async with _sources(settings) as (dwp, hb, sc):
+            for source in (dwp, hb, sc):
+                bar = tqdm(total=await source.count(), desc=f"link {source.name}", unit="rec", disable=not progress)
+                after = cursors.get(source.name, source.people.first_cursor)
+                while True:
+                    records = await source.scan(after, chunk)
+                    if not records:
+                        break
+                    fresh = await _unchanged(hub, source.name, records, ring, version)
+                    todo = [r for r in records if r.record_id not in fresh]
+                    counts.add(source.name, "unchanged", len(records) - len(todo))
+                    if todo:
+                        decisions = (
+                            [_spine_decision(r) for r in todo]
+                            if source is dwp
+                            else await _decide(dwp, todo, model, thresholds)
+                        )
+                        await _write(hub, source.name, todo, decisions, ring, version, counts)
+                    last = records[-1].record_id
+                    after = int(last) if source.people.id_type == "bigint" and last is not None else last
+                    cursors[source.name] = after
+                    await hub.execute(
+                        "UPDATE hub.link_run SET cursors = $2::jsonb, counts = $3::jsonb WHERE run_id = $1",
+                        run_id,
+                        json.dumps(cursors),
+                        json.dumps(counts.by_source),
+                    )
+                    bar.update(len(records))
+                bar.close()
+        await hub.execute("UPDATE hub.link_run SET finished_at = now() WHERE run_id = $1", run_id)
+    finally:
+        await hub.close()
+    return counts
+
+
+def _spine_decision(record: Demographics) -> Decision:
+    from linkage.link import Candidate
+
+    assert record.record_id is not None
+    return Decision(Band.LINK, "nino", Candidate(record.record_id, 1.0, 0.0, ()))
+
+
+async def _unchanged(
+    hub: asyncpg.Connection, source: str, records: Sequence[Demographics], ring: KeyRing, version: str
+) -> set[str]:
+    rows = await hub.fetch(
+        "SELECT source_record_id, fingerprint, model_version, method FROM hub.link "
+        "WHERE source = $1 AND source_record_id = ANY($2::text[])",
+        source,
+        [r.record_id for r in records],
+    )
+    known = {r["source_record_id"]: r for r in rows}
+    same = set()
+    for record in records:
+        row = known.get(record.record_id or "")
+        if row is None:
+            continue
+        if row["method"] == "clerical" or (
+            row["fingerprint"] == _fingerprint(ring, record) and row["model_version"] in (version, None)
+        ):
+            same.add(record.record_id or "")
+    return same
+
+
+async def _decide(
+    dwp: DwpSource, records: Sequence[Demographics], model: FSModel, thresholds: Thresholds
+) -> list[Decision]:
+    ninos = sorted({n for r in records if r.nino and (n := check_nino(r.nino).nino) is not None})
+    by_nino = await dwp.people_by_nino(ninos) if ninos else []
+    candidates: list[tuple[int, Demographics]] = []
+    nino_index: dict[str, list[Demographics]] = {}
+    for person in by_nino:
+        nino_index.setdefault(person.nino or "", []).append(person)
+    for i, record in enumerate(records):
+        normalised = check_nino(record.nino).nino if record.nino else None
+        candidates += [(i, p) for p in nino_index.get(normalised or "", [])]
+    candidates += await dwp.find_candidates(records)
+    return decide(records, candidates, model=model, thresholds=thresholds)
+
+
+def save_model(model: FSModel, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(model.dumps())
+
+
+def load_model(path: Path) -> FSModel:
+    return FSModel.loads(path.read_text())

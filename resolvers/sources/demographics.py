@@ -1,0 +1,163 @@
+"""Finding a person's records in a source by demographics, and reading records for batch linkage.
+
+Each source table that holds people is described once (:class:`PeopleTable`); the SQL here is built
+from that description only (identifiers from code, never from input) and takes every value as a bind
+parameter. Candidate search is the blocking step of the probabilistic fallback: a union of indexed
+look-ups (see the sources' ``0002_blocking_indexes.sql``), each capped per query record so that a very
+common key (Smith in London) cannot flood the comparison step.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from linkage import Demographics
+from linkage.normalise import normalise_dob, normalise_postcode
+
+__all__ = ["PeopleTable", "QueryBatch", "candidate_sql", "query_batch", "record_from_row", "scan_sql"]
+
+_IDENT = re.compile(r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?")
+
+#: Most candidates one blocking key may contribute for one query record.
+PER_KEY_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class PeopleTable:
+    table: str
+    id_column: str
+    nino_column: str | None
+    id_type: str = "text"
+    address_line2: bool = False
+    nhs_column: str | None = None
+
+    def __post_init__(self) -> None:
+        # SQL is built from these names: they come from code, and are checked anyway.
+        names = [self.table, self.id_column, self.nino_column or "x", self.nhs_column or "x"]
+        bad = [n for n in names if not _IDENT.fullmatch(n)]
+        if bad or self.id_type not in {"text", "bigint"}:
+            raise ValueError(f"unsafe people-table description: {bad or self.id_type}")
+
+    @property
+    def first_cursor(self) -> object:
+        return -(2**63) if self.id_type == "bigint" else ""
+
+    def select_list(self, alias: str = "t") -> str:
+        cols = [
+            f"{alias}.{self.id_column}::text AS record_id",
+            f"{alias}.{self.nino_column} AS nino" if self.nino_column else "NULL::text AS nino",
+            f"{alias}.given_name",
+            f"{alias}.family_name",
+            f"{alias}.date_of_birth",
+            f"{alias}.postcode",
+            f"{alias}.address_line1",
+            f"{alias}.address_line2" if self.address_line2 else "NULL::text AS address_line2",
+            f"{alias}.town",
+            f"{alias}.{self.nhs_column} AS nhs_number" if self.nhs_column else "NULL::text AS nhs_number",
+        ]
+        return ", ".join(cols)
+
+
+_KEYS = (
+    # (what it catches, join condition on query q and table t)
+    ("dob", "t.date_of_birth = q.dob"),
+    ("dob transposed", "t.date_of_birth = q.dob_swapped"),
+    ("postcode", "t.postcode = q.postcode"),
+    (
+        "surname sound and birth year",
+        "public.soundex(t.family_name) = public.soundex(q.family)"
+        " AND t.date_of_birth BETWEEN q.year_start AND q.year_end",
+    ),
+    ("surname sound and town", "public.soundex(t.family_name) = public.soundex(q.family) AND upper(t.town) = q.town"),
+    ("given name and town", "upper(t.given_name) = q.given AND upper(t.town) = q.town"),
+    ("names swapped", "upper(t.family_name) = q.given AND upper(t.given_name) = q.family"),
+    (
+        "surname and initial",
+        "upper(t.family_name) = q.family AND upper(left(t.given_name, 1)) = left(q.given, 1)",
+    ),
+)
+
+
+def candidate_sql(spec: PeopleTable) -> str:
+    lookups = "\n        UNION\n".join(
+        f"""        SELECT q.i, k.rid FROM q CROSS JOIN LATERAL (
+            SELECT t.{spec.id_column} AS rid FROM {spec.table} t WHERE {condition} LIMIT {PER_KEY_LIMIT}) k"""
+        for _, condition in _KEYS
+    )
+    # Identifiers from PeopleTable (code, checked); every value is a bind parameter.
+    return f"""
+WITH q AS (
+    SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::date[], $5::date[], $6::text[], $7::text[],
+                         $8::date[], $9::date[])
+           AS q(i, given, family, dob, dob_swapped, postcode, town, year_start, year_end)
+), c AS (
+{lookups}
+)
+SELECT c.i, {spec.select_list()} FROM c JOIN {spec.table} t ON t.{spec.id_column} = c.rid
+"""
+
+
+def scan_sql(spec: PeopleTable) -> str:
+    """A keyset-paginated read of the whole table, for batch linkage (resumable by the last id)."""
+    return (  # Identifiers from PeopleTable (code, checked); values are bind parameters.
+        f"SELECT {spec.select_list()} FROM {spec.table} t WHERE t.{spec.id_column} > $1::{spec.id_type} "
+        f"ORDER BY t.{spec.id_column} LIMIT $2"
+    )
+
+
+@dataclass(frozen=True)
+class QueryBatch:
+    args: tuple[list[Any], ...]
+
+
+def _upper(value: str | None) -> str | None:
+    return value.strip().upper() if value and value.strip() else None
+
+
+def _swap(dob: dt.date | None) -> dt.date | None:
+    if dob is None or dob.day > 12 or dob.day == dob.month:
+        return None
+    return dt.date(dob.year, dob.day, dob.month)
+
+
+def _as_date(value: dt.date | str | None) -> dt.date | None:
+    if isinstance(value, dt.date):
+        return value
+    compact = normalise_dob(value)
+    return None if compact is None else dt.date(int(compact[:4]), int(compact[4:6]), int(compact[6:]))
+
+
+def query_batch(queries: Sequence[Demographics]) -> QueryBatch:
+    dobs = [_as_date(q.dob) for q in queries]
+    columns: tuple[list[Any], ...] = (
+        list(range(len(queries))),
+        [_upper(q.given_name) for q in queries],
+        [_upper(q.family_name) for q in queries],
+        dobs,
+        [_swap(d) for d in dobs],
+        [normalise_postcode(q.postcode) for q in queries],
+        [_upper(q.town) for q in queries],
+        [dt.date(d.year, 1, 1) if d else None for d in dobs],
+        [dt.date(d.year, 12, 31) if d else None for d in dobs],
+    )
+    return QueryBatch(columns)
+
+
+def record_from_row(row: Mapping[str, Any] | Any) -> Demographics:
+    get = row.__getitem__
+    return Demographics(
+        given_name=get("given_name"),
+        family_name=get("family_name"),
+        dob=get("date_of_birth"),
+        postcode=get("postcode"),
+        address_line1=get("address_line1"),
+        address_line2=get("address_line2"),
+        town=get("town"),
+        nhs_number=get("nhs_number"),
+        nino=get("nino"),
+        record_id=get("record_id"),
+    )
