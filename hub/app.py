@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from hub.audit import PgAuditSink
 from hub.auth import Caller, TokenVerifier
 from hub.config import SOURCE_STORES, Settings, StoreName
 from hub.errors import AuthError, ConfigError
-from hub.graphql import HubSchema, build_schema
+from hub.graphql import HubSchema, build_schema, sanitise_message
 from hub.keys import load_key_ring
 from hub.policy import Register, load_register
 from linkage import KeyRing
@@ -51,7 +52,6 @@ class Hooks:
     """Seams for tests and benchmarks: observe every source connection (e.g. count its queries)."""
 
     on_source_connect: Callable[[StoreName, asyncpg.Connection], Awaitable[None]] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def schema_coordinates(schema: HubSchema) -> set[str]:
@@ -122,6 +122,14 @@ class HubGraphQL(GraphQL[RequestContext, None]):
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
+
+    def decode_json(self, data: str | bytes) -> object:
+        # orjson refuses invalid UTF-8 and nesting deeper than 1024 with a JSONDecodeError (a 400), where
+        # the stdlib parser raised UnicodeDecodeError or RecursionError (a 500).
+        value = orjson.loads(data)
+        if not isinstance(value, dict):
+            raise json.JSONDecodeError("a GraphQL request body is a JSON object", "", 0)
+        return value
 
     async def get_context(self, request: Any, response: Any) -> RequestContext:
         # Only the GraphiQL page (development, GET, no query run) arrives without a verified caller.
@@ -226,7 +234,8 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
         try:
             response: Response = await view.run(request)
         except HTTPException as e:
-            return _json_error(e.status_code, "BAD_REQUEST", e.reason)
+            # strawberry's reasons can quote the request (an unknown operation name): never echo input.
+            return _json_error(e.status_code, "BAD_REQUEST", sanitise_message(e.reason))
         return response
 
     async def healthz(request: Request) -> Response:

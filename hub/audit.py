@@ -6,6 +6,7 @@ or DELETE). The hash chain and signed checkpoints of the tamper-evident log buil
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -59,6 +60,12 @@ class PgAuditSink:
         self.timeout = timeout
 
     async def write(self, record: AuditRecord) -> None:
+        # The timeout covers waiting for a connection as well as the INSERT: a hub database that hangs
+        # must fail the request quickly (closed), not hold it open.
+        async with asyncio.timeout(self.timeout):
+            await self._insert(record)
+
+    async def _insert(self, record: AuditRecord) -> None:
         await self.pool.execute(
             _INSERT,
             record.request_id,
@@ -77,5 +84,4 @@ class PgAuditSink:
             record.decision,
             list(record.reason_codes),
             record.trace_id,
-            timeout=self.timeout,
         )

@@ -105,7 +105,7 @@ class TokenVerifier:
             raise InvalidToken("the bearer token is not a well-formed JWT") from None
         alg = header.get("alg")
         if not isinstance(alg, str) or alg not in ALLOWED_ALGORITHMS:
-            raise InvalidToken(f"token algorithm {alg!r} is not accepted")
+            raise InvalidToken("the token's algorithm is not accepted")
         key = self._keys.get(str(header.get("kid")))
         if key is None:
             raise InvalidToken("the token's key id is not one of the issuer's keys")

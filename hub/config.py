@@ -69,7 +69,7 @@ class Settings:
     audit_timeout: float = 2.0
     max_depth: int = 8
     max_aliases: int = 15
-    max_tokens: int = 2000
+    max_tokens: int = 1000
     max_body_bytes: int = 65536
     max_batch: int = 50
     host: str = "127.0.0.1"

@@ -17,14 +17,17 @@ Every error leaving the hub carries ``extensions.code``, and no message carries 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
 import re
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 import strawberry
 from graphql import (
-    EnumValueNode,
+    ExecutionResult as GraphQLExecutionResult,
+)
+from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -35,13 +38,9 @@ from graphql import (
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
-    StringValueNode,
-    VariableNode,
     get_named_type,
 )
-from graphql import (
-    ExecutionResult as GraphQLExecutionResult,
-)
+from graphql.execution.values import get_argument_values, get_variable_values
 from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
@@ -58,6 +57,7 @@ from hub.audit import AuditRecord
 from hub.config import Settings
 from hub.errors import (
     AuditUnavailable,
+    BadUserInput,
     HubError,
     IntrospectionDisabled,
     MixedPurposes,
@@ -73,13 +73,27 @@ __all__ = ["build_schema", "field_coordinates", "sanitise_message"]
 
 log = logging.getLogger("welfare_hub.graphql")
 
-# Anything shaped like a NINO, spaced or not, in any case: redacted from every message that leaves.
-_NINO_SHAPED = re.compile(r"(?i)\b[a-z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[a-z]?\b")
+# Anything shaped like a NINO in any form check_nino accepts (any case; spaces, hyphens or dots between
+# the characters), and temporary reference numbers: redacted from every message that leaves or is logged.
+_SEP = r"[\s.\-]*"
+_NINO_SHAPED = re.compile(
+    rf"(?i)(?<![a-z0-9])[a-z]{_SEP}[a-z](?:{_SEP}\d){{6}}(?:{_SEP}[a-z])?(?![a-z0-9])"
+    rf"|(?<![a-z0-9])\d{_SEP}\d{_SEP}[a-z](?:{_SEP}\d){{5}}(?![a-z0-9])"
+)
+_SAFE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 _INTROSPECTION_ROOTS = frozenset({"__schema", "__type"})
 
 
 def sanitise_message(message: str) -> str:
     return _NINO_SHAPED.sub("[redacted]", message)
+
+
+def safe_operation_name(name: str | None) -> str | None:
+    """The operation name as the audit may keep it: a plain identifier, never anything NINO-shaped."""
+    if name is None:
+        return None
+    return name if _SAFE_NAME.fullmatch(name) and sanitise_message(name) == name else "[redacted]"
 
 
 def _root_fields(selection_set: SelectionSetNode, fragments: dict[str, FragmentDefinitionNode]) -> Iterable[FieldNode]:
@@ -125,17 +139,15 @@ def field_coordinates(
     return found
 
 
-def _purpose_of(field: FieldNode, variables: dict[str, Any]) -> str | None:
-    for argument in field.arguments or ():
-        if argument.name.value != "purpose":
-            continue
-        value = argument.value
-        if isinstance(value, VariableNode):
-            raw = variables.get(value.name.value)
-            return raw if isinstance(raw, str) else None
-        if isinstance(value, EnumValueNode | StringValueNode):
-            return value.value
-    return None
+def _purpose_of(field: FieldNode, definition: Any, variables: Any) -> str | None:
+    """The purpose argument as the executor will see it (variables coerced, defaults applied)."""
+    if definition is None:
+        return None
+    try:
+        value = get_argument_values(definition, field, variables).get("purpose")
+    except GraphQLError:
+        return None
+    return getattr(value, "value", value) if value is not None else None
 
 
 def _refusal(error: HubError) -> GraphQLExecutionResult:
@@ -171,11 +183,11 @@ def _audit_record(ctx: RequestContext, ec: ExecutionContext, result: Any) -> Aud
     return AuditRecord(
         request_id=ctx.request_id,
         operation_type=operation,
-        operation_name=ec.operation_name,
+        operation_name=safe_operation_name(ec.operation_name),
         caller_org=ctx.caller.org,
         caller_org_type=ctx.caller.org_type,
-        caller_user_hash=ctx.services.key_ring.hash_text("user", ctx.caller.user),
-        purpose=ctx.purpose.id if ctx.purpose else None,
+        caller_user_hash=ctx.services.key_ring.stable_hash("user", f"{ctx.caller.org}/{ctx.caller.user}"),
+        purpose=ctx.purpose.id if ctx.purpose else ctx.claimed_purpose,
         legal_basis=ctx.purpose.legal_basis if ctx.purpose else None,
         subject_key_id=next(iter(key_ids)) if len(key_ids) == 1 else None,
         subject_hashes=[s.value for s in ctx.subjects],
@@ -215,15 +227,24 @@ class PurposeGuard(SchemaExtension):
         data_roots = [f for f in roots if not f.name.value.startswith("__")]
         if not data_roots:
             return  # __typename or (permitted) introspection only: no personal data can be reached
-        variables = ec.variables or {}
-        purposes = {_purpose_of(f, variables) for f in data_roots}
+        schema = ec.schema._schema
+        coerced = get_variable_values(schema, operation.variable_definitions or (), ec.variables or {})
+        if isinstance(coerced, list):
+            # The executor would refuse these variables too; refuse now, before any source is read.
+            if any("'Purpose' enum" in e.message for e in coerced):
+                raise UnknownPurpose("the purpose is not in the register")
+            raise BadUserInput("the variables do not fit the operation: " + sanitise_message(coerced[0].message))
+        root_type = schema.get_root_type(operation.operation)
+        purposes = {
+            _purpose_of(f, root_type.fields.get(f.name.value) if root_type else None, coerced) for f in data_roots
+        }
         if None in purposes:
-            raise UnknownPurpose("every lookup must declare a purpose")
+            raise UnknownPurpose("every lookup must declare a purpose from the register")
         if len(purposes) > 1:
             raise MixedPurposes("one operation may serve one purpose only; send one operation per purpose")
         (purpose_id,) = purposes
         assert purpose_id is not None
-        schema = ec.schema._schema
+        ctx.claimed_purpose = purpose_id
         coordinates = {
             c for c in field_coordinates(schema, operation, fragments) if not c.rsplit(".", 1)[-1].startswith("__")
         }
@@ -284,30 +305,48 @@ class PurposeGuard(SchemaExtension):
             coordinate = f"{info.parent_type.name}.{name}"
             if coordinate not in ctx.allowed_fields:
                 raise PurposeForbidsField(ctx.purpose.id if ctx.purpose else "(none)", [coordinate])
+            result = _next(root, info, *args, **kwargs)
+            if inspect.isawaitable(result):
+                return _released_when_resolved(result, ctx, coordinate)
             ctx.released.add(coordinate)
+            return result
         return _next(root, info, *args, **kwargs)
+
+
+async def _released_when_resolved(result: Awaitable[Any], ctx: RequestContext, coordinate: str) -> Any:
+    value = await result  # an error propagates: the field was not released
+    ctx.released.add(coordinate)
+    return value
 
 
 class HubSchema(strawberry.Schema):
     """Gives every error a stable code and a message free of NINO-shaped text, then logs it safely."""
 
+    def __init__(self, *args: Any, production: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.production = production
+
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
         for error in errors:
             original = error.original_error
             if isinstance(original, HubError):
+                error.message = sanitise_message(error.message)
                 error.extensions = dict(original.extensions)
                 log.info("refused or failed: %s", original.extensions["code"])
                 continue
             if original is not None and not isinstance(original, GraphQLError):
                 # An unexpected failure inside the hub: the caller learns only that it happened.
-                log.error("internal error in %s: %s", error.path, type(original).__name__, exc_info=original)
+                log.error("internal error in %s: %s", error.path, type(original).__name__)
                 error.message = "internal error"
                 error.extensions = {"code": "INTERNAL_SERVER_ERROR"}
                 continue
             error.message = sanitise_message(error.message)
+            if self.production:
+                # Suggestions name types, fields, arguments and enum values: the schema, piece by piece.
+                error.message = _SUGGESTION.sub("", error.message)
             code = (error.extensions or {}).get("code")
             if code is None:
-                if "'Purpose'" in error.message:
+                if "'Purpose'" in error.message and "enum" in error.message:
                     code = "UNKNOWN_PURPOSE"
                 elif error.message.startswith("Variable"):
                     code = "BAD_USER_INPUT"
@@ -325,15 +364,16 @@ def build_schema(settings: Settings) -> HubSchema:
         *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
     ]
     return HubSchema(
+        production=settings.production,
         query=Query,
         config=StrawberryConfig(disable_field_suggestions=settings.production),
         extensions=[
             # Factories: strawberry makes fresh extension instances per request (the caches live at
             # module level, shared); a shared instance would mix up concurrent requests.
             lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-            lambda: ParserCache(maxsize=1024),
+            lambda: ParserCache(maxsize=256),
             lambda: AddValidationRules(limits),
-            lambda: ValidationCache(maxsize=1024),
+            lambda: ValidationCache(maxsize=256),
             PurposeGuard,
         ],
     )

@@ -102,7 +102,7 @@ def decide(register: Register, caller: Caller, purpose_id: str, coordinates: Ite
     """
     spec = register.purposes.get(purpose_id)
     if spec is None:
-        raise UnknownPurpose(f"unknown purpose {purpose_id!r}")
+        raise UnknownPurpose("the purpose is not in the register")
     if caller.org_type not in spec.org_types or purpose_id not in caller.purposes:
         raise PurposeNotGranted(
             f"purpose {purpose_id} is not granted to your organisation (type {caller.org_type})",

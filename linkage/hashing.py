@@ -73,11 +73,20 @@ class KeyRing:
         message = b"text\x00" + purpose.encode() + b"\x00" + value.encode()
         return hmac.new(self.keys[self.current], message, hashlib.sha256).hexdigest()
 
-    def pseudonym(self, org_id: str, subject: KeyedHash) -> Pseudonym:
-        """The subject id ``org_id`` sees for ``subject``: stable per org, unjoinable across orgs."""
+    def pseudonym(self, org_id: str, subject: str) -> Pseudonym:
+        """The subject id ``org_id`` sees for ``subject`` (a stable reference to the person, e.g. the
+        normalised NINO): stable per org, unjoinable across orgs, and unaffected by rotating the NINO
+        hashing keys (it uses the separate pseudonym secret)."""
         org_key = self._org_keys.get(org_id)
         if org_key is None:
             org_key = hmac.new(self.pseudonym_key, b"org:" + org_id.encode(), hashlib.sha256).digest()
             self._org_keys[org_id] = org_key
-        digest = hmac.new(org_key, subject.value.encode("ascii"), hashlib.sha256).hexdigest()
+        digest = hmac.new(org_key, b"subject:" + subject.encode(), hashlib.sha256).hexdigest()
         return Pseudonym("ps_" + digest[:32])
+
+    def stable_hash(self, purpose: str, value: str) -> str:
+        """Keyed hash that survives NINO-key rotation (audit user ids must stay joinable over years)."""
+        if not purpose or "\x00" in purpose:
+            raise ValueError("a hash purpose is a non-empty label without NUL characters")
+        message = b"stable\x00" + purpose.encode() + b"\x00" + value.encode()
+        return hmac.new(self.pseudonym_key, message, hashlib.sha256).hexdigest()

@@ -38,6 +38,7 @@ class RequestContext:
     caller: Caller
     request_id: uuid.UUID = field(default_factory=uuid.uuid4)
     purpose: PurposeSpec | None = None
+    claimed_purpose: str | None = None  # what the operation asked for, recorded even when refused
     allowed_fields: frozenset[str] = frozenset()
     refused: bool = False
     audited: bool = False
@@ -53,8 +54,9 @@ class RequestContext:
             source = self.services.sources[source_name]
 
             async def batch(ninos: list[NormalisedNino]) -> Sequence[Any]:
-                self.sources_read.add(source.name)
-                return await source.fetch_by_nino(ninos)
+                answer = await source.fetch_by_nino(ninos)
+                self.sources_read.add(source.name)  # only once it answered
+                return answer
 
             loader = DataLoader(load_fn=batch)
             self._loaders[source_name] = loader

@@ -56,11 +56,11 @@ class Query:
             raise InvalidNinoInput(f"invalid National Insurance number: {check.explanation}", reason=check.reason)
         keyed = ctx.services.key_ring.hash_nino(check.nino)
         ctx.subjects.append(keyed)
-        # Linkage by NINO: every source is asked (batched with any other lookups in this request); the
-        # person exists if any source holds the number.
+        # Linkage by NINO, reading only the sources this purpose may see: a lookup must not reveal that
+        # a person is known to a source (say, adult social care) the purpose has no business with.
+        names = [n for n in _sources_for(ctx) if n in ctx.services.sources]
         results: list[Any] = await asyncio.gather(
-            *(ctx.loader(name).load(check.nino) for name in SOURCE_ORDER if name in ctx.services.sources),
-            return_exceptions=True,
+            *(ctx.loader(name).load(check.nino) for name in names), return_exceptions=True
         )
         for r in results:
             if isinstance(r, BaseException) and not isinstance(r, Exception):
@@ -68,12 +68,21 @@ class Query:
         answered = [r for r in results if not isinstance(r, Exception)]
         if answered and all(r is None for r in answered):
             if len(answered) == len(results):
-                raise SubjectNotFound("no source holds a person with this National Insurance number")
+                raise SubjectNotFound("no source this purpose may read holds a person with this NINO")
             # Some source did not answer: it may hold the person, so say why rather than "not found".
             raise next(r for r in results if isinstance(r, Exception))
         if not answered:
             raise next(r for r in results if isinstance(r, Exception))
         return Person(
             nino=check.nino,
-            subject_id=strawberry.ID(ctx.services.key_ring.pseudonym(ctx.caller.org, keyed)),
+            subject_id=strawberry.ID(ctx.services.key_ring.pseudonym(ctx.caller.org, f"nino:{check.nino}")),
         )
+
+
+_SOURCE_FIELDS = {"dwp": "Person.dwp", "hb": "Person.housingBenefit", "social_care": "Person.socialCare"}
+
+
+def _sources_for(ctx: RequestContext) -> list[str]:
+    """The sources whose Person field the purpose allows; DWP (the spine) when it allows none."""
+    allowed = [name for name in SOURCE_ORDER if _SOURCE_FIELDS[name] in ctx.allowed_fields]
+    return allowed or ["dwp"]

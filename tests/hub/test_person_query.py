@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests import people as P
-from tests.conftest import QueryCounter, gql
+from tests.conftest import QueryCounter, codes, gql
 
 BLUE_BADGE = "query($nino: String!) { person(nino: $nino, purpose: BLUE_BADGE) { subjectId dwp { blueBadgeAutomaticEligibility } } }"
 OVERNIGHT = """query($nino: String!) { person(nino: $nino, purpose: HB_OVERNIGHT_CARER_ROOM) {
@@ -66,12 +66,8 @@ async def test_blue_badge_is_a_yes_no_from_the_rule(
 
 @pytest.mark.parametrize(
     ("nino", "expected"),
-    [
-        (P.BADGE_DLA, {"overnightCareRequired": True}),
-        (P.CARE_ONLY, {"overnightCareRequired": False}),
-        (P.PIP_LOW, None),
-    ],
-    ids=["current overnight plan", "only an ended overnight plan", "unknown to social care"],
+    [(P.BADGE_DLA, {"overnightCareRequired": True}), (P.CARE_ONLY, {"overnightCareRequired": False})],
+    ids=["current overnight plan", "only an ended overnight plan"],
 )
 async def test_overnight_carer_check_is_yes_no_only(
     client: httpx.AsyncClient, token: Any, nino: str, expected: Any
@@ -80,6 +76,24 @@ async def test_overnight_carer_check_is_yes_no_only(
     body = r.json()
     assert "errors" not in body, body
     assert body["data"]["person"]["socialCare"] == expected
+
+
+async def test_a_purpose_learns_nothing_of_sources_it_may_not_read(
+    client: httpx.AsyncClient, token: Any, queries: QueryCounter
+) -> None:
+    # PIP_LOW is a DWP customer unknown to social care; CARE_ONLY is known only to social care. The
+    # overnight-carer purpose reads social care alone, and Blue Badge reads DWP alone: each answer must be
+    # the same "not found" an unknown NINO gets, and the other sources must not even be asked.
+    for org_type, purpose, query, nino, store in [
+        ("council_hb", "HB_OVERNIGHT_CARER_ROOM", OVERNIGHT, P.PIP_LOW, "src_social_care"),
+        ("council_blue_badge", "BLUE_BADGE", BLUE_BADGE, P.CARE_ONLY, "src_dwp"),
+    ]:
+        queries.reset()
+        known_elsewhere = (await gql(client, token(org_type, purpose), query, {"nino": nino})).json()
+        unknown = (await gql(client, token(org_type, purpose), query, {"nino": P.ABSENT})).json()
+        assert known_elsewhere == unknown
+        assert codes(known_elsewhere) == ["SUBJECT_NOT_FOUND"]
+        assert set(queries.counts) == {store}
 
 
 async def test_nino_formatting_does_not_matter(client: httpx.AsyncClient, token: Any) -> None:
@@ -120,7 +134,7 @@ async def test_audit_row_per_operation_with_hashed_subject(
     assert row["fields_released"] == sorted(
         ["Query.person", "Person.subjectId", "Person.dwp", "DwpRecord.blueBadgeAutomaticEligibility"]
     )
-    assert row["sources_read"] == ["dwp", "hb", "social_care"]
+    assert row["sources_read"] == ["dwp"]  # the only source Blue Badge may read
     assert row["link_method"] == "nino"
     assert len(row["subject_hashes"]) == 1
     assert len(row["subject_hashes"][0]) == 64

@@ -67,3 +67,46 @@ async def test_no_nino_in_logs_or_responses(
     ]:
         assert nino not in logged
         assert nino not in errors
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        "JK102030A",
+        "jk102030a",
+        "JK 10 20 30 A",
+        "JK 102 030 A",
+        "JK-10-20-30-A",
+        "J K 1 0 2 0 3 0 A",
+        "JK.10.20.30.A",
+        "JK  10  20  30  A",
+    ],
+)
+async def test_every_accepted_nino_form_is_redacted(
+    client: httpx.AsyncClient, token: Any, form: str, admin: Any
+) -> None:
+    t = token("council_blue_badge", "BLUE_BADGE", org="forms")
+    answers = [
+        await gql(client, t, 'query($p: Purpose!) { person(nino: "x", purpose: $p) { subjectId } }', {"p": form}),
+        await gql(client, t, "query($n: Int!) { __typename }", {"n": {"v": form}}),
+        await client.post(
+            "/graphql",
+            json={"query": "query A { __typename }", "operationName": form},
+            headers={"Authorization": f"Bearer {t}"},
+        ),
+    ]
+    named = await gql(
+        client,
+        t,
+        f"query {form.replace(' ', '').replace('-', '').replace('.', '')} {{ __typename }}",
+        operationName=form.replace(" ", "").replace("-", "").replace(".", ""),
+    )
+    assert named.status_code == 200
+    for answer in answers:
+        assert answer.status_code in {200, 400}
+        text = answer.text
+        assert form not in text
+        assert "102030" not in text.replace(" ", "").replace("-", "").replace(".", "")
+    stored = await admin["hub"].fetch("SELECT operation_name FROM hub.audit_event WHERE caller_org = 'forms'")
+    assert all(r["operation_name"] in (None, "A", "[redacted]") for r in stored)
+    assert any(r["operation_name"] == "[redacted]" for r in stored)

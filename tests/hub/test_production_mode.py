@@ -33,3 +33,16 @@ async def test_development_offers_introspection_and_graphiql(settings: Settings,
         ide = await client.get("/graphql", headers={"Accept": "text/html"})
         assert ide.status_code == 200
         assert "graphiql" in ide.text.lower()
+
+
+async def test_production_suggests_nothing(settings: Settings, people: Any, token: Any) -> None:
+    async with running_client(replace(settings, production=True)) as client:
+        user = token("council_blue_badge", "BLUE_BADGE")
+        for query in [
+            "query($x: Persn) { __typename }",
+            '{ person(nino: "JK102030A", purpos: BLUE_BADGE) { subjectId } }',
+            '{ person(nino: "JK102030A", purpose: BLUE_BADG) { subjectId } }',
+        ]:
+            body = (await gql(client, user, query)).json()
+            assert body["errors"]
+            assert all("Did you mean" not in e["message"] for e in body["errors"]), body

@@ -247,3 +247,50 @@ async def test_refused_documents_are_audited_too(
             "sources_read": [],
         }
     ] * 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'"x"',
+        b"5",
+        b"null",
+        b"[]",
+        b'{"query": "\xff"}',
+        b'{"query": "{ __typename }", "variables": {"x": ' + b"[" * 3000 + b"]" * 3000 + b"}}",
+    ],
+    ids=["string", "number", "null", "empty batch", "invalid utf-8", "nesting 3000 deep"],
+)
+async def test_malformed_bodies_are_400_not_500(client: httpx.AsyncClient, token: Any, body: bytes) -> None:
+    r = await client.post(
+        "/graphql",
+        content=body,
+        headers={
+            "Authorization": f"Bearer {token('council_blue_badge', 'BLUE_BADGE')}",
+            "Content-Type": "application/json",
+        },
+    )
+    assert r.status_code == 400
+    assert codes(r.json()) == ["BAD_REQUEST"]
+
+
+async def test_purpose_variable_default_is_honoured(client: httpx.AsyncClient, token: Any) -> None:
+    q = "query($n: String!, $p: Purpose = BLUE_BADGE) { person(nino: $n, purpose: $p) { dwp { blueBadgeAutomaticEligibility } } }"
+    body = (await gql(client, token("council_blue_badge", "BLUE_BADGE"), q, {"n": P.PIP_MOVING})).json()
+    assert body == {"data": {"person": {"dwp": {"blueBadgeAutomaticEligibility": True}}}}
+
+
+async def test_refusal_audit_names_the_purpose_claimed(
+    client: httpx.AsyncClient, token: Any, admin: dict[str, asyncpg.Connection]
+) -> None:
+    t = token("council_blue_badge", "BLUE_BADGE", org="claimed-purpose")
+    await gql(
+        client,
+        t,
+        "query($n: String!) { person(nino: $n, purpose: BLUE_BADGE) { dwp { declaredIncome { kind } } } }",
+        {"n": P.BADGE_DLA},
+    )
+    row = await admin["hub"].fetchrow(
+        "SELECT purpose, decision, reason_codes FROM hub.audit_event WHERE caller_org = 'claimed-purpose'"
+    )
+    assert dict(row) == {"purpose": "BLUE_BADGE", "decision": "refused", "reason_codes": ["PURPOSE_FORBIDS_FIELD"]}

@@ -127,17 +127,24 @@ def test_key_ring_repr_does_not_reveal_key_material(ring: KeyRing, secrets_by_id
 
 
 def test_pseudonym_is_stable_per_org(ring: KeyRing, secrets_by_id: dict[KeyId, bytes]) -> None:
-    subject = ring.hash_nino(NINO)
+    subject = str(NINO)
     first = ring.pseudonym("council-a", subject)
     assert ring.pseudonym("council-a", subject) == first
     # A fresh ring with the same secrets gives the same pseudonym: nothing depends on the cache.
     fresh = KeyRing(keys=dict(secrets_by_id), current=KeyId("k2"), pseudonym_key=ring.pseudonym_key)
     assert fresh.pseudonym("council-a", subject) == first
-    assert ring.pseudonym("council-a", ring.hash_nino(OTHER_NINO)) != first
+    assert ring.pseudonym("council-a", str(OTHER_NINO)) != first
+    # Rotating the NINO hashing key (a new current key id) must not change what recipients see.
+    rotated = KeyRing(
+        keys={**secrets_by_id, KeyId("k9"): secrets.token_bytes(32)}, current=KeyId("k9"), pseudonym_key=ring.pseudonym_key
+    )
+    assert rotated.pseudonym("council-a", subject) == first
+    assert rotated.stable_hash("user", "alice") == ring.stable_hash("user", "alice")
+    assert rotated.hash_text("user", "alice") != ring.hash_text("user", "alice")
 
 
 def test_pseudonyms_differ_across_orgs_and_pseudonym_keys(ring: KeyRing, secrets_by_id: dict[KeyId, bytes]) -> None:
-    subject = ring.hash_nino(NINO)
+    subject = str(NINO)
     orgs = ["council-a", "council-b", "dwp", "Council-A", "council-a "]
     pseudonyms = {ring.pseudonym(org, subject) for org in orgs}
     assert len(pseudonyms) == len(orgs)
@@ -147,7 +154,8 @@ def test_pseudonyms_differ_across_orgs_and_pseudonym_keys(ring: KeyRing, secrets
 
 def test_pseudonym_does_not_reveal_the_hash(ring: KeyRing) -> None:
     subject = ring.hash_nino(NINO)
-    pseudonym = ring.pseudonym("council-a", subject)
+    pseudonym = ring.pseudonym("council-a", str(NINO))
+    assert str(NINO) not in pseudonym
     assert pseudonym.startswith("ps_")
     assert pseudonym != subject.value
     body = pseudonym.removeprefix("ps_")
