@@ -12,12 +12,12 @@ import json
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jwt
 
+from hub.caller import Caller
 from hub.errors import ConfigError, InvalidToken
 
 __all__ = ["ALLOWED_ALGORITHMS", "Caller", "TokenVerifier"]
@@ -26,22 +26,6 @@ __all__ = ["ALLOWED_ALGORITHMS", "Caller", "TokenVerifier"]
 ALLOWED_ALGORITHMS = frozenset({"EdDSA", "RS256", "PS256", "ES256"})
 _CLOCK_SKEW_SECONDS = 30
 _REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub"]
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """Who is asking: the organisation (and its type) a user acts for, and what it is entitled to."""
-
-    org: str
-    org_type: str
-    user: str
-    role: str
-    purposes: frozenset[str]
-    token_id: str | None = None
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
 
 
 class TokenVerifier:

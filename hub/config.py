@@ -71,7 +71,6 @@ class Settings:
     max_aliases: int = 15
     max_tokens: int = 1000
     max_body_bytes: int = 65536
-    max_batch: int = 50
     host: str = "127.0.0.1"
     port: int = 8000
 
@@ -141,7 +140,6 @@ class Settings:
             max_aliases=int(number("WELFARE_HUB_MAX_ALIASES", cls.max_aliases, integer=True)),
             max_tokens=int(number("WELFARE_HUB_MAX_TOKENS", cls.max_tokens, integer=True, minimum=10)),
             max_body_bytes=int(number("WELFARE_HUB_MAX_BODY_BYTES", cls.max_body_bytes, integer=True)),
-            max_batch=int(number("WELFARE_HUB_MAX_BATCH", cls.max_batch, integer=True, minimum=1)),
             host=text("WELFARE_HUB_HOST", cls.host),
             port=int(number("WELFARE_HUB_PORT", cls.port, integer=True, minimum=0, maximum=65535)),
         )

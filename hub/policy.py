@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hub.auth import Caller
+from hub.caller import Caller
 from hub.errors import ConfigError, ConsentRequired, PurposeForbidsField, PurposeNotGranted, UnknownPurpose
 
 __all__ = ["TIERS", "PurposeSpec", "Register", "decide", "load_register"]
