@@ -29,9 +29,10 @@ from hub.auth import Caller, TokenVerifier
 from hub.config import SOURCE_STORES, Settings, StoreName
 from hub.errors import AuthError, ConfigError
 from hub.graphql import HubSchema, build_schema, sanitise_message
+from hub.identity import LinkIndex, load_link_model
 from hub.keys import load_key_ring
 from hub.policy import Register, load_register
-from linkage import KeyRing
+from linkage import FSModel, KeyRing, Thresholds
 from resolvers.context import RequestContext, Services
 from resolvers.sources import DwpSource, HousingBenefitSource, SocialCareSource, Source, create_store_pool
 from resolvers.types import Purpose
@@ -143,6 +144,8 @@ class _State:
     verifier: TokenVerifier
     key_ring: KeyRing
     register: Register
+    link_model: FSModel | None = None
+    thresholds: Thresholds = field(default_factory=Thresholds)
     pools: dict[StoreName, asyncpg.Pool] = field(default_factory=dict)
     sources: dict[str, Source] = field(default_factory=dict)
     _services: Services | None = None
@@ -187,6 +190,11 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
             purpose_ids={p.value for p in Purpose},
         ),
     )
+    state.link_model = load_link_model(settings.link_model_path)
+    try:
+        state.thresholds = Thresholds(link=settings.link_threshold, review=settings.review_threshold)
+    except ValueError as e:
+        raise ConfigError([f"linkage thresholds: {e}"]) from None
     view = HubGraphQL(schema, state, settings)
 
     @contextlib.asynccontextmanager
@@ -204,6 +212,9 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
             key_ring=state.key_ring,
             register=state.register,
             audit=PgAuditSink(hub_pool, timeout=settings.audit_timeout),
+            identity=LinkIndex(
+                hub_pool, model=state.link_model, thresholds=state.thresholds, timeout=settings.source_timeout
+            ),
         )
         try:
             yield

@@ -35,6 +35,8 @@ class AuditRecord:
     decision: str
     reason_codes: Sequence[str]
     trace_id: str | None = None
+    link_probability: float | None = None
+    model_version: str | None = None
 
 
 class AuditSink(Protocol):
@@ -47,8 +49,8 @@ _INSERT = """
 INSERT INTO hub.audit_event (
     request_id, operation_type, operation_name, caller_org, caller_org_type, caller_user_hash,
     purpose, legal_basis, subject_key_id, subject_hashes, link_method, fields_released, sources_read,
-    decision, reason_codes, trace_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+    decision, reason_codes, trace_id, link_probability, model_version)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
 """
 
 
@@ -84,4 +86,6 @@ class PgAuditSink:
             record.decision,
             list(record.reason_codes),
             record.trace_id,
+            record.link_probability,
+            record.model_version,
         )

@@ -64,6 +64,7 @@ def _with_local_keys(settings: Settings) -> Settings:
         settings,
         jwks_path=settings.jwks_path or paths.jwks,
         keys_path=settings.keys_path or paths.key_ring,
+        link_model_path=settings.link_model_path or settings.data_dir / "link-model.json",
     )
 
 
@@ -132,7 +133,9 @@ def _cmd_token(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _model_path(settings: Settings, args: argparse.Namespace) -> Path:
-    return Path(args.model) if args.model else settings.data_dir / "link-model.json"
+    if args.model:
+        return Path(args.model)
+    return settings.link_model_path or settings.data_dir / "link-model.json"
 
 
 def _cmd_link_train(settings: Settings, args: argparse.Namespace) -> int:

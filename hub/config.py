@@ -71,6 +71,9 @@ class Settings:
     max_aliases: int = 15
     max_tokens: int = 1000
     max_body_bytes: int = 65536
+    link_model_path: Path | None = None
+    link_threshold: float = 0.999
+    review_threshold: float = 0.5
     host: str = "127.0.0.1"
     port: int = 8000
 
@@ -140,6 +143,11 @@ class Settings:
             max_aliases=int(number("WELFARE_HUB_MAX_ALIASES", cls.max_aliases, integer=True)),
             max_tokens=int(number("WELFARE_HUB_MAX_TOKENS", cls.max_tokens, integer=True, minimum=10)),
             max_body_bytes=int(number("WELFARE_HUB_MAX_BODY_BYTES", cls.max_body_bytes, integer=True)),
+            link_model_path=path("WELFARE_HUB_LINK_MODEL", None),
+            link_threshold=number("WELFARE_HUB_LINK_THRESHOLD", cls.link_threshold, minimum=0.5, maximum=0.999999),
+            review_threshold=number(
+                "WELFARE_HUB_REVIEW_THRESHOLD", cls.review_threshold, minimum=0.01, maximum=0.999999
+            ),
             host=text("WELFARE_HUB_HOST", cls.host),
             port=int(number("WELFARE_HUB_PORT", cls.port, integer=True, minimum=0, maximum=65535)),
         )

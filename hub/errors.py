@@ -14,6 +14,8 @@
     ├── BadUserInput (also ValueError)         BAD_USER_INPUT
     │   └── InvalidNinoInput                   INVALID_NINO (reason in extensions.reason)
     ├── SubjectNotFound (also LookupError)     SUBJECT_NOT_FOUND
+    ├── MatchNeedsReview (also LookupError)    MATCH_NEEDS_REVIEW (nothing released; a person decides)
+    ├── LinkageUnavailable                     LINKAGE_UNAVAILABLE (no model for the demographic fallback)
     ├── SourceError                            a field error: the other sources still answer
     │   ├── SourceUnavailable                  SOURCE_UNAVAILABLE
     │   └── SourceTimeout (also TimeoutError)  SOURCE_TIMEOUT
@@ -38,6 +40,8 @@ __all__ = [
     "IntrospectionDisabled",
     "InvalidNinoInput",
     "InvalidToken",
+    "LinkageUnavailable",
+    "MatchNeedsReview",
     "MixedPurposes",
     "OperationNotSupported",
     "PurposeForbidsField",
@@ -117,6 +121,14 @@ class InvalidNinoInput(BadUserInput):
 
 class SubjectNotFound(HubError, LookupError):
     code = "SUBJECT_NOT_FOUND"
+
+
+class MatchNeedsReview(HubError, LookupError):
+    code = "MATCH_NEEDS_REVIEW"
+
+
+class LinkageUnavailable(HubError):
+    code = "LINKAGE_UNAVAILABLE"
 
 
 class SourceError(HubError):

@@ -191,9 +191,11 @@ def _audit_record(ctx: RequestContext, ec: ExecutionContext, result: Any) -> Aud
         legal_basis=ctx.purpose.legal_basis if ctx.purpose else None,
         subject_key_id=next(iter(key_ids)) if len(key_ids) == 1 else None,
         subject_hashes=[s.value for s in ctx.subjects],
-        link_method="nino" if ctx.subjects else None,
+        link_method=ctx.link_method,
+        link_probability=ctx.link_probability,
+        model_version=ctx.model_version,
         fields_released=sorted(ctx.released) if decision in {"released", "partial"} else [],
-        sources_read=sorted(ctx.sources_read),
+        sources_read=sorted(ctx.sources_read | ctx.identity_sources),
         decision=decision,
         reason_codes=codes,
     )

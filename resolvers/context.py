@@ -16,9 +16,11 @@ from strawberry.dataloader import DataLoader
 from hub.audit import AuditSink
 from hub.auth import Caller
 from hub.config import Settings
+from hub.identity import IndexedPerson, LinkIndex
 from hub.policy import PurposeSpec, Register
-from linkage import KeyedHash, KeyRing, NormalisedNino
+from linkage import KeyedHash, KeyRing
 from resolvers.sources import Source
+from resolvers.sources.base import SubjectKey
 
 __all__ = ["RequestContext", "Services"]
 
@@ -30,6 +32,7 @@ class Services:
     key_ring: KeyRing
     register: Register
     audit: AuditSink
+    identity: LinkIndex | None = None
 
 
 @dataclass
@@ -43,18 +46,35 @@ class RequestContext:
     refused: bool = False
     audited: bool = False
     subjects: list[KeyedHash] = field(default_factory=list)
+    link_method: str | None = None
+    link_probability: float | None = None
+    model_version: str | None = None
+    identity_sources: set[str] = field(default_factory=set)  # read to find the person, not released
     released: set[str] = field(default_factory=set)
     sources_read: set[str] = field(default_factory=set)
-    _loaders: dict[str, DataLoader[NormalisedNino, Any]] = field(default_factory=dict)
+    _loaders: dict[str, DataLoader[SubjectKey, Any]] = field(default_factory=dict)
+    _index_loader: DataLoader[KeyedHash, IndexedPerson | None] | None = None
 
-    def loader(self, source_name: str) -> DataLoader[NormalisedNino, Any]:
+    def index_loader(self) -> DataLoader[KeyedHash, IndexedPerson | None]:
+        """Link-index lookups batched per request, so the source loads after them batch too."""
+        if self._index_loader is None:
+            identity = self.services.identity
+            assert identity is not None
+
+            async def batch(keys: list[KeyedHash]) -> Sequence[IndexedPerson | None]:
+                return await identity.by_ninos(keys)
+
+            self._index_loader = DataLoader(load_fn=batch, cache_key_fn=lambda k: k.value)
+        return self._index_loader
+
+    def loader(self, source_name: str) -> DataLoader[SubjectKey, Any]:
         """One DataLoader per source per request: N people cost one query per source, not N."""
         loader = self._loaders.get(source_name)
         if loader is None:
             source = self.services.sources[source_name]
 
-            async def batch(ninos: list[NormalisedNino]) -> Sequence[Any]:
-                answer = await source.fetch_by_nino(ninos)
+            async def batch(keys: list[SubjectKey]) -> Sequence[Any]:
+                answer: Sequence[Any] = await source.fetch(keys)
                 self.sources_read.add(source.name)  # only once it answered
                 return answer
 

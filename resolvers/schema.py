@@ -1,88 +1,193 @@
-"""The root of the GraphQL schema: the person lookup."""
+"""The root of the GraphQL schema: the person lookup, by NINO or by demographics."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from typing import Any
 
 import strawberry
 from strawberry.types import Info
 
-from hub.errors import InvalidNinoInput, SubjectNotFound
-from linkage import NormalisedNino, check_nino
+from hub.errors import BadUserInput, InvalidNinoInput, LinkageUnavailable, MatchNeedsReview, SubjectNotFound
+from linkage import Band, Demographics, check_nino
+from linkage.link import person_key_for
 from resolvers.context import RequestContext
+from resolvers.sources.base import SubjectKey
+from resolvers.sources.social_care import merge
 from resolvers.types import DwpRecord, HousingBenefitRecord, Purpose, SocialCareRecord
 
-__all__ = ["Person", "Query"]
+__all__ = ["Person", "PersonDemographics", "Query"]
 
 SOURCE_ORDER = ("dwp", "hb", "social_care")
+_SOURCE_FIELDS = {"dwp": "Person.dwp", "hb": "Person.housingBenefit", "social_care": "Person.socialCare"}
+
+
+@strawberry.input(description="Who the person is, when there is no NINO (or it may be wrong).")
+class PersonDemographics:
+    given_name: str | None = None
+    family_name: str | None = None
+    date_of_birth: dt.date | None = None
+    postcode: str | None = None
+    address_line1: str | None = None
+    nhs_number: str | None = None
 
 
 @strawberry.type(description="One person as the hub found them in the sources, seen for one purpose.")
 class Person:
-    nino: strawberry.Private[NormalisedNino]
+    keys: strawberry.Private[dict[str, list[SubjectKey]]]
     subject_id: strawberry.ID = strawberry.field(
         description="This person's pseudonym for your organisation: stable for you, unjoinable by others."
     )
 
+    async def _load(self, info: Info[RequestContext, None], source: str) -> list[Any]:
+        keys = self.keys.get(source, [])
+        if not keys:
+            return []
+        return [r for r in await info.context.loader(source).load_many(keys) if r is not None]
+
     @strawberry.field(description="From DWP. Null if DWP holds no record; an error if DWP did not answer.")
     async def dwp(self, info: Info[RequestContext, None]) -> DwpRecord | None:
-        result: DwpRecord | None = await info.context.loader("dwp").load(self.nino)
-        return result
+        records = await self._load(info, "dwp")
+        return records[0] if records else None
 
     @strawberry.field(description="From the councils' Housing Benefit teams.")
     async def housing_benefit(self, info: Info[RequestContext, None]) -> HousingBenefitRecord | None:
-        result: HousingBenefitRecord | None = await info.context.loader("hb").load(self.nino)
-        return result
+        records = await self._load(info, "hb")
+        return HousingBenefitRecord(claims=[c for r in records for c in r.claims]) if records else None
 
     @strawberry.field(description="From the councils' adult social care teams.")
     async def social_care(self, info: Info[RequestContext, None]) -> SocialCareRecord | None:
-        result: SocialCareRecord | None = await info.context.loader("social_care").load(self.nino)
-        return result
+        records = await self._load(info, "social_care")
+        return merge(records) if records else None
+
+
+def _allowed_sources(ctx: RequestContext) -> list[str]:
+    """The sources whose Person field the purpose allows; DWP (the spine) when it allows none."""
+    allowed = [name for name in SOURCE_ORDER if _SOURCE_FIELDS[name] in ctx.allowed_fields]
+    return [n for n in (allowed or ["dwp"]) if n in ctx.services.sources]
+
+
+async def _exists(ctx: RequestContext, keys: dict[str, list[SubjectKey]]) -> None:
+    """Raise unless some allowed source holds the person; a source that failed raises its own error.
+
+    Judged on the purpose's own sources only: a lookup must not reveal that a person is known to a
+    source (say, adult social care) the purpose has no business with."""
+    names = [n for n in keys if keys[n]]
+    results: list[Any] = await asyncio.gather(
+        *(ctx.loader(n).load_many(keys[n]) for n in names), return_exceptions=True
+    )
+    for r in results:
+        if isinstance(r, BaseException) and not isinstance(r, Exception):
+            raise r
+    answered = [r for r in results if not isinstance(r, Exception)]
+    if any(any(x is not None for x in r) for r in answered):
+        return
+    failed = [r for r in results if isinstance(r, Exception)]
+    if failed:
+        raise failed[0]  # a source that did not answer may hold the person: say why, not "not found"
+    raise SubjectNotFound("no source this purpose may read holds this person")
+
+
+def _keys_for(ctx: RequestContext, records: dict[str, list[str]]) -> dict[str, list[SubjectKey]]:
+    return {n: [("id", rid) for rid in records.get(n, [])] for n in _allowed_sources(ctx)}
 
 
 @strawberry.type
 class Query:
     @strawberry.field(
         description=(
-            "Find a person by National Insurance number, for a declared purpose. Only the fields the purpose "
-            "allows your organisation may be selected; anything else refuses the whole operation."
+            "Find a person by National Insurance number or, without one, by demographics, for a declared "
+            "purpose. Only the fields the purpose allows your organisation may be selected; anything else "
+            "refuses the whole operation. A demographic match that is not certain releases nothing "
+            "(MATCH_NEEDS_REVIEW)."
         )
     )
-    async def person(self, info: Info[RequestContext, None], nino: str, purpose: Purpose) -> Person | None:
+    async def person(
+        self,
+        info: Info[RequestContext, None],
+        purpose: Purpose,
+        nino: str | None = None,
+        demographics: PersonDemographics | None = None,
+    ) -> Person | None:
         ctx = info.context
-        check = check_nino(nino)
-        if check.nino is None:
-            raise InvalidNinoInput(f"invalid National Insurance number: {check.explanation}", reason=check.reason)
-        keyed = ctx.services.key_ring.hash_nino(check.nino)
-        ctx.subjects.append(keyed)
-        # Linkage by NINO, reading only the sources this purpose may see: a lookup must not reveal that
-        # a person is known to a source (say, adult social care) the purpose has no business with.
-        names = [n for n in _sources_for(ctx) if n in ctx.services.sources]
-        results: list[Any] = await asyncio.gather(
-            *(ctx.loader(name).load(check.nino) for name in names), return_exceptions=True
+        if nino is None and demographics is None:
+            raise BadUserInput("give a nino, or demographics when there is none")
+        if nino is not None:
+            check = check_nino(nino)
+            if check.nino is None:
+                if demographics is None:
+                    raise InvalidNinoInput(
+                        f"invalid National Insurance number: {check.explanation}", reason=check.reason
+                    )
+            else:
+                person = await _by_nino(ctx, check.nino, fallback=demographics is not None)
+                if person is not None:
+                    return person
+        assert demographics is not None
+        return await _by_demographics(ctx, demographics)
+
+
+async def _by_nino(ctx: RequestContext, nino: str, *, fallback: bool) -> Person | None:
+    keyed = ctx.services.key_ring.hash_nino(nino)  # type: ignore[arg-type]
+    ctx.subjects.append(keyed)
+    identity = ctx.services.identity
+    indexed = await ctx.index_loader().load(keyed) if identity is not None else None
+    if indexed is not None:
+        ctx.link_method = "link_index"
+        keys = _keys_for(ctx, indexed.records)
+        subject = f"person:{indexed.person_key}"
+    else:
+        # Not in the link index (not built yet, or a record newer than the last build): the sources'
+        # own NINOs, as typed, normalised.
+        ctx.link_method = "nino"
+        keys = {n: [("nino", nino)] for n in _allowed_sources(ctx)}
+        subject = f"nino:{nino}"
+    try:
+        await _exists(ctx, keys)
+    except SubjectNotFound:
+        if fallback:
+            return None
+        raise
+    return Person(keys=keys, subject_id=strawberry.ID(ctx.services.key_ring.pseudonym(ctx.caller.org, subject)))
+
+
+async def _by_demographics(ctx: RequestContext, given: PersonDemographics) -> Person:
+    identity = ctx.services.identity
+    if identity is None or identity.model is None:
+        raise LinkageUnavailable("matching by demographics is not available: no linkage model is configured")
+    query = Demographics(
+        given_name=given.given_name,
+        family_name=given.family_name,
+        dob=given.date_of_birth,
+        postcode=given.postcode,
+        address_line1=given.address_line1,
+        nhs_number=given.nhs_number,
+    )
+    if sum(v is not None for v in (query.given_name, query.family_name, query.dob)) < 2:
+        raise BadUserInput("demographics need at least two of given name, family name and date of birth")
+    spine = ctx.services.sources["dwp"]
+    candidates = await spine.find_candidates([query])  # type: ignore[attr-defined]
+    ctx.identity_sources.add("dwp")
+    decision = identity.decide(query, candidates)
+    assert decision is not None
+    ctx.link_method = "probabilistic"
+    ctx.model_version = identity.model.version
+    if decision.chosen is not None:
+        ctx.link_probability = decision.chosen.probability
+    if decision.band is Band.REVIEW:
+        raise MatchNeedsReview(
+            "the details fit more than one person, or one not clearly enough: nothing is released; "
+            "add a NINO or more details, or ask for a clerical check"
         )
-        for r in results:
-            if isinstance(r, BaseException) and not isinstance(r, Exception):
-                raise r
-        answered = [r for r in results if not isinstance(r, Exception)]
-        if answered and all(r is None for r in answered):
-            if len(answered) == len(results):
-                raise SubjectNotFound("no source this purpose may read holds a person with this NINO")
-            # Some source did not answer: it may hold the person, so say why rather than "not found".
-            raise next(r for r in results if isinstance(r, Exception))
-        if not answered:
-            raise next(r for r in results if isinstance(r, Exception))
-        return Person(
-            nino=check.nino,
-            subject_id=strawberry.ID(ctx.services.key_ring.pseudonym(ctx.caller.org, f"nino:{check.nino}")),
-        )
-
-
-_SOURCE_FIELDS = {"dwp": "Person.dwp", "hb": "Person.housingBenefit", "social_care": "Person.socialCare"}
-
-
-def _sources_for(ctx: RequestContext) -> list[str]:
-    """The sources whose Person field the purpose allows; DWP (the spine) when it allows none."""
-    allowed = [name for name in SOURCE_ORDER if _SOURCE_FIELDS[name] in ctx.allowed_fields]
-    return allowed or ["dwp"]
+    if decision.band is Band.NON_LINK or decision.chosen is None:
+        raise SubjectNotFound("no one in the sources matches these details")
+    person_key = person_key_for(decision.chosen.spine_record_id)
+    indexed = await identity.by_person(person_key)
+    records = dict(indexed.records) if indexed else {}
+    records.setdefault("dwp", [decision.chosen.spine_record_id])
+    keys = _keys_for(ctx, records)
+    await _exists(ctx, keys)
+    return Person(
+        keys=keys, subject_id=strawberry.ID(ctx.services.key_ring.pseudonym(ctx.caller.org, f"person:{person_key}"))
+    )

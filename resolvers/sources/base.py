@@ -13,7 +13,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
-from typing import Any, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import asyncpg
 
@@ -21,10 +21,15 @@ from hub.errors import SourceTimeout, SourceUnavailable
 from linkage import Demographics, NormalisedNino
 from resolvers.sources.demographics import PeopleTable, candidate_sql, query_batch, record_from_row, scan_sql
 
-__all__ = ["PgSource", "Source", "create_store_pool"]
+__all__ = ["PgSource", "Source", "SubjectKey", "create_store_pool"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+#: How a resolver asks a source for a person: ("nino", normalised NINO) or ("id", the source's record id,
+#: as the link index knows it).
+SubjectKey = tuple[str, str]
 
 
 class Source(Protocol):
@@ -32,8 +37,8 @@ class Source(Protocol):
 
     name: str
 
-    async def fetch_by_nino(self, ninos: Sequence[NormalisedNino]) -> Sequence[Any]:
-        """One result per NINO, in order: the source's record(s) for it, or ``None`` if it holds none."""
+    async def fetch(self, keys: Sequence[SubjectKey]) -> Sequence[Any]:
+        """One result per key, in order: the source's record(s) for it, or ``None`` if it holds none."""
         ...
 
     async def ping(self) -> None:
@@ -121,6 +126,29 @@ class PgSource:
 
         await self._run(work)
 
+    # -- person records, by NINO or by record id (one query per kind of key in a batch) ---------------
+
+    #: SQL selecting the source's full record rows; ``{key}`` and ``{where}`` are filled per kind of key.
+    record_sql: str
+    key_by_kind: ClassVar[dict[str, tuple[str, str]]]  # kind -> (key expression, WHERE with $1 array)
+
+    def build(self, rows: Sequence[Any]) -> Any:
+        """Assemble the rows one key matched into the record the resolvers see (None if no rows)."""
+        raise NotImplementedError
+
+    async def fetch(self, keys: Sequence[SubjectKey]) -> Sequence[Any]:
+        found: dict[SubjectKey, list[Any]] = {}
+        for kind, (key_expr, where) in self.key_by_kind.items():
+            values = list(dict.fromkeys(v for k, v in keys if k == kind))
+            if not values:
+                continue
+            typed: list[object] = list(values)
+            if kind == "id" and self.people.id_type == "bigint":
+                typed = [int(v) for v in values]
+            for row in await self._fetch(self.record_sql.format(key=key_expr, where=where), typed):
+                found.setdefault((kind, row["k"]), []).append(row)
+        return [self.build(found[key]) if key in found else None for key in keys]
+
     # -- linkage: the people table of this source ---------------------------------------------------
 
     people: PeopleTable
@@ -159,13 +187,3 @@ class PgSource:
         )
         typed: list[object] = [int(i) for i in ids] if self.people.id_type == "bigint" else list(ids)
         return [record_from_row(row) for row in await self._fetch(sql, typed)]
-
-
-def group_by_nino(
-    ninos: Sequence[NormalisedNino], rows: Sequence[asyncpg.Record], build: Callable[[Any], T]
-) -> list[list[T]]:
-    """Rows matched by NINO, grouped back into request order (a NINO may match several records)."""
-    found: dict[str, list[T]] = {}
-    for row in rows:
-        found.setdefault(row["nino"], []).append(build(row))
-    return [found.get(nino, []) for nino in ninos]

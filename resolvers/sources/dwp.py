@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
-from linkage import NormalisedNino
-from resolvers.sources.base import PgSource, group_by_nino
+from resolvers.sources.base import PgSource
 from resolvers.sources.demographics import PeopleTable
 from resolvers.types import (
     Address,
@@ -23,8 +22,8 @@ from resolvers.types import (
 __all__ = ["DwpSource"]
 
 # One round trip for any number of people: child rows are aggregated per person in the same statement.
-_SQL = """
-SELECT p.nino, p.given_name, p.middle_names, p.family_name, p.date_of_birth,
+_RECORD_SQL = """
+SELECT {key} AS k, p.given_name, p.middle_names, p.family_name, p.date_of_birth,
        p.address_line1, p.address_line2, p.town, p.postcode,
        (SELECT coalesce(json_agg(json_build_object(
                    'benefit', a.benefit, 'component', a.component, 'rate', a.rate,
@@ -49,7 +48,7 @@ SELECT p.nino, p.given_name, p.middle_names, p.family_name, p.date_of_birth,
           FROM dwp.person m
          WHERE m.household_id = p.household_id AND m.person_id <> p.person_id) AS household
   FROM dwp.person p
- WHERE p.nino = ANY($1::text[])
+ WHERE {where}
 """
 
 
@@ -102,7 +101,11 @@ class DwpSource(PgSource):
     name = "dwp"
     people = PeopleTable("dwp.person", "person_id", "nino", id_type="bigint", address_line2=True)
 
-    async def fetch_by_nino(self, ninos: Sequence[NormalisedNino]) -> Sequence[DwpRecord | None]:
-        rows = await self._fetch(_SQL, list(ninos))
-        # DWP's NINO is unique, so each group holds at most one record.
-        return [group[0] if group else None for group in group_by_nino(ninos, rows, _record)]
+    record_sql = _RECORD_SQL
+    key_by_kind: ClassVar[dict[str, tuple[str, str]]] = {
+        "nino": ("p.nino", "p.nino = ANY($1::text[])"),
+        "id": ("p.person_id::text", "p.person_id = ANY($1::bigint[])"),
+    }
+
+    def build(self, rows: Sequence[Any]) -> DwpRecord:
+        return _record(rows[0])  # a NINO or a person id names one DWP record

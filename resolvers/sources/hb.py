@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
-from linkage import NormalisedNino
-from resolvers.sources.base import PgSource, group_by_nino
+from resolvers.sources.base import PgSource
 from resolvers.sources.demographics import PeopleTable
 from resolvers.types import DhpAward, HousingBenefitClaim, HousingBenefitRecord, TenancyType
 
 __all__ = ["HousingBenefitSource"]
 
-_SQL = """
-SELECT upper(replace(c.nino, ' ', '')) AS nino, c.claim_ref, c.council_code, c.tenancy_type, c.weekly_rent,
+_RECORD_SQL = """
+SELECT {key} AS k, c.claim_ref, c.council_code, c.tenancy_type, c.weekly_rent,
        c.weekly_award,
        c.bedroom_entitlement, c.overnight_carer_room, c.start_date, c.end_date,
        (SELECT coalesce(json_agg(json_build_object(
@@ -23,7 +22,7 @@ SELECT upper(replace(c.nino, ' ', '')) AS nino, c.claim_ref, c.council_code, c.t
           FROM hb.dhp_award d WHERE d.claim_ref = c.claim_ref) AS dhp,
        (SELECT count(*) FROM hb.non_dependant n WHERE n.claim_ref = c.claim_ref) AS non_dependants
   FROM hb.claim c
- WHERE upper(replace(c.nino, ' ', '')) = ANY($1::text[])
+ WHERE {where}
  ORDER BY c.start_date, c.claim_ref
 """
 
@@ -60,6 +59,12 @@ class HousingBenefitSource(PgSource):
     name = "hb"
     people = PeopleTable("hb.claim", "claim_ref", "nino")
 
-    async def fetch_by_nino(self, ninos: Sequence[NormalisedNino]) -> Sequence[HousingBenefitRecord | None]:
-        rows = await self._fetch(_SQL, list(ninos))
-        return [HousingBenefitRecord(claims=g) if g else None for g in group_by_nino(ninos, rows, _claim)]
+    record_sql = _RECORD_SQL
+    key_by_kind: ClassVar[dict[str, tuple[str, str]]] = {
+        # Council systems keep the NINO as typed: match on its normalised form (indexed).
+        "nino": ("upper(replace(c.nino, ' ', ''))", "upper(replace(c.nino, ' ', '')) = ANY($1::text[])"),
+        "id": ("c.claim_ref", "c.claim_ref = ANY($1::text[])"),
+    }
+
+    def build(self, rows: Sequence[Any]) -> HousingBenefitRecord:
+        return HousingBenefitRecord(claims=[_claim(r) for r in rows])

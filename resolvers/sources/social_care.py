@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
-from linkage import NormalisedNino
-from resolvers.sources.base import PgSource, group_by_nino
+from resolvers.sources.base import PgSource
 from resolvers.sources.demographics import PeopleTable
 from resolvers.types import CarePlacement, CarePlan, FinancialAssessment, PlacementKind, SocialCareRecord
 
 __all__ = ["SocialCareSource"]
 
-_SQL = """
-SELECT upper(replace(cl.nino, ' ', '')) AS nino, cl.client_id,
+_RECORD_SQL = """
+SELECT {key} AS k, cl.client_id,
        (SELECT coalesce(json_agg(json_build_object(
                    'start_date', p.start_date, 'end_date', p.end_date,
                    'overnight', p.overnight_care_required, 'hours', p.domiciliary_hours_per_week)
@@ -29,7 +28,7 @@ SELECT upper(replace(cl.nino, ' ', '')) AS nino, cl.client_id,
                    'capital_band', f.capital_band) ORDER BY f.assessed_on, f.assessment_id), '[]')
           FROM social_care.financial_assessment f WHERE f.client_id = cl.client_id) AS assessments
   FROM social_care.client cl
- WHERE upper(replace(cl.nino, ' ', '')) = ANY($1::text[])
+ WHERE {where}
  ORDER BY cl.client_id
 """
 
@@ -70,7 +69,7 @@ def _client(row: Mapping[str, Any]) -> SocialCareRecord:
     )
 
 
-def _merge(records: list[SocialCareRecord]) -> SocialCareRecord:
+def merge(records: list[SocialCareRecord]) -> SocialCareRecord:
     """A council may hold duplicate client records for one person: answer from all of them."""
     if len(records) == 1:
         return records[0]
@@ -87,6 +86,11 @@ class SocialCareSource(PgSource):
     name = "social_care"
     people = PeopleTable("social_care.client", "client_id", "nino", nhs_column="nhs_number")
 
-    async def fetch_by_nino(self, ninos: Sequence[NormalisedNino]) -> Sequence[SocialCareRecord | None]:
-        rows = await self._fetch(_SQL, list(ninos))
-        return [_merge(g) if g else None for g in group_by_nino(ninos, rows, _client)]
+    record_sql = _RECORD_SQL
+    key_by_kind: ClassVar[dict[str, tuple[str, str]]] = {
+        "nino": ("upper(replace(cl.nino, ' ', ''))", "upper(replace(cl.nino, ' ', '')) = ANY($1::text[])"),
+        "id": ("cl.client_id", "cl.client_id = ANY($1::text[])"),
+    }
+
+    def build(self, rows: Sequence[Any]) -> SocialCareRecord:
+        return merge([_client(r) for r in rows])
