@@ -11,6 +11,7 @@ once (names and postcodes repeat a lot), and string similarity comes from rapidf
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -31,6 +32,7 @@ __all__ = [
 ]
 
 Columns = Mapping[str, npt.NDArray[np.object_]]
+_OUTWARD = re.compile(r"[A-Z]{1,2}[0-9][A-Z0-9]?")
 Levels = npt.NDArray[np.int8]
 MISSING = -1
 
@@ -144,6 +146,12 @@ def _postcode_levels(a: Columns, b: Columns) -> Levels:
         out = []
         for x, y in zip(left, right, strict=True):
             px, py = postcode_parts(x), postcode_parts(y)
+            if (px is None) != (py is None) and _OUTWARD.fullmatch(x if px is None else y):
+                # One side has only the outward code: the district is all that can agree.
+                full, outward = (py, x) if px is None else (px, y)
+                assert full is not None
+                out.append(2 if full[2] == outward else 1 if full[3] == re.match(r"[A-Z]+", outward).group(0) else 0)  # type: ignore[union-attr]
+                continue
             if px is None or py is None:  # not UK-shaped: compare by common prefix instead
                 common = next((i for i, (c, d) in enumerate(zip(x, y, strict=False)) if c != d), min(len(x), len(y)))
                 out.append(4 if x == y else min(3, common))
@@ -256,7 +264,7 @@ def prepare(records: Mapping[str, Sequence[object]]) -> dict[str, npt.NDArray[np
         "address": _column(lines, _address),  # type: ignore[arg-type]
         "town": _column(get("town"), text),
         "nhs_number": _column(
-            get("nhs_number"), lambda v: v.replace(" ", "") if isinstance(v, str) and v.strip() else None
+            get("nhs_number"), lambda v: re.sub(r"[^0-9]", "", v) or None if isinstance(v, str) else None
         ),
     }
 

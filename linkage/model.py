@@ -36,7 +36,7 @@ from linkage.compare import COMPARISONS, Columns, Levels, compare
 
 __all__ = ["MODEL_FORMAT", "FSModel", "FieldWeight"]
 
-MODEL_FORMAT = "welfare-hub-fs/1"
+MODEL_FORMAT = "welfare-hub-fs/2"
 TF_MIN_COUNT = 5
 _EPS = 1e-6
 
@@ -260,10 +260,11 @@ class FSModel:
     def to_dict(self) -> dict[str, Any]:
         body = {
             "format": MODEL_FORMAT,
-            "comparisons": {
-                name: {"levels": list(COMPARISONS[name].labels), "m": self.m[name], "u": self.u[name]}
+            # A list, not a mapping: the order of the comparisons is the order of a levels matrix's columns.
+            "comparisons": [
+                {"name": name, "levels": list(COMPARISONS[name].labels), "m": self.m[name], "u": self.u[name]}
                 for name in self.comparisons
-            },
+            ],
             "prior": self.prior,
             "tf": self.tf,
             "tf_floor": self.tf_floor,
@@ -286,7 +287,8 @@ class FSModel:
         if doc.get("format") != MODEL_FORMAT:
             raise ValueError(f"not a {MODEL_FORMAT} model file")
         problems = []
-        for name, spec in doc["comparisons"].items():
+        specs = {spec["name"]: spec for spec in doc["comparisons"]}
+        for name, spec in specs.items():
             if name not in COMPARISONS:
                 problems.append(f"unknown comparison {name!r}")
             elif list(COMPARISONS[name].labels) != spec["levels"]:
@@ -294,9 +296,9 @@ class FSModel:
         if problems:
             raise ValueError("model file does not match this code: " + "; ".join(problems))
         model = cls(
-            comparisons=tuple(doc["comparisons"]),
-            m={k: v["m"] for k, v in doc["comparisons"].items()},
-            u={k: v["u"] for k, v in doc["comparisons"].items()},
+            comparisons=tuple(spec["name"] for spec in doc["comparisons"]),
+            m={k: v["m"] for k, v in specs.items()},
+            u={k: v["u"] for k, v in specs.items()},
             prior=float(doc["prior"]),
             tf=doc.get("tf", {}),
             tf_floor=doc.get("tf_floor", {}),

@@ -51,8 +51,35 @@ _ADDRESS_WORDS = {
 }
 
 
+# Letters that Unicode does not decompose into a base letter plus accents: folded by hand, or they
+# would vanish ("Łukasz" -> "UKASZ", "Strauß" -> "STRAU").
+_UNDECOMPOSABLE = str.maketrans(
+    {
+        "Ł": "L",
+        "ł": "l",
+        "ß": "ss",
+        "ẞ": "SS",
+        "Ø": "O",
+        "ø": "o",
+        "Æ": "AE",
+        "æ": "ae",
+        "Œ": "OE",
+        "œ": "oe",
+        "Đ": "D",
+        "đ": "d",
+        "Ð": "D",
+        "ð": "d",
+        "Þ": "TH",
+        "þ": "th",
+        "\u0131": "i",  # dotless i
+        "Ħ": "H",
+        "ħ": "h",
+    }
+)
+
+
 def _ascii_upper(value: str) -> str:
-    folded = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode("ascii")
+    folded = unicodedata.normalize("NFKD", value.translate(_UNDECOMPOSABLE)).encode("ascii", "ignore").decode("ascii")
     return folded.upper()
 
 
@@ -71,7 +98,7 @@ def normalise_dob(value: str | dt.date | None) -> str | None:
     if value is None:
         return None
     if isinstance(value, dt.date):
-        return value.strftime("%Y%m%d")
+        return f"{value.year:04d}{value.month:02d}{value.day:02d}"  # strftime drops zero padding before 1000
     digits = re.sub(r"[^0-9]", "", value)
     if len(digits) != 8:
         return None
@@ -107,6 +134,8 @@ def address_tokens(*lines: str | None) -> frozenset[str]:
     words: list[str] = []
     for line in lines:
         if line:
-            text = _SPACES.sub(" ", re.sub(r"[^A-Z0-9 ]+", " ", _ascii_upper(line))).strip()
+            # A possessive apostrophe joins ("St Mary's" -> MARYS); an elision separates ("l'Eglise" -> L EGLISE).
+            upper = re.sub(r"['\u2019]S\b", "S", _ascii_upper(line))
+            text = _SPACES.sub(" ", re.sub(r"[^A-Z0-9 ]+", " ", upper)).strip()
             words += [_ADDRESS_WORDS.get(w, w) for w in text.split(" ") if w]
     return frozenset(words)

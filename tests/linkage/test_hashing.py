@@ -136,7 +136,9 @@ def test_pseudonym_is_stable_per_org(ring: KeyRing, secrets_by_id: dict[KeyId, b
     assert ring.pseudonym("council-a", str(OTHER_NINO)) != first
     # Rotating the NINO hashing key (a new current key id) must not change what recipients see.
     rotated = KeyRing(
-        keys={**secrets_by_id, KeyId("k9"): secrets.token_bytes(32)}, current=KeyId("k9"), pseudonym_key=ring.pseudonym_key
+        keys={**secrets_by_id, KeyId("k9"): secrets.token_bytes(32)},
+        current=KeyId("k9"),
+        pseudonym_key=ring.pseudonym_key,
     )
     assert rotated.pseudonym("council-a", subject) == first
     assert rotated.stable_hash("user", "alice") == ring.stable_hash("user", "alice")
