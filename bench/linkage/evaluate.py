@@ -19,12 +19,15 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from hub.config import Settings  # noqa: E402
-from hub.migrate import migration_url  # noqa: E402
-from linkage import check_nino  # noqa: E402
-from linkage.link import person_key_for  # noqa: E402
+from hub.config import Settings
+from hub.migrate import migration_url
+from linkage import check_nino
+from linkage.link import person_key_for
 
-_SOURCES = {"hb": ("src_hb", "hb.claim", "claim_ref", "hb:"), "social_care": ("src_social_care", "social_care.client", "client_id", "sc:")}
+_SOURCES = {
+    "hb": ("src_hb", "hb.claim", "claim_ref", "hb:"),
+    "social_care": ("src_social_care", "social_care.client", "client_id", "sc:"),
+}
 
 
 async def evaluate(settings: Settings) -> dict[str, dict[str, object]]:
@@ -43,7 +46,9 @@ async def evaluate(settings: Settings) -> dict[str, dict[str, object]]:
                 await conn.close()
             links = {
                 r["source_record_id"]: r
-                for r in await hub.fetch("SELECT source_record_id, band, person_key, method FROM hub.link WHERE source = $1", source)
+                for r in await hub.fetch(
+                    "SELECT source_record_id, band, person_key, method FROM hub.link WHERE source = $1", source
+                )
             }
             by_case: dict[str, Counter[str]] = {}
             for row in rows:

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
 
 from hub.config import SOURCE_STORES, Settings
@@ -65,11 +64,19 @@ async def _truth(linked: Linked, store: str, table: str, id_col: str, prefix: st
 
 @pytest.mark.parametrize(
     ("source", "store", "table", "id_col", "prefix"),
-    [("hb", "src_hb", "hb.claim", "claim_ref", "hb:"), ("social_care", "src_social_care", "social_care.client", "client_id", "sc:")],
+    [
+        ("hb", "src_hb", "hb.claim", "claim_ref", "hb:"),
+        ("social_care", "src_social_care", "social_care.client", "client_id", "sc:"),
+    ],
 )
-async def test_batch_links_are_right_or_go_to_review(linked: Linked, source: str, store: str, table: str, id_col: str, prefix: str) -> None:
+async def test_batch_links_are_right_or_go_to_review(
+    linked: Linked, source: str, store: str, table: str, id_col: str, prefix: str
+) -> None:
     truth = await _truth(linked, store, table, id_col, prefix)
-    links = {r["source_record_id"]: r for r in await linked.admin["hub"].fetch("SELECT * FROM hub.link WHERE source = $1", source)}
+    links = {
+        r["source_record_id"]: r
+        for r in await linked.admin["hub"].fetch("SELECT * FROM hub.link WHERE source = $1", source)
+    }
     assert len(links) == len(truth)
     wrong = right = without_nino = without_nino_right = 0
     for row in truth:
@@ -106,11 +113,20 @@ async def test_rebuild_is_idempotent_and_incremental(linked: Linked) -> None:
 
 
 async def test_hub_database_holds_no_seeded_nino(linked: Linked) -> None:
-    ninos = {r["true_nino"] for r in await linked.admin["src_dwp"].fetch("SELECT true_nino FROM synth_truth.record_identity")}
+    ninos = {
+        r["true_nino"] for r in await linked.admin["src_dwp"].fetch("SELECT true_nino FROM synth_truth.record_identity")
+    }
     assert len(ninos) >= PEOPLE
     dump = []
-    for t in await linked.admin["hub"].fetch("SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema = 'hub'"):
-        dump += [r["row"] for r in await linked.admin["hub"].fetch(f'SELECT t::text AS row FROM "{t["table_schema"]}"."{t["table_name"]}" t')]
+    for t in await linked.admin["hub"].fetch(
+        "SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema = 'hub'"
+    ):
+        dump += [
+            r["row"]
+            for r in await linked.admin["hub"].fetch(
+                f'SELECT t::text AS row FROM "{t["table_schema"]}"."{t["table_name"]}" t'
+            )
+        ]
     text = "\n".join(dump).upper()
     assert len(dump) > PEOPLE
     assert not [n for n in ninos if n in text]
@@ -124,10 +140,14 @@ async def test_link_index_brings_records_whose_nino_was_missing(linked: Linked, 
         "SELECT c.claim_ref, c.weekly_rent, r.true_nino FROM hb.claim c JOIN synth_truth.record_identity r "
         "ON r.record_id = 'hb:' || c.claim_ref WHERE c.nino IS NULL ORDER BY c.claim_ref"
     )
-    link = await linked.admin["hub"].fetchrow("SELECT band FROM hub.link WHERE source = 'hb' AND source_record_id = $1", row["claim_ref"])
+    link = await linked.admin["hub"].fetchrow(
+        "SELECT band FROM hub.link WHERE source = 'hb' AND source_record_id = $1", row["claim_ref"]
+    )
     assert link["band"] == "link", "pick a fixture whose claim linked"
     async with running_client(linked.settings) as client:
-        body = (await gql(client, token("council_care_finance", "CARE_CHARGING_DOMICILIARY"), CARE, {"n": row["true_nino"]})).json()
+        body = (
+            await gql(client, token("council_care_finance", "CARE_CHARGING_DOMICILIARY"), CARE, {"n": row["true_nino"]})
+        ).json()
     assert "errors" not in body, body
     rents = [c["weeklyRent"] for c in body["data"]["person"]["housingBenefit"]["claims"]]
     assert str(row["weekly_rent"]) in rents
@@ -147,12 +167,44 @@ async def test_demographic_fallback_finds_the_same_person(linked: Linked, token:
         "postcode": person["postcode"],
     }
     async with running_client(linked.settings) as client:
-        by_nino = (await gql(client, t, "query($n: String) { person(nino: $n, purpose: CARE_CHARGING_DOMICILIARY) { subjectId } }", {"n": person["nino"]})).json()
-        by_details = (await gql(client, t, "query($d: PersonDemographics) { person(demographics: $d, purpose: CARE_CHARGING_DOMICILIARY) { subjectId } }", {"d": demographics})).json()
+        by_nino = (
+            await gql(
+                client,
+                t,
+                "query($n: String) { person(nino: $n, purpose: CARE_CHARGING_DOMICILIARY) { subjectId } }",
+                {"n": person["nino"]},
+            )
+        ).json()
+        by_details = (
+            await gql(
+                client,
+                t,
+                "query($d: PersonDemographics) { person(demographics: $d, purpose: CARE_CHARGING_DOMICILIARY) { subjectId } }",
+                {"d": demographics},
+            )
+        ).json()
         # The same household member with another given name and a DOB a decade off: not this person.
-        stranger = dict(demographics, givenName="Zebedee", dateOfBirth=person["date_of_birth"].replace(year=person["date_of_birth"].year - 10).isoformat())
-        other = (await gql(client, t, "query($d: PersonDemographics) { person(demographics: $d, purpose: CARE_CHARGING_DOMICILIARY) { subjectId } }", {"d": stranger})).json()
-        thin = (await gql(client, t, "query($d: PersonDemographics) { person(demographics: $d, purpose: CARE_CHARGING_DOMICILIARY) { subjectId } }", {"d": {"familyName": person["family_name"]}})).json()
+        stranger = dict(
+            demographics,
+            givenName="Zebedee",
+            dateOfBirth=person["date_of_birth"].replace(year=person["date_of_birth"].year - 10).isoformat(),
+        )
+        other = (
+            await gql(
+                client,
+                t,
+                "query($d: PersonDemographics) { person(demographics: $d, purpose: CARE_CHARGING_DOMICILIARY) { subjectId } }",
+                {"d": stranger},
+            )
+        ).json()
+        thin = (
+            await gql(
+                client,
+                t,
+                "query($d: PersonDemographics) { person(demographics: $d, purpose: CARE_CHARGING_DOMICILIARY) { subjectId } }",
+                {"d": {"familyName": person["family_name"]}},
+            )
+        ).json()
     assert "errors" not in by_details, by_details
     if "errors" in by_nino:
         assert codes(by_nino) == ["SUBJECT_NOT_FOUND"]  # a DWP-only person the purpose's sources lack
@@ -173,17 +225,43 @@ async def test_twins_never_auto_link_to_each_other(linked: Linked, token: Any) -
     async with running_client(linked.settings) as client:
         for twin in twins:
             # Twin A's details with a given name that is neither twin's: must not be given either twin.
-            d = {"givenName": "Quentin", "familyName": twin["family_name"], "dateOfBirth": twin["date_of_birth"].isoformat(), "postcode": twin["postcode"]}
-            body = (await gql(client, t, "query($d: PersonDemographics) { person(demographics: $d, purpose: CARE_CHARGING_DOMICILIARY) { subjectId } }", {"d": d})).json()
+            d = {
+                "givenName": "Quentin",
+                "familyName": twin["family_name"],
+                "dateOfBirth": twin["date_of_birth"].isoformat(),
+                "postcode": twin["postcode"],
+            }
+            body = (
+                await gql(
+                    client,
+                    t,
+                    "query($d: PersonDemographics) { person(demographics: $d, purpose: CARE_CHARGING_DOMICILIARY) { subjectId } }",
+                    {"d": d},
+                )
+            ).json()
             assert codes(body) in (["SUBJECT_NOT_FOUND"], ["MATCH_NEEDS_REVIEW"]), body
 
 
 async def test_fallback_is_audited_with_method_and_probability(linked: Linked, token: Any) -> None:
-    person = await linked.admin["src_dwp"].fetchrow("SELECT given_name, family_name, date_of_birth, postcode FROM dwp.person ORDER BY person_id DESC LIMIT 1")
-    d = {"givenName": person["given_name"], "familyName": person["family_name"], "dateOfBirth": person["date_of_birth"].isoformat(), "postcode": person["postcode"]}
+    person = await linked.admin["src_dwp"].fetchrow(
+        "SELECT given_name, family_name, date_of_birth, postcode FROM dwp.person ORDER BY person_id DESC LIMIT 1"
+    )
+    d = {
+        "givenName": person["given_name"],
+        "familyName": person["family_name"],
+        "dateOfBirth": person["date_of_birth"].isoformat(),
+        "postcode": person["postcode"],
+    }
     async with running_client(linked.settings) as client:
-        await gql(client, token("council_care_finance", "CARE_CHARGING_DOMICILIARY", org="fallback-audit"), "query($d: PersonDemographics) { person(demographics: $d, purpose: CARE_CHARGING_DOMICILIARY) { subjectId } }", {"d": d})
-    row = await linked.admin["hub"].fetchrow("SELECT link_method, link_probability, model_version, sources_read FROM hub.audit_event WHERE caller_org = 'fallback-audit'")
+        await gql(
+            client,
+            token("council_care_finance", "CARE_CHARGING_DOMICILIARY", org="fallback-audit"),
+            "query($d: PersonDemographics) { person(demographics: $d, purpose: CARE_CHARGING_DOMICILIARY) { subjectId } }",
+            {"d": d},
+        )
+    row = await linked.admin["hub"].fetchrow(
+        "SELECT link_method, link_probability, model_version, sources_read FROM hub.audit_event WHERE caller_org = 'fallback-audit'"
+    )
     assert row["link_method"] == "probabilistic"
     assert row["link_probability"] is not None
     assert row["model_version"].startswith("fs-")
