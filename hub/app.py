@@ -29,7 +29,7 @@ from hub.auth import Caller, TokenVerifier
 from hub.config import SOURCE_STORES, Settings, StoreName
 from hub.errors import AuthError, ConfigError
 from hub.graphql import HubSchema, build_schema, sanitise_message
-from hub.identity import LinkIndex, load_link_model
+from hub.identity import LinkIndex, ReviewQueue, load_link_model
 from hub.keys import load_key_ring
 from hub.policy import Register, load_register
 from linkage import FSModel, KeyRing, Thresholds
@@ -215,6 +215,7 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
             identity=LinkIndex(
                 hub_pool, model=state.link_model, thresholds=state.thresholds, timeout=settings.source_timeout
             ),
+            review=ReviewQueue(hub_pool, timeout=settings.source_timeout),
         )
         try:
             yield

@@ -67,7 +67,7 @@ from hub.errors import (
 )
 from hub.policy import decide
 from resolvers.context import RequestContext
-from resolvers.schema import Query
+from resolvers.schema import Mutation, Query
 
 __all__ = ["build_schema", "field_coordinates", "sanitise_message"]
 
@@ -218,7 +218,7 @@ class PurposeGuard(SchemaExtension):
         if len(operations) != 1:
             raise OperationNotSupported("name exactly one operation to run (operationName)")
         operation = operations[0]
-        if operation.operation is not OperationType.QUERY:
+        if operation.operation not in (OperationType.QUERY, OperationType.MUTATION):
             raise OperationNotSupported(f"{operation.operation.value} operations are not offered")
         fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
         settings: Settings = ctx.services.settings
@@ -368,6 +368,7 @@ def build_schema(settings: Settings) -> HubSchema:
     return HubSchema(
         production=settings.production,
         query=Query,
+        mutation=Mutation,
         config=StrawberryConfig(disable_field_suggestions=settings.production),
         extensions=[
             # Factories: strawberry makes fresh extension instances per request (the caches live at

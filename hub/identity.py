@@ -9,6 +9,7 @@ review-band match releases nothing and says so, a non-link is "not found".
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ import asyncpg
 from linkage import Demographics, FSModel, KeyedHash, Thresholds
 from linkage.link import Decision, decide
 
-__all__ = ["IndexedPerson", "LinkIndex", "load_link_model"]
+__all__ = ["IndexedPerson", "LinkIndex", "ReviewQueue", "ReviewRow", "load_link_model"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,3 +76,87 @@ def load_link_model(path: Path | None) -> FSModel | None:
     if path is None or not path.exists():
         return None
     return FSModel.loads(path.read_text())
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewRow:
+    review_id: int
+    source: str
+    source_record_id: str
+    candidate_person: uuid.UUID
+    reason: str
+    probability: float | None
+    match_weight: float | None
+    model_version: str | None
+    evidence: list[dict[str, object]]
+    status: str
+    created_at: object
+
+
+_REVIEW_COLUMNS = (
+    "review_id, source, source_record_id, candidate_person, reason, probability, match_weight, model_version, "
+    "evidence, status, created_at"
+)
+
+
+def _review(row: asyncpg.Record) -> ReviewRow:
+    evidence = row["evidence"]
+    return ReviewRow(**{**dict(row), "evidence": json.loads(evidence) if isinstance(evidence, str) else evidence})
+
+
+class ReviewQueue:
+    """The clerical review queue: candidates between the bands, decided by a person, every decision kept."""
+
+    def __init__(self, pool: asyncpg.Pool, *, timeout: float) -> None:
+        self.pool = pool
+        self.timeout = timeout
+
+    async def open_items(self, *, limit: int, after: int | None) -> list[ReviewRow]:
+        rows = await self.pool.fetch(
+            f"SELECT {_REVIEW_COLUMNS} FROM hub.review_item WHERE status = 'open' AND review_id > $1 "  # noqa: S608
+            "ORDER BY review_id LIMIT $2",
+            after or 0,
+            limit,
+            timeout=self.timeout,
+        )
+        return [_review(r) for r in rows]
+
+    async def decide(self, review_id: int, *, accept: bool, decided_by: str) -> ReviewRow | None:
+        """Accept (link the record to the candidate; other candidates for it are rejected) or reject.
+
+        A record whose every candidate was rejected becomes a clerical non-link. Clerical decisions are
+        never overwritten by a later batch build."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                f"UPDATE hub.review_item SET status = $2, decided_at = now(), decided_by_hash = $3 "  # noqa: S608
+                f"WHERE review_id = $1 AND status = 'open' RETURNING {_REVIEW_COLUMNS}",
+                review_id,
+                "accepted" if accept else "rejected",
+                decided_by,
+            )
+            if row is None:
+                return None
+            if accept:
+                await conn.execute(
+                    "UPDATE hub.review_item SET status = 'rejected', decided_at = now(), decided_by_hash = $3 "
+                    "WHERE source = $1 AND source_record_id = $2 AND status = 'open'",
+                    row["source"],
+                    row["source_record_id"],
+                    decided_by,
+                )
+                await conn.execute(
+                    "UPDATE hub.link SET person_key = $3, band = 'link', method = 'clerical', linked_at = now() "
+                    "WHERE source = $1 AND source_record_id = $2",
+                    row["source"],
+                    row["source_record_id"],
+                    row["candidate_person"],
+                )
+            else:
+                await conn.execute(
+                    "UPDATE hub.link SET person_key = NULL, band = 'non_link', method = 'clerical', linked_at = now() "
+                    "WHERE source = $1 AND source_record_id = $2 AND NOT EXISTS (SELECT 1 FROM hub.review_item r "
+                    "WHERE r.source = $1 AND r.source_record_id = $2 AND r.status <> 'rejected')",
+                    row["source"],
+                    row["source_record_id"],
+                )
+            return _review(row)

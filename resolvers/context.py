@@ -16,7 +16,7 @@ from strawberry.dataloader import DataLoader
 from hub.audit import AuditSink
 from hub.auth import Caller
 from hub.config import Settings
-from hub.identity import IndexedPerson, LinkIndex
+from hub.identity import IndexedPerson, LinkIndex, ReviewQueue
 from hub.policy import PurposeSpec, Register
 from linkage import KeyedHash, KeyRing
 from resolvers.sources import Source
@@ -33,6 +33,7 @@ class Services:
     register: Register
     audit: AuditSink
     identity: LinkIndex | None = None
+    review: ReviewQueue | None = None
 
 
 @dataclass

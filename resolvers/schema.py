@@ -13,11 +13,12 @@ from hub.errors import BadUserInput, InvalidNinoInput, LinkageUnavailable, Match
 from linkage import Band, Demographics, check_nino
 from linkage.link import person_key_for
 from resolvers.context import RequestContext
+from resolvers.review import ReviewMutation, ReviewQuery
 from resolvers.sources.base import SubjectKey
 from resolvers.sources.social_care import merge
 from resolvers.types import DwpRecord, HousingBenefitRecord, Purpose, SocialCareRecord
 
-__all__ = ["Person", "PersonDemographics", "Query"]
+__all__ = ["Mutation", "Person", "PersonDemographics", "Query"]
 
 SOURCE_ORDER = ("dwp", "hb", "social_care")
 _SOURCE_FIELDS = {"dwp": "Person.dwp", "hb": "Person.housingBenefit", "social_care": "Person.socialCare"}
@@ -94,7 +95,7 @@ def _keys_for(ctx: RequestContext, records: dict[str, list[str]]) -> dict[str, l
 
 
 @strawberry.type
-class Query:
+class Query(ReviewQuery):
     @strawberry.field(
         description=(
             "Find a person by National Insurance number or, without one, by demographics, for a declared "
@@ -191,3 +192,8 @@ async def _by_demographics(ctx: RequestContext, given: PersonDemographics) -> Pe
     return Person(
         keys=keys, subject_id=strawberry.ID(ctx.services.key_ring.pseudonym(ctx.caller.org, f"person:{person_key}"))
     )
+
+
+@strawberry.type
+class Mutation(ReviewMutation):
+    pass

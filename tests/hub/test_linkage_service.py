@@ -271,3 +271,70 @@ async def test_fallback_is_audited_with_method_and_probability(linked: Linked, t
 def test_model_file_written(linked: Linked) -> None:
     assert isinstance(linked.settings.link_model_path, Path)
     assert linked.settings.link_model_path.read_text().startswith("{")
+
+
+QUEUE = "query { reviewQueue(purpose: IDENTITY_REVIEW, first: 50) { reviewId source sourceRecordId reason probability evidence { comparison level weight } candidateSubject status } }"
+DECIDE = "mutation($id: ID!, $accept: Boolean!) { decideReview(purpose: IDENTITY_REVIEW, reviewId: $id, accept: $accept) { reviewId status } }"
+
+
+async def test_clerical_review_flow(linked: Linked, token: Any) -> None:
+    reviewer = token("linkage_reviewer", "IDENTITY_REVIEW", org="identity-team")
+    async with running_client(linked.settings) as client:
+        queue = (await gql(client, reviewer, QUEUE)).json()
+        assert "errors" not in queue, queue
+        items = queue["data"]["reviewQueue"]
+        assert items, "the synthetic data leaves some records for review"
+        for item in items:
+            assert item["status"] == "open"
+            assert {e["comparison"] for e in item["evidence"]} >= {"given_name", "dob"}
+            assert item["candidateSubject"].startswith("ps_")
+        accept, reject = (
+            items[0],
+            next(
+                i
+                for i in items
+                if (i["source"], i["sourceRecordId"]) != (items[0]["source"], items[0]["sourceRecordId"])
+            ),
+        )
+        accepted = (await gql(client, reviewer, DECIDE, {"id": accept["reviewId"], "accept": True})).json()
+        rejected = (await gql(client, reviewer, DECIDE, {"id": reject["reviewId"], "accept": False})).json()
+        again = (await gql(client, reviewer, DECIDE, {"id": accept["reviewId"], "accept": False})).json()
+        outsider = (
+            await gql(
+                client,
+                token("council_hb", "HB_OVERNIGHT_CARER_ROOM"),
+                QUEUE.replace("IDENTITY_REVIEW", "HB_OVERNIGHT_CARER_ROOM"),
+            )
+        ).json()
+    assert accepted["data"]["decideReview"]["status"] == "accepted"
+    assert rejected["data"]["decideReview"]["status"] == "rejected"
+    assert again["data"]["decideReview"] is None  # a decision is made once
+    assert codes(outsider) == ["PURPOSE_FORBIDS_FIELD"]
+    link = await linked.admin["hub"].fetchrow(
+        "SELECT band, method, person_key FROM hub.link WHERE source = $1 AND source_record_id = $2",
+        accept["source"],
+        accept["sourceRecordId"],
+    )
+    assert (link["band"], link["method"]) == ("link", "clerical")
+    # A batch rebuild never overrides a person's decision.
+    from hub.linking import load_model
+
+    assert linked.settings.link_model_path is not None
+    await build_links(
+        linked.settings,
+        model=load_model(linked.settings.link_model_path),
+        thresholds=THRESHOLDS,
+        chunk=500,
+        progress=False,
+        resume=False,
+    )
+    after = await linked.admin["hub"].fetchrow(
+        "SELECT band, method, person_key FROM hub.link WHERE source = $1 AND source_record_id = $2",
+        accept["source"],
+        accept["sourceRecordId"],
+    )
+    assert dict(after) == dict(link)
+    audited = await linked.admin["hub"].fetch(
+        "SELECT operation_type, decision FROM hub.audit_event WHERE caller_org = 'identity-team'"
+    )
+    assert [r["operation_type"] for r in audited].count("mutation") == 3

@@ -1,0 +1,103 @@
+"""The clerical review queue in GraphQL: candidates between the bands, for an authorised reviewer.
+
+A reviewer sees why the hub was unsure (per-field agreement levels and weights, never the values) and
+where the record lives (source and record id, to open in that source's own system), and accepts or
+rejects the candidate. The candidate person appears only as the reviewer organisation's pseudonym.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from hub.errors import BadUserInput, LinkageUnavailable
+from hub.identity import ReviewRow
+from resolvers.context import RequestContext
+from resolvers.types import Purpose
+
+__all__ = ["FieldEvidence", "ReviewItem", "ReviewMutation", "ReviewQuery"]
+
+
+@strawberry.type(description="How one field compared: an agreement level and its weight (log2 odds).")
+class FieldEvidence:
+    comparison: str
+    level: str
+    weight: float
+
+
+@strawberry.type(description="A record the hub could not link with certainty, and the person it might be.")
+class ReviewItem:
+    review_id: strawberry.ID
+    source: str
+    source_record_id: str
+    reason: str = strawberry.field(description="probabilistic (between the bands) or nino_conflict")
+    probability: float | None
+    match_weight: float | None
+    model_version: str | None
+    evidence: list[FieldEvidence]
+    candidate_subject: strawberry.ID = strawberry.field(description="The candidate person, as your pseudonym.")
+    status: str
+    created_at: dt.datetime
+
+
+def _item(ctx: RequestContext, row: ReviewRow) -> ReviewItem:
+    return ReviewItem(
+        review_id=strawberry.ID(str(row.review_id)),
+        source=row.source,
+        source_record_id=row.source_record_id,
+        reason=row.reason,
+        probability=row.probability,
+        match_weight=row.match_weight,
+        model_version=row.model_version,
+        evidence=[
+            FieldEvidence(comparison=str(e["comparison"]), level=str(e["level"]), weight=float(e["weight"]))  # type: ignore[arg-type]
+            for e in row.evidence
+        ],
+        candidate_subject=strawberry.ID(
+            ctx.services.key_ring.pseudonym(ctx.caller.org, f"person:{row.candidate_person}")
+        ),
+        status=row.status,
+        created_at=row.created_at,  # type: ignore[arg-type]
+    )
+
+
+def _queue(ctx: RequestContext) -> Any:
+    queue = ctx.services.review
+    if queue is None:
+        raise LinkageUnavailable("the review queue is not available")
+    return queue
+
+
+@strawberry.type
+class ReviewQuery:
+    @strawberry.field(description="Open review items, oldest first (cursor: the last reviewId seen).")
+    async def review_queue(
+        self, info: Info[RequestContext, None], purpose: Purpose, first: int = 20, after: strawberry.ID | None = None
+    ) -> list[ReviewItem]:
+        if not 1 <= first <= 100:
+            raise BadUserInput("first must be between 1 and 100")
+        try:
+            cursor = int(after) if after is not None else None
+        except ValueError:
+            raise BadUserInput("after must be a reviewId") from None
+        rows = await _queue(info.context).open_items(limit=first, after=cursor)
+        return [_item(info.context, r) for r in rows]
+
+
+@strawberry.type
+class ReviewMutation:
+    @strawberry.mutation(description="Accept or reject a candidate. Audited; never undone by a batch build.")
+    async def decide_review(
+        self, info: Info[RequestContext, None], purpose: Purpose, review_id: strawberry.ID, accept: bool
+    ) -> ReviewItem | None:
+        ctx = info.context
+        try:
+            rid = int(review_id)
+        except ValueError:
+            raise BadUserInput("reviewId must be a review id") from None
+        decided_by = ctx.services.key_ring.stable_hash("user", f"{ctx.caller.org}/{ctx.caller.user}")
+        row = await _queue(ctx).decide(rid, accept=accept, decided_by=decided_by)
+        return _item(ctx, row) if row is not None else None
