@@ -113,6 +113,26 @@ def _cmd_keys_init(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_keys_rotate(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.keys import rotate_key_ring, write_key_ring
+
+    settings = _with_local_keys(settings)
+    assert settings.keys_path is not None
+    document = json.loads(settings.keys_path.read_text())
+    write_key_ring(settings.keys_path, rotate_key_ring(document, args.key_id))
+    print(f"key {args.key_id} is now current in {settings.keys_path}; run `welfare-hub keys rekey` next")
+    return 0
+
+
+def _cmd_keys_rekey(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.linking import rekey
+
+    settings = _with_local_keys(settings)
+    with database(settings) as s:
+        print(json.dumps(asyncio.run(rekey(s, chunk=args.chunk))))
+    return 0
+
+
 def _cmd_token(settings: Settings, args: argparse.Namespace) -> int:
     from hub.demo import ensure_keys
     from hub.keys import IssuerKey
@@ -189,6 +209,12 @@ def build_parser() -> argparse.ArgumentParser:
     init = keys_sub.add_parser("init", help="make the hub key ring and a demo token issuer if missing")
     init.add_argument("--dir", default=None)
     init.set_defaults(func=_cmd_keys_init)
+    rotate = keys_sub.add_parser("rotate", help="add a new NINO hashing key and make it current (dev key file)")
+    rotate.add_argument("--key-id", required=True)
+    rotate.set_defaults(func=_cmd_keys_rotate)
+    rekey_cmd = keys_sub.add_parser("rekey", help="re-hash the link index with the current key (resumable)")
+    rekey_cmd.add_argument("--chunk", type=int, default=2000)
+    rekey_cmd.set_defaults(func=_cmd_keys_rekey)
     link = sub.add_parser("link", help="the link index: train the model, build or refresh links")
     link_sub = link.add_subparsers(dest="link_command", required=True)
     train = link_sub.add_parser("train", help="fit the Fellegi-Sunter model on a sample of the sources")

@@ -54,13 +54,21 @@ class LinkIndex:
             records.setdefault(row["source"], []).append(row["source_record_id"])
         return IndexedPerson(rows[0]["person_key"], records)
 
-    async def by_ninos(self, keyed: Sequence[KeyedHash]) -> list[IndexedPerson | None]:
-        """One query for many lookups (a request's DataLoader batches them)."""
-        rows = await self.pool.fetch(_BY_NINO, [k.value for k in keyed], timeout=self.timeout)
+    async def by_ninos(self, keyed: Sequence[Sequence[KeyedHash]]) -> list[IndexedPerson | None]:
+        """One query for many lookups (a request's DataLoader batches them). Each lookup gives its NINO's
+        hash under every key in the ring, so it is found whichever key the index row was made with."""
+        values = [k.value for hashes in keyed for k in hashes]
+        rows = await self.pool.fetch(_BY_NINO, values, timeout=self.timeout)
         grouped: dict[str, list[asyncpg.Record]] = {}
         for row in rows:
             grouped.setdefault(row["nino_hash"], []).append(row)
-        return [self._person(grouped.get(k.value, [])) for k in keyed]
+        out = []
+        for hashes in keyed:
+            found: list[asyncpg.Record] = []
+            for k in hashes:
+                found += grouped.get(k.value, [])
+            out.append(self._person(found))
+        return out
 
     async def by_person(self, person_key: uuid.UUID) -> IndexedPerson | None:
         return self._person(list(await self.pool.fetch(_BY_PERSON, person_key, timeout=self.timeout)))

@@ -23,7 +23,7 @@ from jwt.algorithms import OKPAlgorithm
 from hub.errors import ConfigError
 from linkage import KeyId, KeyRing
 
-__all__ = ["IssuerKey", "load_key_ring", "new_key_ring_document", "write_key_ring"]
+__all__ = ["IssuerKey", "load_key_ring", "new_key_ring_document", "rotate_key_ring", "write_key_ring"]
 
 
 def new_key_ring_document(key_id: str = "k1") -> dict[str, Any]:
@@ -31,6 +31,17 @@ def new_key_ring_document(key_id: str = "k1") -> dict[str, Any]:
         "current": key_id,
         "keys": {key_id: base64.b64encode(secrets.token_bytes(32)).decode()},
         "pseudonym_key": base64.b64encode(secrets.token_bytes(32)).decode(),
+    }
+
+
+def rotate_key_ring(document: dict[str, Any], key_id: str) -> dict[str, Any]:
+    """A new current key; the old ones stay (lookups and re-keying need them until the index moves)."""
+    if key_id in document["keys"]:
+        raise ConfigError([f"the key ring already has a key {key_id!r}: choose a new key id"])
+    return {
+        **document,
+        "current": key_id,
+        "keys": {**document["keys"], key_id: base64.b64encode(secrets.token_bytes(32)).decode()},
     }
 
 

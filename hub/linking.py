@@ -41,7 +41,7 @@ from linkage import (
 from linkage.link import Decision, decide, person_key_for
 from resolvers.sources import DwpSource, HousingBenefitSource, SocialCareSource, create_store_pool
 
-__all__ = ["LinkCounts", "build_links", "load_model", "save_model", "train_model"]
+__all__ = ["LinkCounts", "build_links", "load_model", "rekey", "save_model", "train_model"]
 
 log = logging.getLogger(__name__)
 # No "town": in UK data it is determined by the postcode, and EM collapses when two comparisons carry
@@ -341,3 +341,56 @@ def save_model(model: FSModel, path: Path) -> None:
 
 def load_model(path: Path) -> FSModel:
     return FSModel.loads(path.read_text())
+
+
+async def rekey(settings: Settings, *, chunk: int = 2000, progress: bool = True) -> dict[str, int]:
+    """Re-hash the link index's NINOs with the key ring's current key (after a rotation).
+
+    The NINO is read again from the record's own source (the hub never kept it), hashed with the new
+    key, and the row updated; lookups keep working throughout because they try every key in the ring.
+    Resumable: it only ever touches rows still under another key.
+    """
+    assert settings.keys_path is not None, "re-keying needs the hub key ring"
+    ring = load_key_ring(settings.keys_path)
+    counts: dict[str, int] = {}
+    hub = await asyncpg.connect(migration_url(settings, "hub"))
+    try:
+        async with _sources(settings) as (dwp, hb, sc):
+            for source in (dwp, hb, sc):
+                todo = await hub.fetchval(
+                    "SELECT count(*) FROM hub.link WHERE source = $1 AND nino_key_id IS NOT NULL AND nino_key_id <> $2",
+                    source.name,
+                    ring.current,
+                )
+                bar = tqdm(total=todo, desc=f"rekey {source.name}", unit="rec", disable=not progress)
+                while True:
+                    ids = [
+                        r["source_record_id"]
+                        for r in await hub.fetch(
+                            "SELECT source_record_id FROM hub.link WHERE source = $1 AND nino_key_id IS NOT NULL "
+                            "AND nino_key_id <> $2 ORDER BY source_record_id LIMIT $3",
+                            source.name,
+                            ring.current,
+                            chunk,
+                        )
+                    ]
+                    if not ids:
+                        break
+                    records = {r.record_id: r for r in await source.by_record_ids(ids)}
+                    updates = []
+                    for rid in ids:
+                        record = records.get(rid)
+                        key_id, value = _nino_hash(ring, record.nino if record else None)
+                        # A record gone from its source, or whose NINO no longer reads, keeps no hash.
+                        updates.append((source.name, rid, key_id, value))
+                    await hub.executemany(
+                        "UPDATE hub.link SET nino_key_id = $3, nino_hash = $4 "
+                        "WHERE source = $1 AND source_record_id = $2",
+                        updates,
+                    )
+                    counts[source.name] = counts.get(source.name, 0) + len(ids)
+                    bar.update(len(ids))
+                bar.close()
+    finally:
+        await hub.close()
+    return counts

@@ -65,6 +65,10 @@ class KeyRing:
         digest = hmac.new(key, b"nino:" + nino.encode("ascii"), hashlib.sha256).hexdigest()
         return KeyedHash(kid, HashedNino(digest))
 
+    def hash_all(self, nino: NormalisedNino) -> list[KeyedHash]:
+        """The NINO's hash under every key in the ring: lookups keep working while an index is re-keyed."""
+        return [self.hash_nino(nino, key_id) for key_id in self.keys]
+
     def hash_text(self, purpose: str, value: str) -> str:
         """Keyed hash of any other identifier (a user id, say), separated from NINO hashes by ``purpose``."""
         if not purpose or "\x00" in purpose:

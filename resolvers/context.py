@@ -18,7 +18,7 @@ from hub.auth import Caller
 from hub.config import Settings
 from hub.identity import IndexedPerson, LinkIndex, ReviewQueue
 from hub.policy import PurposeSpec, Register
-from linkage import KeyedHash, KeyRing
+from linkage import KeyedHash, KeyRing, NormalisedNino
 from resolvers.sources import Source
 from resolvers.sources.base import SubjectKey
 
@@ -54,18 +54,19 @@ class RequestContext:
     released: set[str] = field(default_factory=set)
     sources_read: set[str] = field(default_factory=set)
     _loaders: dict[str, DataLoader[SubjectKey, Any]] = field(default_factory=dict)
-    _index_loader: DataLoader[KeyedHash, IndexedPerson | None] | None = None
+    _index_loader: DataLoader[NormalisedNino, IndexedPerson | None] | None = None
 
-    def index_loader(self) -> DataLoader[KeyedHash, IndexedPerson | None]:
+    def index_loader(self) -> DataLoader[NormalisedNino, IndexedPerson | None]:
         """Link-index lookups batched per request, so the source loads after them batch too."""
         if self._index_loader is None:
             identity = self.services.identity
             assert identity is not None
+            ring = self.services.key_ring
 
-            async def batch(keys: list[KeyedHash]) -> Sequence[IndexedPerson | None]:
-                return await identity.by_ninos(keys)
+            async def batch(ninos: list[NormalisedNino]) -> Sequence[IndexedPerson | None]:
+                return await identity.by_ninos([ring.hash_all(n) for n in ninos])
 
-            self._index_loader = DataLoader(load_fn=batch, cache_key_fn=lambda k: k.value)
+            self._index_loader = DataLoader(load_fn=batch)
         return self._index_loader
 
     def loader(self, source_name: str) -> DataLoader[SubjectKey, Any]:

@@ -10,7 +10,7 @@ import strawberry
 from strawberry.types import Info
 
 from hub.errors import BadUserInput, InvalidNinoInput, LinkageUnavailable, MatchNeedsReview, SubjectNotFound
-from linkage import Band, Demographics, check_nino
+from linkage import Band, Demographics, NormalisedNino, check_nino
 from linkage.link import person_key_for
 from resolvers.context import RequestContext
 from resolvers.review import ReviewMutation, ReviewQuery
@@ -130,10 +130,10 @@ class Query(ReviewQuery):
 
 
 async def _by_nino(ctx: RequestContext, nino: str, *, fallback: bool) -> Person | None:
-    keyed = ctx.services.key_ring.hash_nino(nino)  # type: ignore[arg-type]
-    ctx.subjects.append(keyed)
+    keyed_nino = NormalisedNino(nino)
+    ctx.subjects.append(ctx.services.key_ring.hash_nino(keyed_nino))
     identity = ctx.services.identity
-    indexed = await ctx.index_loader().load(keyed) if identity is not None else None
+    indexed = await ctx.index_loader().load(keyed_nino) if identity is not None else None
     if indexed is not None:
         ctx.link_method = "link_index"
         keys = _keys_for(ctx, indexed.records)

@@ -338,3 +338,43 @@ async def test_clerical_review_flow(linked: Linked, token: Any) -> None:
         "SELECT operation_type, decision FROM hub.audit_event WHERE caller_org = 'identity-team'"
     )
     assert [r["operation_type"] for r in audited].count("mutation") == 3
+
+
+# Keep this test last in the module: it re-keys the shared link index to a key only it holds.
+async def test_key_rotation_keeps_lookups_working(linked: Linked, token: Any, tmp_path: Path) -> None:
+    import json
+
+    from hub.keys import load_key_ring, rotate_key_ring, write_key_ring
+    from hub.linking import rekey
+
+    assert linked.settings.keys_path is not None
+    rotated_path = tmp_path / "rotated-ring.json"
+    write_key_ring(rotated_path, rotate_key_ring(json.loads(linked.settings.keys_path.read_text()), "k-next"))
+    rotated = dataclasses.replace(linked.settings, keys_path=rotated_path)
+    nino = await linked.admin["src_dwp"].fetchval(
+        "SELECT p.nino FROM dwp.person p JOIN synth_truth.record_identity r ON r.record_id = 'dwp:' || p.person_id ORDER BY p.person_id LIMIT 1"
+    )
+    t = token("council_blue_badge", "BLUE_BADGE")
+    q = "query($n: String) { person(nino: $n, purpose: BLUE_BADGE) { subjectId } }"
+
+    async def subject(settings: Settings) -> Any:
+        async with running_client(settings) as client:
+            return (await gql(client, t, q, {"n": nino})).json()
+
+    before = await subject(linked.settings)
+    during = await subject(rotated)  # the index still holds old-key hashes: found through the old key
+    counts = await rekey(rotated, chunk=700, progress=False)
+    assert counts["dwp"] >= PEOPLE
+    stale = await linked.admin["hub"].fetchval(
+        "SELECT count(*) FROM hub.link WHERE nino_key_id IS NOT NULL AND nino_key_id <> 'k-next'"
+    )
+    assert stale == 0
+    after = await subject(rotated)
+    assert before == during == after, (before, during, after)
+    assert "errors" not in after
+    new_ring = load_key_ring(rotated_path)
+    hashed = await linked.admin["hub"].fetchval(
+        "SELECT count(*) FROM hub.link WHERE source = 'dwp' AND nino_hash = $1",
+        new_ring.hash_nino(check_nino(nino).nino).value,
+    )  # type: ignore[arg-type]
+    assert hashed == 1
