@@ -38,7 +38,7 @@ from hub.config import SOURCE_STORES, Settings
 from hub.demo import ensure_keys, seed_sources
 from hub.keys import IssuerKey
 from hub.migrate import drop_stores, migration_url
-from resolvers.sources import dwp, hb, social_care
+from resolvers.sources import DwpSource, HousingBenefitSource, SocialCareSource
 
 QUERY = """query Charging($nino: String!) { person(nino: $nino, purpose: CARE_CHARGING_DOMICILIARY) {
   subjectId
@@ -107,7 +107,9 @@ async def _baseline(settings: Settings, ninos: list[str], requests: int, concurr
         s: await asyncpg.create_pool(settings.service_url(s), min_size=min(concurrency, 10), max_size=10)
         for s in SOURCE_STORES
     }
-    sqls = {"src_dwp": dwp._SQL, "src_hb": hb._SQL, "src_social_care": social_care._SQL}
+    # The adapters' own statements for a NINO lookup, run straight through asyncpg.
+    classes = {"src_dwp": DwpSource, "src_hb": HousingBenefitSource, "src_social_care": SocialCareSource}
+    sqls = {s: c.record_sql.format(key=c.key_by_kind["nino"][0], where=c.key_by_kind["nino"][1]) for s, c in classes.items()}
 
     async def call(nino: str) -> None:
         await asyncio.gather(*(pools[s].fetch(sqls[s], [nino]) for s in SOURCE_STORES))
