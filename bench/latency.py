@@ -109,7 +109,9 @@ async def _baseline(settings: Settings, ninos: list[str], requests: int, concurr
     }
     # The adapters' own statements for a NINO lookup, run straight through asyncpg.
     classes = {"src_dwp": DwpSource, "src_hb": HousingBenefitSource, "src_social_care": SocialCareSource}
-    sqls = {s: c.record_sql.format(key=c.key_by_kind["nino"][0], where=c.key_by_kind["nino"][1]) for s, c in classes.items()}
+    sqls = {
+        s: c.record_sql.format(key=c.key_by_kind["nino"][0], where=c.key_by_kind["nino"][1]) for s, c in classes.items()
+    }
 
     async def call(nino: str) -> None:
         await asyncio.gather(*(pools[s].fetch(sqls[s], [nino]) for s in SOURCE_STORES))
