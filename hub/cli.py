@@ -81,7 +81,11 @@ def _cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
     from hub.demo import seed_sources
 
     with database(settings) as s:
-        counts = asyncio.run(seed_sources(s, people=args.people, seed=args.seed))
+        counts = asyncio.run(
+            seed_sources(
+                s, people=args.people, seed=args.seed, hb_coverage=args.hb_coverage, care_coverage=args.care_coverage
+            )
+        )
     for table, n in counts.items():
         print(f"{table}: {n} rows")
     return 0
@@ -197,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     seed = sub.add_parser("seed", help="fill the three sources with synthetic people")
     seed.add_argument("--people", type=int, default=5000)
     seed.add_argument("--seed", type=int, default=1)
+    seed.add_argument("--hb-coverage", type=float, default=None, help="share of people with an HB claim (0.3)")
+    seed.add_argument("--care-coverage", type=float, default=None, help="share known to social care (0.15)")
     seed.set_defaults(func=_cmd_seed)
     sub.add_parser("serve", help="serve the GraphQL endpoint").set_defaults(func=_cmd_serve)
     demo = sub.add_parser("demo", help="embedded database, synthetic data, keys, tokens and the server")

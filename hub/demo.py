@@ -7,6 +7,7 @@ organisations are invented.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import shlex
 from collections.abc import Mapping
@@ -52,12 +53,19 @@ def ensure_keys(data_dir: Path) -> KeyPaths:
     return paths
 
 
-async def seed_sources(settings: Settings, *, people: int, seed: int) -> dict[str, int]:
+async def seed_sources(
+    settings: Settings, *, people: int, seed: int, hb_coverage: float | None = None, care_coverage: float | None = None
+) -> dict[str, int]:
     """Migrate, then replace the sources' contents with ``people`` synthetic people (COPY)."""
     from hub.synth import SynthParams, generate, load
 
     await migrate(settings)
-    data = await asyncio.to_thread(generate, SynthParams(people=people, seed=seed))
+    params = SynthParams(people=people, seed=seed)
+    if hb_coverage is not None:
+        params = dataclasses.replace(params, hb_coverage=hb_coverage)
+    if care_coverage is not None:
+        params = dataclasses.replace(params, social_care_coverage=care_coverage)
+    data = await asyncio.to_thread(generate, params)
     conns: dict[str, asyncpg.Connection] = {
         store: await asyncpg.connect(migration_url(settings, store)) for store in SOURCE_STORES
     }
