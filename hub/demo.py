@@ -99,6 +99,14 @@ _OVERNIGHT_QUERY = """query OvernightCarer($nino: String!) {
   }
 }"""
 
+_BY_DETAILS_QUERY = """query ByDetails($details: PersonDemographics) {
+  person(demographics: $details, purpose: CARE_CHARGING_DOMICILIARY) {
+    subjectId
+    housingBenefit { claims { tenancyType weeklyRent weeklyAward } }
+    socialCare { domiciliaryHoursPerWeek }
+  }
+}"""
+
 _CARE_CHARGING_QUERY = """query CareCharging($nino: String!) {
   person(nino: $nino, purpose: CARE_CHARGING_DOMICILIARY) {
     subjectId
@@ -116,7 +124,7 @@ _CARE_CHARGING_QUERY = """query CareCharging($nino: String!) {
 }"""
 
 
-async def _example_subjects(settings: Settings) -> dict[str, str]:
+async def _example_subjects(settings: Settings) -> dict[str, Any]:
     """Pick demo NINOs from the synthetic sources (read as the administrator, as a tester would)."""
     urls = {store: migration_url(settings, store) for store in SOURCE_STORES}
     dwp = await asyncpg.connect(urls["src_dwp"])
@@ -143,7 +151,25 @@ async def _example_subjects(settings: Settings) -> dict[str, str]:
     finally:
         await asyncio.gather(dwp.close(), hb.close(), sc.close())
     everywhere = sorted(set(badge) & in_hb & overnight) or sorted(in_hb & overnight) or sorted(overnight)
-    picks = {"blue_badge": badge[0] if badge else "", "everywhere": everywhere[0] if everywhere else ""}
+    picks: dict[str, Any] = {"blue_badge": badge[0] if badge else "", "everywhere": everywhere[0] if everywhere else ""}
+    dwp = await asyncpg.connect(urls["src_dwp"])
+    try:
+        person = await dwp.fetchrow(
+            "SELECT given_name, family_name, date_of_birth, postcode FROM dwp.person WHERE nino = $1",
+            picks["everywhere"],
+        )
+    finally:
+        await dwp.close()
+    picks["details"] = (
+        {
+            "givenName": person["given_name"],
+            "familyName": person["family_name"],
+            "dateOfBirth": person["date_of_birth"].isoformat(),
+            "postcode": person["postcode"],
+        }
+        if person
+        else {}
+    )
     return picks
 
 
@@ -174,6 +200,16 @@ async def run_demo(settings: Settings, *, people: int, seed: int) -> None:
     }
     token_file = settings.data_dir / "demo-tokens.json"
     token_file.write_text(json.dumps(tokens, indent=2))
+    # The link index, so lookups find council records whose NINO is missing or wrong, and so a lookup
+    # by demographics works too.
+    from hub.linking import build_links, save_model, train_model
+    from linkage import Thresholds
+
+    model = await train_model(settings, sample=people)
+    if settings.link_model_path is not None:
+        save_model(model, settings.link_model_path)
+    linked = await build_links(settings, model=model, thresholds=Thresholds(), progress=False)
+    print("link index built: " + json.dumps(linked.by_source))
     picks = await _example_subjects(settings)
     url = f"http://{settings.host}:{settings.port}/graphql"
     print("\nwelfare-hub demo: tokens (valid 12 h) are in", token_file)
@@ -185,6 +221,8 @@ async def run_demo(settings: Settings, *, people: int, seed: int) -> None:
     print(_curl(url, "NORTHSHIRE_HB_TOKEN", _OVERNIGHT_QUERY, {"nino": picks["everywhere"]}))
     print("\nCare finance team, a financial assessment federated from all three sources:")
     print(_curl(url, "NORTHSHIRE_CARE_FINANCE_TOKEN", _CARE_CHARGING_QUERY, {"nino": picks["everywhere"]}))
+    print("\nCare finance team, no NINO: the same person found by their details (demographic fallback):")
+    print(_curl(url, "NORTHSHIRE_CARE_FINANCE_TOKEN", _BY_DETAILS_QUERY, {"details": picks["details"]}))
     print(
         f'\nGraphiQL: open {url} in a browser and add the header {{"Authorization": "Bearer <token>"}} (Headers tab).'
     )

@@ -50,7 +50,7 @@ def test_demo_prints_queries_that_work(tmp_path: Path) -> None:
         assert "Application startup complete" in output, output
         tokens = json.loads((tmp_path / "demo" / "demo-tokens.json").read_text())
         curls = [line for line in lines if line.startswith("curl ")]
-        assert len(curls) == 3
+        assert len(curls) == 4  # three NINO lookups and one by demographics
         answered_sources: set[str] = set()
         for curl in curls:
             argv = shlex.split(curl)
