@@ -188,7 +188,9 @@ def _cmd_link_build(settings: Settings, args: argparse.Namespace) -> int:
             save_model(model, path)
         thresholds = Thresholds(link=args.link_threshold, review=args.review_threshold)
         counts = asyncio.run(
-            build_links(s, model=model, thresholds=thresholds, chunk=args.chunk, resume=not args.restart)
+            build_links(
+                s, model=model, thresholds=thresholds, chunk=args.chunk, resume=not args.restart, workers=args.workers
+            )
         )
     print(json.dumps({"model": model.version, "counts": counts.by_source}, indent=2))
     return 0
@@ -233,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--link-threshold", type=float, default=0.999)
     build.add_argument("--review-threshold", type=float, default=0.5)
     build.add_argument("--restart", action="store_true", help="start a new run instead of resuming")
+    build.add_argument("--workers", type=int, default=2, help="processes deciding links in parallel")
     build.set_defaults(func=_cmd_link_build)
     token = sub.add_parser("token", help="mint a token from the demo issuer (development only)")
     token.add_argument("--org", required=True)

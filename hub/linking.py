@@ -11,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import multiprocessing
+from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +43,7 @@ from linkage import (
 )
 from linkage.link import Decision, decide, person_key_for
 from resolvers.sources import DwpSource, HousingBenefitSource, SocialCareSource, create_store_pool
+from resolvers.sources.base import PgSource
 
 __all__ = ["LinkCounts", "build_links", "load_model", "rekey", "save_model", "train_model"]
 
@@ -230,6 +234,7 @@ async def build_links(
     chunk: int = 2000,
     progress: bool = True,
     resume: bool = True,
+    workers: int = 1,
 ) -> LinkCounts:
     """Build or refresh the link index for every source against the DWP spine."""
     assert settings.keys_path is not None, "linkage needs the hub key ring"
@@ -237,6 +242,7 @@ async def build_links(
     version = model.version
     counts = LinkCounts()
     hub = await asyncpg.connect(migration_url(settings, "hub"))
+    pool: ProcessPoolExecutor | None = None
     try:
         run = (
             await hub.fetchrow(
@@ -254,27 +260,30 @@ async def build_links(
             cursors: dict[str, Any] = {}
         else:
             run_id, cursors = run["run_id"], json.loads(run["cursors"])
+        # Deciding is CPU work in Python: it runs in worker processes while the next chunks' candidates
+        # are fetched (PostgreSQL works meanwhile), a few chunks in flight, written back in order so the
+        # run's cursor always marks a prefix that is done.
+        pool = (
+            ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+            if workers > 1
+            else None
+        )
+        loop = asyncio.get_running_loop()
         async with _sources(settings) as (dwp, hb, sc):
             for source in (dwp, hb, sc):
                 bar = tqdm(total=await source.count(), desc=f"link {source.name}", unit="rec", disable=not progress)
                 after = cursors.get(source.name, source.people.first_cursor)
-                while True:
-                    records = await source.scan(after, chunk)
-                    if not records:
-                        break
-                    fresh = await _unchanged(hub, source.name, records, ring, version)
-                    todo = [r for r in records if r.record_id not in fresh]
-                    counts.add(source.name, "unchanged", len(records) - len(todo))
+                in_flight: deque[tuple[list[Demographics], list[Demographics], Any]] = deque()
+
+                async def finish_oldest(
+                    source: PgSource = source, in_flight: deque[Any] = in_flight, bar: Any = bar
+                ) -> None:
+                    records, todo, pending = in_flight.popleft()
+                    decisions = await pending
                     if todo:
-                        decisions = (
-                            [_spine_decision(r) for r in todo]
-                            if source is dwp
-                            else await _decide(dwp, todo, model, thresholds)
-                        )
                         await _write(hub, source.name, todo, decisions, ring, version, counts)
                     last = records[-1].record_id
-                    after = int(last) if source.people.id_type == "bigint" and last is not None else last
-                    cursors[source.name] = after
+                    cursors[source.name] = int(last) if source.people.id_type == "bigint" and last is not None else last
                     await hub.execute(
                         "UPDATE hub.link_run SET cursors = $2::jsonb, counts = $3::jsonb WHERE run_id = $1",
                         run_id,
@@ -282,9 +291,35 @@ async def build_links(
                         json.dumps(counts.by_source),
                     )
                     bar.update(len(records))
+
+                while True:
+                    records = await source.scan(after, chunk)
+                    if not records:
+                        break
+                    last_id = records[-1].record_id
+                    after = int(last_id) if source.people.id_type == "bigint" and last_id is not None else last_id
+                    fresh = await _unchanged(hub, source.name, records, ring, version)
+                    todo = [r for r in records if r.record_id not in fresh]
+                    counts.add(source.name, "unchanged", len(records) - len(todo))
+                    pending: Any
+                    if source is dwp or not todo:
+                        pending = _ready([_spine_decision(r) for r in todo] if source is dwp else [])
+                    else:
+                        candidates = await _candidates(dwp, todo)
+                        if pool is None:
+                            pending = _ready(decide(todo, candidates, model=model, thresholds=thresholds))
+                        else:
+                            pending = loop.run_in_executor(pool, _decide_in_worker, todo, candidates, model, thresholds)
+                    in_flight.append((records, todo, pending))
+                    if len(in_flight) > max(workers, 1):
+                        await finish_oldest()
+                while in_flight:
+                    await finish_oldest()
                 bar.close()
         await hub.execute("UPDATE hub.link_run SET finished_at = now() WHERE run_id = $1", run_id)
     finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
         await hub.close()
     return counts
 
@@ -318,20 +353,37 @@ async def _unchanged(
     return same
 
 
-async def _decide(
-    dwp: DwpSource, records: Sequence[Demographics], model: FSModel, thresholds: Thresholds
+def _ready(value: Any) -> asyncio.Future[Any]:
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    future.set_result(value)
+    return future
+
+
+def _decide_in_worker(
+    records: list[Demographics], candidates: list[tuple[int, Demographics]], model: FSModel, thresholds: Thresholds
 ) -> list[Decision]:
+    return decide(records, candidates, model=model, thresholds=thresholds)
+
+
+async def _candidates(dwp: DwpSource, records: Sequence[Demographics]) -> list[tuple[int, Demographics]]:
+    """Spine candidates for each record: its NINO's DWP record, and the blocking look-ups."""
     ninos = sorted({n for r in records if r.nino and (n := check_nino(r.nino).nino) is not None})
     by_nino = await dwp.people_by_nino(ninos) if ninos else []
-    candidates: list[tuple[int, Demographics]] = []
     nino_index: dict[str, list[Demographics]] = {}
     for person in by_nino:
         nino_index.setdefault(person.nino or "", []).append(person)
+    candidates: list[tuple[int, Demographics]] = []
     for i, record in enumerate(records):
         normalised = check_nino(record.nino).nino if record.nino else None
         candidates += [(i, p) for p in nino_index.get(normalised or "", [])]
     candidates += await dwp.find_candidates(records)
-    return decide(records, candidates, model=model, thresholds=thresholds)
+    return candidates
+
+
+async def _decide(
+    dwp: DwpSource, records: Sequence[Demographics], model: FSModel, thresholds: Thresholds
+) -> list[Decision]:
+    return decide(records, await _candidates(dwp, records), model=model, thresholds=thresholds)
 
 
 def save_model(model: FSModel, path: Path) -> None:

@@ -43,7 +43,8 @@ async def linked(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -
     model = await train_model(s, sample=PEOPLE)
     assert s.link_model_path is not None
     save_model(model, s.link_model_path)
-    counts = await build_links(s, model=model, thresholds=THRESHOLDS, chunk=500, progress=False)
+    # Two worker processes: the batch build as the CLI runs it.
+    counts = await build_links(s, model=model, thresholds=THRESHOLDS, chunk=500, progress=False, workers=2)
     admin = {store: await asyncpg.connect(s.admin_url(store)) for store in (*SOURCE_STORES, "hub")}
     try:
         yield Linked(s, admin, counts)
