@@ -189,7 +189,13 @@ def _cmd_link_build(settings: Settings, args: argparse.Namespace) -> int:
         thresholds = Thresholds(link=args.link_threshold, review=args.review_threshold)
         counts = asyncio.run(
             build_links(
-                s, model=model, thresholds=thresholds, chunk=args.chunk, resume=not args.restart, workers=args.workers
+                s,
+                model=model,
+                thresholds=thresholds,
+                chunk=args.chunk,
+                resume=not args.restart,
+                workers=args.workers,
+                force=args.full,
             )
         )
     print(json.dumps({"model": model.version, "counts": counts.by_source}, indent=2))
@@ -236,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--review-threshold", type=float, default=0.5)
     build.add_argument("--restart", action="store_true", help="start a new run instead of resuming")
     build.add_argument("--workers", type=int, default=2, help="processes deciding links in parallel")
+    build.add_argument("--full", action="store_true", help="re-decide every record, changed or not")
     build.set_defaults(func=_cmd_link_build)
     token = sub.add_parser("token", help="mint a token from the demo issuer (development only)")
     token.add_argument("--org", required=True)

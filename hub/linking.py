@@ -235,8 +235,10 @@ async def build_links(
     progress: bool = True,
     resume: bool = True,
     workers: int = 1,
+    force: bool = False,
 ) -> LinkCounts:
-    """Build or refresh the link index for every source against the DWP spine."""
+    """Build or refresh the link index for every source against the DWP spine (``force``: re-decide
+    every record, not only those whose fingerprint or model changed; clerical decisions still stand)."""
     assert settings.keys_path is not None, "linkage needs the hub key ring"
     ring = load_key_ring(settings.keys_path)
     version = model.version
@@ -298,7 +300,7 @@ async def build_links(
                         break
                     last_id = records[-1].record_id
                     after = int(last_id) if source.people.id_type == "bigint" and last_id is not None else last_id
-                    fresh = await _unchanged(hub, source.name, records, ring, version)
+                    fresh = set() if force else await _unchanged(hub, source.name, records, ring, version)
                     todo = [r for r in records if r.record_id not in fresh]
                     counts.add(source.name, "unchanged", len(records) - len(todo))
                     pending: Any

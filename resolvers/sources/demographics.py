@@ -63,21 +63,37 @@ class PeopleTable:
 
 
 _KEYS = (
-    # (what it catches, join condition on query q and table t). Each is an indexed look-up whose blocks
-    # stay small in a national-size source: coarse keys such as town pull in hundreds of candidates per
-    # record and cost more than the rare match they add.
-    ("dob", "t.date_of_birth = q.dob"),
-    ("dob transposed", "t.date_of_birth = q.dob_swapped"),
-    ("postcode", "t.postcode = q.postcode"),
+    # (what it catches, join condition on query q and table t). Each key pairs two facts, so a block is a
+    # handful of people even in a national-size source, and each survives a different kind of error;
+    # a record needs only one key to survive (it would have to be wrong in two places for most keys).
     (
-        # Year and month: a day mistyped, or the DOB and a name both a little wrong. (A whole year keeps
-        # ~200 "Smith"-sounding people per year at national size: too many for what it adds.)
-        "surname sound and birth month",
+        "moved: date of birth and surname sound",
+        "t.date_of_birth = q.dob AND public.soundex(t.family_name) = public.soundex(q.family)",
+    ),
+    ("name mistyped: date of birth and postcode", "t.date_of_birth = q.dob AND t.postcode = q.postcode"),
+    (
+        "day and month transposed",
+        "t.date_of_birth = q.dob_swapped AND public.soundex(t.family_name) = public.soundex(q.family)",
+    ),
+    (
+        "day mistyped: surname sound and birth month",
         "public.soundex(t.family_name) = public.soundex(q.family)"
         " AND t.date_of_birth BETWEEN q.month_start AND q.month_end",
     ),
-    ("both names (moved, and the DOB mistyped)", "upper(t.family_name) = q.family AND upper(t.given_name) = q.given"),
-    ("names swapped", "upper(t.family_name) = q.given AND upper(t.given_name) = q.family"),
+    (
+        "surname changed: postcode and given name initial",
+        "t.postcode = q.postcode AND upper(left(t.given_name, 1)) = left(q.given, 1)",
+    ),
+    (
+        "date of birth wrong: both names and the postcode",
+        "upper(t.family_name) = q.family AND upper(t.given_name) = q.given AND t.postcode = q.postcode",
+    ),
+    (
+        "date of birth and postcode wrong: both names and birth year",
+        "upper(t.family_name) = q.family AND upper(t.given_name) = q.given"
+        " AND t.date_of_birth BETWEEN q.year_start AND q.year_end",
+    ),
+    ("names swapped between boxes", "upper(t.family_name) = q.given AND upper(t.given_name) = q.family"),
 )
 
 
@@ -91,8 +107,8 @@ def candidate_sql(spec: PeopleTable) -> str:
     return f"""
 WITH q AS (
     SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::date[], $5::date[], $6::text[], $7::text[],
-                         $8::date[], $9::date[])
-           AS q(i, given, family, dob, dob_swapped, postcode, town, month_start, month_end)
+                         $8::date[], $9::date[], $10::date[], $11::date[])
+           AS q(i, given, family, dob, dob_swapped, postcode, town, month_start, month_end, year_start, year_end)
 ), c AS (
 {lookups}
 )
@@ -147,6 +163,8 @@ def query_batch(queries: Sequence[Demographics]) -> QueryBatch:
         [_upper(q.town) for q in queries],
         [dt.date(d.year, d.month, 1) if d else None for d in dobs],
         [_month_end(d) if d else None for d in dobs],
+        [dt.date(d.year, 1, 1) if d else None for d in dobs],
+        [dt.date(d.year, 12, 31) if d else None for d in dobs],
     )
     return QueryBatch(columns)
 
