@@ -167,7 +167,13 @@ class PgSource:
 
     async def people_by_nino(self, ninos: Sequence[NormalisedNino]) -> list[Demographics]:
         """Records whose NINO, normalised, is one of ``ninos``."""
-        column = f"upper(replace(t.{self.people.nino_column}, ' ', ''))" if self.people.nino_column else "NULL"
+        nino = self.people.nino_column
+        if nino is None:
+            column = "NULL"
+        elif self.people.nino_normalised:
+            column = f"t.{nino}"
+        else:  # as typed by a council: match the normalised form (an expression index serves it)
+            column = f"upper(replace(t.{nino}, ' ', ''))"
         sql = f"SELECT {self.people.select_list()} FROM {self.people.table} t WHERE {column} = ANY($1::text[])"
         return [record_from_row(r) for r in await self._fetch(sql, list(ninos))]
 

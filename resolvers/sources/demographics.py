@@ -34,6 +34,8 @@ class PeopleTable:
     id_type: str = "text"
     address_line2: bool = False
     nhs_column: str | None = None
+    #: The source keeps NINOs normalised (DWP): look up on the column itself, through its own index.
+    nino_normalised: bool = False
 
     def __post_init__(self) -> None:
         # SQL is built from these names: they come from code, and are checked anyway.

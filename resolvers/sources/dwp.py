@@ -99,7 +99,7 @@ def _record(row: Mapping[str, Any]) -> DwpRecord:
 
 class DwpSource(PgSource):
     name = "dwp"
-    people = PeopleTable("dwp.person", "person_id", "nino", id_type="bigint", address_line2=True)
+    people = PeopleTable("dwp.person", "person_id", "nino", id_type="bigint", address_line2=True, nino_normalised=True)
 
     record_sql = _RECORD_SQL
     key_by_kind: ClassVar[dict[str, tuple[str, str]]] = {
