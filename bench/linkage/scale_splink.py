@@ -502,7 +502,7 @@ def report(
     ]
     table += [
         f"| {r['threshold']:g} | {r['group']} | {r['records']} | {r['linked']} | {r['right']} | {r['wrong']} "
-        f"| {r['precision']:.4f} | {r['recall']:.4f} | {r['f1']:.4f} | {run.wall_seconds:.1f} | {peak_gib:.2f} |"
+        f"| {r['precision']:.5f} | {r['recall']:.5f} | {r['f1']:.5f} | {run.wall_seconds:.1f} | {peak_gib:.2f} |"
         for r in rows
     ]
     phases = "\n".join(f"| {k} | {v:.1f} |" for k, v in run.phase_seconds.items())
