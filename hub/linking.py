@@ -318,6 +318,8 @@ async def build_links(
                 while in_flight:
                     await finish_oldest()
                 bar.close()
+        # Fresh statistics: a bulk load leaves the planner guessing (a 1M-row index scanned per lookup).
+        await hub.execute("ANALYZE hub.link")
         await hub.execute("UPDATE hub.link_run SET finished_at = now() WHERE run_id = $1", run_id)
     finally:
         if pool is not None:
