@@ -18,9 +18,7 @@ import json
 import os
 import random
 import shlex
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +32,7 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.hubserver import hub_server
 from hub.config import SOURCE_STORES, Settings
 from hub.demo import ensure_keys, seed_sources
 from hub.keys import IssuerKey
@@ -45,12 +44,6 @@ QUERY = """query Charging($nino: String!) { person(nino: $nino, purpose: CARE_CH
   dwp { awardsInPayment { benefit component rate weeklyAmount } declaredIncome { kind weeklyAmount } }
   housingBenefit { claims { tenancyType weeklyRent weeklyAward } }
   socialCare { domiciliaryHoursPerWeek financialAssessments { weeklyAssessedCharge capitalBand } } } }"""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -160,44 +153,27 @@ async def main() -> None:
         keys_path=keys.key_ring,
     )
     await seed_sources(settings, people=args.people, seed=11)
-    port = _free_port()
     env = {
-        **os.environ,
         "DATABASE_URL": args.database_url,
         "WELFARE_HUB_DB_PREFIX": settings.db_prefix,
         "WELFARE_HUB_DATA_DIR": str(data_dir),
-        "WELFARE_HUB_PORT": str(port),
     }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "hub", "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
     try:
-        url = f"http://127.0.0.1:{port}/graphql"
-        async with aiohttp.ClientSession() as s:
-            for _ in range(200):
-                try:
-                    async with s.get(f"http://127.0.0.1:{port}/readyz") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-        token = IssuerKey.load(keys.issuer).mint(
-            issuer=settings.issuer,
-            audience=settings.audience,
-            org="bench-council",
-            org_type="council_care_finance",
-            user="bench",
-            purposes=["CARE_CHARGING_DOMICILIARY"],
-        )
-        ninos = await _pick_ninos(settings)
-        results: dict[str, Any] = {"people": args.people, "distinct_subjects": len(ninos)}
-        for concurrency, n in ((1, max(200, args.requests // 5)), (32, args.requests)):
-            results[f"baseline_c{concurrency}"] = await _baseline(settings, ninos, n, concurrency)
-            results[f"hub_c{concurrency}"] = await _hub(url, token, ninos, n, concurrency, server.pid)
+        async with hub_server(env) as (url, pid):
+            token = IssuerKey.load(keys.issuer).mint(
+                issuer=settings.issuer,
+                audience=settings.audience,
+                org="bench-council",
+                org_type="council_care_finance",
+                user="bench",
+                purposes=["CARE_CHARGING_DOMICILIARY"],
+            )
+            ninos = await _pick_ninos(settings)
+            results: dict[str, Any] = {"people": args.people, "distinct_subjects": len(ninos)}
+            for concurrency, n in ((1, max(200, args.requests // 5)), (32, args.requests)):
+                results[f"baseline_c{concurrency}"] = await _baseline(settings, ninos, n, concurrency)
+                results[f"hub_c{concurrency}"] = await _hub(url, token, ninos, n, concurrency, pid)
     finally:
-        server.terminate()
-        server.wait(10)
         await drop_stores(settings)
     command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H%M%SZ")

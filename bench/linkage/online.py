@@ -17,9 +17,7 @@ import datetime as dt
 import json
 import os
 import shlex
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -29,6 +27,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 
+from bench.hubserver import hub_server
 from hub.config import Settings
 from hub.keys import IssuerKey
 from hub.migrate import migration_url
@@ -37,12 +36,6 @@ BY_DETAILS = """query($d: PersonDemographics) { person(demographics: $d, purpose
   subjectId housingBenefit { claims { weeklyRent } } } }"""
 BY_NINO = """query($n: String) { person(nino: $n, purpose: CARE_CHARGING_DOMICILIARY) {
   subjectId housingBenefit { claims { weeklyRent } } } }"""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _queries(settings: Settings, n: int) -> tuple[list[dict[str, Any]], list[str]]:
@@ -113,49 +106,30 @@ async def main() -> None:
         spine_size = await spine.fetchval("SELECT count(*) FROM dwp.person")
     finally:
         await spine.close()
-    port = _free_port()
     env = {
-        **os.environ,
         "DATABASE_URL": args.database_url,
         "WELFARE_HUB_DB_PREFIX": args.prefix,
         "WELFARE_HUB_DATA_DIR": str(args.data_dir),
-        "WELFARE_HUB_PORT": str(port),
     }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "hub", "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
     results: dict[str, Any] = {"spine_people": spine_size}
-    try:
-        token = IssuerKey.load(args.data_dir / "keys" / "demo-issuer.json").mint(
-            issuer=settings.issuer,
-            audience=settings.audience,
-            org="bench-council",
-            org_type="council_care_finance",
-            user="bench",
-            purposes=["CARE_CHARGING_DOMICILIARY"],
-        )
-        url = f"http://127.0.0.1:{port}/graphql"
-        async with aiohttp.ClientSession() as session:
-            for _ in range(300):
-                try:
-                    async with session.get(f"http://127.0.0.1:{port}/readyz") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-            warm = [{"query": BY_DETAILS, "variables": {"d": d}} for d in details[:50]]
-            await _drive(session, url, token, warm, 4)
-            for concurrency in (1, 8):
-                results[f"demographics_c{concurrency}"] = await _drive(
-                    session, url, token, [{"query": BY_DETAILS, "variables": {"d": d}} for d in details], concurrency
-                )
-                results[f"nino_c{concurrency}"] = await _drive(
-                    session, url, token, [{"query": BY_NINO, "variables": {"n": n}} for n in ninos], concurrency
-                )
-    finally:
-        server.terminate()
-        server.wait(10)
+    token = IssuerKey.load(args.data_dir / "keys" / "demo-issuer.json").mint(
+        issuer=settings.issuer,
+        audience=settings.audience,
+        org="bench-council",
+        org_type="council_care_finance",
+        user="bench",
+        purposes=["CARE_CHARGING_DOMICILIARY"],
+    )
+    async with hub_server(env) as (url, _), aiohttp.ClientSession() as session:
+        warm = [{"query": BY_DETAILS, "variables": {"d": d}} for d in details[:50]]
+        await _drive(session, url, token, warm, 4)
+        for concurrency in (1, 8):
+            results[f"demographics_c{concurrency}"] = await _drive(
+                session, url, token, [{"query": BY_DETAILS, "variables": {"d": d}} for d in details], concurrency
+            )
+            results[f"nino_c{concurrency}"] = await _drive(
+                session, url, token, [{"query": BY_NINO, "variables": {"n": n}} for n in ninos], concurrency
+            )
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H%M%SZ")
     command = "python -m bench.linkage.online " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     lines = [
