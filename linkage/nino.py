@@ -76,7 +76,7 @@ def check_nino(value: str) -> NinoCheck:
         return NinoCheck(
             None,
             "BAD_FORMAT",
-            "a National Insurance number is two letters, six digits and a letter A-D (e.g. 'AB 12 34 56 C')",
+            "a National Insurance number is two letters, then six digits, then a letter A to D",
         )
     first, second, suffix = compact[0], compact[1], compact[8]
     if first in FIRST_LETTER_EXCLUDED:

@@ -6,7 +6,7 @@ from typing import NewType
 
 __all__ = ["HashedNino", "KeyId", "NormalisedNino", "Pseudonym"]
 
-#: A NINO that passed :func:`linkage.nino.normalise_nino`: upper case, no spaces, e.g. ``"AB123456C"``.
+#: A NINO that passed :func:`linkage.nino.normalise_nino`: upper case, no spaces or separators.
 NormalisedNino = NewType("NormalisedNino", str)
 #: Hex HMAC-SHA256 of a normalised NINO under one hub key; meaningless without the key id.
 HashedNino = NewType("HashedNino", str)
