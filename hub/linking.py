@@ -384,12 +384,6 @@ async def _candidates(dwp: DwpSource, records: Sequence[Demographics]) -> list[t
     return candidates
 
 
-async def _decide(
-    dwp: DwpSource, records: Sequence[Demographics], model: FSModel, thresholds: Thresholds
-) -> list[Decision]:
-    return decide(records, await _candidates(dwp, records), model=model, thresholds=thresholds)
-
-
 def save_model(model: FSModel, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(model.dumps())
