@@ -49,8 +49,9 @@ __all__ = ["LinkCounts", "build_links", "load_model", "rekey", "save_model", "tr
 
 log = logging.getLogger(__name__)
 # No "town": in UK data it is determined by the postcode, and EM collapses when two comparisons carry
-# the same information (the postcode comparison already has area and district levels).
-COMPARISONS = ("given_name", "family_name", "dob", "postcode", "address")
+# the same information. Postcode and address are one "residence" comparison: a move changes both, and
+# as two comparisons a moved person was penalised twice.
+COMPARISONS = ("given_name", "family_name", "dob", "residence")
 _BATCH_TIMEOUT = 120.0
 
 

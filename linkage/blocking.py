@@ -66,7 +66,7 @@ BLOCKING_KEYS = (
 #: (they agree by construction), so EM leaves them out of that key's session.
 BLOCKED_COMPARISONS: dict[str, tuple[str, ...]] = {
     "dob": ("dob",),
-    "postcode": ("postcode", "town", "address"),  # one postcode is a street or two: address follows it
+    "postcode": ("postcode", "town", "address", "residence"),  # one postcode is a street or two
     "family_sound_year": ("family_name", "dob"),
     "family_sound_birthday": ("family_name", "dob"),
     "given_family_initial": ("given_name", "family_name"),

@@ -175,6 +175,23 @@ def _address_levels(a: Columns, b: Columns) -> Levels:
     return _pairs_once(a["address"], b["address"], fn)
 
 
+def _residence_levels(a: Columns, b: Columns) -> Levels:
+    """Where the person lives, as one comparison: a move changes postcode and address together, and as
+    two comparisons it was counted (and penalised) twice.
+
+    Levels: 0 different, 1 same area, 2 same district, 3 same sector (or most address tokens), 4 same
+    postcode or the same address tokens, 5 same postcode and (most of) the same address.
+    """
+    pc = _postcode_levels(a, b).astype(np.int16)
+    ad = _address_levels(a, b).astype(np.int16)
+    out = np.where(pc >= 1, pc, 0)  # area, district, sector, unit (4)
+    out = np.where(ad == 3, np.maximum(out, 4), out)
+    out = np.where((ad == 2) & (out < 3), 3, out)
+    out = np.where((pc == 4) & (ad >= 2), 5, out)
+    out = np.where((pc < 0) & (ad < 0), MISSING, out)
+    return out.astype(np.int8)
+
+
 def _town_levels(a: Columns, b: Columns) -> Levels:
     def fn(left: list[str], right: list[str]) -> list[int]:
         sims = _jw(left, right)
@@ -219,6 +236,12 @@ COMPARISONS: dict[str, Comparison] = {
         ),
         Comparison(
             "address", ("different", "some tokens", "most tokens", "same tokens"), ("address",), _address_levels
+        ),
+        Comparison(
+            "residence",
+            ("different", "same area", "same district", "same sector", "same postcode or address", "same home"),
+            ("postcode", "address"),
+            _residence_levels,
         ),
         Comparison("town", ("different", "similar", "exact"), ("town",), _town_levels),
         Comparison("nhs_number", ("different", "exact"), ("nhs_number",), _exact_levels("nhs_number")),

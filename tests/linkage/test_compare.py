@@ -47,6 +47,50 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], str, str]] = [
     ("given: Iain / Ian", {"given_name": "Iain"}, {"given_name": "Ian"}, "given_name", "variant"),
     ("given: nickname with a middle name", {"given_name": "Bill Henry"}, {}, "given_name", "variant"),
     ("given: typo", {}, {"given_name": "Wiliam"}, "given_name", "similar"),
+    # residence: postcode and address as one fact (a move changes both)
+    ("residence: identical", {}, {}, "residence", "same home"),
+    (
+        "residence: same postcode, another address",
+        {},
+        {"address_line1": "22 Acacia Avenue"},
+        "residence",
+        "same postcode or address",
+    ),
+    (
+        "residence: same address, postcode mistyped",
+        {},
+        {"postcode": "NT9 9ZZ"},
+        "residence",
+        "same postcode or address",
+    ),
+    (
+        "residence: moved within the sector",
+        {},
+        {"postcode": "NT1 1ZZ", "address_line1": "22 Acacia Avenue"},
+        "residence",
+        "same sector",
+    ),
+    (
+        "residence: moved within the district",
+        {},
+        {"postcode": "NT1 9ZZ", "address_line1": "22 Acacia Avenue"},
+        "residence",
+        "same district",
+    ),
+    (
+        "residence: moved within the area",
+        {},
+        {"postcode": "NT7 9ZZ", "address_line1": "22 Acacia Avenue"},
+        "residence",
+        "same area",
+    ),
+    (
+        "residence: moved away",
+        {},
+        {"postcode": "SB1 1AA", "address_line1": "22 Acacia Avenue"},
+        "residence",
+        "different",
+    ),
     (
         "given: spelling not in the nickname list",
         {"given_name": "Olivia"},
@@ -218,13 +262,18 @@ MISSING = [
 @pytest.mark.parametrize(("comparison", "blank"), MISSING, ids=[f"{c}={v}" for c, v in MISSING])
 def test_missing_value_is_unknown_for_that_comparison_only(comparison: str, blank: dict[str, Any], side: str) -> None:
     left, right = ({**BASE, **blank}, BASE) if side == "left" else (BASE, {**BASE, **blank})
-    assert levels_of(left, right) == {**EXACT, comparison: -1}
+    expected = {**EXACT, comparison: -1}
+    if comparison in ("postcode", "address"):
+        # Residence reads both: with one missing, the other (identical here) still says "same place".
+        expected["residence"] = COMPARISONS["residence"].labels.index("same postcode or address")
+    assert levels_of(left, right) == expected
 
 
 def test_missing_on_both_sides_is_unknown_not_agreement() -> None:
     blank = {**BASE, "given_name": None, "dob": None, "postcode": None, "nhs_number": None}
     got = levels_of(blank, blank)
-    assert got == {**EXACT, "given_name": -1, "dob": -1, "postcode": -1, "nhs_number": -1}
+    same_address = COMPARISONS["residence"].labels.index("same postcode or address")
+    assert got == {**EXACT, "given_name": -1, "dob": -1, "postcode": -1, "nhs_number": -1, "residence": same_address}
 
 
 def test_absent_columns_are_missing() -> None:
