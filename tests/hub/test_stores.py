@@ -85,3 +85,25 @@ async def test_hub_database_holds_no_nino_in_clear(
     for nino in [*P.ALL, P.ABSENT]:
         assert nino not in text
         assert f"{nino[:2]} {nino[2:4]} {nino[4:6]} {nino[6:8]} {nino[8]}" not in text
+
+
+async def test_even_the_owner_cannot_rewrite_the_audit_log(
+    settings: Settings, client: httpx.AsyncClient, token: Any, admin: dict[str, asyncpg.Connection]
+) -> None:
+    # With per-store URLs a deployment may run the service as the owner: the database itself refuses.
+    await gql(
+        client,
+        token("council_blue_badge", "BLUE_BADGE"),
+        "query($n: String!) { person(nino: $n, purpose: BLUE_BADGE) { subjectId } }",
+        {"n": P.BADGE_DLA},
+    )
+    hub = admin["hub"]  # the administrator, stronger than the owner
+    before = await hub.fetchval("SELECT count(*) FROM hub.audit_event")
+    for statement in (
+        "UPDATE hub.audit_event SET decision = 'refused'",
+        "DELETE FROM hub.audit_event",
+        "TRUNCATE hub.audit_event",
+    ):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+            await hub.execute(statement)
+    assert await hub.fetchval("SELECT count(*) FROM hub.audit_event") == before
