@@ -247,9 +247,7 @@ class PurposeGuard(SchemaExtension):
         (purpose_id,) = purposes
         assert purpose_id is not None
         ctx.claimed_purpose = purpose_id
-        coordinates = {
-            c for c in field_coordinates(schema, operation, fragments) if not c.rsplit(".", 1)[-1].startswith("__")
-        }
+        coordinates = field_coordinates(schema, operation, fragments)
         ctx.purpose = decide(ctx.services.register, ctx.caller, purpose_id, coordinates)
         ctx.allowed_fields = ctx.purpose.fields
 

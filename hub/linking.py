@@ -41,7 +41,7 @@ from linkage import (
     prepare,
     sessions,
 )
-from linkage.link import Decision, decide, person_key_for
+from linkage.link import Candidate, Decision, decide, person_key_for
 from resolvers.sources import DwpSource, HousingBenefitSource, SocialCareSource, create_store_pool
 from resolvers.sources.base import PgSource
 
@@ -330,8 +330,6 @@ async def build_links(
 
 
 def _spine_decision(record: Demographics) -> Decision:
-    from linkage.link import Candidate
-
     assert record.record_id is not None
     return Decision(Band.LINK, "nino", Candidate(record.record_id, 1.0, 0.0, ()))
 

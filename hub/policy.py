@@ -19,7 +19,6 @@ __all__ = ["TIERS", "PurposeSpec", "Register", "decide", "load_register"]
 
 #: Sensitivity tiers, lowest first (DESIGN: identity < benefit status < financial detail < special category).
 TIERS = ("identity", "benefit_status", "financial", "special_category")
-ALWAYS_ALLOWED_FIELDS = frozenset({"__typename"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +110,8 @@ def decide(register: Register, caller: Caller, purpose_id: str, coordinates: Ite
     if spec.consent_required:
         # Consent records come with the authorisation issue; until then a consent-based purpose is refused.
         raise ConsentRequired(f"purpose {purpose_id} needs the person's recorded consent", purpose=purpose_id)
-    forbidden = {c for c in coordinates if c not in spec.fields and c.rsplit(".", 1)[-1] not in ALWAYS_ALLOWED_FIELDS}
+    # Meta fields (__typename; introspection, gated separately) carry no personal data.
+    forbidden = {c for c in coordinates if c not in spec.fields and not c.rsplit(".", 1)[-1].startswith("__")}
     if forbidden:
         raise PurposeForbidsField(purpose_id, forbidden)
     return spec

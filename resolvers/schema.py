@@ -168,7 +168,7 @@ async def _by_demographics(ctx: RequestContext, given: PersonDemographics) -> Pe
     if sum(v is not None for v in (query.given_name, query.family_name, query.dob)) < 2:
         raise BadUserInput("demographics need at least two of given name, family name and date of birth")
     spine = ctx.services.sources["dwp"]
-    candidates = await spine.find_candidates([query])  # type: ignore[attr-defined]
+    candidates = await spine.find_candidates([query])
     ctx.identity_sources.add("dwp")
     decision = identity.decide(query, candidates)
     assert decision is not None

@@ -9,6 +9,7 @@ into a field error while the other sources still answer.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -21,7 +22,7 @@ from hub.errors import SourceTimeout, SourceUnavailable
 from linkage import Demographics, NormalisedNino
 from resolvers.sources.demographics import PeopleTable, candidate_sql, query_batch, record_from_row, scan_sql
 
-__all__ = ["PgSource", "Source", "SubjectKey", "create_store_pool"]
+__all__ = ["PgSource", "Source", "SubjectKey", "create_store_pool", "json_date"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -41,9 +42,14 @@ class Source(Protocol):
         """One result per key, in order: the source's record(s) for it, or ``None`` if it holds none."""
         ...
 
-    async def ping(self) -> None:
-        """Raise :class:`SourceUnavailable` unless the source answers now."""
+    async def find_candidates(self, queries: Sequence[Demographics]) -> list[tuple[int, Demographics]]:
+        """Records sharing a blocking key with each query: (query index, record) pairs."""
         ...
+
+
+def json_date(value: str | None) -> Any:
+    """A date from a row's JSON aggregate (ISO text), or None."""
+    return None if value is None else dt.date.fromisoformat(value)
 
 
 def _decode_json(value: str) -> Any:
@@ -119,12 +125,6 @@ class PgSource:
             return list(await conn.fetch(sql, *args))
 
         return await self._run(work)
-
-    async def ping(self) -> None:
-        async def work(conn: Any) -> None:
-            await conn.fetchval("SELECT 1")
-
-        await self._run(work)
 
     # -- person records, by NINO or by record id (one query per kind of key in a batch) ---------------
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from resolvers.sources.base import PgSource
+from resolvers.sources.base import PgSource, json_date
 from resolvers.sources.demographics import PeopleTable
 from resolvers.types import (
     Address,
@@ -52,10 +51,6 @@ SELECT {key} AS k, p.given_name, p.middle_names, p.family_name, p.date_of_birth,
 """
 
 
-def _date(value: str | None) -> Any:
-    return None if value is None else dt.date.fromisoformat(value)
-
-
 def _record(row: Mapping[str, Any]) -> DwpRecord:
     return DwpRecord(
         name=PersonName(given_name=row["given_name"], middle_names=row["middle_names"], family_name=row["family_name"]),
@@ -69,19 +64,19 @@ def _record(row: Mapping[str, Any]) -> DwpRecord:
                 component=a["component"],
                 rate=a["rate"],
                 weekly_amount=a["weekly_amount"],
-                start_date=_date(a["start_date"]),
-                end_date=_date(a["end_date"]),
+                start_date=json_date(a["start_date"]),
+                end_date=json_date(a["end_date"]),
                 pip_moving_around_points=a["moving_around"],
                 pip_planning_journeys_descriptor=a["planning"],
             )
             for a in row["awards"]
         ],
         declared_income=[
-            DeclaredIncome(kind=i["kind"], weekly_amount=i["weekly_amount"], declared_on=_date(i["declared_on"]))
+            DeclaredIncome(kind=i["kind"], weekly_amount=i["weekly_amount"], declared_on=json_date(i["declared_on"]))
             for i in row["income"]
         ],
         declared_capital=[
-            DeclaredCapital(kind=c["kind"], amount=c["amount"], declared_on=_date(c["declared_on"]))
+            DeclaredCapital(kind=c["kind"], amount=c["amount"], declared_on=json_date(c["declared_on"]))
             for c in row["capital"]
         ],
         household_members=[
@@ -90,7 +85,7 @@ def _record(row: Mapping[str, Any]) -> DwpRecord:
                 name=PersonName(
                     given_name=m["given_name"], middle_names=m["middle_names"], family_name=m["family_name"]
                 ),
-                date_of_birth=_date(m["date_of_birth"]),
+                date_of_birth=json_date(m["date_of_birth"]),
             )
             for m in row["household"]
         ],

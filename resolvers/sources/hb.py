@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from resolvers.sources.base import PgSource
+from resolvers.sources.base import PgSource, json_date
 from resolvers.sources.demographics import PeopleTable
 from resolvers.types import DhpAward, HousingBenefitClaim, HousingBenefitRecord, TenancyType
 
@@ -27,10 +26,6 @@ SELECT {key} AS k, c.claim_ref, c.council_code, c.tenancy_type, c.weekly_rent,
 """
 
 
-def _date(value: str | None) -> dt.date | None:
-    return None if value is None else dt.date.fromisoformat(value)
-
-
 def _claim(row: Mapping[str, Any]) -> HousingBenefitClaim:
     return HousingBenefitClaim(
         claim_ref=row["claim_ref"],
@@ -46,8 +41,8 @@ def _claim(row: Mapping[str, Any]) -> HousingBenefitClaim:
             DhpAward(
                 reason=d["reason"],
                 weekly_amount=d["weekly_amount"],
-                start_date=_date(d["start_date"]) or row["start_date"],
-                end_date=_date(d["end_date"]),
+                start_date=json_date(d["start_date"]) or row["start_date"],
+                end_date=json_date(d["end_date"]),
             )
             for d in row["dhp"]
         ],

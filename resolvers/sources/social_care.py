@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from resolvers.sources.base import PgSource
+from resolvers.sources.base import PgSource, json_date
 from resolvers.sources.demographics import PeopleTable
 from resolvers.types import CarePlacement, CarePlan, FinancialAssessment, PlacementKind, SocialCareRecord
 
@@ -33,20 +32,12 @@ SELECT {key} AS k, cl.client_id,
 """
 
 
-def _date(value: str) -> dt.date:
-    return dt.date.fromisoformat(value)
-
-
-def _maybe_date(value: str | None) -> dt.date | None:
-    return None if value is None else dt.date.fromisoformat(value)
-
-
 def _client(row: Mapping[str, Any]) -> SocialCareRecord:
     return SocialCareRecord(
         care_plans=[
             CarePlan(
-                start_date=_date(p["start_date"]),
-                end_date=_maybe_date(p["end_date"]),
+                start_date=json_date(p["start_date"]),
+                end_date=json_date(p["end_date"]),
                 overnight_care_required=p["overnight"],
                 domiciliary_hours_per_week=p["hours"],
             )
@@ -55,14 +46,16 @@ def _client(row: Mapping[str, Any]) -> SocialCareRecord:
         placements=[
             CarePlacement(
                 kind=PlacementKind(p["kind"]),
-                admitted_on=_date(p["admitted_on"]),
-                discharged_on=_maybe_date(p["discharged_on"]),
+                admitted_on=json_date(p["admitted_on"]),
+                discharged_on=json_date(p["discharged_on"]),
             )
             for p in row["placements"]
         ],
         financial_assessments=[
             FinancialAssessment(
-                assessed_on=_date(f["assessed_on"]), weekly_assessed_charge=f["charge"], capital_band=f["capital_band"]
+                assessed_on=json_date(f["assessed_on"]),
+                weekly_assessed_charge=f["charge"],
+                capital_band=f["capital_band"],
             )
             for f in row["assessments"]
         ],
