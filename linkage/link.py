@@ -18,6 +18,7 @@ demographics. Rules, in order:
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -59,7 +60,9 @@ class Decision:
     reason: str | None = None  # for review: "nino_conflict" | "probabilistic"
 
 
+@functools.lru_cache(maxsize=65536)
 def _normalised(nino: str | None) -> str | None:
+    # Called for every candidate of every record with a NINO: the same spine NINOs recur chunk after chunk.
     return check_nino(nino).nino if nino else None
 
 
