@@ -167,7 +167,7 @@ def _cmd_link_train(settings: Settings, args: argparse.Namespace) -> int:
 
     settings = _with_local_keys(settings)
     with database(settings) as s:
-        model = asyncio.run(train_model(s, sample=args.sample))
+        model = asyncio.run(train_model(s, sample=args.sample, progress=True))
     path = _model_path(settings, args)
     save_model(model, path)
     print(f"model {model.version} written to {path} (prior {model.prior:.3g}, {model.em_iterations} EM iterations)")
@@ -184,7 +184,7 @@ def _cmd_link_build(settings: Settings, args: argparse.Namespace) -> int:
         if path.exists():
             model = load_model(path)
         else:
-            model = asyncio.run(train_model(s))
+            model = asyncio.run(train_model(s, progress=True))
             save_model(model, path)
         thresholds = Thresholds(link=args.link_threshold, review=args.review_threshold)
         counts = asyncio.run(

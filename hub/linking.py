@@ -41,6 +41,7 @@ from linkage import (
     prepare,
     sessions,
 )
+from linkage.household import PairCounter
 from linkage.link import Candidate, Decision, decide, person_key_for
 from resolvers.sources import DwpSource, HousingBenefitSource, SocialCareSource, create_store_pool
 from resolvers.sources.base import PgSource
@@ -80,15 +81,31 @@ async def _sources(settings: Settings) -> Any:
         await asyncio.gather(*(p.close() for p in pools.values()))
 
 
-async def train_model(settings: Settings, *, sample: int = 50_000, seed: int = 0) -> FSModel:
+async def _household_pairs(spine: PgSource, *, chunk: int = 50_000, progress: bool) -> PairCounter:
+    counter = PairCounter(COMPARISONS)
+    bar = tqdm(total=await spine.count(), desc="household pairs", unit="rec", disable=not progress)
+    after = spine.people.first_cursor
+    while records := await spine.scan(after, chunk):
+        counter.add(prepare(columns_of(records)))
+        last = records[-1].record_id
+        after = int(last) if spine.people.id_type == "bigint" and last is not None else last
+        bar.update(len(records))
+    bar.close()
+    return counter
+
+
+async def train_model(settings: Settings, *, sample: int = 50_000, seed: int = 0, progress: bool = False) -> FSModel:
     """Fit the model on a random sample of council records against the DWP spine.
 
     u from random pairs; term frequencies from the sample; m from the council records whose valid NINO
-    finds a DWP record (same NINO, so the same person but for the odd household mix-up); and the prior
+    finds a DWP record (same NINO, so the same person but for the odd household mix-up); the prior
     from the spine's nature: every council record's person is in DWP once, so a council record and a
-    random DWP record match with probability 1 / |DWP|.
+    random DWP record match with probability 1 / |DWP|; and what households share (twins, a father and
+    son) from every pair of people in the whole spine, read once in chunks (one record per person there,
+    so every pair is two people).
     """
     async with _sources(settings) as (dwp, hb, sc):
+        household = await _household_pairs(dwp, progress=progress)
         spine = await dwp.sample(sample)
         council = await hb.sample(sample // 2) + await sc.sample(sample // 2)
         spine_size = await dwp.count()
@@ -98,6 +115,7 @@ async def train_model(settings: Settings, *, sample: int = 50_000, seed: int = 0
     model = FSModel(COMPARISONS)
     model.estimate_u(left, right, seed=seed)
     model.estimate_tf(left, right)
+    model.estimate_household([household])
     by_nino = {p.nino: p for p in labelled_spine}
     pairs = [(r, by_nino[n]) for r in council if r.nino and (n := check_nino(r.nino).nino) in by_nino]
     if len(pairs) >= 500:

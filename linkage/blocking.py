@@ -44,6 +44,9 @@ def blocking_keys(columns: Columns) -> dict[str, list[str | None]]:
         # Day/month transposed or year mistyped: the same birthday with the same surname sound.
         "family_sound_birthday": [_key(s, md) for s, md in zip(family_sound, month_day, strict=True)],
         "given_family_initial": [_key(i, f) for i, f in zip(given_initial, family, strict=True)],
+        "given_family_sound": [_key(g, s) for g, s in zip(given, family_sound, strict=True)],
+        # Same home, whatever the errors in names, date of birth and postcode (a house number and a street).
+        "address": [a if a and " " in a else None for a in columns["address"]],
         # Names entered in the wrong boxes: the pair of names regardless of order.
         "name_set": [_key(*sorted((g, f))) if g and f else None for g, f in zip(given, family, strict=True)],
         # Moved house but stayed in town, with a date of birth error.
@@ -58,6 +61,8 @@ BLOCKING_KEYS = (
     "family_sound_year",
     "family_sound_birthday",
     "given_family_initial",
+    "given_family_sound",
+    "address",
     "name_set",
     "given_town",
     "family_sound_town",
@@ -70,6 +75,8 @@ BLOCKED_COMPARISONS: dict[str, tuple[str, ...]] = {
     "family_sound_year": ("family_name", "dob"),
     "family_sound_birthday": ("family_name", "dob"),
     "given_family_initial": ("given_name", "family_name"),
+    "given_family_sound": ("given_name", "family_name"),
+    "address": ("address", "residence", "postcode", "town"),
     "name_set": ("given_name", "family_name"),
     "given_town": ("given_name", "town"),
     "family_sound_town": ("family_name", "town"),

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from rapidfuzz.distance import JaroWinkler
+from rapidfuzz.distance import Indel, JaroWinkler
 from rapidfuzz.process import cpdist
 
 from linkage.nicknames import equivalent
@@ -48,7 +48,7 @@ class Comparison:
     name: str
     labels: tuple[str, ...]
     columns: tuple[str, ...]
-    levels: Callable[[Columns, Columns], Levels]
+    levels: Callable[[Pairs], Levels]
     tf_column: str | None = None
 
 
@@ -74,73 +74,114 @@ def _jw(left: list[str], right: list[str]) -> npt.NDArray[np.float64]:
     return np.asarray(cpdist(left, right, scorer=JaroWinkler.normalized_similarity, workers=1), dtype=np.float64)
 
 
-def _given_levels(a: Columns, b: Columns) -> Levels:
-    # Levels: 0 different, 1 initial only, 2 similar (JW >= .88), 3 nickname/variant, 4 exact or swapped.
-    def fn(left: list[str], right: list[str]) -> list[int]:
-        sims = _jw([x.split(" ")[0] for x in left], [y.split(" ")[0] for y in right])
-        levels = []
-        for x, y, sim in zip(left, right, sims, strict=True):
-            fx, fy = x.split(" ")[0], y.split(" ")[0]
-            if x == y or fx == fy:
-                levels.append(4)
-            elif equivalent(fx, fy):
-                levels.append(3)
-            elif sim >= 0.88:
-                levels.append(2)
-            elif (len(fx) == 1 or len(fy) == 1) and fx[0] == fy[0]:
-                levels.append(1)
-            else:
-                levels.append(0)
-        return levels
-
-    levels = _pairs_once(a["given_name"], b["given_name"], fn)
-    # First and family names swapped between systems: full agreement, just in the wrong boxes.
-    swapped = (a["given_name"] == b["family_name"]) & (a["family_name"] == b["given_name"]) & (levels >= 0)
-    levels[swapped.astype(bool)] = 4
+def _given_fn(left: list[str], right: list[str]) -> list[int]:
+    # Levels: 0 different, 1 initial only, 2 alike (JW >= .7), 3 similar (JW >= .88), 4 nickname/variant,
+    # 5 exact. On the first given name; a middle name on one side does not count against.
+    first_left, first_right = [x.split(" ")[0] for x in left], [y.split(" ")[0] for y in right]
+    sims = _jw(first_left, first_right)
+    levels = []
+    for x, y, fx, fy, sim in zip(left, right, first_left, first_right, sims, strict=True):
+        if x == y or fx == fy:
+            levels.append(5)
+        elif equivalent(fx, fy):
+            levels.append(4)
+        elif sim >= 0.88:
+            levels.append(3)
+        elif (len(fx) == 1 or len(fy) == 1) and fx[0] == fy[0]:
+            levels.append(1)
+        elif sim >= 0.7:
+            levels.append(2)
+        else:
+            levels.append(0)
     return levels
 
 
-def _family_levels(a: Columns, b: Columns) -> Levels:
-    # Levels: 0 different, 1 shares a word (double-barrelled, changed), 2 similar (JW >= .88), 3 exact/swapped.
-    def fn(left: list[str], right: list[str]) -> list[int]:
-        sims = _jw(left, right)
-        out = []
-        for x, y, sim in zip(left, right, sims, strict=True):
-            if x == y:
-                out.append(3)
-            elif sim >= 0.88:
-                out.append(2)
-            elif set(x.split(" ")) & set(y.split(" ")):
-                out.append(1)
-            else:
-                out.append(0)
-        return out
-
-    levels = _pairs_once(a["family_name"], b["family_name"], fn)
-    swapped = (a["given_name"] == b["family_name"]) & (a["family_name"] == b["given_name"]) & (levels >= 0)
-    levels[swapped.astype(bool)] = 3
-    return levels
+def _family_fn(left: list[str], right: list[str]) -> list[int]:
+    # Levels: 0 different, 1 shares a word (double-barrelled, changed), 2 similar (JW >= .88), 3 exact.
+    sims = _jw(left, right)
+    out = []
+    for x, y, sim in zip(left, right, sims, strict=True):
+        if x == y:
+            out.append(3)
+        elif sim >= 0.88:
+            out.append(2)
+        elif set(x.split(" ")) & set(y.split(" ")):
+            out.append(1)
+        else:
+            out.append(0)
+    return out
 
 
-def _dob_levels(a: Columns, b: Columns) -> Levels:
-    # Levels: 0 different, 1 one digit off, 2 day and month transposed, 3 exact.
+_GIVEN_SIMILAR, _FAMILY_SIMILAR = 3, 2
+
+
+class _Names:
+    """Given and family name levels of the same pairs, computed together: a name written in the other
+    name's box (a common data-entry error, typos and all) counts as agreement on that name."""
+
+    def __init__(self, a: Columns, b: Columns) -> None:
+        self.given = _pairs_once(a["given_name"], b["given_name"], _given_fn)
+        self.family = _pairs_once(a["family_name"], b["family_name"], _family_fn)
+        candidates = np.flatnonzero(
+            (self.given >= 0) & (self.given < _GIVEN_SIMILAR) & (self.family >= 0) & (self.family < _FAMILY_SIMILAR)
+        )
+        if len(candidates) == 0:
+            return
+        crossed_given = _pairs_once(a["given_name"][candidates], b["family_name"][candidates], _given_fn)
+        crossed_family = _pairs_once(a["family_name"][candidates], b["given_name"][candidates], _family_fn)
+        # Either name in the other's box (the other one changed or lost) still counts for that name.
+        self.given[candidates] = np.maximum(self.given[candidates], crossed_given)
+        self.family[candidates] = np.maximum(self.family[candidates], crossed_family)
+
+
+class Pairs:
+    """Both sides' columns of the candidate pairs, and what several comparisons share."""
+
+    def __init__(self, a: Columns, b: Columns) -> None:
+        self.a, self.b = a, b
+        self._names: _Names | None = None
+
+    @property
+    def names(self) -> _Names:
+        if self._names is None:
+            self._names = _Names(self.a, self.b)
+        return self._names
+
+
+def _given_levels(pairs: Pairs) -> Levels:
+    return pairs.names.given
+
+
+def _family_levels(pairs: Pairs) -> Levels:
+    return pairs.names.family
+
+
+def _dob_levels(pairs: Pairs) -> Levels:
+    # Levels: 0 different, 1 two digits off, 2 one digit off or two adjacent digits swapped, 3 day and
+    # month transposed, 4 exact.
     def fn(left: list[str], right: list[str]) -> list[int]:
         la = np.frombuffer("".join(left).encode(), dtype=np.uint8).reshape(-1, 8)
         ra = np.frombuffer("".join(right).encode(), dtype=np.uint8).reshape(-1, 8)
-        exact = (la == ra).all(axis=1)
+        differ = la != ra
+        n_differ = differ.sum(axis=1)
+        exact = n_differ == 0
         transposed = (
             (la[:, :4] == ra[:, :4]).all(axis=1)
             & (la[:, 4:6] == ra[:, 6:8]).all(axis=1)
             & (la[:, 6:8] == ra[:, 4:6]).all(axis=1)
         )
-        one_digit = (la != ra).sum(axis=1) == 1
-        levels: list[int] = np.select([exact, transposed, one_digit], [3, 2, 1], 0).tolist()
+        # Two neighbouring digits swapped ("1973" for "1937"): they differ, and each is the other's.
+        adjacent = (differ[:, :-1] & differ[:, 1:] & (la[:, :-1] == ra[:, 1:]) & (la[:, 1:] == ra[:, :-1])).any(
+            axis=1
+        ) & (n_differ == 2)
+        one_edit = (n_differ == 1) | adjacent
+        levels: list[int] = np.select([exact, transposed, one_edit, n_differ == 2], [4, 3, 2, 1], 0).tolist()
         return levels
 
-    return _pairs_once(a["dob"], b["dob"], fn)
+    return _pairs_once(pairs.a["dob"], pairs.b["dob"], fn)
 
 
-def _postcode_levels(a: Columns, b: Columns) -> Levels:
+def _postcode_levels(pairs: Pairs) -> Levels:
     # Levels: 0 different, 1 same area, 2 same district, 3 same sector, 4 same unit (full postcode).
     def fn(left: list[str], right: list[str]) -> list[int]:
         out = []
@@ -159,51 +200,64 @@ def _postcode_levels(a: Columns, b: Columns) -> Levels:
             out.append(next((4 - i for i, (u, v) in enumerate(zip(px, py, strict=True)) if u == v), 0))
         return out
 
-    return _pairs_once(a["postcode"], b["postcode"], fn)
+    return _pairs_once(pairs.a["postcode"], pairs.b["postcode"], fn)
 
 
-def _address_levels(a: Columns, b: Columns) -> Levels:
-    # Levels: 0 different, 1 some tokens shared (Jaccard >= .34), 2 most (>= .67), 3 same tokens.
+def _address_levels(pairs: Pairs) -> Levels:
+    # Levels: 0 different, 1 some tokens shared (Jaccard >= .34), 2 the same letters but for a slip
+    # (a space moved, two letters swapped: Indel similarity >= .9 without spaces), 3 most tokens
+    # (Jaccard >= .67), 4 same tokens.
     def fn(left: list[str], right: list[str]) -> list[int]:
+        text = np.asarray(
+            cpdist(
+                [x.replace(" ", "") for x in left],
+                [y.replace(" ", "") for y in right],
+                scorer=Indel.normalized_similarity,
+                workers=1,
+            ),
+            dtype=np.float64,
+        )
         out = []
-        for x, y in zip(left, right, strict=True):
+        for x, y, t in zip(left, right, text, strict=True):
             tx, ty = frozenset(x.split(" ")), frozenset(y.split(" "))
             jaccard = len(tx & ty) / len(tx | ty)
-            out.append(3 if tx == ty else 2 if jaccard >= 0.67 else 1 if jaccard >= 0.34 else 0)
+            out.append(4 if tx == ty else 3 if jaccard >= 0.67 else 2 if t >= 0.9 else 1 if jaccard >= 0.34 else 0)
         return out
 
-    return _pairs_once(a["address"], b["address"], fn)
+    return _pairs_once(pairs.a["address"], pairs.b["address"], fn)
 
 
-def _residence_levels(a: Columns, b: Columns) -> Levels:
+def _residence_levels(pairs: Pairs) -> Levels:
     """Where the person lives, as one comparison: a move changes postcode and address together, and as
     two comparisons it was counted (and penalised) twice.
 
     Levels: 0 different, 1 same area, 2 same district, 3 same sector (or most address tokens), 4 same
     postcode or the same address tokens, 5 same postcode and (most of) the same address.
     """
-    pc = _postcode_levels(a, b).astype(np.int16)
-    ad = _address_levels(a, b).astype(np.int16)
+    pc = _postcode_levels(pairs).astype(np.int16)
+    ad = _address_levels(pairs).astype(np.int16)
     out = np.where(pc >= 1, pc, 0)  # area, district, sector, unit (4)
-    out = np.where(ad == 3, np.maximum(out, 4), out)
-    out = np.where((ad == 2) & (out < 3), 3, out)
+    out = np.where(ad == 4, np.maximum(out, 4), out)
+    out = np.where((ad >= 2) & (out < 3), 3, out)
     out = np.where((pc == 4) & (ad >= 2), 5, out)
     out = np.where((pc < 0) & (ad < 0), MISSING, out)
     return out.astype(np.int8)
 
 
-def _town_levels(a: Columns, b: Columns) -> Levels:
+def _town_levels(pairs: Pairs) -> Levels:
     def fn(left: list[str], right: list[str]) -> list[int]:
         sims = _jw(left, right)
         return [2 if x == y else 1 if s >= 0.9 else 0 for x, y, s in zip(left, right, sims, strict=True)]
 
-    return _pairs_once(a["town"], b["town"], fn)
+    return _pairs_once(pairs.a["town"], pairs.b["town"], fn)
 
 
-def _exact_levels(column: str) -> Callable[[Columns, Columns], Levels]:
-    def levels(a: Columns, b: Columns) -> Levels:
+def _exact_levels(column: str) -> Callable[[Pairs], Levels]:
+    def levels(pairs: Pairs) -> Levels:
         return _pairs_once(
-            a[column], b[column], lambda left, right: [int(x == y) for x, y in zip(left, right, strict=True)]
+            pairs.a[column],
+            pairs.b[column],
+            lambda left, right: [int(x == y) for x, y in zip(left, right, strict=True)],
         )
 
     return levels
@@ -214,7 +268,7 @@ COMPARISONS: dict[str, Comparison] = {
     for c in (
         Comparison(
             "given_name",
-            ("different", "initial", "similar", "variant", "exact"),
+            ("different", "initial", "alike", "similar", "variant", "exact"),
             ("given_name", "family_name"),
             _given_levels,
             tf_column="given_name",
@@ -226,7 +280,12 @@ COMPARISONS: dict[str, Comparison] = {
             _family_levels,
             tf_column="family_name",
         ),
-        Comparison("dob", ("different", "one digit off", "day/month transposed", "exact"), ("dob",), _dob_levels),
+        Comparison(
+            "dob",
+            ("different", "two digits off", "one digit off or swapped", "day/month transposed", "exact"),
+            ("dob",),
+            _dob_levels,
+        ),
         Comparison(
             "postcode",
             ("different", "area", "district", "sector", "unit"),
@@ -235,7 +294,10 @@ COMPARISONS: dict[str, Comparison] = {
             tf_column="postcode",
         ),
         Comparison(
-            "address", ("different", "some tokens", "most tokens", "same tokens"), ("address",), _address_levels
+            "address",
+            ("different", "some tokens", "same letters", "most tokens", "same tokens"),
+            ("address",),
+            _address_levels,
         ),
         Comparison(
             "residence",
@@ -301,4 +363,5 @@ def compare(
     b = {k: v[ib] for k, v in right.items()}
     if len(ia) == 0:
         return np.empty((0, len(names)), dtype=np.int8)
-    return np.stack([COMPARISONS[name].levels(a, b) for name in names], axis=1)
+    shared = Pairs(a, b)
+    return np.stack([COMPARISONS[name].levels(shared) for name in names], axis=1)

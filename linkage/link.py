@@ -7,13 +7,12 @@ demographics. Rules, in order:
 1. NINO agreement is strong evidence, not proof: it links unless the given name or date of birth clearly
    disagrees, in which case the record goes to review (a household member's NINO typed on the wrong
    record), unless the demographics alone link it confidently to someone else.
-2. Otherwise the Fellegi-Sunter model scores every candidate; the best decides the band, with two
-   guards for what the model's independence assumption gets wrong in households (surname, address and
-   postcode agree together for twins, spouses, a father and son):
-   - a candidate whose given name or date of birth clearly disagrees is never linked automatically;
-   - when another candidate is also plausible, the best links only if it is ahead by at least
-     ``MARGIN_BITS`` of match weight (1000 : 1); otherwise a person chooses. The hub never guesses
-     between two people.
+2. Otherwise the Fellegi-Sunter model scores every candidate, households included: what twins, spouses
+   and a father and son share (family name, home, date of birth or given name) is scored at the rate
+   the data shows different people sharing it (:mod:`linkage.household`), not as independent
+   coincidences. The best candidate decides the band, and when another candidate is also plausible the
+   best links only if it is ahead by at least ``MARGIN_BITS`` of match weight (1000 : 1); otherwise a
+   person chooses. The hub never guesses between two people.
 """
 
 from __future__ import annotations
@@ -88,12 +87,6 @@ def decide(
     given_col = model.comparisons.index("given_name") if "given_name" in model.comparisons else None
     dob_col = model.comparisons.index("dob") if "dob" in model.comparisons else None
 
-    # Given name or date of birth clearly different (level 0; missing is -1 and no evidence either way).
-    core_conflict = np.zeros(len(candidates), dtype=bool)
-    for col in (given_col, dob_col):
-        if col is not None:
-            core_conflict |= levels[:, col] == 0
-
     per_record: dict[int, list[int]] = {}
     for row, (i, _) in enumerate(candidates):
         per_record.setdefault(i, []).append(row)
@@ -131,14 +124,14 @@ def decide(
                 decisions.append(Decision(Band.LINK, "nino", candidate(r)))
                 continue
             others = [x for x in ranked if candidates[x][1].record_id != candidates[r][1].record_id]
-            probabilistic = _probabilistic(others, probability, match_weight, core_conflict, thresholds, candidate)
+            probabilistic = _probabilistic(others, probability, match_weight, thresholds, candidate)
             if probabilistic.band is Band.LINK:
                 decisions.append(probabilistic)
             else:
                 review = (candidate(r), *probabilistic.review)
                 decisions.append(Decision(Band.REVIEW, "nino", candidate(r), review, "nino_conflict"))
             continue
-        decisions.append(_probabilistic(ranked, probability, match_weight, core_conflict, thresholds, candidate))
+        decisions.append(_probabilistic(ranked, probability, match_weight, thresholds, candidate))
     return decisions
 
 
@@ -146,7 +139,6 @@ def _probabilistic(
     ranked: Sequence[int],
     probability: npt.NDArray[np.float64],
     match_weight: npt.NDArray[np.float64],
-    core_conflict: npt.NDArray[np.bool_],
     thresholds: Thresholds,
     make: Callable[[int], Candidate],
 ) -> Decision:
@@ -155,8 +147,6 @@ def _probabilistic(
     best = ranked[0]
     band = band_for(float(probability[best]), thresholds)
     plausible = [r for r in ranked if probability[r] >= thresholds.review]
-    if band is Band.LINK and core_conflict[best]:
-        band = Band.REVIEW
     if band is Band.LINK and len(plausible) > 1 and match_weight[best] - match_weight[plausible[1]] < MARGIN_BITS:
         band = Band.REVIEW
     if band is Band.REVIEW:

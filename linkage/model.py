@@ -12,7 +12,10 @@ Estimation, as Splink does it and for the same reasons:
 - exact agreement on a value is adjusted by that value's frequency (term-frequency adjustment): agreeing
   on a rare surname is worth more than agreeing on "SMITH". Only values seen at least
   ``TF_MIN_COUNT`` times are kept in the model file (an aggregate, not a list of rare names); rarer
-  values are scored as if seen ``TF_MIN_COUNT`` times.
+  values are scored as if seen ``TF_MIN_COUNT`` times;
+- what independence gets wrong in households (a twin shares family name, home and date of birth) is
+  corrected from within-source pair counts (:mod:`linkage.household`): one more term, never positive,
+  shown to the auditor as "household".
 
 Why not recordlinkage's ECMClassifier: its deterministic ("jaro") start takes binary features only, its
 multi-level mode starts from random parameters (results vary from run to run), it re-estimates u from the
@@ -33,10 +36,12 @@ import numpy as np
 import numpy.typing as npt
 
 from linkage.compare import COMPARISONS, Columns, Levels, compare
+from linkage.household import PairCounter, correction, describe, event_mask, rates
 
 __all__ = ["MODEL_FORMAT", "FSModel", "FieldWeight"]
 
-MODEL_FORMAT = "welfare-hub-fs/2"
+MODEL_FORMAT = "welfare-hub-fs/3"
+HOUSEHOLD = "household"
 TF_MIN_COUNT = 5
 _EPS = 1e-6
 
@@ -58,6 +63,8 @@ class FSModel:
     prior: float = 1e-4
     tf: dict[str, dict[str, float]] = field(default_factory=dict)
     tf_floor: dict[str, float] = field(default_factory=dict)
+    #: Share of within-source pairs (different people) agreeing on each combination of household events.
+    household: dict[str, float] = field(default_factory=dict)
     em_iterations: int = 0
     trained_on: dict[str, Any] = field(default_factory=dict)
 
@@ -97,6 +104,12 @@ class FSModel:
             keep = counts >= TF_MIN_COUNT
             self.tf[name] = {str(v): float(c) / total for v, c in zip(uniques[keep], counts[keep], strict=True)}
             self.tf_floor[name] = TF_MIN_COUNT / total
+
+    def estimate_household(self, counters: Sequence[PairCounter]) -> None:
+        """Household rates from within-source pair counts, one counter per source (each source holds one
+        record per person, so every pair it counts is two different people)."""
+        self.household = rates(counters)
+        self.trained_on["household_pairs"] = sum(c.total_pairs for c in counters)
 
     def estimate_m(
         self,
@@ -224,19 +237,25 @@ class FSModel:
     def weights(
         self, levels: Levels, right: Columns | None = None, ib: npt.NDArray[np.int64] | None = None
     ) -> npt.NDArray[np.float64]:
-        """log2 Bayes factors (pairs x comparisons); exact levels TF-adjusted when values are given."""
-        out = np.zeros(levels.shape, dtype=np.float64)
+        """log2 Bayes factors: one column per comparison (exact levels TF-adjusted when values are given),
+        then the household correction (:mod:`linkage.household`, never positive)."""
+        out = np.zeros((levels.shape[0], levels.shape[1] + 1), dtype=np.float64)
+        log2_u = np.zeros(levels.shape, dtype=np.float64)
+        log2_slip = np.zeros(levels.shape, dtype=np.float64)
         for j, name in enumerate(self.comparisons):
             m, u = np.asarray(self.m[name]), np.asarray(self.u[name])
             col = levels[:, j]
-            w = np.where(col >= 0, np.log2(m[np.clip(col, 0, None)] / u[np.clip(col, 0, None)]), 0.0)
+            level = np.clip(col, 0, None)
+            log2_slip[:, j] = np.minimum(np.log2(m[level] / m[-1]), 0.0)
+            lu = np.log2(u[level])
             tf_values = self._tf_values(name, right, ib)
             if tf_values is not None:
-                top = len(m) - 1
-                exact = col == top
+                exact = col == len(m) - 1
                 # Replace the average chance agreement at the exact level with this value's own.
-                w[exact] = np.log2(m[top] / np.maximum(tf_values[exact], _EPS))
-            out[:, j] = w
+                lu[exact] = np.log2(np.maximum(tf_values[exact], _EPS))
+            out[:, j] = np.where(col >= 0, np.log2(m[level]) - lu, 0.0)
+            log2_u[:, j] = lu
+        out[:, -1], _ = correction(levels, log2_u, log2_slip, self.comparisons, self.household)
         return out
 
     def match_weight(
@@ -250,10 +269,17 @@ class FSModel:
         return 1.0 / (1.0 + np.exp2(-np.clip(match_weight, -1000, 1000)))
 
     def explain(self, levels_row: Sequence[int], weights_row: Sequence[float]) -> list[FieldWeight]:
-        return [
+        """Per comparison, and the household correction where there is one: they add up to the match
+        weight less the prior."""
+        *per_field, household = weights_row
+        out = [
             FieldWeight(name, "missing" if lvl < 0 else COMPARISONS[name].labels[lvl], round(float(w), 3))
-            for name, lvl, w in zip(self.comparisons, levels_row, weights_row, strict=True)
+            for name, lvl, w in zip(self.comparisons, levels_row, per_field, strict=True)
         ]
+        if household < 0:
+            mask = event_mask(np.asarray([levels_row], dtype=np.int8), self.comparisons)
+            out.append(FieldWeight(HOUSEHOLD, describe(int(mask[0]), self.comparisons), round(float(household), 3)))
+        return out
 
     # -- persistence ----------------------------------------------------------------------------------
 
@@ -268,6 +294,7 @@ class FSModel:
             "prior": self.prior,
             "tf": self.tf,
             "tf_floor": self.tf_floor,
+            "household": self.household,
             "em_iterations": self.em_iterations,
             "trained_on": self.trained_on,
         }
@@ -302,6 +329,7 @@ class FSModel:
             prior=float(doc["prior"]),
             tf=doc.get("tf", {}),
             tf_floor=doc.get("tf_floor", {}),
+            household=doc.get("household", {}),
             em_iterations=int(doc.get("em_iterations", 0)),
             trained_on=dict(doc.get("trained_on", {})),
         )

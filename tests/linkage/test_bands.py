@@ -88,7 +88,7 @@ NINO = [
     ("initial only", GIVEN.index("initial"), DOB.index("exact"), Band.LINK),
     ("given name typo", GIVEN.index("similar"), DOB.index("exact"), Band.LINK),
     ("DOB day/month transposed", GIVEN.index("exact"), DOB.index("day/month transposed"), Band.LINK),
-    ("DOB one digit off", GIVEN.index("exact"), DOB.index("one digit off"), Band.LINK),
+    ("DOB one digit off", GIVEN.index("exact"), DOB.index("one digit off or swapped"), Band.LINK),
     ("given name unknown", UNKNOWN, DOB.index("exact"), Band.LINK),
     ("DOB unknown", GIVEN.index("exact"), UNKNOWN, Band.LINK),
     ("both unknown: the NINO is all there is", UNKNOWN, UNKNOWN, Band.LINK),

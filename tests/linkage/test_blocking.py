@@ -16,10 +16,11 @@ PERSON: dict[str, Any] = {
     "family_name": "Okafor",
     "dob": "1990-05-11",
     "postcode": "NT1 1AA",
+    "address_line1": "12 High Street",
     "town": "Northtown",
 }
-MOVED_IN_TOWN = {"postcode": "NT1 9ZZ"}
-MOVED_AWAY = {"postcode": "SB2 4QT", "town": "Southbury"}
+MOVED_IN_TOWN = {"postcode": "NT1 9ZZ", "address_line1": "3 Low Road"}
+MOVED_AWAY = {"postcode": "SB2 4QT", "address_line1": "7 Mill Lane", "town": "Southbury"}
 NICKNAME = {"given_name": "Bill"}
 MARRIED = {"family_name": "Bennett"}
 TRANSPOSED = {"dob": "1990-11-05"}
@@ -28,18 +29,18 @@ ALL = set(BLOCKING_KEYS)
 # (description, the other record's changes, the keys that find the pair)
 CASES: list[tuple[str, dict[str, Any], set[str]]] = [
     ("exact copy", {}, ALL),
-    ("moved within town", MOVED_IN_TOWN, ALL - {"postcode"}),
+    ("moved within town", MOVED_IN_TOWN, ALL - {"postcode", "address"}),
     (
         "moved to another town",
         MOVED_AWAY,
-        {"dob", "family_sound_year", "family_sound_birthday", "given_family_initial", "name_set"},
+        {"dob", "family_sound_year", "family_sound_birthday", "given_family_initial", "given_family_sound", "name_set"},
     ),
     ("DOB day and month transposed", TRANSPOSED, ALL - {"dob", "family_sound_birthday"}),
     ("surname typo, same sound", {"family_name": "Okafur"}, ALL - {"given_family_initial", "name_set"}),
     (
         "names swapped between boxes",
         {"given_name": "Okafor", "family_name": "William"},
-        {"dob", "postcode", "name_set"},
+        {"dob", "postcode", "address", "name_set"},
     ),
     # Several errors at once: each key is the only one left for some true pair.
     (
@@ -48,7 +49,21 @@ CASES: list[tuple[str, dict[str, Any], set[str]]] = [
         {"name_set"},
     ),
     ("married, nickname, moved away", {**MARRIED, **NICKNAME, **MOVED_AWAY}, {"dob"}),
-    ("married, nickname, DOB transposed", {**MARRIED, **NICKNAME, **TRANSPOSED}, {"postcode"}),
+    (
+        "married, nickname, DOB transposed, address written another way",
+        {**MARRIED, **NICKNAME, **TRANSPOSED, "address_line1": "Flat 2, 12 High St"},
+        {"postcode"},
+    ),
+    (
+        "married, nickname, DOB and postcode mistyped, same address",
+        {**MARRIED, **NICKNAME, "dob": "1989-05-12", "postcode": "NT1 1AB"},
+        {"address"},
+    ),
+    (
+        "surname typo (same sound), moved away, DOB wrong",
+        {"family_name": "Okafur", **MOVED_AWAY, "dob": "1989-05-12"},
+        {"given_family_sound"},
+    ),
     (
         "nickname, moved in town, DOB transposed",
         {**NICKNAME, **MOVED_IN_TOWN, **TRANSPOSED},
@@ -91,8 +106,10 @@ def test_every_key_is_the_only_one_left_for_some_true_pair() -> None:
 
 
 MISSING = [
-    ("given name", {"given_name": None}, {"given_family_initial", "name_set", "given_town"}),
-    ("family name", {"family_name": None}, ALL - {"dob", "postcode", "given_town"}),
+    ("given name", {"given_name": None}, {"given_family_initial", "given_family_sound", "name_set", "given_town"}),
+    ("family name", {"family_name": None}, ALL - {"dob", "postcode", "address", "given_town"}),
+    ("address", {"address_line1": None}, {"address"}),
+    ("address of one word", {"address_line1": "Rosecroft"}, {"address"}),
     ("DOB", {"dob": None}, {"dob", "family_sound_year", "family_sound_birthday"}),
     ("invalid DOB", {"dob": "1990-02-30"}, {"dob", "family_sound_year", "family_sound_birthday"}),
     ("postcode", {"postcode": None}, {"postcode"}),
