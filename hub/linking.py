@@ -22,6 +22,8 @@ from typing import Any
 
 import asyncpg
 import numpy as np
+import numpy.typing as npt
+import orjson
 from tqdm import tqdm
 
 from hub.config import Settings
@@ -41,8 +43,9 @@ from linkage import (
     prepare,
     sessions,
 )
+from linkage.blocking import SpineIndex
 from linkage.household import PairCounter
-from linkage.link import Candidate, Decision, decide, person_key_for
+from linkage.link import Candidate, Decision, decide_pairs, person_key_for
 from resolvers.sources import DwpSource, HousingBenefitSource, SocialCareSource, create_store_pool
 from resolvers.sources.base import PgSource
 
@@ -157,19 +160,27 @@ def _nino_hash(ring: KeyRing, nino: str | None) -> tuple[str | None, str | None]
     return keyed.key_id, keyed.value
 
 
-def _evidence(decision: Decision) -> str | None:
-    if decision.chosen is None:
-        return None
-    return json.dumps(
-        [{"comparison": e.comparison, "level": e.level, "weight": e.weight} for e in decision.chosen.evidence]
-    )
+def _evidence_json(candidate: Candidate) -> str:
+    fields = [{"comparison": e.comparison, "level": e.level, "weight": e.weight} for e in candidate.evidence]
+    return orjson.dumps(fields).decode()
 
 
+# Rows are copied (binary COPY) into a session-local staging table, then upserted from it in one statement.
+_STAGE = """
+CREATE TEMP TABLE IF NOT EXISTS link_stage (
+    source text, source_record_id text, person_key uuid, nino_key_id text, nino_hash text, method text,
+    band text, probability float8, match_weight float8, model_version text, evidence text, fingerprint text
+)
+"""
+_STAGE_COLUMNS = (
+    "source", "source_record_id", "person_key", "nino_key_id", "nino_hash", "method", "band", "probability",
+    "match_weight", "model_version", "evidence", "fingerprint",
+)  # fmt: skip
 _UPSERT = """
 INSERT INTO hub.link (source, source_record_id, person_key, nino_key_id, nino_hash, method, band, probability,
                       match_weight, model_version, evidence, fingerprint, linked_at)
-SELECT * , now() FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[],
-                             $8::float8[], $9::float8[], $10::text[], $11::jsonb[], $12::text[])
+SELECT source, source_record_id, person_key, nino_key_id, nino_hash, method, band, probability, match_weight,
+       model_version, evidence::jsonb, fingerprint, now() FROM link_stage
 ON CONFLICT (source, source_record_id) DO UPDATE SET
     person_key = EXCLUDED.person_key, nino_key_id = EXCLUDED.nino_key_id, nino_hash = EXCLUDED.nino_hash,
     method = EXCLUDED.method, band = EXCLUDED.band, probability = EXCLUDED.probability,
@@ -191,21 +202,24 @@ def _columns(rows: Sequence[tuple[Any, ...]]) -> list[list[Any]]:
     return [list(col) for col in zip(*rows, strict=True)] if rows else []
 
 
-async def _write(
-    hub: asyncpg.Connection,
-    source: str,
-    records: Sequence[Demographics],
-    decisions: Sequence[Decision],
-    ring: KeyRing,
-    version: str,
-    counts: LinkCounts,
-) -> None:
-    links, reviews = [], []
+@dataclass
+class _Rows:
+    """A decided chunk, ready to write: link rows, review rows, and what to count."""
+
+    links: list[tuple[Any, ...]]
+    reviews: list[tuple[Any, ...]]
+    counted: list[str]
+
+
+def _rows(
+    source: str, records: Sequence[Demographics], decisions: Sequence[Decision], ring: KeyRing, version: str
+) -> _Rows:
+    out = _Rows([], [], [])
     for record, decision in zip(records, decisions, strict=True):
         key_id, nino_hash = _nino_hash(ring, record.nino)
         chosen = decision.chosen
         person = person_key_for(chosen.spine_record_id) if decision.band is Band.LINK and chosen else None
-        links.append(
+        out.links.append(
             (
                 source,
                 record.record_id,
@@ -217,32 +231,36 @@ async def _write(
                 chosen.probability if chosen else None,
                 chosen.match_weight if chosen else None,
                 version,
-                _evidence(decision),
+                _evidence_json(chosen) if chosen else None,
                 _fingerprint(ring, record),
             )
         )
-        counts.add(source, f"{decision.method}:{decision.band.value}")
-        for c in decision.review:
-            evidence = json.dumps(
-                [{"comparison": e.comparison, "level": e.level, "weight": e.weight} for e in c.evidence]
+        out.counted.append(f"{decision.method}:{decision.band.value}")
+        out.reviews += [
+            (
+                source,
+                record.record_id,
+                person_key_for(c.spine_record_id),
+                decision.reason or "probabilistic",
+                c.probability,
+                c.match_weight,
+                version,
+                _evidence_json(c),
             )
-            reviews.append(
-                (
-                    source,
-                    record.record_id,
-                    person_key_for(c.spine_record_id),
-                    decision.reason or "probabilistic",
-                    c.probability,
-                    c.match_weight,
-                    version,
-                    evidence,
-                )
-            )
+            for c in decision.review
+        ]
+    return out
+
+
+async def _write(hub: asyncpg.Connection, rows: _Rows) -> None:
     async with hub.transaction():
-        if links:
-            await hub.execute(_UPSERT, *_columns(links))
-        if reviews:
-            await hub.execute(_REVIEW, *_columns(reviews))
+        if rows.links:
+            await hub.execute(_STAGE)
+            await hub.execute("TRUNCATE link_stage")
+            await hub.copy_records_to_table("link_stage", records=rows.links, columns=_STAGE_COLUMNS)
+            await hub.execute(_UPSERT)
+        if rows.reviews:
+            await hub.execute(_REVIEW, *_columns(rows.reviews))
 
 
 async def build_links(
@@ -264,6 +282,7 @@ async def build_links(
     counts = LinkCounts()
     hub = await asyncpg.connect(migration_url(settings, "hub"))
     pool: ProcessPoolExecutor | None = None
+    global _BATCH
     try:
         run = (
             await hub.fetchrow(
@@ -281,68 +300,86 @@ async def build_links(
             cursors: dict[str, Any] = {}
         else:
             run_id, cursors = run["run_id"], json.loads(run["cursors"])
-        # Deciding is CPU work in Python: it runs in worker processes while the next chunks' candidates
-        # are fetched (PostgreSQL works meanwhile), a few chunks in flight, written back in order so the
-        # run's cursor always marks a prefix that is done.
-        pool = (
-            ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
-            if workers > 1
-            else None
-        )
+        _BATCH = _Batch(ring, version, model, thresholds)
         loop = asyncio.get_running_loop()
-        async with _sources(settings) as (dwp, hb, sc):
-            for source in (dwp, hb, sc):
-                bar = tqdm(total=await source.count(), desc=f"link {source.name}", unit="rec", disable=not progress)
-                after = cursors.get(source.name, source.people.first_cursor)
-                in_flight: deque[tuple[list[Demographics], list[Demographics], Any]] = deque()
 
-                async def finish_oldest(
-                    source: PgSource = source, in_flight: deque[Any] = in_flight, bar: Any = bar
-                ) -> None:
-                    records, todo, pending = in_flight.popleft()
-                    decisions = await pending
-                    if todo:
-                        await _write(hub, source.name, todo, decisions, ring, version, counts)
-                    last = records[-1].record_id
-                    cursors[source.name] = int(last) if source.people.id_type == "bigint" and last is not None else last
+        def fork() -> ProcessPoolExecutor | None:
+            # Forked, so the workers inherit _BATCH (the spine, once there is one) without pickling it.
+            return (
+                ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
+                if workers > 1
+                else None
+            )
+
+        def submit(fn: Any, *args: Any) -> Any:
+            return _ready(fn(*args)) if pool is None else loop.run_in_executor(pool, fn, *args)
+
+        async with _sources(settings) as (dwp, hb, sc):
+
+            async def run_source(source: PgSource, work: Any, *, spine: _SpineBuilder | None = None) -> None:
+                """Scan a source in id order from the run's cursor, work each chunk into rows (a few
+                chunks in flight, on worker processes when there are any) and write them back in
+                order, so the cursor always marks a prefix that is done. The spine is read whole (it
+                is held in memory for the others), but written only from its cursor on."""
+                bar = tqdm(total=await source.count(), desc=f"link {source.name}", unit="rec", disable=not progress)
+                done = cursors.get(source.name)
+                after = source.people.first_cursor if spine is not None or done is None else done
+                in_flight: deque[tuple[list[Demographics], bool, Any]] = deque()
+
+                async def finish_oldest() -> None:
+                    records, reread, pending = in_flight.popleft()
+                    rows, prepared = await pending
+                    if spine is not None:
+                        spine.add(*prepared)
+                    bar.update(len(records))
+                    if reread:
+                        return
+                    await _write(hub, rows)
+                    for key in rows.counted:
+                        counts.add(source.name, key)
+                    cursors[source.name] = _cursor(source, records[-1])
                     await hub.execute(
                         "UPDATE hub.link_run SET cursors = $2::jsonb, counts = $3::jsonb WHERE run_id = $1",
                         run_id,
                         json.dumps(cursors),
                         json.dumps(counts.by_source),
                     )
-                    bar.update(len(records))
 
-                while True:
-                    records = await source.scan(after, chunk)
-                    if not records:
-                        break
-                    last_id = records[-1].record_id
-                    after = int(last_id) if source.people.id_type == "bigint" and last_id is not None else last_id
-                    fresh = set() if force else await _unchanged(hub, source.name, records, ring, version)
-                    todo = [r for r in records if r.record_id not in fresh]
-                    counts.add(source.name, "unchanged", len(records) - len(todo))
-                    pending: Any
-                    if source is dwp or not todo:
-                        pending = _ready([_spine_decision(r) for r in todo] if source is dwp else [])
-                    else:
-                        candidates = await _candidates(dwp, todo)
-                        if pool is None:
-                            pending = _ready(decide(todo, candidates, model=model, thresholds=thresholds))
-                        else:
-                            pending = loop.run_in_executor(pool, _decide_in_worker, todo, candidates, model, thresholds)
-                    in_flight.append((records, todo, pending))
+                while records := await source.scan(after, chunk):
+                    after = _cursor(source, records[-1])
+                    # The spine before the cursor of the run being resumed: read (for the others), not written.
+                    reread = spine is not None and done is not None and after <= done
+                    todo: list[Demographics] = []
+                    if not reread:
+                        fresh = set() if force else await _unchanged(hub, source.name, records, ring, version)
+                        todo = [r for r in records if r.record_id not in fresh]
+                        counts.add(source.name, "unchanged", len(records) - len(todo))
+                    in_flight.append((records, reread, submit(work, source.name, records, todo)))
                     if len(in_flight) > max(workers, 1):
                         await finish_oldest()
                 while in_flight:
                     await finish_oldest()
                 bar.close()
+
+            builder = _SpineBuilder()
+            pool = fork()
+            await run_source(dwp, _spine_chunk, spine=builder)
+            # Council records are decided against the whole spine, held in memory with its blocking keys
+            # (the same two-fact keys the sources' SQL serves online): no query per record, no candidate
+            # read twice. The workers are forked again once the spine is built, and share it.
+            if pool is not None:
+                pool.shutdown()
+            _BATCH.spine = builder.build()
+            pool = fork()
+            for source in (hb, sc):
+                await run_source(source, _council_chunk)
         # Fresh statistics: a bulk load leaves the planner guessing (a 1M-row index scanned per lookup).
         await hub.execute("ANALYZE hub.link")
         await hub.execute("UPDATE hub.link_run SET finished_at = now() WHERE run_id = $1", run_id)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
+        _BATCH = None
         await hub.close()
     return counts
 
@@ -380,25 +417,89 @@ def _ready(value: Any) -> asyncio.Future[Any]:
     return future
 
 
-def _decide_in_worker(
-    records: list[Demographics], candidates: list[tuple[int, Demographics]], model: FSModel, thresholds: Thresholds
-) -> list[Decision]:
-    return decide(records, candidates, model=model, thresholds=thresholds)
+def _cursor(source: PgSource, record: Demographics) -> Any:
+    last = record.record_id
+    return int(last) if source.people.id_type == "bigint" and last is not None else last
 
 
-async def _candidates(dwp: DwpSource, records: Sequence[Demographics]) -> list[tuple[int, Demographics]]:
-    """Spine candidates for each record: its NINO's DWP record, and the blocking look-ups."""
-    ninos = sorted({n for r in records if r.nino and (n := check_nino(r.nino).nino) is not None})
-    by_nino = await dwp.people_by_nino(ninos) if ninos else []
-    nino_index: dict[str, list[Demographics]] = {}
-    for person in by_nino:
-        nino_index.setdefault(person.nino or "", []).append(person)
-    candidates: list[tuple[int, Demographics]] = []
-    for i, record in enumerate(records):
-        normalised = check_nino(record.nino).nino if record.nino else None
-        candidates += [(i, p) for p in nino_index.get(normalised or "", [])]
-    candidates += await dwp.find_candidates(records)
-    return candidates
+class _SpineBuilder:
+    """The spine's records, prepared for comparison, chunk by chunk."""
+
+    def __init__(self) -> None:
+        self._columns: list[dict[str, npt.NDArray[np.object_]]] = []
+        self._ids: list[str] = []
+        self._ninos: list[str | None] = []
+
+    def add(self, columns: dict[str, npt.NDArray[np.object_]], ids: list[str], ninos: list[str | None]) -> None:
+        self._columns.append(columns)
+        self._ids += ids
+        self._ninos += ninos
+
+    def build(self) -> _Spine:
+        parts = self._columns or [prepare({"given_name": []})]
+        columns = {k: np.concatenate([c[k] for c in parts]) for k in parts[0]}
+        by_nino: dict[str, list[int]] = {}
+        for row, nino in enumerate(self._ninos):
+            if nino is not None:
+                by_nino.setdefault(nino, []).append(row)
+        return _Spine(columns, self._ids, self._ninos, by_nino, SpineIndex(columns))
+
+
+@dataclass
+class _Spine:
+    columns: dict[str, npt.NDArray[np.object_]]
+    ids: list[str]
+    ninos: list[str | None]
+    by_nino: dict[str, list[int]]
+    index: SpineIndex
+
+
+@dataclass
+class _Batch:
+    ring: KeyRing
+    version: str
+    model: FSModel
+    thresholds: Thresholds
+    spine: _Spine | None = None
+
+
+# What forked workers inherit: keys, model and, for the council sources, the spine (set before the pool
+# forks, cleared after the run).
+_BATCH: _Batch | None = None
+
+
+def _normalised(records: Sequence[Demographics]) -> list[str | None]:
+    return [check_nino(r.nino).nino if r.nino else None for r in records]
+
+
+def _spine_chunk(source: str, records: list[Demographics], todo: list[Demographics]) -> tuple[_Rows, Any]:
+    """A chunk of the spine: every record links to itself (one person per DWP record); all of them,
+    prepared, go to the spine held for the council sources."""
+    batch = _BATCH
+    assert batch is not None
+    rows = _rows(source, todo, [_spine_decision(r) for r in todo], batch.ring, batch.version)
+    return rows, (prepare(columns_of(records)), [r.record_id or "" for r in records], _normalised(records))
+
+
+def _council_chunk(source: str, records: list[Demographics], todo: list[Demographics]) -> tuple[_Rows, Any]:
+    """Council records decided against the spine: its NINO's DWP record and the blocking look-ups."""
+    batch = _BATCH
+    assert batch is not None
+    assert batch.spine is not None, "the spine is loaded before any council record is decided"
+    spine = batch.spine
+    left = prepare(columns_of(todo))
+    ninos = _normalised(todo)
+    ia, ib = spine.index.candidates(left)
+    by_nino = [(i, b) for i, nino in enumerate(ninos) if nino is not None for b in spine.by_nino.get(nino, ())]
+    if by_nino:
+        extra = np.asarray(by_nino, dtype=np.int64)
+        size = spine.index.size
+        codes = np.unique(np.concatenate([ia * size + ib, extra[:, 0] * size + extra[:, 1]]))
+        ia, ib = codes // size, codes % size
+    decisions = decide_pairs(
+        left, ninos, spine.columns, spine.ids, spine.ninos, (ia, ib), model=batch.model, thresholds=batch.thresholds
+    )
+    return _rows(source, todo, decisions, batch.ring, batch.version), None
 
 
 def save_model(model: FSModel, path: Path) -> None:

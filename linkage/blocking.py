@@ -9,6 +9,7 @@ that true matches survive the errors real data carries: so several keys, any one
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import jellyfish
 import numpy as np
@@ -17,7 +18,16 @@ import pandas as pd
 
 from linkage.compare import Columns
 
-__all__ = ["BLOCKED_COMPARISONS", "BLOCKING_KEYS", "block", "blocking_keys", "sessions"]
+__all__ = [
+    "BLOCKED_COMPARISONS",
+    "BLOCKING_KEYS",
+    "LOOKUPS",
+    "SPINE_KEYS",
+    "SpineIndex",
+    "block",
+    "blocking_keys",
+    "sessions",
+]
 
 Pairs = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]
 
@@ -120,3 +130,108 @@ def sessions(
         found = np.fromiter((x is not None and x == y for x, y in zip(a, b, strict=True)), bool, len(ia))
         out[key] = (found, BLOCKED_COMPARISONS.get(key, ()))
     return out
+
+
+# -- two-fact keys, for a whole spine held in memory ------------------------------------------------------
+
+#: The spine's keys: each pairs two facts, so a block is a handful of people even in a national-size
+#: source, and each survives a different kind of error. The same keys as the sources' indexed SQL
+#: look-ups (``resolvers/sources/demographics.py``), which serve one query at a time online.
+SPINE_KEYS: dict[str, tuple[str, ...]] = {
+    "dob_sound": ("dob", "sound"),
+    "dob_postcode": ("dob", "postcode"),
+    "sound_month": ("sound", "month"),
+    "postcode_initial": ("postcode", "initial"),
+    "names_postcode": ("family_name", "given_name", "postcode"),
+    "names_year": ("family_name", "given_name", "year"),
+    "names": ("family_name", "given_name"),
+}
+#: (what it catches, the spine key, the query's parts that look it up)
+LOOKUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("moved: date of birth and surname sound", "dob_sound", ("dob", "sound")),
+    ("day and month transposed", "dob_sound", ("dob_swapped", "sound")),
+    ("name mistyped: date of birth and postcode", "dob_postcode", ("dob", "postcode")),
+    ("day mistyped: surname sound and birth month", "sound_month", ("sound", "month")),
+    ("surname changed: postcode and given name initial", "postcode_initial", ("postcode", "initial")),
+    ("date of birth wrong: both names and the postcode", "names_postcode", ("family_name", "given_name", "postcode")),
+    (
+        "date of birth and postcode wrong: both names and birth year",
+        "names_year",
+        ("family_name", "given_name", "year"),
+    ),
+    ("names swapped between boxes", "names", ("given_name", "family_name")),
+)
+
+
+def _parts(columns: Columns) -> dict[str, Any]:
+    dob = columns["dob"]
+
+    def swapped(d: str | None) -> str | None:
+        if d is None or int(d[6:]) > 12 or d[4:6] == d[6:]:
+            return None
+        return d[:4] + d[6:] + d[4:6]
+
+    return {
+        "dob": dob,
+        "dob_swapped": [swapped(d) for d in dob],
+        "month": [d[:6] if d else None for d in dob],
+        "year": [d[:4] if d else None for d in dob],
+        "sound": [_soundex(f) for f in columns["family_name"]],
+        "postcode": columns["postcode"],
+        "initial": [g[0] if g else None for g in columns["given_name"]],
+        "given_name": columns["given_name"],
+        "family_name": columns["family_name"],
+    }
+
+
+def _hashed(parts: Mapping[str, Any], names: Sequence[str]) -> npt.NDArray[np.int64]:
+    """One 64-bit hash per record of the named parts, -1 for a record missing a part (CPython never
+    returns -1 as a hash: it is its error value). Stable within the process, which is all a look-up
+    needs; a collision only adds a candidate, which the model then scores."""
+    columns = [parts[n] for n in names]
+    n = len(columns[0])
+    return np.fromiter(
+        (-1 if any(v is None for v in values) else hash(values) for values in zip(*columns, strict=True)),
+        np.int64,
+        n,
+    )
+
+
+class SpineIndex:
+    """A spine's two-fact blocking keys, sorted for look-up: batch linkage's blocking, in memory.
+
+    Memory: two int64 arrays per key (16 bytes a record a key). Like the SQL look-ups, each key gives
+    a query record at most ``limit`` candidates, so that a very common key cannot flood the comparison.
+    """
+
+    def __init__(self, spine: Columns) -> None:
+        parts = _parts(spine)
+        self.size = len(spine["dob"])
+        self._sorted: dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]] = {}
+        for key, names in SPINE_KEYS.items():
+            hashes = _hashed(parts, names)
+            present = np.flatnonzero(hashes != -1)
+            order = present[np.argsort(hashes[present], kind="stable")]
+            self._sorted[key] = (hashes[order], order)
+
+    def candidates(self, query: Columns, *, limit: int = 100) -> Pairs:
+        """(query row, spine row) pairs sharing at least one key, each pair once."""
+        parts = _parts(query)
+        found: list[npt.NDArray[np.int64]] = []
+        for _, key, names in LOOKUPS:
+            keys, order = self._sorted[key]
+            wanted = _hashed(parts, names)
+            lo = np.searchsorted(keys, wanted, side="left")
+            hi = np.searchsorted(keys, wanted, side="right")
+            counts = np.where(wanted == -1, 0, np.minimum(hi - lo, limit))
+            total = int(counts.sum())
+            if total == 0:
+                continue
+            rows = np.repeat(np.arange(len(wanted), dtype=np.int64), counts)
+            starts = np.repeat(lo, counts)
+            offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+            found.append(rows * self.size + order[starts + offsets])
+        if not found:
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+        codes = np.unique(np.concatenate(found))
+        return codes // self.size, codes % self.size

@@ -62,7 +62,7 @@ class KeyRing:
             key = self.keys[kid]
         except KeyError:
             raise UnknownKey(kid) from None
-        digest = hmac.new(key, b"nino:" + nino.encode("ascii"), hashlib.sha256).hexdigest()
+        digest = hmac.digest(key, b"nino:" + nino.encode("ascii"), "sha256").hex()
         return KeyedHash(kid, HashedNino(digest))
 
     def hash_all(self, nino: NormalisedNino) -> list[KeyedHash]:
@@ -75,7 +75,7 @@ class KeyRing:
             raise ValueError("a hash purpose is a non-empty label without NUL characters")
         # Domain-separated from NINO hashes ("nino:" prefix) and unambiguous: "text", NUL, label, NUL, value.
         message = b"text\x00" + purpose.encode() + b"\x00" + value.encode()
-        return hmac.new(self.keys[self.current], message, hashlib.sha256).hexdigest()
+        return hmac.digest(self.keys[self.current], message, "sha256").hex()
 
     def pseudonym(self, org_id: str, subject: str) -> Pseudonym:
         """The subject id ``org_id`` sees for ``subject`` (a stable reference to the person, e.g. the
@@ -85,7 +85,7 @@ class KeyRing:
         if org_key is None:
             org_key = hmac.new(self.pseudonym_key, b"org:" + org_id.encode(), hashlib.sha256).digest()
             self._org_keys[org_id] = org_key
-        digest = hmac.new(org_key, b"subject:" + subject.encode(), hashlib.sha256).hexdigest()
+        digest = hmac.digest(org_key, b"subject:" + subject.encode(), "sha256").hex()
         return Pseudonym("ps_" + digest[:32])
 
     def stable_hash(self, purpose: str, value: str) -> str:
@@ -93,4 +93,4 @@ class KeyRing:
         if not purpose or "\x00" in purpose:
             raise ValueError("a hash purpose is a non-empty label without NUL characters")
         message = b"stable\x00" + purpose.encode() + b"\x00" + value.encode()
-        return hmac.new(self.pseudonym_key, message, hashlib.sha256).hexdigest()
+        return hmac.digest(self.pseudonym_key, message, "sha256").hex()

@@ -18,6 +18,8 @@ demographics. Rules, in order:
 from __future__ import annotations
 
 import functools
+import hashlib
+import math
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,20 +28,23 @@ import numpy as np
 import numpy.typing as npt
 
 from linkage.bands import Band, Thresholds, band_for, nino_match_band
-from linkage.compare import compare, prepare
+from linkage.compare import Columns, compare, prepare
 from linkage.model import FieldWeight, FSModel
 from linkage.nino import check_nino
 from linkage.records import Demographics, columns_of
 
-__all__ = ["Candidate", "Decision", "decide", "person_key_for"]
+__all__ = ["Candidate", "Decision", "decide", "decide_pairs", "normalised_nino", "person_key_for"]
 
 MARGIN_BITS = 10.0
 _SPINE_NAMESPACE = uuid.UUID("8f6d2c0e-5b1f-4c55-9a57-2f7a1c3e9b10")
 
 
 def person_key_for(spine_record_id: str) -> uuid.UUID:
-    """The hub's person key of a spine record: stable across rebuilds, meaningless outside the hub."""
-    return uuid.uuid5(_SPINE_NAMESPACE, spine_record_id)
+    """The hub's person key of a spine record: stable across rebuilds, meaningless outside the hub.
+    (``uuid.uuid5(_SPINE_NAMESPACE, spine_record_id)``, without its per-call overhead: a build makes
+    millions.)"""
+    digest = hashlib.sha1(_SPINE_NAMESPACE.bytes + spine_record_id.encode(), usedforsecurity=False).digest()
+    return uuid.UUID(bytes=digest[:16], version=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +65,7 @@ class Decision:
 
 
 @functools.lru_cache(maxsize=65536)
-def _normalised(nino: str | None) -> str | None:
+def normalised_nino(nino: str | None) -> str | None:
     # Called for every candidate of every record with a NINO: the same spine NINOs recur chunk after chunk.
     return check_nino(nino).nino if nino else None
 
@@ -73,14 +78,48 @@ def decide(
     thresholds: Thresholds,
 ) -> list[Decision]:
     """One decision per record, from (record index, spine candidate) pairs (NINO hits included)."""
-    if not candidates:
-        return [Decision(Band.NON_LINK, "probabilistic", None) for _ in records]
-    # One spine record may be a candidate for several query records: compare pairwise.
-    left = prepare(columns_of(records))
-    right = prepare(columns_of([c for _, c in candidates]))
-    ia = np.fromiter((i for i, _ in candidates), np.int64, len(candidates))
-    ib = np.arange(len(candidates), dtype=np.int64)
-    levels = compare(left, right, (ia, ib), model.comparisons)
+    # A spine record found by several keys (its NINO and a blocking key, say) is one candidate.
+    rows: dict[str, int] = {}
+    spine: list[Demographics] = []
+    pairs: set[tuple[int, int]] = set()
+    for i, record in candidates:
+        assert record.record_id is not None, "spine candidates carry their record id"
+        if record.record_id not in rows:
+            rows[record.record_id] = len(spine)
+            spine.append(record)
+        pairs.add((i, rows[record.record_id]))
+    ordered = sorted(pairs)
+    return decide_pairs(
+        prepare(columns_of(records)),
+        [normalised_nino(r.nino) for r in records],
+        prepare(columns_of(spine)),
+        list(rows),
+        [normalised_nino(c.nino) for c in spine],
+        (
+            np.fromiter((i for i, _ in ordered), np.int64, len(ordered)),
+            np.fromiter((b for _, b in ordered), np.int64, len(ordered)),
+        ),
+        model=model,
+        thresholds=thresholds,
+    )
+
+
+def decide_pairs(
+    left: Columns,
+    left_ninos: Sequence[str | None],
+    right: Columns,
+    right_ids: Sequence[str],
+    right_ninos: Sequence[str | None],
+    pairs: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]],
+    *,
+    model: FSModel,
+    thresholds: Thresholds,
+) -> list[Decision]:
+    """One decision per left record (prepared columns; NINOs normalised), from candidate ``pairs`` of
+    (left row, right row) into the spine's prepared columns, ids and normalised NINOs."""
+    ia, ib, levels = _levels(left, left_ninos, right, right_ninos, pairs, model=model, thresholds=thresholds)
+    if len(ia) == 0:
+        return [Decision(Band.NON_LINK, "probabilistic", None) for _ in left_ninos]
     weights = model.weights(levels, right, ib)
     match_weight = weights.sum(axis=1) + np.log2(model.prior / (1 - model.prior))
     probability = model.probability(match_weight)
@@ -88,31 +127,29 @@ def decide(
     dob_col = model.comparisons.index("dob") if "dob" in model.comparisons else None
 
     per_record: dict[int, list[int]] = {}
-    for row, (i, _) in enumerate(candidates):
+    for row, i in enumerate(ia.tolist()):
         per_record.setdefault(i, []).append(row)
+    spine_row = ib.tolist()
 
     def candidate(row: int) -> Candidate:
-        rid = candidates[row][1].record_id
-        assert rid is not None, "spine candidates carry their record id"
         return Candidate(
-            rid,
+            right_ids[spine_row[row]],
             float(probability[row]),
             float(match_weight[row]),
             tuple(model.explain(levels[row].tolist(), weights[row].tolist())),
         )
 
     decisions = []
-    for i, record in enumerate(records):
+    for i, nino in enumerate(left_ninos):
         rows = per_record.get(i, [])
-        nino = _normalised(record.nino)
-        nino_rows = [r for r in rows if nino is not None and _normalised(candidates[r][1].nino) == nino]
+        nino_rows = [r for r in rows if nino is not None and right_ninos[spine_row[r]] == nino]
         # Deduplicate spine records found by several keys; order by strength of evidence.
-        best_by_id: dict[str, int] = {}
+        best_by_spine: dict[int, int] = {}
         for r in rows:
-            rid = candidates[r][1].record_id or ""
-            if rid not in best_by_id or probability[r] > probability[best_by_id[rid]]:
-                best_by_id[rid] = r
-        ranked = sorted(best_by_id.values(), key=lambda r: -probability[r])
+            b = spine_row[r]
+            if b not in best_by_spine or probability[r] > probability[best_by_spine[b]]:
+                best_by_spine[b] = r
+        ranked = sorted(best_by_spine.values(), key=lambda r: -probability[r])
         if nino_rows:
             r = nino_rows[0]
             lv = levels[r]
@@ -123,7 +160,7 @@ def decide(
             if band is Band.LINK:
                 decisions.append(Decision(Band.LINK, "nino", candidate(r)))
                 continue
-            others = [x for x in ranked if candidates[x][1].record_id != candidates[r][1].record_id]
+            others = [x for x in ranked if right_ids[spine_row[x]] != right_ids[spine_row[r]]]
             probabilistic = _probabilistic(others, probability, match_weight, thresholds, candidate)
             if probabilistic.band is Band.LINK:
                 decisions.append(probabilistic)
@@ -133,6 +170,56 @@ def decide(
             continue
         decisions.append(_probabilistic(ranked, probability, match_weight, thresholds, candidate))
     return decisions
+
+
+#: Compared first: cheap, and enough to rule most blocked candidates out (a neighbour with the same
+#: initial, a stranger born in the same month).
+_FIRST = ("dob", "given_name", "family_name")
+
+
+def _levels(
+    left: Columns,
+    left_ninos: Sequence[str | None],
+    right: Columns,
+    right_ninos: Sequence[str | None],
+    pairs: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]],
+    *,
+    model: FSModel,
+    thresholds: Thresholds,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int8]]:
+    """Levels of the candidate pairs that could matter, and those pairs.
+
+    A pair is compared on the cheap comparisons first; if even the best possible agreement on the rest
+    could not lift it to the review band, it cannot be linked, queued or chosen over anyone plausible,
+    and is dropped before the costly ones (addresses). Pairs that share a NINO are always kept: the
+    NINO rule reads their levels.
+    """
+    ia, ib = pairs
+    first = [c for c in model.comparisons if c in _FIRST]
+    rest = [c for c in model.comparisons if c not in _FIRST]
+    if len(ia) == 0 or not first or not rest:
+        return ia, ib, compare(left, right, pairs, model.comparisons)
+    early = compare(left, right, pairs, first)
+    bound = (
+        math.log2(model.prior / (1 - model.prior))
+        + model.field_weights(early, first, right, ib).sum(axis=1)
+        + sum(model.max_weight(c) for c in rest)
+    )
+    same_nino = np.fromiter(
+        (
+            n is not None and n == right_ninos[b]
+            for n, b in zip((left_ninos[a] for a in ia.tolist()), ib.tolist(), strict=True)
+        ),
+        bool,
+        len(ia),
+    )
+    keep = np.flatnonzero((bound >= math.log2(thresholds.review / (1 - thresholds.review))) | same_nino)
+    ia, ib = ia[keep], ib[keep]
+    late = compare(left, right, (ia, ib), rest)
+    levels = np.empty((len(keep), len(model.comparisons)), dtype=np.int8)
+    for j, name in enumerate(model.comparisons):
+        levels[:, j] = early[keep, first.index(name)] if name in first else late[:, rest.index(name)]
+    return ia, ib, levels
 
 
 def _probabilistic(

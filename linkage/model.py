@@ -36,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from linkage.compare import COMPARISONS, Columns, Levels, compare
-from linkage.household import PairCounter, correction, describe, event_mask, rates
+from linkage.household import PairCounter, correction, describe, events_of, rates
 
 __all__ = ["MODEL_FORMAT", "FSModel", "FieldWeight"]
 
@@ -234,6 +234,42 @@ class FSModel:
         values = right[column][ib]
         return np.fromiter((table.get(v, floor) if v is not None else 1.0 for v in values), np.float64, len(ib))
 
+    def _terms(
+        self, name: str, col: Levels, right: Columns | None, ib: npt.NDArray[np.int64] | None
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """One comparison's (log2 Bayes factor, log2 u used, log2 slip) per pair."""
+        m, u = np.asarray(self.m[name]), np.asarray(self.u[name])
+        level = np.clip(col, 0, None)
+        log2_slip = np.minimum(np.log2(m[level] / m[-1]), 0.0)
+        log2_u = np.log2(u[level])
+        tf_values = self._tf_values(name, right, ib)
+        if tf_values is not None:
+            exact = col == len(m) - 1
+            # Replace the average chance agreement at the exact level with this value's own.
+            log2_u[exact] = np.log2(np.maximum(tf_values[exact], _EPS))
+        return np.where(col >= 0, np.log2(m[level]) - log2_u, 0.0), log2_u, log2_slip
+
+    def field_weights(
+        self,
+        levels: Levels,
+        names: Sequence[str],
+        right: Columns | None = None,
+        ib: npt.NDArray[np.int64] | None = None,
+    ) -> npt.NDArray[np.float64]:
+        """log2 Bayes factors of the ``names`` comparisons only (``levels`` has their columns, in order)."""
+        out = np.zeros(levels.shape, dtype=np.float64)
+        for j, name in enumerate(names):
+            out[:, j] = self._terms(name, levels[:, j], right, ib)[0]
+        return out
+
+    def max_weight(self, name: str) -> float:
+        """The most one comparison can add: its best level, or exact agreement on its rarest value."""
+        m, u = np.asarray(self.m[name]), np.asarray(self.u[name])
+        best = float(np.max(np.log2(m / u)))
+        if name in self.tf:
+            best = max(best, float(np.log2(m[-1] / max(self.tf_floor.get(name, _EPS), _EPS))))
+        return best
+
     def weights(
         self, levels: Levels, right: Columns | None = None, ib: npt.NDArray[np.int64] | None = None
     ) -> npt.NDArray[np.float64]:
@@ -243,18 +279,7 @@ class FSModel:
         log2_u = np.zeros(levels.shape, dtype=np.float64)
         log2_slip = np.zeros(levels.shape, dtype=np.float64)
         for j, name in enumerate(self.comparisons):
-            m, u = np.asarray(self.m[name]), np.asarray(self.u[name])
-            col = levels[:, j]
-            level = np.clip(col, 0, None)
-            log2_slip[:, j] = np.minimum(np.log2(m[level] / m[-1]), 0.0)
-            lu = np.log2(u[level])
-            tf_values = self._tf_values(name, right, ib)
-            if tf_values is not None:
-                exact = col == len(m) - 1
-                # Replace the average chance agreement at the exact level with this value's own.
-                lu[exact] = np.log2(np.maximum(tf_values[exact], _EPS))
-            out[:, j] = np.where(col >= 0, np.log2(m[level]) - lu, 0.0)
-            log2_u[:, j] = lu
+            out[:, j], log2_u[:, j], log2_slip[:, j] = self._terms(name, levels[:, j], right, ib)
         out[:, -1], _ = correction(levels, log2_u, log2_slip, self.comparisons, self.household)
         return out
 
@@ -277,8 +302,12 @@ class FSModel:
             for name, lvl, w in zip(self.comparisons, levels_row, per_field, strict=True)
         ]
         if household < 0:
-            mask = event_mask(np.asarray([levels_row], dtype=np.int8), self.comparisons)
-            out.append(FieldWeight(HOUSEHOLD, describe(int(mask[0]), self.comparisons), round(float(household), 3)))
+            mask = sum(
+                1 << bit
+                for bit, event in enumerate(events_of(self.comparisons))
+                if levels_row[self.comparisons.index(event.comparison)] >= event.min_level
+            )
+            out.append(FieldWeight(HOUSEHOLD, describe(mask, self.comparisons), round(float(household), 3)))
         return out
 
     # -- persistence ----------------------------------------------------------------------------------

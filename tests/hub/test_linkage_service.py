@@ -113,6 +113,41 @@ async def test_rebuild_is_idempotent_and_incremental(linked: Linked) -> None:
     assert all(r["finished_at"] is not None for r in runs)
 
 
+async def test_an_interrupted_build_resumes_where_it_stopped(linked: Linked) -> None:
+    # As if a build had written the spine and part of HB when it was killed: its run is unfinished, its
+    # cursors mark what was done, and nothing after them was written.
+    from hub.linking import load_model
+
+    assert linked.settings.link_model_path is not None
+    model = load_model(linked.settings.link_model_path)
+    hub = linked.admin["hub"]
+    before = await hub.fetchval("SELECT count(*) FROM hub.link")
+    last_person = await linked.admin["src_dwp"].fetchval("SELECT max(person_id) FROM dwp.person")
+    claims = [r["claim_ref"] for r in await linked.admin["src_hb"].fetch("SELECT claim_ref FROM hb.claim ORDER BY 1")]
+    stopped_at = claims[len(claims) // 2]
+    lost = await hub.fetch(
+        "DELETE FROM hub.link WHERE (source = 'hb' AND source_record_id > $1) OR source = 'social_care' "
+        "RETURNING source, source_record_id",
+        stopped_at,
+    )
+    await hub.execute(
+        "INSERT INTO hub.link_run (model_version, cursors) VALUES ($1, $2::jsonb)",
+        model.version,
+        f'{{"dwp": {last_person}, "hb": "{stopped_at}"}}',
+    )
+    resumed = await build_links(linked.settings, model=model, thresholds=THRESHOLDS, chunk=500, progress=False)
+    # The spine is read again (the others are decided against it) but not written again; HB goes on
+    # after its cursor; social care runs whole.
+    assert "dwp" not in resumed.by_source, resumed.by_source
+    written = {source: sum(v for k, v in c.items() if k != "unchanged") for source, c in resumed.by_source.items()}
+    assert written == {
+        "hb": sum(r["source"] == "hb" for r in lost),
+        "social_care": sum(r["source"] == "social_care" for r in lost),
+    }
+    assert await hub.fetchval("SELECT count(*) FROM hub.link") == before
+    assert await hub.fetchval("SELECT count(*) FROM hub.link_run WHERE finished_at IS NULL") == 0
+
+
 async def test_hub_database_holds_no_seeded_nino(linked: Linked) -> None:
     ninos = {
         r["true_nino"] for r in await linked.admin["src_dwp"].fetch("SELECT true_nino FROM synth_truth.record_identity")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import uuid
 
 import pytest
 
@@ -198,3 +199,11 @@ def test_hash_text_purpose_cannot_be_forged(
     # and value may reproduce a NINO hash or another purpose's hash.
     theirs = ring.hash_nino(NINO).value if other is None else ring.hash_text(*other)
     assert ring.hash_text(*one) != theirs
+
+
+@pytest.mark.parametrize("record_id", ["1", "9007199254740993", "HB-000042", "ü-ß"])
+def test_person_keys_are_uuid5_of_the_spine_record(record_id: str) -> None:
+    # Stored in the link index: a faster derivation must give the very same keys as uuid5 always did.
+    from linkage.link import _SPINE_NAMESPACE, person_key_for
+
+    assert person_key_for(record_id) == uuid.uuid5(_SPINE_NAMESPACE, record_id)
