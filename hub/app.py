@@ -27,17 +27,20 @@ from strawberry.asgi import GraphQL
 from hub.audit import PgAuditSink
 from hub.auth import Caller, TokenVerifier
 from hub.config import SOURCE_STORES, Settings, StoreName
+from hub.consent import ConsentStore
 from hub.errors import AuthError, ConfigError
 from hub.graphql import HubSchema, build_schema, sanitise_message
 from hub.identity import LinkIndex, ReviewQueue, load_link_model
 from hub.keys import load_key_ring
+from hub.notice import field_descriptions
 from hub.policy import Register, load_register
 from linkage import FSModel, KeyRing, Thresholds
 from resolvers.context import RequestContext, Services
+from resolvers.sensitivity import field_tiers
 from resolvers.sources import DwpSource, HousingBenefitSource, SocialCareSource, Source, create_store_pool
 from resolvers.types import Purpose
 
-__all__ = ["Hooks", "create_app", "schema_coordinates"]
+__all__ = ["Hooks", "create_app", "load_purposes", "schema_coordinates"]
 
 log = logging.getLogger("welfare_hub")
 
@@ -63,6 +66,17 @@ def schema_coordinates(schema: HubSchema) -> set[str]:
         if not name.startswith("__") and hasattr(gtype, "fields")
         for fname in gtype.fields
     }
+
+
+def load_purposes(settings: Settings, schema: HubSchema) -> Register:
+    """The purpose register, checked against the schema this process serves."""
+    return load_register(
+        settings.purposes_path,
+        schema_coordinates=schema_coordinates(schema),
+        purpose_ids={p.value for p in Purpose},
+        field_tiers=field_tiers(schema.as_str()),
+        descriptions=field_descriptions(schema._schema),
+    )
 
 
 def _json_error(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
@@ -184,11 +198,7 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
         settings=settings,
         verifier=TokenVerifier.from_file(settings.jwks_path, issuer=settings.issuer, audience=settings.audience),
         key_ring=load_key_ring(settings.keys_path),
-        register=load_register(
-            settings.purposes_path,
-            schema_coordinates=schema_coordinates(schema),
-            purpose_ids={p.value for p in Purpose},
-        ),
+        register=load_purposes(settings, schema),
     )
     state.link_model = load_link_model(settings.link_model_path)
     try:
@@ -216,6 +226,7 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
                 hub_pool, model=state.link_model, thresholds=state.thresholds, timeout=settings.source_timeout
             ),
             review=ReviewQueue(hub_pool, timeout=settings.source_timeout),
+            consent=ConsentStore(hub_pool, timeout=settings.source_timeout),
         )
         try:
             yield

@@ -202,6 +202,31 @@ def _cmd_link_build(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_policy_check(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.app import load_purposes
+    from hub.graphql import build_schema
+
+    register = load_purposes(settings, build_schema(settings))  # raises ConfigError listing every problem
+    grants = sum(len(p.fields) for p in register.purposes.values())
+    sizes = f"{len(register.purposes)} purposes, {len(register.org_types)} org types, {grants} field grants"
+    print(f"{settings.purposes_path}: {sizes}")
+    return 0
+
+
+def _cmd_policy_notice(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.app import load_purposes
+    from hub.graphql import build_schema
+    from hub.notice import field_descriptions, render
+
+    schema = build_schema(settings)
+    register = load_purposes(settings, schema)
+    if args.purpose is not None and args.purpose not in register.purposes:
+        print(f"no purpose {args.purpose!r} in the register ({', '.join(register.purposes)})", file=sys.stderr)
+        return 2
+    sys.stdout.write(render(register, field_descriptions(schema._schema), args.format, args.purpose))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="welfare-hub", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -244,6 +269,13 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--workers", type=int, default=2, help="processes deciding links in parallel")
     build.add_argument("--full", action="store_true", help="re-decide every record, changed or not")
     build.set_defaults(func=_cmd_link_build)
+    policy = sub.add_parser("policy", help="the purpose register")
+    policy_sub = policy.add_subparsers(dest="policy_command", required=True)
+    policy_sub.add_parser("check", help="validate the register against the schema").set_defaults(func=_cmd_policy_check)
+    notice = policy_sub.add_parser("notice", help="the privacy notice, generated from the register")
+    notice.add_argument("--format", choices=("md", "html"), default="md")
+    notice.add_argument("--purpose", help="one purpose only")
+    notice.set_defaults(func=_cmd_policy_notice)
     token = sub.add_parser("token", help="mint a token from the demo issuer (development only)")
     token.add_argument("--org", required=True)
     token.add_argument("--org-type", required=True)

@@ -19,6 +19,7 @@
     ├── SourceError                            a field error: the other sources still answer
     │   ├── SourceUnavailable                  SOURCE_UNAVAILABLE
     │   └── SourceTimeout (also TimeoutError)  SOURCE_TIMEOUT
+    ├── ConsentUnavailable                     CONSENT_UNAVAILABLE (consent unreadable: nothing released)
     ├── AuditUnavailable                       AUDIT_UNAVAILABLE (fail closed: nothing released)
     └── ConfigError (also ValueError)          refuses to start, listing every problem
 
@@ -36,6 +37,7 @@ __all__ = [
     "BadUserInput",
     "ConfigError",
     "ConsentRequired",
+    "ConsentUnavailable",
     "HubError",
     "IntrospectionDisabled",
     "InvalidNinoInput",
@@ -145,6 +147,10 @@ class SourceUnavailable(SourceError):
 
 class SourceTimeout(SourceError, TimeoutError):
     code = "SOURCE_TIMEOUT"
+
+
+class ConsentUnavailable(HubError):
+    code = "CONSENT_UNAVAILABLE"
 
 
 class AuditUnavailable(HubError):

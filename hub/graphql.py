@@ -23,6 +23,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
+import asyncpg
 import strawberry
 from graphql import (
     ExecutionResult as GraphQLExecutionResult,
@@ -55,9 +56,12 @@ from strawberry.types import ExecutionContext
 
 from hub.audit import AuditRecord
 from hub.config import Settings
+from hub.consent import subject_hash
 from hub.errors import (
     AuditUnavailable,
     BadUserInput,
+    ConsentRequired,
+    ConsentUnavailable,
     HubError,
     IntrospectionDisabled,
     MixedPurposes,
@@ -66,7 +70,9 @@ from hub.errors import (
     UnknownPurpose,
 )
 from hub.policy import decide
+from linkage import check_nino
 from resolvers.context import RequestContext
+from resolvers.notice import PUBLIC_ROOTS, is_public
 from resolvers.schema import Mutation, Query
 
 __all__ = ["build_schema", "field_coordinates", "sanitise_message"]
@@ -139,15 +145,20 @@ def field_coordinates(
     return found
 
 
-def _purpose_of(field: FieldNode, definition: Any, variables: Any) -> str | None:
-    """The purpose argument as the executor will see it (variables coerced, defaults applied)."""
+def _argument_of(field: FieldNode, definition: Any, variables: Any, name: str) -> Any:
+    """An argument as the executor will see it (variables coerced, defaults applied); enums by value."""
     if definition is None:
         return None
     try:
-        value = get_argument_values(definition, field, variables).get("purpose")
+        value = get_argument_values(definition, field, variables).get(name)
     except GraphQLError:
         return None
     return getattr(value, "value", value) if value is not None else None
+
+
+def _purpose_of(field: FieldNode, definition: Any, variables: Any) -> str | None:
+    value = _argument_of(field, definition, variables, "purpose")
+    return value if isinstance(value, str) else None
 
 
 def _refusal(error: HubError) -> GraphQLExecutionResult:
@@ -226,9 +237,9 @@ class PurposeGuard(SchemaExtension):
         introspection = [f for f in roots if f.name.value in _INTROSPECTION_ROOTS]
         if introspection and settings.production and not ctx.caller.is_admin:
             raise IntrospectionDisabled("introspection is disabled for your role in production")
-        data_roots = [f for f in roots if not f.name.value.startswith("__")]
+        data_roots = [f for f in roots if not f.name.value.startswith("__") and f.name.value not in PUBLIC_ROOTS]
         if not data_roots:
-            return  # __typename or (permitted) introspection only: no personal data can be reached
+            return  # __typename, (permitted) introspection or the privacy notice only: no personal data
         schema = ec.schema._schema
         coerced = get_variable_values(schema, operation.variable_definitions or (), ec.variables or {})
         if isinstance(coerced, list):
@@ -247,9 +258,54 @@ class PurposeGuard(SchemaExtension):
         (purpose_id,) = purposes
         assert purpose_id is not None
         ctx.claimed_purpose = purpose_id
-        coordinates = field_coordinates(schema, operation, fragments)
+        # The privacy notice is public: selecting it beside a lookup neither needs nor widens a purpose.
+        coordinates = {c for c in field_coordinates(schema, operation, fragments) if not is_public(c)}
         ctx.purpose = decide(ctx.services.register, ctx.caller, purpose_id, coordinates)
         ctx.allowed_fields = ctx.purpose.fields
+        if ctx.purpose.consent_required and operation.operation is OperationType.QUERY:
+            # Whose consent: the person named by NINO (a consent-based lookup names one, so it can be checked
+            # before anything is read; demographics alone could not be).
+            ninos = {
+                _argument_of(f, root_type.fields.get(f.name.value) if root_type else None, coerced, "nino")
+                for f in data_roots
+            }
+            nino = check_nino(ninos.pop()).nino if len(ninos) == 1 and None not in ninos else None
+            if nino is None:
+                raise ConsentRequired(
+                    f"purpose {purpose_id} is based on consent: name the person by a valid NINO, "
+                    "whose consent is checked",
+                    purpose=purpose_id,
+                )
+            ctx.consent_subject = subject_hash(ctx.services.key_ring, nino)
+
+    async def _require_consent(self, ctx: RequestContext) -> None:
+        assert ctx.purpose is not None
+        assert ctx.consent_subject is not None
+        store = ctx.services.consent
+        if store is None:
+            raise ConsentUnavailable("consent records cannot be read, so nothing is released")
+        try:
+            ctx.consent = await store.live(ctx.consent_subject, ctx.purpose.id)
+        except (OSError, asyncpg.PostgresError, TimeoutError):
+            raise ConsentUnavailable("consent records cannot be read, so nothing is released") from None
+        if ctx.consent is None:
+            raise ConsentRequired(
+                f"purpose {ctx.purpose.id} needs the person's consent, and none is live", purpose=ctx.purpose.id
+            )
+
+    async def _notify_subject(self, ctx: RequestContext) -> None:
+        """The person asked to be told of each share: record the notice before the data leaves."""
+        spec, consent, store = ctx.purpose, ctx.consent, ctx.services.consent
+        if spec is None or consent is None or store is None or ctx.consent_subject is None or not ctx.released:
+            return
+        if consent.notify_on_share or spec.notify_on_share:
+            await store.notify(
+                ctx.consent_subject,
+                spec.id,
+                recipient_org=ctx.caller.org,
+                fields=sorted(ctx.released),
+                request_id=ctx.request_id,
+            )
 
     async def on_operation(self) -> AsyncIterator[None]:
         # A document refused by parsing or validation never reaches on_execute: audit the refusal here.
@@ -279,11 +335,21 @@ class PurposeGuard(SchemaExtension):
         ctx.audited = True
         try:
             self._check(ctx)
+            if ctx.consent_subject is not None:
+                await self._require_consent(ctx)
         except HubError as refusal:
             ctx.refused = True
             self.execution_context.result = _refusal(refusal)
         yield
         result = self.execution_context.result
+        try:
+            await self._notify_subject(ctx)
+        except Exception as e:
+            log.error("share notification failed, nothing released: %s", type(e).__name__)
+            ctx.released.clear()
+            self.execution_context.result = result = _refusal(
+                ConsentUnavailable("the person asked to be told of each share and the notice could not be recorded")
+            )
         try:
             await ctx.services.audit.write(_audit_record(ctx, self.execution_context, result))
         except Exception as e:
@@ -303,7 +369,7 @@ class PurposeGuard(SchemaExtension):
         if not name.startswith("__") and not info.parent_type.name.startswith("__"):
             ctx: RequestContext = info.context
             coordinate = f"{info.parent_type.name}.{name}"
-            if coordinate not in ctx.allowed_fields:
+            if coordinate not in ctx.allowed_fields and not is_public(coordinate):
                 raise PurposeForbidsField(ctx.purpose.id if ctx.purpose else "(none)", [coordinate])
             result = _next(root, info, *args, **kwargs)
             if inspect.isawaitable(result):

@@ -31,8 +31,15 @@ _HUB_GRANTS: dict[str, str] = {
     "hub.link": "SELECT, INSERT, UPDATE",  # clerical decisions update links
     "hub.review_item": "SELECT, UPDATE",
     "hub.link_run": "SELECT",
+    "hub.consent": "SELECT, INSERT, UPDATE",  # withdrawal sets withdrawn_at; nothing is deleted
+    "hub.subject_notification": "SELECT, INSERT",
 }
-_HUB_SEQUENCES = ("hub.audit_event_event_id_seq", "hub.review_item_review_id_seq")
+_HUB_SEQUENCES = (
+    "hub.audit_event_event_id_seq",
+    "hub.review_item_review_id_seq",
+    "hub.consent_consent_id_seq",
+    "hub.subject_notification_notification_id_seq",
+)
 
 
 def quote_ident(name: str) -> str:

@@ -16,6 +16,7 @@ from strawberry.dataloader import DataLoader
 from hub.audit import AuditSink
 from hub.auth import Caller
 from hub.config import Settings
+from hub.consent import ConsentRecord, ConsentStore
 from hub.identity import IndexedPerson, LinkIndex, ReviewQueue
 from hub.policy import PurposeSpec, Register
 from linkage import KeyedHash, KeyRing, NormalisedNino
@@ -34,6 +35,7 @@ class Services:
     audit: AuditSink
     identity: LinkIndex | None = None
     review: ReviewQueue | None = None
+    consent: ConsentStore | None = None
 
 
 @dataclass
@@ -52,6 +54,8 @@ class RequestContext:
     model_version: str | None = None
     identity_sources: set[str] = field(default_factory=set)  # read to find the person, not released
     released: set[str] = field(default_factory=set)
+    consent: ConsentRecord | None = None  # the live consent a consent-based lookup relies on
+    consent_subject: str | None = None  # whose (keyed hash)
     sources_read: set[str] = field(default_factory=set)
     _loaders: dict[str, DataLoader[SubjectKey, Any]] = field(default_factory=dict)
     _index_loader: DataLoader[NormalisedNino, IndexedPerson | None] | None = None

@@ -16,31 +16,37 @@ from strawberry.types import Info
 from hub.errors import BadUserInput, LinkageUnavailable
 from hub.identity import ReviewRow
 from resolvers.context import RequestContext
+from resolvers.sensitivity import tier
 from resolvers.types import Purpose
 
 __all__ = ["FieldEvidence", "ReviewItem", "ReviewMutation", "ReviewQuery"]
 
 
-@strawberry.type(description="How one field compared: an agreement level and its weight (log2 odds).")
+@strawberry.type(
+    description="How one field compared: an agreement level and its weight (log2 odds).", directives=tier("identity")
+)
 class FieldEvidence:
-    comparison: str
-    level: str
-    weight: float
+    comparison: str = strawberry.field(description="Which detail was compared (name, date of birth, address).")
+    level: str = strawberry.field(description="How closely it agreed (exact, similar, different), not the values.")
+    weight: float = strawberry.field(description="How much that agreement counted, in bits.")
 
 
-@strawberry.type(description="A record the hub could not link with certainty, and the person it might be.")
+@strawberry.type(
+    description="A record the hub could not link with certainty, and the person it might be.",
+    directives=tier("identity"),
+)
 class ReviewItem:
-    review_id: strawberry.ID
-    source: str
-    source_record_id: str
+    review_id: strawberry.ID = strawberry.field(description="The review item's number.")
+    source: str = strawberry.field(description="Which system holds the record (hb, social_care).")
+    source_record_id: str = strawberry.field(description="The record's id in that system.")
     reason: str = strawberry.field(description="probabilistic (between the bands) or nino_conflict")
-    probability: float | None
-    match_weight: float | None
-    model_version: str | None
-    evidence: list[FieldEvidence]
+    probability: float | None = strawberry.field(description="How likely the hub judged the two to be one person.")
+    match_weight: float | None = strawberry.field(description="The same, as a match weight (log2 odds).")
+    model_version: str | None = strawberry.field(description="The linkage model that judged it.")
+    evidence: list[FieldEvidence] = strawberry.field(description="How each detail compared.")
     candidate_subject: strawberry.ID = strawberry.field(description="The candidate person, as your pseudonym.")
-    status: str
-    created_at: dt.datetime
+    status: str = strawberry.field(description="open, accepted or rejected.")
+    created_at: dt.datetime = strawberry.field(description="When the item was queued.")
 
 
 def _item(ctx: RequestContext, row: ReviewRow) -> ReviewItem:
@@ -71,7 +77,7 @@ def _queue(ctx: RequestContext) -> Any:
     return queue
 
 
-@strawberry.type
+@strawberry.type(directives=tier("identity"))
 class ReviewQuery:
     @strawberry.field(description="Open review items, oldest first (cursor: the last reviewId seen).")
     async def review_queue(
@@ -87,7 +93,7 @@ class ReviewQuery:
         return [_item(info.context, r) for r in rows]
 
 
-@strawberry.type
+@strawberry.type(directives=tier("identity"))
 class ReviewMutation:
     @strawberry.mutation(description="Accept or reject a candidate. Audited; never undone by a batch build.")
     async def decide_review(

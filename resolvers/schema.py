@@ -12,8 +12,11 @@ from strawberry.types import Info
 from hub.errors import BadUserInput, InvalidNinoInput, LinkageUnavailable, MatchNeedsReview, SubjectNotFound
 from linkage import Band, Demographics, NormalisedNino, check_nino
 from linkage.link import person_key_for
+from resolvers.consent import ConsentMutation
 from resolvers.context import RequestContext
+from resolvers.notice import NoticeQuery
 from resolvers.review import ReviewMutation, ReviewQuery
+from resolvers.sensitivity import tier
 from resolvers.sources.base import SubjectKey
 from resolvers.sources.social_care import merge
 from resolvers.types import DwpRecord, HousingBenefitRecord, Purpose, SocialCareRecord
@@ -34,7 +37,9 @@ class PersonDemographics:
     nhs_number: str | None = None
 
 
-@strawberry.type(description="One person as the hub found them in the sources, seen for one purpose.")
+@strawberry.type(
+    description="One person as the hub found them in the sources, seen for one purpose.", directives=tier("identity")
+)
 class Person:
     keys: strawberry.Private[dict[str, list[SubjectKey]]]
     subject_id: strawberry.ID = strawberry.field(
@@ -47,17 +52,23 @@ class Person:
             return []
         return [r for r in await info.context.loader(source).load_many(keys) if r is not None]
 
-    @strawberry.field(description="From DWP. Null if DWP holds no record; an error if DWP did not answer.")
+    @strawberry.field(
+        description="What DWP holds about you. Null if DWP holds no record; an error if DWP did not answer."
+    )
     async def dwp(self, info: Info[RequestContext, None]) -> DwpRecord | None:
         records = await self._load(info, "dwp")
         return records[0] if records else None
 
-    @strawberry.field(description="From the councils' Housing Benefit teams.")
+    @strawberry.field(
+        description="What the councils' Housing Benefit teams hold about you.", directives=tier("benefit_status")
+    )
     async def housing_benefit(self, info: Info[RequestContext, None]) -> HousingBenefitRecord | None:
         records = await self._load(info, "hb")
         return HousingBenefitRecord(claims=[c for r in records for c in r.claims]) if records else None
 
-    @strawberry.field(description="From the councils' adult social care teams.")
+    @strawberry.field(
+        description="What the councils' adult social care teams hold about you.", directives=tier("special_category")
+    )
     async def social_care(self, info: Info[RequestContext, None]) -> SocialCareRecord | None:
         records = await self._load(info, "social_care")
         return merge(records) if records else None
@@ -94,8 +105,8 @@ def _keys_for(ctx: RequestContext, records: dict[str, list[str]]) -> dict[str, l
     return {n: [("id", rid) for rid in records.get(n, [])] for n in _allowed_sources(ctx)}
 
 
-@strawberry.type
-class Query(ReviewQuery):
+@strawberry.type(directives=tier("identity"))
+class Query(ReviewQuery, NoticeQuery):
     @strawberry.field(
         description=(
             "Find a person by National Insurance number or, without one, by demographics, for a declared "
@@ -194,6 +205,6 @@ async def _by_demographics(ctx: RequestContext, given: PersonDemographics) -> Pe
     )
 
 
-@strawberry.type
-class Mutation(ReviewMutation):
+@strawberry.type(directives=tier("identity"))
+class Mutation(ReviewMutation, ConsentMutation):
     pass

@@ -13,6 +13,7 @@ from enum import Enum
 import strawberry
 
 from resolvers.derived import blue_badge_automatic, overnight_care_required
+from resolvers.sensitivity import tier
 
 __all__ = [
     "Address",
@@ -46,6 +47,8 @@ class Purpose(Enum):
     HB_OVERNIGHT_CARER_ROOM = "HB_OVERNIGHT_CARER_ROOM"
     INCOME_MAXIMISATION = "INCOME_MAXIMISATION"
     IDENTITY_REVIEW = "IDENTITY_REVIEW"
+    CHANGE_OF_CIRCUMSTANCES = "CHANGE_OF_CIRCUMSTANCES"
+    AUDIT = "AUDIT"
 
 
 @strawberry.enum(description="A DWP benefit.")
@@ -74,66 +77,74 @@ class PlacementKind(Enum):
     CARE_HOME = "care_home"
 
 
-@strawberry.type(description="A person's name as the source holds it.")
+@strawberry.type(description="A person's name as the source holds it.", directives=tier("identity"))
 class PersonName:
-    given_name: str
-    middle_names: str | None
-    family_name: str
+    given_name: str = strawberry.field(description="First name.")
+    middle_names: str | None = strawberry.field(description="Middle names, if any.")
+    family_name: str = strawberry.field(description="Surname.")
 
 
-@strawberry.type(description="A postal address as the source holds it.")
+@strawberry.type(description="A postal address as the source holds it.", directives=tier("identity"))
 class Address:
-    line1: str | None
-    line2: str | None
-    town: str | None
-    postcode: str | None
+    line1: str | None = strawberry.field(description="First line of the address.")
+    line2: str | None = strawberry.field(description="Second line of the address.")
+    town: str | None = strawberry.field(description="Town.")
+    postcode: str | None = strawberry.field(description="Postcode.")
 
 
-@strawberry.type(description="A DWP benefit award in payment.")
+@strawberry.type(description="A DWP benefit award in payment.", directives=tier("benefit_status"))
 class BenefitAward:
-    benefit: Benefit
+    benefit: Benefit = strawberry.field(description="Which benefit you are paid.")
     component: str | None = strawberry.field(description="e.g. DLA care/mobility, PIP daily_living/mobility")
     rate: str | None = strawberry.field(description="e.g. DLA higher/lower, PIP standard/enhanced")
-    weekly_amount: Decimal
-    start_date: dt.date
-    end_date: dt.date | None
+    weekly_amount: Decimal = strawberry.field(
+        description="How much the benefit pays a week.", directives=tier("financial")
+    )
+    start_date: dt.date = strawberry.field(description="When the award started.")
+    end_date: dt.date | None = strawberry.field(description="When the award ends, if it does.")
     # Assessment detail the hub needs to derive Blue Badge eligibility; never itself released.
     pip_moving_around_points: strawberry.Private[int | None] = None
     pip_planning_journeys_descriptor: strawberry.Private[str | None] = None
 
 
-@strawberry.type(description="Income declared to DWP.")
+@strawberry.type(description="Income declared to DWP.", directives=tier("financial"))
 class DeclaredIncome:
-    kind: str
-    weekly_amount: Decimal
-    declared_on: dt.date
+    kind: str = strawberry.field(description="The kind of income you told DWP about (earnings, a pension, ...).")
+    weekly_amount: Decimal = strawberry.field(description="How much that income is a week.")
+    declared_on: dt.date = strawberry.field(description="When you told DWP.")
 
 
-@strawberry.type(description="Capital declared to DWP.")
+@strawberry.type(description="Capital declared to DWP.", directives=tier("financial"))
 class DeclaredCapital:
-    kind: str
-    amount: Decimal
-    declared_on: dt.date
+    kind: str = strawberry.field(description="The kind of savings or capital you told DWP about.")
+    amount: Decimal = strawberry.field(description="How much it is.")
+    declared_on: dt.date = strawberry.field(description="When you told DWP.")
 
 
-@strawberry.type(description="Another member of the person's DWP household.")
+@strawberry.type(description="Another member of the person's DWP household.", directives=tier("financial"))
 class HouseholdMember:
-    relationship: str
-    name: PersonName
-    date_of_birth: dt.date
+    relationship: str = strawberry.field(description="How someone who lives with you is related to you.")
+    name: PersonName = strawberry.field(description="Their name.")
+    date_of_birth: dt.date = strawberry.field(description="Their date of birth.")
 
 
-@strawberry.type(description="What DWP holds about the person.")
+@strawberry.type(description="What DWP holds about the person.", directives=tier("benefit_status"))
 class DwpRecord:
-    name: PersonName
-    date_of_birth: dt.date
-    address: Address
+    name: PersonName = strawberry.field(description="Your name as DWP holds it.", directives=tier("identity"))
+    date_of_birth: dt.date = strawberry.field(description="Your date of birth.", directives=tier("identity"))
+    address: Address = strawberry.field(description="Your address as DWP holds it.", directives=tier("identity"))
     awards_in_payment: list[BenefitAward] = strawberry.field(
         description="Awards in payment today: benefit, component, rate, weekly amount, dates."
     )
-    declared_income: list[DeclaredIncome]
-    declared_capital: list[DeclaredCapital]
-    household_members: list[HouseholdMember]
+    declared_income: list[DeclaredIncome] = strawberry.field(
+        description="Income you told DWP about.", directives=tier("financial")
+    )
+    declared_capital: list[DeclaredCapital] = strawberry.field(
+        description="Savings and capital you told DWP about.", directives=tier("financial")
+    )
+    household_members: list[HouseholdMember] = strawberry.field(
+        description="Who lives with you, as DWP knows it.", directives=tier("financial")
+    )
 
     @strawberry.field(
         description=(
@@ -146,53 +157,64 @@ class DwpRecord:
         return blue_badge_automatic(self.awards_in_payment)
 
 
-@strawberry.type(description="A Discretionary Housing Payment award.")
+@strawberry.type(description="A Discretionary Housing Payment award.", directives=tier("financial"))
 class DhpAward:
-    reason: str
-    weekly_amount: Decimal
-    start_date: dt.date
-    end_date: dt.date | None
+    reason: str = strawberry.field(description="Why an earlier Discretionary Housing Payment was made.")
+    weekly_amount: Decimal = strawberry.field(description="How much it paid a week.")
+    start_date: dt.date = strawberry.field(description="When it started.")
+    end_date: dt.date | None = strawberry.field(description="When it ended, if it has.")
 
 
-@strawberry.type(description="A Housing Benefit claim held by a council's HB team.")
+@strawberry.type(description="A Housing Benefit claim held by a council's HB team.", directives=tier("benefit_status"))
 class HousingBenefitClaim:
-    claim_ref: str
-    council_code: str
-    tenancy_type: TenancyType
-    weekly_rent: Decimal
-    weekly_award: Decimal
-    bedroom_entitlement: int
+    claim_ref: str = strawberry.field(description="The council's reference for your Housing Benefit claim.")
+    council_code: str = strawberry.field(description="Which council holds the claim.")
+    tenancy_type: TenancyType = strawberry.field(description="Whether you rent from a social landlord or privately.")
+    weekly_rent: Decimal = strawberry.field(description="Your rent a week.", directives=tier("financial"))
+    weekly_award: Decimal = strawberry.field(description="Your Housing Benefit a week.", directives=tier("financial"))
+    bedroom_entitlement: int = strawberry.field(description="How many bedrooms your Housing Benefit allows for.")
     overnight_carer_room: bool = strawberry.field(description="An extra bedroom is allowed for an overnight carer.")
-    start_date: dt.date
-    end_date: dt.date | None
-    dhp_awards: list[DhpAward]
-    non_dependant_count: int
+    start_date: dt.date = strawberry.field(description="When the claim started.")
+    end_date: dt.date | None = strawberry.field(description="When it ended, if it has.")
+    dhp_awards: list[DhpAward] = strawberry.field(
+        description="Discretionary Housing Payments made on the claim.", directives=tier("financial")
+    )
+    non_dependant_count: int = strawberry.field(description="How many other adults live with you (non-dependants).")
 
 
-@strawberry.type(description="What the councils' Housing Benefit teams hold about the person.")
+@strawberry.type(
+    description="What the councils' Housing Benefit teams hold about the person.", directives=tier("benefit_status")
+)
 class HousingBenefitRecord:
-    claims: list[HousingBenefitClaim]
+    claims: list[HousingBenefitClaim] = strawberry.field(description="Your Housing Benefit claims.")
 
     @strawberry.field(description="Yes/no: a current claim allows a bedroom for an overnight carer.")
     def overnight_carer_room_awarded(self) -> bool:
         return any(c.overnight_carer_room and c.end_date is None for c in self.claims)
 
 
-@strawberry.type(description="A hospital or care-home placement known to social care.")
+@strawberry.type(
+    description="A hospital or care-home placement known to social care.", directives=tier("special_category")
+)
 class CarePlacement:
-    kind: PlacementKind
-    admitted_on: dt.date
-    discharged_on: dt.date | None
+    kind: PlacementKind = strawberry.field(description="Whether you went into hospital or a care home.")
+    admitted_on: dt.date = strawberry.field(description="When you went in.")
+    discharged_on: dt.date | None = strawberry.field(description="When you came out, if you have.")
 
 
-@strawberry.type(description="A social-care financial assessment.")
+@strawberry.type(description="A social-care financial assessment.", directives=tier("special_category"))
 class FinancialAssessment:
-    assessed_on: dt.date
-    weekly_assessed_charge: Decimal
-    capital_band: str
+    assessed_on: dt.date = strawberry.field(description="When social care last assessed what you pay for care.")
+    weekly_assessed_charge: Decimal = strawberry.field(description="What you were assessed to pay a week.")
+    capital_band: str = strawberry.field(
+        description="Your savings as a band (below, between or above the limits), not the amount."
+    )
 
 
-@strawberry.type(description="A social-care care plan (private: only derived answers are released).")
+@strawberry.type(
+    description="A social-care care plan (private: only derived answers are released).",
+    directives=tier("special_category"),
+)
 class CarePlan:
     start_date: dt.date
     end_date: dt.date | None
@@ -200,11 +222,16 @@ class CarePlan:
     domiciliary_hours_per_week: Decimal
 
 
-@strawberry.type(description="What the councils' adult social care teams hold about the person.")
+@strawberry.type(
+    description="What the councils' adult social care teams hold about the person.",
+    directives=tier("special_category"),
+)
 class SocialCareRecord:
     care_plans: strawberry.Private[list[CarePlan]]
-    placements: list[CarePlacement]
-    financial_assessments: list[FinancialAssessment]
+    placements: list[CarePlacement] = strawberry.field(description="Your stays in hospital or a care home.")
+    financial_assessments: list[FinancialAssessment] = strawberry.field(
+        description="Social care's assessments of what you pay for care."
+    )
 
     @strawberry.field(
         description=(

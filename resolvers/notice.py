@@ -1,0 +1,88 @@
+"""``privacyNotice``: the privacy notice as data, generated from the purpose register the hub enforces.
+
+Public information, not personal data: any authenticated caller may read it, with no purpose, and its
+fields are outside every allow-list (the guard exempts exactly the coordinates of these types).
+"""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.types import Info
+
+from hub.notice import field_descriptions, notice
+from resolvers.context import RequestContext
+from resolvers.types import Purpose
+
+__all__ = ["PUBLIC_ROOTS", "PUBLIC_TYPES", "NoticeQuery", "is_public"]
+
+
+@strawberry.type(description="One field a purpose shares, in plain words.")
+class SharedField:
+    coordinate: str = strawberry.field(description="The field in this schema (Type.field).")
+    description: str = strawberry.field(description="What it is, for the person.")
+
+
+@strawberry.type(description="What is shared for one purpose, with whom, why, on what legal basis, for how long.")
+class PurposeNotice:
+    purpose: Purpose
+    title: str
+    summary: str = strawberry.field(description="What is shared and why, written for the person.")
+    recipients: list[str] = strawberry.field(description="Who receives it.")
+    shared: list[SharedField] = strawberry.field(description="Exactly the fields the purpose may release.")
+    legal_basis: str = strawberry.field(description="The statute that allows it.")
+    lawful_basis: str = strawberry.field(description="The UK GDPR Article 6 basis.")
+    special_category_condition: str | None = strawberry.field(description="The UK GDPR Article 9 condition.")
+    retention: str = strawberry.field(description="How long the recipient may keep it.")
+    consent_required: bool
+    consent_renewal: str | None = strawberry.field(description="How long a consent lasts.")
+    notified_on_each_share: bool
+
+
+@strawberry.type(description="How people's information is shared through the hub, and how to complain.")
+class PrivacyNotice:
+    controller: str
+    complaints: str
+    regulator: str
+    purposes: list[PurposeNotice]
+
+
+@strawberry.type
+class NoticeQuery:
+    @strawberry.field(
+        description="The privacy notice, from the purpose register the hub enforces (all purposes, or one)."
+    )
+    def privacy_notice(self, info: Info[RequestContext, None], purpose: Purpose | None = None) -> PrivacyNotice:
+        register = info.context.services.register
+        items = notice(register, field_descriptions(info.schema._schema), purpose.value if purpose else None)
+        return PrivacyNotice(
+            controller=register.notice["controller"],
+            complaints=register.notice["complaints"],
+            regulator=register.notice["regulator"],
+            purposes=[
+                PurposeNotice(
+                    purpose=Purpose(p.purpose),
+                    title=p.title,
+                    summary=p.summary,
+                    recipients=list(p.recipients),
+                    shared=[SharedField(coordinate=f.coordinate, description=f.description) for f in p.shared],
+                    legal_basis=p.legal_basis,
+                    lawful_basis=p.lawful_basis,
+                    special_category_condition=p.special_category_condition,
+                    retention=p.retention,
+                    consent_required=p.consent_required,
+                    consent_renewal=p.consent_renewal,
+                    notified_on_each_share=p.notified_on_each_share,
+                )
+                for p in items
+            ],
+        )
+
+
+#: Types any authenticated caller may select, with no purpose: the notice and nothing else.
+PUBLIC_TYPES = frozenset({"PrivacyNotice", "PurposeNotice", "SharedField"})
+PUBLIC_ROOTS = frozenset({"privacyNotice"})
+
+
+def is_public(coordinate: str) -> bool:
+    type_name, _, field = coordinate.partition(".")
+    return type_name in PUBLIC_TYPES or (type_name == "Query" and field in PUBLIC_ROOTS)
