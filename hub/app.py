@@ -33,6 +33,7 @@ from hub.graphql import HubSchema, build_schema, sanitise_message
 from hub.identity import LinkIndex, ReviewQueue, load_link_model
 from hub.keys import load_key_ring
 from hub.notice import field_descriptions
+from hub.orgs import OrgRegister
 from hub.policy import Register, load_register
 from linkage import FSModel, KeyRing, Thresholds
 from resolvers.context import RequestContext, Services
@@ -227,6 +228,7 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
             ),
             review=ReviewQueue(hub_pool, timeout=settings.source_timeout),
             consent=ConsentStore(hub_pool, timeout=settings.source_timeout),
+            orgs=OrgRegister(hub_pool, ttl=settings.org_cache_seconds, timeout=settings.source_timeout),
         )
         try:
             yield

@@ -227,6 +227,31 @@ def _cmd_policy_notice(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_orgs_load(settings: Settings, args: argparse.Namespace) -> int:
+    import asyncpg
+
+    from hub.app import load_purposes
+    from hub.graphql import build_schema
+    from hub.migrate import migrate, migration_url
+    from hub.orgs import parse_file, upsert
+
+    register = load_purposes(settings, build_schema(settings))
+    orgs = parse_file(Path(args.file), org_types=register.org_types)
+
+    async def load(s: Settings) -> None:
+        await migrate(s)
+        conn = await asyncpg.connect(migration_url(s, "hub"))
+        try:
+            await upsert(conn, orgs)
+        finally:
+            await conn.close()
+
+    with database(settings) as s:
+        asyncio.run(load(s))
+    print(f"{len(orgs)} organisations added or updated")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="welfare-hub", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -269,6 +294,11 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--workers", type=int, default=2, help="processes deciding links in parallel")
     build.add_argument("--full", action="store_true", help="re-decide every record, changed or not")
     build.set_defaults(func=_cmd_link_build)
+    orgs = sub.add_parser("orgs", help="the organisation register")
+    orgs_sub = orgs.add_subparsers(dest="orgs_command", required=True)
+    load = orgs_sub.add_parser("load", help="add or update organisations from a TOML file ([organisations.<id>])")
+    load.add_argument("file")
+    load.set_defaults(func=_cmd_orgs_load)
     policy = sub.add_parser("policy", help="the purpose register")
     policy_sub = policy.add_subparsers(dest="policy_command", required=True)
     policy_sub.add_parser("check", help="validate the register against the schema").set_defaults(func=_cmd_policy_check)

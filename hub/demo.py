@@ -23,7 +23,7 @@ from hub.config import SOURCE_STORES, Settings
 from hub.keys import IssuerKey, new_key_ring_document, write_key_ring
 from hub.migrate import migrate, migration_url
 
-__all__ = ["DEMO_ORGS", "KeyPaths", "ensure_keys", "run_demo", "seed_sources", "serve"]
+__all__ = ["DEMO_ORGS", "KeyPaths", "ensure_keys", "register_demo_orgs", "run_demo", "seed_sources", "serve"]
 
 
 @dataclass(frozen=True)
@@ -181,8 +181,27 @@ def _curl(url: str, token_var: str, query: str, variables: Mapping[str, Any]) ->
     )
 
 
+async def register_demo_orgs(settings: Settings) -> None:
+    """The demo organisations in the organisation register (one council, E09000901, the synthetic data's
+    first)."""
+    from hub.orgs import Organisation, upsert
+
+    conn = await asyncpg.connect(migration_url(settings, "hub"))
+    try:
+        await upsert(
+            conn,
+            [
+                Organisation(org, org.replace("-", " ").title(), org_type, council_code="E09000901")
+                for org, org_type, _ in DEMO_ORGS
+            ],
+        )
+    finally:
+        await conn.close()
+
+
 async def run_demo(settings: Settings, *, people: int, seed: int) -> None:
     counts = await seed_sources(settings, people=people, seed=seed)
+    await register_demo_orgs(settings)
     print(f"seeded {people} synthetic people: " + ", ".join(f"{t}={n}" for t, n in counts.items()))
     assert settings.jwks_path is not None
     issuer = IssuerKey.load(settings.jwks_path.parent / "demo-issuer.json")

@@ -4,6 +4,9 @@
     ├── AuthError                              HTTP 401, never reaches GraphQL
     │   └── InvalidToken                       UNAUTHENTICATED
     ├── RequestRefused (also PermissionError)  the operation is refused before any source is read
+    │   ├── UnknownOrganisation                UNKNOWN_ORGANISATION (not in the register, or inactive)
+    │   ├── OrganisationTypeMismatch           ORG_TYPE_MISMATCH (token and register disagree)
+    │   ├── AccreditationExpired               ACCREDITATION_EXPIRED (a partner past its accreditation)
     │   ├── UnknownPurpose                     UNKNOWN_PURPOSE
     │   ├── PurposeNotGranted                  PURPOSE_NOT_GRANTED
     │   ├── PurposeForbidsField                PURPOSE_FORBIDS_FIELD
@@ -19,6 +22,7 @@
     ├── SourceError                            a field error: the other sources still answer
     │   ├── SourceUnavailable                  SOURCE_UNAVAILABLE
     │   └── SourceTimeout (also TimeoutError)  SOURCE_TIMEOUT
+    ├── OrgRegisterUnavailable                 ORG_REGISTER_UNAVAILABLE (caller unverifiable: refused)
     ├── ConsentUnavailable                     CONSENT_UNAVAILABLE (consent unreadable: nothing released)
     ├── AuditUnavailable                       AUDIT_UNAVAILABLE (fail closed: nothing released)
     └── ConfigError (also ValueError)          refuses to start, listing every problem
@@ -32,6 +36,7 @@ from collections.abc import Iterable
 from typing import Any, ClassVar
 
 __all__ = [
+    "AccreditationExpired",
     "AuditUnavailable",
     "AuthError",
     "BadUserInput",
@@ -46,6 +51,8 @@ __all__ = [
     "MatchNeedsReview",
     "MixedPurposes",
     "OperationNotSupported",
+    "OrgRegisterUnavailable",
+    "OrganisationTypeMismatch",
     "PurposeForbidsField",
     "PurposeNotGranted",
     "RequestRefused",
@@ -53,6 +60,7 @@ __all__ = [
     "SourceTimeout",
     "SourceUnavailable",
     "SubjectNotFound",
+    "UnknownOrganisation",
     "UnknownPurpose",
 ]
 
@@ -80,6 +88,18 @@ class RequestRefused(HubError, PermissionError):
 
 class UnknownPurpose(RequestRefused):
     code = "UNKNOWN_PURPOSE"
+
+
+class UnknownOrganisation(RequestRefused):
+    code = "UNKNOWN_ORGANISATION"
+
+
+class OrganisationTypeMismatch(RequestRefused):
+    code = "ORG_TYPE_MISMATCH"
+
+
+class AccreditationExpired(RequestRefused):
+    code = "ACCREDITATION_EXPIRED"
 
 
 class PurposeNotGranted(RequestRefused):
@@ -147,6 +167,10 @@ class SourceUnavailable(SourceError):
 
 class SourceTimeout(SourceError, TimeoutError):
     code = "SOURCE_TIMEOUT"
+
+
+class OrgRegisterUnavailable(HubError):
+    code = "ORG_REGISTER_UNAVAILABLE"
 
 
 class ConsentUnavailable(HubError):

@@ -17,6 +17,7 @@ Every error leaving the hub carries ``extensions.code``, and no message carries 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import inspect
 import logging
 import re
@@ -66,9 +67,11 @@ from hub.errors import (
     IntrospectionDisabled,
     MixedPurposes,
     OperationNotSupported,
+    OrgRegisterUnavailable,
     PurposeForbidsField,
     UnknownPurpose,
 )
+from hub.orgs import check as check_organisation
 from hub.policy import decide
 from linkage import check_nino
 from resolvers.context import RequestContext
@@ -278,6 +281,18 @@ class PurposeGuard(SchemaExtension):
                 )
             ctx.consent_subject = subject_hash(ctx.services.key_ring, nino)
 
+    async def _check_organisation(self, ctx: RequestContext) -> None:
+        """The caller's organisation as the register holds it: known, active, of the type its token claims,
+        and accredited today. Checked for every operation, before anything else."""
+        register = ctx.services.orgs
+        if register is None:
+            raise OrgRegisterUnavailable("the organisation register is not available, so nothing is released")
+        try:
+            found = await register.get(ctx.caller.org)
+        except (OSError, asyncpg.PostgresError, TimeoutError):
+            raise OrgRegisterUnavailable("the organisation register cannot be read, so nothing is released") from None
+        ctx.organisation = check_organisation(found, claimed_type=ctx.caller.org_type, today=dt.date.today())
+
     async def _require_consent(self, ctx: RequestContext) -> None:
         assert ctx.purpose is not None
         assert ctx.consent_subject is not None
@@ -334,6 +349,7 @@ class PurposeGuard(SchemaExtension):
         ctx: RequestContext = self.execution_context.context
         ctx.audited = True
         try:
+            await self._check_organisation(ctx)
             self._check(ctx)
             if ctx.consent_subject is not None:
                 await self._require_consent(ctx)

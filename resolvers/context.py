@@ -18,6 +18,7 @@ from hub.auth import Caller
 from hub.config import Settings
 from hub.consent import ConsentRecord, ConsentStore
 from hub.identity import IndexedPerson, LinkIndex, ReviewQueue
+from hub.orgs import Organisation, OrgRegister
 from hub.policy import PurposeSpec, Register
 from linkage import KeyedHash, KeyRing, NormalisedNino
 from resolvers.sources import Source
@@ -36,6 +37,7 @@ class Services:
     identity: LinkIndex | None = None
     review: ReviewQueue | None = None
     consent: ConsentStore | None = None
+    orgs: OrgRegister | None = None
 
 
 @dataclass
@@ -54,6 +56,7 @@ class RequestContext:
     model_version: str | None = None
     identity_sources: set[str] = field(default_factory=set)  # read to find the person, not released
     released: set[str] = field(default_factory=set)
+    organisation: Organisation | None = None  # the caller, as the organisation register holds it
     consent: ConsentRecord | None = None  # the live consent a consent-based lookup relies on
     consent_subject: str | None = None  # whose (keyed hash)
     sources_read: set[str] = field(default_factory=set)

@@ -13,6 +13,7 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from hub.app import Hooks, create_app
 from hub.config import SOURCE_STORES, Settings
 from hub.keys import IssuerKey, new_key_ring_document, write_key_ring
 from hub.migrate import drop_stores, migrate
+from hub.orgs import Organisation
+from hub.orgs import upsert as upsert_orgs
 from tests.people import insert_people
 
 ISSUER = "test-idp"
@@ -68,6 +71,7 @@ async def settings(
         jwks_path=jwks,
         keys_path=keys / "ring.json",
         source_timeout=1.0,
+        org_cache_seconds=0.0,  # tests re-register organisations between requests
     )
     await migrate(s)
     try:
@@ -132,14 +136,44 @@ async def client(settings: Settings, people: dict[str, Any], queries: QueryCount
         yield c
 
 
-@pytest.fixture(scope="session")
-def token(issuer: IssuerKey) -> Any:
-    def mint(org_type: str, *purposes: str, org: str = "test-council", **kwargs: Any) -> str:
+#: The council the tests' organisations serve (the synthetic data's first).
+TEST_COUNCIL = "E09000901"
+
+
+def make_token(issuer: IssuerKey, settings: Settings) -> Any:
+    """A token minter for the hub of ``settings``: it registers the organisation (as ``org_type``) in that
+    hub's organisation register first."""
+    registered: dict[str, str] = {}
+
+    def register(org: str, org_type: str) -> None:
+        if registered.get(org) == org_type:
+            return
+
+        async def run() -> None:
+            conn = await asyncpg.connect(settings.admin_url("hub"))
+            try:
+                await upsert_orgs(conn, [Organisation(org, org, org_type, council_code=TEST_COUNCIL)])
+            finally:
+                await conn.close()
+
+        # Tests mint inside their own event loop: register from another thread, with its own.
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, run()).result()
+        registered[org] = org_type
+
+    def mint(org_type: str, *purposes: str, org: str | None = None, **kwargs: Any) -> str:
+        org = org or f"test-{org_type}"
+        register(org, org_type)
         return issuer.mint(
             issuer=ISSUER, audience=AUDIENCE, org=org, org_type=org_type, user="officer-1", purposes=purposes, **kwargs
         )
 
     return mint
+
+
+@pytest.fixture(scope="session")
+def token(issuer: IssuerKey, settings: Settings) -> Any:
+    return make_token(issuer, settings)
 
 
 async def gql(
@@ -159,4 +193,4 @@ def codes(body: dict[str, Any]) -> list[str]:
     return [e["extensions"]["code"] for e in body.get("errors", [])]
 
 
-__all__ = ["QueryCounter", "codes", "gql", "replace", "running_client"]
+__all__ = ["QueryCounter", "codes", "gql", "make_token", "replace", "running_client"]

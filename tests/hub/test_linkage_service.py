@@ -15,11 +15,12 @@ import pytest
 
 from hub.config import SOURCE_STORES, Settings
 from hub.demo import seed_sources
+from hub.keys import IssuerKey
 from hub.linking import build_links, save_model, train_model
 from hub.migrate import drop_stores
 from linkage import Thresholds, check_nino
 from linkage.link import person_key_for
-from tests.conftest import codes, gql, running_client
+from tests.conftest import codes, gql, make_token, running_client
 
 PEOPLE = 2500
 THRESHOLDS = Thresholds()
@@ -51,6 +52,12 @@ async def linked(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -
     finally:
         await asyncio.gather(*(c.close() for c in admin.values()))
         await drop_stores(s)
+
+
+@pytest.fixture(scope="module")
+def token(issuer: IssuerKey, linked: Linked) -> Any:
+    # These tests run against the module's own stores: organisations are registered in its hub.
+    return make_token(issuer, linked.settings)
 
 
 async def _truth(linked: Linked, store: str, table: str, id_col: str, prefix: str) -> list[asyncpg.Record]:
