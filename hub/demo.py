@@ -33,6 +33,8 @@ class KeyPaths:
     jwks: Path
 
 
+#: The council the demo organisations serve (the synthetic data's first).
+DEMO_COUNCIL = "E09000901"
 #: Demo organisations: (org id, org type, purposes its token grants).
 DEMO_ORGS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("northshire-blue-badge", "council_blue_badge", ("BLUE_BADGE",)),
@@ -57,7 +59,9 @@ async def seed_sources(
     settings: Settings, *, people: int, seed: int, hb_coverage: float | None = None, care_coverage: float | None = None
 ) -> dict[str, int]:
     """Migrate, then replace the sources' contents with ``people`` synthetic people (COPY)."""
+    from hub.orgs import load_areas
     from hub.synth import SynthParams, generate, load
+    from hub.synth.generate import council_areas
 
     await migrate(settings)
     params = SynthParams(people=people, seed=seed)
@@ -69,10 +73,13 @@ async def seed_sources(
     conns: dict[str, asyncpg.Connection] = {
         store: await asyncpg.connect(migration_url(settings, store)) for store in SOURCE_STORES
     }
+    hub = await asyncpg.connect(migration_url(settings, "hub"))
     try:
+        # The councils' areas, so that a council team's lookups can show a legitimate relationship.
+        await load_areas(hub, council_areas(params))
         return await load(conns, data)
     finally:
-        await asyncio.gather(*(c.close() for c in conns.values()))
+        await asyncio.gather(hub.close(), *(c.close() for c in conns.values()))
 
 
 async def serve(settings: Settings) -> None:
@@ -131,12 +138,20 @@ async def _example_subjects(settings: Settings) -> dict[str, Any]:
     hb = await asyncpg.connect(urls["src_hb"])
     sc = await asyncpg.connect(urls["src_social_care"])
     try:
-        in_hb = {r["nino"] for r in await hb.fetch("SELECT nino FROM hb.claim WHERE nino IS NOT NULL")}
+        # People with a claim or a case at the demo council: its teams have a legitimate relationship with them.
+        in_hb = {
+            r["nino"]
+            for r in await hb.fetch(
+                "SELECT nino FROM hb.claim WHERE nino IS NOT NULL AND council_code = $1", DEMO_COUNCIL
+            )
+        }
         overnight = {
             r["nino"]
             for r in await sc.fetch(
                 """SELECT DISTINCT c.nino FROM social_care.client c JOIN social_care.care_plan p USING (client_id)
-                    WHERE c.nino IS NOT NULL AND p.overnight_care_required AND p.end_date IS NULL"""
+                    WHERE c.nino IS NOT NULL AND p.overnight_care_required AND p.end_date IS NULL
+                      AND c.council_code = $1""",
+                DEMO_COUNCIL,
             )
         }
         badge = [
@@ -151,7 +166,11 @@ async def _example_subjects(settings: Settings) -> dict[str, Any]:
     finally:
         await asyncio.gather(dwp.close(), hb.close(), sc.close())
     everywhere = sorted(set(badge) & in_hb & overnight) or sorted(in_hb & overnight) or sorted(overnight)
-    picks: dict[str, Any] = {"blue_badge": badge[0] if badge else "", "everywhere": everywhere[0] if everywhere else ""}
+    local_badge = [n for n in badge if n in in_hb or n in overnight] or badge
+    picks: dict[str, Any] = {
+        "blue_badge": local_badge[0] if local_badge else "",
+        "everywhere": everywhere[0] if everywhere else "",
+    }
     dwp = await asyncpg.connect(urls["src_dwp"])
     try:
         person = await dwp.fetchrow(
@@ -191,7 +210,7 @@ async def register_demo_orgs(settings: Settings) -> None:
         await upsert(
             conn,
             [
-                Organisation(org, org.replace("-", " ").title(), org_type, council_code="E09000901")
+                Organisation(org, org.replace("-", " ").title(), org_type, council_code=DEMO_COUNCIL)
                 for org, org_type, _ in DEMO_ORGS
             ],
         )

@@ -7,6 +7,7 @@
     │   ├── UnknownOrganisation                UNKNOWN_ORGANISATION (not in the register, or inactive)
     │   ├── OrganisationTypeMismatch           ORG_TYPE_MISMATCH (token and register disagree)
     │   ├── AccreditationExpired               ACCREDITATION_EXPIRED (a partner past its accreditation)
+    │   ├── NoLegitimateRelationship           NO_LEGITIMATE_RELATIONSHIP (not connected with your area)
     │   ├── UnknownPurpose                     UNKNOWN_PURPOSE
     │   ├── PurposeNotGranted                  PURPOSE_NOT_GRANTED
     │   ├── PurposeForbidsField                PURPOSE_FORBIDS_FIELD
@@ -50,6 +51,7 @@ __all__ = [
     "LinkageUnavailable",
     "MatchNeedsReview",
     "MixedPurposes",
+    "NoLegitimateRelationship",
     "OperationNotSupported",
     "OrgRegisterUnavailable",
     "OrganisationTypeMismatch",
@@ -100,6 +102,10 @@ class OrganisationTypeMismatch(RequestRefused):
 
 class AccreditationExpired(RequestRefused):
     code = "ACCREDITATION_EXPIRED"
+
+
+class NoLegitimateRelationship(RequestRefused):
+    code = "NO_LEGITIMATE_RELATIONSHIP"
 
 
 class PurposeNotGranted(RequestRefused):

@@ -33,7 +33,8 @@ _HUB_GRANTS: dict[str, str] = {
     "hub.link_run": "SELECT",
     "hub.consent": "SELECT, INSERT, UPDATE",  # withdrawal sets withdrawn_at; nothing is deleted
     "hub.subject_notification": "SELECT, INSERT",
-    "hub.organisation": "SELECT",  # maintained by the operator (welfare-hub orgs load), read by the service
+    "hub.organisation": "SELECT",
+    "hub.council_area": "SELECT",  # maintained by the operator (welfare-hub orgs load), read by the service
 }
 _HUB_SEQUENCES = (
     "hub.audit_event_event_id_seq",

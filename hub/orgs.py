@@ -20,7 +20,7 @@ import asyncpg
 
 from hub.errors import AccreditationExpired, ConfigError, OrganisationTypeMismatch, UnknownOrganisation
 
-__all__ = ["OrgRegister", "Organisation", "check", "parse_file", "upsert"]
+__all__ = ["OrgRegister", "Organisation", "check", "load_areas", "parse_file", "upsert"]
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,24 @@ class OrgRegister:
         self.timeout = timeout
         self._cache: dict[str, tuple[float, Organisation | None]] = {}
 
+    async def councils_of(self, districts: Sequence[str]) -> set[str]:
+        """The councils whose area takes in any of these postcode districts."""
+        if not districts:
+            return set()
+        rows = await self.pool.fetch(
+            "SELECT DISTINCT council_code FROM hub.council_area WHERE postcode_district = ANY($1::text[])",
+            list(districts),
+            timeout=self.timeout,
+        )
+        return {r["council_code"] for r in rows}
+
+    async def council_served(self, org: Organisation) -> str | None:
+        """The council whose area the organisation serves: its own, or its controller's (a partner's)."""
+        if org.council_code is not None or org.controller_org is None:
+            return org.council_code
+        controller = await self.get(org.controller_org)
+        return controller.council_code if controller is not None else None
+
     async def get(self, org_id: str) -> Organisation | None:
         now = time.monotonic()
         hit = self._cache.get(org_id)
@@ -106,6 +124,14 @@ class OrgRegister:
             self._cache.clear()
         self._cache[org_id] = (now, org)
         return org
+
+
+async def load_areas(conn: asyncpg.Connection, areas: Sequence[tuple[str, str]]) -> None:
+    """Add (postcode district, council code) pairs to the council-area table."""
+    await conn.executemany(
+        "INSERT INTO hub.council_area (postcode_district, council_code) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        [(d.strip().upper(), c.strip()) for d, c in areas],
+    )
 
 
 def check(org: Organisation | None, *, claimed_type: str, today: dt.date) -> Organisation:

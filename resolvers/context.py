@@ -62,6 +62,20 @@ class RequestContext:
     sources_read: set[str] = field(default_factory=set)
     _loaders: dict[str, DataLoader[SubjectKey, Any]] = field(default_factory=dict)
     _index_loader: DataLoader[NormalisedNino, IndexedPerson | None] | None = None
+    _tie_loaders: dict[str, DataLoader[SubjectKey, tuple[frozenset[str], frozenset[str]]]] = field(default_factory=dict)
+
+    def tie_loader(self, source_name: str) -> DataLoader[SubjectKey, tuple[frozenset[str], frozenset[str]]]:
+        """A subject's councils and postcode districts in one source, batched per request like fetches."""
+        loader = self._tie_loaders.get(source_name)
+        if loader is None:
+            source = self.services.sources[source_name]
+
+            async def batch(keys: list[SubjectKey]) -> Sequence[tuple[frozenset[str], frozenset[str]]]:
+                return await source.ties(keys)
+
+            loader = DataLoader(load_fn=batch)
+            self._tie_loaders[source_name] = loader
+        return loader
 
     def index_loader(self) -> DataLoader[NormalisedNino, IndexedPerson | None]:
         """Link-index lookups batched per request, so the source loads after them batch too."""

@@ -9,7 +9,14 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from hub.errors import BadUserInput, InvalidNinoInput, LinkageUnavailable, MatchNeedsReview, SubjectNotFound
+from hub.errors import (
+    BadUserInput,
+    InvalidNinoInput,
+    LinkageUnavailable,
+    MatchNeedsReview,
+    NoLegitimateRelationship,
+    SubjectNotFound,
+)
 from linkage import Band, Demographics, NormalisedNino, check_nino
 from linkage.link import person_key_for
 from resolvers.consent import ConsentMutation
@@ -80,6 +87,33 @@ def _allowed_sources(ctx: RequestContext) -> list[str]:
     return [n for n in (allowed or ["dwp"]) if n in ctx.services.sources]
 
 
+async def _require_relationship(ctx: RequestContext, every: dict[str, list[SubjectKey]]) -> None:
+    """A council organisation may look up only people connected with its own area (as NHS Spine asks for
+    a legitimate relationship): a claim or case at that council, or a home in its area by any source's
+    address, unless the purpose needs no such tie. Read to decide, not released; checked after the
+    person is known to a source the purpose may read (so a refusal reveals no more than a lookup does),
+    before any released read; DWP's address first, the councils' records only if that does not settle it."""
+    spec, org, orgs = ctx.purpose, ctx.organisation, ctx.services.orgs
+    if spec is None or not spec.local_tie or org is None or orgs is None:
+        return
+    council = await orgs.council_served(org)
+    if council is None:
+        return  # a national body (DWP, an auditor): the register gives it no area to be tied to
+    for name in SOURCE_ORDER:
+        keys = every.get(name, [])
+        if not keys or name not in ctx.services.sources:
+            continue
+        ctx.identity_sources.add(name)
+        found = await ctx.tie_loader(name).load_many(keys)
+        councils = {c for cs, _ in found for c in cs}
+        districts = sorted({d for _, ds in found for d in ds})
+        if council in councils or council in await orgs.councils_of(districts):
+            return
+    raise NoLegitimateRelationship(
+        "this person has no claim, case or home in your council's area: a lookup needs a legitimate relationship"
+    )
+
+
 async def _exists(ctx: RequestContext, keys: dict[str, list[SubjectKey]]) -> None:
     """Raise unless some allowed source holds the person; a source that failed raises its own error.
 
@@ -148,12 +182,14 @@ async def _by_nino(ctx: RequestContext, nino: str, *, fallback: bool) -> Person 
     if indexed is not None:
         ctx.link_method = "link_index"
         keys = _keys_for(ctx, indexed.records)
+        every: dict[str, list[SubjectKey]] = {n: [("id", r) for r in rids] for n, rids in indexed.records.items()}
         subject = f"person:{indexed.person_key}"
     else:
         # Not in the link index (not built yet, or a record newer than the last build): the sources'
         # own NINOs, as typed, normalised.
         ctx.link_method = "nino"
         keys = {n: [("nino", nino)] for n in _allowed_sources(ctx)}
+        every = {n: [("nino", nino)] for n in ctx.services.sources}
         subject = f"nino:{nino}"
     try:
         await _exists(ctx, keys)
@@ -161,6 +197,7 @@ async def _by_nino(ctx: RequestContext, nino: str, *, fallback: bool) -> Person 
         if fallback:
             return None
         raise
+    await _require_relationship(ctx, every)
     return Person(keys=keys, subject_id=strawberry.ID(ctx.services.key_ring.pseudonym(ctx.caller.org, subject)))
 
 
@@ -200,6 +237,7 @@ async def _by_demographics(ctx: RequestContext, given: PersonDemographics) -> Pe
     records.setdefault("dwp", [decision.chosen.spine_record_id])
     keys = _keys_for(ctx, records)
     await _exists(ctx, keys)
+    await _require_relationship(ctx, {n: [("id", r) for r in rids] for n, rids in records.items()})
     return Person(
         keys=keys, subject_id=strawberry.ID(ctx.services.key_ring.pseudonym(ctx.caller.org, f"person:{person_key}"))
     )

@@ -20,102 +20,136 @@ CARE_ONLY = "JK102033D"  # only social care holds this person; no overnight care
 DLA_ENDED = "JK102034A"  # DLA higher-rate mobility that has ended: no Blue Badge
 PIP_DISTRESS = "JK102035B"  # PIP mobility descriptor E of planning journeys: Blue Badge
 ABSENT = "JK999999A"  # valid, held by no source
+OUTSIDER = "JK102037D"  # DWP only, living outside the test council's area
 EXTRA = [f"JL{n:06d}A" for n in range(1, 9)]  # plain DWP people for batching tests
 
-ALL = [BADGE_DLA, PIP_LOW, PIP_MOVING, CARE_ONLY, DLA_ENDED, PIP_DISTRESS, *EXTRA]
+ALL = [BADGE_DLA, PIP_LOW, PIP_MOVING, CARE_ONLY, DLA_ENDED, PIP_DISTRESS, OUTSIDER, *EXTRA]
 
 
 async def insert_people(admin: dict[str, asyncpg.Connection]) -> dict[str, Any]:
     dwp, hb, sc = admin["src_dwp"], admin["src_hb"], admin["src_social_care"]
-    persons = [
-        (
-            1,
-            BADGE_DLA,
-            "Margaret",
-            "Ann",
-            "Okafor",
-            dt.date(1950, 3, 14),
-            "F",
-            "1 Mill Lane",
-            "Northtown",
-            "NT1 1AA",
-            10,
-            "claimant",
-        ),
-        (
-            2,
-            "JK102036C",
-            "Samuel",
-            None,
-            "Okafor",
-            dt.date(1948, 7, 2),
-            "M",
-            "1 Mill Lane",
-            "Northtown",
-            "NT1 1AA",
-            10,
-            "partner",
-        ),
-        (
-            3,
-            PIP_LOW,
-            "Daniel",
-            None,
-            "Price",
-            dt.date(1985, 1, 9),
-            "M",
-            "4 High St",
-            "Northtown",
-            "NT2 4BB",
-            11,
-            "claimant",
-        ),
-        (
-            4,
-            PIP_MOVING,
-            "Aisha",
-            None,
-            "Khan",
-            dt.date(1979, 11, 30),
-            "F",
-            "9 Park Rd",
-            "Northtown",
-            "NT3 9CC",
-            12,
-            "claimant",
-        ),
-        (
-            5,
-            DLA_ENDED,
-            "Robert",
-            None,
-            "Hughes",
-            dt.date(1960, 5, 5),
-            "M",
-            "2 Elm Way",
-            "Northtown",
-            "NT4 2DD",
-            13,
-            "claimant",
-        ),
-        (
-            6,
-            PIP_DISTRESS,
-            "Chloe",
-            None,
-            "Evans",
-            dt.date(1992, 8, 21),
-            "F",
-            "5 Ash Ct",
-            "Northtown",
-            "NT5 5EE",
-            14,
-            "claimant",
-        ),
-    ] + [
-        (100 + i, nino, "Test", None, f"Person{i}", dt.date(1970, 1, 1 + i), "M", None, None, None, 100 + i, "claimant")
-        for i, nino in enumerate(EXTRA)
-    ]
+    persons = (
+        [
+            (
+                1,
+                BADGE_DLA,
+                "Margaret",
+                "Ann",
+                "Okafor",
+                dt.date(1950, 3, 14),
+                "F",
+                "1 Mill Lane",
+                "Northtown",
+                "NT1 1AA",
+                10,
+                "claimant",
+            ),
+            (
+                2,
+                "JK102036C",
+                "Samuel",
+                None,
+                "Okafor",
+                dt.date(1948, 7, 2),
+                "M",
+                "1 Mill Lane",
+                "Northtown",
+                "NT1 1AA",
+                10,
+                "partner",
+            ),
+            (
+                3,
+                PIP_LOW,
+                "Daniel",
+                None,
+                "Price",
+                dt.date(1985, 1, 9),
+                "M",
+                "4 High St",
+                "Northtown",
+                "NT2 4BB",
+                11,
+                "claimant",
+            ),
+            (
+                4,
+                PIP_MOVING,
+                "Aisha",
+                None,
+                "Khan",
+                dt.date(1979, 11, 30),
+                "F",
+                "9 Park Rd",
+                "Northtown",
+                "NT3 9CC",
+                12,
+                "claimant",
+            ),
+            (
+                5,
+                DLA_ENDED,
+                "Robert",
+                None,
+                "Hughes",
+                dt.date(1960, 5, 5),
+                "M",
+                "2 Elm Way",
+                "Northtown",
+                "NT4 2DD",
+                13,
+                "claimant",
+            ),
+            (
+                6,
+                PIP_DISTRESS,
+                "Chloe",
+                None,
+                "Evans",
+                dt.date(1992, 8, 21),
+                "F",
+                "5 Ash Ct",
+                "Northtown",
+                "NT5 5EE",
+                14,
+                "claimant",
+            ),
+        ]
+        + [
+            (
+                100 + i,
+                nino,
+                "Test",
+                None,
+                f"Person{i}",
+                dt.date(1970, 1, 1 + i),
+                "M",
+                None,
+                None,
+                "NT9 1AA",
+                100 + i,
+                "claimant",
+            )
+            for i, nino in enumerate(EXTRA)
+        ]
+        + [
+            # Lives outside the test council's area, with no claim or case there.
+            (
+                200,
+                OUTSIDER,
+                "Olive",
+                None,
+                "Farr",
+                dt.date(1961, 6, 6),
+                "F",
+                "9 Far Road",
+                "Faraway",
+                "ZZ1 1ZZ",
+                200,
+                "claimant",
+            )
+        ]
+    )
     await dwp.executemany(
         """INSERT INTO dwp.person (person_id, nino, given_name, middle_names, family_name, date_of_birth, sex,
                address_line1, town, postcode, household_id, household_role)

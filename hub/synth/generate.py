@@ -267,6 +267,16 @@ class SynthData:
         }
 
 
+def council_areas(params: SynthParams) -> list[tuple[str, str]]:
+    """(postcode district, council code) for the synthetic councils: the council-area table they imply."""
+    return [
+        (district, council)
+        for i, council in enumerate(params.councils)
+        for town in nm.AREAS[i % len(nm.AREAS)].towns
+        for district in town.districts
+    ]
+
+
 def generate(params: SynthParams) -> SynthData:
     """Make the whole synthetic population for ``params``. Deterministic; 100,000 people take seconds."""
     book = _AddressBook(params.councils)

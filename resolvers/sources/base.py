@@ -20,7 +20,8 @@ import asyncpg
 
 from hub.errors import SourceTimeout, SourceUnavailable
 from linkage import Demographics, NormalisedNino
-from resolvers.sources.demographics import PeopleTable, candidate_sql, query_batch, record_from_row, scan_sql
+from linkage.normalise import normalise_postcode, postcode_parts
+from resolvers.sources.demographics import PeopleTable, candidate_sql, query_batch, record_from_row, scan_sql, ties_sql
 
 __all__ = ["PgSource", "Source", "SubjectKey", "create_store_pool", "json_date"]
 
@@ -44,6 +45,10 @@ class Source(Protocol):
 
     async def find_candidates(self, queries: Sequence[Demographics]) -> list[tuple[int, Demographics]]:
         """Records sharing a blocking key with each query: (query index, record) pairs."""
+        ...
+
+    async def ties(self, keys: Sequence[SubjectKey]) -> list[tuple[frozenset[str], frozenset[str]]]:
+        """Per key: the councils its records here belong to, and the postcode districts they live in."""
         ...
 
 
@@ -159,6 +164,24 @@ class PgSource:
             return []
         rows = await self._fetch(candidate_sql(self.people), *query_batch(queries).args)
         return [(row["i"], record_from_row(row)) for row in rows]
+
+    async def ties(self, keys: Sequence[SubjectKey]) -> list[tuple[frozenset[str], frozenset[str]]]:
+        """Per key: the councils its records here belong to, and the postcode districts they live in."""
+        found: dict[SubjectKey, tuple[set[str], set[str]]] = {}
+        for kind in ("id", "nino"):
+            values: list[object] = list(dict.fromkeys(v for k, v in keys if k == kind))
+            if not values:
+                continue
+            if kind == "id" and self.people.id_type == "bigint":
+                values = [int(str(v)) for v in values]
+            for row in await self._fetch(ties_sql(self.people, kind), values):
+                councils, districts = found.setdefault((kind, row["k"]), (set(), set()))
+                if row["council_code"]:
+                    councils.add(row["council_code"])
+                parts = postcode_parts(normalise_postcode(row["postcode"]))
+                if parts is not None:
+                    districts.add(parts[2])
+        return [(frozenset(found.get(k, ((), ()))[0]), frozenset(found.get(k, ((), ()))[1])) for k in keys]
 
     async def scan(self, after: object, limit: int) -> list[Demographics]:
         """The next ``limit`` people records after id ``after`` (``people.first_cursor`` to start)."""

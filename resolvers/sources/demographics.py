@@ -18,7 +18,15 @@ from typing import Any
 from linkage import Demographics
 from linkage.normalise import normalise_dob, normalise_postcode
 
-__all__ = ["PeopleTable", "QueryBatch", "candidate_sql", "query_batch", "record_from_row", "scan_sql"]
+__all__ = [
+    "PeopleTable",
+    "QueryBatch",
+    "candidate_sql",
+    "query_batch",
+    "record_from_row",
+    "scan_sql",
+    "ties_sql",
+]
 
 _IDENT = re.compile(r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?")
 
@@ -36,10 +44,18 @@ class PeopleTable:
     nhs_column: str | None = None
     #: The source keeps NINOs normalised (DWP): look up on the column itself, through its own index.
     nino_normalised: bool = False
+    #: The council a record belongs to (a claim or a case at that council), if the source says.
+    council_column: str | None = None
 
     def __post_init__(self) -> None:
         # SQL is built from these names: they come from code, and are checked anyway.
-        names = [self.table, self.id_column, self.nino_column or "x", self.nhs_column or "x"]
+        names = [
+            self.table,
+            self.id_column,
+            self.nino_column or "x",
+            self.nhs_column or "x",
+            self.council_column or "x",
+        ]
         bad = [n for n in names if not _IDENT.fullmatch(n)]
         if bad or self.id_type not in {"text", "bigint"}:
             raise ValueError(f"unsafe people-table description: {bad or self.id_type}")
@@ -116,6 +132,22 @@ WITH q AS (
 )
 SELECT c.i, {spec.select_list()} FROM c JOIN {spec.table} t ON t.{spec.id_column} = c.rid
 """
+
+
+def ties_sql(spec: PeopleTable, kind: str) -> str:
+    """The council and postcode of the records one kind of subject key finds (a legitimate relationship)."""
+    council = f"t.{spec.council_column}" if spec.council_column else "NULL::text"
+    if kind == "id":
+        key, where = f"t.{spec.id_column}::text", f"t.{spec.id_column} = ANY($1::{spec.id_type}[])"
+    elif spec.nino_column is None:
+        key, where = "NULL::text", "false"
+    elif spec.nino_normalised:
+        key, where = f"t.{spec.nino_column}", f"t.{spec.nino_column} = ANY($1::text[])"
+    else:
+        key = f"upper(replace(t.{spec.nino_column}, ' ', ''))"
+        where = f"{key} = ANY($1::text[])"
+    # Identifiers from PeopleTable (code, checked); every value is a bind parameter.
+    return f"SELECT {key} AS k, {council} AS council_code, t.postcode FROM {spec.table} t WHERE {where}"
 
 
 def scan_sql(spec: PeopleTable) -> str:

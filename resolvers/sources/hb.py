@@ -52,7 +52,7 @@ def _claim(row: Mapping[str, Any]) -> HousingBenefitClaim:
 
 class HousingBenefitSource(PgSource):
     name = "hb"
-    people = PeopleTable("hb.claim", "claim_ref", "nino")
+    people = PeopleTable("hb.claim", "claim_ref", "nino", council_column="council_code")
 
     record_sql = _RECORD_SQL
     key_by_kind: ClassVar[dict[str, tuple[str, str]]] = {

@@ -77,7 +77,9 @@ def merge(records: list[SocialCareRecord]) -> SocialCareRecord:
 
 class SocialCareSource(PgSource):
     name = "social_care"
-    people = PeopleTable("social_care.client", "client_id", "nino", nhs_column="nhs_number")
+    people = PeopleTable(
+        "social_care.client", "client_id", "nino", nhs_column="nhs_number", council_column="council_code"
+    )
 
     record_sql = _RECORD_SQL
     key_by_kind: ClassVar[dict[str, tuple[str, str]]] = {

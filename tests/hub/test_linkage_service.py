@@ -56,8 +56,9 @@ async def linked(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -
 
 @pytest.fixture(scope="module")
 def token(issuer: IssuerKey, linked: Linked) -> Any:
-    # These tests run against the module's own stores: organisations are registered in its hub.
-    return make_token(issuer, linked.settings)
+    # These tests run against the module's own stores: organisations are registered in its hub, as national
+    # bodies (the synthetic people live in three councils' areas; tests/hub/test_relationship.py covers ties).
+    return make_token(issuer, linked.settings, council=None)
 
 
 async def _truth(linked: Linked, store: str, table: str, id_col: str, prefix: str) -> list[asyncpg.Record]:

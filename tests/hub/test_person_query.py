@@ -157,5 +157,7 @@ async def test_batched_three_queries_for_many_people(
     assert "errors" not in body, body
     assert len(body["data"]) == len(ninos)
     assert body["data"]["p0"]["housingBenefit"]["claims"] == [{"weeklyRent": "95.50"}]
-    # N people across three sources: one query per source, not 3N.
+    # N people across three sources: one query per source, not 3N; and the legitimate-relationship check
+    # for all of them is one batched query too (DWP's addresses settle it for these people).
     assert queries.counts == {"src_dwp": 1, "src_hb": 1, "src_social_care": 1}
+    assert queries.tie_counts == {"src_dwp": 1}
