@@ -252,6 +252,45 @@ def _cmd_orgs_load(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_orgs_staff(settings: Settings, args: argparse.Namespace) -> int:
+    import csv
+
+    import asyncpg
+
+    from hub.consent import subject_hash
+    from hub.keys import load_key_ring
+    from hub.migrate import migrate, migration_url
+    from hub.orgs import record_staff
+    from linkage import check_nino
+
+    settings = _with_local_keys(settings)
+    assert settings.keys_path is not None
+    ring = load_key_ring(settings.keys_path)
+    staff, problems = [], []
+    with open(args.file, newline="") as f:
+        for line, row in enumerate(csv.DictReader(f), start=2):
+            nino = check_nino(row.get("nino") or "")
+            if not row.get("org") or not row.get("user") or nino.nino is None:
+                problems.append(f"line {line}: needs org, user and a valid nino")
+                continue
+            staff.append((ring.stable_hash("user", f"{row['org']}/{row['user']}"), subject_hash(ring, nino.nino)))
+    if problems:
+        raise ConfigError(problems)
+
+    async def load(s: Settings) -> None:
+        await migrate(s)
+        conn = await asyncpg.connect(migration_url(s, "hub"))
+        try:
+            await record_staff(conn, staff)
+        finally:
+            await conn.close()
+
+    with database(settings) as s:
+        asyncio.run(load(s))
+    print(f"{len(staff)} users recorded (keyed hashes only)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="welfare-hub", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -299,6 +338,9 @@ def build_parser() -> argparse.ArgumentParser:
     load = orgs_sub.add_parser("load", help="add or update organisations from a TOML file ([organisations.<id>])")
     load.add_argument("file")
     load.set_defaults(func=_cmd_orgs_load)
+    staff = orgs_sub.add_parser("staff", help="who the hub's users are as people (CSV: org,user,nino; hashed on load)")
+    staff.add_argument("file")
+    staff.set_defaults(func=_cmd_orgs_staff)
     policy = sub.add_parser("policy", help="the purpose register")
     policy_sub = policy.add_subparsers(dest="policy_command", required=True)
     policy_sub.add_parser("check", help="validate the register against the schema").set_defaults(func=_cmd_policy_check)

@@ -8,6 +8,7 @@
     │   ├── OrganisationTypeMismatch           ORG_TYPE_MISMATCH (token and register disagree)
     │   ├── AccreditationExpired               ACCREDITATION_EXPIRED (a partner past its accreditation)
     │   ├── NoLegitimateRelationship           NO_LEGITIMATE_RELATIONSHIP (not connected with your area)
+    │   ├── OwnRecord                          OWN_RECORD (a user's own record; flagged for the auditor)
     │   ├── UnknownPurpose                     UNKNOWN_PURPOSE
     │   ├── PurposeNotGranted                  PURPOSE_NOT_GRANTED
     │   ├── PurposeForbidsField                PURPOSE_FORBIDS_FIELD
@@ -17,6 +18,7 @@
     │   └── OperationNotSupported              OPERATION_NOT_SUPPORTED
     ├── BadUserInput (also ValueError)         BAD_USER_INPUT
     │   └── InvalidNinoInput                   INVALID_NINO (reason in extensions.reason)
+    ├── ProtectedAddress                       PROTECTED_ADDRESS (a field error: the address is withheld)
     ├── SubjectNotFound (also LookupError)     SUBJECT_NOT_FOUND
     ├── MatchNeedsReview (also LookupError)    MATCH_NEEDS_REVIEW (nothing released; a person decides)
     ├── LinkageUnavailable                     LINKAGE_UNAVAILABLE (no model for the demographic fallback)
@@ -55,6 +57,8 @@ __all__ = [
     "OperationNotSupported",
     "OrgRegisterUnavailable",
     "OrganisationTypeMismatch",
+    "OwnRecord",
+    "ProtectedAddress",
     "PurposeForbidsField",
     "PurposeNotGranted",
     "RequestRefused",
@@ -108,6 +112,10 @@ class NoLegitimateRelationship(RequestRefused):
     code = "NO_LEGITIMATE_RELATIONSHIP"
 
 
+class OwnRecord(RequestRefused):
+    code = "OWN_RECORD"
+
+
 class PurposeNotGranted(RequestRefused):
     code = "PURPOSE_NOT_GRANTED"
 
@@ -145,6 +153,10 @@ class BadUserInput(HubError, ValueError):
 
 class InvalidNinoInput(BadUserInput):
     code = "INVALID_NINO"
+
+
+class ProtectedAddress(HubError, PermissionError):
+    code = "PROTECTED_ADDRESS"
 
 
 class SubjectNotFound(HubError, LookupError):

@@ -200,7 +200,7 @@ def _audit_record(ctx: RequestContext, ec: ExecutionContext, result: Any) -> Aud
         operation_name=safe_operation_name(ec.operation_name),
         caller_org=ctx.caller.org,
         caller_org_type=ctx.caller.org_type,
-        caller_user_hash=ctx.services.key_ring.stable_hash("user", f"{ctx.caller.org}/{ctx.caller.user}"),
+        caller_user_hash=ctx.user_hash,
         purpose=ctx.purpose.id if ctx.purpose else ctx.claimed_purpose,
         legal_basis=ctx.purpose.legal_basis if ctx.purpose else None,
         subject_key_id=next(iter(key_ids)) if len(key_ids) == 1 else None,
@@ -353,6 +353,8 @@ class PurposeGuard(SchemaExtension):
             self._check(ctx)
             if ctx.consent_subject is not None:
                 await self._require_consent(ctx)
+            if ctx.purpose is not None:
+                await ctx.own_subject()  # read once, before the lookups run (and batch)
         except HubError as refusal:
             ctx.refused = True
             self.execution_context.result = _refusal(refusal)

@@ -34,7 +34,8 @@ _HUB_GRANTS: dict[str, str] = {
     "hub.consent": "SELECT, INSERT, UPDATE",  # withdrawal sets withdrawn_at; nothing is deleted
     "hub.subject_notification": "SELECT, INSERT",
     "hub.organisation": "SELECT",
-    "hub.council_area": "SELECT",  # maintained by the operator (welfare-hub orgs load), read by the service
+    "hub.council_area": "SELECT",
+    "hub.staff_identity": "SELECT",  # maintained by the operator (welfare-hub orgs load), read by the service
 }
 _HUB_SEQUENCES = (
     "hub.audit_event_event_id_seq",

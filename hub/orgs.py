@@ -20,7 +20,7 @@ import asyncpg
 
 from hub.errors import AccreditationExpired, ConfigError, OrganisationTypeMismatch, UnknownOrganisation
 
-__all__ = ["OrgRegister", "Organisation", "check", "load_areas", "parse_file", "upsert"]
+__all__ = ["OrgRegister", "Organisation", "check", "load_areas", "parse_file", "record_staff", "upsert"]
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,13 @@ class OrgRegister:
         self.timeout = timeout
         self._cache: dict[str, tuple[float, Organisation | None]] = {}
 
+    async def staff_subject(self, user_hash: str) -> str | None:
+        """The keyed hash of the user's own NINO, if the operator recorded it."""
+        value = await self.pool.fetchval(
+            "SELECT subject_hash FROM hub.staff_identity WHERE user_hash = $1", user_hash, timeout=self.timeout
+        )
+        return str(value) if value is not None else None
+
     async def councils_of(self, districts: Sequence[str]) -> set[str]:
         """The councils whose area takes in any of these postcode districts."""
         if not districts:
@@ -131,6 +138,15 @@ async def load_areas(conn: asyncpg.Connection, areas: Sequence[tuple[str, str]])
     await conn.executemany(
         "INSERT INTO hub.council_area (postcode_district, council_code) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         [(d.strip().upper(), c.strip()) for d, c in areas],
+    )
+
+
+async def record_staff(conn: asyncpg.Connection, staff: Sequence[tuple[str, str]]) -> None:
+    """(user hash, subject hash) pairs: who each user is, as a person, in keyed hashes only."""
+    await conn.executemany(
+        "INSERT INTO hub.staff_identity (user_hash, subject_hash) VALUES ($1, $2) "
+        "ON CONFLICT (user_hash) DO UPDATE SET subject_hash = EXCLUDED.subject_hash, recorded_at = now()",
+        list(staff),
     )
 
 

@@ -69,7 +69,7 @@ class ConsentMutation:
     ) -> ConsentReceipt:
         ctx = info.context
         store, subject, renewal = _subject(ctx, purpose, nino)
-        user_hash = ctx.services.key_ring.stable_hash("user", f"{ctx.caller.org}/{ctx.caller.user}")
+        user_hash = ctx.user_hash
         record = await store.record(
             subject,
             purpose.value,

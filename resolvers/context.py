@@ -11,12 +11,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 from strawberry.dataloader import DataLoader
 
 from hub.audit import AuditSink
 from hub.auth import Caller
 from hub.config import Settings
 from hub.consent import ConsentRecord, ConsentStore
+from hub.errors import OrgRegisterUnavailable
 from hub.identity import IndexedPerson, LinkIndex, ReviewQueue
 from hub.orgs import Organisation, OrgRegister
 from hub.policy import PurposeSpec, Register
@@ -62,6 +64,7 @@ class RequestContext:
     sources_read: set[str] = field(default_factory=set)
     _loaders: dict[str, DataLoader[SubjectKey, Any]] = field(default_factory=dict)
     _index_loader: DataLoader[NormalisedNino, IndexedPerson | None] | None = None
+    _own_subject: str | None = None
     _tie_loaders: dict[str, DataLoader[SubjectKey, tuple[frozenset[str], frozenset[str]]]] = field(default_factory=dict)
 
     def tie_loader(self, source_name: str) -> DataLoader[SubjectKey, tuple[frozenset[str], frozenset[str]]]:
@@ -76,6 +79,29 @@ class RequestContext:
             loader = DataLoader(load_fn=batch)
             self._tie_loaders[source_name] = loader
         return loader
+
+    @property
+    def user_hash(self) -> str:
+        """The user, as the audit log and the hub's records know them: a keyed hash, stable across rotation."""
+        return self.services.key_ring.stable_hash("user", f"{self.caller.org}/{self.caller.user}")
+
+    @property
+    def own_subject_known(self) -> str | None:
+        """What :meth:`own_subject` read (the guard reads it before execution, so lookups stay batched)."""
+        assert self._own_subject is not None, "own_subject() is awaited before any lookup runs"
+        return self._own_subject or None
+
+    async def own_subject(self) -> str | None:
+        """The keyed hash of the user's own NINO (hub.staff_identity), read once per request."""
+        if self._own_subject is None:
+            orgs = self.services.orgs
+            if orgs is None:
+                raise OrgRegisterUnavailable("the hub's user register is not available, so nothing is released")
+            try:
+                self._own_subject = await orgs.staff_subject(self.user_hash) or ""
+            except (OSError, asyncpg.PostgresError, TimeoutError):
+                raise OrgRegisterUnavailable("the hub's user register cannot be read, so nothing is released") from None
+        return self._own_subject or None
 
     def index_loader(self) -> DataLoader[NormalisedNino, IndexedPerson | None]:
         """Link-index lookups batched per request, so the source loads after them batch too."""

@@ -104,6 +104,6 @@ class ReviewMutation:
             rid = int(review_id)
         except ValueError:
             raise BadUserInput("reviewId must be a review id") from None
-        decided_by = ctx.services.key_ring.stable_hash("user", f"{ctx.caller.org}/{ctx.caller.user}")
+        decided_by = ctx.user_hash
         row = await _queue(ctx).decide(rid, accept=accept, decided_by=decided_by)
         return _item(ctx, row) if row is not None else None

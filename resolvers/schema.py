@@ -9,12 +9,14 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
+from hub.consent import subject_hash
 from hub.errors import (
     BadUserInput,
     InvalidNinoInput,
     LinkageUnavailable,
     MatchNeedsReview,
     NoLegitimateRelationship,
+    OwnRecord,
     SubjectNotFound,
 )
 from linkage import Band, Demographics, NormalisedNino, check_nino
@@ -177,6 +179,9 @@ class Query(ReviewQuery, NoticeQuery):
 async def _by_nino(ctx: RequestContext, nino: str, *, fallback: bool) -> Person | None:
     keyed_nino = NormalisedNino(nino)
     ctx.subjects.append(ctx.services.key_ring.hash_nino(keyed_nino))
+    if ctx.own_subject_known == subject_hash(ctx.services.key_ring, keyed_nino):
+        # Refused before anything is read, and the audit record's reason flags it for the auditor.
+        raise OwnRecord("you may not look up your own record through the hub")
     identity = ctx.services.identity
     indexed = await ctx.index_loader().load(keyed_nino) if identity is not None else None
     if indexed is not None:

@@ -12,6 +12,7 @@ from enum import Enum
 
 import strawberry
 
+from hub.errors import ProtectedAddress
 from resolvers.derived import blue_badge_automatic, overnight_care_required
 from resolvers.sensitivity import tier
 
@@ -132,7 +133,8 @@ class HouseholdMember:
 class DwpRecord:
     name: PersonName = strawberry.field(description="Your name as DWP holds it.", directives=tier("identity"))
     date_of_birth: dt.date = strawberry.field(description="Your date of birth.", directives=tier("identity"))
-    address: Address = strawberry.field(description="Your address as DWP holds it.", directives=tier("identity"))
+    held_address: strawberry.Private[Address]
+    address_protected: strawberry.Private[bool]
     awards_in_payment: list[BenefitAward] = strawberry.field(
         description="Awards in payment today: benefit, component, rate, weekly amount, dates."
     )
@@ -155,6 +157,16 @@ class DwpRecord:
     )
     def blue_badge_automatic_eligibility(self) -> bool:
         return blue_badge_automatic(self.awards_in_payment)
+
+    @strawberry.field(
+        description="Your address as DWP holds it. Never released when your address is protected.",
+        directives=tier("identity"),
+    )
+    def address(self) -> Address | None:
+        if self.address_protected:
+            # Whatever the purpose: a protected address is withheld, and the caller is told so.
+            raise ProtectedAddress("this person's address is protected and is never released")
+        return self.held_address
 
 
 @strawberry.type(description="A Discretionary Housing Payment award.", directives=tier("financial"))

@@ -23,7 +23,7 @@ __all__ = ["DwpSource"]
 # One round trip for any number of people: child rows are aggregated per person in the same statement.
 _RECORD_SQL = """
 SELECT {key} AS k, p.given_name, p.middle_names, p.family_name, p.date_of_birth,
-       p.address_line1, p.address_line2, p.town, p.postcode,
+       p.address_line1, p.address_line2, p.town, p.postcode, p.address_protected,
        (SELECT coalesce(json_agg(json_build_object(
                    'benefit', a.benefit, 'component', a.component, 'rate', a.rate,
                    'weekly_amount', a.weekly_amount, 'start_date', a.start_date, 'end_date', a.end_date,
@@ -55,7 +55,8 @@ def _record(row: Mapping[str, Any]) -> DwpRecord:
     return DwpRecord(
         name=PersonName(given_name=row["given_name"], middle_names=row["middle_names"], family_name=row["family_name"]),
         date_of_birth=row["date_of_birth"],
-        address=Address(
+        address_protected=row["address_protected"],
+        held_address=Address(
             line1=row["address_line1"], line2=row["address_line2"], town=row["town"], postcode=row["postcode"]
         ),
         awards_in_payment=[

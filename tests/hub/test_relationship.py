@@ -3,15 +3,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 
-from hub.keys import IssuerKey
-from hub.orgs import Organisation, upsert
+from hub.config import Settings
+from hub.consent import subject_hash
+from hub.keys import IssuerKey, load_key_ring
+from hub.orgs import Organisation, record_staff, upsert
+from linkage import NormalisedNino
 from tests import people as P
-from tests.conftest import AUDIENCE, ISSUER, codes, gql
+from tests.conftest import AUDIENCE, ISSUER, QueryCounter, codes, gql, replace, running_client
 
 BLUE_BADGE = "query($n: String!) { person(nino: $n, purpose: BLUE_BADGE) { dwp { blueBadgeAutomaticEligibility } } }"
 
@@ -82,3 +86,66 @@ async def test_a_national_body_needs_no_local_tie(
     t = _mint(issuer, "dwp-benefits-1", "dwp_benefits", "CHANGE_OF_CIRCUMSTANCES")
     body = (await gql(client, t, q, {"n": P.BADGE_DLA})).json()
     assert "errors" not in body, body
+
+
+async def test_a_user_may_not_look_up_their_own_record(
+    client: httpx.AsyncClient,
+    token: Any,
+    queries: QueryCounter,
+    admin: dict[str, asyncpg.Connection],
+    settings: Settings,
+) -> None:
+    ring = load_key_ring(settings.keys_path)  # type: ignore[arg-type]
+    # The officer of "own-record-team" is, as a person, PIP_MOVING: recorded in keyed hashes only.
+    await record_staff(
+        admin["hub"],
+        [(ring.stable_hash("user", "own-record-team/officer-1"), subject_hash(ring, NormalisedNino(P.PIP_MOVING)))],
+    )
+    t = token("council_blue_badge", "BLUE_BADGE", org="own-record-team")
+    queries.reset()
+    body = (await gql(client, t, BLUE_BADGE, {"n": P.PIP_MOVING})).json()
+    assert codes(body) == ["OWN_RECORD"]
+    assert body["data"] == {"person": None}
+    assert queries.total == 0, "refused before anything is read"
+    row = await admin["hub"].fetchrow(
+        "SELECT reason_codes, fields_released FROM hub.audit_event WHERE caller_org = 'own-record-team' "
+        "ORDER BY event_id DESC LIMIT 1"
+    )
+    assert dict(row) == {"reason_codes": ["OWN_RECORD"], "fields_released": []}  # the auditor's flag
+    # Anyone else's record, as usual.
+    assert "errors" not in (await gql(client, t, BLUE_BADGE, {"n": P.PIP_LOW})).json()
+    dumped = str([dict(r) for r in await admin["hub"].fetch("SELECT * FROM hub.staff_identity")])
+    assert P.PIP_MOVING not in dumped
+
+
+async def test_a_protected_address_is_never_released_whatever_the_purpose(
+    settings: Settings, people: Any, token: Any, admin: dict[str, asyncpg.Connection], tmp_path: Path
+) -> None:
+    # A register (for this test only) in which Blue Badge may see the address: the protection must hold
+    # even where a purpose allows the field.
+    text = settings.purposes_path.read_text().replace(
+        '"DwpRecord.blueBadgeAutomaticEligibility",\n]',
+        '"DwpRecord.blueBadgeAutomaticEligibility", "DwpRecord.address", "Address.line1", "Address.postcode",\n]',
+        1,
+    )
+    register = tmp_path / "purposes.toml"
+    register.write_text(text)
+    q = "query($n: String!) { person(nino: $n, purpose: BLUE_BADGE) { dwp { blueBadgeAutomaticEligibility address { line1 postcode } } } }"
+    t = token("council_blue_badge", "BLUE_BADGE", org="address-team")
+    await admin["src_dwp"].execute("UPDATE dwp.person SET address_protected = true WHERE nino = $1", P.PIP_LOW)
+    try:
+        async with running_client(replace(settings, purposes_path=register)) as client:
+            open_body = (await gql(client, t, q, {"n": P.BADGE_DLA})).json()
+            assert open_body["data"]["person"]["dwp"]["address"]["postcode"] == "NT1 1AA"
+            body = (await gql(client, t, q, {"n": P.PIP_LOW})).json()
+    finally:
+        await admin["src_dwp"].execute("UPDATE dwp.person SET address_protected = false WHERE nino = $1", P.PIP_LOW)
+    assert codes(body) == ["PROTECTED_ADDRESS"]
+    assert body["errors"][0]["path"] == ["person", "dwp", "address"]
+    # Only the address is withheld: the rest of the answer stands.
+    assert body["data"]["person"]["dwp"] == {"blueBadgeAutomaticEligibility": False, "address": None}
+    assert "4 High St" not in str(body)
+    row = await admin["hub"].fetchrow(
+        "SELECT fields_released FROM hub.audit_event WHERE caller_org = 'address-team' ORDER BY event_id DESC LIMIT 1"
+    )
+    assert "DwpRecord.address" not in row["fields_released"]
