@@ -20,11 +20,14 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def hub_server(env: Mapping[str, str], *, ready_seconds: float = 30) -> AsyncIterator[tuple[str, int]]:
-    """Start ``welfare-hub serve`` with ``env`` on a free port; yield (GraphQL URL, pid) once /readyz is 200."""
+async def hub_server(
+    env: Mapping[str, str], *, ready_seconds: float = 30, module: str = "hub"
+) -> AsyncIterator[tuple[str, int]]:
+    """Start ``python -m <module> serve`` (the hub, or ``bench.unguarded``) with ``env`` on a free port; yield
+    (GraphQL URL, pid) once /readyz is 200."""
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "hub", "serve"],
+        [sys.executable, "-m", module, "serve"],
         env={**os.environ, **env, "WELFARE_HUB_PORT": str(port)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

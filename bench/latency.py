@@ -37,6 +37,7 @@ from hub.config import SOURCE_STORES, Settings
 from hub.demo import ensure_keys, seed_sources
 from hub.keys import IssuerKey
 from hub.migrate import drop_stores, migration_url
+from hub.orgs import Organisation, upsert
 from resolvers.sources import DwpSource, HousingBenefitSource, SocialCareSource
 
 QUERY = """query Charging($nino: String!) { person(nino: $nino, purpose: CARE_CHARGING_DOMICILIARY) {
@@ -153,6 +154,12 @@ async def main() -> None:
         keys_path=keys.key_ring,
     )
     await seed_sources(settings, people=args.people, seed=11)
+    hub = await asyncpg.connect(migration_url(settings, "hub"))
+    try:
+        # A national body (no council area): the subjects come from every council.
+        await upsert(hub, [Organisation("bench-council", "Bench", "council_care_finance")])
+    finally:
+        await hub.close()
     env = {
         "DATABASE_URL": args.database_url,
         "WELFARE_HUB_DB_PREFIX": settings.db_prefix,
