@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +25,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
-from hub.audit import PgAuditSink
+from hub.audit import AuditRecord, PgAuditSink
 from hub.auth import Caller, TokenVerifier
 from hub.config import SOURCE_STORES, Settings, StoreName
 from hub.consent import ConsentStore
@@ -243,17 +244,47 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
+            await _audit_unauthenticated("UNAUTHENTICATED")
             return _json_error(
                 401, "UNAUTHENTICATED", "a bearer token is required", {"WWW-Authenticate": 'Bearer realm="welfare-hub"'}
             )
         try:
             caller = state.verifier.verify(token.strip())
         except AuthError as e:
+            await _audit_unauthenticated(str(e.extensions["code"]))
             return _json_error(
                 401, e.extensions["code"], e.message, {"WWW-Authenticate": 'Bearer error="invalid_token"'}
             )
         request.scope["welfare_hub.caller"] = caller
         return await run_view(request)
+
+    async def _audit_unauthenticated(code: str) -> None:
+        # Every refusal is audited, a token refused too: nothing was read, so a failed write is only logged.
+        # Who it was cannot be known (an unverified token's claims are not evidence): none is recorded.
+        services = state._services
+        if services is None:
+            return
+        record = AuditRecord(
+            request_id=uuid.uuid4(),
+            operation_type=None,
+            operation_name=None,
+            caller_org="(unauthenticated)",
+            caller_org_type="(unauthenticated)",
+            caller_user_hash="",
+            purpose=None,
+            legal_basis=None,
+            subject_key_id=None,
+            subject_hashes=[],
+            link_method=None,
+            fields_released=[],
+            sources_read=[],
+            decision="refused",
+            reason_codes=[code],
+        )
+        try:
+            await services.audit.write(record)
+        except Exception as e:
+            log.error("audit write for a refused token failed: %s", type(e).__name__)
 
     async def run_view(request: Request) -> Response:
         try:

@@ -62,11 +62,24 @@ async def test_unknown_nino_is_not_found(client: httpx.AsyncClient, token: Any) 
         ({"Authorization": "Bearer not.a.jwt"}, "UNAUTHENTICATED"),
     ],
 )
-async def test_missing_or_bad_token_is_401(client: httpx.AsyncClient, headers: dict[str, str], code: str) -> None:
+async def test_missing_or_bad_token_is_401(
+    client: httpx.AsyncClient, admin: dict[str, asyncpg.Connection], headers: dict[str, str], code: str
+) -> None:
+    last = await admin["hub"].fetchval("SELECT coalesce(max(event_id), 0) FROM hub.audit_event")
     r = await client.post("/graphql", json={"query": BLUE_BADGE, "variables": {"nino": P.BADGE_DLA}}, headers=headers)
     assert r.status_code == 401
     assert r.headers["www-authenticate"].startswith("Bearer")
     assert codes(r.json()) == [code]
+    # Audited too, with nobody named: an unverified token's claims are not evidence of who sent it.
+    row = await admin["hub"].fetchrow(
+        "SELECT caller_org, decision, reason_codes, subject_hashes FROM hub.audit_event WHERE event_id > $1", last
+    )
+    assert dict(row) == {
+        "caller_org": "(unauthenticated)",
+        "decision": "refused",
+        "reason_codes": [code],
+        "subject_hashes": [],
+    }
 
 
 async def test_expired_and_foreign_tokens_are_401(client: httpx.AsyncClient, token: Any, issuer: Any) -> None:
