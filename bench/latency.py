@@ -157,7 +157,7 @@ async def main() -> None:
     hub = await asyncpg.connect(migration_url(settings, "hub"))
     try:
         # A national body (no council area): the subjects come from every council.
-        await upsert(hub, [Organisation("bench-council", "Bench", "council_care_finance")])
+        await upsert(hub, [Organisation("bench-council", "Bench", "council_care_finance", national=True)])
     finally:
         await hub.close()
     env = {

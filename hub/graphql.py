@@ -293,6 +293,17 @@ class PurposeGuard(SchemaExtension):
             raise OrgRegisterUnavailable("the organisation register cannot be read, so nothing is released") from None
         ctx.organisation = check_organisation(found, claimed_type=ctx.caller.org_type, today=dt.date.today())
 
+    async def _area(self, ctx: RequestContext) -> None:
+        """The caller's area, read once before the lookups run, for the legitimate-relationship check."""
+        org, orgs, spec = ctx.organisation, ctx.services.orgs, ctx.purpose
+        if spec is None or not spec.local_tie or org is None or orgs is None or org.national:
+            return
+        try:
+            council = await orgs.council_served(org)
+            ctx.area = (council, await orgs.districts_of(council) if council is not None else frozenset())
+        except (OSError, asyncpg.PostgresError, TimeoutError):
+            raise OrgRegisterUnavailable("the organisation register cannot be read, so nothing is released") from None
+
     async def _require_consent(self, ctx: RequestContext) -> None:
         assert ctx.purpose is not None
         assert ctx.consent_subject is not None
@@ -355,6 +366,7 @@ class PurposeGuard(SchemaExtension):
                 await self._require_consent(ctx)
             if ctx.purpose is not None:
                 await ctx.own_subject()  # read once, before the lookups run (and batch)
+                await self._area(ctx)
         except HubError as refusal:
             ctx.refused = True
             self.execution_context.result = _refusal(refusal)

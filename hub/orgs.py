@@ -32,9 +32,10 @@ class Organisation:
     controller_org: str | None = None
     accredited_until: dt.date | None = None
     active: bool = True
+    national: bool = False  # serves no one council's area (DWP, auditors): no local tie is asked of it
 
 
-_FIELDS = ("name", "org_type", "council_code", "controller_org", "accredited_until", "active")
+_FIELDS = ("name", "org_type", "council_code", "controller_org", "accredited_until", "active", "national")
 
 
 def parse_file(path: Path, *, org_types: Mapping[str, str]) -> list[Organisation]:
@@ -72,12 +73,21 @@ async def upsert(conn: asyncpg.Connection, orgs: Sequence[Organisation]) -> None
     async with conn.transaction():
         await conn.executemany(
             "INSERT INTO hub.organisation (org_id, name, org_type, council_code, controller_org, accredited_until, "
-            "active) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (org_id) DO UPDATE SET name = EXCLUDED.name, "
-            "org_type = EXCLUDED.org_type, council_code = EXCLUDED.council_code, "
+            "active, national) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (org_id) DO UPDATE SET "
+            "name = EXCLUDED.name, org_type = EXCLUDED.org_type, council_code = EXCLUDED.council_code, "
             "controller_org = EXCLUDED.controller_org, accredited_until = EXCLUDED.accredited_until, "
-            "active = EXCLUDED.active, updated_at = now()",
+            "active = EXCLUDED.active, national = EXCLUDED.national, updated_at = now()",
             [
-                (o.org_id, o.name, o.org_type, o.council_code, o.controller_org, o.accredited_until, o.active)
+                (
+                    o.org_id,
+                    o.name,
+                    o.org_type,
+                    o.council_code,
+                    o.controller_org,
+                    o.accredited_until,
+                    o.active,
+                    o.national,
+                )
                 for o in ordered
             ],
         )
@@ -89,6 +99,7 @@ class OrgRegister:
         self.ttl = ttl
         self.timeout = timeout
         self._cache: dict[str, tuple[float, Organisation | None]] = {}
+        self._areas: dict[str, tuple[float, frozenset[str]]] = {}
 
     async def staff_subject(self, user_hash: str) -> str | None:
         """The keyed hash of the user's own NINO, if the operator recorded it."""
@@ -97,23 +108,32 @@ class OrgRegister:
         )
         return str(value) if value is not None else None
 
-    async def councils_of(self, districts: Sequence[str]) -> set[str]:
-        """The councils whose area takes in any of these postcode districts."""
-        if not districts:
-            return set()
+    async def districts_of(self, council: str) -> frozenset[str]:
+        """The postcode districts in the council's area (cached like organisations)."""
+        now = time.monotonic()
+        hit = self._areas.get(council)
+        if hit is not None and now - hit[0] < self.ttl:
+            return hit[1]
         rows = await self.pool.fetch(
-            "SELECT DISTINCT council_code FROM hub.council_area WHERE postcode_district = ANY($1::text[])",
-            list(districts),
-            timeout=self.timeout,
+            "SELECT postcode_district FROM hub.council_area WHERE council_code = $1", council, timeout=self.timeout
         )
-        return {r["council_code"] for r in rows}
+        districts = frozenset(r["postcode_district"] for r in rows)
+        if len(self._areas) > 1_000:
+            self._areas.clear()
+        self._areas[council] = (now, districts)
+        return districts
 
     async def council_served(self, org: Organisation) -> str | None:
-        """The council whose area the organisation serves: its own, or its controller's (a partner's)."""
+        """The council whose area the organisation serves: its own, or (a partner's) its controller's while
+        the controller is active and accredited; None when there is none."""
         if org.council_code is not None or org.controller_org is None:
             return org.council_code
         controller = await self.get(org.controller_org)
-        return controller.council_code if controller is not None else None
+        if controller is None or not controller.active:
+            return None
+        if controller.accredited_until is not None and controller.accredited_until < dt.date.today():
+            return None
+        return controller.council_code
 
     async def get(self, org_id: str) -> Organisation | None:
         now = time.monotonic()
@@ -121,7 +141,7 @@ class OrgRegister:
         if hit is not None and now - hit[0] < self.ttl:
             return hit[1]
         row = await self.pool.fetchrow(
-            "SELECT org_id, name, org_type, council_code, controller_org, accredited_until, active "
+            "SELECT org_id, name, org_type, council_code, controller_org, accredited_until, active, national "
             "FROM hub.organisation WHERE org_id = $1",
             org_id,
             timeout=self.timeout,

@@ -65,7 +65,7 @@ class ConsentMutation:
         )
     )
     async def record_consent(
-        self, info: Info[RequestContext, None], purpose: Purpose, nino: str, notify_on_share: bool = False
+        self, info: Info[RequestContext, None], purpose: Purpose, nino: str, notify_on_share: bool
     ) -> ConsentReceipt:
         ctx = info.context
         store, subject, renewal = _subject(ctx, purpose, nino)

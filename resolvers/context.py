@@ -59,6 +59,9 @@ class RequestContext:
     identity_sources: set[str] = field(default_factory=set)  # read to find the person, not released
     released: set[str] = field(default_factory=set)
     organisation: Organisation | None = None  # the caller, as the organisation register holds it
+    #: The area a legitimate relationship is judged against: (council, its postcode districts); None when the
+    #: operation needs no tie; (None, empty) when the caller should have an area and has none.
+    area: tuple[str | None, frozenset[str]] | None = None
     consent: ConsentRecord | None = None  # the live consent a consent-based lookup relies on
     consent_subject: str | None = None  # whose (keyed hash)
     sources_read: set[str] = field(default_factory=set)

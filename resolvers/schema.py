@@ -12,6 +12,7 @@ from strawberry.types import Info
 from hub.consent import subject_hash
 from hub.errors import (
     BadUserInput,
+    ConsentRequired,
     InvalidNinoInput,
     LinkageUnavailable,
     MatchNeedsReview,
@@ -91,28 +92,27 @@ def _allowed_sources(ctx: RequestContext) -> list[str]:
 
 async def _require_relationship(ctx: RequestContext, every: dict[str, list[SubjectKey]]) -> None:
     """A council organisation may look up only people connected with its own area (as NHS Spine asks for
-    a legitimate relationship): a claim or case at that council, or a home in its area by any source's
-    address, unless the purpose needs no such tie. Read to decide, not released; checked after the
-    person is known to a source the purpose may read (so a refusal reveals no more than a lookup does),
-    before any released read; DWP's address first, the councils' records only if that does not settle it."""
-    spec, org, orgs = ctx.purpose, ctx.organisation, ctx.services.orgs
-    if spec is None or not spec.local_tie or org is None or orgs is None:
-        return
-    council = await orgs.council_served(org)
-    if council is None:
-        return  # a national body (DWP, an auditor): the register gives it no area to be tied to
-    for name in SOURCE_ORDER:
-        keys = every.get(name, [])
-        if not keys or name not in ctx.services.sources:
-            continue
-        ctx.identity_sources.add(name)
-        found = await ctx.tie_loader(name).load_many(keys)
-        councils = {c for cs, _ in found for c in cs}
-        districts = sorted({d for _, ds in found for d in ds})
-        if council in councils or council in await orgs.councils_of(districts):
-            return
+    a legitimate relationship): a claim or case at that council, or a home in its area, unless the
+    purpose needs no such tie or the organisation is a national body.
+
+    Judged on the sources the purpose may read, and before anything is read from them but the council
+    and postcode: someone unknown and someone not connected with the area get the same refusal, so a
+    council cannot probe who is known to a source, or to another council."""
+    if ctx.area is None:
+        return  # no tie asked: a national body, or a purpose that needs none
+    council, districts = ctx.area
+    if council is not None:
+        for name in SOURCE_ORDER:
+            keys = every.get(name, [])
+            if not keys or name not in ctx.services.sources or name not in _allowed_sources(ctx):
+                continue
+            ctx.identity_sources.add(name)
+            found = await ctx.tie_loader(name).load_many(keys)
+            if any(council in councils or not districts.isdisjoint(homes) for councils, homes in found):
+                return
     raise NoLegitimateRelationship(
-        "this person has no claim, case or home in your council's area: a lookup needs a legitimate relationship"
+        "no one with these details is connected with your organisation's area (a claim, a case or a home "
+        "there): a lookup needs a legitimate relationship"
     )
 
 
@@ -161,6 +161,12 @@ class Query(ReviewQuery, NoticeQuery):
         ctx = info.context
         if nino is None and demographics is None:
             raise BadUserInput("give a nino, or demographics when there is none")
+        if ctx.purpose is not None and ctx.purpose.consent_required and demographics is not None:
+            # The consent checked is the NINO's: details that could match someone else are not accepted.
+            raise ConsentRequired(
+                f"purpose {ctx.purpose.id} is based on the person's consent: look them up by NINO only",
+                purpose=ctx.purpose.id,
+            )
         if nino is not None:
             check = check_nino(nino)
             if check.nino is None:
@@ -197,12 +203,12 @@ async def _by_nino(ctx: RequestContext, nino: str, *, fallback: bool) -> Person 
         every = {n: [("nino", nino)] for n in ctx.services.sources}
         subject = f"nino:{nino}"
     try:
+        await _require_relationship(ctx, every)
         await _exists(ctx, keys)
-    except SubjectNotFound:
-        if fallback:
+    except (SubjectNotFound, NoLegitimateRelationship):
+        if fallback:  # the NINO may be wrong: the details given with it decide
             return None
         raise
-    await _require_relationship(ctx, every)
     return Person(keys=keys, subject_id=strawberry.ID(ctx.services.key_ring.pseudonym(ctx.caller.org, subject)))
 
 
@@ -236,13 +242,22 @@ async def _by_demographics(ctx: RequestContext, given: PersonDemographics) -> Pe
         )
     if decision.band is Band.NON_LINK or decision.chosen is None:
         raise SubjectNotFound("no one in the sources matches these details")
-    person_key = person_key_for(decision.chosen.spine_record_id)
+    chosen_id = decision.chosen.spine_record_id
+    spine_nino = next((c.nino for _, c in candidates if c.record_id == chosen_id and c.nino), None)
+    normalised = check_nino(spine_nino).nino if spine_nino else None
+    if normalised is not None:
+        # The person found is named in the audit as a NINO lookup would name them, and a user's own record
+        # is refused however it is looked for.
+        ctx.subjects.append(ctx.services.key_ring.hash_nino(normalised))
+        if ctx.own_subject_known == subject_hash(ctx.services.key_ring, normalised):
+            raise OwnRecord("you may not look up your own record through the hub")
+    person_key = person_key_for(chosen_id)
     indexed = await identity.by_person(person_key)
     records = dict(indexed.records) if indexed else {}
     records.setdefault("dwp", [decision.chosen.spine_record_id])
     keys = _keys_for(ctx, records)
-    await _exists(ctx, keys)
     await _require_relationship(ctx, {n: [("id", r) for r in rids] for n, rids in records.items()})
+    await _exists(ctx, keys)
     return Person(
         keys=keys, subject_id=strawberry.ID(ctx.services.key_ring.pseudonym(ctx.caller.org, f"person:{person_key}"))
     )

@@ -162,7 +162,9 @@ def make_token(issuer: IssuerKey, settings: Settings, council: str | None = TEST
         async def run() -> None:
             conn = await asyncpg.connect(settings.admin_url("hub"))
             try:
-                await upsert_orgs(conn, [Organisation(org, org, org_type, council_code=council)])
+                await upsert_orgs(
+                    conn, [Organisation(org, org, org_type, council_code=council, national=council is None)]
+                )
             finally:
                 await conn.close()
 

@@ -96,6 +96,20 @@ async def test_an_expired_consent_is_no_consent(
     assert codes((await gql(client, adviser, LOOKUP, {"n": P.EXTRA[0]})).json()) == ["CONSENT_REQUIRED"]
 
 
+async def test_a_consented_nino_cannot_carry_someone_else_s_details(
+    client: httpx.AsyncClient, adviser: str, queries: QueryCounter
+) -> None:
+    # Consent for one NINO (even one nobody holds) must not open a lookup that falls back to details
+    # matching someone else.
+    assert "errors" not in (await gql(client, adviser, RECORD, {"n": P.ABSENT, "notify": False})).json()
+    q = """query($n: String!) { person(purpose: INCOME_MAXIMISATION, nino: $n, demographics: {givenName: "Daniel",
+           familyName: "Price", dateOfBirth: "1985-01-09"}) { dwp { awardsInPayment { weeklyAmount } } } }"""
+    queries.reset()
+    body = (await gql(client, adviser, q, {"n": P.ABSENT})).json()
+    assert codes(body) == ["CONSENT_REQUIRED"]
+    assert queries.counts == {}
+
+
 async def test_a_consent_based_lookup_must_name_the_person_by_nino(
     client: httpx.AsyncClient, adviser: str, queries: QueryCounter
 ) -> None:

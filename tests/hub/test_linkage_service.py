@@ -197,6 +197,37 @@ async def test_link_index_brings_records_whose_nino_was_missing(linked: Linked, 
     assert str(row["weekly_rent"]) in rents
 
 
+async def test_own_record_is_refused_when_looked_up_by_details(linked: Linked, token: Any) -> None:
+    # The user is, as a person, someone the demographic fallback finds: refused, however it is looked for.
+    from hub.consent import subject_hash
+    from hub.keys import load_key_ring
+    from hub.orgs import record_staff
+    from linkage import NormalisedNino
+
+    person = await linked.admin["src_dwp"].fetchrow(
+        "SELECT p.nino, p.given_name, p.family_name, p.date_of_birth, p.postcode FROM dwp.person p "
+        "ORDER BY p.person_id LIMIT 1 OFFSET 40"
+    )
+    assert linked.settings.keys_path is not None
+    ring = load_key_ring(linked.settings.keys_path)
+    await record_staff(
+        linked.admin["hub"],
+        [(ring.stable_hash("user", "self-seeker/officer-1"), subject_hash(ring, NormalisedNino(person["nino"])))],
+    )
+    t = token("council_care_finance", "CARE_CHARGING_DOMICILIARY", org="self-seeker")
+    q = """query($d: PersonDemographics!) { person(purpose: CARE_CHARGING_DOMICILIARY, demographics: $d) {
+           subjectId } }"""
+    details = {
+        "givenName": person["given_name"],
+        "familyName": person["family_name"],
+        "dateOfBirth": person["date_of_birth"].isoformat(),
+        "postcode": person["postcode"],
+    }
+    async with running_client(linked.settings) as client:
+        body = (await gql(client, t, q, {"d": details})).json()
+    assert codes(body) == ["OWN_RECORD"], body
+
+
 async def test_demographic_fallback_finds_the_same_person(linked: Linked, token: Any) -> None:
     person = await linked.admin["src_dwp"].fetchrow(
         "SELECT p.nino, p.given_name, p.family_name, p.date_of_birth, p.postcode FROM dwp.person p "

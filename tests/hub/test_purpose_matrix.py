@@ -78,7 +78,7 @@ CASES = [(purpose, coordinate) for purpose in REGISTER.purposes for coordinate i
 @pytest.fixture(scope="module")
 async def consented(client: httpx.AsyncClient, token: Any) -> None:
     t = token("council_welfare_rights", "INCOME_MAXIMISATION", org="matrix")
-    q = "mutation($n: String!) { recordConsent(purpose: INCOME_MAXIMISATION, nino: $n) { status } }"
+    q = "mutation($n: String!) { recordConsent(purpose: INCOME_MAXIMISATION, nino: $n, notifyOnShare: false) { status } }"
     body = (await gql(client, t, q, {"n": CONSENTING})).json()
     assert body["data"]["recordConsent"]["status"] == "live", body
 

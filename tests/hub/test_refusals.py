@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests import people as P
-from tests.conftest import QueryCounter, codes, gql
+from tests.conftest import QueryCounter, codes, gql, make_token
 
 BLUE_BADGE = (
     "query($nino: String!) { person(nino: $nino, purpose: BLUE_BADGE) { dwp { blueBadgeAutomaticEligibility } } }"
@@ -46,9 +46,13 @@ async def test_malformed_nino(
     assert queries.total == 0
 
 
-async def test_unknown_nino_is_not_found(client: httpx.AsyncClient, token: Any) -> None:
-    body = (await gql(client, token("council_blue_badge", "BLUE_BADGE"), BLUE_BADGE, {"nino": P.ABSENT})).json()
+async def test_unknown_nino_is_not_found(client: httpx.AsyncClient, token: Any, issuer: Any, settings: Any) -> None:
+    # To a national body, "not found"; to a council team, the same refusal as someone outside its area.
+    national = make_token(issuer, settings, council=None)("council_blue_badge", "BLUE_BADGE", org="national-badges")
+    body = (await gql(client, national, BLUE_BADGE, {"nino": P.ABSENT})).json()
     assert codes(body) == ["SUBJECT_NOT_FOUND"]
+    council = (await gql(client, token("council_blue_badge", "BLUE_BADGE"), BLUE_BADGE, {"nino": P.ABSENT})).json()
+    assert codes(council) == ["NO_LEGITIMATE_RELATIONSHIP"]
     assert body["data"] == {"person": None}
     assert P.ABSENT not in json.dumps(body)
 

@@ -81,7 +81,7 @@ async def test_a_partner_is_tied_through_its_controlling_council(
 async def test_a_national_body_needs_no_local_tie(
     client: httpx.AsyncClient, issuer: IssuerKey, admin: dict[str, asyncpg.Connection]
 ) -> None:
-    await upsert(admin["hub"], [Organisation("dwp-benefits-1", "DWP benefits", "dwp_benefits")])
+    await upsert(admin["hub"], [Organisation("dwp-benefits-1", "DWP benefits", "dwp_benefits", national=True)])
     q = "query($n: String!) { person(nino: $n, purpose: CHANGE_OF_CIRCUMSTANCES) { subjectId } }"
     t = _mint(issuer, "dwp-benefits-1", "dwp_benefits", "CHANGE_OF_CIRCUMSTANCES")
     body = (await gql(client, t, q, {"n": P.BADGE_DLA})).json()
@@ -149,3 +149,42 @@ async def test_a_protected_address_is_never_released_whatever_the_purpose(
         "SELECT fields_released FROM hub.audit_event WHERE caller_org = 'address-team' ORDER BY event_id DESC LIMIT 1"
     )
     assert "DwpRecord.address" not in row["fields_released"]
+
+
+async def test_an_organisation_without_an_area_is_not_national_by_omission(
+    client: httpx.AsyncClient, issuer: IssuerKey, admin: dict[str, asyncpg.Connection]
+) -> None:
+    # Registered with neither an area nor the national flag: refused, never the whole country.
+    await upsert(admin["hub"], [Organisation("badge-team-nowhere", "Nowhere", "council_blue_badge")])
+    t = _mint(issuer, "badge-team-nowhere", "council_blue_badge", "BLUE_BADGE")
+    assert codes((await gql(client, t, BLUE_BADGE, {"n": P.BADGE_DLA})).json()) == ["NO_LEGITIMATE_RELATIONSHIP"]
+
+
+async def test_a_partner_of_an_inactive_council_has_no_area(
+    client: httpx.AsyncClient, issuer: IssuerKey, admin: dict[str, asyncpg.Connection]
+) -> None:
+    await upsert(
+        admin["hub"],
+        [
+            Organisation("closed-council", "Closed", "council_hb", council_code="E09000901", active=False),
+            Organisation("orphan-partner", "Partner", "council_blue_badge", controller_org="closed-council"),
+        ],
+    )
+    t = _mint(issuer, "orphan-partner", "council_blue_badge", "BLUE_BADGE")
+    assert codes((await gql(client, t, BLUE_BADGE, {"n": P.BADGE_DLA})).json()) == ["NO_LEGITIMATE_RELATIONSHIP"]
+
+
+async def test_unknown_and_unconnected_people_look_the_same_to_a_council(
+    client: httpx.AsyncClient, issuer: IssuerKey, admin: dict[str, asyncpg.Connection], queries: QueryCounter
+) -> None:
+    # Another council's HB team asks about people: one is a care client (in the first council), one is
+    # known nowhere. It must not learn which: one refusal for both, and no record read.
+    await upsert(admin["hub"], [Organisation("southshire-hb", "Southshire HB", "council_hb", council_code="E09000902")])
+    t = _mint(issuer, "southshire-hb", "council_hb", "HB_OVERNIGHT_CARER_ROOM")
+    q = "query($n: String!) { person(nino: $n, purpose: HB_OVERNIGHT_CARER_ROOM) { socialCare { overnightCareRequired } } }"
+    queries.reset()
+    known = (await gql(client, t, q, {"n": P.CARE_ONLY})).json()
+    unknown = (await gql(client, t, q, {"n": P.ABSENT})).json()
+    assert known == unknown
+    assert codes(known) == ["NO_LEGITIMATE_RELATIONSHIP"]
+    assert queries.counts == {}, "no record is read before the refusal"
