@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from hub.audit import AuditRecord, PgAuditSink
-from hub.auth import Caller, TokenVerifier
+from hub.auth import Caller, TokenVerifier, UnknownKeyId, jwks_source
 from hub.config import SOURCE_STORES, Settings, StoreName
 from hub.consent import ConsentStore
 from hub.errors import AuthError, ConfigError
@@ -187,18 +187,23 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
     """Build the app. Configuration problems (keys, register, issuer) fail here, before serving."""
     hooks = hooks or Hooks()
     problems: list[str] = []
-    if settings.jwks_path is None:
-        problems.append("WELFARE_HUB_JWKS (the token issuer's public keys) is not set")
+    if settings.jwks_path is None and settings.jwks_url is None:
+        problems.append("WELFARE_HUB_JWKS or WELFARE_HUB_JWKS_URL (the token issuer's public keys) is not set")
     if settings.keys_path is None:
         problems.append("WELFARE_HUB_KEYS (the hub's HMAC key ring) is not set")
     if problems:
         raise ConfigError(problems)
-    assert settings.jwks_path is not None
     assert settings.keys_path is not None
     schema = build_schema(settings)
     state = _State(
         settings=settings,
-        verifier=TokenVerifier.from_file(settings.jwks_path, issuer=settings.issuer, audience=settings.audience),
+        verifier=TokenVerifier.from_source(
+            jwks_source(path=settings.jwks_path, url=settings.jwks_url),
+            issuer=settings.issuer,
+            audience=settings.audience,
+            where=settings.jwks_url or str(settings.jwks_path),
+            refresh_seconds=settings.jwks_refresh_seconds,
+        ),
         key_ring=load_key_ring(settings.keys_path),
         register=load_purposes(settings, schema),
     )
@@ -249,7 +254,13 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
                 401, "UNAUTHENTICATED", "a bearer token is required", {"WWW-Authenticate": 'Bearer realm="welfare-hub"'}
             )
         try:
-            caller = state.verifier.verify(token.strip())
+            try:
+                caller = state.verifier.verify(token.strip())
+            except UnknownKeyId:
+                # The issuer may have rotated: read its key set again (rate-limited, off the event loop).
+                if not state.verifier.refresh_due() or not await asyncio.to_thread(state.verifier.refresh):
+                    raise
+                caller = state.verifier.verify(token.strip())
         except AuthError as e:
             await _audit_unauthenticated(str(e.extensions["code"]))
             return _json_error(

@@ -63,6 +63,8 @@ class Settings:
     issuer: str = "welfare-hub-demo-idp"
     audience: str = "welfare-hub"
     jwks_path: Path | None = None
+    jwks_url: str | None = None  # the issuer's key set on the network (https, or http on loopback)
+    jwks_refresh_seconds: float = 60.0  # how often at most an unknown key id makes the hub re-read it
     keys_path: Path | None = None
     purposes_path: Path = _REPO_ROOT / "policy" / "purposes.toml"
     source_timeout: float = 2.0
@@ -136,6 +138,7 @@ class Settings:
             issuer=text("WELFARE_HUB_ISSUER", cls.issuer),
             audience=text("WELFARE_HUB_AUDIENCE", cls.audience),
             jwks_path=path("WELFARE_HUB_JWKS", None),
+            jwks_url=env.get("WELFARE_HUB_JWKS_URL") or None,
             keys_path=path("WELFARE_HUB_KEYS", None),
             purposes_path=path("WELFARE_HUB_PURPOSES", cls.purposes_path) or cls.purposes_path,
             source_timeout=number("WELFARE_HUB_SOURCE_TIMEOUT_MS", 2000, minimum=1) / 1000,
@@ -162,8 +165,8 @@ class Settings:
     def production_problems(self) -> list[str]:
         """What production mode needs that is missing: it refuses to start rather than run unsafely."""
         problems = []
-        if self.jwks_path is None:
-            problems.append("WELFARE_HUB_JWKS (the token issuer's public keys) is not set")
+        if self.jwks_path is None and self.jwks_url is None:
+            problems.append("WELFARE_HUB_JWKS or WELFARE_HUB_JWKS_URL (the token issuer's public keys) is not set")
         if self.keys_path is None:
             problems.append("WELFARE_HUB_KEYS (the hub's HMAC key ring) is not set")
         if self.database_url is None and not self.store_urls:

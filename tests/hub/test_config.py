@@ -172,7 +172,10 @@ BAD: list[tuple[str, dict[str, str], list[str]]] = [
     (
         "production without keys",
         {"WELFARE_HUB_ENV": "production", "DATABASE_URL": "postgresql://db/postgres"},
-        ["WELFARE_HUB_JWKS (the token issuer's public keys) is not set", "WELFARE_HUB_KEYS (the hub's HMAC key ring)"],
+        [
+            "WELFARE_HUB_JWKS or WELFARE_HUB_JWKS_URL (the token issuer's public keys) is not set",
+            "WELFARE_HUB_KEYS (the hub's HMAC key ring)",
+        ],
     ),
     (
         "every kind of problem at once",
