@@ -399,7 +399,7 @@ class PurposeGuard(SchemaExtension):
         if not name.startswith("__") and not info.parent_type.name.startswith("__"):
             ctx: RequestContext = info.context
             coordinate = f"{info.parent_type.name}.{name}"
-            if coordinate not in ctx.allowed_fields and not is_public(coordinate):
+            if not is_public(coordinate) and not _allowed_here(ctx, coordinate):
                 raise PurposeForbidsField(ctx.purpose.id if ctx.purpose else "(none)", [coordinate])
             result = _next(root, info, *args, **kwargs)
             if inspect.isawaitable(result):
@@ -407,6 +407,18 @@ class PurposeGuard(SchemaExtension):
             ctx.released.add(coordinate)
             return result
         return _next(root, info, *args, **kwargs)
+
+
+def _allowed_here(ctx: RequestContext, coordinate: str) -> bool:
+    """The field guard's own decision, from the register's purpose and the caller (not from what the
+    operation check concluded): the field is listed, the organisation type and the token grant the purpose."""
+    spec = ctx.purpose
+    return (
+        spec is not None
+        and coordinate in spec.fields
+        and ctx.caller.org_type in spec.org_types
+        and spec.id in ctx.caller.purposes
+    )
 
 
 async def _released_when_resolved(result: Awaitable[Any], ctx: RequestContext, coordinate: str) -> Any:

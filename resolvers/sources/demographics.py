@@ -46,6 +46,8 @@ class PeopleTable:
     nino_normalised: bool = False
     #: The council a record belongs to (a claim or a case at that council), if the source says.
     council_column: str | None = None
+    #: When a record still ties its person to that council (SQL over alias t; code, never input).
+    council_current: str | None = None
 
     def __post_init__(self) -> None:
         # SQL is built from these names: they come from code, and are checked anyway.
@@ -146,7 +148,9 @@ def ties_sql(spec: PeopleTable, kind: str) -> str:
     else:
         key = f"upper(replace(t.{spec.nino_column}, ' ', ''))"
         where = f"{key} = ANY($1::text[])"
-    # Identifiers from PeopleTable (code, checked); every value is a bind parameter.
+    if spec.council_column and spec.council_current:
+        council = f"CASE WHEN {spec.council_current} THEN {council} END"
+    # Identifiers and conditions from PeopleTable (code, checked); every value is a bind parameter.
     return f"SELECT {key} AS k, {council} AS council_code, t.postcode FROM {spec.table} t WHERE {where}"
 
 

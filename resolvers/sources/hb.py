@@ -52,7 +52,14 @@ def _claim(row: Mapping[str, Any]) -> HousingBenefitClaim:
 
 class HousingBenefitSource(PgSource):
     name = "hb"
-    people = PeopleTable("hb.claim", "claim_ref", "nino", council_column="council_code")
+    people = PeopleTable(
+        "hb.claim",
+        "claim_ref",
+        "nino",
+        council_column="council_code",
+        # A claim ties its claimant to the council while open, and for a year after (appeals, recovery).
+        council_current="(t.end_date IS NULL OR t.end_date >= current_date - 365)",
+    )
 
     record_sql = _RECORD_SQL
     key_by_kind: ClassVar[dict[str, tuple[str, str]]] = {

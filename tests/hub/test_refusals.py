@@ -158,6 +158,17 @@ FORBIDDEN = [
         "{ ...Q } fragment Q on Query { person(nino: $n, purpose: BLUE_BADGE) { dwp { address { postcode } } } }",
         id="root fragment",
     ),
+    # A field switched off by a directive is still asked for: the document is judged, not one run of it.
+    pytest.param(
+        "{ person(nino: $n, purpose: BLUE_BADGE) { dwp { blueBadgeAutomaticEligibility "
+        "declaredIncome @include(if: false) { weeklyAmount } } } }",
+        id="@include(if: false)",
+    ),
+    pytest.param(
+        "{ person(nino: $n, purpose: BLUE_BADGE) { dwp { blueBadgeAutomaticEligibility "
+        "awardsInPayment @skip(if: true) { weeklyAmount } } } }",
+        id="@skip(if: true)",
+    ),
 ]
 
 
@@ -171,6 +182,18 @@ async def test_fields_outside_the_purpose_refuse_the_whole_operation(
     assert codes(body) == ["PURPOSE_FORBIDS_FIELD"]
     assert body["data"] is None
     assert queries.total == 0, "the purpose check must come before any source is read"
+
+
+async def test_there_is_no_entity_lookup_to_get_round_the_rule(
+    client: httpx.AsyncClient, token: Any, queries: QueryCounter
+) -> None:
+    # The federation entity field does not exist here (no subgraph is served): asking for it is refused by
+    # validation, and nothing is read.
+    queries.reset()
+    q = '{ _entities(representations: [{__typename: "Person", nino: "JK102030A"}]) { __typename } }'
+    body = (await gql(client, token("council_blue_badge", "BLUE_BADGE"), q)).json()
+    assert codes(body) == ["GRAPHQL_VALIDATION_FAILED"]
+    assert queries.total == 0
 
 
 async def test_one_operation_one_purpose(client: httpx.AsyncClient, token: Any, queries: QueryCounter) -> None:

@@ -188,3 +188,24 @@ async def test_unknown_and_unconnected_people_look_the_same_to_a_council(
     assert known == unknown
     assert codes(known) == ["NO_LEGITIMATE_RELATIONSHIP"]
     assert queries.counts == {}, "no record is read before the refusal"
+
+
+async def test_a_claim_ended_long_ago_is_no_longer_a_tie(
+    client: httpx.AsyncClient, token: Any, admin: dict[str, asyncpg.Connection]
+) -> None:
+    q = "query($n: String!) { person(nino: $n, purpose: DISCRETIONARY_HOUSING_PAYMENT) { subjectId } }"
+    t = token("council_hb", "DISCRETIONARY_HOUSING_PAYMENT")
+    await admin["src_hb"].execute(
+        """INSERT INTO hb.claim (claim_ref, council_code, nino, given_name, family_name, date_of_birth,
+               address_line1, postcode, tenancy_type, weekly_rent, weekly_award, bedroom_entitlement,
+               overnight_carer_room, start_date, end_date)
+           VALUES ('HB0000099', 'E09000901', $1, 'Olive', 'Farr', '1961-06-06', '9 Far Road', 'ZZ1 1ZZ', 'lha',
+                   100, 50, 1, false, '2015-01-01', current_date - 800)""",
+        P.OUTSIDER,
+    )
+    try:
+        assert codes((await gql(client, t, q, {"n": P.OUTSIDER})).json()) == ["NO_LEGITIMATE_RELATIONSHIP"]
+        await admin["src_hb"].execute("UPDATE hb.claim SET end_date = current_date - 30 WHERE claim_ref = 'HB0000099'")
+        assert "errors" not in (await gql(client, t, q, {"n": P.OUTSIDER})).json()
+    finally:
+        await admin["src_hb"].execute("DELETE FROM hb.claim WHERE claim_ref = 'HB0000099'")
