@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -79,6 +80,28 @@ def load_purposes(settings: Settings, schema: HubSchema) -> Register:
         field_tiers=field_tiers(schema.as_str()),
         descriptions=field_descriptions(schema._schema),
     )
+
+
+class _Budget:
+    """At most ``per_second`` a second; what is refused beyond it is counted and logged once a second."""
+
+    def __init__(self, *, per_second: float) -> None:
+        self.per_second = per_second
+        self._second = 0
+        self._used = 0
+        self._over = 0
+
+    def take(self) -> bool:
+        second = int(time.monotonic())
+        if second != self._second:
+            if self._over:
+                log.warning("%d refused tokens beyond the audit rate were not audited one by one", self._over)
+            self._second, self._used, self._over = second, 0, 0
+        if self._used < self.per_second:
+            self._used += 1
+            return True
+        self._over += 1
+        return False
 
 
 def _json_error(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
@@ -243,6 +266,8 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
             await asyncio.gather(*(p.close() for p in state.pools.values()), return_exceptions=True)
             state.pools.clear()
 
+    refusal_budget = _Budget(per_second=settings.unauthenticated_audit_per_second)
+
     async def graphql(request: Request) -> Response:
         if request.method == "GET" and not settings.production and "text/html" in request.headers.get("accept", ""):
             return await run_view(request)
@@ -272,8 +297,10 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
     async def _audit_unauthenticated(code: str) -> None:
         # Every refusal is audited, a token refused too: nothing was read, so a failed write is only logged.
         # Who it was cannot be known (an unverified token's claims are not evidence): none is recorded.
+        # Anyone can send these, so they may not crowd out the audit of real requests: beyond a rate, each
+        # second's excess is counted in the log instead (a flood is an incident for the operator).
         services = state._services
-        if services is None:
+        if services is None or not refusal_budget.take():
             return
         record = AuditRecord(
             request_id=uuid.uuid4(),

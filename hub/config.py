@@ -69,6 +69,7 @@ class Settings:
     purposes_path: Path = _REPO_ROOT / "policy" / "purposes.toml"
     source_timeout: float = 2.0
     audit_timeout: float = 2.0
+    unauthenticated_audit_per_second: float = 50.0  # refused tokens audited one by one, at most, a second
     org_cache_seconds: float = 30.0  # how long a change to the organisation register may take to apply
     max_depth: int = 8
     max_aliases: int = 15
@@ -143,6 +144,9 @@ class Settings:
             purposes_path=path("WELFARE_HUB_PURPOSES", cls.purposes_path) or cls.purposes_path,
             source_timeout=number("WELFARE_HUB_SOURCE_TIMEOUT_MS", 2000, minimum=1) / 1000,
             audit_timeout=number("WELFARE_HUB_AUDIT_TIMEOUT_MS", 2000, minimum=1) / 1000,
+            unauthenticated_audit_per_second=number(
+                "WELFARE_HUB_UNAUTHENTICATED_AUDIT_PER_SECOND", cls.unauthenticated_audit_per_second, minimum=1
+            ),
             org_cache_seconds=number("WELFARE_HUB_ORG_CACHE_SECONDS", cls.org_cache_seconds, maximum=3600),
             max_depth=int(number("WELFARE_HUB_MAX_DEPTH", cls.max_depth, integer=True, minimum=2)),
             max_aliases=int(number("WELFARE_HUB_MAX_ALIASES", cls.max_aliases, integer=True)),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import asyncpg
@@ -334,3 +335,22 @@ async def test_refusal_audit_names_the_purpose_claimed(
         "SELECT purpose, decision, reason_codes FROM hub.audit_event WHERE caller_org = 'claimed-purpose'"
     )
     assert dict(row) == {"purpose": "BLUE_BADGE", "decision": "refused", "reason_codes": ["PURPOSE_FORBIDS_FIELD"]}
+
+
+async def test_a_flood_of_bad_tokens_cannot_flood_the_audit_log(
+    settings: Any, people: Any, admin: dict[str, asyncpg.Connection]
+) -> None:
+    from tests.conftest import replace, running_client
+
+    last = await admin["hub"].fetchval("SELECT coalesce(max(event_id), 0) FROM hub.audit_event")
+    async with running_client(replace(settings, unauthenticated_audit_per_second=5)) as flooded:
+        started = time.monotonic()
+        for _ in range(40):
+            r = await flooded.post("/graphql", json={"query": "{ __typename }"}, headers={"Authorization": "Bearer x"})
+            assert r.status_code == 401
+        seconds = time.monotonic() - started
+    written = await admin["hub"].fetchval(
+        "SELECT count(*) FROM hub.audit_event WHERE event_id > $1 AND caller_org = '(unauthenticated)'", last
+    )
+    # Five a second, over the (whole or partial) seconds the forty took: far fewer than forty when fast.
+    assert 5 <= written <= 5 * (int(seconds) + 2)
