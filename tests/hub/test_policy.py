@@ -197,3 +197,31 @@ def test_the_cli_renders_the_notice(capsys: Any) -> None:
     assert page.startswith("<!doctype html>")
     assert all(f'<section id="{p}">' in page for p in REGISTER.purposes)
     assert main(["policy", "check"]) == 0
+
+
+async def test_the_notice_over_graphql_is_the_register(client: Any, token: Any, queries: Any) -> None:
+    from tests.conftest import gql
+
+    t = token("council_blue_badge", "BLUE_BADGE")
+    q = "{ privacyNotice { regulator purposes { purpose shared { coordinate description } retention } } }"
+    queries.reset()
+    body = (await gql(client, t, q)).json()
+    assert "errors" not in body, body
+    notice = body["data"]["privacyNotice"]
+    assert notice["regulator"] == REGISTER.notice["regulator"]
+    got = {p["purpose"]: {f["coordinate"] for f in p["shared"]} for p in notice["purposes"]}
+    assert got == {pid: set(spec.fields) for pid, spec in REGISTER.purposes.items()}
+    assert queries.total == 0, "the notice reads no source"
+    one = (await gql(client, t, "{ privacyNotice(purpose: AUDIT) { purposes { purpose } } }")).json()
+    assert one["data"]["privacyNotice"]["purposes"] == [{"purpose": "AUDIT"}]
+
+
+async def test_the_notice_beside_a_lookup_widens_nothing(client: Any, token: Any) -> None:
+    from tests import people as P
+    from tests.conftest import codes, gql
+
+    q = """query($n: String!) { privacyNotice { controller }
+           person(nino: $n, purpose: BLUE_BADGE) { dwp { declaredIncome { weeklyAmount } } } }"""
+    body = (await gql(client, token("council_blue_badge", "BLUE_BADGE"), q, {"n": P.BADGE_DLA})).json()
+    assert codes(body) == ["PURPOSE_FORBIDS_FIELD"]
+    assert body["data"] is None
