@@ -260,7 +260,7 @@ def _cmd_orgs_staff(settings: Settings, args: argparse.Namespace) -> int:
     from hub.consent import subject_hash
     from hub.keys import load_key_ring
     from hub.migrate import migrate, migration_url
-    from hub.orgs import record_staff
+    from hub.orgs import person_key_of, record_staff
     from linkage import check_nino
 
     settings = _with_local_keys(settings)
@@ -273,7 +273,7 @@ def _cmd_orgs_staff(settings: Settings, args: argparse.Namespace) -> int:
             if not row.get("org") or not row.get("user") or nino.nino is None:
                 problems.append(f"line {line}: needs org, user and a valid nino")
                 continue
-            staff.append((ring.stable_hash("user", f"{row['org']}/{row['user']}"), subject_hash(ring, nino.nino)))
+            staff.append((ring.stable_hash("user", f"{row['org']}/{row['user']}"), nino.nino))
     if problems:
         raise ConfigError(problems)
 
@@ -281,13 +281,18 @@ def _cmd_orgs_staff(settings: Settings, args: argparse.Namespace) -> int:
         await migrate(s)
         conn = await asyncpg.connect(migration_url(s, "hub"))
         try:
-            await record_staff(conn, staff)
+            # Each user's hub person key too, from the link index, so their record is refused however reached.
+            rows = [
+                (user, subject_hash(ring, nino), await person_key_of(conn, [k.value for k in ring.hash_all(nino)]))
+                for user, nino in staff
+            ]
+            await record_staff(conn, rows)
         finally:
             await conn.close()
 
     with database(settings) as s:
         asyncio.run(load(s))
-    print(f"{len(staff)} users recorded (keyed hashes only)")
+    print(f"{len(staff)} users recorded (keyed hashes and person keys only)")
     return 0
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 import tomllib
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,16 @@ import asyncpg
 
 from hub.errors import AccreditationExpired, ConfigError, OrganisationTypeMismatch, UnknownOrganisation
 
-__all__ = ["OrgRegister", "Organisation", "check", "load_areas", "parse_file", "record_staff", "upsert"]
+__all__ = [
+    "OrgRegister",
+    "Organisation",
+    "check",
+    "load_areas",
+    "parse_file",
+    "person_key_of",
+    "record_staff",
+    "upsert",
+]
 
 
 @dataclass(frozen=True)
@@ -101,12 +111,15 @@ class OrgRegister:
         self._cache: dict[str, tuple[float, Organisation | None]] = {}
         self._areas: dict[str, tuple[float, frozenset[str]]] = {}
 
-    async def staff_subject(self, user_hash: str) -> str | None:
-        """The keyed hash of the user's own NINO, if the operator recorded it."""
-        value = await self.pool.fetchval(
-            "SELECT subject_hash FROM hub.staff_identity WHERE user_hash = $1", user_hash, timeout=self.timeout
+    async def staff_identity(self, user_hash: str) -> tuple[str, uuid.UUID | None] | None:
+        """The user as a person, if the operator recorded it: the keyed hash of their NINO and their hub
+        person key (when the link index knew them)."""
+        row = await self.pool.fetchrow(
+            "SELECT subject_hash, person_key FROM hub.staff_identity WHERE user_hash = $1",
+            user_hash,
+            timeout=self.timeout,
         )
-        return str(value) if value is not None else None
+        return (str(row["subject_hash"]), row["person_key"]) if row is not None else None
 
     async def districts_of(self, council: str) -> frozenset[str]:
         """The postcode districts in the council's area (cached like organisations)."""
@@ -161,13 +174,24 @@ async def load_areas(conn: asyncpg.Connection, areas: Sequence[tuple[str, str]])
     )
 
 
-async def record_staff(conn: asyncpg.Connection, staff: Sequence[tuple[str, str]]) -> None:
-    """(user hash, subject hash) pairs: who each user is, as a person, in keyed hashes only."""
+async def record_staff(conn: asyncpg.Connection, staff: Sequence[tuple[str, str, uuid.UUID | None]]) -> None:
+    """(user hash, subject hash, hub person key or None): who each user is, as a person, in keyed hashes
+    and the hub's own person key only."""
     await conn.executemany(
-        "INSERT INTO hub.staff_identity (user_hash, subject_hash) VALUES ($1, $2) "
-        "ON CONFLICT (user_hash) DO UPDATE SET subject_hash = EXCLUDED.subject_hash, recorded_at = now()",
+        "INSERT INTO hub.staff_identity (user_hash, subject_hash, person_key) VALUES ($1, $2, $3) "
+        "ON CONFLICT (user_hash) DO UPDATE SET subject_hash = EXCLUDED.subject_hash, "
+        "person_key = EXCLUDED.person_key, recorded_at = now()",
         list(staff),
     )
+
+
+async def person_key_of(conn: asyncpg.Connection, nino_hashes: Sequence[str]) -> uuid.UUID | None:
+    """The hub person a NINO is linked to (its hashes under every key of the ring), if any."""
+    value = await conn.fetchval(
+        "SELECT person_key FROM hub.link WHERE nino_hash = ANY($1::text[]) AND band = 'link' LIMIT 1",
+        list(nino_hashes),
+    )
+    return value if isinstance(value, uuid.UUID) else None
 
 
 def check(org: Organisation | None, *, claimed_type: str, today: dt.date) -> Organisation:

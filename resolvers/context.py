@@ -68,6 +68,7 @@ class RequestContext:
     _loaders: dict[str, DataLoader[SubjectKey, Any]] = field(default_factory=dict)
     _index_loader: DataLoader[NormalisedNino, IndexedPerson | None] | None = None
     _own_subject: str | None = None
+    _own_person: uuid.UUID | None = None
     _tie_loaders: dict[str, DataLoader[SubjectKey, tuple[frozenset[str], frozenset[str]]]] = field(default_factory=dict)
 
     def tie_loader(self, source_name: str) -> DataLoader[SubjectKey, tuple[frozenset[str], frozenset[str]]]:
@@ -94,6 +95,12 @@ class RequestContext:
         assert self._own_subject is not None, "own_subject() is awaited before any lookup runs"
         return self._own_subject or None
 
+    @property
+    def own_person_known(self) -> uuid.UUID | None:
+        """The user's own hub person key, read with :meth:`own_subject`."""
+        assert self._own_subject is not None, "own_subject() is awaited before any lookup runs"
+        return self._own_person
+
     async def own_subject(self) -> str | None:
         """The keyed hash of the user's own NINO (hub.staff_identity), read once per request."""
         if self._own_subject is None:
@@ -101,7 +108,8 @@ class RequestContext:
             if orgs is None:
                 raise OrgRegisterUnavailable("the hub's user register is not available, so nothing is released")
             try:
-                self._own_subject = await orgs.staff_subject(self.user_hash) or ""
+                found = await orgs.staff_identity(self.user_hash)
+                self._own_subject, self._own_person = found if found is not None else ("", None)
             except (OSError, asyncpg.PostgresError, TimeoutError):
                 raise OrgRegisterUnavailable("the hub's user register cannot be read, so nothing is released") from None
         return self._own_subject or None

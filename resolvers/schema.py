@@ -191,6 +191,8 @@ async def _by_nino(ctx: RequestContext, nino: str, *, fallback: bool) -> Person 
     identity = ctx.services.identity
     indexed = await ctx.index_loader().load(keyed_nino) if identity is not None else None
     if indexed is not None:
+        if ctx.own_person_known is not None and indexed.person_key == ctx.own_person_known:
+            raise OwnRecord("you may not look up your own record through the hub")
         ctx.link_method = "link_index"
         keys = _keys_for(ctx, indexed.records)
         every: dict[str, list[SubjectKey]] = {n: [("id", r) for r in rids] for n, rids in indexed.records.items()}
@@ -252,6 +254,8 @@ async def _by_demographics(ctx: RequestContext, given: PersonDemographics) -> Pe
         if ctx.own_subject_known == subject_hash(ctx.services.key_ring, normalised):
             raise OwnRecord("you may not look up your own record through the hub")
     person_key = person_key_for(chosen_id)
+    if ctx.own_person_known is not None and person_key == ctx.own_person_known:
+        raise OwnRecord("you may not look up your own record through the hub")
     indexed = await identity.by_person(person_key)
     records = dict(indexed.records) if indexed else {}
     records.setdefault("dwp", [decision.chosen.spine_record_id])

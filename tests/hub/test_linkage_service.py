@@ -212,7 +212,7 @@ async def test_own_record_is_refused_when_looked_up_by_details(linked: Linked, t
     ring = load_key_ring(linked.settings.keys_path)
     await record_staff(
         linked.admin["hub"],
-        [(ring.stable_hash("user", "self-seeker/officer-1"), subject_hash(ring, NormalisedNino(person["nino"])))],
+        [(ring.stable_hash("user", "self-seeker/officer-1"), subject_hash(ring, NormalisedNino(person["nino"])), None)],
     )
     t = token("council_care_finance", "CARE_CHARGING_DOMICILIARY", org="self-seeker")
     q = """query($d: PersonDemographics!) { person(purpose: CARE_CHARGING_DOMICILIARY, demographics: $d) {
@@ -225,6 +225,31 @@ async def test_own_record_is_refused_when_looked_up_by_details(linked: Linked, t
     }
     async with running_client(linked.settings) as client:
         body = (await gql(client, t, q, {"d": details})).json()
+    assert codes(body) == ["OWN_RECORD"], body
+
+
+async def test_own_record_is_refused_through_another_nino_linked_to_the_user(linked: Linked, token: Any) -> None:
+    # The user was recorded with their hub person key: a council record carrying another NINO that the link
+    # index ties to them (or their own) reaches that person, and is refused.
+    from hub.consent import subject_hash
+    from hub.keys import load_key_ring
+    from hub.orgs import person_key_of, record_staff
+    from linkage import NormalisedNino
+
+    person = await linked.admin["src_dwp"].fetchrow("SELECT nino FROM dwp.person ORDER BY person_id LIMIT 1 OFFSET 60")
+    assert linked.settings.keys_path is not None
+    ring = load_key_ring(linked.settings.keys_path)
+    key = await person_key_of(linked.admin["hub"], [k.value for k in ring.hash_all(NormalisedNino(person["nino"]))])
+    assert key is not None, "the link index knows the person"
+    # Recorded under a NINO that is not the one looked up: only the person key can match.
+    await record_staff(
+        linked.admin["hub"],
+        [(ring.stable_hash("user", "self-seeker-2/officer-1"), subject_hash(ring, NormalisedNino("JZ999999A")), key)],
+    )
+    t = token("council_care_finance", "CARE_CHARGING_DOMICILIARY", org="self-seeker-2")
+    q = "query($n: String!) { person(nino: $n, purpose: CARE_CHARGING_DOMICILIARY) { subjectId } }"
+    async with running_client(linked.settings) as client:
+        body = (await gql(client, t, q, {"n": person["nino"]})).json()
     assert codes(body) == ["OWN_RECORD"], body
 
 

@@ -99,7 +99,13 @@ async def test_a_user_may_not_look_up_their_own_record(
     # The officer of "own-record-team" is, as a person, PIP_MOVING: recorded in keyed hashes only.
     await record_staff(
         admin["hub"],
-        [(ring.stable_hash("user", "own-record-team/officer-1"), subject_hash(ring, NormalisedNino(P.PIP_MOVING)))],
+        [
+            (
+                ring.stable_hash("user", "own-record-team/officer-1"),
+                subject_hash(ring, NormalisedNino(P.PIP_MOVING)),
+                None,
+            )
+        ],
     )
     t = token("council_blue_badge", "BLUE_BADGE", org="own-record-team")
     queries.reset()
