@@ -13,23 +13,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
-import tempfile
-import uuid
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 
-from bench.hubserver import hub_server
+from bench.hubserver import add_load_arguments, bench_caller, hub_env, hub_server, seeded_stores
 from bench.latency import _hub
 from bench.results_file import this_command, write_result
 from hub.config import Settings
-from hub.demo import ensure_keys, seed_sources
-from hub.keys import IssuerKey
 from hub.migrate import drop_stores, migration_url
-from hub.orgs import Organisation, upsert
 
 COUNCIL = "E09000901"
 
@@ -53,42 +46,11 @@ async def _subjects(settings: Settings, limit: int = 500) -> list[str]:
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--people", type=int, default=20000)
-    parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument(
-        "--database-url", default=os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    )
+    add_load_arguments(parser)
     args = parser.parse_args()
-    data_dir = Path(tempfile.mkdtemp(prefix="wh-bench-"))
-    keys = ensure_keys(data_dir)
-    settings = Settings(
-        database_url=args.database_url,
-        db_prefix=f"bench{uuid.uuid4().hex[:6]}_",
-        data_dir=data_dir,
-        jwks_path=keys.jwks,
-        keys_path=keys.key_ring,
-    )
-    await seed_sources(settings, people=args.people, seed=11)
-    hub = await asyncpg.connect(migration_url(settings, "hub"))
-    try:
-        await upsert(
-            hub, [Organisation("bench-council", "Bench council", "council_care_finance", council_code=COUNCIL)]
-        )
-    finally:
-        await hub.close()
-    env = {
-        "DATABASE_URL": args.database_url,
-        "WELFARE_HUB_DB_PREFIX": settings.db_prefix,
-        "WELFARE_HUB_DATA_DIR": str(data_dir),
-    }
-    token = IssuerKey.load(keys.issuer).mint(
-        issuer=settings.issuer,
-        audience=settings.audience,
-        org="bench-council",
-        org_type="council_care_finance",
-        user="bench",
-        purposes=["CARE_CHARGING_DOMICILIARY"],
-    )
+    settings, issuer = await seeded_stores(args.database_url, args.people)
+    env = hub_env(settings)
+    token = await bench_caller(settings, issuer, council=COUNCIL)
     results: dict[str, Any] = {"people": args.people}
     try:
         ninos = await _subjects(settings)

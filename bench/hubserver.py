@@ -2,21 +2,90 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
 import socket
 import subprocess
 import sys
+import tempfile
+import uuid
 from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
 
 import aiohttp
+
+from hub.config import Settings
+from hub.demo import ensure_keys, seed_sources
+from hub.keys import IssuerKey
+from hub.migrate import connect_store
+from hub.orgs import Organisation, upsert
+
+#: The organisation the HTTP benchmarks call as: a care-finance team, for the care-charging query.
+BENCH_ORG = "bench-council"
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def add_load_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--people", type=int, default=20000)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument(
+        "--database-url", default=os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    )
+
+
+async def seeded_stores(database_url: str, people: int) -> tuple[Settings, Path]:
+    """Fresh stores under a random prefix, seeded with ``people`` synthetic people; the settings, and the
+    demo token issuer's key file."""
+    data_dir = Path(tempfile.mkdtemp(prefix="wh-bench-"))
+    keys = ensure_keys(data_dir)
+    settings = Settings(
+        database_url=database_url,
+        db_prefix=f"bench{uuid.uuid4().hex[:6]}_",
+        data_dir=data_dir,
+        jwks_path=keys.jwks,
+        keys_path=keys.key_ring,
+    )
+    await seed_sources(settings, people=people, seed=11)
+    return settings, keys.issuer
+
+
+def hub_env(settings: Settings) -> dict[str, str]:
+    """What a hub process needs to find these stores."""
+    assert settings.database_url is not None
+    return {
+        "DATABASE_URL": settings.database_url,
+        "WELFARE_HUB_DB_PREFIX": settings.db_prefix,
+        "WELFARE_HUB_DATA_DIR": str(settings.data_dir),
+    }
+
+
+async def bench_caller(settings: Settings, issuer: Path, *, council: str | None) -> str:
+    """Register the benchmarks' organisation (serving ``council``'s area, or national when None) and mint
+    its token for the care-charging purpose."""
+    async with connect_store(settings, "hub") as hub:
+        await upsert(
+            hub,
+            [
+                Organisation(
+                    BENCH_ORG, "Benchmarks", "council_care_finance", council_code=council, national=council is None
+                )
+            ],
+        )
+    return IssuerKey.load(issuer).mint(
+        issuer=settings.issuer,
+        audience=settings.audience,
+        org=BENCH_ORG,
+        org_type="council_care_finance",
+        user="bench",
+        purposes=["CARE_CHARGING_DOMICILIARY"],
+    )
 
 
 @contextlib.asynccontextmanager

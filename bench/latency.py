@@ -20,9 +20,7 @@ import random
 import shlex
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -32,12 +30,9 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.hubserver import hub_server
+from bench.hubserver import add_load_arguments, bench_caller, hub_env, hub_server, seeded_stores
 from hub.config import SOURCE_STORES, Settings
-from hub.demo import ensure_keys, seed_sources
-from hub.keys import IssuerKey
 from hub.migrate import drop_stores, migration_url
-from hub.orgs import Organisation, upsert
 from resolvers.sources import DwpSource, HousingBenefitSource, SocialCareSource
 
 QUERY = """query Charging($nino: String!) { person(nino: $nino, purpose: CARE_CHARGING_DOMICILIARY) {
@@ -138,43 +133,13 @@ async def _hub(url: str, token: str, ninos: list[str], requests: int, concurrenc
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--people", type=int, default=20000)
-    parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument(
-        "--database-url", default=os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    )
+    add_load_arguments(parser)
     args = parser.parse_args()
-    data_dir = Path(tempfile.mkdtemp(prefix="wh-bench-"))
-    keys = ensure_keys(data_dir)
-    settings = Settings(
-        database_url=args.database_url,
-        db_prefix=f"bench{uuid.uuid4().hex[:6]}_",
-        data_dir=data_dir,
-        jwks_path=keys.jwks,
-        keys_path=keys.key_ring,
-    )
-    await seed_sources(settings, people=args.people, seed=11)
-    hub = await asyncpg.connect(migration_url(settings, "hub"))
+    settings, issuer = await seeded_stores(args.database_url, args.people)
     try:
         # A national body (no council area): the subjects come from every council.
-        await upsert(hub, [Organisation("bench-council", "Bench", "council_care_finance", national=True)])
-    finally:
-        await hub.close()
-    env = {
-        "DATABASE_URL": args.database_url,
-        "WELFARE_HUB_DB_PREFIX": settings.db_prefix,
-        "WELFARE_HUB_DATA_DIR": str(data_dir),
-    }
-    try:
-        async with hub_server(env) as (url, pid):
-            token = IssuerKey.load(keys.issuer).mint(
-                issuer=settings.issuer,
-                audience=settings.audience,
-                org="bench-council",
-                org_type="council_care_finance",
-                user="bench",
-                purposes=["CARE_CHARGING_DOMICILIARY"],
-            )
+        token = await bench_caller(settings, issuer, council=None)
+        async with hub_server(hub_env(settings)) as (url, pid):
             ninos = await _pick_ninos(settings)
             results: dict[str, Any] = {"people": args.people, "distinct_subjects": len(ninos)}
             for concurrency, n in ((1, max(200, args.requests // 5)), (32, args.requests)):

@@ -62,23 +62,18 @@ class Hooks:
 
 
 def schema_coordinates(schema: HubSchema) -> set[str]:
-    core = schema._schema
-    return {
-        f"{name}.{fname}"
-        for name, gtype in core.type_map.items()
-        if not name.startswith("__") and hasattr(gtype, "fields")
-        for fname in gtype.fields
-    }
+    return set(field_descriptions(schema._schema))
 
 
 def load_purposes(settings: Settings, schema: HubSchema) -> Register:
     """The purpose register, checked against the schema this process serves."""
+    descriptions = field_descriptions(schema._schema)
     return load_register(
         settings.purposes_path,
-        schema_coordinates=schema_coordinates(schema),
+        schema_coordinates=set(descriptions),
         purpose_ids={p.value for p in Purpose},
         field_tiers=field_tiers(schema.as_str()),
-        descriptions=field_descriptions(schema._schema),
+        descriptions=descriptions,
     )
 
 

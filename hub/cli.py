@@ -14,12 +14,16 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hub.config import Settings
 from hub.errors import ConfigError
+
+if TYPE_CHECKING:
+    import asyncpg
 
 __all__ = ["main"]
 
@@ -227,27 +231,27 @@ def _cmd_policy_notice(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_orgs_load(settings: Settings, args: argparse.Namespace) -> int:
-    import asyncpg
+def _in_hub(settings: Settings, work: Callable[[asyncpg.Connection], Awaitable[None]]) -> None:
+    """Run an operator command's writes in the hub database (migrated first), as its owner."""
+    from hub.migrate import connect_store, migrate
 
+    async def run(s: Settings) -> None:
+        await migrate(s)
+        async with connect_store(s, "hub") as conn:
+            await work(conn)
+
+    with database(settings) as s:
+        asyncio.run(run(s))
+
+
+def _cmd_orgs_load(settings: Settings, args: argparse.Namespace) -> int:
     from hub.app import load_purposes
     from hub.graphql import build_schema
-    from hub.migrate import migrate, migration_url
     from hub.orgs import parse_file, upsert
 
     register = load_purposes(settings, build_schema(settings))
     orgs = parse_file(Path(args.file), org_types=register.org_types)
-
-    async def load(s: Settings) -> None:
-        await migrate(s)
-        conn = await asyncpg.connect(migration_url(s, "hub"))
-        try:
-            await upsert(conn, orgs)
-        finally:
-            await conn.close()
-
-    with database(settings) as s:
-        asyncio.run(load(s))
+    _in_hub(settings, lambda conn: upsert(conn, orgs))
     print(f"{len(orgs)} organisations added or updated")
     return 0
 
@@ -255,11 +259,8 @@ def _cmd_orgs_load(settings: Settings, args: argparse.Namespace) -> int:
 def _cmd_orgs_staff(settings: Settings, args: argparse.Namespace) -> int:
     import csv
 
-    import asyncpg
-
     from hub.consent import subject_hash
-    from hub.keys import load_key_ring
-    from hub.migrate import migrate, migration_url
+    from hub.keys import load_key_ring, user_hash
     from hub.orgs import person_key_of, record_staff
     from linkage import check_nino
 
@@ -273,25 +274,19 @@ def _cmd_orgs_staff(settings: Settings, args: argparse.Namespace) -> int:
             if not row.get("org") or not row.get("user") or nino.nino is None:
                 problems.append(f"line {line}: needs org, user and a valid nino")
                 continue
-            staff.append((ring.stable_hash("user", f"{row['org']}/{row['user']}"), nino.nino))
+            staff.append((user_hash(ring, row["org"], row["user"]), nino.nino))
     if problems:
         raise ConfigError(problems)
 
-    async def load(s: Settings) -> None:
-        await migrate(s)
-        conn = await asyncpg.connect(migration_url(s, "hub"))
-        try:
-            # Each user's hub person key too, from the link index, so their record is refused however reached.
-            rows = [
-                (user, subject_hash(ring, nino), await person_key_of(conn, [k.value for k in ring.hash_all(nino)]))
-                for user, nino in staff
-            ]
-            await record_staff(conn, rows)
-        finally:
-            await conn.close()
+    async def record(conn: asyncpg.Connection) -> None:
+        # Each user's hub person key too, from the link index, so their record is refused however reached.
+        rows = [
+            (user, subject_hash(ring, nino), await person_key_of(conn, [k.value for k in ring.hash_all(nino)]))
+            for user, nino in staff
+        ]
+        await record_staff(conn, rows)
 
-    with database(settings) as s:
-        asyncio.run(load(s))
+    _in_hub(settings, record)
     print(f"{len(staff)} users recorded (keyed hashes and person keys only)")
     return 0
 

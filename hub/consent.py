@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from hub.errors import ConsentUnavailable
 from linkage import KeyRing, NormalisedNino
 
 __all__ = ["ConsentRecord", "ConsentStore", "subject_hash"]
@@ -59,12 +60,10 @@ class ConsentStore:
 
     async def live(self, subject: str, purpose: str) -> ConsentRecord | None:
         """The person's live consent for the purpose, if any (the latest, when several are live)."""
-        row = await self.pool.fetchrow(
-            _LIVE,
-            subject,
-            purpose,
-            timeout=self.timeout,
-        )
+        try:
+            row = await self.pool.fetchrow(_LIVE, subject, purpose, timeout=self.timeout)
+        except (OSError, asyncpg.PostgresError, TimeoutError):
+            raise ConsentUnavailable("consent records cannot be read, so nothing is released") from None
         return None if row is None else ConsentRecord(**dict(row))
 
     async def record(

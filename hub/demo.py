@@ -21,7 +21,7 @@ import uvicorn
 from hub.app import create_app
 from hub.config import SOURCE_STORES, Settings
 from hub.keys import IssuerKey, new_key_ring_document, write_key_ring
-from hub.migrate import migrate, migration_url
+from hub.migrate import connect_store, migrate, migration_url
 
 __all__ = ["DEMO_ORGS", "KeyPaths", "ensure_keys", "register_demo_orgs", "run_demo", "seed_sources", "serve"]
 
@@ -205,8 +205,7 @@ async def register_demo_orgs(settings: Settings) -> None:
     first)."""
     from hub.orgs import Organisation, upsert
 
-    conn = await asyncpg.connect(migration_url(settings, "hub"))
-    try:
+    async with connect_store(settings, "hub") as conn:
         await upsert(
             conn,
             [
@@ -214,8 +213,6 @@ async def register_demo_orgs(settings: Settings) -> None:
                 for org, org_type, _ in DEMO_ORGS
             ],
         )
-    finally:
-        await conn.close()
 
 
 async def run_demo(settings: Settings, *, people: int, seed: int) -> None:

@@ -24,7 +24,6 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
-import asyncpg
 import strawberry
 from graphql import (
     ExecutionResult as GraphQLExecutionResult,
@@ -287,10 +286,7 @@ class PurposeGuard(SchemaExtension):
         register = ctx.services.orgs
         if register is None:
             raise OrgRegisterUnavailable("the organisation register is not available, so nothing is released")
-        try:
-            found = await register.get(ctx.caller.org)
-        except (OSError, asyncpg.PostgresError, TimeoutError):
-            raise OrgRegisterUnavailable("the organisation register cannot be read, so nothing is released") from None
+        found = await register.get(ctx.caller.org)  # a failed read raises OrgRegisterUnavailable
         ctx.organisation = check_organisation(found, claimed_type=ctx.caller.org_type, today=dt.date.today())
 
     async def _area(self, ctx: RequestContext) -> None:
@@ -298,11 +294,8 @@ class PurposeGuard(SchemaExtension):
         org, orgs, spec = ctx.organisation, ctx.services.orgs, ctx.purpose
         if spec is None or not spec.local_tie or org is None or orgs is None or org.national:
             return
-        try:
-            council = await orgs.council_served(org)
-            ctx.area = (council, await orgs.districts_of(council) if council is not None else frozenset())
-        except (OSError, asyncpg.PostgresError, TimeoutError):
-            raise OrgRegisterUnavailable("the organisation register cannot be read, so nothing is released") from None
+        council = await orgs.council_served(org)
+        ctx.area = (council, await orgs.districts_of(council) if council is not None else frozenset())
 
     async def _require_consent(self, ctx: RequestContext) -> None:
         assert ctx.purpose is not None
@@ -310,10 +303,7 @@ class PurposeGuard(SchemaExtension):
         store = ctx.services.consent
         if store is None:
             raise ConsentUnavailable("consent records cannot be read, so nothing is released")
-        try:
-            ctx.consent = await store.live(ctx.consent_subject, ctx.purpose.id)
-        except (OSError, asyncpg.PostgresError, TimeoutError):
-            raise ConsentUnavailable("consent records cannot be read, so nothing is released") from None
+        ctx.consent = await store.live(ctx.consent_subject, ctx.purpose.id)  # raises ConsentUnavailable
         if ctx.consent is None:
             raise ConsentRequired(
                 f"purpose {ctx.purpose.id} needs the person's consent, and none is live", purpose=ctx.purpose.id

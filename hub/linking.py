@@ -45,7 +45,7 @@ from linkage import (
 )
 from linkage.blocking import SpineIndex
 from linkage.household import PairCounter
-from linkage.link import Candidate, Decision, decide_pairs, person_key_for
+from linkage.link import Candidate, Decision, decide_pairs, normalised_nino, person_key_for
 from resolvers.sources import DwpSource, HousingBenefitSource, SocialCareSource, create_store_pool
 from resolvers.sources.base import PgSource
 
@@ -153,7 +153,7 @@ def _fingerprint(ring: KeyRing, record: Demographics) -> str:
 
 
 def _nino_hash(ring: KeyRing, nino: str | None) -> tuple[str | None, str | None]:
-    normalised = check_nino(nino).nino if nino else None
+    normalised = normalised_nino(nino)
     if normalised is None:
         return None, None
     keyed = ring.hash_nino(normalised)
@@ -469,7 +469,7 @@ _BATCH: _Batch | None = None
 
 
 def _normalised(records: Sequence[Demographics]) -> list[str | None]:
-    return [check_nino(r.nino).nino if r.nino else None for r in records]
+    return [normalised_nino(r.nino) for r in records]
 
 
 def _spine_chunk(source: str, records: list[Demographics], todo: list[Demographics]) -> tuple[_Rows, Any]:

@@ -10,8 +10,10 @@ checked against a strict pattern and quoted; every value still goes through para
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from importlib import resources
 
@@ -20,7 +22,15 @@ import asyncpg
 from hub.config import STORES, Settings, StoreName, store_role_names
 from hub.errors import ConfigError
 
-__all__ = ["MigrationReport", "drop_stores", "migrate", "migration_url", "provision", "quote_ident"]
+__all__ = [
+    "MigrationReport",
+    "connect_store",
+    "drop_stores",
+    "migrate",
+    "migration_url",
+    "provision",
+    "quote_ident",
+]
 
 _IDENT = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _LOCK_KEY = 0x5E1FA2E  # advisory lock id shared by every welfare-hub migrator
@@ -83,6 +93,16 @@ def migration_url(settings: Settings, store: StoreName) -> str:
     if settings.database_url is not None:
         return settings.admin_url(store)
     return settings.service_url(store)
+
+
+@contextlib.asynccontextmanager
+async def connect_store(settings: Settings, store: StoreName) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to a store as its owner (what operator commands and data loads use), closed after."""
+    conn = await asyncpg.connect(migration_url(settings, store))
+    try:
+        yield conn
+    finally:
+        await conn.close()
 
 
 async def provision(settings: Settings) -> None:

@@ -12,14 +12,23 @@ import datetime as dt
 import time
 import tomllib
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 
-from hub.errors import AccreditationExpired, ConfigError, OrganisationTypeMismatch, UnknownOrganisation
+from hub.errors import (
+    AccreditationExpired,
+    ConfigError,
+    OrganisationTypeMismatch,
+    OrgRegisterUnavailable,
+    UnknownOrganisation,
+)
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 __all__ = [
     "OrgRegister",
@@ -103,67 +112,83 @@ async def upsert(conn: asyncpg.Connection, orgs: Sequence[Organisation]) -> None
         )
 
 
+class _TtlCache(Generic[K, V]):
+    """Values loaded on a miss and kept ``ttl`` seconds (bounded: cleared when it grows past ``limit``)."""
+
+    def __init__(self, ttl: float, limit: int) -> None:
+        self.ttl, self.limit = ttl, limit
+        self._entries: dict[K, tuple[float, V]] = {}
+
+    async def get(self, key: K, load: Callable[[K], Awaitable[V]]) -> V:
+        now = time.monotonic()
+        hit = self._entries.get(key)
+        if hit is not None and now - hit[0] < self.ttl:
+            return hit[1]
+        value = await load(key)
+        if len(self._entries) >= self.limit:
+            self._entries.clear()
+        self._entries[key] = (now, value)
+        return value
+
+
 class OrgRegister:
+    """Reads of the organisation register, council areas and staff identities, each cached for ``ttl``
+    seconds. A read that fails raises :class:`OrgRegisterUnavailable`: the caller refuses (fail closed)."""
+
     def __init__(self, pool: asyncpg.Pool, *, ttl: float, timeout: float) -> None:
         self.pool = pool
-        self.ttl = ttl
         self.timeout = timeout
-        self._cache: dict[str, tuple[float, Organisation | None]] = {}
-        self._areas: dict[str, tuple[float, frozenset[str]]] = {}
+        self._orgs: _TtlCache[str, Organisation | None] = _TtlCache(ttl, 10_000)
+        self._areas: _TtlCache[str, frozenset[str]] = _TtlCache(ttl, 1_000)
+        self._staff: _TtlCache[str, tuple[str, uuid.UUID | None] | None] = _TtlCache(ttl, 10_000)
+
+    async def _fetch(self, sql: str, *args: object) -> list[asyncpg.Record]:
+        try:
+            return list(await self.pool.fetch(sql, *args, timeout=self.timeout))
+        except (OSError, asyncpg.PostgresError, TimeoutError):
+            raise OrgRegisterUnavailable("the organisation register cannot be read, so nothing is released") from None
+
+    async def get(self, org_id: str) -> Organisation | None:
+        async def load(key: str) -> Organisation | None:
+            rows = await self._fetch(
+                "SELECT org_id, name, org_type, council_code, controller_org, accredited_until, active, national "
+                "FROM hub.organisation WHERE org_id = $1",
+                key,
+            )
+            return Organisation(**dict(rows[0])) if rows else None
+
+        return await self._orgs.get(org_id, load)
+
+    async def districts_of(self, council: str) -> frozenset[str]:
+        """The postcode districts in the council's area."""
+
+        async def load(key: str) -> frozenset[str]:
+            rows = await self._fetch("SELECT postcode_district FROM hub.council_area WHERE council_code = $1", key)
+            return frozenset(r["postcode_district"] for r in rows)
+
+        return await self._areas.get(council, load)
 
     async def staff_identity(self, user_hash: str) -> tuple[str, uuid.UUID | None] | None:
         """The user as a person, if the operator recorded it: the keyed hash of their NINO and their hub
         person key (when the link index knew them)."""
-        row = await self.pool.fetchrow(
-            "SELECT subject_hash, person_key FROM hub.staff_identity WHERE user_hash = $1",
-            user_hash,
-            timeout=self.timeout,
-        )
-        return (str(row["subject_hash"]), row["person_key"]) if row is not None else None
 
-    async def districts_of(self, council: str) -> frozenset[str]:
-        """The postcode districts in the council's area (cached like organisations)."""
-        now = time.monotonic()
-        hit = self._areas.get(council)
-        if hit is not None and now - hit[0] < self.ttl:
-            return hit[1]
-        rows = await self.pool.fetch(
-            "SELECT postcode_district FROM hub.council_area WHERE council_code = $1", council, timeout=self.timeout
-        )
-        districts = frozenset(r["postcode_district"] for r in rows)
-        if len(self._areas) > 1_000:
-            self._areas.clear()
-        self._areas[council] = (now, districts)
-        return districts
+        async def load(key: str) -> tuple[str, uuid.UUID | None] | None:
+            rows = await self._fetch(
+                "SELECT subject_hash, person_key FROM hub.staff_identity WHERE user_hash = $1", key
+            )
+            return (str(rows[0]["subject_hash"]), rows[0]["person_key"]) if rows else None
+
+        return await self._staff.get(user_hash, load)
 
     async def council_served(self, org: Organisation) -> str | None:
         """The council whose area the organisation serves: its own, or (a partner's) its controller's while
-        the controller is active and accredited; None when there is none."""
+        the register would let the controller itself in (active, accredited); None when there is none."""
         if org.council_code is not None or org.controller_org is None:
             return org.council_code
         controller = await self.get(org.controller_org)
-        if controller is None or not controller.active:
-            return None
-        if controller.accredited_until is not None and controller.accredited_until < dt.date.today():
+        if controller is None or not _admitted(controller, dt.date.today()):
             return None
         return controller.council_code
-
-    async def get(self, org_id: str) -> Organisation | None:
-        now = time.monotonic()
-        hit = self._cache.get(org_id)
-        if hit is not None and now - hit[0] < self.ttl:
-            return hit[1]
-        row = await self.pool.fetchrow(
-            "SELECT org_id, name, org_type, council_code, controller_org, accredited_until, active, national "
-            "FROM hub.organisation WHERE org_id = $1",
-            org_id,
-            timeout=self.timeout,
-        )
-        org = Organisation(**dict(row)) if row is not None else None
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[org_id] = (now, org)
-        return org
 
 
 async def load_areas(conn: asyncpg.Connection, areas: Sequence[tuple[str, str]]) -> None:
@@ -194,12 +219,16 @@ async def person_key_of(conn: asyncpg.Connection, nino_hashes: Sequence[str]) ->
     return value if isinstance(value, uuid.UUID) else None
 
 
+def _admitted(org: Organisation, today: dt.date) -> bool:
+    return org.active and (org.accredited_until is None or org.accredited_until >= today)
+
+
 def check(org: Organisation | None, *, claimed_type: str, today: dt.date) -> Organisation:
     """The register's verdict on a caller, or the refusal."""
     if org is None or not org.active:
         raise UnknownOrganisation("your organisation is not in the hub's organisation register")
     if org.org_type != claimed_type:
         raise OrganisationTypeMismatch("your token's organisation type is not the one the register holds")
-    if org.accredited_until is not None and org.accredited_until < today:
+    if not _admitted(org, today):
         raise AccreditationExpired("your organisation's accreditation has expired: nothing can be shared with it")
     return org

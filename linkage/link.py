@@ -32,6 +32,7 @@ from linkage.compare import Columns, compare, prepare
 from linkage.model import FieldWeight, FSModel
 from linkage.nino import check_nino
 from linkage.records import Demographics, columns_of
+from linkage.types import NormalisedNino
 
 __all__ = ["Candidate", "Decision", "decide", "decide_pairs", "normalised_nino", "person_key_for"]
 
@@ -65,7 +66,7 @@ class Decision:
 
 
 @functools.lru_cache(maxsize=65536)
-def normalised_nino(nino: str | None) -> str | None:
+def normalised_nino(nino: str | None) -> NormalisedNino | None:
     # Called for every candidate of every record with a NINO: the same spine NINOs recur chunk after chunk.
     return check_nino(nino).nino if nino else None
 

@@ -11,7 +11,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import asyncpg
 from strawberry.dataloader import DataLoader
 
 from hub.audit import AuditSink
@@ -20,6 +19,7 @@ from hub.config import Settings
 from hub.consent import ConsentRecord, ConsentStore
 from hub.errors import OrgRegisterUnavailable
 from hub.identity import IndexedPerson, LinkIndex, ReviewQueue
+from hub.keys import user_hash
 from hub.orgs import Organisation, OrgRegister
 from hub.policy import PurposeSpec, Register
 from linkage import KeyedHash, KeyRing, NormalisedNino
@@ -87,7 +87,7 @@ class RequestContext:
     @property
     def user_hash(self) -> str:
         """The user, as the audit log and the hub's records know them: a keyed hash, stable across rotation."""
-        return self.services.key_ring.stable_hash("user", f"{self.caller.org}/{self.caller.user}")
+        return user_hash(self.services.key_ring, self.caller.org, self.caller.user)
 
     @property
     def own_subject_known(self) -> str | None:
@@ -107,11 +107,8 @@ class RequestContext:
             orgs = self.services.orgs
             if orgs is None:
                 raise OrgRegisterUnavailable("the hub's user register is not available, so nothing is released")
-            try:
-                found = await orgs.staff_identity(self.user_hash)
-                self._own_subject, self._own_person = found if found is not None else ("", None)
-            except (OSError, asyncpg.PostgresError, TimeoutError):
-                raise OrgRegisterUnavailable("the hub's user register cannot be read, so nothing is released") from None
+            found = await orgs.staff_identity(self.user_hash)  # a failed read raises OrgRegisterUnavailable
+            self._own_subject, self._own_person = found if found is not None else ("", None)
         return self._own_subject or None
 
     def index_loader(self) -> DataLoader[NormalisedNino, IndexedPerson | None]:

@@ -6,6 +6,8 @@ fields are outside every allow-list (the guard exempts exactly the coordinates o
 
 from __future__ import annotations
 
+import dataclasses
+
 import strawberry
 from strawberry.types import Info
 
@@ -60,18 +62,12 @@ class NoticeQuery:
             regulator=register.notice["regulator"],
             purposes=[
                 PurposeNotice(
-                    purpose=Purpose(p.purpose),
-                    title=p.title,
-                    summary=p.summary,
-                    recipients=list(p.recipients),
-                    shared=[SharedField(coordinate=f.coordinate, description=f.description) for f in p.shared],
-                    legal_basis=p.legal_basis,
-                    lawful_basis=p.lawful_basis,
-                    special_category_condition=p.special_category_condition,
-                    retention=p.retention,
-                    consent_required=p.consent_required,
-                    consent_renewal=p.consent_renewal,
-                    notified_on_each_share=p.notified_on_each_share,
+                    **{
+                        **dataclasses.asdict(p),
+                        "purpose": Purpose(p.purpose),
+                        "recipients": list(p.recipients),
+                        "shared": [SharedField(coordinate=f.coordinate, description=f.description) for f in p.shared],
+                    }
                 )
                 for p in items
             ],

@@ -21,7 +21,7 @@ from hub.errors import (
     SubjectNotFound,
 )
 from linkage import Band, Demographics, NormalisedNino, check_nino
-from linkage.link import person_key_for
+from linkage.link import normalised_nino, person_key_for
 from resolvers.consent import ConsentMutation
 from resolvers.context import RequestContext
 from resolvers.notice import NoticeQuery
@@ -246,7 +246,7 @@ async def _by_demographics(ctx: RequestContext, given: PersonDemographics) -> Pe
         raise SubjectNotFound("no one in the sources matches these details")
     chosen_id = decision.chosen.spine_record_id
     spine_nino = next((c.nino for _, c in candidates if c.record_id == chosen_id and c.nino), None)
-    normalised = check_nino(spine_nino).nino if spine_nino else None
+    normalised = normalised_nino(spine_nino)
     if normalised is not None:
         # The person found is named in the audit as a NINO lookup would name them, and a user's own record
         # is refused however it is looked for.

@@ -27,9 +27,8 @@ from typing import Any
 import aiohttp
 import asyncpg
 
-from bench.hubserver import hub_server
+from bench.hubserver import bench_caller, hub_env, hub_server
 from hub.config import Settings
-from hub.keys import IssuerKey
 from hub.migrate import migration_url
 
 BY_DETAILS = """query($d: PersonDemographics) { person(demographics: $d, purpose: CARE_CHARGING_DOMICILIARY) {
@@ -106,20 +105,10 @@ async def main() -> None:
         spine_size = await spine.fetchval("SELECT count(*) FROM dwp.person")
     finally:
         await spine.close()
-    env = {
-        "DATABASE_URL": args.database_url,
-        "WELFARE_HUB_DB_PREFIX": args.prefix,
-        "WELFARE_HUB_DATA_DIR": str(args.data_dir),
-    }
+    env = hub_env(settings)
     results: dict[str, Any] = {"spine_people": spine_size}
-    token = IssuerKey.load(args.data_dir / "keys" / "demo-issuer.json").mint(
-        issuer=settings.issuer,
-        audience=settings.audience,
-        org="bench-council",
-        org_type="council_care_finance",
-        user="bench",
-        purposes=["CARE_CHARGING_DOMICILIARY"],
-    )
+    # A national body: the people looked up live in every council's area.
+    token = await bench_caller(settings, args.data_dir / "keys" / "demo-issuer.json", council=None)
     async with hub_server(env) as (url, _), aiohttp.ClientSession() as session:
         warm = [{"query": BY_DETAILS, "variables": {"d": d}} for d in details[:50]]
         await _drive(session, url, token, warm, 4)

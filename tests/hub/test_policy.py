@@ -4,6 +4,7 @@ of the decision, and the privacy notice generated from the same register."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +28,7 @@ REGISTER = load_purposes(Settings(), SCHEMA)
 
 
 def _load(path: Path) -> Register:
-    return load_register(
-        path,
-        schema_coordinates=COORDINATES,
-        purpose_ids={p.value for p in Purpose},
-        field_tiers=TIERS_OF,
-        descriptions=DESCRIPTIONS,
-    )
+    return load_purposes(replace(Settings(), purposes_path=path), SCHEMA)
 
 
 def _edited(tmp_path: Path, old: str, new: str) -> Path:
