@@ -212,6 +212,7 @@ def correction(
     return out, mask
 
 
-def describe(mask: int, comparisons: Sequence[str]) -> str:
-    agreeing = [e.name for bit, e in enumerate(events_of(comparisons)) if mask >> bit & 1]
+def describe(levels_row: Sequence[int], comparisons: Sequence[str]) -> str:
+    """What one pair's household term stands for, for the evidence an auditor reads."""
+    agreeing = [e.name for e in events_of(comparisons) if levels_row[comparisons.index(e.comparison)] >= e.min_level]
     return f"{label_of(agreeing)} agree, as in households" if agreeing else "no shared-home pattern"

@@ -36,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from linkage.compare import COMPARISONS, Columns, Levels, compare
-from linkage.household import PairCounter, correction, describe, events_of, rates
+from linkage.household import PairCounter, correction, describe, rates
 
 __all__ = ["MODEL_FORMAT", "FSModel", "FieldWeight"]
 
@@ -302,12 +302,7 @@ class FSModel:
             for name, lvl, w in zip(self.comparisons, levels_row, per_field, strict=True)
         ]
         if household < 0:
-            mask = sum(
-                1 << bit
-                for bit, event in enumerate(events_of(self.comparisons))
-                if levels_row[self.comparisons.index(event.comparison)] >= event.min_level
-            )
-            out.append(FieldWeight(HOUSEHOLD, describe(mask, self.comparisons), round(float(household), 3)))
+            out.append(FieldWeight(HOUSEHOLD, describe(levels_row, self.comparisons), round(float(household), 3)))
         return out
 
     # -- persistence ----------------------------------------------------------------------------------

@@ -197,23 +197,27 @@ async def test_link_index_brings_records_whose_nino_was_missing(linked: Linked, 
     assert str(row["weekly_rent"]) in rents
 
 
-async def test_own_record_is_refused_when_looked_up_by_details(linked: Linked, token: Any) -> None:
-    # The user is, as a person, someone the demographic fallback finds: refused, however it is looked for.
+async def _record_user_as(linked: Linked, org: str, nino: str, person_key: uuid.UUID | None) -> None:
+    """The officer of ``org`` is, as a person, the holder of ``nino`` (and ``person_key`` in the hub)."""
     from hub.consent import subject_hash
-    from hub.keys import load_key_ring
+    from hub.keys import load_key_ring, user_hash
     from hub.orgs import record_staff
     from linkage import NormalisedNino
 
+    assert linked.settings.keys_path is not None
+    ring = load_key_ring(linked.settings.keys_path)
+    await record_staff(
+        linked.admin["hub"], [(user_hash(ring, org, "officer-1"), subject_hash(ring, NormalisedNino(nino)), person_key)]
+    )
+
+
+async def test_own_record_is_refused_when_looked_up_by_details(linked: Linked, token: Any) -> None:
+    # The user is, as a person, someone the demographic fallback finds: refused, however it is looked for.
     person = await linked.admin["src_dwp"].fetchrow(
         "SELECT p.nino, p.given_name, p.family_name, p.date_of_birth, p.postcode FROM dwp.person p "
         "ORDER BY p.person_id LIMIT 1 OFFSET 40"
     )
-    assert linked.settings.keys_path is not None
-    ring = load_key_ring(linked.settings.keys_path)
-    await record_staff(
-        linked.admin["hub"],
-        [(ring.stable_hash("user", "self-seeker/officer-1"), subject_hash(ring, NormalisedNino(person["nino"])), None)],
-    )
+    await _record_user_as(linked, "self-seeker", person["nino"], None)
     t = token("council_care_finance", "CARE_CHARGING_DOMICILIARY", org="self-seeker")
     q = """query($d: PersonDemographics!) { person(purpose: CARE_CHARGING_DOMICILIARY, demographics: $d) {
            subjectId } }"""
@@ -231,9 +235,8 @@ async def test_own_record_is_refused_when_looked_up_by_details(linked: Linked, t
 async def test_own_record_is_refused_through_another_nino_linked_to_the_user(linked: Linked, token: Any) -> None:
     # The user was recorded with their hub person key: a council record carrying another NINO that the link
     # index ties to them (or their own) reaches that person, and is refused.
-    from hub.consent import subject_hash
     from hub.keys import load_key_ring
-    from hub.orgs import person_key_of, record_staff
+    from hub.orgs import person_key_of
     from linkage import NormalisedNino
 
     person = await linked.admin["src_dwp"].fetchrow("SELECT nino FROM dwp.person ORDER BY person_id LIMIT 1 OFFSET 60")
@@ -242,10 +245,7 @@ async def test_own_record_is_refused_through_another_nino_linked_to_the_user(lin
     key = await person_key_of(linked.admin["hub"], [k.value for k in ring.hash_all(NormalisedNino(person["nino"]))])
     assert key is not None, "the link index knows the person"
     # Recorded under a NINO that is not the one looked up: only the person key can match.
-    await record_staff(
-        linked.admin["hub"],
-        [(ring.stable_hash("user", "self-seeker-2/officer-1"), subject_hash(ring, NormalisedNino("JZ999999A")), key)],
-    )
+    await _record_user_as(linked, "self-seeker-2", "JZ999999A", key)
     t = token("council_care_finance", "CARE_CHARGING_DOMICILIARY", org="self-seeker-2")
     q = "query($n: String!) { person(nino: $n, purpose: CARE_CHARGING_DOMICILIARY) { subjectId } }"
     async with running_client(linked.settings) as client:

@@ -11,7 +11,7 @@ import httpx
 
 from hub.config import Settings
 from hub.consent import subject_hash
-from hub.keys import IssuerKey, load_key_ring
+from hub.keys import IssuerKey, load_key_ring, user_hash
 from hub.orgs import Organisation, record_staff, upsert
 from linkage import NormalisedNino
 from tests import people as P
@@ -101,7 +101,7 @@ async def test_a_user_may_not_look_up_their_own_record(
         admin["hub"],
         [
             (
-                ring.stable_hash("user", "own-record-team/officer-1"),
+                user_hash(ring, "own-record-team", "officer-1"),
                 subject_hash(ring, NormalisedNino(P.PIP_MOVING)),
                 None,
             )
