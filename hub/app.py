@@ -226,10 +226,7 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
         register=load_purposes(settings, schema),
     )
     state.link_model = load_link_model(settings.link_model_path)
-    try:
-        state.thresholds = Thresholds(link=settings.link_threshold, review=settings.review_threshold)
-    except ValueError as e:
-        raise ConfigError([f"linkage thresholds: {e}"]) from None
+    state.thresholds = settings.thresholds()
     view = HubGraphQL(schema, state, settings)
 
     @contextlib.asynccontextmanager

@@ -180,9 +180,13 @@ def _cmd_link_train(settings: Settings, args: argparse.Namespace) -> int:
 
 def _cmd_link_build(settings: Settings, args: argparse.Namespace) -> int:
     from hub.linking import build_links, load_model, save_model, train_model
-    from linkage import Thresholds
 
     settings = _with_local_keys(settings)
+    if args.link_threshold is not None:
+        settings = replace(settings, link_threshold=args.link_threshold)
+    if args.review_threshold is not None:
+        settings = replace(settings, review_threshold=args.review_threshold)
+    thresholds = settings.thresholds()  # ConfigError when they do not make bands
     path = _model_path(settings, args)
     with database(settings) as s:
         if path.exists():
@@ -190,7 +194,6 @@ def _cmd_link_build(settings: Settings, args: argparse.Namespace) -> int:
         else:
             model = asyncio.run(train_model(s, progress=True))
             save_model(model, path)
-        thresholds = Thresholds(link=args.link_threshold, review=args.review_threshold)
         counts = asyncio.run(
             build_links(
                 s,
@@ -327,8 +330,8 @@ def build_parser() -> argparse.ArgumentParser:
     build = link_sub.add_parser("build", help="build or refresh the link index (resumable, incremental)")
     build.add_argument("--model", default=None)
     build.add_argument("--chunk", type=int, default=2000)
-    build.add_argument("--link-threshold", type=float, default=0.999)
-    build.add_argument("--review-threshold", type=float, default=0.5)
+    build.add_argument("--link-threshold", type=float, default=None, help="default: WELFARE_HUB_LINK_THRESHOLD")
+    build.add_argument("--review-threshold", type=float, default=None, help="default: WELFARE_HUB_REVIEW_THRESHOLD")
     build.add_argument("--restart", action="store_true", help="start a new run instead of resuming")
     build.add_argument("--workers", type=int, default=2, help="processes deciding links in parallel")
     build.add_argument("--full", action="store_true", help="re-decide every record, changed or not")

@@ -22,6 +22,7 @@ from typing import Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from hub.errors import ConfigError
+from linkage import Thresholds
 
 __all__ = ["SOURCE_STORES", "STORES", "Settings", "StoreName", "store_role_names"]
 
@@ -78,8 +79,16 @@ class Settings:
     link_model_path: Path | None = None
     link_threshold: float = 0.999
     review_threshold: float = 0.5
+    link_absent: float = 0.02  # prior that a record's person is not among its spine candidates
     host: str = "127.0.0.1"
     port: int = 8000
+
+    def thresholds(self) -> Thresholds:
+        """The linkage bands: link, review and the prior that a record's person was not found at all."""
+        try:
+            return Thresholds(link=self.link_threshold, review=self.review_threshold, absent=self.link_absent)
+        except ValueError as e:
+            raise ConfigError([f"linkage thresholds: {e}"]) from None
 
     @classmethod
     def from_environ(cls, env: Mapping[str, str]) -> Settings:
@@ -157,6 +166,7 @@ class Settings:
             review_threshold=number(
                 "WELFARE_HUB_REVIEW_THRESHOLD", cls.review_threshold, minimum=0.01, maximum=0.999999
             ),
+            link_absent=number("WELFARE_HUB_LINK_ABSENT", cls.link_absent, minimum=0.0001, maximum=0.9),
             host=text("WELFARE_HUB_HOST", cls.host),
             port=int(number("WELFARE_HUB_PORT", cls.port, integer=True, minimum=0, maximum=65535)),
         )

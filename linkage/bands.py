@@ -20,14 +20,24 @@ class Band(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
-    """Match-probability thresholds: ``link`` and above links automatically, ``review`` and above queues."""
+    """Match-probability thresholds: ``link`` and above links automatically, ``review`` and above queues.
+
+    ``absent`` is the prior probability that a record's person is not among the spine candidates found
+    for it (not in the spine at all, or missed by blocking). A record's candidates share the rest: each
+    person is in the spine once, so two plausible candidates split the probability between them, and a
+    lone candidate is weighed against the chance that the right person was never found
+    (:func:`linkage.link.decide_pairs`).
+    """
 
     link: float = 0.999
     review: float = 0.5
+    absent: float = 0.02
 
     def __post_init__(self) -> None:
         if not 0.0 < self.review <= self.link < 1.0:
             raise ValueError("thresholds must satisfy 0 < review <= link < 1")
+        if not 0.0 < self.absent < 1.0:
+            raise ValueError("the absent prior must satisfy 0 < absent < 1")
 
 
 def band_for(probability: float, thresholds: Thresholds) -> Band:

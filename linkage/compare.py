@@ -205,8 +205,9 @@ def _postcode_levels(pairs: Pairs) -> Levels:
 
 def _address_levels(pairs: Pairs) -> Levels:
     # Levels: 0 different, 1 some tokens shared (Jaccard >= .34), 2 the same letters but for a slip
-    # (a space moved, two letters swapped: Indel similarity >= .9 without spaces), 3 most tokens
-    # (Jaccard >= .67), 4 same tokens.
+    # (a space moved, two letters swapped: Indel similarity >= .9 without spaces, the numbers equal), 3 most tokens
+    # (Jaccard >= .67), 4 same tokens. Jaccard counts a word typed with a slip ("MAKROOL" for "MARKOOL")
+    # as shared: see :func:`_shared_tokens`.
     def fn(left: list[str], right: list[str]) -> list[int]:
         text = np.asarray(
             cpdist(
@@ -220,11 +221,44 @@ def _address_levels(pairs: Pairs) -> Levels:
         out = []
         for x, y, t in zip(left, right, text, strict=True):
             tx, ty = frozenset(x.split(" ")), frozenset(y.split(" "))
-            jaccard = len(tx & ty) / len(tx | ty)
-            out.append(4 if tx == ty else 3 if jaccard >= 0.67 else 2 if t >= 0.9 else 1 if jaccard >= 0.34 else 0)
+            if tx == ty:
+                out.append(4)
+                continue
+            shared = _shared_tokens(tx, ty)
+            jaccard = shared / (len(tx) + len(ty) - shared)
+            slip = t >= 0.9 and _numbers(tx) == _numbers(ty)
+            out.append(3 if jaccard >= 0.67 else 2 if slip else 1 if jaccard >= 0.34 else 0)
         return out
 
     return _pairs_once(pairs.a["address"], pairs.b["address"], fn)
+
+
+#: A word of an address this long or longer counts as the same word with one slip (Indel similarity
+#: >= .8: a letter added, dropped, changed or two swapped in a word of eight); numbers must be equal.
+_WORD_SLIP = 0.8
+_WORD_MIN = 4
+
+
+def _numbers(tokens: frozenset[str]) -> frozenset[str]:
+    return frozenset(w for w in tokens if not w.isalpha())
+
+
+def _shared_tokens(tx: frozenset[str], ty: frozenset[str]) -> int:
+    """Tokens the two addresses share: equal ones, then each remaining word paired greedily with its
+    closest remaining word on the other side if they differ only by a slip. House numbers are never
+    near-equal: 12 and 21 are different doors."""
+    exact = tx & ty
+    rest_y = [w for w in ty - exact if len(w) >= _WORD_MIN and w.isalpha()]
+    shared = len(exact)
+    for w in tx - exact:
+        if not rest_y or len(w) < _WORD_MIN or not w.isalpha():
+            continue
+        scores = [Indel.normalized_similarity(w, v) for v in rest_y]
+        best = max(range(len(scores)), key=scores.__getitem__)
+        if scores[best] >= _WORD_SLIP:
+            shared += 1
+            rest_y.pop(best)
+    return shared
 
 
 def _residence_levels(pairs: Pairs) -> Levels:

@@ -10,7 +10,9 @@ demographics. Rules, in order:
 2. Otherwise the Fellegi-Sunter model scores every candidate, households included: what twins, spouses
    and a father and son share (family name, home, date of birth or given name) is scored at the rate
    the data shows different people sharing it (:mod:`linkage.household`), not as independent
-   coincidences. The best candidate decides the band, and when another candidate is also plausible the
+   coincidences. A person is in the spine once, so a record's candidates share one probability with
+   the chance that its person was not found at all (``Thresholds.absent``): two plausible candidates
+   split it. The best candidate decides the band, and when another candidate is also plausible the
    best links only if it is ahead by at least ``MARGIN_BITS`` of match weight (1000 : 1); otherwise a
    person chooses. The hub never guesses between two people.
 """
@@ -37,6 +39,7 @@ from linkage.types import NormalisedNino
 __all__ = ["Candidate", "Decision", "decide", "decide_pairs", "normalised_nino", "person_key_for"]
 
 MARGIN_BITS = 10.0
+PRUNE_BITS = 10.0
 _SPINE_NAMESPACE = uuid.UUID("8f6d2c0e-5b1f-4c55-9a57-2f7a1c3e9b10")
 
 
@@ -123,7 +126,6 @@ def decide_pairs(
         return [Decision(Band.NON_LINK, "probabilistic", None) for _ in left_ninos]
     weights = model.weights(levels, right, ib)
     match_weight = weights.sum(axis=1) + np.log2(model.prior / (1 - model.prior))
-    probability = model.probability(match_weight)
     given_col = model.comparisons.index("given_name") if "given_name" in model.comparisons else None
     dob_col = model.comparisons.index("dob") if "dob" in model.comparisons else None
 
@@ -131,6 +133,7 @@ def decide_pairs(
     for row, i in enumerate(ia.tolist()):
         per_record.setdefault(i, []).append(row)
     spine_row = ib.tolist()
+    probability = np.zeros(len(ia), dtype=np.float64)
 
     def candidate(row: int) -> Candidate:
         return Candidate(
@@ -148,9 +151,10 @@ def decide_pairs(
         best_by_spine: dict[int, int] = {}
         for r in rows:
             b = spine_row[r]
-            if b not in best_by_spine or probability[r] > probability[best_by_spine[b]]:
+            if b not in best_by_spine or match_weight[r] > match_weight[best_by_spine[b]]:
                 best_by_spine[b] = r
-        ranked = sorted(best_by_spine.values(), key=lambda r: -probability[r])
+        ranked = sorted(best_by_spine.values(), key=lambda r: -match_weight[r])
+        _share(ranked, match_weight, thresholds.absent, probability)
         if nino_rows:
             r = nino_rows[0]
             lv = levels[r]
@@ -171,6 +175,27 @@ def decide_pairs(
             continue
         decisions.append(_probabilistic(ranked, probability, match_weight, thresholds, candidate))
     return decisions
+
+
+def _share(
+    rows: Sequence[int], match_weight: npt.NDArray[np.float64], absent: float, out: npt.NDArray[np.float64]
+) -> None:
+    """Write each candidate's probability of being the record's person into ``out[rows]``.
+
+    A match weight is log2 of the posterior odds that one pair is the same person, taken alone. But a
+    person is in the spine once, so a record's candidates are alternatives: with odds o_k for each, and
+    ``absent`` the prior that the person is not among them at all, candidate j is the person with
+    probability o_j / (absent / (1 - absent) + sum_k o_k). Two plausible candidates (twins, a father and
+    son) split it and neither links; a lone candidate links on less evidence than a pair taken alone
+    would need, because the spine holds nobody else it could be.
+    """
+    if not rows:
+        return
+    weights = match_weight[list(rows)]
+    top = float(weights.max())
+    odds = np.exp2(weights - top)  # scaled by 2**-top, as is the constant below
+    elsewhere = absent / (1 - absent) * math.exp2(min(-top, 1000.0))
+    out[list(rows)] = odds / (elsewhere + odds.sum())
 
 
 #: Compared first: cheap, and enough to rule most blocked candidates out (a neighbour with the same
@@ -214,7 +239,16 @@ def _levels(
         bool,
         len(ia),
     )
-    keep = np.flatnonzero((bound >= math.log2(thresholds.review / (1 - thresholds.review))) | same_nino)
+    # A candidate's share of its record (see _share) is below o / (absent / (1 - absent) + o), so review
+    # needs o >= review / (1 - review) * absent / (1 - absent). Dropped pairs are also left out of the
+    # shares of the pairs kept: dropping only those a further 2**-PRUNE_BITS below that keeps what they
+    # could have taken from anyone negligible (a thousand of them: one part in 2**PRUNE_BITS / 1000).
+    floor = (
+        math.log2(thresholds.review / (1 - thresholds.review))
+        + math.log2(thresholds.absent / (1 - thresholds.absent))
+        - PRUNE_BITS
+    )
+    keep = np.flatnonzero((bound >= floor) | same_nino)
     ia, ib = ia[keep], ib[keep]
     late = compare(left, right, (ia, ib), rest)
     levels = np.empty((len(keep), len(model.comparisons)), dtype=np.int8)

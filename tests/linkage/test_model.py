@@ -37,6 +37,8 @@ from linkage import (
     prepare,
     sessions,
 )
+from linkage import link as link_module
+from linkage.bands import band_for
 from linkage.household import PairCounter
 from linkage.link import Decision, decide
 from linkage.model import TF_MIN_COUNT
@@ -483,6 +485,62 @@ def test_household_traps_are_not_links(trained: Trained, description: str, impos
     both = _decide(trained, [(real_row, copy_row), (impostor_row, copy_row)])
     assert both[real_row].band is Band.LINK
     assert both[impostor_row].band is not Band.LINK
+
+
+def _true_rows(t: Trained, count: int) -> list[tuple[int, int]]:
+    """(left row, right row) of the first ``count`` true pairs blocking found."""
+    found = np.flatnonzero(t.truth)[:count]
+    return [(int(t.pairs[0][i]), int(t.pairs[1][i])) for i in found]
+
+
+@pytest.mark.parametrize("absent", [0.001, 0.02, 0.3, 0.9])
+def test_a_lone_candidate_is_weighed_against_the_person_not_being_found(trained: Trained, absent: float) -> None:
+    # o / (absent / (1 - absent) + o), o the pair's posterior odds taken alone: the more likely the
+    # person is elsewhere, the less a lone candidate is worth.
+    thresholds = Thresholds(absent=absent)
+    for left_row, right_row in _true_rows(trained, 40):
+        record = _demographics(trained.population.left[left_row])
+        spine = _demographics(trained.population.right[right_row], record_id="R")
+        (decision,) = decide([record], [(0, spine)], model=trained.model, thresholds=thresholds)
+        assert decision.chosen is not None
+        odds = 2.0**decision.chosen.match_weight
+        expected = odds / (absent / (1 - absent) + odds)
+        assert decision.chosen.probability == pytest.approx(expected, rel=1e-9)
+        assert decision.band is band_for(expected, thresholds) or (
+            decision.band is Band.NON_LINK and expected < thresholds.review
+        )
+
+
+def test_the_same_person_twice_in_the_spine_is_never_a_link(trained: Trained) -> None:
+    # Two spine records a record matches equally well share its probability: neither reaches the link
+    # band however strong the evidence, and a reviewer sees both.
+    for left_row, right_row in _true_rows(trained, 40):
+        record = _demographics(trained.population.left[left_row])
+        twice = [(0, _demographics(trained.population.right[right_row], record_id=rid)) for rid in ("R1", "R2")]
+        (decision,) = decide([record], twice, model=trained.model, thresholds=Thresholds())
+        assert decision.band is not Band.LINK
+        assert decision.chosen is not None
+        assert decision.chosen.probability <= 0.5 + 1e-9
+        if decision.band is Band.REVIEW:
+            assert {c.spine_record_id for c in decision.review} == {"R1", "R2"}
+
+
+def test_dropping_hopeless_pairs_early_changes_no_decision(trained: Trained, monkeypatch: pytest.MonkeyPatch) -> None:
+    # linkage.link drops pairs that cannot reach review on their cheap comparisons, far enough below the
+    # review floor that what they would have taken from the other candidates is negligible.
+    pairs = list(zip(trained.pairs[0].tolist(), trained.pairs[1].tolist(), strict=True))
+    pruned = _decide(trained, pairs)
+    monkeypatch.setattr(link_module, "PRUNE_BITS", 10_000.0)  # keep every pair
+    kept = _decide(trained, pairs)
+    assert pruned.keys() == kept.keys()
+    for row, decision in pruned.items():
+        other = kept[row]
+        assert decision.band is other.band, row
+        if decision.band is not Band.NON_LINK:
+            assert decision.chosen is not None
+            assert other.chosen is not None
+            assert decision.chosen.spine_record_id == other.chosen.spine_record_id
+            assert decision.chosen.probability == pytest.approx(other.chosen.probability, rel=1e-3)
 
 
 def _explain_pair(t: Trained, left_row: int, right_row: int) -> str:
