@@ -3,8 +3,9 @@
     .venv/bin/python -m bench.linkage.febrl4
 
 Our rows: the raw Fellegi-Sunter score at p >= 0.5 (as the baselines are scored), and the automatic band
-the hub actually releases on (linkage.link.decide: p >= 0.999, a 10-bit margin over any other plausible
-candidate, one person per record), with the household rates counted within each file as the hub counts
+the hub actually releases on (linkage.link.decide: a record's candidates share its probability with the
+chance that its person was not found, WELFARE_HUB_LINK_ABSENT; p >= 0.999, or 0.9 as configured for Splink's
+row, and a 10-bit margin over any other plausible candidate), with the household rates counted within each file as the hub counts
 them within the DWP spine.
 """
 
