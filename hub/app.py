@@ -26,7 +26,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
-from hub.audit import AuditRecord, PgAuditSink
+from hub.audit import AuditKeys, AuditRecord, Checkpointer, PgAuditSink
 from hub.auth import Caller, TokenVerifier, UnknownKeyId, jwks_source
 from hub.config import SOURCE_STORES, Settings, StoreName
 from hub.consent import ConsentStore
@@ -201,6 +201,17 @@ def _observer(hooks: Hooks, store: StoreName) -> Callable[[asyncpg.Connection], 
     return on_connect
 
 
+async def _checkpoint_every(checkpointer: Checkpointer, settings: Settings) -> None:
+    """Sign the audit chain's head at the configured interval (when it has moved)."""
+    while True:
+        await asyncio.sleep(settings.audit_checkpoint_seconds)
+        try:
+            async with asyncio.timeout(settings.audit_timeout * 5):
+                await checkpointer.checkpoint()
+        except Exception as e:  # the next round tries again; verification shows the unsigned records meanwhile
+            log.error("audit checkpoint failed: %s", type(e).__name__)
+
+
 def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
     """Build the app. Configuration problems (keys, register, issuer) fail here, before serving."""
     hooks = hooks or Hooks()
@@ -209,9 +220,13 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
         problems.append("WELFARE_HUB_JWKS or WELFARE_HUB_JWKS_URL (the token issuer's public keys) is not set")
     if settings.keys_path is None:
         problems.append("WELFARE_HUB_KEYS (the hub's HMAC key ring) is not set")
+    if settings.audit_keys_path is None:
+        problems.append("WELFARE_HUB_AUDIT_KEYS (the keys that sign audit checkpoints) is not set")
     if problems:
         raise ConfigError(problems)
     assert settings.keys_path is not None
+    assert settings.audit_keys_path is not None
+    audit_keys = AuditKeys.load(settings.audit_keys_path)
     schema = build_schema(settings)
     state = _State(
         settings=settings,
@@ -251,9 +266,15 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
             consent=ConsentStore(hub_pool, timeout=settings.source_timeout),
             orgs=OrgRegister(hub_pool, ttl=settings.org_cache_seconds, timeout=settings.source_timeout),
         )
+        checkpoints = asyncio.create_task(_checkpoint_every(Checkpointer(hub_pool, audit_keys), settings))
         try:
             yield
         finally:
+            checkpoints.cancel()
+            await asyncio.gather(checkpoints, return_exceptions=True)
+            with contextlib.suppress(Exception):  # sign what was written before stopping, if the store answers
+                async with asyncio.timeout(settings.audit_timeout):
+                    await Checkpointer(hub_pool, audit_keys).checkpoint()
             state._services = None
             await asyncio.gather(*(p.close() for p in state.pools.values()), return_exceptions=True)
             state.pools.clear()
@@ -324,6 +345,10 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
             return _json_error(e.status_code, "BAD_REQUEST", sanitise_message(e.reason))
         return response
 
+    async def audit_keys_document(request: Request) -> Response:
+        # Published so that auditors can check checkpoints, and exports, without trusting the hub's store.
+        return JSONResponse(audit_keys.public_document())
+
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -343,6 +368,7 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/audit/keys", audit_keys_document),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],

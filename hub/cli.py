@@ -1,4 +1,4 @@
-"""``welfare-hub``: serve, migrate, seed, demo, keys and tokens.
+"""``welfare-hub``: serve, migrate, seed, demo, keys, tokens, links and the audit log.
 
 Configuration comes from the environment (see :mod:`hub.config`); with no database configured, the
 commands start an embedded PostgreSQL under the data directory (``WELFARE_HUB_DATA_DIR``, default
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import logging
 import os
@@ -17,13 +18,16 @@ import sys
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hub.config import Settings
 from hub.errors import ConfigError
 
 if TYPE_CHECKING:
     import asyncpg
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from hub.audit import AuditKeys
 
 __all__ = ["main"]
 
@@ -68,6 +72,7 @@ def _with_local_keys(settings: Settings) -> Settings:
         settings,
         jwks_path=settings.jwks_path or paths.jwks,
         keys_path=settings.keys_path or paths.key_ring,
+        audit_keys_path=settings.audit_keys_path or paths.audit,
         link_model_path=settings.link_model_path or settings.data_dir / "link-model.json",
     )
 
@@ -117,7 +122,16 @@ def _cmd_keys_init(settings: Settings, args: argparse.Namespace) -> int:
     from hub.demo import ensure_keys
 
     paths = ensure_keys(Path(args.dir) if args.dir else settings.data_dir)
-    print(json.dumps({"key_ring": str(paths.key_ring), "jwks": str(paths.jwks), "issuer_key": str(paths.issuer)}))
+    print(
+        json.dumps(
+            {
+                "key_ring": str(paths.key_ring),
+                "jwks": str(paths.jwks),
+                "issuer_key": str(paths.issuer),
+                "audit_keys": str(paths.audit),
+            }
+        )
+    )
     return 0
 
 
@@ -294,6 +308,113 @@ def _cmd_orgs_staff(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit_keys(settings: Settings) -> AuditKeys:
+    from hub.audit import AuditKeys
+
+    settings = _with_local_keys(settings)
+    if settings.audit_keys_path is None:
+        raise ConfigError(["WELFARE_HUB_AUDIT_KEYS (the keys that sign audit checkpoints) is not set"])
+    return AuditKeys.load(settings.audit_keys_path)
+
+
+def _trusted_keys(settings: Settings, args: argparse.Namespace) -> dict[str, Ed25519PublicKey]:
+    """The keys an auditor trusts: the published document they pinned, or else the hub's own."""
+    from hub.audit import load_public_document
+
+    if args.public_keys:
+        try:
+            return load_public_document(json.loads(Path(args.public_keys).read_text()))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            raise ConfigError([f"cannot read the public keys in {args.public_keys}: {type(e).__name__}"]) from None
+    return _audit_keys(settings).public
+
+
+def _report_verification(summary: dict[str, Any]) -> int:
+    print(json.dumps(summary, indent=2))
+    if summary["ok"]:
+        print(
+            f"audit verify: OK, {summary['records']} records through {summary['last_seq']}, "
+            f"{summary['checkpoints']} checkpoints, {summary['unsigned_records']} records not yet signed",
+            file=sys.stderr,
+        )
+        return 0
+    first = summary["first_problem"]
+    print(f"audit verify: FAILED: {first['kind']}: {first['message']}", file=sys.stderr)
+    return 1
+
+
+def _cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.audit_verify import verify_database, verify_export
+
+    keys = _trusted_keys(settings, args) if (args.public_keys or not args.file) else None
+    if args.file:
+        try:
+            with open(args.file) as f:
+                report, header = verify_export(f, keys)
+        except (OSError, ValueError) as e:
+            print(f"audit verify: {args.file}: {e}", file=sys.stderr)
+            return 2
+        summary = report.summary()
+        if keys is None:
+            summary["keys"] = "taken from the export itself: compare them with the hub's published keys"
+            summary["public_keys"] = header["public_keys"]
+        return _report_verification(summary)
+    found: dict[str, Any] = {}
+
+    async def run(conn: asyncpg.Connection) -> None:
+        assert keys is not None
+        found.update((await verify_database(conn, keys)).summary())
+
+    _in_hub(settings, run)
+    return _report_verification(found)
+
+
+def _cmd_audit_export(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.audit_verify import export
+
+    keys = _audit_keys(settings).public
+    since, until = _timestamp(args.since), _timestamp(args.until)
+    result: dict[str, Any] = {}
+
+    with open(args.out, "w") as out:
+
+        async def run(conn: asyncpg.Connection) -> None:
+            result.update(await export(conn, out, since=since, until=until, public_keys=keys))
+
+        _in_hub(settings, run)
+    shown = {k: result[k] for k in ("first_seq", "through_seq", "records", "checkpoints")}
+    print(json.dumps(shown | {"file": args.out}))
+    return 0
+
+
+def _timestamp(text: str) -> dt.datetime:
+    try:
+        at = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError([f"{text!r} is not an ISO 8601 date or time"]) from None
+    return at if at.tzinfo else at.replace(tzinfo=dt.UTC)
+
+
+def _cmd_audit_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.audit import write_checkpoint
+
+    keys = _audit_keys(settings)
+    made: list[Any] = []
+
+    async def run(conn: asyncpg.Connection) -> None:
+        made.append(await write_checkpoint(conn, keys))
+
+    _in_hub(settings, run)
+    signed = made[0]
+    print(json.dumps({"signed": None if signed is None else {"seq": signed.seq, "key_id": signed.key_id}}))
+    return 0
+
+
+def _cmd_audit_keys(settings: Settings, args: argparse.Namespace) -> int:
+    print(json.dumps(_audit_keys(settings).public_document(), indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="welfare-hub", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -315,6 +436,19 @@ def build_parser() -> argparse.ArgumentParser:
     init = keys_sub.add_parser("init", help="make the hub key ring and a demo token issuer if missing")
     init.add_argument("--dir", default=None)
     init.set_defaults(func=_cmd_keys_init)
+    audit = sub.add_parser("audit", help="the tamper-evident audit log: verify, export, checkpoint")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_sub.add_parser("verify", help="recompute every hash and signature; name the first bad record")
+    verify.add_argument("--file", default=None, help="an export file to verify offline instead of the database")
+    verify.add_argument("--public-keys", default=None, help="the hub's published audit keys (JSON) to trust")
+    verify.set_defaults(func=_cmd_audit_verify)
+    export = audit_sub.add_parser("export", help="write a period's records and checkpoints to a file")
+    export.add_argument("--since", required=True, help="ISO 8601 start (inclusive; UTC if no offset)")
+    export.add_argument("--until", required=True, help="ISO 8601 end (exclusive)")
+    export.add_argument("--out", required=True)
+    export.set_defaults(func=_cmd_audit_export)
+    audit_sub.add_parser("checkpoint", help="sign the chain head now").set_defaults(func=_cmd_audit_checkpoint)
+    audit_sub.add_parser("keys", help="print the public audit keys to publish").set_defaults(func=_cmd_audit_keys)
     rotate = keys_sub.add_parser("rotate", help="add a new NINO hashing key and make it current (dev key file)")
     rotate.add_argument("--key-id", required=True)
     rotate.set_defaults(func=_cmd_keys_rotate)

@@ -67,6 +67,8 @@ class Settings:
     jwks_url: str | None = None  # the issuer's key set on the network (https, or http on loopback)
     jwks_refresh_seconds: float = 60.0  # how often at most an unknown key id makes the hub re-read it
     keys_path: Path | None = None
+    audit_keys_path: Path | None = None  # the Ed25519 keys that sign audit checkpoints
+    audit_checkpoint_seconds: float = 60.0  # how often the chain head is signed (when it has moved)
     purposes_path: Path = _REPO_ROOT / "policy" / "purposes.toml"
     source_timeout: float = 2.0
     audit_timeout: float = 2.0
@@ -150,6 +152,10 @@ class Settings:
             jwks_path=path("WELFARE_HUB_JWKS", None),
             jwks_url=env.get("WELFARE_HUB_JWKS_URL") or None,
             keys_path=path("WELFARE_HUB_KEYS", None),
+            audit_keys_path=path("WELFARE_HUB_AUDIT_KEYS", None),
+            audit_checkpoint_seconds=number(
+                "WELFARE_HUB_AUDIT_CHECKPOINT_SECONDS", cls.audit_checkpoint_seconds, minimum=1, maximum=86400
+            ),
             purposes_path=path("WELFARE_HUB_PURPOSES", cls.purposes_path) or cls.purposes_path,
             source_timeout=number("WELFARE_HUB_SOURCE_TIMEOUT_MS", 2000, minimum=1) / 1000,
             audit_timeout=number("WELFARE_HUB_AUDIT_TIMEOUT_MS", 2000, minimum=1) / 1000,
@@ -183,6 +189,8 @@ class Settings:
             problems.append("WELFARE_HUB_JWKS or WELFARE_HUB_JWKS_URL (the token issuer's public keys) is not set")
         if self.keys_path is None:
             problems.append("WELFARE_HUB_KEYS (the hub's HMAC key ring) is not set")
+        if self.audit_keys_path is None:
+            problems.append("WELFARE_HUB_AUDIT_KEYS (the keys that sign audit checkpoints) is not set")
         if self.database_url is None and not self.store_urls:
             problems.append("no database: set DATABASE_URL or the four WELFARE_HUB_*_URL variables")
         return problems

@@ -19,6 +19,7 @@ import asyncpg
 import uvicorn
 
 from hub.app import create_app
+from hub.audit import AuditKeys
 from hub.config import SOURCE_STORES, Settings
 from hub.keys import IssuerKey, new_key_ring_document, write_key_ring
 from hub.migrate import connect_store, migrate, migration_url
@@ -31,6 +32,7 @@ class KeyPaths:
     key_ring: Path
     issuer: Path
     jwks: Path
+    audit: Path
 
 
 #: The council the demo organisations serve (the synthetic data's first).
@@ -44,11 +46,19 @@ DEMO_ORGS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 
 
 def ensure_keys(data_dir: Path) -> KeyPaths:
-    """Create the hub key ring and a demo token issuer in ``data_dir/keys`` unless they exist."""
+    """Create the hub key ring, the audit signing keys and a demo token issuer in ``data_dir/keys`` unless
+    they exist."""
     folder = data_dir / "keys"
-    paths = KeyPaths(folder / "hub-key-ring.json", folder / "demo-issuer.json", folder / "demo-issuer.jwks.json")
+    paths = KeyPaths(
+        folder / "hub-key-ring.json",
+        folder / "demo-issuer.json",
+        folder / "demo-issuer.jwks.json",
+        folder / "audit-signing.json",
+    )
     if not paths.key_ring.exists():
         write_key_ring(paths.key_ring, new_key_ring_document())
+    if not paths.audit.exists():
+        AuditKeys.generate().save(paths.audit)
     if not paths.issuer.exists():
         IssuerKey.generate().save(paths.issuer)
     paths.jwks.write_text(json.dumps(IssuerKey.load(paths.issuer).jwks(), indent=2))

@@ -37,7 +37,8 @@ _LOCK_KEY = 0x5E1FA2E  # advisory lock id shared by every welfare-hub migrator
 _SOURCE_SCHEMA: dict[StoreName, str] = {"src_dwp": "dwp", "src_hb": "hb", "src_social_care": "social_care"}
 # What the hub's own service role may do: append and read the audit log, never change or delete it.
 _HUB_GRANTS: dict[str, str] = {
-    "hub.audit_event": "SELECT, INSERT",
+    "hub.audit_event": "SELECT, INSERT",  # through hub.audit_append, which chains each record
+    "hub.audit_checkpoint": "SELECT, INSERT",
     "hub.link": "SELECT, INSERT, UPDATE",  # clerical decisions update links
     "hub.review_item": "SELECT, UPDATE",
     "hub.link_run": "SELECT",
@@ -49,6 +50,7 @@ _HUB_GRANTS: dict[str, str] = {
 }
 _HUB_SEQUENCES = (
     "hub.audit_event_event_id_seq",
+    "hub.audit_checkpoint_checkpoint_id_seq",
     "hub.review_item_review_id_seq",
     "hub.consent_consent_id_seq",
     "hub.subject_notification_notification_id_seq",

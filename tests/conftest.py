@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from hub.app import Hooks, create_app
+from hub.audit import AuditKeys
 from hub.config import SOURCE_STORES, Settings
 from hub.keys import IssuerKey, new_key_ring_document, write_key_ring
 from hub.migrate import drop_stores, migrate
@@ -62,6 +63,7 @@ async def settings(
     jwks = keys / "jwks.json"
     jwks.write_text(__import__("json").dumps(issuer.jwks()))
     write_key_ring(keys / "ring.json", new_key_ring_document("test-k1"))
+    AuditKeys.generate("test-a1").save(keys / "audit.json")
     s = Settings(
         database_url=server_url,
         db_prefix=f"t{uuid.uuid4().hex[:10]}_",
@@ -70,6 +72,7 @@ async def settings(
         audience=AUDIENCE,
         jwks_path=jwks,
         keys_path=keys / "ring.json",
+        audit_keys_path=keys / "audit.json",
         source_timeout=1.0,
         org_cache_seconds=0.0,  # tests re-register organisations between requests
     )

@@ -20,6 +20,7 @@ PRODUCTION = {
     "WELFARE_HUB_ENV": "production",
     "WELFARE_HUB_JWKS": "/etc/welfare-hub/jwks.json",
     "WELFARE_HUB_KEYS": "/run/secrets/key-ring.json",
+    "WELFARE_HUB_AUDIT_KEYS": "/run/secrets/audit-keys.json",
     "DATABASE_URL": "postgresql://admin@db:5432/postgres",
 }
 
@@ -56,6 +57,9 @@ GOOD: list[tuple[str, dict[str, str], dict[str, Any]]] = [
             "WELFARE_HUB_AUDIENCE": "hub-prod",
             "WELFARE_HUB_JWKS": "/k/jwks.json",
             "WELFARE_HUB_KEYS": "/k/ring.json",
+            "WELFARE_HUB_AUDIT_KEYS": "/k/audit.json",
+            "WELFARE_HUB_AUDIT_CHECKPOINT_SECONDS": "15",
+            "WELFARE_HUB_LINK_ABSENT": "0.05",
             "WELFARE_HUB_PURPOSES": "/p/purposes.toml",
             "WELFARE_HUB_DATA_DIR": "/var/lib/hub",
         },
@@ -64,6 +68,9 @@ GOOD: list[tuple[str, dict[str, str], dict[str, Any]]] = [
             "audience": "hub-prod",
             "jwks_path": Path("/k/jwks.json"),
             "keys_path": Path("/k/ring.json"),
+            "audit_keys_path": Path("/k/audit.json"),
+            "audit_checkpoint_seconds": 15.0,
+            "link_absent": 0.05,
             "purposes_path": Path("/p/purposes.toml"),
             "data_dir": Path("/var/lib/hub"),
         },
@@ -92,6 +99,7 @@ GOOD: list[tuple[str, dict[str, str], dict[str, Any]]] = [
             "production": True,
             "jwks_path": Path("/etc/welfare-hub/jwks.json"),
             "keys_path": Path("/run/secrets/key-ring.json"),
+            "audit_keys_path": Path("/run/secrets/audit-keys.json"),
             "database_url": "postgresql://admin@db:5432/postgres",
         },
     ),
@@ -102,6 +110,7 @@ GOOD: list[tuple[str, dict[str, str], dict[str, Any]]] = [
             "production": True,
             "jwks_path": Path("/etc/welfare-hub/jwks.json"),
             "keys_path": Path("/run/secrets/key-ring.json"),
+            "audit_keys_path": Path("/run/secrets/audit-keys.json"),
             "database_url": "postgresql://admin@db:5432/postgres",
         },
     ),
@@ -112,6 +121,7 @@ GOOD: list[tuple[str, dict[str, str], dict[str, Any]]] = [
             "production": True,
             "jwks_path": Path("/etc/welfare-hub/jwks.json"),
             "keys_path": Path("/run/secrets/key-ring.json"),
+            "audit_keys_path": Path("/run/secrets/audit-keys.json"),
             "store_urls": {
                 "hub": "postgresql://hub_app@db/hub",
                 "src_dwp": "postgresql://dwp_reader@db/dwp",
@@ -167,7 +177,7 @@ BAD: list[tuple[str, dict[str, str], list[str]]] = [
     (
         "production with nothing",
         {"WELFARE_HUB_ENV": "production"},
-        ["WELFARE_HUB_JWKS", "WELFARE_HUB_KEYS", "no database: set DATABASE_URL"],
+        ["WELFARE_HUB_JWKS", "WELFARE_HUB_KEYS", "WELFARE_HUB_AUDIT_KEYS", "no database: set DATABASE_URL"],
     ),
     (
         "production without keys",
@@ -175,6 +185,7 @@ BAD: list[tuple[str, dict[str, str], list[str]]] = [
         [
             "WELFARE_HUB_JWKS or WELFARE_HUB_JWKS_URL (the token issuer's public keys) is not set",
             "WELFARE_HUB_KEYS (the hub's HMAC key ring)",
+            "WELFARE_HUB_AUDIT_KEYS (the keys that sign audit checkpoints)",
         ],
     ),
     (
@@ -193,6 +204,7 @@ BAD: list[tuple[str, dict[str, str], list[str]]] = [
             "WELFARE_HUB_MAX_ALIASES must be at least 0",
             "WELFARE_HUB_JWKS",
             "WELFARE_HUB_KEYS",
+            "WELFARE_HUB_AUDIT_KEYS",
         ],
     ),
 ]

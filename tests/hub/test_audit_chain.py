@@ -1,0 +1,362 @@
+"""The tamper-evident audit log on a real PostgreSQL: the chain, checkpoints, and every way to break them.
+
+Each test gets a hub store of its own (tampering needs the owner to switch the append-only triggers off,
+as an attacker with the database would), so the session's own log stays whole and is verified too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import io
+import itertools
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from hub.audit import (
+    AuditKeys,
+    AuditRecord,
+    PgAuditSink,
+    canonical_body,
+    load_public_document,
+    record_hash,
+    write_checkpoint,
+)
+from hub.audit_verify import export, verify_database, verify_export
+from hub.cli import main
+from hub.config import Settings
+from hub.migrate import drop_stores, migrate
+from tests import people as P
+from tests.conftest import gql
+
+KEYS = AuditKeys.generate("chain-a1")
+
+
+@dataclass
+class Chain:
+    settings: Settings
+    pool: asyncpg.Pool
+    admin: asyncpg.Connection
+    sink: PgAuditSink
+
+    async def write(self, n: int, **fields: Any) -> None:
+        for _ in range(n):
+            await self.sink.write(record(**fields))
+
+    async def verify(self, keys: AuditKeys = KEYS) -> dict[str, Any]:
+        return (await verify_database(self.admin, keys.public)).summary()
+
+    @contextlib.asynccontextmanager
+    async def tampering(self) -> AsyncIterator[asyncpg.Connection]:
+        """The owner switches the append-only triggers off: what only an attacker holding the database does."""
+        await self.admin.execute("ALTER TABLE hub.audit_event DISABLE TRIGGER USER")
+        await self.admin.execute("ALTER TABLE hub.audit_checkpoint DISABLE TRIGGER USER")
+        try:
+            yield self.admin
+        finally:
+            await self.admin.execute("ALTER TABLE hub.audit_event ENABLE TRIGGER USER")
+            await self.admin.execute("ALTER TABLE hub.audit_checkpoint ENABLE TRIGGER USER")
+
+
+def record(**fields: Any) -> AuditRecord:
+    base = AuditRecord(
+        request_id=uuid.uuid4(),
+        operation_type="query",
+        operation_name="Lookup",
+        caller_org="northshire-hb",
+        caller_org_type="council_hb",
+        caller_user_hash="u" * 64,
+        purpose="HB_OVERNIGHT_CARER_ROOM",
+        legal_basis="SSAA 1992 s.7A",
+        subject_key_id="k1",
+        subject_hashes=["s" * 64],
+        link_method="nino",
+        fields_released=["Person.subjectId", "SocialCare.overnightCareRequired"],
+        sources_read=["social_care"],
+        decision="released",
+        reason_codes=[],
+        trace_id="0af7651916cd43dd8448eb211c80319c",
+        link_probability=0.99971234,
+        model_version="fs-abc",
+    )
+    return replace(base, **fields)
+
+
+@pytest.fixture(scope="module")
+async def chain_store(server_url: str, settings: Settings) -> AsyncIterator[Chain]:
+    own = replace(settings, db_prefix=f"a{uuid.uuid4().hex[:10]}_")
+    await migrate(own)
+    pool = await asyncpg.create_pool(own.service_url("hub"), min_size=1, max_size=8)
+    admin = await asyncpg.connect(own.admin_url("hub"))
+    try:
+        yield Chain(own, pool, admin, PgAuditSink(pool, timeout=5.0))
+    finally:
+        await admin.close()
+        await pool.close()
+        await drop_stores(own)
+
+
+@pytest.fixture
+async def chain(chain_store: Chain) -> Chain:
+    """An empty log for each test (its owner empties it, triggers off, as only the tests may)."""
+    async with chain_store.tampering() as db:
+        await db.execute("TRUNCATE hub.audit_event, hub.audit_checkpoint RESTART IDENTITY")
+    return chain_store
+
+
+def kinds(summary: dict[str, Any]) -> list[tuple[str, int]]:
+    return [(p["kind"], p["seq"]) for p in summary["problems"]]
+
+
+# -- the chain -----------------------------------------------------------------------------------------
+
+
+async def test_concurrent_writers_make_one_unbroken_chain(chain: Chain) -> None:
+    await asyncio.gather(*(chain.sink.write(record(decision=d)) for d in ["released", "refused"] * 60))
+    rows = await chain.admin.fetch("SELECT seq, occurred_at FROM hub.audit_event ORDER BY seq")
+    assert [r["seq"] for r in rows] == list(range(1, 121))
+    assert all(a["occurred_at"] <= b["occurred_at"] for a, b in itertools.pairwise(rows))
+    summary = await chain.verify()
+    assert summary["ok"], summary
+    assert (summary["records"], summary["last_seq"], summary["unsigned_records"]) == (120, 120, 120)
+
+
+async def test_the_hash_covers_exactly_what_python_computes(chain: Chain) -> None:
+    # The database hashes (hub.audit_append) and the verifier (Python) must agree byte for byte.
+    await chain.write(3)
+    rows = await chain.admin.fetch("SELECT * FROM hub.audit_event ORDER BY seq")
+    assert bytes(rows[0]["prev_hash"]) == bytes(32)
+    for prev, row in zip([None, *rows], rows, strict=False):
+        if prev is not None:
+            assert bytes(row["prev_hash"]) == bytes(prev["record_hash"])
+        expected = record_hash(bytes(row["prev_hash"]), row["seq"], row["occurred_at"], canonical_body(row))
+        assert bytes(row["record_hash"]) == expected
+
+
+async def test_a_checkpoint_signs_the_head(chain: Chain) -> None:
+    await chain.write(10)
+    signed = await write_checkpoint(chain.admin, KEYS)
+    assert signed is not None
+    assert signed.seq == 10
+    assert await write_checkpoint(chain.admin, KEYS) is None  # nothing new to sign
+    await chain.write(5)
+    summary = await chain.verify()
+    assert summary["ok"], summary
+    assert (summary["checkpoints"], summary["last_checkpoint_seq"], summary["unsigned_records"]) == (1, 10, 5)
+
+
+async def test_the_log_and_its_checkpoints_refuse_update_and_delete(chain: Chain) -> None:
+    await chain.write(2)
+    await write_checkpoint(chain.admin, KEYS)
+    for statement in (
+        "UPDATE hub.audit_event SET decision = 'refused'",
+        "DELETE FROM hub.audit_event",
+        "UPDATE hub.audit_checkpoint SET seq = 1",
+        "DELETE FROM hub.audit_checkpoint",
+        "TRUNCATE hub.audit_checkpoint",
+    ):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await chain.admin.execute(statement)  # the owner, even
+    assert (await chain.verify())["ok"]
+
+
+# -- tampering: each is named --------------------------------------------------------------------------
+
+
+async def test_a_tampered_record_is_named(chain: Chain) -> None:
+    await chain.write(8)
+    async with chain.tampering() as db:
+        await db.execute("UPDATE hub.audit_event SET caller_org = 'someone-else' WHERE seq = 4")
+    summary = await chain.verify()
+    assert not summary["ok"]
+    assert kinds(summary) == [("altered", 4)]
+    assert "record 4" in summary["first_problem"]["message"]
+
+
+async def test_a_missing_record_is_named(chain: Chain) -> None:
+    await chain.write(8)
+    async with chain.tampering() as db:
+        await db.execute("DELETE FROM hub.audit_event WHERE seq = 5")
+    summary = await chain.verify()
+    assert summary["first_problem"]["kind"] == "missing"
+    assert summary["first_problem"]["seq"] == 5
+
+
+async def test_records_cut_from_the_end_are_caught_by_the_checkpoint(chain: Chain) -> None:
+    await chain.write(8)
+    await write_checkpoint(chain.admin, KEYS)
+    async with chain.tampering() as db:
+        await db.execute("DELETE FROM hub.audit_event WHERE seq >= 7")
+    summary = await chain.verify()
+    assert kinds(summary) == [("missing", 7)]
+
+
+async def test_reordered_records_are_named(chain: Chain) -> None:
+    await chain.write(8)
+    async with chain.tampering() as db:  # swap records 3 and 6, hashes and all
+        await db.execute("UPDATE hub.audit_event SET seq = 1000 WHERE seq = 3")
+        await db.execute("UPDATE hub.audit_event SET seq = 3 WHERE seq = 6")
+        await db.execute("UPDATE hub.audit_event SET seq = 6 WHERE seq = 1000")
+    summary = await chain.verify()
+    assert summary["first_problem"]["seq"] == 3
+    assert ("altered", 3) in kinds(summary)
+    assert ("altered", 6) in kinds(summary)
+
+
+async def test_a_recomputed_chain_is_caught_by_the_signed_checkpoint(chain: Chain) -> None:
+    # An attacker who changes a record and recomputes every hash after it makes a self-consistent chain;
+    # only the checkpoint, which they cannot sign, gives them away.
+    await chain.write(6)
+    await write_checkpoint(chain.admin, KEYS)
+    async with chain.tampering() as db:
+        await db.execute("UPDATE hub.audit_event SET decision = 'refused' WHERE seq = 2")
+        rows = await db.fetch("SELECT * FROM hub.audit_event ORDER BY seq")
+        prev = bytes(32)
+        for row in rows:
+            new = record_hash(prev, row["seq"], row["occurred_at"], canonical_body(row))
+            await db.execute(
+                "UPDATE hub.audit_event SET prev_hash = $1, record_hash = $2 WHERE seq = $3", prev, new, row["seq"]
+            )
+            prev = new
+    summary = await chain.verify()
+    assert kinds(summary) == [("rewritten", 6)]
+
+
+async def test_a_forged_checkpoint_is_named(chain: Chain) -> None:
+    await chain.write(4)
+    head = await chain.admin.fetchrow("SELECT seq, record_hash FROM hub.audit_event ORDER BY seq DESC LIMIT 1")
+    forger = AuditKeys.generate("chain-a1")  # the right key id, the wrong key
+    forged = forger.sign(head["seq"], bytes(head["record_hash"]), dt.datetime.now(dt.UTC))
+    await chain.admin.execute(
+        "INSERT INTO hub.audit_checkpoint (seq, head_hash, signed_at, key_id, signature) VALUES ($1, $2, $3, $4, $5)",
+        forged.seq,
+        forged.head_hash,
+        forged.signed_at,
+        forged.key_id,
+        forged.signature,
+    )
+    summary = await chain.verify()
+    assert kinds(summary) == [("forged_checkpoint", 4)]
+    assert "signature does not verify" in summary["first_problem"]["message"]
+    # Signed by a key the auditor never trusted: named as such.
+    other = await verify_database(chain.admin, AuditKeys.generate("someone").public)
+    assert [(p.kind, "unknown key" in p.message) for p in other.problems] == [("forged_checkpoint", True)]
+
+
+# -- exports -------------------------------------------------------------------------------------------
+
+
+async def _export(chain: Chain, since: dt.datetime, until: dt.datetime) -> list[str]:
+    out = io.StringIO()
+    await export(chain.admin, out, since=since, until=until, public_keys=KEYS.public)
+    return out.getvalue().splitlines()
+
+
+async def test_an_export_verifies_offline_and_shows_edits(chain: Chain) -> None:
+    await chain.write(5)
+    since = dt.datetime.now(dt.UTC)
+    await chain.write(5)  # records 6..10: the period
+    until = dt.datetime.now(dt.UTC)
+    await chain.write(2)
+    await write_checkpoint(chain.admin, KEYS)  # at record 12: the export runs on to it
+    lines = await _export(chain, since, until)
+    header = json.loads(lines[0])
+    assert (header["first_seq"], header["last_seq_in_period"], header["through_seq"]) == (6, 10, 12)
+    report, _ = verify_export(lines, KEYS.public)
+    assert report.ok, report.summary()
+    assert (report.first_seq, report.last_seq, report.last_checkpoint_seq) == (6, 12, 12)
+
+    records = [i for i, line in enumerate(lines) if '"record"' in line]
+    edited = list(lines)
+    edited[records[2]] = edited[records[2]].replace('"released"', '"refused"')
+    report, _ = verify_export(edited, KEYS.public)
+    assert [(p.kind, p.seq) for p in report.problems][:1] == [("altered", 8)]
+    dropped = [line for i, line in enumerate(lines) if i != records[1]]
+    report, _ = verify_export(dropped, KEYS.public)
+    assert [(p.kind, p.seq) for p in report.problems][:1] == [("missing", 7)]
+    # Against keys the auditor trusts, a file re-signed by someone else fails.
+    report, _ = verify_export(lines, AuditKeys.generate("chain-a1").public)
+    assert {p.kind for p in report.problems} == {"forged_checkpoint"}
+
+
+async def test_an_export_of_an_empty_period_is_valid_and_empty(chain: Chain) -> None:
+    await chain.write(2)
+    future = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    lines = await _export(chain, future, future + dt.timedelta(days=1))
+    report, header = verify_export(lines, KEYS.public)
+    assert report.ok
+    assert report.records == 0
+    assert header["first_seq"] == 0
+
+
+# -- the command ---------------------------------------------------------------------------------------
+
+
+def _env(chain: Chain, keys_file: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    s = chain.settings
+    assert s.database_url is not None
+    monkeypatch.setenv("DATABASE_URL", s.database_url)
+    monkeypatch.setenv("WELFARE_HUB_DB_PREFIX", s.db_prefix)
+    monkeypatch.setenv("WELFARE_HUB_DATA_DIR", str(s.data_dir))
+    monkeypatch.setenv("WELFARE_HUB_AUDIT_KEYS", keys_file)
+    if s.keys_path is not None:
+        monkeypatch.setenv("WELFARE_HUB_KEYS", str(s.keys_path))
+
+
+async def test_audit_verify_command_names_the_first_bad_record(
+    chain: Chain, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys_file = tmp_path / "audit.json"
+    KEYS.save(keys_file)
+    _env(chain, str(keys_file), monkeypatch)
+    await chain.write(6)
+
+    async def cli(*argv: str) -> int:
+        return await asyncio.to_thread(main, list(argv))
+
+    assert await cli("audit", "checkpoint") == 0
+    assert await cli("audit", "verify") == 0
+    capsys.readouterr()
+    assert await cli("audit", "keys") == 0
+    published_doc = json.loads(capsys.readouterr().out)
+    assert published_doc == KEYS.public_document()
+    published = tmp_path / "published.json"
+    published.write_text(json.dumps(published_doc))
+    out = tmp_path / "export.jsonl"
+    assert await cli("audit", "export", "--since", "2000-01-01", "--until", "2100-01-01", "--out", str(out)) == 0
+    assert await cli("audit", "verify", "--file", str(out), "--public-keys", str(published)) == 0
+
+    lines = out.read_text().splitlines()
+    lines[3] = lines[3].replace('"northshire-hb"', '"someone-else"')  # record 3
+    out.write_text("\n".join(lines) + "\n")
+    capsys.readouterr()
+    assert await cli("audit", "verify", "--file", str(out), "--public-keys", str(published)) == 1
+    assert "FAILED: altered: record 3" in capsys.readouterr().err
+
+
+# -- the service's own log -----------------------------------------------------------------------------
+
+
+async def test_the_services_log_verifies_with_its_published_keys(
+    client: httpx.AsyncClient, settings: Settings, admin: dict[str, asyncpg.Connection], token: Any
+) -> None:
+    t = token("council_hb", "HB_OVERNIGHT_CARER_ROOM")
+    query = "query($nino: String!) { person(nino: $nino, purpose: HB_OVERNIGHT_CARER_ROOM) { subjectId } }"
+    for _ in range(3):
+        assert (await gql(client, t, query, {"nino": P.BADGE_DLA})).status_code == 200
+    published = (await client.get("/audit/keys")).json()
+    assert published["algorithm"] == "Ed25519"
+    assert settings.audit_keys_path is not None
+    await write_checkpoint(admin["hub"], AuditKeys.load(settings.audit_keys_path))
+    report = await verify_database(admin["hub"], load_public_document(published))
+    assert report.ok, report.summary()
+    assert report.records >= 3
+    assert report.last_checkpoint_seq == report.last_seq
