@@ -26,6 +26,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
+from hub import tracing
 from hub.audit import AuditKeys, AuditRecord, Checkpointer, PgAuditSink
 from hub.auth import Caller, TokenVerifier, UnknownKeyId, jwks_source
 from hub.config import SOURCE_STORES, Settings, StoreName
@@ -37,6 +38,7 @@ from hub.keys import load_key_ring
 from hub.notice import field_descriptions
 from hub.orgs import OrgRegister
 from hub.policy import Register, load_register
+from hub.tracing import TraceMiddleware
 from linkage import FSModel, KeyRing, Thresholds
 from resolvers.context import RequestContext, Services
 from resolvers.sensitivity import field_tiers
@@ -227,6 +229,7 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
     assert settings.keys_path is not None
     assert settings.audit_keys_path is not None
     audit_keys = AuditKeys.load(settings.audit_keys_path)
+    tracing.configure(settings.otel)
     schema = build_schema(settings)
     state = _State(
         settings=settings,
@@ -249,7 +252,9 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
         for store in SOURCE_STORES:
             pool = await create_store_pool(settings.service_url(store), on_connect=_observer(hooks, store))
             state.pools[store] = pool
-            source = _SOURCE_CLASSES[store](pool, timeout=settings.source_timeout)
+            source = _SOURCE_CLASSES[store](
+                pool, timeout=settings.source_timeout, namespace=settings.database_name(store)
+            )
             state.sources[source.name] = source
         hub_pool = await create_store_pool(settings.service_url("hub"))
         state.pools["hub"] = hub_pool
@@ -331,9 +336,11 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
             sources_read=[],
             decision="refused",
             reason_codes=[code],
+            trace_id=tracing.current_trace_id(),
         )
         try:
-            await services.audit.write(record)
+            with tracing.span("welfare_hub.audit", attributes={f"{tracing.NS}.decision": "refused"}):
+                await services.audit.write(record)
         except Exception as e:
             log.error("audit write for a refused token failed: %s", type(e).__name__)
 
@@ -376,4 +383,5 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
     )
     app.state.hub = state
     app.add_middleware(_BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(TraceMiddleware)  # outermost: a refused body is traced too
     return app

@@ -84,6 +84,8 @@ class Settings:
     link_absent: float = 0.02  # prior that a record's person is not among its spine candidates
     host: str = "127.0.0.1"
     port: int = 8000
+    #: The standard OpenTelemetry variables (OTEL_*), as given: hub.tracing reads what to export, and where.
+    otel: Mapping[str, str] = field(default_factory=dict)
 
     def thresholds(self) -> Thresholds:
         """The linkage bands: link, review and the prior that a record's person was not found at all."""
@@ -175,6 +177,7 @@ class Settings:
             link_absent=number("WELFARE_HUB_LINK_ABSENT", cls.link_absent, minimum=0.0001, maximum=0.9),
             host=text("WELFARE_HUB_HOST", cls.host),
             port=int(number("WELFARE_HUB_PORT", cls.port, integer=True, minimum=0, maximum=65535)),
+            otel={k: v for k, v in env.items() if k.startswith("OTEL_")},
         )
         if settings.production:
             problems += settings.production_problems()

@@ -11,6 +11,9 @@ Per request, in order:
    what is released;
 4. the audit record is written; if that fails, the result is replaced by an error (fail closed).
 
+Each step is traced (:mod:`hub.tracing`): the operation span (named by its type, never carrying the
+document), the purpose decision, and the audit write, with the trace id kept on the audit record.
+
 Every error leaving the hub carries ``extensions.code``, and no message carries a NINO-shaped string.
 """
 
@@ -42,6 +45,8 @@ from graphql import (
     get_named_type,
 )
 from graphql.execution.values import get_argument_values, get_variable_values
+from opentelemetry import trace
+from opentelemetry.trace import Span, Status, StatusCode
 from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
@@ -72,6 +77,7 @@ from hub.errors import (
 )
 from hub.orgs import check as check_organisation
 from hub.policy import decide
+from hub.tracing import NS, current_trace_id, span
 from linkage import check_nino
 from resolvers.context import RequestContext
 from resolvers.notice import PUBLIC_ROOTS, is_public
@@ -93,8 +99,41 @@ _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 _INTROSPECTION_ROOTS = frozenset({"__schema", "__type"})
 
 
-def sanitise_message(message: str) -> str:
+def sanitise_message(message: str, inputs: Iterable[str] = ()) -> str:
+    """A message fit to leave the hub or be logged: no NINO-shaped text, and none of the request's own
+    input values (GraphQL's coercion errors quote them: a date of birth, a name, a postcode)."""
+    for value in sorted(inputs, key=len, reverse=True):
+        message = message.replace(value, "[redacted]")
     return _NINO_SHAPED.sub("[redacted]", message)
+
+
+# A GraphQL string literal in a document ("..." with escapes); block strings are rare and covered by the
+# NINO-shaped rule.
+_STRING_LITERAL = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
+_NUMBER_LITERAL = re.compile(r"(?<![A-Za-z0-9_$])-?\d[\d.eE+-]*")
+_MIN_INPUT = 3  # shorter values are no one's data, and redacting them would garble messages
+
+
+def request_inputs(query: str | None, variables: Any) -> set[str]:
+    """Every value the request itself supplied, as text: the document's string and number literals and
+    the variables' leaves, each as given and as graphql-core would print it."""
+    found: set[str] = set()
+
+    def leaves(value: Any) -> None:
+        if isinstance(value, dict):
+            for v in value.values():
+                leaves(v)
+        elif isinstance(value, list | tuple):
+            for v in value:
+                leaves(v)
+        elif isinstance(value, str | int | float) and not isinstance(value, bool):
+            found.add(str(value))
+
+    leaves(variables)
+    if query:
+        found.update(m.group(1) for m in _STRING_LITERAL.finditer(query))
+        found.update(m.group(0) for m in _NUMBER_LITERAL.finditer(query))
+    return {v for v in found if len(v) >= _MIN_INPUT}
 
 
 def safe_operation_name(name: str | None) -> str | None:
@@ -211,7 +250,39 @@ def _audit_record(ctx: RequestContext, ec: ExecutionContext, result: Any) -> Aud
         sources_read=sorted(ctx.sources_read | ctx.identity_sources),
         decision=decision,
         reason_codes=codes,
+        trace_id=current_trace_id(),
     )
+
+
+def _annotate(operation: Span, record: AuditRecord) -> None:
+    """The operation span carries what the audit record says, in pseudonymous form only."""
+    operation.update_name(record.operation_type or "graphql")
+    attributes: dict[str, Any] = {
+        "graphql.operation.type": record.operation_type or "",
+        f"{NS}.request_id": str(record.request_id),
+        f"{NS}.caller.org": record.caller_org,
+        f"{NS}.caller.org_type": record.caller_org_type,
+        f"{NS}.decision": record.decision,
+        f"{NS}.fields_released": list(record.fields_released),
+        f"{NS}.sources_read": list(record.sources_read),
+        f"{NS}.reason_codes": list(record.reason_codes),
+        f"{NS}.subjects": list(record.subject_hashes),  # keyed hashes: no one without the hub's key can reverse them
+    }
+    if record.operation_name:
+        attributes["graphql.operation.name"] = record.operation_name
+    if record.purpose:
+        attributes[f"{NS}.purpose"] = record.purpose
+    if record.legal_basis:
+        attributes[f"{NS}.legal_basis"] = record.legal_basis
+    if record.decision in {"refused", "error"}:
+        operation.set_status(Status(StatusCode.ERROR))
+    operation.set_attributes(attributes)
+
+
+async def _write_audit(ctx: RequestContext, record: AuditRecord) -> None:
+    _annotate(trace.get_current_span(), record)
+    with span("welfare_hub.audit", attributes={f"{NS}.decision": record.decision}):
+        await ctx.services.audit.write(record)
 
 
 class PurposeGuard(SchemaExtension):
@@ -327,13 +398,14 @@ class PurposeGuard(SchemaExtension):
         # A document refused by parsing or validation never reaches on_execute: audit the refusal here.
         # (With the parser cache, a syntax error is raised through this hook rather than returned.)
         ctx: RequestContext = self.execution_context.context
-        try:
-            yield
-        except GraphQLError:
-            await self._audit_unexecuted(ctx, ["GRAPHQL_VALIDATION_FAILED"])
-            raise
-        if not ctx.audited:
-            await self._audit_unexecuted(ctx, None)
+        with span("graphql"):  # renamed to the operation's type once it is known
+            try:
+                yield
+            except GraphQLError:
+                await self._audit_unexecuted(ctx, ["GRAPHQL_VALIDATION_FAILED"])
+                raise
+            if not ctx.audited:
+                await self._audit_unexecuted(ctx, None)
 
     async def _audit_unexecuted(self, ctx: RequestContext, codes: list[str] | None) -> None:
         # Nothing was read or released, so a failed write has nothing to withhold; it is logged.
@@ -342,24 +414,34 @@ class PurposeGuard(SchemaExtension):
         if codes is not None:
             record = dataclasses.replace(record, reason_codes=codes)
         try:
-            await ctx.services.audit.write(record)
+            await _write_audit(ctx, record)
         except Exception as e:
             log.error("audit write of a refused document failed: %s", type(e).__name__)
 
     async def on_execute(self) -> AsyncIterator[None]:
         ctx: RequestContext = self.execution_context.context
         ctx.audited = True
-        try:
-            await self._check_organisation(ctx)
-            self._check(ctx)
-            if ctx.consent_subject is not None:
-                await self._require_consent(ctx)
+        with span("welfare_hub.purpose") as decision:
+            try:
+                await self._check_organisation(ctx)
+                self._check(ctx)
+                if ctx.consent_subject is not None:
+                    await self._require_consent(ctx)
+                if ctx.purpose is not None:
+                    await ctx.own_subject()  # read once, before the lookups run (and batch)
+                    await self._area(ctx)
+            except HubError as refusal:
+                ctx.refused = True
+                self.execution_context.result = _refusal(refusal)
+                decision.set_attribute(f"{NS}.decision", "refused")
+                decision.set_attribute(f"{NS}.reason_code", str(refusal.extensions["code"]))
+            else:
+                decision.set_attribute(f"{NS}.decision", "allowed")
             if ctx.purpose is not None:
-                await ctx.own_subject()  # read once, before the lookups run (and batch)
-                await self._area(ctx)
-        except HubError as refusal:
-            ctx.refused = True
-            self.execution_context.result = _refusal(refusal)
+                decision.set_attribute(f"{NS}.purpose", ctx.purpose.id)
+                decision.set_attribute(f"{NS}.legal_basis", ctx.purpose.legal_basis)
+            elif ctx.claimed_purpose is not None:
+                decision.set_attribute(f"{NS}.purpose", ctx.claimed_purpose)
         yield
         result = self.execution_context.result
         try:
@@ -371,7 +453,7 @@ class PurposeGuard(SchemaExtension):
                 ConsentUnavailable("the person asked to be told of each share and the notice could not be recorded")
             )
         try:
-            await ctx.services.audit.write(_audit_record(ctx, self.execution_context, result))
+            await _write_audit(ctx, _audit_record(ctx, self.execution_context, result))
         except Exception as e:
             log.error("audit write failed, nothing released: %s", type(e).__name__)
             error = AuditUnavailable("the audit record could not be written, so no data was released")
@@ -425,10 +507,11 @@ class HubSchema(strawberry.Schema):
         self.production = production
 
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        inputs = request_inputs(execution_context.query, execution_context.variables) if execution_context else set()
         for error in errors:
             original = error.original_error
             if isinstance(original, HubError):
-                error.message = sanitise_message(error.message)
+                error.message = sanitise_message(error.message, inputs)
                 error.extensions = dict(original.extensions)
                 log.info("refused or failed: %s", original.extensions["code"])
                 continue
@@ -438,7 +521,7 @@ class HubSchema(strawberry.Schema):
                 error.message = "internal error"
                 error.extensions = {"code": "INTERNAL_SERVER_ERROR"}
                 continue
-            error.message = sanitise_message(error.message)
+            error.message = sanitise_message(error.message, inputs)
             if self.production:
                 # Suggestions name types, fields, arguments and enum values: the schema, piece by piece.
                 error.message = _SUGGESTION.sub("", error.message)

@@ -20,6 +20,7 @@ from hub.errors import (
     OwnRecord,
     SubjectNotFound,
 )
+from hub.tracing import NS, span
 from linkage import Band, Demographics, NormalisedNino, check_nino
 from linkage.link import normalised_nino, person_key_for
 from resolvers.consent import ConsentMutation
@@ -189,7 +190,10 @@ async def _by_nino(ctx: RequestContext, nino: str, *, fallback: bool) -> Person 
         # Refused before anything is read, and the audit record's reason flags it for the auditor.
         raise OwnRecord("you may not look up your own record through the hub")
     identity = ctx.services.identity
-    indexed = await ctx.index_loader().load(keyed_nino) if identity is not None else None
+    with span("welfare_hub.link", attributes={f"{NS}.link.method": "nino"}) as link:
+        indexed = await ctx.index_loader().load(keyed_nino) if identity is not None else None
+        link.set_attribute(f"{NS}.link.method", "link_index" if indexed is not None else "nino")
+        link.set_attribute(f"{NS}.link.band", "link" if indexed is not None else "source_nino")
     if indexed is not None:
         if ctx.own_person_known is not None and indexed.person_key == ctx.own_person_known:
             raise OwnRecord("you may not look up your own record through the hub")
@@ -229,10 +233,20 @@ async def _by_demographics(ctx: RequestContext, given: PersonDemographics) -> Pe
     if sum(v is not None for v in (query.given_name, query.family_name, query.dob)) < 2:
         raise BadUserInput("demographics need at least two of given name, family name and date of birth")
     spine = ctx.services.sources["dwp"]
-    candidates = await spine.find_candidates([query])
-    ctx.identity_sources.add("dwp")
-    decision = identity.decide(query, candidates)
-    assert decision is not None
+    with span("welfare_hub.link", attributes={f"{NS}.link.method": "probabilistic"}) as link:
+        candidates = await spine.find_candidates([query])
+        ctx.identity_sources.add("dwp")
+        decision = identity.decide(query, candidates)
+        assert decision is not None
+        link.set_attributes(
+            {
+                f"{NS}.link.band": decision.band.value,
+                f"{NS}.link.candidates": len(candidates),
+                f"{NS}.link.model_version": identity.model.version,
+            }
+        )
+        if decision.chosen is not None:
+            link.set_attribute(f"{NS}.link.probability", decision.chosen.probability)
     ctx.link_method = "probabilistic"
     ctx.model_version = identity.model.version
     if decision.chosen is not None:

@@ -22,6 +22,7 @@ import asyncpg
 import httpx
 import pytest
 
+from hub import tracing
 from hub.app import Hooks, create_app
 from hub.audit import AuditKeys
 from hub.config import SOURCE_STORES, Settings
@@ -30,9 +31,27 @@ from hub.migrate import drop_stores, migrate
 from hub.orgs import Organisation, load_areas
 from hub.orgs import upsert as upsert_orgs
 from tests.people import insert_people
+from tests.telemetry import Telemetry, collecting
 
 ISSUER = "test-idp"
 AUDIENCE = "welfare-hub-test"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def telemetry() -> Iterator[Telemetry]:
+    """Spans (exported over OTLP/HTTP to a receiver on loopback), logs and response errors of the whole
+    session, for the PII scan that runs last (tests/test_telemetry_scan.py)."""
+    with collecting() as collected:
+        provider = tracing.configure({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": collected.receiver.endpoint})
+        _COLLECTED.append(collected)
+        try:
+            yield collected
+        finally:
+            _COLLECTED.clear()
+            provider.force_flush()
+
+
+_COLLECTED: list[Telemetry] = []  # the session's collector, for running_client to wrap its apps with
 
 
 @pytest.fixture(scope="session")
@@ -100,8 +119,10 @@ async def admin(settings: Settings) -> AsyncIterator[dict[str, asyncpg.Connectio
 
 
 @pytest.fixture(scope="session")
-async def people(admin: dict[str, asyncpg.Connection]) -> dict[str, Any]:
-    return await insert_people(admin)
+async def people(admin: dict[str, asyncpg.Connection], telemetry: Telemetry) -> dict[str, Any]:
+    inserted = await insert_people(admin)
+    await telemetry.remember_people(admin)
+    return inserted
 
 
 class QueryCounter:
@@ -138,7 +159,7 @@ def queries() -> QueryCounter:
 async def running_client(settings: Settings, hooks: Hooks | None = None) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings, hooks=hooks)
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+        transport = httpx.ASGITransport(app=_COLLECTED[0].wrap(app) if _COLLECTED else app)
         async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as client:
             yield client
 
@@ -192,10 +213,19 @@ def token(issuer: IssuerKey, settings: Settings) -> Any:
 
 
 async def gql(
-    client: httpx.AsyncClient, token: str | None, query: str, variables: dict[str, Any] | None = None, **kw: Any
+    client: httpx.AsyncClient,
+    token: str | None,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+    **kw: Any,
 ) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return await client.post("/graphql", json={"query": query, "variables": variables or {}, **kw}, headers=headers)
+    """POST a GraphQL request; ``kw`` goes into the JSON body (operationName, ...), ``headers`` on the wire."""
+    sent = {"Authorization": f"Bearer {token}"} if token else {}
+    return await client.post(
+        "/graphql", json={"query": query, "variables": variables or {}, **kw}, headers={**sent, **(headers or {})}
+    )
 
 
 def free_port() -> int:

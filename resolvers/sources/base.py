@@ -17,8 +17,10 @@ from decimal import Decimal
 from typing import Any, ClassVar, Protocol, TypeVar
 
 import asyncpg
+from opentelemetry.trace import Status, StatusCode
 
-from hub.errors import SourceTimeout, SourceUnavailable
+from hub.errors import HubError, SourceTimeout, SourceUnavailable
+from hub.tracing import db_span
 from linkage import Demographics, NormalisedNino
 from linkage.normalise import normalise_postcode, postcode_parts
 from resolvers.sources.demographics import PeopleTable, candidate_sql, query_batch, record_from_row, scan_sql, ties_sql
@@ -109,9 +111,10 @@ class PgSource:
 
     name: str
 
-    def __init__(self, pool: asyncpg.Pool, *, timeout: float) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, timeout: float, namespace: str | None = None) -> None:
         self.pool = pool
         self.timeout = timeout
+        self.namespace = namespace or self.name  # the database's name, for traces
 
     async def _run(self, work: Callable[[Any], Awaitable[T]]) -> T:
         try:
@@ -129,7 +132,15 @@ class PgSource:
         async def work(conn: Any) -> list[asyncpg.Record]:
             return list(await conn.fetch(sql, *args))
 
-        return await self._run(work)
+        # Every statement is parameterised: the span carries its text, never the values.
+        with db_span(self.namespace, sql) as span:
+            try:
+                rows = await self._run(work)
+            except HubError as e:
+                span.set_status(Status(StatusCode.ERROR, e.extensions["code"]))
+                raise
+            span.set_attribute("db.response.returned_rows", len(rows))
+            return rows
 
     # -- person records, by NINO or by record id (one query per kind of key in a batch) ---------------
 

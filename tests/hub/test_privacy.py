@@ -110,3 +110,51 @@ async def test_every_accepted_nino_form_is_redacted(
     stored = await admin["hub"].fetch("SELECT operation_name FROM hub.audit_event WHERE caller_org = 'forms'")
     assert all(r["operation_name"] in (None, "A", "[redacted]") for r in stored)
     assert any(r["operation_name"] == "[redacted]" for r in stored)
+
+
+DEMOGRAPHICS = (
+    "query($d: PersonDemographics!) { person(demographics: $d, purpose: HB_OVERNIGHT_CARER_ROOM) { subjectId } }"
+)
+# (description, query, variables, the values the caller sent that no message may repeat)
+ECHOES = [
+    (
+        "a date of birth in the wrong format",
+        DEMOGRAPHICS,
+        {"d": {"givenName": "Margaret", "familyName": "Okafor", "dateOfBirth": "14/03/1950"}},
+        ["14/03/1950"],
+    ),
+    (
+        "a name where a number belongs",
+        "query($n: Int!) { person(nino: $n, purpose: HB_OVERNIGHT_CARER_ROOM) { subjectId } }",
+        {"n": "Margaret Okafor"},
+        ["Margaret Okafor"],
+    ),
+    (
+        "an unknown field of the input, named after a person",
+        DEMOGRAPHICS,
+        {"d": {"givenName": "Margaret", "familyName": "Okafor", "postcode": "NT1 1AA", "Okafor": 1}},
+        ["Margaret", "NT1 1AA"],
+    ),
+    (
+        "a date literal typed into the document",
+        'query { person(demographics: {givenName: "Margaret", familyName: "Okafor", dateOfBirth: "1950-14-03"}, '
+        "purpose: HB_OVERNIGHT_CARER_ROOM) { subjectId } }",
+        {},
+        ["1950-14-03", "Margaret", "Okafor"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("description", "query", "variables", "sent"), ECHOES, ids=[c[0] for c in ECHOES])
+async def test_no_input_value_is_echoed_in_an_error(
+    client: httpx.AsyncClient, token: Any, description: str, query: str, variables: dict[str, Any], sent: list[str]
+) -> None:
+    # GraphQL's own coercion errors quote the value they could not use: the hub removes whatever the
+    # request supplied, so a refusal repeats no one's details back (or into the logs).
+    t = token("council_hb", "HB_OVERNIGHT_CARER_ROOM", org="echo-team")
+    body = (await gql(client, t, query, variables)).json()
+    assert body["errors"], body
+    assert all(e["extensions"]["code"] for e in body["errors"])
+    text = json.dumps(body["errors"])
+    for value in sent:
+        assert value not in text, text

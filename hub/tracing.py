@@ -1,0 +1,170 @@
+"""OpenTelemetry tracing, our own: every resolution traced, no personal data in any span.
+
+strawberry's stock extension records the whole query document on a span (a NINO typed inline would land
+in the tracing backend) and its async form is slow on large results, so the hub makes its own spans:
+
+- ``POST /graphql`` (server span, :class:`TraceMiddleware`): continues the caller's W3C ``traceparent``;
+  records the method, the route and the status, never the query string (a GET carries the document there);
+- ``{graphql.operation.type}`` (``query``/``mutation``): the operation, with the hub's attributes under
+  ``welfare_hub.*`` (caller organisation, purpose, legal basis, pseudonymous subjects, fields released,
+  decision) and ``graphql.operation.name`` when it is a plain identifier; the document is not recorded;
+- ``welfare_hub.purpose``: the purpose decision, made before any source is read;
+- ``welfare_hub.link``: how the person was found (method, band, score, model version);
+- one span per source query, by the database semantic conventions (``db.system.name``, ``db.namespace``,
+  the parameterised ``db.query.text``; parameter values never);
+- ``welfare_hub.audit``: the audit write. The trace id is stored on the audit record.
+
+Export is by OTLP/HTTP, configured with the standard ``OTEL_*`` variables: spans are exported when
+``OTEL_EXPORTER_OTLP_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` is set (or ``OTEL_TRACES_EXPORTER``
+says ``otlp``), and not at all when ``OTEL_SDK_DISABLED=true`` or ``OTEL_TRACES_EXPORTER=none``. Trace ids
+are made either way: the audit log and the callers' own traces refer to them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["NS", "TraceMiddleware", "configure", "current_trace_id", "db_span", "provider", "span", "tracer"]
+
+NS = "welfare_hub"  # the namespace of the hub's own span attributes
+_PROPAGATOR = TraceContextTextMapPropagator()
+_lock = threading.Lock()
+_provider: TracerProvider | None = None
+
+
+def _exporting(env: Mapping[str, str]) -> bool:
+    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return False
+    exporters = {e.strip().lower() for e in env.get("OTEL_TRACES_EXPORTER", "").split(",") if e.strip()}
+    if "none" in exporters:
+        return False
+    endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    return bool(endpoint) or "otlp" in exporters
+
+
+def configure(env: Mapping[str, str], *, processor: SpanProcessor | None = None) -> TracerProvider:
+    """Install the process's tracer provider, once (later calls return it unchanged). ``processor`` is
+    for tests and benchmarks that read spans without an exporter."""
+    global _provider
+    with _lock:
+        if _provider is not None:
+            return _provider
+        resource = Resource.create({"service.name": env.get("OTEL_SERVICE_NAME") or "welfare-hub"})
+        provider = TracerProvider(resource=resource)
+        if _exporting(env):
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+            # Headers, timeout and compression come from OTEL_EXPORTER_OTLP_* (the exporter reads them); the
+            # endpoint from the mapping given, so that a caller may configure without touching the process.
+            endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or (
+                env["OTEL_EXPORTER_OTLP_ENDPOINT"].rstrip("/") + "/v1/traces"
+                if env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+                else None
+            )
+            provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+        if processor is not None:
+            provider.add_span_processor(processor)
+        trace.set_tracer_provider(provider)
+        _provider = provider
+        return provider
+
+
+def provider() -> TracerProvider | None:
+    return _provider
+
+
+def tracer() -> trace.Tracer:
+    return trace.get_tracer("welfare-hub")
+
+
+def current_trace_id() -> str | None:
+    """The current trace's id as 32 hex digits (what the audit record keeps), or None outside a trace."""
+    ctx = trace.get_current_span().get_span_context()
+    return f"{ctx.trace_id:032x}" if ctx.is_valid else None
+
+
+@contextlib.contextmanager
+def db_span(system_namespace: str, query: str, *, operation: str = "SELECT") -> Iterator[Span]:
+    """A client span for one query, by the database semantic conventions: the parameterised text only."""
+    with span(
+        f"{operation} {system_namespace}",
+        kind=SpanKind.CLIENT,
+        attributes={
+            "db.system.name": "postgresql",
+            "db.namespace": system_namespace,
+            "db.operation.name": operation,
+            "db.query.text": query,
+        },
+    ) as current:
+        yield current
+
+
+@contextlib.contextmanager
+def span(
+    name: str, *, kind: SpanKind = SpanKind.INTERNAL, attributes: Mapping[str, Any] | None = None
+) -> Iterator[Span]:
+    """A span that never records an exception's message (it may quote input): a failure is marked by its
+    type only (``error.type``), and whoever knows the stable error code adds it."""
+    with tracer().start_as_current_span(
+        name, kind=kind, attributes=attributes, record_exception=False, set_status_on_exception=False
+    ) as current:
+        try:
+            yield current
+        except BaseException as e:
+            current.set_attribute("error.type", getattr(e, "extensions", {}).get("code") or type(e).__name__)
+            current.set_status(Status(StatusCode.ERROR))
+            raise
+
+
+class TraceMiddleware:
+    """Pure ASGI (Starlette's BaseHTTPMiddleware would cut the context the spans live in): one server span
+    per HTTP request, continuing the caller's ``traceparent`` when it is valid."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        carrier = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        parent = _PROPAGATOR.extract(carrier=carrier)
+        method, path = scope.get("method", "GET"), scope.get("path", "")
+        route = path if path in _ROUTES else "other"  # never an arbitrary path: it could carry anything
+        token = otel_context.attach(parent)
+        try:
+            with span(
+                f"{method} {route}",
+                kind=SpanKind.SERVER,
+                attributes={
+                    "http.request.method": method,
+                    "http.route": route,
+                    "url.scheme": scope.get("scheme", "http"),
+                },
+            ) as server:
+
+                async def send_status(message: Message) -> None:
+                    if message["type"] == "http.response.start":
+                        server.set_attribute("http.response.status_code", message["status"])
+                        if message["status"] >= 500:
+                            server.set_status(Status(StatusCode.ERROR))
+                    await send(message)
+
+                await self.app(scope, receive, send_status)
+        finally:
+            otel_context.detach(token)
+
+
+_ROUTES = frozenset({"/graphql", "/healthz", "/readyz", "/audit/keys"})
