@@ -28,6 +28,7 @@ from strawberry.asgi import GraphQL
 
 from hub import tracing
 from hub.audit import AuditKeys, AuditRecord, Checkpointer, PgAuditSink
+from hub.audit_reports import AuditLog, VerificationCache
 from hub.auth import Caller, TokenVerifier, UnknownKeyId, jwks_source
 from hub.config import SOURCE_STORES, Settings, StoreName
 from hub.consent import ConsentStore
@@ -270,6 +271,9 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
             review=ReviewQueue(hub_pool, timeout=settings.source_timeout),
             consent=ConsentStore(hub_pool, timeout=settings.source_timeout),
             orgs=OrgRegister(hub_pool, ttl=settings.org_cache_seconds, timeout=settings.source_timeout),
+            audit_log=AuditLog(hub_pool, timeout=settings.audit_query_timeout),
+            audit_verification=VerificationCache(hub_pool, audit_keys.public, max_age=settings.audit_verify_seconds),
+            audit_public_keys=audit_keys.public_document()["keys"],
         )
         checkpoints = asyncio.create_task(_checkpoint_every(Checkpointer(hub_pool, audit_keys), settings))
         try:

@@ -39,6 +39,7 @@ _SOURCE_SCHEMA: dict[StoreName, str] = {"src_dwp": "dwp", "src_hb": "hb", "src_s
 _HUB_GRANTS: dict[str, str] = {
     "hub.audit_event": "SELECT, INSERT",  # through hub.audit_append, which chains each record
     "hub.audit_checkpoint": "SELECT, INSERT",
+    "hub.audit_hold": "SELECT, INSERT, UPDATE (lifted_at, lifted_by_hash)",
     "hub.link": "SELECT, INSERT, UPDATE",  # clerical decisions update links
     "hub.review_item": "SELECT, UPDATE",
     "hub.link_run": "SELECT",
@@ -51,6 +52,7 @@ _HUB_GRANTS: dict[str, str] = {
 _HUB_SEQUENCES = (
     "hub.audit_event_event_id_seq",
     "hub.audit_checkpoint_checkpoint_id_seq",
+    "hub.audit_hold_hold_id_seq",
     "hub.review_item_review_id_seq",
     "hub.consent_consent_id_seq",
     "hub.subject_notification_notification_id_seq",

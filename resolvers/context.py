@@ -14,6 +14,7 @@ from typing import Any
 from strawberry.dataloader import DataLoader
 
 from hub.audit import AuditSink
+from hub.audit_reports import AuditLog, VerificationCache
 from hub.auth import Caller
 from hub.config import Settings
 from hub.consent import ConsentRecord, ConsentStore
@@ -40,6 +41,9 @@ class Services:
     review: ReviewQueue | None = None
     consent: ConsentStore | None = None
     orgs: OrgRegister | None = None
+    audit_log: AuditLog | None = None
+    audit_verification: VerificationCache | None = None
+    audit_public_keys: Mapping[str, str] = field(default_factory=dict)  # key id -> base64 public key
 
 
 @dataclass

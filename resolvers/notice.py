@@ -74,9 +74,12 @@ class NoticeQuery:
         )
 
 
-#: Types any authenticated caller may select, with no purpose: the notice and nothing else.
-PUBLIC_TYPES = frozenset({"PrivacyNotice", "PurposeNotice", "SharedField"})
-PUBLIC_ROOTS = frozenset({"privacyNotice"})
+#: Types any authenticated caller may select, with no purpose: the notice and the transparency report's
+#: counts (resolvers.audit), nothing else.
+PUBLIC_TYPES = frozenset(
+    {"PrivacyNotice", "PurposeNotice", "SharedField", "TransparencyReport", "DecisionCounts", "Count"}
+)
+PUBLIC_ROOTS = frozenset({"privacyNotice", "transparencyReport"})
 
 
 def is_public(coordinate: str) -> bool:

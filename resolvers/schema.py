@@ -23,6 +23,7 @@ from hub.errors import (
 from hub.tracing import NS, span
 from linkage import Band, Demographics, NormalisedNino, check_nino
 from linkage.link import normalised_nino, person_key_for
+from resolvers.audit import AuditMutation, AuditQuery
 from resolvers.consent import ConsentMutation
 from resolvers.context import RequestContext
 from resolvers.notice import NoticeQuery
@@ -143,7 +144,7 @@ def _keys_for(ctx: RequestContext, records: dict[str, list[str]]) -> dict[str, l
 
 
 @strawberry.type(directives=tier("identity"))
-class Query(ReviewQuery, NoticeQuery):
+class Query(ReviewQuery, NoticeQuery, AuditQuery):
     @strawberry.field(
         description=(
             "Find a person by National Insurance number or, without one, by demographics, for a declared "
@@ -282,5 +283,5 @@ async def _by_demographics(ctx: RequestContext, given: PersonDemographics) -> Pe
 
 
 @strawberry.type(directives=tier("identity"))
-class Mutation(ReviewMutation, ConsentMutation):
+class Mutation(ReviewMutation, ConsentMutation, AuditMutation):
     pass

@@ -50,6 +50,7 @@ class Purpose(Enum):
     IDENTITY_REVIEW = "IDENTITY_REVIEW"
     CHANGE_OF_CIRCUMSTANCES = "CHANGE_OF_CIRCUMSTANCES"
     AUDIT = "AUDIT"
+    SUBJECT_ACCESS = "SUBJECT_ACCESS"
 
 
 @strawberry.enum(description="A DWP benefit.")

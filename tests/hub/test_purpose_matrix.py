@@ -25,6 +25,11 @@ CONSENTING = P.EXTRA[5]  # the person whose consent the consent-based purpose re
 ROOTS = {
     "person": "person(nino: $n, purpose: {purpose})",
     "reviewQueue": "reviewQueue(purpose: {purpose}, first: 1)",
+    "auditEvents": "auditEvents(purpose: {purpose}, first: 1)",
+    "auditEvent": 'auditEvent(purpose: {purpose}, eventId: "1")',
+    "auditVerification": "auditVerification(purpose: {purpose})",
+    "auditAnomalies": "auditAnomalies(purpose: {purpose})",
+    "subjectAccessReport": "subjectAccessReport(purpose: {purpose}, nino: $n)",
 }
 REFUSALS = {"PURPOSE_FORBIDS_FIELD", "PURPOSE_NOT_GRANTED", "CONSENT_REQUIRED", "UNKNOWN_PURPOSE"}
 

@@ -1,0 +1,390 @@
+"""What auditors, the people concerned and the public read from the audit log.
+
+- :meth:`AuditLog.events`: records by time, organisation, purpose, decision and subject (keyed hashes:
+  a NINO is hashed with every key of the ring on the way in), newest first, a page at a time;
+- :meth:`AuditLog.subject_access`: every release of one person's data, except those under a recorded
+  investigation hold that has not been lifted (Estonia found some entries must wait);
+- :meth:`AuditLog.transparency`: counts per period, purpose, organisation type and reason, for publication;
+- :meth:`AuditLog.anomalies`: what staff browsing family and neighbours looks like (regulators' most
+  common finding): users far above their peers' volume, attempts at their own record, lookups outside
+  working hours;
+- :class:`VerificationCache`: the chain's verification (hub.audit_verify), recomputed in full when older
+  than a configured age.
+
+All SQL is parameterised; only fixed column lists are formatted in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+import logging
+import statistics
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar
+from zoneinfo import ZoneInfo
+
+import asyncpg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from hub.audit_verify import Verification, verify_database
+from hub.errors import AuditUnavailable
+
+__all__ = ["AuditLog", "EventFilter", "EventRow", "Hold", "VerificationCache"]
+
+_EVENT_COLUMNS = (
+    "seq, occurred_at, request_id, operation_type, operation_name, caller_org, caller_org_type, caller_user_hash, "
+    "purpose, legal_basis, subject_hashes, link_method, link_probability, model_version, fields_released, "
+    "sources_read, decision, reason_codes, trace_id, record_hash"
+)
+_LONDON = ZoneInfo("Europe/London")
+log = logging.getLogger("welfare_hub.audit")
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    seq: int
+    occurred_at: dt.datetime
+    request_id: str
+    operation_type: str | None
+    operation_name: str | None
+    caller_org: str
+    caller_org_type: str
+    caller_user_hash: str
+    purpose: str | None
+    legal_basis: str | None
+    subject_hashes: tuple[str, ...]
+    link_method: str | None
+    link_probability: float | None
+    model_version: str | None
+    fields_released: tuple[str, ...]
+    sources_read: tuple[str, ...]
+    decision: str
+    reason_codes: tuple[str, ...]
+    trace_id: str | None
+    record_hash: str
+
+
+def _event(r: asyncpg.Record) -> EventRow:
+    return EventRow(
+        seq=r["seq"],
+        occurred_at=r["occurred_at"],
+        request_id=str(r["request_id"]),
+        operation_type=r["operation_type"],
+        operation_name=r["operation_name"],
+        caller_org=r["caller_org"],
+        caller_org_type=r["caller_org_type"],
+        caller_user_hash=r["caller_user_hash"],
+        purpose=r["purpose"],
+        legal_basis=r["legal_basis"],
+        subject_hashes=tuple(r["subject_hashes"]),
+        link_method=r["link_method"],
+        link_probability=r["link_probability"],
+        model_version=r["model_version"],
+        fields_released=tuple(r["fields_released"]),
+        sources_read=tuple(r["sources_read"]),
+        decision=r["decision"],
+        reason_codes=tuple(r["reason_codes"]),
+        trace_id=r["trace_id"],
+        record_hash=bytes(r["record_hash"]).hex(),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    organisation: str | None = None
+    purpose: str | None = None
+    decision: str | None = None
+    subject_hashes: Sequence[str] | None = None  # any of these (one NINO under every key of the ring)
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    hold_id: int
+    seq: int
+    reason: str
+    placed_at: dt.datetime
+    lifted_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Anomaly:
+    kind: str  # "volume" | "own_record" | "out_of_hours"
+    caller_org: str
+    caller_user_hash: str
+    count: int
+    detail: str
+    first_seq: int
+    last_seq: int
+
+
+_UNAVAILABLE = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+def _reading(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    @functools.wraps(method)
+    async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await method(*args, **kwargs)
+        except _UNAVAILABLE as e:
+            log.warning("audit log unavailable: %s", type(e).__name__)
+            raise AuditUnavailable("the audit log cannot be read now") from e
+
+    return guarded
+
+
+class AuditLog:
+    """Every method raises AuditUnavailable when the hub database does not answer."""
+
+    def __init__(self, pool: asyncpg.Pool, *, timeout: float) -> None:
+        self.pool = pool
+        self.timeout = timeout
+
+    @_reading
+    async def events(self, f: EventFilter, *, limit: int, before: int | None) -> list[EventRow]:
+        """Newest first; ``before``: the seq of the last event of the previous page."""
+        rows = await self.pool.fetch(
+            f"SELECT {_EVENT_COLUMNS} FROM hub.audit_event "  # noqa: S608 (fixed columns; values are parameters)
+            "WHERE seq IS NOT NULL AND seq < $1 "
+            "AND ($2::timestamptz IS NULL OR occurred_at >= $2) AND ($3::timestamptz IS NULL OR occurred_at < $3) "
+            "AND ($4::text IS NULL OR caller_org = $4) AND ($5::text IS NULL OR purpose = $5) "
+            "AND ($6::text IS NULL OR decision = $6) AND ($7::text[] IS NULL OR subject_hashes && $7) "
+            "ORDER BY seq DESC LIMIT $8",
+            before if before is not None else 2**62,
+            f.since,
+            f.until,
+            f.organisation,
+            f.purpose,
+            f.decision,
+            list(f.subject_hashes) if f.subject_hashes is not None else None,
+            limit,
+            timeout=self.timeout,
+        )
+        return [_event(r) for r in rows]
+
+    @_reading
+    async def event(self, seq: int) -> EventRow | None:
+        row = await self.pool.fetchrow(
+            f"SELECT {_EVENT_COLUMNS} FROM hub.audit_event WHERE seq = $1",  # noqa: S608
+            seq,
+            timeout=self.timeout,
+        )
+        return _event(row) if row is not None else None
+
+    @_reading
+    async def subject_access(self, subject_hashes: Sequence[str], *, now: dt.datetime) -> list[EventRow]:
+        """Every release of the person's data (released or partial, fields actually released), oldest first,
+        without the entries held back by an investigation hold not yet lifted."""
+        rows = await self.pool.fetch(
+            f"SELECT {_EVENT_COLUMNS} FROM hub.audit_event e "  # noqa: S608
+            "WHERE e.subject_hashes && $1 AND e.decision IN ('released', 'partial') "
+            "AND cardinality(e.fields_released) > 0 "
+            "AND NOT EXISTS (SELECT 1 FROM hub.audit_hold h WHERE h.seq = e.seq "
+            "                AND (h.lifted_at IS NULL OR h.lifted_at > $2)) "
+            "ORDER BY e.seq",
+            list(subject_hashes),
+            now,
+            timeout=self.timeout,
+        )
+        return [_event(r) for r in rows]
+
+    @_reading
+    async def place_hold(self, seq: int, *, reason: str, placed_by: str) -> Hold | None:
+        row = await self.pool.fetchrow(
+            "INSERT INTO hub.audit_hold (seq, reason, placed_by_hash) "
+            "SELECT seq, $2, $3 FROM hub.audit_event WHERE seq = $1 "
+            "RETURNING hold_id, seq, reason, placed_at, lifted_at",
+            seq,
+            reason,
+            placed_by,
+            timeout=self.timeout,
+        )
+        return Hold(**dict(row)) if row is not None else None
+
+    @_reading
+    async def lift_hold(self, hold_id: int, *, lifted_by: str) -> Hold | None:
+        row = await self.pool.fetchrow(
+            "UPDATE hub.audit_hold SET lifted_at = clock_timestamp(), lifted_by_hash = $2 "
+            "WHERE hold_id = $1 AND lifted_at IS NULL RETURNING hold_id, seq, reason, placed_at, lifted_at",
+            hold_id,
+            lifted_by,
+            timeout=self.timeout,
+        )
+        return Hold(**dict(row)) if row is not None else None
+
+    @_reading
+    async def transparency(self, since: dt.datetime, until: dt.datetime) -> dict[str, Any]:
+        """Counts for publication: no subject, user or organisation is named."""
+        base = "FROM hub.audit_event WHERE seq IS NOT NULL AND occurred_at >= $1 AND occurred_at < $2"
+        async with self.pool.acquire() as conn:
+            totals = await conn.fetchrow(
+                "SELECT count(*) AS requests, "
+                "count(*) FILTER (WHERE decision IN ('released', 'partial')) AS releases, "
+                "count(*) FILTER (WHERE decision = 'refused') AS refusals, "
+                "count(*) FILTER (WHERE decision = 'error') AS errors, "
+                "count(*) FILTER (WHERE 'CONSENT_REQUIRED' = ANY(reason_codes)) AS consent_refusals " + base,
+                since,
+                until,
+                timeout=self.timeout,
+            )
+            by_purpose = await conn.fetch(
+                "SELECT coalesce(purpose, '(none)') AS key, decision, count(*) AS n "
+                + base
+                + " GROUP BY 1, 2 ORDER BY 1, 2",
+                since,
+                until,
+                timeout=self.timeout,
+            )
+            by_org_type = await conn.fetch(
+                "SELECT caller_org_type AS key, decision, count(*) AS n " + base + " GROUP BY 1, 2 ORDER BY 1, 2",
+                since,
+                until,
+                timeout=self.timeout,
+            )
+            reasons = await conn.fetch(
+                "SELECT r AS key, count(*) AS n FROM hub.audit_event, unnest(reason_codes) AS r "
+                "WHERE seq IS NOT NULL AND occurred_at >= $1 AND occurred_at < $2 GROUP BY 1 ORDER BY 2 DESC, 1",
+                since,
+                until,
+                timeout=self.timeout,
+            )
+            linkage = await conn.fetch(
+                "SELECT link_method AS key, count(*) AS n "
+                + base
+                + " AND link_method IS NOT NULL GROUP BY 1 ORDER BY 1",
+                since,
+                until,
+                timeout=self.timeout,
+            )
+            review = await conn.fetch(
+                "SELECT status AS key, count(*) AS n FROM hub.review_item "
+                "WHERE created_at >= $1 AND created_at < $2 GROUP BY 1 ORDER BY 1",
+                since,
+                until,
+                timeout=self.timeout,
+            )
+
+        assert totals is not None  # an aggregate always returns a row
+
+        def grouped(rows: Sequence[asyncpg.Record]) -> dict[str, dict[str, int]]:
+            out: dict[str, dict[str, int]] = {}
+            for r in rows:
+                out.setdefault(r["key"], {})[r["decision"]] = r["n"]
+            return out
+
+        return {
+            "since": since,
+            "until": until,
+            **{k: int(totals[k]) for k in ("requests", "releases", "refusals", "errors", "consent_refusals")},
+            "by_purpose": grouped(by_purpose),
+            "by_org_type": grouped(by_org_type),
+            "refusal_reasons": {r["key"]: int(r["n"]) for r in reasons},
+            "linkage_methods": {r["key"]: int(r["n"]) for r in linkage},
+            "review_items": {r["key"]: int(r["n"]) for r in review},
+        }
+
+    @_reading
+    async def anomalies(
+        self,
+        since: dt.datetime,
+        until: dt.datetime,
+        *,
+        volume_factor: float = 5.0,
+        minimum: int = 20,
+        working_hours: tuple[int, int] = (8, 18),
+    ) -> list[Anomaly]:
+        """Patterns for an auditor to review, not verdicts. Volume: a user's lookups more than
+        ``volume_factor`` times the median of their organisation's users (and at least ``minimum``).
+        Own record: every attempt (the hub refused it). Out of hours: lookups before or after working
+        hours (UK time) or at weekends."""
+        rows = await self.pool.fetch(
+            "SELECT caller_org, caller_user_hash, count(*) AS n, min(seq) AS first_seq, max(seq) AS last_seq, "
+            "count(*) FILTER (WHERE 'OWN_RECORD' = ANY(reason_codes)) AS own, "
+            "array_agg(occurred_at ORDER BY seq) AS times, array_agg(seq ORDER BY seq) AS seqs "
+            "FROM hub.audit_event WHERE seq IS NOT NULL AND occurred_at >= $1 AND occurred_at < $2 "
+            "AND caller_user_hash <> '' AND operation_type IS NOT NULL GROUP BY 1, 2",
+            since,
+            until,
+            timeout=self.timeout,
+        )
+        found: list[Anomaly] = []
+        by_org: dict[str, list[int]] = {}
+        for r in rows:
+            by_org.setdefault(r["caller_org"], []).append(r["n"])
+        start, end = working_hours
+        for r in rows:
+            peers = by_org[r["caller_org"]]
+            median = statistics.median(peers) if len(peers) > 1 else None
+            if median is not None and r["n"] >= minimum and r["n"] > volume_factor * median:
+                found.append(
+                    Anomaly(
+                        "volume",
+                        r["caller_org"],
+                        r["caller_user_hash"],
+                        r["n"],
+                        f"{r['n']} operations; the median of the {len(peers)} users of the organisation is {median:g}",
+                        r["first_seq"],
+                        r["last_seq"],
+                    )
+                )
+            if r["own"]:
+                found.append(
+                    Anomaly(
+                        "own_record",
+                        r["caller_org"],
+                        r["caller_user_hash"],
+                        r["own"],
+                        "looked for their own record (refused)",
+                        r["first_seq"],
+                        r["last_seq"],
+                    )
+                )
+            late = [
+                s
+                for t, s in zip(r["times"], r["seqs"], strict=True)
+                if (local := t.astimezone(_LONDON)).weekday() >= 5 or not start <= local.hour < end
+            ]
+            if late:
+                found.append(
+                    Anomaly(
+                        "out_of_hours",
+                        r["caller_org"],
+                        r["caller_user_hash"],
+                        len(late),
+                        f"operations outside {start:02d}:00-{end:02d}:00 UK time on weekdays",
+                        late[0],
+                        late[-1],
+                    )
+                )
+        order = {"own_record": 0, "volume": 1, "out_of_hours": 2}
+        return sorted(found, key=lambda a: (order[a.kind], -a.count, a.caller_org, a.caller_user_hash))
+
+
+class VerificationCache:
+    """The chain's full verification, shared by concurrent callers, recomputed when older than ``max_age``."""
+
+    def __init__(self, pool: asyncpg.Pool, keys: Mapping[str, Ed25519PublicKey], *, max_age: float) -> None:
+        self.pool = pool
+        self.keys = keys
+        self.max_age = max_age
+        self._result: tuple[float, dt.datetime, Verification] | None = None
+        self._lock = asyncio.Lock()
+
+    async def status(self) -> tuple[dt.datetime, Verification]:
+        async with self._lock:
+            if self._result is None or time.monotonic() - self._result[0] > self.max_age:
+                try:
+                    async with self.pool.acquire() as conn:
+                        report = await verify_database(conn, self.keys)  # type: ignore[arg-type]
+                except _UNAVAILABLE as e:
+                    log.warning("audit log unavailable for verification: %s", type(e).__name__)
+                    raise AuditUnavailable("the audit log cannot be read now") from e
+                self._result = (time.monotonic(), dt.datetime.now(dt.UTC), report)
+            return self._result[1], self._result[2]

@@ -1,0 +1,429 @@
+"""The audit log in GraphQL: for auditors (purpose AUDIT), for a person's subject access request (purpose
+SUBJECT_ACCESS), and the transparency report for everyone (public: resolvers.notice.PUBLIC_ROOTS).
+
+Auditors see who obtained data, when, why, on what basis and which fields, never the data itself; the
+people concerned appear only as the auditor organisation's own pseudonyms (two auditors' outputs cannot be
+joined), and a NINO given as a filter is hashed on the way in, under every key of the ring.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from hub.audit_reports import Anomaly, AuditLog, EventFilter, EventRow, Hold
+from hub.audit_verify import Verification
+from hub.errors import AuditUnavailable, BadUserInput, InvalidNinoInput
+from linkage import NormalisedNino, check_nino
+from resolvers.context import RequestContext
+from resolvers.sensitivity import tier
+from resolvers.types import Purpose
+
+__all__ = ["AuditMutation", "AuditQuery", "transparency_report"]
+
+_MAX_PERIOD = dt.timedelta(days=366)
+
+
+@strawberry.type(
+    description="One operation the hub answered or refused, as its audit record holds it.", directives=tier("identity")
+)
+class AuditEvent:
+    event_id: strawberry.ID = strawberry.field(description="Its place in the chain (sequence number).")
+    occurred_at: dt.datetime = strawberry.field(description="When the hub recorded it (UTC).")
+    request_id: str = strawberry.field(description="The request's id.")
+    operation_type: str | None = strawberry.field(description="query or mutation; none if it never parsed.")
+    operation_name: str | None = strawberry.field(description="The operation's name, if a plain identifier.")
+    caller_org: str = strawberry.field(description="The organisation that asked.")
+    caller_org_type: str = strawberry.field(description="Its type.")
+    caller_user: str = strawberry.field(description="The user, as the hub's keyed hash (their organisation can tell).")
+    purpose: str | None = strawberry.field(description="The purpose declared.")
+    legal_basis: str | None = strawberry.field(description="The legal basis of that purpose.")
+    subjects: list[strawberry.ID] = strawberry.field(description="The people concerned, as your pseudonyms.")
+    link_method: str | None = strawberry.field(description="How the person was found: nino, link_index, probabilistic.")
+    link_probability: float | None = strawberry.field(description="For a probabilistic match, how likely.")
+    model_version: str | None = strawberry.field(description="The linkage model used.")
+    fields_released: list[str] = strawberry.field(description="The fields that left the hub (Type.field).")
+    sources_read: list[str] = strawberry.field(description="The sources read.")
+    decision: str = strawberry.field(description="released, partial, refused or error.")
+    reason_codes: list[str] = strawberry.field(description="Why (error codes).")
+    trace_id: str | None = strawberry.field(description="The trace of the request (W3C trace id).")
+    record_hash: str = strawberry.field(description="The record's hash in the chain (hex).")
+
+
+@strawberry.type(description="A page of audit events, newest first.", directives=tier("identity"))
+class AuditEventPage:
+    events: list[AuditEvent] = strawberry.field(description="The events.")
+    next_cursor: strawberry.ID | None = strawberry.field(description="Pass as `after` for the next page.")
+
+
+@strawberry.type(description="Something wrong in the audit chain.", directives=tier("identity"))
+class AuditProblem:
+    kind: str = strawberry.field(
+        description="missing, altered, broken_link, out_of_order, forged_checkpoint or rewritten."
+    )
+    event_id: strawberry.ID | None = strawberry.field(description="The record (sequence number) it concerns.")
+    message: str = strawberry.field(description="What is wrong.")
+
+
+@strawberry.type(description="A public key that signs audit checkpoints.", directives=tier("identity"))
+class AuditPublicKey:
+    key_id: str = strawberry.field(description="Its id, as checkpoints name it.")
+    public_key: str = strawberry.field(description="The Ed25519 public key (base64 of its 32 bytes).")
+
+
+@strawberry.type(
+    description="The audit chain, recomputed: every hash and every checkpoint signature.", directives=tier("identity")
+)
+class AuditVerification:
+    ok: bool = strawberry.field(description="Whether the whole chain verified.")
+    verified_at: dt.datetime = strawberry.field(description="When this verification ran.")
+    records: int = strawberry.field(description="Records checked.")
+    last_event_id: strawberry.ID | None = strawberry.field(description="The chain's head.")
+    head_hash: str | None = strawberry.field(description="The head's hash (hex).")
+    checkpoints: int = strawberry.field(description="Signed checkpoints checked.")
+    last_checkpoint_event_id: strawberry.ID | None = strawberry.field(description="The last record signed.")
+    unsigned_records: int = strawberry.field(description="Records after the last checkpoint (chained, not signed).")
+    problems: list[AuditProblem] = strawberry.field(description="What is wrong, first first (empty when ok).")
+    public_keys: list[AuditPublicKey] = strawberry.field(description="The keys trusted to sign checkpoints.")
+
+
+@strawberry.type(description="One release of a person's data.", directives=tier("identity"))
+class SubjectAccessEntry:
+    occurred_at: dt.datetime = strawberry.field(description="When.")
+    organisation: str = strawberry.field(description="Which organisation received it.")
+    organisation_type: str = strawberry.field(description="What kind of organisation.")
+    purpose: str | None = strawberry.field(description="For which purpose.")
+    legal_basis: str | None = strawberry.field(description="On what legal basis.")
+    fields: list[str] = strawberry.field(description="Which fields.")
+
+
+@strawberry.type(
+    description="Every release of one person's data through the hub (UK GDPR Art. 15).", directives=tier("identity")
+)
+class SubjectAccessReport:
+    generated_at: dt.datetime = strawberry.field(description="When the report was made.")
+    entries: list[SubjectAccessEntry] = strawberry.field(description="The releases, oldest first.")
+
+
+@strawberry.type(
+    description="An investigation hold: one audit record kept out of subject access reports.",
+    directives=tier("identity"),
+)
+class AuditHold:
+    hold_id: strawberry.ID = strawberry.field(description="The hold's number.")
+    event_id: strawberry.ID = strawberry.field(description="The audit record held back.")
+    reason: str = strawberry.field(description="Why (a reference, never personal data).")
+    placed_at: dt.datetime = strawberry.field(description="When it was placed.")
+    lifted_at: dt.datetime | None = strawberry.field(description="When it was lifted (the entry shows from then).")
+
+
+@strawberry.type(description="A pattern for an auditor to look at; not a verdict.", directives=tier("identity"))
+class AuditAnomaly:
+    kind: str = strawberry.field(description="volume, own_record or out_of_hours.")
+    organisation: str = strawberry.field(description="The user's organisation.")
+    user: str = strawberry.field(description="The user, as the hub's keyed hash.")
+    count: int = strawberry.field(description="How many operations.")
+    detail: str = strawberry.field(description="What was seen.")
+    first_event_id: strawberry.ID = strawberry.field(description="The first of them.")
+    last_event_id: strawberry.ID = strawberry.field(description="The last of them.")
+
+
+@strawberry.type(description="How many operations ended how.", directives=tier("identity"))
+class DecisionCounts:
+    key: str = strawberry.field(description="The purpose or organisation type.")
+    released: int = strawberry.field(description="Answered in full.")
+    partial: int = strawberry.field(description="Answered in part (a source did not answer).")
+    refused: int = strawberry.field(description="Refused.")
+    error: int = strawberry.field(description="Failed.")
+
+
+@strawberry.type(description="A count.", directives=tier("identity"))
+class Count:
+    key: str = strawberry.field(description="What was counted.")
+    count: int = strawberry.field(description="How many.")
+
+
+@strawberry.type(
+    description="How the hub was used in a period and how its safeguards worked, for publication.",
+    directives=tier("identity"),
+)
+class TransparencyReport:
+    since: dt.datetime = strawberry.field(description="Start of the period (inclusive).")
+    until: dt.datetime = strawberry.field(description="End of the period (exclusive).")
+    requests: int = strawberry.field(description="Operations.")
+    releases: int = strawberry.field(description="Operations that released data.")
+    refusals: int = strawberry.field(description="Operations refused.")
+    errors: int = strawberry.field(description="Operations that failed.")
+    consent_refusals: int = strawberry.field(description="Refused for want of the person's consent.")
+    by_purpose: list[DecisionCounts] = strawberry.field(description="Per purpose.")
+    by_organisation_type: list[DecisionCounts] = strawberry.field(description="Per organisation type.")
+    refusal_reasons: list[Count] = strawberry.field(description="Per reason (error code).")
+    linkage_methods: list[Count] = strawberry.field(description="How people were found.")
+    review_items: list[Count] = strawberry.field(description="Uncertain matches queued for a person, by outcome.")
+
+
+def _log(ctx: RequestContext) -> AuditLog:
+    log = ctx.services.audit_log
+    if log is None:
+        raise AuditUnavailable("the audit log cannot be read here")
+    return log
+
+
+def _event(ctx: RequestContext, row: EventRow) -> AuditEvent:
+    pseudonym = ctx.services.key_ring.pseudonym
+    return AuditEvent(
+        event_id=strawberry.ID(str(row.seq)),
+        occurred_at=row.occurred_at,
+        request_id=row.request_id,
+        operation_type=row.operation_type,
+        operation_name=row.operation_name,
+        caller_org=row.caller_org,
+        caller_org_type=row.caller_org_type,
+        caller_user=row.caller_user_hash,
+        purpose=row.purpose,
+        legal_basis=row.legal_basis,
+        subjects=[strawberry.ID(pseudonym(ctx.caller.org, f"audit-subject:{h}")) for h in row.subject_hashes],
+        link_method=row.link_method,
+        link_probability=row.link_probability,
+        model_version=row.model_version,
+        fields_released=list(row.fields_released),
+        sources_read=list(row.sources_read),
+        decision=row.decision,
+        reason_codes=list(row.reason_codes),
+        trace_id=row.trace_id,
+        record_hash=row.record_hash,
+    )
+
+
+def _hold(h: Hold) -> AuditHold:
+    return AuditHold(
+        hold_id=strawberry.ID(str(h.hold_id)),
+        event_id=strawberry.ID(str(h.seq)),
+        reason=h.reason,
+        placed_at=h.placed_at,
+        lifted_at=h.lifted_at,
+    )
+
+
+def _subject(ctx: RequestContext, nino: str) -> list[str]:
+    """A person named by NINO, as the audit log knows them: their keyed hash under every key of the ring."""
+    check = check_nino(nino)
+    if check.nino is None:
+        raise InvalidNinoInput(f"invalid National Insurance number: {check.explanation}", reason=check.reason)
+    hashes = ctx.services.key_ring.hash_all(NormalisedNino(check.nino))
+    ctx.subjects.append(hashes[0])  # the auditor's own lookup names the person in its audit record
+    return [h.value for h in hashes]
+
+
+def _id(value: strawberry.ID | None, what: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise BadUserInput(f"{what} must be a number") from None
+    if number < 1:
+        raise BadUserInput(f"{what} must be positive")
+    return number
+
+
+def _period(since: dt.datetime | None, until: dt.datetime | None) -> tuple[dt.datetime, dt.datetime]:
+    end = until or dt.datetime.now(dt.UTC)
+    start = since or end - dt.timedelta(days=30)
+    if start.tzinfo is None or end.tzinfo is None:
+        raise BadUserInput("give times with a UTC offset (2026-01-31T00:00:00Z)")
+    if not start < end:
+        raise BadUserInput("since must be before until")
+    if end - start > _MAX_PERIOD:
+        raise BadUserInput("a period may be at most a year long")
+    return start, end
+
+
+def _verification(at: dt.datetime, report: Verification, keys: dict[str, str]) -> AuditVerification:
+    return AuditVerification(
+        ok=report.ok,
+        verified_at=at,
+        records=report.records,
+        last_event_id=strawberry.ID(str(report.last_seq)) if report.last_seq else None,
+        head_hash=report.head_hash.hex() if report.head_hash else None,
+        checkpoints=report.checkpoints,
+        last_checkpoint_event_id=strawberry.ID(str(report.last_checkpoint_seq)) if report.last_checkpoint_seq else None,
+        unsigned_records=report.unsigned,
+        problems=[
+            AuditProblem(
+                kind=p.kind,
+                event_id=strawberry.ID(str(p.seq)) if p.seq is not None else None,
+                message=p.message,
+            )
+            for p in report.problems
+        ],
+        public_keys=[AuditPublicKey(key_id=k, public_key=v) for k, v in sorted(keys.items())],
+    )
+
+
+def _anomaly(a: Anomaly) -> AuditAnomaly:
+    return AuditAnomaly(
+        kind=a.kind,
+        organisation=a.caller_org,
+        user=a.caller_user_hash,
+        count=a.count,
+        detail=a.detail,
+        first_event_id=strawberry.ID(str(a.first_seq)),
+        last_event_id=strawberry.ID(str(a.last_seq)),
+    )
+
+
+def _decisions(grouped: dict[str, dict[str, int]]) -> list[DecisionCounts]:
+    return [
+        DecisionCounts(
+            key=key,
+            released=counts.get("released", 0),
+            partial=counts.get("partial", 0),
+            refused=counts.get("refused", 0),
+            error=counts.get("error", 0),
+        )
+        for key, counts in sorted(grouped.items())
+    ]
+
+
+def transparency_report(data: dict[str, Any]) -> TransparencyReport:
+    return TransparencyReport(
+        since=data["since"],
+        until=data["until"],
+        requests=data["requests"],
+        releases=data["releases"],
+        refusals=data["refusals"],
+        errors=data["errors"],
+        consent_refusals=data["consent_refusals"],
+        by_purpose=_decisions(data["by_purpose"]),
+        by_organisation_type=_decisions(data["by_org_type"]),
+        refusal_reasons=[Count(key=k, count=v) for k, v in data["refusal_reasons"].items()],
+        linkage_methods=[Count(key=k, count=v) for k, v in data["linkage_methods"].items()],
+        review_items=[Count(key=k, count=v) for k, v in data["review_items"].items()],
+    )
+
+
+@strawberry.type(directives=tier("identity"))
+class AuditQuery:
+    @strawberry.field(description="Audit events, newest first, filtered; cursor pagination (pass nextCursor as after).")
+    async def audit_events(
+        self,
+        info: Info[RequestContext, None],
+        purpose: Purpose,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        organisation: str | None = None,
+        for_purpose: str | None = None,
+        decision: str | None = None,
+        subject_nino: str | None = None,
+        first: int = 50,
+        after: strawberry.ID | None = None,
+    ) -> AuditEventPage:
+        ctx = info.context
+        if not 1 <= first <= 500:
+            raise BadUserInput("first must be between 1 and 500")
+        if decision is not None and decision not in {"released", "partial", "refused", "error"}:
+            raise BadUserInput("decision must be released, partial, refused or error")
+        if (since and since.tzinfo is None) or (until and until.tzinfo is None):
+            raise BadUserInput("give times with a UTC offset (2026-01-31T00:00:00Z)")
+        f = EventFilter(
+            since=since,
+            until=until,
+            organisation=organisation,
+            purpose=for_purpose,
+            decision=decision,
+            subject_hashes=_subject(ctx, subject_nino) if subject_nino is not None else None,
+        )
+        rows = await _log(ctx).events(f, limit=first + 1, before=_id(after, "after"))
+        more = len(rows) > first
+        rows = rows[:first]
+        return AuditEventPage(
+            events=[_event(ctx, r) for r in rows],
+            next_cursor=strawberry.ID(str(rows[-1].seq)) if more and rows else None,
+        )
+
+    @strawberry.field(description="One audit event by its id (sequence number).")
+    async def audit_event(
+        self, info: Info[RequestContext, None], purpose: Purpose, event_id: strawberry.ID
+    ) -> AuditEvent | None:
+        seq = _id(event_id, "eventId")
+        assert seq is not None
+        row = await _log(info.context).event(seq)
+        return _event(info.context, row) if row is not None else None
+
+    @strawberry.field(description="The audit chain verified: every hash and checkpoint signature recomputed.")
+    async def audit_verification(self, info: Info[RequestContext, None], purpose: Purpose) -> AuditVerification:
+        cache = info.context.services.audit_verification
+        if cache is None:
+            raise AuditUnavailable("the audit log cannot be verified here")
+        at, report = await cache.status()
+        keys = info.context.services.audit_public_keys
+        return _verification(at, report, dict(keys))
+
+    @strawberry.field(description="Patterns for review: volume far above peers, own-record attempts, out of hours.")
+    async def audit_anomalies(
+        self,
+        info: Info[RequestContext, None],
+        purpose: Purpose,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+    ) -> list[AuditAnomaly]:
+        start, end = _period(since, until)
+        return [_anomaly(a) for a in await _log(info.context).anomalies(start, end)]
+
+    @strawberry.field(
+        description="Every release of one person's data: when, to whom, for what, on what basis, which fields."
+    )
+    async def subject_access_report(
+        self, info: Info[RequestContext, None], purpose: Purpose, nino: str
+    ) -> SubjectAccessReport:
+        ctx = info.context
+        now = dt.datetime.now(dt.UTC)
+        rows = await _log(ctx).subject_access(_subject(ctx, nino), now=now)
+        return SubjectAccessReport(
+            generated_at=now,
+            entries=[
+                SubjectAccessEntry(
+                    occurred_at=r.occurred_at,
+                    organisation=r.caller_org,
+                    organisation_type=r.caller_org_type,
+                    purpose=r.purpose,
+                    legal_basis=r.legal_basis,
+                    fields=list(r.fields_released),
+                )
+                for r in rows
+            ],
+        )
+
+    @strawberry.field(description="Counts for publication: requests, releases and refusals per purpose and more.")
+    async def transparency_report(
+        self, info: Info[RequestContext, None], since: dt.datetime | None = None, until: dt.datetime | None = None
+    ) -> TransparencyReport:
+        start, end = _period(since, until)
+        return transparency_report(await _log(info.context).transparency(start, end))
+
+
+@strawberry.type(directives=tier("identity"))
+class AuditMutation:
+    @strawberry.mutation(description="Keep one audit record out of subject access reports until lifted.")
+    async def place_investigation_hold(
+        self, info: Info[RequestContext, None], purpose: Purpose, event_id: strawberry.ID, reason: str
+    ) -> AuditHold | None:
+        seq = _id(event_id, "eventId")
+        assert seq is not None
+        if not 1 <= len(reason.strip()) <= 500:
+            raise BadUserInput("give a reason (a case reference), at most 500 characters")
+        hold = await _log(info.context).place_hold(seq, reason=reason.strip(), placed_by=info.context.user_hash)
+        return _hold(hold) if hold is not None else None
+
+    @strawberry.mutation(description="Lift a hold: the entry shows in subject access reports from now on.")
+    async def lift_investigation_hold(
+        self, info: Info[RequestContext, None], purpose: Purpose, hold_id: strawberry.ID
+    ) -> AuditHold | None:
+        number = _id(hold_id, "holdId")
+        assert number is not None
+        hold = await _log(info.context).lift_hold(number, lifted_by=info.context.user_hash)
+        return _hold(hold) if hold is not None else None
