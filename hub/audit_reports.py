@@ -17,8 +17,10 @@ All SQL is parameterised; only fixed column lists are formatted in.
 from __future__ import annotations
 
 import asyncio
+import csv
 import datetime as dt
 import functools
+import io
 import logging
 import statistics
 import time
@@ -33,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from hub.audit_verify import Verification, verify_database
 from hub.errors import AuditUnavailable
 
-__all__ = ["AuditLog", "EventFilter", "EventRow", "Hold", "VerificationCache"]
+__all__ = ["AuditLog", "EventFilter", "EventRow", "Hold", "VerificationCache", "render_transparency"]
 
 _EVENT_COLUMNS = (
     "seq, occurred_at, request_id, operation_type, operation_name, caller_org, caller_org_type, caller_user_hash, "
@@ -179,18 +181,22 @@ class AuditLog:
         return _event(row) if row is not None else None
 
     @_reading
-    async def subject_access(self, subject_hashes: Sequence[str], *, now: dt.datetime) -> list[EventRow]:
+    async def subject_access(
+        self, subject_hashes: Sequence[str], *, now: dt.datetime, oversight: Sequence[str] = ()
+    ) -> list[EventRow]:
         """Every release of the person's data (released or partial, fields actually released), oldest first,
-        without the entries held back by an investigation hold not yet lifted."""
+        without the entries held back by an investigation hold not yet lifted, and without the oversight
+        purposes' reading of the log itself (``oversight``: auditing, answering this very request)."""
         rows = await self.pool.fetch(
             f"SELECT {_EVENT_COLUMNS} FROM hub.audit_event e "  # noqa: S608
             "WHERE e.subject_hashes && $1 AND e.decision IN ('released', 'partial') "
-            "AND cardinality(e.fields_released) > 0 "
+            "AND cardinality(e.fields_released) > 0 AND NOT (coalesce(e.purpose, '') = ANY($3)) "
             "AND NOT EXISTS (SELECT 1 FROM hub.audit_hold h WHERE h.seq = e.seq "
             "                AND (h.lifted_at IS NULL OR h.lifted_at > $2)) "
             "ORDER BY e.seq",
             list(subject_hashes),
             now,
+            list(oversight),
             timeout=self.timeout,
         )
         return [_event(r) for r in rows]
@@ -365,6 +371,67 @@ class AuditLog:
                 )
         order = {"own_record": 0, "volume": 1, "out_of_hours": 2}
         return sorted(found, key=lambda a: (order[a.kind], -a.count, a.caller_org, a.caller_user_hash))
+
+
+def render_transparency(report: Mapping[str, Any], fmt: str) -> str:
+    """The transparency report as Markdown (to publish) or CSV (one row per count: section, key, measure, n)."""
+    rows: list[tuple[str, str, str, int]] = [
+        ("total", "", measure, int(report[measure]))
+        for measure in ("requests", "releases", "refusals", "errors", "consent_refusals")
+    ]
+    for section, key in (("purpose", "by_purpose"), ("organisation_type", "by_org_type")):
+        for name, counts in sorted(report[key].items()):
+            rows += [(section, name, decision, int(n)) for decision, n in sorted(counts.items())]
+    for section, key in (
+        ("refusal_reason", "refusal_reasons"),
+        ("linkage_method", "linkage_methods"),
+        ("review_items", "review_items"),
+    ):
+        rows += [(section, name, "count", int(n)) for name, n in report[key].items()]
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["since", "until", "section", "key", "measure", "count"])
+        for row in rows:
+            writer.writerow([report["since"].isoformat(), report["until"].isoformat(), *row])
+        return out.getvalue()
+    if fmt != "md":
+        raise ValueError(f"unknown format {fmt!r}: md or csv")
+    lines = [
+        f"# welfare-hub transparency report, {report['since']:%Y-%m-%d %H:%M} to {report['until']:%Y-%m-%d %H:%M} UTC",
+        "",
+        "Counts of operations on the hub in the period: no person, user or organisation is named.",
+        "",
+        "| measure | count |",
+        "|---|---|",
+        *(f"| {measure.replace('_', ' ')} | {n} |" for section, _, measure, n in rows if section == "total"),
+    ]
+    titles = {
+        "purpose": "By purpose",
+        "organisation_type": "By organisation type",
+        "refusal_reason": "Refusals and failures by reason",
+        "linkage_method": "How people were found",
+        "review_items": "Uncertain matches sent to a person, by outcome",
+    }
+    for section, title in titles.items():
+        mine = [(key, measure, n) for s, key, measure, n in rows if s == section]
+        lines += ["", f"## {title}", ""]
+        if not mine:
+            lines.append("None in the period.")
+            continue
+        if section in ("purpose", "organisation_type"):
+            keys = sorted({k for k, _, _ in mine})
+            table = {(k, m): n for k, m, n in mine}
+            lines += ["| | released | partial | refused | error |", "|---|---|---|---|---|"]
+            lines += [
+                f"| {k} | "
+                + " | ".join(str(table.get((k, m), 0)) for m in ("released", "partial", "refused", "error"))
+                + " |"
+                for k in keys
+            ]
+        else:
+            lines += ["| | count |", "|---|---|", *(f"| {k} | {n} |" for k, _, n in mine)]
+    return "\n".join(lines) + "\n"
 
 
 class VerificationCache:

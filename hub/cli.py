@@ -410,6 +410,31 @@ def _cmd_audit_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_audit_report(settings: Settings, args: argparse.Namespace) -> int:
+    import asyncpg
+
+    from hub.audit_reports import AuditLog, render_transparency
+    from hub.migrate import migrate, migration_url
+
+    until = _timestamp(args.until) if args.until else dt.datetime.now(dt.UTC)
+    since = _timestamp(args.since) if args.since else until - dt.timedelta(days=30)
+    if not since < until:
+        raise ConfigError(["--since must be before --until"])
+
+    async def run(s: Settings) -> dict[str, Any]:
+        await migrate(s)
+        pool = await asyncpg.create_pool(migration_url(s, "hub"), min_size=1, max_size=2)
+        try:
+            return await AuditLog(pool, timeout=600).transparency(since, until)
+        finally:
+            await pool.close()
+
+    with database(settings) as s:
+        found = asyncio.run(run(s))
+    print(render_transparency(found, args.format), end="")
+    return 0
+
+
 def _cmd_audit_keys(settings: Settings, args: argparse.Namespace) -> int:
     print(json.dumps(_audit_keys(settings).public_document(), indent=2))
     return 0
@@ -449,6 +474,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=_cmd_audit_export)
     audit_sub.add_parser("checkpoint", help="sign the chain head now").set_defaults(func=_cmd_audit_checkpoint)
     audit_sub.add_parser("keys", help="print the public audit keys to publish").set_defaults(func=_cmd_audit_keys)
+    report = audit_sub.add_parser("report", help="the transparency report for a period (counts only)")
+    report.add_argument("--since", default=None, help="ISO 8601 start (default: 30 days before --until)")
+    report.add_argument("--until", default=None, help="ISO 8601 end, exclusive (default: now)")
+    report.add_argument("--format", choices=("md", "csv"), default="md")
+    report.set_defaults(func=_cmd_audit_report)
     rotate = keys_sub.add_parser("rotate", help="add a new NINO hashing key and make it current (dev key file)")
     rotate.add_argument("--key-id", required=True)
     rotate.set_defaults(func=_cmd_keys_rotate)

@@ -25,6 +25,9 @@ from resolvers.types import Purpose
 __all__ = ["AuditMutation", "AuditQuery", "transparency_report"]
 
 _MAX_PERIOD = dt.timedelta(days=366)
+#: Purposes that read the audit log itself: a person's report lists who received their data, not the
+#: oversight of those releases (which could also tip off an investigation).
+_OVERSIGHT = (Purpose.AUDIT.value, Purpose.SUBJECT_ACCESS.value)
 
 
 @strawberry.type(
@@ -382,7 +385,7 @@ class AuditQuery:
     ) -> SubjectAccessReport:
         ctx = info.context
         now = dt.datetime.now(dt.UTC)
-        rows = await _log(ctx).subject_access(_subject(ctx, nino), now=now)
+        rows = await _log(ctx).subject_access(_subject(ctx, nino), now=now, oversight=_OVERSIGHT)
         return SubjectAccessReport(
             generated_at=now,
             entries=[

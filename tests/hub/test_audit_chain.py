@@ -360,3 +360,54 @@ async def test_the_services_log_verifies_with_its_published_keys(
     assert report.ok, report.summary()
     assert report.records >= 3
     assert report.last_checkpoint_seq == report.last_seq
+
+
+# -- anomalies -----------------------------------------------------------------------------------------
+
+
+async def test_anomalies_name_volume_own_record_and_out_of_hours(chain: Chain) -> None:
+    from hub.audit_reports import AuditLog
+
+    users = {f"user-{n}": 4 for n in range(1, 6)} | {"user-busy": 30}
+    for user, n in users.items():
+        await chain.write(n, caller_user_hash=user)
+    await chain.write(1, caller_user_hash="user-2", decision="refused", reason_codes=["OWN_RECORD"], fields_released=[])
+    await chain.write(3, caller_user_hash="elsewhere-1", caller_org="south-hb")  # alone in its organisation
+    # Times as an attacker could not set them, but as the test needs: weekdays in office hours (UK time),
+    # then three of user-3's late on a Tuesday evening and one of user-4's on a Saturday morning.
+    tuesday_10 = dt.datetime(2026, 3, 3, 10, 0, tzinfo=dt.UTC)  # GMT: UK time is UTC
+    async with chain.tampering() as db:
+        await db.execute(
+            "UPDATE hub.audit_event SET occurred_at = $1::timestamptz + seq * interval '1 second'", tuesday_10
+        )
+        await db.execute(
+            "UPDATE hub.audit_event SET occurred_at = $1 WHERE seq IN (SELECT seq FROM hub.audit_event "
+            "WHERE caller_user_hash = 'user-3' ORDER BY seq LIMIT 3)",
+            dt.datetime(2026, 3, 3, 23, 30, tzinfo=dt.UTC),
+        )
+        await db.execute(
+            "UPDATE hub.audit_event SET occurred_at = $1 WHERE seq = (SELECT min(seq) FROM hub.audit_event "
+            "WHERE caller_user_hash = 'user-4')",
+            dt.datetime(2026, 3, 7, 11, 0, tzinfo=dt.UTC),
+        )
+    log = AuditLog(chain.pool, timeout=5)
+    found = await log.anomalies(dt.datetime(2026, 3, 1, tzinfo=dt.UTC), dt.datetime(2026, 3, 10, tzinfo=dt.UTC))
+    assert [(a.kind, a.caller_user_hash, a.count) for a in found] == [
+        ("own_record", "user-2", 1),
+        ("volume", "user-busy", 30),
+        ("out_of_hours", "user-3", 3),
+        ("out_of_hours", "user-4", 1),
+    ]
+    assert all(a.caller_org == "northshire-hb" for a in found)
+    # Summer time: 07:30 UTC in July is 08:30 in London, inside office hours; 17:30 UTC is 18:30, outside.
+    async with chain.tampering() as db:
+        await db.execute(
+            "UPDATE hub.audit_event SET occurred_at = $1 WHERE caller_user_hash <> 'user-5'",
+            dt.datetime(2026, 7, 7, 7, 30, tzinfo=dt.UTC),
+        )
+        await db.execute(
+            "UPDATE hub.audit_event SET occurred_at = $1 WHERE caller_user_hash = 'user-5'",
+            dt.datetime(2026, 7, 7, 17, 30, tzinfo=dt.UTC),
+        )
+    summer = await log.anomalies(dt.datetime(2026, 7, 1, tzinfo=dt.UTC), dt.datetime(2026, 7, 10, tzinfo=dt.UTC))
+    assert [(a.kind, a.caller_user_hash) for a in summer if a.kind == "out_of_hours"] == [("out_of_hours", "user-5")]

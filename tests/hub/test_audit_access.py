@@ -1,0 +1,284 @@
+"""Auditors, the people concerned and the public reading the audit log through the API, on real PostgreSQL.
+
+A person of this module's own (no other test looks them up) is looked up, released and refused, so the
+subject access report can be checked entry for entry against what happened here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from hub.app import load_purposes
+from hub.audit_reports import render_transparency
+from hub.cli import main
+from hub.config import Settings
+from hub.graphql import build_schema
+from linkage import check_nino
+from tests.conftest import codes, gql
+from tests.telemetry import Telemetry
+
+REGISTER = load_purposes(Settings(), build_schema(Settings()))
+BADGE = "query($n: String!) { person(nino: $n, purpose: BLUE_BADGE) { dwp { blueBadgeAutomaticEligibility } } }"
+BADGE_FIELDS = {"Query.person", "Person.dwp", "DwpRecord.blueBadgeAutomaticEligibility"}
+SAR = """query($n: String!) { subjectAccessReport(purpose: SUBJECT_ACCESS, nino: $n) {
+  generatedAt entries { occurredAt organisation organisationType purpose legalBasis fields } } }"""
+EVENTS = """query($n: String, $org: String, $decision: String, $first: Int!, $after: ID) {
+  auditEvents(purpose: AUDIT, subjectNino: $n, organisation: $org, decision: $decision, first: $first, after: $after) {
+    events { eventId occurredAt callerOrg callerOrgType purpose legalBasis subjects fieldsReleased decision
+             reasonCodes traceId recordHash }
+    nextCursor } }"""
+HOLD = 'mutation($e: ID!) { placeInvestigationHold(purpose: AUDIT, eventId: $e, reason: "CASE-2026-17") { holdId eventId liftedAt } }'
+LIFT = "mutation($h: ID!) { liftInvestigationHold(purpose: AUDIT, holdId: $h) { holdId liftedAt } }"
+
+
+def _nino() -> str:
+    while True:
+        candidate = f"JM{random.randrange(10**6):06d}C"
+        if check_nino(candidate).nino == candidate:
+            return candidate
+
+
+@pytest.fixture(scope="module")
+async def subject(admin: dict[str, asyncpg.Connection], people: Any, telemetry: Telemetry) -> str:
+    """A DWP person in the test council's area whom only this module looks up."""
+    nino = _nino()
+    person_id = await admin["src_dwp"].fetchval("SELECT coalesce(max(person_id), 0) + 1000 FROM dwp.person")
+    await admin["src_dwp"].execute(
+        "INSERT INTO dwp.person (person_id, nino, given_name, middle_names, family_name, date_of_birth, sex, "
+        "address_line1, town, postcode, household_id, household_role) "
+        "VALUES ($1, $2, 'Winifred', NULL, 'Auditson', '1944-02-29', 'F', '7 Quay St', 'Northtown', 'NT6 7QQ', $1, "
+        "'claimant')",
+        person_id,
+        nino,
+    )
+    await telemetry.remember_people(admin)
+    return nino
+
+
+@pytest.fixture(scope="module")
+async def history(client: httpx.AsyncClient, token: Any, subject: str) -> dict[str, Any]:
+    """What happened to the subject's data here: two releases to two organisations, two refusals."""
+    started = dt.datetime.now(dt.UTC)
+    released = []
+    for org in ("sar-badge-north", "sar-badge-south"):
+        body = (await gql(client, token("council_blue_badge", "BLUE_BADGE", org=org), BADGE, {"n": subject})).json()
+        assert "errors" not in body, body
+        released.append(org)
+    wrong_org = (await gql(client, token("council_hb", "BLUE_BADGE", org="sar-hb"), BADGE, {"n": subject})).json()
+    assert codes(wrong_org) == ["PURPOSE_NOT_GRANTED"]
+    too_much = """query($n: String!) { person(nino: $n, purpose: BLUE_BADGE) { dwp { name { familyName } } } }"""
+    wide = (
+        await gql(client, token("council_blue_badge", "BLUE_BADGE", org="sar-badge-wide"), too_much, {"n": subject})
+    ).json()
+    assert codes(wide) == ["PURPOSE_FORBIDS_FIELD"]
+    return {"started": started, "released": released, "ended": dt.datetime.now(dt.UTC)}
+
+
+async def _events(client: httpx.AsyncClient, auditor: str, **variables: Any) -> list[dict[str, Any]]:
+    """Every page of auditEvents, walked one event at a time (the cursor is what is tested)."""
+    out, after = [], None
+    while True:
+        body = (await gql(client, auditor, EVENTS, {"first": 1, "after": after, **variables})).json()
+        assert "errors" not in body, body
+        page = body["data"]["auditEvents"]
+        out += page["events"]
+        after = page["nextCursor"]
+        if after is None:
+            return out
+
+
+async def test_the_subject_access_report_lists_exactly_the_releases(
+    client: httpx.AsyncClient, token: Any, subject: str, history: dict[str, Any]
+) -> None:
+    dpo = token("data_protection_officer", "SUBJECT_ACCESS", org="hub-dpo")
+    body = (await gql(client, dpo, SAR, {"n": subject})).json()
+    assert "errors" not in body, body
+    entries = body["data"]["subjectAccessReport"]["entries"]
+    assert [e["organisation"] for e in entries] == history["released"]  # oldest first; refusals released nothing
+    badge = REGISTER.purposes["BLUE_BADGE"]
+    for entry in entries:
+        assert entry["organisationType"] == "council_blue_badge"
+        assert entry["purpose"] == "BLUE_BADGE"
+        assert entry["legalBasis"] == badge.legal_basis
+        assert set(entry["fields"]) == BADGE_FIELDS
+        at = dt.datetime.fromisoformat(entry["occurredAt"])
+        assert history["started"] <= at <= history["ended"]
+
+
+async def test_a_hold_keeps_an_entry_back_until_it_is_lifted(
+    client: httpx.AsyncClient, token: Any, subject: str, history: dict[str, Any]
+) -> None:
+    auditor = token("auditor", "AUDIT", org="internal-audit")
+    dpo = token("data_protection_officer", "SUBJECT_ACCESS", org="hub-dpo")
+    released = await _events(client, auditor, n=subject, decision="released")
+    south = next(e for e in released if e["callerOrg"] == "sar-badge-south")
+    placed = (await gql(client, auditor, HOLD, {"e": south["eventId"]})).json()["data"]["placeInvestigationHold"]
+    assert placed["eventId"] == south["eventId"]
+    assert placed["liftedAt"] is None
+    held = (await gql(client, dpo, SAR, {"n": subject})).json()["data"]["subjectAccessReport"]["entries"]
+    assert [e["organisation"] for e in held] == ["sar-badge-north"]  # no sign of the held entry
+
+    lifted = (await gql(client, auditor, LIFT, {"h": placed["holdId"]})).json()["data"]["liftInvestigationHold"]
+    assert lifted["liftedAt"] is not None
+    again = (await gql(client, auditor, LIFT, {"h": placed["holdId"]})).json()
+    assert again["data"]["liftInvestigationHold"] is None  # lifted once only
+    shown = (await gql(client, dpo, SAR, {"n": subject})).json()["data"]["subjectAccessReport"]["entries"]
+    assert [e["organisation"] for e in shown] == history["released"]
+    nowhere = (await gql(client, auditor, HOLD, {"e": "999999999"})).json()
+    assert nowhere["data"]["placeInvestigationHold"] is None
+
+
+async def test_audit_events_filter_page_and_pseudonymise(
+    client: httpx.AsyncClient, token: Any, subject: str, history: dict[str, Any]
+) -> None:
+    auditor = token("auditor", "AUDIT", org="internal-audit")
+    everything = await _events(client, auditor, n=subject)
+    # Newest first; oldest first come the two releases. The refusals named no one (they were refused before
+    # any lookup), so they are not the subject's; the later operations are the oversight of this module.
+    orgs = [e["callerOrg"] for e in everything]
+    assert orgs[::-1][:2] == ["sar-badge-north", "sar-badge-south"]
+    assert "sar-badge-wide" not in orgs
+    assert "sar-hb" not in orgs
+    assert [int(e["eventId"]) for e in everything] == sorted((int(e["eventId"]) for e in everything), reverse=True)
+    north = next(e for e in everything if e["callerOrg"] == "sar-badge-north")
+    assert set(north["fieldsReleased"]) == BADGE_FIELDS
+    assert (north["decision"], north["purpose"], north["reasonCodes"]) == ("released", "BLUE_BADGE", [])
+    assert all(len(e["recordHash"]) == 64 and len(e["traceId"]) == 32 for e in everything)
+    (wide,) = await _events(client, auditor, org="sar-badge-wide")
+    assert (wide["decision"], wide["reasonCodes"], wide["fieldsReleased"]) == ("refused", ["PURPOSE_FORBIDS_FIELD"], [])
+    assert wide["subjects"] == []
+    only_north = await _events(client, auditor, n=subject, org="sar-badge-north")
+    assert [e["callerOrg"] for e in only_north] == ["sar-badge-north"]
+
+    # The subject appears as this auditor's pseudonym: the same in every event, another for another auditor.
+    (mine,) = {s for e in everything for s in e["subjects"]}
+    other = token("auditor", "AUDIT", org="commissioner")
+    (theirs,) = {s for e in await _events(client, other, n=subject) for s in e["subjects"]}
+    assert mine != theirs
+    assert subject not in mine
+
+
+@pytest.mark.parametrize(
+    ("org_type", "purpose", "query", "code"),
+    [
+        (
+            "council_hb",
+            "HB_OVERNIGHT_CARER_ROOM",
+            "{ auditEvents(purpose: HB_OVERNIGHT_CARER_ROOM) { nextCursor } }",
+            "PURPOSE_FORBIDS_FIELD",
+        ),
+        ("council_hb", "AUDIT", "{ auditEvents(purpose: AUDIT) { nextCursor } }", "PURPOSE_NOT_GRANTED"),
+        ("auditor", "AUDIT", '{ person(nino: "JK102030A", purpose: AUDIT) { subjectId } }', "PURPOSE_FORBIDS_FIELD"),
+        (
+            "auditor",
+            "BLUE_BADGE",
+            '{ person(nino: "JK102030A", purpose: BLUE_BADGE) { subjectId } }',
+            "PURPOSE_NOT_GRANTED",
+        ),
+        (
+            "council_hb",
+            "SUBJECT_ACCESS",
+            '{ subjectAccessReport(purpose: SUBJECT_ACCESS, nino: "JK102030A") { generatedAt } }',
+            "PURPOSE_NOT_GRANTED",
+        ),
+        (
+            "data_protection_officer",
+            "SUBJECT_ACCESS",
+            "{ auditEvents(purpose: SUBJECT_ACCESS) { nextCursor } }",
+            "PURPOSE_FORBIDS_FIELD",
+        ),
+    ],
+)
+async def test_audit_data_is_refused_outside_its_purpose_and_the_refusal_is_audited(
+    client: httpx.AsyncClient,
+    token: Any,
+    admin: dict[str, asyncpg.Connection],
+    org_type: str,
+    purpose: str,
+    query: str,
+    code: str,
+) -> None:
+    org = f"nosy-{org_type}-{purpose}".lower().replace("_", "-")
+    body = (await gql(client, token(org_type, purpose, org=org), query)).json()
+    assert codes(body) == [code]
+    assert body["data"] is None
+    row = await admin["hub"].fetchrow(
+        "SELECT decision, reason_codes, fields_released FROM hub.audit_event WHERE caller_org = $1 ORDER BY seq DESC LIMIT 1",
+        org,
+    )
+    assert (row["decision"], row["reason_codes"], row["fields_released"]) == ("refused", [code], [])
+
+
+async def test_verification_over_the_api_matches_the_published_keys(client: httpx.AsyncClient, token: Any) -> None:
+    auditor = token("auditor", "AUDIT", org="internal-audit")
+    q = "{ auditVerification(purpose: AUDIT) { ok records lastEventId unsignedRecords problems { kind } publicKeys { keyId publicKey } } }"
+    result = (await gql(client, auditor, q)).json()["data"]["auditVerification"]
+    assert result["ok"] is True
+    assert result["problems"] == []
+    assert result["records"] >= 1
+    published = (await client.get("/audit/keys")).json()["keys"]
+    assert {k["keyId"]: k["publicKey"] for k in result["publicKeys"]} == published
+
+
+async def test_the_transparency_report_counts_what_happened(
+    client: httpx.AsyncClient, token: Any, admin: dict[str, asyncpg.Connection], settings: Settings
+) -> None:
+    since = dt.datetime.now(dt.UTC)
+    north = token("council_blue_badge", "BLUE_BADGE", org="transparency-north")
+    for nino in ("JK102032C", "JK102035B"):
+        assert "errors" not in (await gql(client, north, BADGE, {"n": nino})).json()
+    refused = token("council_hb", "BLUE_BADGE", org="transparency-hb")
+    assert codes((await gql(client, refused, BADGE, {"n": "JK102032C"})).json()) == ["PURPOSE_NOT_GRANTED"]
+    until = dt.datetime.now(dt.UTC)
+    q = """query($s: DateTime!, $u: DateTime!) { transparencyReport(since: $s, until: $u) {
+      requests releases refusals errors consentRefusals
+      byPurpose { key released partial refused error } byOrganisationType { key released refused }
+      refusalReasons { key count } linkageMethods { key count } } }"""
+    anyone = token("council_hb", "HB_OVERNIGHT_CARER_ROOM", org="transparency-reader")  # public: any purpose
+    body = (await gql(client, anyone, q, {"s": since.isoformat(), "u": until.isoformat()})).json()
+    assert "errors" not in body, body
+    report = body["data"]["transparencyReport"]
+    assert (report["requests"], report["releases"], report["refusals"], report["errors"]) == (3, 2, 1, 0)
+    assert report["consentRefusals"] == 0
+    assert report["byPurpose"] == [{"key": "BLUE_BADGE", "released": 2, "partial": 0, "refused": 1, "error": 0}]
+    assert {r["key"]: (r["released"], r["refused"]) for r in report["byOrganisationType"]} == {
+        "council_blue_badge": (2, 0),
+        "council_hb": (0, 1),
+    }
+    assert report["refusalReasons"] == [{"key": "PURPOSE_NOT_GRANTED", "count": 1}]
+    assert sum(m["count"] for m in report["linkageMethods"]) == 2
+
+    # The same report from the command line, as Markdown and as CSV.
+    from hub.audit_reports import AuditLog
+
+    pool = await asyncpg.create_pool(settings.admin_url("hub"), min_size=1, max_size=1)
+    try:
+        data = await AuditLog(pool, timeout=10).transparency(since, until)
+    finally:
+        await pool.close()
+    md = render_transparency(data, "md")
+    assert "| requests | 3 |" in md
+    assert "| BLUE_BADGE | 2 | 0 | 1 | 0 |" in md
+    csv_text = render_transparency(data, "csv")
+    assert f"{since.isoformat()},{until.isoformat()},purpose,BLUE_BADGE,released,2" in csv_text.splitlines()
+
+
+def test_audit_report_command(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert settings.database_url is not None
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("WELFARE_HUB_DB_PREFIX", settings.db_prefix)
+    monkeypatch.setenv("WELFARE_HUB_DATA_DIR", str(settings.data_dir))
+    assert main(["audit", "report", "--since", "2000-01-01", "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "since,until,section,key,measure,count"
+    requests = next(line for line in lines if ",total,,requests," in line)
+    assert int(requests.rsplit(",", 1)[1]) > 0
+    assert main(["audit", "report", "--since", "2030-01-01", "--until", "2020-01-01"]) == 2
