@@ -39,7 +39,7 @@ from hub.keys import load_key_ring
 from hub.notice import field_descriptions
 from hub.orgs import OrgRegister
 from hub.policy import Register, load_register
-from hub.tracing import TraceMiddleware
+from hub.tracing import SpanStore, TraceMiddleware
 from linkage import FSModel, KeyRing, Thresholds
 from resolvers.context import RequestContext, Services
 from resolvers.sensitivity import field_tiers
@@ -204,6 +204,24 @@ def _observer(hooks: Hooks, store: StoreName) -> Callable[[asyncpg.Connection], 
     return on_connect
 
 
+async def _store_spans_every(store: SpanStore, pool: asyncpg.Pool, settings: Settings) -> None:
+    """Write the spans of finished requests to the hub's copy each second; prune it of old spans hourly."""
+    pruned = 0.0
+    while True:
+        await asyncio.sleep(1.0)
+        try:
+            async with asyncio.timeout(settings.audit_timeout * 5):
+                await store.flush(pool)
+                if time.monotonic() - pruned > 3600:
+                    await pool.execute(
+                        "DELETE FROM hub.trace_span WHERE started_at < now() - make_interval(days => $1)",
+                        settings.trace_retention_days,
+                    )
+                    pruned = time.monotonic()
+        except Exception as e:  # spans are a convenience for auditors: a failure costs them, not a request
+            log.warning("storing spans failed: %s", type(e).__name__)
+
+
 async def _checkpoint_every(checkpointer: Checkpointer, settings: Settings) -> None:
     """Sign the audit chain's head at the configured interval (when it has moved)."""
     while True:
@@ -231,6 +249,7 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
     assert settings.audit_keys_path is not None
     audit_keys = AuditKeys.load(settings.audit_keys_path)
     tracing.configure(settings.otel)
+    span_store = SpanStore() if settings.trace_retention_days > 0 else None
     schema = build_schema(settings)
     state = _State(
         settings=settings,
@@ -276,11 +295,18 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
             audit_public_keys=audit_keys.public_document()["keys"],
         )
         checkpoints = asyncio.create_task(_checkpoint_every(Checkpointer(hub_pool, audit_keys), settings))
+        spans = asyncio.create_task(_store_spans_every(span_store, hub_pool, settings)) if span_store else None
         try:
             yield
         finally:
             checkpoints.cancel()
-            await asyncio.gather(checkpoints, return_exceptions=True)
+            if spans is not None:
+                spans.cancel()
+            await asyncio.gather(checkpoints, *([spans] if spans else []), return_exceptions=True)
+            if span_store is not None:
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(settings.audit_timeout):
+                        await span_store.flush(hub_pool)
             with contextlib.suppress(Exception):  # sign what was written before stopping, if the store answers
                 async with asyncio.timeout(settings.audit_timeout):
                     await Checkpointer(hub_pool, audit_keys).checkpoint()
@@ -387,5 +413,5 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
     )
     app.state.hub = state
     app.add_middleware(_BodyLimit, limit=settings.max_body_bytes)
-    app.add_middleware(TraceMiddleware)  # outermost: a refused body is traced too
+    app.add_middleware(TraceMiddleware, store=span_store)  # outermost: a refused body is traced too
     return app

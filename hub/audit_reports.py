@@ -21,6 +21,7 @@ import csv
 import datetime as dt
 import functools
 import io
+import json
 import logging
 import statistics
 import time
@@ -117,6 +118,18 @@ class Hold:
 
 
 @dataclass(frozen=True, slots=True)
+class SpanRow:
+    span_id: str
+    parent_span_id: str | None
+    name: str
+    kind: str
+    started_at: dt.datetime
+    duration_us: int
+    status: str
+    attributes: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class Anomaly:
     kind: str  # "volume" | "own_record" | "out_of_hours"
     caller_org: str
@@ -179,6 +192,29 @@ class AuditLog:
             timeout=self.timeout,
         )
         return _event(row) if row is not None else None
+
+    @_reading
+    async def spans(self, trace_id: str) -> list[SpanRow]:
+        """The hub's copy of a trace's spans, in the order they started."""
+        rows = await self.pool.fetch(
+            "SELECT span_id, parent_span_id, name, kind, started_at, duration_us, status, attributes "
+            "FROM hub.trace_span WHERE trace_id = $1 ORDER BY started_at, span_id",
+            trace_id,
+            timeout=self.timeout,
+        )
+        return [
+            SpanRow(
+                span_id=r["span_id"],
+                parent_span_id=r["parent_span_id"],
+                name=r["name"],
+                kind=r["kind"],
+                started_at=r["started_at"],
+                duration_us=r["duration_us"],
+                status=r["status"],
+                attributes=json.loads(r["attributes"]) if isinstance(r["attributes"], str) else dict(r["attributes"]),
+            )
+            for r in rows
+        ]
 
     @_reading
     async def subject_access(

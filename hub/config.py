@@ -71,6 +71,7 @@ class Settings:
     audit_checkpoint_seconds: float = 60.0  # how often the chain head is signed (when it has moved)
     audit_verify_seconds: float = 300.0  # how old the verification auditors see may be before it is redone
     audit_query_timeout: float = 10.0  # auditors' searches and reports over a long log
+    trace_retention_days: int = 30  # the hub's own copy of its spans, for auditors; 0 keeps none
     purposes_path: Path = _REPO_ROOT / "policy" / "purposes.toml"
     source_timeout: float = 2.0
     audit_timeout: float = 2.0
@@ -164,6 +165,9 @@ class Settings:
                 "WELFARE_HUB_AUDIT_VERIFY_SECONDS", cls.audit_verify_seconds, minimum=0, maximum=86400
             ),
             audit_query_timeout=number("WELFARE_HUB_AUDIT_QUERY_TIMEOUT_MS", 10000, minimum=1) / 1000,
+            trace_retention_days=int(
+                number("WELFARE_HUB_TRACE_RETENTION_DAYS", cls.trace_retention_days, integer=True, maximum=3660)
+            ),
             purposes_path=path("WELFARE_HUB_PURPOSES", cls.purposes_path) or cls.purposes_path,
             source_timeout=number("WELFARE_HUB_SOURCE_TIMEOUT_MS", 2000, minimum=1) / 1000,
             audit_timeout=number("WELFARE_HUB_AUDIT_TIMEOUT_MS", 2000, minimum=1) / 1000,

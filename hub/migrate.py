@@ -40,6 +40,7 @@ _HUB_GRANTS: dict[str, str] = {
     "hub.audit_event": "SELECT, INSERT",  # through hub.audit_append, which chains each record
     "hub.audit_checkpoint": "SELECT, INSERT",
     "hub.audit_hold": "SELECT, INSERT, UPDATE (lifted_at, lifted_by_hash)",
+    "hub.trace_span": "SELECT, INSERT, DELETE",  # the service prunes its own copy of old spans
     "hub.link": "SELECT, INSERT, UPDATE",  # clerical decisions update links
     "hub.review_item": "SELECT, UPDATE",
     "hub.link_run": "SELECT",

@@ -22,7 +22,11 @@ are made either way: the audit log and the callers' own traces refer to them.
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import contextvars
+import datetime as dt
+import json
 import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -30,13 +34,23 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["NS", "TraceMiddleware", "configure", "current_trace_id", "db_span", "provider", "span", "tracer"]
+__all__ = [
+    "NS",
+    "SpanStore",
+    "TraceMiddleware",
+    "configure",
+    "current_trace_id",
+    "db_span",
+    "provider",
+    "span",
+    "tracer",
+]
 
 NS = "welfare_hub"  # the namespace of the hub's own span attributes
 _PROPAGATOR = TraceContextTextMapPropagator()
@@ -76,6 +90,7 @@ def configure(env: Mapping[str, str], *, processor: SpanProcessor | None = None)
             provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
         if processor is not None:
             provider.add_span_processor(processor)
+        provider.add_span_processor(_Dispatch())
         trace.set_tracer_provider(provider)
         _provider = provider
         return provider
@@ -128,12 +143,76 @@ def span(
             raise
 
 
+# -- the hub's own copy of its spans ---------------------------------------------------------------------
+
+_MAX_BUFFERED = 50_000  # spans waiting to be stored; beyond that the oldest are dropped (and counted)
+_current_store: contextvars.ContextVar[SpanStore | None] = contextvars.ContextVar(
+    "welfare_hub_span_store", default=None
+)
+
+
+class SpanStore:
+    """The spans of one hub's requests, kept in its database (hub.trace_span) for auditors.
+
+    A span is taken when it ends, by :class:`_Dispatch` (one processor on the process's provider), for the
+    store of the app whose request made it (a context variable the app's middleware sets), and written by
+    the app's background task in batches (:meth:`flush`)."""
+
+    def __init__(self) -> None:
+        self._buffer: collections.deque[tuple[Any, ...]] = collections.deque(maxlen=_MAX_BUFFERED)
+        self.dropped = 0
+
+    def take(self, span: ReadableSpan) -> None:
+        ctx = span.context
+        if ctx is None or span.start_time is None or span.end_time is None:
+            return
+        if len(self._buffer) == _MAX_BUFFERED:
+            self.dropped += 1
+        parent = span.parent.span_id if span.parent is not None else None
+        self._buffer.append(
+            (
+                f"{ctx.trace_id:032x}",
+                f"{ctx.span_id:016x}",
+                f"{parent:016x}" if parent else None,
+                span.name,
+                span.kind.name.lower(),
+                dt.datetime.fromtimestamp(span.start_time / 1e9, dt.UTC),
+                max(0, (span.end_time - span.start_time) // 1000),
+                span.status.status_code.name.lower(),
+                json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in (span.attributes or {}).items()}),
+            )
+        )
+
+    async def flush(self, pool: Any) -> int:
+        """Write what is buffered; the number written."""
+        rows = []
+        while self._buffer:
+            rows.append(self._buffer.popleft())
+        if rows:
+            await pool.executemany(
+                "INSERT INTO hub.trace_span (trace_id, span_id, parent_span_id, name, kind, started_at, duration_us, "
+                "status, attributes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb) "
+                "ON CONFLICT (trace_id, span_id) DO NOTHING",
+                rows,
+            )
+        return len(rows)
+
+
+class _Dispatch(SpanProcessor):
+    def on_end(self, span: ReadableSpan) -> None:
+        store = _current_store.get()
+        if store is not None:
+            store.take(span)
+
+
 class TraceMiddleware:
     """Pure ASGI (Starlette's BaseHTTPMiddleware would cut the context the spans live in): one server span
-    per HTTP request, continuing the caller's ``traceparent`` when it is valid."""
+    per HTTP request, continuing the caller's ``traceparent`` when it is valid. With a ``store``, the
+    request's spans are also kept in the hub's database."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, store: SpanStore | None = None) -> None:
         self.app = app
+        self.store = store
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -144,6 +223,7 @@ class TraceMiddleware:
         method, path = scope.get("method", "GET"), scope.get("path", "")
         route = path if path in _ROUTES else "other"  # never an arbitrary path: it could carry anything
         token = otel_context.attach(parent)
+        kept = _current_store.set(self.store)
         try:
             with span(
                 f"{method} {route}",
@@ -164,6 +244,7 @@ class TraceMiddleware:
 
                 await self.app(scope, receive, send_status)
         finally:
+            _current_store.reset(kept)
             otel_context.detach(token)
 
 

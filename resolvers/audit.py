@@ -9,6 +9,7 @@ joined), and a NINO given as a filter is hashed on the way in, under every key o
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import strawberry
@@ -28,6 +29,24 @@ _MAX_PERIOD = dt.timedelta(days=366)
 #: Purposes that read the audit log itself: a person's report lists who received their data, not the
 #: oversight of those releases (which could also tip off an investigation).
 _OVERSIGHT = (Purpose.AUDIT.value, Purpose.SUBJECT_ACCESS.value)
+
+
+@strawberry.type(description="One attribute of a span (its value as JSON).", directives=tier("identity"))
+class SpanAttribute:
+    key: str = strawberry.field(description="The attribute's name (OpenTelemetry conventions, welfare_hub.*).")
+    value: str = strawberry.field(description="Its value, as JSON.")
+
+
+@strawberry.type(description="One span of a request's trace.", directives=tier("identity"))
+class TraceSpan:
+    span_id: str = strawberry.field(description="The span's id (hex).")
+    parent_span_id: str | None = strawberry.field(description="Its parent's id, if it has one in this trace.")
+    name: str = strawberry.field(description="What it timed.")
+    kind: str = strawberry.field(description="server, internal or client (a source query).")
+    started_at: dt.datetime = strawberry.field(description="When it started.")
+    duration_ms: float = strawberry.field(description="How long it took, in milliseconds.")
+    status: str = strawberry.field(description="unset, ok or error.")
+    attributes: list[SpanAttribute] = strawberry.field(description="What it recorded (never personal data).")
 
 
 @strawberry.type(
@@ -54,6 +73,26 @@ class AuditEvent:
     reason_codes: list[str] = strawberry.field(description="Why (error codes).")
     trace_id: str | None = strawberry.field(description="The trace of the request (W3C trace id).")
     record_hash: str = strawberry.field(description="The record's hash in the chain (hex).")
+
+    @strawberry.field(description="The request's spans as the hub kept them (empty once pruned, or never kept).")
+    async def trace(self, info: Info[RequestContext, None]) -> list[TraceSpan]:
+        if not self.trace_id:
+            return []
+        return [
+            TraceSpan(
+                span_id=s.span_id,
+                parent_span_id=s.parent_span_id,
+                name=s.name,
+                kind=s.kind,
+                started_at=s.started_at,
+                duration_ms=s.duration_us / 1000,
+                status=s.status,
+                attributes=[
+                    SpanAttribute(key=k, value=json.dumps(v, sort_keys=True)) for k, v in sorted(s.attributes.items())
+                ],
+            )
+            for s in await _log(info.context).spans(self.trace_id)
+        ]
 
 
 @strawberry.type(description="A page of audit events, newest first.", directives=tier("identity"))

@@ -6,7 +6,9 @@ subject access report can be checked entry for entry against what happened here.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import json
 import random
 from typing import Any
 
@@ -282,3 +284,33 @@ def test_audit_report_command(
     requests = next(line for line in lines if ",total,,requests," in line)
     assert int(requests.rsplit(",", 1)[1]) > 0
     assert main(["audit", "report", "--since", "2030-01-01", "--until", "2020-01-01"]) == 2
+
+
+async def test_an_audit_event_opens_with_its_trace(
+    client: httpx.AsyncClient, token: Any, subject: str, history: dict[str, Any]
+) -> None:
+    auditor = token("auditor", "AUDIT", org="internal-audit")
+    (north,) = await _events(client, auditor, n=subject, org="sar-badge-north")
+    q = """query($e: ID!) { auditEvent(purpose: AUDIT, eventId: $e) { eventId traceId callerOrg
+      trace { spanId parentSpanId name kind durationMs status attributes { key value } } } }"""
+    spans: list[dict[str, Any]] = []
+    for _ in range(50):  # the hub writes its spans each second
+        event = (await gql(client, auditor, q, {"e": north["eventId"]})).json()["data"]["auditEvent"]
+        spans = event["trace"]
+        if any(s["name"] == "welfare_hub.audit" for s in spans):
+            break
+        await asyncio.sleep(0.1)
+    assert event["traceId"] == north["traceId"]
+    names = [s["name"] for s in spans]
+    assert names[0] == "POST /graphql"
+    assert {"query", "welfare_hub.purpose", "welfare_hub.link", "welfare_hub.audit"} <= set(names)
+    assert any(n.startswith("SELECT ") for n in names)
+    ids = {s["spanId"] for s in spans}
+    assert all(s["parentSpanId"] in ids for s in spans[1:])  # one tree, rooted at the server span
+    operation = next(s for s in spans if s["name"] == "query")
+    attributes = {a["key"]: json.loads(a["value"]) for a in operation["attributes"]}
+    assert attributes["welfare_hub.caller.org"] == "sar-badge-north"
+    assert attributes["welfare_hub.decision"] == "released"
+    assert subject not in json.dumps(spans)
+    missing = (await gql(client, auditor, q, {"e": "999999999"})).json()
+    assert missing["data"]["auditEvent"] is None

@@ -1,0 +1,59 @@
+"""The hub with its audit write and its tracing taken out, for measuring what they cost (bench only).
+
+    BENCH_TAKE_OUT=audit,tracing python -m bench.unobserved serve
+
+Patches, in this process only, what ``BENCH_TAKE_OUT`` names (default both): ``audit``, the audit sink
+writes nothing; ``tracing``, no span is made (no server span, no operation, purpose, linkage, source or
+audit span). Everything else is the product as shipped. Nothing in
+the product can switch the audit off: only this module, which the service never imports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from opentelemetry.trace import INVALID_SPAN, Span
+
+import hub.app as hub_app
+import hub.graphql as hub_graphql
+import hub.tracing as hub_tracing
+import resolvers.schema as resolver_schema
+import resolvers.sources.base as source_base
+from hub.audit import AuditRecord
+from hub.cli import main
+
+
+class _NoAudit:
+    def __init__(self, *_: Any, **__: Any) -> None:
+        pass
+
+    async def write(self, record: AuditRecord) -> None:
+        return None
+
+
+@contextlib.contextmanager
+def _no_span(*_: Any, **__: Any) -> Iterator[Span]:
+    yield INVALID_SPAN
+
+
+def _passthrough(app: Any) -> Any:
+    return app
+
+
+def unobserve(parts: set[str]) -> None:
+    if "audit" in parts:
+        hub_app.PgAuditSink = _NoAudit  # type: ignore[assignment,misc]
+    if "tracing" in parts:
+        hub_app.TraceMiddleware = _passthrough  # type: ignore[assignment,misc]
+        for module in (hub_graphql, resolver_schema, hub_tracing, hub_app.tracing):
+            module.span = _no_span  # type: ignore[attr-defined]
+        source_base.db_span = _no_span  # type: ignore[assignment]
+
+
+if __name__ == "__main__":
+    unobserve(set(os.environ.get("BENCH_TAKE_OUT", "audit,tracing").split(",")))
+    sys.exit(main(sys.argv[1:]))
