@@ -40,7 +40,7 @@ def _no_span(*_: Any, **__: Any) -> Iterator[Span]:
     yield INVALID_SPAN
 
 
-def _passthrough(app: Any) -> Any:
+def _passthrough(app: Any, **_: Any) -> Any:
     return app
 
 

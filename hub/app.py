@@ -32,6 +32,7 @@ from hub.audit_reports import AuditLog, VerificationCache
 from hub.auth import Caller, TokenVerifier, UnknownKeyId, jwks_source
 from hub.config import SOURCE_STORES, Settings, StoreName
 from hub.consent import ConsentStore
+from hub.console import console_routes
 from hub.errors import AuthError, ConfigError
 from hub.graphql import HubSchema, build_schema, sanitise_message
 from hub.identity import LinkIndex, ReviewQueue, load_link_model
@@ -316,6 +317,16 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
 
     refusal_budget = _Budget(per_second=settings.unauthenticated_audit_per_second)
 
+    async def verified(token: str) -> Caller:
+        """The caller a token names, verified (signature, expiry, audience, issuer), or AuthError."""
+        try:
+            return state.verifier.verify(token)
+        except UnknownKeyId:
+            # The issuer may have rotated: read its key set again (rate-limited, off the event loop).
+            if not state.verifier.refresh_due() or not await asyncio.to_thread(state.verifier.refresh):
+                raise
+            return state.verifier.verify(token)
+
     async def graphql(request: Request) -> Response:
         if request.method == "GET" and not settings.production and "text/html" in request.headers.get("accept", ""):
             return await run_view(request)
@@ -327,13 +338,7 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
                 401, "UNAUTHENTICATED", "a bearer token is required", {"WWW-Authenticate": 'Bearer realm="welfare-hub"'}
             )
         try:
-            try:
-                caller = state.verifier.verify(token.strip())
-            except UnknownKeyId:
-                # The issuer may have rotated: read its key set again (rate-limited, off the event loop).
-                if not state.verifier.refresh_due() or not await asyncio.to_thread(state.verifier.refresh):
-                    raise
-                caller = state.verifier.verify(token.strip())
+            caller = await verified(token.strip())
         except AuthError as e:
             await _audit_unauthenticated(str(e.extensions["code"]))
             return _json_error(
@@ -406,6 +411,7 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/audit/keys", audit_keys_document),
+            *console_routes(services=state.services, schema=schema, verify=verified, secure_cookie=settings.production),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],

@@ -248,4 +248,4 @@ class TraceMiddleware:
             otel_context.detach(token)
 
 
-_ROUTES = frozenset({"/graphql", "/healthz", "/readyz", "/audit/keys"})
+_ROUTES = frozenset({"/graphql", "/healthz", "/readyz", "/audit/keys", "/audit/console", "/audit/console/login"})
