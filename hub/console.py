@@ -59,7 +59,7 @@ EVENT = """query ConsoleEvent($id: ID!) { auditEvent(purpose: AUDIT, eventId: $i
 
 
 def _page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    html = _ENV.get_template(f"console/{template}").render(root=ROOT, errors=[], caller=None, **context)
+    html = _ENV.get_template(f"console/{template}").render({"root": ROOT, "errors": [], "caller": None, **context})
     return HTMLResponse(html, status, headers=_HEADERS)
 
 

@@ -26,7 +26,6 @@ import collections
 import contextlib
 import contextvars
 import datetime as dt
-import json
 import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -179,19 +178,19 @@ class SpanStore:
                 dt.datetime.fromtimestamp(span.start_time / 1e9, dt.UTC),
                 max(0, (span.end_time - span.start_time) // 1000),
                 span.status.status_code.name.lower(),
-                json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in (span.attributes or {}).items()}),
+                {k: list(v) if isinstance(v, tuple) else v for k, v in (span.attributes or {}).items()},
             )
         )
 
     async def flush(self, pool: Any) -> int:
-        """Write what is buffered; the number written."""
+        """Write what is buffered (the hub pool's jsonb codec encodes the attributes); the number written."""
         rows = []
         while self._buffer:
             rows.append(self._buffer.popleft())
         if rows:
             await pool.executemany(
                 "INSERT INTO hub.trace_span (trace_id, span_id, parent_span_id, name, kind, started_at, duration_us, "
-                "status, attributes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb) "
+                "status, attributes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
                 "ON CONFLICT (trace_id, span_id) DO NOTHING",
                 rows,
             )
