@@ -6,8 +6,8 @@
   investigation hold that has not been lifted (Estonia found some entries must wait);
 - :meth:`AuditLog.transparency`: counts per period, purpose, organisation type and reason, for publication;
 - :meth:`AuditLog.anomalies`: what staff browsing family and neighbours looks like (regulators' most
-  common finding): users far above their peers' volume, attempts at their own record, lookups outside
-  working hours;
+  common finding): users far above their peers' volume, attempts at their own record, releases about
+  someone at their own address, lookups outside working hours;
 - :class:`VerificationCache`: the chain's verification (hub.audit_verify), recomputed in full when older
   than a configured age.
 
@@ -47,6 +47,8 @@ _LONDON = ZoneInfo("Europe/London")
 log = logging.getLogger("welfare_hub.audit")
 P = ParamSpec("P")
 T = TypeVar("T")
+#: Where people live, by DWP record id: opaque keys that match when two people share a home.
+Homes = Callable[[Sequence[str]], Awaitable[dict[str, tuple[str, ...]]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +133,7 @@ class SpanRow:
 
 @dataclass(frozen=True, slots=True)
 class Anomaly:
-    kind: str  # "volume" | "own_record" | "out_of_hours"
+    kind: str  # "own_record" | "same_address" | "volume" | "out_of_hours"
     caller_org: str
     caller_user_hash: str
     count: int
@@ -305,6 +307,16 @@ class AuditLog:
                 until,
                 timeout=self.timeout,
             )
+            bands = await conn.fetchrow(
+                "SELECT count(*) FILTER (WHERE decision IN ('released', 'partial')) AS link, "
+                "count(*) FILTER (WHERE 'MATCH_NEEDS_REVIEW' = ANY(reason_codes)) AS review, "
+                "count(*) FILTER (WHERE 'SUBJECT_NOT_FOUND' = ANY(reason_codes)) AS non_link "
+                + base
+                + " AND link_method = 'probabilistic'",
+                since,
+                until,
+                timeout=self.timeout,
+            )
             review = await conn.fetch(
                 "SELECT status AS key, count(*) AS n FROM hub.review_item "
                 "WHERE created_at >= $1 AND created_at < $2 GROUP BY 1 ORDER BY 1",
@@ -313,7 +325,8 @@ class AuditLog:
                 timeout=self.timeout,
             )
 
-        assert totals is not None  # an aggregate always returns a row
+        assert totals is not None
+        assert bands is not None
 
         def grouped(rows: Sequence[asyncpg.Record]) -> dict[str, dict[str, int]]:
             out: dict[str, dict[str, int]] = {}
@@ -329,6 +342,8 @@ class AuditLog:
             "by_org_type": grouped(by_org_type),
             "refusal_reasons": {r["key"]: int(r["n"]) for r in reasons},
             "linkage_methods": {r["key"]: int(r["n"]) for r in linkage},
+            # Lookups by demographics (no NINO), by the band the match fell in.
+            "linkage_bands": {band: int(bands[band]) for band in ("link", "review", "non_link")},
             "review_items": {r["key"]: int(r["n"]) for r in review},
         }
 
@@ -341,11 +356,13 @@ class AuditLog:
         volume_factor: float = 5.0,
         minimum: int = 20,
         working_hours: tuple[int, int] = (8, 18),
+        homes: Homes | None = None,
     ) -> list[Anomaly]:
         """Patterns for an auditor to review, not verdicts. Volume: a user's lookups more than
         ``volume_factor`` times the median of their organisation's users (and at least ``minimum``).
-        Own record: every attempt (the hub refused it). Out of hours: lookups before or after working
-        hours (UK time) or at weekends."""
+        Own record: every attempt (the hub refused it). Same address (given ``homes``, where DWP's
+        records say people live): releases about a member of the user's household or someone at their
+        address. Out of hours: lookups before or after working hours (UK time) or at weekends."""
         rows = await self.pool.fetch(
             "SELECT caller_org, caller_user_hash, count(*) AS n, min(seq) AS first_seq, max(seq) AS last_seq, "
             "count(*) FILTER (WHERE 'OWN_RECORD' = ANY(reason_codes)) AS own, "
@@ -405,8 +422,49 @@ class AuditLog:
                         late[-1],
                     )
                 )
-        order = {"own_record": 0, "volume": 1, "out_of_hours": 2}
+        if homes is not None:
+            found += await self._same_address(since, until, homes)
+        order = {"own_record": 0, "same_address": 1, "volume": 2, "out_of_hours": 3}
         return sorted(found, key=lambda a: (order[a.kind], -a.count, a.caller_org, a.caller_user_hash))
+
+    async def _same_address(self, since: dt.datetime, until: dt.datetime, homes: Homes) -> list[Anomaly]:
+        """Releases of the data of someone who lives where the user lives (their household, or the same
+        postcode and first address line in DWP's records): users who are also people the hub knows
+        (hub.staff_identity), whose subjects the link index places in DWP."""
+        rows = await self.pool.fetch(
+            "SELECT e.seq, e.caller_org, e.caller_user_hash, mine.source_record_id AS staff_record, "
+            "       theirs.source_record_id AS subject_record "
+            "FROM hub.audit_event e "
+            "JOIN hub.staff_identity s ON s.user_hash = e.caller_user_hash AND s.person_key IS NOT NULL "
+            "JOIN hub.link mine ON mine.source = 'dwp' AND mine.person_key = s.person_key "
+            "CROSS JOIN LATERAL unnest(e.subject_hashes) AS h(hash) "
+            "JOIN hub.link theirs ON theirs.source = 'dwp' AND theirs.band = 'link' AND theirs.nino_hash = h.hash "
+            "WHERE e.seq IS NOT NULL AND e.occurred_at >= $1 AND e.occurred_at < $2 "
+            "AND e.decision IN ('released', 'partial') AND theirs.person_key <> s.person_key "
+            "ORDER BY e.seq",
+            since,
+            until,
+            timeout=self.timeout,
+        )
+        if not rows:
+            return []
+        where = await homes(sorted({r["staff_record"] for r in rows} | {r["subject_record"] for r in rows}))
+        hits: dict[tuple[str, str], list[int]] = {}
+        for r in rows:
+            if set(where.get(r["staff_record"], ())) & set(where.get(r["subject_record"], ())):
+                hits.setdefault((r["caller_org"], r["caller_user_hash"]), []).append(r["seq"])
+        return [
+            Anomaly(
+                "same_address",
+                org,
+                user,
+                len(set(seqs)),
+                "data released about someone who lives at the user's own address",
+                min(seqs),
+                max(seqs),
+            )
+            for (org, user), seqs in hits.items()
+        ]
 
 
 def render_transparency(report: Mapping[str, Any], fmt: str) -> str:
@@ -421,6 +479,7 @@ def render_transparency(report: Mapping[str, Any], fmt: str) -> str:
     for section, key in (
         ("refusal_reason", "refusal_reasons"),
         ("linkage_method", "linkage_methods"),
+        ("linkage_band", "linkage_bands"),
         ("review_items", "review_items"),
     ):
         rows += [(section, name, "count", int(n)) for name, n in report[key].items()]
@@ -447,6 +506,7 @@ def render_transparency(report: Mapping[str, Any], fmt: str) -> str:
         "organisation_type": "By organisation type",
         "refusal_reason": "Refusals and failures by reason",
         "linkage_method": "How people were found",
+        "linkage_band": "Lookups by demographics (no NINO), by band: linked, sent for review, not found",
         "review_items": "Uncertain matches sent to a person, by outcome",
     }
     for section, title in titles.items():

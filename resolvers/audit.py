@@ -164,7 +164,7 @@ class AuditHold:
 
 @strawberry.type(description="A pattern for an auditor to look at; not a verdict.", directives=tier("identity"))
 class AuditAnomaly:
-    kind: str = strawberry.field(description="volume, own_record or out_of_hours.")
+    kind: str = strawberry.field(description="own_record, same_address, volume or out_of_hours.")
     organisation: str = strawberry.field(description="The user's organisation.")
     user: str = strawberry.field(description="The user, as the hub's keyed hash.")
     count: int = strawberry.field(description="How many operations.")
@@ -204,6 +204,9 @@ class TransparencyReport:
     by_organisation_type: list[DecisionCounts] = strawberry.field(description="Per organisation type.")
     refusal_reasons: list[Count] = strawberry.field(description="Per reason (error code).")
     linkage_methods: list[Count] = strawberry.field(description="How people were found.")
+    linkage_bands: list[Count] = strawberry.field(
+        description="Lookups by demographics (no NINO), by band: link, review, non_link."
+    )
     review_items: list[Count] = strawberry.field(description="Uncertain matches queued for a person, by outcome.")
 
 
@@ -344,6 +347,7 @@ def transparency_report(data: dict[str, Any]) -> TransparencyReport:
         by_organisation_type=_decisions(data["by_org_type"]),
         refusal_reasons=[Count(key=k, count=v) for k, v in data["refusal_reasons"].items()],
         linkage_methods=[Count(key=k, count=v) for k, v in data["linkage_methods"].items()],
+        linkage_bands=[Count(key=k, count=v) for k, v in data["linkage_bands"].items()],
         review_items=[Count(key=k, count=v) for k, v in data["review_items"].items()],
     )
 
@@ -405,7 +409,10 @@ class AuditQuery:
         keys = info.context.services.audit_public_keys
         return _verification(at, report, dict(keys))
 
-    @strawberry.field(description="Patterns for review: volume far above peers, own-record attempts, out of hours.")
+    @strawberry.field(
+        description="Patterns for review: own-record attempts, same-address releases, volume far above peers, "
+        "lookups out of hours."
+    )
     async def audit_anomalies(
         self,
         info: Info[RequestContext, None],
@@ -414,7 +421,9 @@ class AuditQuery:
         until: dt.datetime | None = None,
     ) -> list[AuditAnomaly]:
         start, end = _period(since, until)
-        return [_anomaly(a) for a in await _log(info.context).anomalies(start, end)]
+        dwp = info.context.services.sources.get("dwp")
+        homes = getattr(dwp, "homes", None)
+        return [_anomaly(a) for a in await _log(info.context).anomalies(start, end, homes=homes)]
 
     @strawberry.field(
         description="Every release of one person's data: when, to whom, for what, on what basis, which fields."

@@ -105,3 +105,26 @@ class DwpSource(PgSource):
 
     def build(self, rows: Sequence[Any]) -> DwpRecord:
         return _record(rows[0])  # a NINO or a person id names one DWP record
+
+    async def homes(self, person_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        """Where each person lives, as keys to compare (never shown): their household, and their postcode
+        with the first line of their address, normalised. For the auditors' same-address check."""
+        ids = [int(i) for i in person_ids if i.isdigit()]
+        rows = await self._fetch(
+            "SELECT person_id::text AS id, household_id::text AS household, "
+            "upper(regexp_replace(coalesce(postcode, ''), '\\s', '', 'g')) AS postcode, "
+            "upper(regexp_replace(coalesce(address_line1, ''), '[^A-Za-z0-9]', '', 'g')) AS line1 "
+            "FROM dwp.person WHERE person_id = ANY($1::bigint[])",
+            ids,
+        )
+        return {
+            r["id"]: tuple(
+                k
+                for k in (
+                    f"household:{r['household']}" if r["household"] else "",
+                    f"address:{r['postcode']}/{r['line1']}" if r["postcode"] and r["line1"] else "",
+                )
+                if k
+            )
+            for r in rows
+        }

@@ -20,8 +20,12 @@ from hub.app import load_purposes
 from hub.audit_reports import render_transparency
 from hub.cli import main
 from hub.config import Settings
+from hub.consent import subject_hash
 from hub.graphql import build_schema
-from linkage import check_nino
+from hub.keys import load_key_ring, user_hash
+from hub.orgs import record_staff
+from linkage import NormalisedNino, check_nino
+from linkage.link import person_key_for
 from tests.conftest import codes, gql
 from tests.telemetry import Telemetry
 
@@ -241,7 +245,7 @@ async def test_the_transparency_report_counts_what_happened(
     q = """query($s: DateTime!, $u: DateTime!) { transparencyReport(since: $s, until: $u) {
       requests releases refusals errors consentRefusals
       byPurpose { key released partial refused error } byOrganisationType { key released refused }
-      refusalReasons { key count } linkageMethods { key count } } }"""
+      refusalReasons { key count } linkageMethods { key count } linkageBands { key count } } }"""
     anyone = token("council_hb", "HB_OVERNIGHT_CARER_ROOM", org="transparency-reader")  # public: any purpose
     body = (await gql(client, anyone, q, {"s": since.isoformat(), "u": until.isoformat()})).json()
     assert "errors" not in body, body
@@ -255,6 +259,7 @@ async def test_the_transparency_report_counts_what_happened(
     }
     assert report["refusalReasons"] == [{"key": "PURPOSE_NOT_GRANTED", "count": 1}]
     assert sum(m["count"] for m in report["linkageMethods"]) == 2
+    assert report["linkageBands"] == [{"key": b, "count": 0} for b in ("link", "review", "non_link")]
 
     # The same report from the command line, as Markdown and as CSV.
     from hub.audit_reports import AuditLog
@@ -314,3 +319,65 @@ async def test_an_audit_event_opens_with_its_trace(
     assert subject not in json.dumps(spans)
     missing = (await gql(client, auditor, q, {"e": "999999999"})).json()
     assert missing["data"]["auditEvent"] is None
+
+
+async def test_a_release_about_someone_at_the_users_own_address_is_flagged(
+    client: httpx.AsyncClient, token: Any, admin: dict[str, asyncpg.Connection], settings: Settings, people: Any
+) -> None:
+    # An officer who is also a person the hub knows (hub.staff_identity), living with the person they look up.
+    ring = load_key_ring(settings.keys_path)  # type: ignore[arg-type]
+    officer_nino, neighbour_nino, stranger_nino = _nino(), _nino(), _nino()
+    first = await admin["src_dwp"].fetchval("SELECT coalesce(max(person_id), 0) + 1000 FROM dwp.person")
+    household = first
+    rows = [
+        (first, officer_nino, "Olwen", "Housemate", household, "12 Canal Row"),
+        (first + 1, neighbour_nino, "Nesta", "Housemate", household, "12 Canal Row"),
+        (first + 2, stranger_nino, "Sian", "Elsewhere", first + 2, "99 Far Lane"),
+    ]
+    await admin["src_dwp"].executemany(
+        "INSERT INTO dwp.person (person_id, nino, given_name, middle_names, family_name, date_of_birth, sex, "
+        "address_line1, town, postcode, household_id, household_role) "
+        "VALUES ($1, $2, $3, NULL, $4, '1970-06-15', 'F', $6, 'Northtown', 'NT6 1CR', $5, 'claimant')",
+        rows,
+    )
+    for person_id, nino, *_ in rows:
+        await admin["hub"].execute(
+            "INSERT INTO hub.link (source, source_record_id, person_key, nino_key_id, nino_hash, method, band, "
+            "fingerprint) VALUES ('dwp', $1, $2, $3, $4, 'nino', 'link', 'test')",
+            str(person_id),
+            person_key_for(str(person_id)),
+            ring.hash_nino(NormalisedNino(nino)).key_id,
+            ring.hash_nino(NormalisedNino(nino)).value,
+        )
+    await record_staff(
+        admin["hub"],
+        [
+            (
+                user_hash(ring, "neighbour-team", "officer-1"),
+                subject_hash(ring, NormalisedNino(officer_nino)),
+                person_key_for(str(first)),
+            )
+        ],
+    )
+    since = dt.datetime.now(dt.UTC)
+    t = token("council_blue_badge", "BLUE_BADGE", org="neighbour-team")
+    for nino in (neighbour_nino, neighbour_nino, stranger_nino):
+        assert "errors" not in (await gql(client, t, BADGE, {"n": nino})).json()
+    until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+    auditor = token("auditor", "AUDIT", org="internal-audit")
+    q = """query($s: DateTime!, $u: DateTime!) { auditAnomalies(purpose: AUDIT, since: $s, until: $u) {
+      kind organisation user count firstEventId lastEventId } }"""
+    body = (await gql(client, auditor, q, {"s": since.isoformat(), "u": until.isoformat()})).json()
+    assert "errors" not in body, body
+    flagged = [a for a in body["data"]["auditAnomalies"] if a["kind"] == "same_address"]
+    assert flagged == [
+        {
+            "kind": "same_address",
+            "organisation": "neighbour-team",
+            "user": user_hash(ring, "neighbour-team", "officer-1"),
+            "count": 2,
+            "firstEventId": flagged[0]["firstEventId"],
+            "lastEventId": flagged[0]["lastEventId"],
+        }
+    ]
+    assert int(flagged[0]["lastEventId"]) > int(flagged[0]["firstEventId"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from hub.audit_reports import AuditLog
 from hub.config import SOURCE_STORES, Settings
 from hub.demo import seed_sources
 from hub.keys import IssuerKey
@@ -264,6 +266,7 @@ async def test_demographic_fallback_finds_the_same_person(linked: Linked, token:
         "ORDER BY p.person_id LIMIT 1"
     )
     t = token("council_care_finance", "CARE_CHARGING_DOMICILIARY")
+    started = dt.datetime.now(dt.UTC)
     demographics = {
         "givenName": person["given_name"],
         "familyName": person["family_name"],
@@ -316,6 +319,14 @@ async def test_demographic_fallback_finds_the_same_person(linked: Linked, token:
         assert by_details["data"]["person"]["subjectId"] == by_nino["data"]["person"]["subjectId"]
     assert codes(other) in (["SUBJECT_NOT_FOUND"], ["MATCH_NEEDS_REVIEW"])
     assert codes(thin) == ["BAD_USER_INPUT"]
+    # The transparency report counts the lookups by demographics by their band.
+    pool = await asyncpg.create_pool(linked.settings.admin_url("hub"), min_size=1, max_size=1)
+    try:
+        report = await AuditLog(pool, timeout=10).transparency(started, dt.datetime.now(dt.UTC))
+    finally:
+        await pool.close()
+    band = "review" if codes(other) == ["MATCH_NEEDS_REVIEW"] else "non_link"
+    assert report["linkage_bands"] == {"link": 1, "review": 0, "non_link": 0} | {band: 1}
 
 
 async def test_twins_never_auto_link_to_each_other(linked: Linked, token: Any) -> None:
