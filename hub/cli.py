@@ -435,6 +435,20 @@ def _cmd_audit_report(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_audit_rotate(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.audit import AuditKeys
+
+    settings = _with_local_keys(settings)
+    assert settings.audit_keys_path is not None
+    keys = AuditKeys.load(settings.audit_keys_path).rotated(args.key_id)
+    keys.save(settings.audit_keys_path)
+    print(
+        f"audit key {args.key_id} now signs checkpoints ({settings.audit_keys_path}); the old keys still verify. "
+        "Publish the new public keys: welfare-hub audit keys"
+    )
+    return 0
+
+
 def _cmd_audit_keys(settings: Settings, args: argparse.Namespace) -> int:
     print(json.dumps(_audit_keys(settings).public_document(), indent=2))
     return 0
@@ -474,6 +488,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=_cmd_audit_export)
     audit_sub.add_parser("checkpoint", help="sign the chain head now").set_defaults(func=_cmd_audit_checkpoint)
     audit_sub.add_parser("keys", help="print the public audit keys to publish").set_defaults(func=_cmd_audit_keys)
+    rotate_audit = audit_sub.add_parser("rotate-key", help="a new checkpoint signing key (the old ones keep verifying)")
+    rotate_audit.add_argument("--key-id", required=True)
+    rotate_audit.set_defaults(func=_cmd_audit_rotate)
     report = audit_sub.add_parser("report", help="the transparency report for a period (counts only)")
     report.add_argument("--since", default=None, help="ISO 8601 start (default: 30 days before --until)")
     report.add_argument("--until", default=None, help="ISO 8601 end, exclusive (default: now)")

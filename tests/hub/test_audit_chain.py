@@ -411,3 +411,28 @@ async def test_anomalies_name_volume_own_record_and_out_of_hours(chain: Chain) -
         )
     summer = await log.anomalies(dt.datetime(2026, 7, 1, tzinfo=dt.UTC), dt.datetime(2026, 7, 10, tzinfo=dt.UTC))
     assert [(a.kind, a.caller_user_hash) for a in summer if a.kind == "out_of_hours"] == [("out_of_hours", "user-5")]
+
+
+async def test_a_rotated_signing_key_signs_on_while_the_old_one_verifies(
+    chain: Chain, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys_file = tmp_path / "audit.json"
+    KEYS.save(keys_file)
+    _env(chain, str(keys_file), monkeypatch)
+    await chain.write(3)
+    assert await write_checkpoint(chain.admin, KEYS) is not None
+    assert await asyncio.to_thread(main, ["audit", "rotate-key", "--key-id", "chain-a2"]) == 0
+    assert await asyncio.to_thread(main, ["audit", "rotate-key", "--key-id", "chain-a2"]) == 2  # ids are not reused
+    rotated = AuditKeys.load(keys_file)
+    assert rotated.current == "chain-a2"
+    await chain.write(2)
+    signed = await write_checkpoint(chain.admin, rotated)
+    assert signed is not None
+    assert signed.key_id == "chain-a2"
+    summary = await chain.verify(rotated)
+    assert summary["ok"], summary
+    assert summary["checkpoints"] == 2
+    # Trusting only the new key, the old checkpoint is not taken on faith.
+    only_new = {k: v for k, v in rotated.public.items() if k == "chain-a2"}
+    report = await verify_database(chain.admin, only_new)
+    assert [(p.kind, p.seq) for p in report.problems] == [("forged_checkpoint", 3)]

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import httpx
 
+from hub.audit import CHAIN_LOCK, AuditKeys
+from hub.audit_verify import verify_database
 from hub.config import Settings, store_role_names
 from hub.migrate import quote_ident
 from tests import people as P
@@ -107,3 +111,32 @@ async def test_readyz_and_healthz(client: httpx.AsyncClient) -> None:
         "status": "ready",
         "stores": {"src_dwp": True, "src_hb": True, "src_social_care": True, "hub": True},
     }
+
+
+async def test_a_stuck_audit_chain_fails_closed_and_quickly(
+    settings: Settings, people: Any, token: Any, admin: dict[str, asyncpg.Connection]
+) -> None:
+    # Another writer holds the chain's lock (a hung transaction, a stuck replica): the audit write cannot
+    # append, so the request fails within the audit timeout, releasing nothing; the chain stays whole.
+    t = token("council_hb", "HB_OVERNIGHT_CARER_ROOM")
+    quick = dataclasses.replace(settings, audit_timeout=0.5)
+    holder = await asyncpg.connect(settings.admin_url("hub"))
+    try:
+        async with running_client(quick) as client:
+            await holder.execute("SELECT pg_advisory_lock($1)", CHAIN_LOCK)
+            started = time.monotonic()
+            try:
+                body = (await gql(client, t, OVERNIGHT, {"nino": P.BADGE_DLA})).json()
+            finally:
+                await holder.execute("SELECT pg_advisory_unlock($1)", CHAIN_LOCK)
+            elapsed = time.monotonic() - started
+            after = (await gql(client, t, OVERNIGHT, {"nino": P.BADGE_DLA})).json()
+    finally:
+        await holder.close()
+    assert body["data"] is None
+    assert codes(body) == ["AUDIT_UNAVAILABLE"]
+    assert "overnightCareRequired" not in str(body)
+    assert elapsed < 3
+    assert after["data"]["person"]["socialCare"] == {"overnightCareRequired": True}
+    keys = AuditKeys.load(settings.audit_keys_path)  # type: ignore[arg-type]
+    assert (await verify_database(admin["hub"], keys.public)).ok
