@@ -14,12 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
-from hub.app import create_app
 from hub.config import Settings
 from tests import people as P
-from tests.conftest import free_port, gql
+from tests.conftest import gql, serving
 
 ROOT = "/audit/console"
 ARTIFACTS = Path(os.environ.get("WELFARE_HUB_TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts"))
@@ -105,19 +103,8 @@ async def test_an_event_page_shows_the_record_and_its_trace(
 @pytest.fixture
 async def served(settings: Settings, people: Any) -> AsyncIterator[str]:
     """The hub on a real uvicorn server on loopback, for the browser."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    try:
-        for _ in range(100):
-            if server.started:
-                break
-            await asyncio.sleep(0.05)
-        assert server.started
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
+    async with serving(settings) as url:
+        yield url
 
 
 async def test_the_console_in_a_real_browser(served: str, token: Any) -> None:
