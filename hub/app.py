@@ -38,6 +38,7 @@ from hub.graphql import HubSchema, build_schema, sanitise_message
 from hub.identity import LinkIndex, ReviewQueue, load_link_model
 from hub.keys import load_key_ring
 from hub.notice import field_descriptions
+from hub.notifications import Dispatcher, NotificationStore
 from hub.orgs import OrgRegister
 from hub.policy import Register, load_register
 from hub.tracing import SpanStore, TraceMiddleware
@@ -294,12 +295,27 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
             audit_log=AuditLog(hub_pool, timeout=settings.audit_query_timeout),
             audit_verification=VerificationCache(hub_pool, audit_keys.public, max_age=settings.audit_verify_seconds),
             audit_public_keys=audit_keys.public_document()["keys"],
+            notifications=NotificationStore(hub_pool, timeout=settings.audit_timeout),
         )
         checkpoints = asyncio.create_task(_checkpoint_every(Checkpointer(hub_pool, audit_keys), settings))
         spans = asyncio.create_task(_store_spans_every(span_store, hub_pool, settings)) if span_store else None
+        dispatcher = (
+            asyncio.create_task(
+                Dispatcher(
+                    hub_pool,
+                    {"dwp": state.pools["src_dwp"], "hb": state.pools["src_hb"]},
+                    timeout=settings.source_timeout,
+                ).run_forever(settings.dispatch_seconds)
+            )
+            if settings.dispatch_seconds > 0
+            else None
+        )
         try:
             yield
         finally:
+            if dispatcher is not None:
+                dispatcher.cancel()
+                await asyncio.gather(dispatcher, return_exceptions=True)
             checkpoints.cancel()
             if spans is not None:
                 spans.cancel()

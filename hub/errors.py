@@ -17,7 +17,10 @@
     │   ├── IntrospectionDisabled              INTROSPECTION_DISABLED
     │   └── OperationNotSupported              OPERATION_NOT_SUPPORTED
     ├── BadUserInput (also ValueError)         BAD_USER_INPUT
-    │   └── InvalidNinoInput                   INVALID_NINO (reason in extensions.reason)
+    │   ├── InvalidNinoInput                   INVALID_NINO (reason in extensions.reason)
+    │   ├── InvalidEffectiveDate               INVALID_EFFECTIVE_DATE (a change dated in the future or before birth)
+    │   └── IdempotencyKeyReused               IDEMPOTENCY_KEY_REUSED (one key, two different notifications)
+    ├── NotificationUnavailable                NOTIFICATION_UNAVAILABLE (not recorded: nothing was accepted)
     ├── ProtectedAddress                       PROTECTED_ADDRESS (a field error: the address is withheld)
     ├── SubjectNotFound (also LookupError)     SUBJECT_NOT_FOUND
     ├── MatchNeedsReview (also LookupError)    MATCH_NEEDS_REVIEW (nothing released; a person decides)
@@ -153,6 +156,18 @@ class BadUserInput(HubError, ValueError):
 
 class InvalidNinoInput(BadUserInput):
     code = "INVALID_NINO"
+
+
+class InvalidEffectiveDate(BadUserInput):
+    code = "INVALID_EFFECTIVE_DATE"
+
+
+class IdempotencyKeyReused(BadUserInput):
+    code = "IDEMPOTENCY_KEY_REUSED"
+
+
+class NotificationUnavailable(HubError):
+    code = "NOTIFICATION_UNAVAILABLE"
 
 
 class ProtectedAddress(HubError, PermissionError):

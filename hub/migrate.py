@@ -35,12 +35,16 @@ __all__ = [
 _IDENT = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _LOCK_KEY = 0x5E1FA2E  # advisory lock id shared by every welfare-hub migrator
 _SOURCE_SCHEMA: dict[StoreName, str] = {"src_dwp": "dwp", "src_hb": "hb", "src_social_care": "social_care"}
+# The one table of a source the hub may write: the inbox it delivers changes of circumstance to.
+_SOURCE_INBOX: dict[StoreName, str] = {"src_dwp": "dwp.hub_inbox", "src_hb": "hb.hub_inbox"}
 # What the hub's own service role may do: append and read the audit log, never change or delete it.
 _HUB_GRANTS: dict[str, str] = {
     "hub.audit_event": "SELECT, INSERT",  # through hub.audit_append, which chains each record
     "hub.audit_checkpoint": "SELECT, INSERT",
     "hub.audit_hold": "SELECT, INSERT, UPDATE (lifted_at, lifted_by_hash)",
     "hub.trace_span": "SELECT, INSERT, DELETE",  # the service prunes its own copy of old spans
+    "hub.notification": "SELECT, INSERT",
+    "hub.outbox": "SELECT, INSERT, UPDATE",  # the dispatcher marks attempts and deliveries
     "hub.link": "SELECT, INSERT, UPDATE",  # clerical decisions update links
     "hub.review_item": "SELECT, UPDATE",
     "hub.link_run": "SELECT",
@@ -121,7 +125,8 @@ async def provision(settings: Settings) -> None:
                 if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role):
                     await conn.execute(f"CREATE ROLE {quote_ident(role)} LOGIN")
             if store != "hub":
-                # A source's service role can never write, whatever it is granted later.
+                # A source's service role reads; the one table it may write is the hub's inbox there (granted
+                # INSERT alone; the dispatcher opens its transaction READ WRITE for that insert only).
                 await conn.execute(f"ALTER ROLE {quote_ident(service)} SET default_transaction_read_only = on")
             database = settings.database_name(store)
             if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database):
@@ -192,6 +197,8 @@ async def _grant(conn: asyncpg.Connection, settings: Settings, store: StoreName)
     await conn.execute(
         f"ALTER DEFAULT PRIVILEGES FOR ROLE {quote_ident(owner)} IN SCHEMA {schema} GRANT SELECT ON TABLES TO {svc}"
     )
+    if store in _SOURCE_INBOX:
+        await conn.execute(f"GRANT INSERT ON {_qualified(_SOURCE_INBOX[store])} TO {svc}")
 
 
 async def migrate(settings: Settings) -> list[MigrationReport]:

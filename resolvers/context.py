@@ -21,6 +21,7 @@ from hub.consent import ConsentRecord, ConsentStore
 from hub.errors import OrgRegisterUnavailable
 from hub.identity import IndexedPerson, LinkIndex, ReviewQueue
 from hub.keys import user_hash
+from hub.notifications import NotificationStore
 from hub.orgs import Organisation, OrgRegister
 from hub.policy import PurposeSpec, Register
 from linkage import KeyedHash, KeyRing, NormalisedNino
@@ -44,6 +45,7 @@ class Services:
     audit_log: AuditLog | None = None
     audit_verification: VerificationCache | None = None
     audit_public_keys: Mapping[str, str] = field(default_factory=dict)  # key id -> base64 public key
+    notifications: NotificationStore | None = None
 
 
 @dataclass

@@ -27,6 +27,7 @@ from resolvers.audit import AuditMutation, AuditQuery
 from resolvers.consent import ConsentMutation
 from resolvers.context import RequestContext
 from resolvers.notice import NoticeQuery
+from resolvers.notifications import NotificationMutation, NotificationQuery
 from resolvers.review import ReviewMutation, ReviewQuery
 from resolvers.sensitivity import tier
 from resolvers.sources.base import SubjectKey
@@ -144,7 +145,7 @@ def _keys_for(ctx: RequestContext, records: dict[str, list[str]]) -> dict[str, l
 
 
 @strawberry.type(directives=tier("identity"))
-class Query(ReviewQuery, NoticeQuery, AuditQuery):
+class Query(ReviewQuery, NoticeQuery, AuditQuery, NotificationQuery):
     @strawberry.field(
         description=(
             "Find a person by National Insurance number or, without one, by demographics, for a declared "
@@ -283,5 +284,5 @@ async def _by_demographics(ctx: RequestContext, given: PersonDemographics) -> Pe
 
 
 @strawberry.type(directives=tier("identity"))
-class Mutation(ReviewMutation, ConsentMutation, AuditMutation):
+class Mutation(ReviewMutation, ConsentMutation, AuditMutation, NotificationMutation):
     pass

@@ -51,6 +51,7 @@ class Purpose(Enum):
     CHANGE_OF_CIRCUMSTANCES = "CHANGE_OF_CIRCUMSTANCES"
     AUDIT = "AUDIT"
     SUBJECT_ACCESS = "SUBJECT_ACCESS"
+    CHANGE_NOTIFICATION = "CHANGE_NOTIFICATION"
 
 
 @strawberry.enum(description="A DWP benefit.")

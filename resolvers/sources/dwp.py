@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from resolvers.sources.base import PgSource, json_date
+from resolvers.sources.base import PgSource, SubjectKey, json_date
 from resolvers.sources.demographics import PeopleTable
 from resolvers.types import (
     Address,
@@ -105,6 +106,21 @@ class DwpSource(PgSource):
 
     def build(self, rows: Sequence[Any]) -> DwpRecord:
         return _record(rows[0])  # a NINO or a person id names one DWP record
+
+    async def people_of(self, keys: Sequence[SubjectKey]) -> list[tuple[str, dt.date]]:
+        """(person id, date of birth) of the DWP people these keys name."""
+        out: dict[str, dt.date] = {}
+        for kind, sql in (
+            ("id", "SELECT person_id::text AS id, date_of_birth FROM dwp.person WHERE person_id = ANY($1::bigint[])"),
+            ("nino", "SELECT person_id::text AS id, date_of_birth FROM dwp.person WHERE nino = ANY($1::text[])"),
+        ):
+            values: list[Any] = [v for k, v in keys if k == kind]
+            if kind == "id":
+                values = [int(str(v)) for v in values if str(v).isdigit()]
+            if values:
+                for row in await self._fetch(sql, values):
+                    out[row["id"]] = row["date_of_birth"]
+        return sorted(out.items())
 
     async def homes(self, person_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
         """Where each person lives, as keys to compare (never shown): their household, and their postcode

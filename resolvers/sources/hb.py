@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from resolvers.sources.base import PgSource, json_date
+from resolvers.sources.base import PgSource, SubjectKey, json_date
 from resolvers.sources.demographics import PeopleTable
 from resolvers.types import DhpAward, HousingBenefitClaim, HousingBenefitRecord, TenancyType
 
@@ -70,3 +70,17 @@ class HousingBenefitSource(PgSource):
 
     def build(self, rows: Sequence[Any]) -> HousingBenefitRecord:
         return HousingBenefitRecord(claims=[_claim(r) for r in rows])
+
+    async def open_claims(self, keys: Sequence[SubjectKey]) -> list[tuple[str, str]]:
+        """(claim ref, council) of the open claims these keys name: where a change of circumstance goes."""
+        out: dict[str, str] = {}
+        for kind, column in (("id", "claim_ref"), ("nino", "nino")):
+            values = [str(v) for k, v in keys if k == kind]
+            if values:
+                for row in await self._fetch(
+                    f"SELECT claim_ref, council_code FROM hb.claim WHERE {column} = ANY($1::text[]) "  # noqa: S608
+                    "AND (end_date IS NULL OR end_date >= current_date) ORDER BY claim_ref",
+                    values,
+                ):
+                    out[row["claim_ref"]] = row["council_code"]
+        return sorted(out.items())

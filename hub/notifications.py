@@ -1,0 +1,304 @@
+"""Changes of circumstance told to the hub, delivered to DWP and the right council's HB team, exactly once.
+
+Accepting (:meth:`NotificationStore.accept`) writes the notification and one outbox row per delivery in one
+transaction: once the sender has its answer, nothing is lost. The idempotency key makes a repeat return
+the first answer and write nothing new (a key reused for different content is refused).
+
+Delivering (:class:`Dispatcher`) claims due outbox rows under a lease (``FOR UPDATE SKIP LOCKED``: several
+dispatchers share the work), inserts each into the target's inbox keyed by the delivery id (``ON CONFLICT
+DO NOTHING``: a delivery repeated after a crash lands once), then marks it delivered. A target that is
+down is retried with exponential backoff and jitter until it answers; a dispatcher killed mid-flight
+leaves its lease to expire and the next one delivers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import logging
+import random
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import asyncpg
+
+from hub.errors import HubError, IdempotencyKeyReused, NotificationUnavailable
+
+__all__ = ["Accepted", "Delivery", "Dispatcher", "NotificationStore", "Target"]
+
+log = logging.getLogger("welfare_hub.notifications")
+
+KINDS = ("hospital_admission", "hospital_discharge", "care_home_admission", "care_home_discharge")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Target:
+    target: str  # "dwp" | "hb"
+    target_ref: str  # a DWP person id, an HB claim ref
+    council_code: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Delivery:
+    delivery_id: uuid.UUID
+    target: str
+    council_code: str | None
+    status: str
+    attempts: int
+    delivered_at: dt.datetime | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Accepted:
+    notification_id: uuid.UUID
+    status: str  # "accepted" | "review"
+    kind: str
+    effective_date: dt.date
+    created_at: dt.datetime
+    deliveries: tuple[Delivery, ...]
+    replayed: bool  # this answer is the first one's, for a repeated idempotency key
+
+
+_DELIVERIES = (
+    "SELECT delivery_id, target, council_code, status, attempts, delivered_at FROM hub.outbox "
+    "WHERE notification_id = $1 ORDER BY target, council_code NULLS FIRST, delivery_id"
+)
+
+
+class NotificationStore:
+    def __init__(self, pool: asyncpg.Pool, *, timeout: float) -> None:
+        self.pool = pool
+        self.timeout = timeout
+
+    async def accept(self, **kwargs: Any) -> Accepted:
+        """Record the notification and its deliveries at once (status review when no one was linked)."""
+        try:
+            return await self._accept(**kwargs)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+            log.warning("notification not recorded: %s", type(e).__name__)
+            raise NotificationUnavailable("the notification could not be recorded: nothing was accepted") from e
+
+    async def _accept(
+        self,
+        *,
+        sender_org: str,
+        sender_org_type: str,
+        sender_user_hash: str,
+        idempotency_key: str,
+        request_hash: str,
+        kind: str,
+        effective_date: dt.date,
+        subject: tuple[str, str] | None,  # (key id, keyed hash)
+        person_key: uuid.UUID | None,
+        targets: Sequence[Target],
+    ) -> Accepted:
+        async with asyncio.timeout(self.timeout), self.pool.acquire() as conn, conn.transaction():
+            notification_id = uuid.uuid4()
+            inserted = await conn.fetchval(
+                "INSERT INTO hub.notification (notification_id, sender_org, sender_org_type, sender_user_hash, "
+                "idempotency_key, request_hash, kind, effective_date, subject_key_id, subject_hash, person_key, "
+                "status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+                "ON CONFLICT (sender_org, idempotency_key) DO NOTHING RETURNING notification_id",
+                notification_id,
+                sender_org,
+                sender_org_type,
+                sender_user_hash,
+                idempotency_key,
+                request_hash,
+                kind,
+                effective_date,
+                subject[0] if subject else None,
+                subject[1] if subject else None,
+                person_key,
+                "accepted" if person_key is not None else "review",
+            )
+            if inserted is None:  # this key was seen: the first answer, or a refusal if the content differs
+                first = await conn.fetchrow(
+                    "SELECT notification_id, request_hash FROM hub.notification "
+                    "WHERE sender_org = $1 AND idempotency_key = $2",
+                    sender_org,
+                    idempotency_key,
+                )
+                assert first is not None
+                if first["request_hash"] != request_hash:
+                    raise IdempotencyKeyReused(
+                        "this idempotency key was used for a different notification: use a new key for a new one"
+                    )
+                return await self._read(conn, first["notification_id"], replayed=True)
+            if person_key is not None and targets:
+                await conn.executemany(
+                    "INSERT INTO hub.outbox (delivery_id, notification_id, target, target_ref, council_code) "
+                    "VALUES ($1, $2, $3, $4, $5)",
+                    [(uuid.uuid4(), notification_id, t.target, t.target_ref, t.council_code) for t in targets],
+                )
+            return await self._read(conn, notification_id, replayed=False)
+
+    async def get(self, sender_org: str, notification_id: uuid.UUID) -> Accepted | None:
+        """A notification as its sender may see it (another organisation's is not found)."""
+        try:
+            return await self._get(sender_org, notification_id)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+            raise NotificationUnavailable("notifications cannot be read now") from e
+
+    async def _get(self, sender_org: str, notification_id: uuid.UUID) -> Accepted | None:
+        async with asyncio.timeout(self.timeout), self.pool.acquire() as conn:
+            owner = await conn.fetchval(
+                "SELECT sender_org FROM hub.notification WHERE notification_id = $1", notification_id
+            )
+            if owner != sender_org:
+                return None
+            return await self._read(conn, notification_id, replayed=False)
+
+    async def _read(self, conn: Any, notification_id: uuid.UUID, *, replayed: bool) -> Accepted:
+        row = await conn.fetchrow(
+            "SELECT notification_id, status, kind, effective_date, created_at FROM hub.notification "
+            "WHERE notification_id = $1",
+            notification_id,
+        )
+        deliveries = await conn.fetch(_DELIVERIES, notification_id)
+        return Accepted(
+            notification_id=row["notification_id"],
+            status=row["status"],
+            kind=row["kind"],
+            effective_date=row["effective_date"],
+            created_at=row["created_at"],
+            deliveries=tuple(Delivery(**dict(d)) for d in deliveries),
+            replayed=replayed,
+        )
+
+
+# -- delivery ------------------------------------------------------------------------------------------
+
+_CLAIM = """
+WITH due AS (
+    SELECT delivery_id FROM hub.outbox
+     WHERE status = 'pending' AND next_attempt_at <= clock_timestamp()
+       AND (lease_until IS NULL OR lease_until < clock_timestamp())
+     ORDER BY next_attempt_at
+     LIMIT $1
+     FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE hub.outbox o
+       SET lease_until = clock_timestamp() + make_interval(secs => $2), attempts = o.attempts + 1
+      FROM due WHERE o.delivery_id = due.delivery_id
+    RETURNING o.delivery_id, o.notification_id, o.target, o.target_ref, o.council_code, o.attempts
+)
+SELECT c.*, n.kind, n.effective_date, n.sender_org_type
+  FROM claimed c JOIN hub.notification n ON n.notification_id = c.notification_id
+"""
+_INBOX = {
+    "dwp": (
+        "INSERT INTO dwp.hub_inbox (item_id, notification_id, kind, effective_date, person_id, sender_org_type) "
+        "VALUES ($1, $2, $3, $4, $5::text::bigint, $6) ON CONFLICT (item_id) DO NOTHING"
+    ),
+    "hb": (
+        "INSERT INTO hb.hub_inbox (item_id, notification_id, kind, effective_date, claim_ref, council_code, "
+        "sender_org_type) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (item_id) DO NOTHING"
+    ),
+}
+_UNAVAILABLE = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, HubError)
+
+
+def _inbox_row(target: str, r: asyncpg.Record, councils: Mapping[str, str]) -> tuple[Any, ...]:
+    head = (r["delivery_id"], r["notification_id"], r["kind"], r["effective_date"], r["target_ref"])
+    if target == "dwp":
+        return (*head, r["sender_org_type"])
+    return (*head, r["council_code"] or councils.get(r["target_ref"]), r["sender_org_type"])
+
+
+class Dispatcher:
+    """Delivers the outbox: ``targets`` maps "dwp" and "hb" to pools that may insert into their inboxes."""
+
+    def __init__(
+        self,
+        hub: asyncpg.Pool,
+        targets: Mapping[str, asyncpg.Pool],
+        *,
+        timeout: float = 2.0,
+        batch: int = 200,
+        lease_seconds: float = 30.0,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 60.0,
+    ) -> None:
+        self.hub = hub
+        self.targets = targets
+        self.timeout = timeout
+        self.batch = batch
+        self.lease_seconds = lease_seconds
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+
+    def backoff(self, attempts: int) -> float:
+        """Seconds before the next attempt: exponential, capped, with up to 25% jitter."""
+        delay: float = min(self.backoff_cap, self.backoff_base * 2 ** max(0, attempts - 1))
+        return delay * (1 + random.random() / 4)  # noqa: S311 (jitter, not security)
+
+    async def run_once(self) -> int:
+        """Claim what is due, deliver it; the number delivered."""
+        async with asyncio.timeout(self.timeout):
+            claimed = await self.hub.fetch(_CLAIM, self.batch, self.lease_seconds)
+        by_target: dict[str, list[asyncpg.Record]] = {}
+        for row in claimed:
+            by_target.setdefault(row["target"], []).append(row)
+        delivered = 0
+        for target, rows in by_target.items():
+            delivered += await self._deliver(target, rows)
+        return delivered
+
+    async def write_inbox(self, target: str, rows: Sequence[asyncpg.Record]) -> dict[str, str]:
+        """Insert claimed deliveries into the target's inbox (a repeat lands once); the councils of HB
+        claims routed while HB was down."""
+        pool = self.targets[target]
+        councils: dict[str, str] = {}
+        async with asyncio.timeout(self.timeout), pool.acquire() as conn, conn.transaction():
+            # The hub's role in a source is read-only by default; its inbox is the one table it may write.
+            await conn.execute("SET TRANSACTION READ WRITE")
+            if target == "hb":  # claims routed while HB was down: their councils, now it answers
+                unknown = [r["target_ref"] for r in rows if r["council_code"] is None]
+                if unknown:
+                    found = await conn.fetch(
+                        "SELECT claim_ref, council_code FROM hb.claim WHERE claim_ref = ANY($1::text[])", unknown
+                    )
+                    councils = {f["claim_ref"]: f["council_code"] for f in found}
+            values = [_inbox_row(target, r, councils) for r in rows]
+            # A claim HB no longer holds has no team to tell: nothing lands, and it is not retried.
+            await conn.executemany(_INBOX[target], [v for v in values if v[-2] is not None])
+        return councils
+
+    async def _deliver(self, target: str, rows: list[asyncpg.Record]) -> int:
+        try:
+            councils = await self.write_inbox(target, rows)
+        except (*_UNAVAILABLE, KeyError) as e:
+            code = e.extensions["code"] if isinstance(e, HubError) else type(e).__name__
+            log.warning("delivery to %s failed (%d items): %s", target, len(rows), code)
+            await self._retry_later(rows, str(code))
+            return 0
+        async with asyncio.timeout(self.timeout):
+            await self.hub.executemany(
+                "UPDATE hub.outbox SET status = 'delivered', delivered_at = clock_timestamp(), lease_until = NULL, "
+                "last_error = NULL, council_code = coalesce(council_code, $2) WHERE delivery_id = $1",
+                [(r["delivery_id"], councils.get(r["target_ref"])) for r in rows],
+            )
+        return len(rows)
+
+    async def _retry_later(self, rows: Sequence[asyncpg.Record], code: str) -> None:
+        with_delay = [(r["delivery_id"], self.backoff(r["attempts"])) for r in rows]
+        async with asyncio.timeout(self.timeout):
+            await self.hub.executemany(
+                "UPDATE hub.outbox SET lease_until = NULL, last_error = $3, "
+                "next_attempt_at = clock_timestamp() + make_interval(secs => $2) WHERE delivery_id = $1",
+                [(d, delay, code) for d, delay in with_delay],
+            )
+
+    async def run_forever(self, interval: float) -> None:
+        """Deliver until cancelled: at once while there is work, every ``interval`` seconds otherwise."""
+        while True:
+            try:
+                delivered = await self.run_once()
+            except _UNAVAILABLE as e:  # the hub's own store did not answer: leases expire, nothing is lost
+                log.warning("dispatch round failed: %s", type(e).__name__)
+                delivered = 0
+            if delivered < self.batch:
+                await asyncio.sleep(interval)

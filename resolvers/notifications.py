@@ -1,0 +1,232 @@
+"""Changes of circumstance in GraphQL: social care (and ALMOs, for their tenants) tell the hub that a person
+went into or left hospital or a care home; the hub links the person and delivers the change to DWP and to
+the HB team of each council with an open claim, nothing more than the change needs (no health detail).
+
+The sender learns only what happened to its notification (accepted or sent for review, and each delivery's
+status), never anything about the person.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import uuid
+from enum import Enum
+
+import strawberry
+from strawberry.types import Info
+
+from hub.errors import BadUserInput, InvalidEffectiveDate, InvalidNinoInput, NotificationUnavailable, SourceError
+from hub.notifications import Accepted, NotificationStore, Target
+from linkage import Band, Demographics, NormalisedNino, check_nino
+from linkage.link import normalised_nino, person_key_for
+from resolvers.context import RequestContext
+from resolvers.sensitivity import tier
+from resolvers.sources.base import SubjectKey
+from resolvers.types import Purpose
+
+__all__ = ["ChangeKind", "NotificationMutation", "NotificationQuery"]
+
+
+@strawberry.enum(description="A change of circumstance that can affect benefits.")
+class ChangeKind(Enum):
+    HOSPITAL_ADMISSION = "hospital_admission"
+    HOSPITAL_DISCHARGE = "hospital_discharge"
+    CARE_HOME_ADMISSION = "care_home_admission"
+    CARE_HOME_DISCHARGE = "care_home_discharge"
+
+
+@strawberry.input(description="Who the person is, when there is no NINO.")
+class NotifiedPerson:
+    given_name: str | None = None
+    family_name: str | None = None
+    date_of_birth: dt.date | None = None
+    postcode: str | None = None
+    address_line1: str | None = None
+
+
+@strawberry.type(description="One delivery of a notification to a team's inbox.", directives=tier("special_category"))
+class NotificationDelivery:
+    target: str = strawberry.field(description="dwp, or hb (a council's Housing Benefit team).")
+    council_code: str | None = strawberry.field(description="For hb: the council whose team receives it.")
+    status: str = strawberry.field(description="pending (will be retried until it lands) or delivered.")
+    attempts: int = strawberry.field(description="Delivery attempts so far.")
+    delivered_at: dt.datetime | None = strawberry.field(description="When it landed.")
+
+
+@strawberry.type(description="A change of circumstance as the hub recorded it.", directives=tier("special_category"))
+class Notification:
+    notification_id: strawberry.ID = strawberry.field(description="The hub's id for it.")
+    status: str = strawberry.field(
+        description="accepted (the person was linked; deliveries follow) or review (no certain match: a person "
+        "decides; nothing is delivered meanwhile)."
+    )
+    kind: ChangeKind = strawberry.field(description="What changed.")
+    effective_date: dt.date = strawberry.field(description="When it took effect.")
+    created_at: dt.datetime = strawberry.field(description="When the hub accepted it.")
+    replayed: bool = strawberry.field(description="True when this answers a repeat of an idempotency key already used.")
+    deliveries: list[NotificationDelivery] = strawberry.field(description="Where it goes, and how far it got.")
+
+
+def _notification(a: Accepted) -> Notification:
+    return Notification(
+        notification_id=strawberry.ID(str(a.notification_id)),
+        status=a.status,
+        kind=ChangeKind(a.kind),
+        effective_date=a.effective_date,
+        created_at=a.created_at,
+        replayed=a.replayed,
+        deliveries=[
+            NotificationDelivery(
+                target=d.target,
+                council_code=d.council_code,
+                status=d.status,
+                attempts=d.attempts,
+                delivered_at=d.delivered_at,
+            )
+            for d in a.deliveries
+        ],
+    )
+
+
+def _store(ctx: RequestContext) -> NotificationStore:
+    store = ctx.services.notifications
+    if store is None:
+        raise NotificationUnavailable("notifications cannot be recorded here")
+    return store
+
+
+async def _link(
+    ctx: RequestContext, nino: str | None, person: NotifiedPerson | None
+) -> tuple[str | None, dict[str, list[SubjectKey]]]:
+    """The DWP person id and every record key of the person, or (None, {}) when no one is linked for certain."""
+    if nino is not None:
+        check = check_nino(nino)
+        if check.nino is None:
+            raise InvalidNinoInput(f"invalid National Insurance number: {check.explanation}", reason=check.reason)
+        keyed = NormalisedNino(check.nino)
+        ctx.subjects.append(ctx.services.key_ring.hash_nino(keyed))
+        indexed = await ctx.index_loader().load(keyed) if ctx.services.identity is not None else None
+        if indexed is not None and indexed.records.get("dwp"):
+            keys: dict[str, list[SubjectKey]] = {s: [("id", r) for r in ids] for s, ids in indexed.records.items()}
+            return indexed.records["dwp"][0], keys
+        found = await ctx.services.sources["dwp"].people_of([("nino", keyed)])  # type: ignore[attr-defined]
+        if found:
+            return found[0][0], {"dwp": [("id", found[0][0])], "hb": [("nino", keyed)]}
+        if person is None:
+            return None, {}
+    assert person is not None
+    identity = ctx.services.identity
+    if identity is None or identity.model is None:
+        return None, {}
+    query = Demographics(
+        given_name=person.given_name,
+        family_name=person.family_name,
+        dob=person.date_of_birth,
+        postcode=person.postcode,
+        address_line1=person.address_line1,
+    )
+    if sum(v is not None for v in (query.given_name, query.family_name, query.dob)) < 2:
+        raise BadUserInput("the person's details need at least two of given name, family name and date of birth")
+    candidates = await ctx.services.sources["dwp"].find_candidates([query])
+    decision = identity.decide(query, candidates)
+    ctx.link_method = "probabilistic"
+    if decision is None or decision.band is not Band.LINK or decision.chosen is None:
+        return None, {}
+    chosen = decision.chosen.spine_record_id
+    spine_nino = normalised_nino(next((c.nino for _, c in candidates if c.record_id == chosen and c.nino), None))
+    if spine_nino is not None:
+        ctx.subjects.append(ctx.services.key_ring.hash_nino(spine_nino))
+    indexed = await identity.by_person(person_key_for(chosen))
+    keys = {s: [("id", r) for r in ids] for s, ids in (indexed.records.items() if indexed else ())}
+    keys.setdefault("dwp", [("id", chosen)])
+    return chosen, keys
+
+
+async def _hb_targets(ctx: RequestContext, keys: list[SubjectKey]) -> list[Target]:
+    """The open claims to tell, with their councils. When HB does not answer, claims the link index names
+    are taken as they are (their councils are read at delivery, when HB is back); a person known to HB
+    only by the NINO cannot be routed without it, so then the notification is not accepted (the sender
+    repeats it with the same key)."""
+    if not keys:
+        return []
+    try:
+        claims = await ctx.services.sources["hb"].open_claims(keys)  # type: ignore[attr-defined]
+    except SourceError:
+        if any(kind != "id" for kind, _ in keys):
+            raise
+        return [Target("hb", str(claim)) for _, claim in keys]
+    return [Target("hb", claim, council) for claim, council in claims]
+
+
+@strawberry.type(directives=tier("special_category"))
+class NotificationMutation:
+    @strawberry.mutation(
+        description="Tell the hub of a change of circumstance; it is delivered to DWP and to the HB team of each "
+        "council with an open claim, exactly once. Repeat with the same idempotency key to get the first answer."
+    )
+    async def notify_change(
+        self,
+        info: Info[RequestContext, None],
+        purpose: Purpose,
+        kind: ChangeKind,
+        effective_date: dt.date,
+        idempotency_key: str,
+        nino: str | None = None,
+        person: NotifiedPerson | None = None,
+    ) -> Notification:
+        ctx = info.context
+        if not 1 <= len(idempotency_key) <= 200 or not idempotency_key.isprintable():
+            raise BadUserInput("idempotencyKey must be 1 to 200 printable characters")
+        if nino is None and person is None:
+            raise BadUserInput("name the person: a nino, or their details when there is none")
+        if effective_date > dt.date.today():
+            raise InvalidEffectiveDate("the change is dated in the future: notify it when it has happened")
+        store = _store(ctx)
+        request = json.dumps(
+            {
+                "kind": kind.value,
+                "date": effective_date.isoformat(),
+                "nino": nino,
+                "person": None if person is None else {k: str(v) for k, v in dataclasses.asdict(person).items()},
+            },
+            sort_keys=True,
+        )
+        person_id, keys = await _link(ctx, nino, person)
+        targets: list[Target] = []
+        if person_id is not None:
+            people = await ctx.services.sources["dwp"].people_of([("id", person_id)])  # type: ignore[attr-defined]
+            if people and effective_date < people[0][1]:
+                raise InvalidEffectiveDate("the change is dated before the person was born")
+            targets.append(Target("dwp", person_id))
+            targets += await _hb_targets(ctx, keys.get("hb", []))
+            ctx.identity_sources.update(t.target for t in targets)
+        subject = ctx.subjects[-1] if ctx.subjects else None
+        accepted = await store.accept(
+            sender_org=ctx.caller.org,
+            sender_org_type=ctx.caller.org_type,
+            sender_user_hash=ctx.user_hash,
+            idempotency_key=idempotency_key,
+            request_hash=ctx.services.key_ring.stable_hash("notification", request),
+            kind=kind.value,
+            effective_date=effective_date,
+            subject=(subject.key_id, subject.value) if subject else None,
+            person_key=person_key_for(person_id) if person_id is not None else None,
+            targets=targets,
+        )
+        return _notification(accepted)
+
+
+@strawberry.type(directives=tier("special_category"))
+class NotificationQuery:
+    @strawberry.field(description="A notification your organisation sent, with each delivery's status.")
+    async def notification(
+        self, info: Info[RequestContext, None], purpose: Purpose, notification_id: strawberry.ID
+    ) -> Notification | None:
+        try:
+            wanted = uuid.UUID(str(notification_id))
+        except ValueError:
+            raise BadUserInput("notificationId must be a notification id") from None
+        found = await _store(info.context).get(info.context.caller.org, wanted)
+        return _notification(found) if found is not None else None

@@ -1,0 +1,301 @@
+"""Changes of circumstance through the hub, on real PostgreSQL: linked, recorded and delivered to DWP and the
+right council's HB team exactly once, whatever is repeated, down or killed on the way."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from hub.config import SOURCE_STORES, Settings
+from hub.keys import IssuerKey, load_key_ring
+from hub.migrate import drop_stores, migrate
+from hub.notifications import _CLAIM, Dispatcher
+from linkage import NormalisedNino
+from linkage.link import person_key_for
+from tests import people as P
+from tests.conftest import codes, gql, make_token, running_client
+from tests.hub.test_source_failures import source_down
+from tests.people import insert_people
+
+NOTIFY = """mutation($kind: ChangeKind!, $date: Date!, $key: String!, $n: String) {
+  notifyChange(purpose: CHANGE_NOTIFICATION, kind: $kind, effectiveDate: $date, idempotencyKey: $key, nino: $n) {
+    notificationId status kind effectiveDate replayed deliveries { target councilCode status attempts } } }"""
+STATUS = """query($id: ID!) { notification(purpose: CHANGE_NOTIFICATION, notificationId: $id) {
+  notificationId status deliveries { target councilCode status attempts deliveredAt } } }"""
+YESTERDAY = (dt.date.today() - dt.timedelta(days=1)).isoformat()
+
+
+@pytest.fixture(scope="module")
+async def own(settings: Settings) -> AsyncIterator[Settings]:
+    """Stores of this module's own: no other hub's dispatcher may deliver what these tests hold back."""
+    mine = dataclasses.replace(settings, db_prefix=f"n{uuid.uuid4().hex[:10]}_")
+    await migrate(mine)
+    conns = {store: await asyncpg.connect(mine.admin_url(store)) for store in (*SOURCE_STORES, "hub")}
+    try:
+        await insert_people(conns)
+        # The link index knows one person (as a build would): their claims can be routed while HB is down.
+        ring = load_key_ring(mine.keys_path)  # type: ignore[arg-type]
+        keyed = ring.hash_nino(NormalisedNino(P.BADGE_DLA))
+        await conns["hub"].executemany(
+            "INSERT INTO hub.link (source, source_record_id, person_key, nino_key_id, nino_hash, method, band, "
+            "fingerprint) VALUES ($1, $2, $3, $4, $5, 'nino', 'link', 'test')",
+            [
+                (source, record, person_key_for("1"), keyed.key_id, keyed.value)
+                for source, record in (("dwp", "1"), ("hb", "HB0000001"), ("social_care", "SC000001"))
+            ],
+        )
+    finally:
+        await asyncio.gather(*(c.close() for c in conns.values()))
+    try:
+        yield mine
+    finally:
+        await drop_stores(mine)
+
+
+@pytest.fixture(scope="module")
+async def admin(own: Settings) -> AsyncIterator[dict[str, asyncpg.Connection]]:
+    conns = {store: await asyncpg.connect(own.admin_url(store)) for store in (*SOURCE_STORES, "hub")}
+    try:
+        yield conns
+    finally:
+        await asyncio.gather(*(c.close() for c in conns.values()))
+
+
+@pytest.fixture(scope="module")
+def token(issuer: IssuerKey, own: Settings) -> Any:
+    return make_token(issuer, own)
+
+
+@pytest.fixture(scope="module")
+async def client(own: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The module's hub, accepting but not delivering: each test says when a dispatcher runs."""
+    async with running_client(dataclasses.replace(own, dispatch_seconds=0)) as c:
+        yield c
+
+
+@contextlib.asynccontextmanager
+async def dispatching(own: Settings) -> AsyncIterator[None]:
+    """A hub whose dispatcher delivers the module's outbox while the block runs."""
+    async with running_client(dataclasses.replace(own, dispatch_seconds=0.1)):
+        yield
+
+
+def _key() -> str:
+    return f"test-{uuid.uuid4()}"
+
+
+async def _notify(client: httpx.AsyncClient, t: str, idem: str, nino: str = P.BADGE_DLA, **kw: Any) -> dict[str, Any]:
+    variables = {"kind": "CARE_HOME_ADMISSION", "date": YESTERDAY, "key": idem, "n": nino, **kw}
+    body: dict[str, Any] = (await gql(client, t, NOTIFY, variables)).json()
+    return body
+
+
+async def _delivered(client: httpx.AsyncClient, t: str, notification_id: str, seconds: float = 20) -> dict[str, Any]:
+    for _ in range(int(seconds * 10)):
+        found: dict[str, Any] = (await gql(client, t, STATUS, {"id": notification_id})).json()["data"]["notification"]
+        if found["deliveries"] and all(d["status"] == "delivered" for d in found["deliveries"]):
+            return found
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"not delivered in {seconds} s: {found}")
+
+
+async def _inbox(admin: dict[str, asyncpg.Connection], notification_id: str) -> dict[str, list[dict[str, Any]]]:
+    nid = uuid.UUID(notification_id)
+    return {
+        "dwp": [
+            dict(r) for r in await admin["src_dwp"].fetch("SELECT * FROM dwp.hub_inbox WHERE notification_id = $1", nid)
+        ],
+        "hb": [
+            dict(r) for r in await admin["src_hb"].fetch("SELECT * FROM hb.hub_inbox WHERE notification_id = $1", nid)
+        ],
+    }
+
+
+async def test_a_change_reaches_dwp_and_the_councils_hb_team(
+    client: httpx.AsyncClient, token: Any, admin: dict[str, asyncpg.Connection], own: Settings
+) -> None:
+    t = token("council_social_care", "CHANGE_NOTIFICATION", org="care-north")
+    body = await _notify(client, t, _key())
+    assert "errors" not in body, body
+    sent = body["data"]["notifyChange"]
+    assert (sent["status"], sent["kind"], sent["effectiveDate"], sent["replayed"]) == (
+        "accepted",
+        "CARE_HOME_ADMISSION",
+        YESTERDAY,
+        False,
+    )
+    assert {(d["target"], d["councilCode"]) for d in sent["deliveries"]} == {("dwp", None), ("hb", "E09000901")}
+    async with dispatching(own):
+        done = await _delivered(client, t, sent["notificationId"])
+    assert all(d["deliveredAt"] for d in done["deliveries"])
+    inbox = await _inbox(admin, sent["notificationId"])
+    (dwp,) = inbox["dwp"]
+    (hb,) = inbox["hb"]
+    assert (dwp["kind"], dwp["effective_date"], dwp["person_id"], dwp["sender_org_type"]) == (
+        "care_home_admission",
+        dt.date.fromisoformat(YESTERDAY),
+        1,
+        "council_social_care",
+    )
+    assert (hb["council_code"], hb["kind"]) == ("E09000901", "care_home_admission")
+    # Nothing but the change: no name, no NINO, no health detail in what was delivered.
+    assert P.BADGE_DLA not in str(inbox)
+    # Only its sender sees a notification's status.
+    other = token("council_social_care", "CHANGE_NOTIFICATION", org="care-south")
+    assert (await gql(client, other, STATUS, {"id": sent["notificationId"]})).json()["data"]["notification"] is None
+
+
+async def test_repeats_of_one_key_have_one_effect(
+    client: httpx.AsyncClient, token: Any, admin: dict[str, asyncpg.Connection], own: Settings
+) -> None:
+    t = token("council_social_care", "CHANGE_NOTIFICATION", org="care-retry")
+    key = _key()
+    answers = await asyncio.gather(*(_notify(client, t, key, kind="HOSPITAL_ADMISSION") for _ in range(12)))
+    assert all("errors" not in a for a in answers), answers
+    ids = {a["data"]["notifyChange"]["notificationId"] for a in answers}
+    assert len(ids) == 1
+    assert sorted(a["data"]["notifyChange"]["replayed"] for a in answers) == [False] + [True] * 11
+    (nid,) = ids
+    async with dispatching(own):
+        await _delivered(client, t, nid)
+        again = await _notify(client, t, key, kind="HOSPITAL_ADMISSION")
+        await asyncio.sleep(0.5)  # a dispatcher runs: a repeat after delivery delivers nothing new
+    assert again["data"]["notifyChange"]["notificationId"] == nid
+    inbox = await _inbox(admin, nid)
+    assert (len(inbox["dwp"]), len(inbox["hb"])) == (1, 1)
+    # The same key for something else is refused, not silently answered with the first.
+    changed = await _notify(client, t, key, kind="HOSPITAL_DISCHARGE")
+    assert codes(changed) == ["IDEMPOTENCY_KEY_REUSED"]
+
+
+@pytest.mark.parametrize(
+    ("description", "org_type", "variables", "code"),
+    [
+        (
+            "a date in the future",
+            "council_social_care",
+            {"date": (dt.date.today() + dt.timedelta(days=2)).isoformat()},
+            "INVALID_EFFECTIVE_DATE",
+        ),
+        ("a date before the person was born", "council_social_care", {"date": "1949-01-01"}, "INVALID_EFFECTIVE_DATE"),
+        ("an unknown kind", "council_social_care", {"kind": "MOVED_TO_MARS"}, "BAD_USER_INPUT"),
+        ("an invalid NINO", "council_social_care", {"n": "QQ123456Z"}, "INVALID_NINO"),
+        ("an empty key", "council_social_care", {"key": ""}, "BAD_USER_INPUT"),
+        ("a sender not entitled", "council_hb", {}, "PURPOSE_NOT_GRANTED"),
+    ],
+)
+async def test_bad_notifications_are_refused_with_a_specific_code_and_audited(
+    client: httpx.AsyncClient,
+    token: Any,
+    admin: dict[str, asyncpg.Connection],
+    description: str,
+    org_type: str,
+    variables: dict[str, Any],
+    code: str,
+) -> None:
+    org = f"bad-notice-{description.replace(' ', '-')}"[:60]
+    body = await _notify(client, token(org_type, "CHANGE_NOTIFICATION", org=org), _key(), **variables)
+    assert codes(body) == [code], body
+    row = await admin["hub"].fetchrow(
+        "SELECT decision, reason_codes FROM hub.audit_event WHERE caller_org = $1 ORDER BY seq DESC LIMIT 1", org
+    )
+    assert row["decision"] in {"refused", "error"}
+    assert row["reason_codes"] == [code]
+    assert await admin["hub"].fetchval("SELECT count(*) FROM hub.notification WHERE sender_org = $1", org) == 0
+
+
+async def test_a_person_who_cannot_be_linked_waits_for_review(client: httpx.AsyncClient, token: Any) -> None:
+    t = token("council_social_care", "CHANGE_NOTIFICATION", org="care-unknown")
+    body = await _notify(client, t, _key(), nino=P.ABSENT)
+    sent = body["data"]["notifyChange"]
+    assert (sent["status"], sent["deliveries"]) == ("review", [])
+    found = (await gql(client, t, STATUS, {"id": sent["notificationId"]})).json()["data"]["notification"]
+    assert found["status"] == "review"
+
+
+async def test_a_target_that_is_down_receives_the_change_when_it_returns(
+    client: httpx.AsyncClient, token: Any, own: Settings, admin: dict[str, asyncpg.Connection]
+) -> None:
+    t = token("council_social_care", "CHANGE_NOTIFICATION", org="care-outage")
+    async with dispatching(own), source_down(own, "src_hb"):
+        body = await _notify(client, t, _key(), kind="HOSPITAL_DISCHARGE")
+        assert "errors" not in body, body
+        nid = body["data"]["notifyChange"]["notificationId"]
+        for _ in range(50):  # DWP gets it while HB is down; HB's delivery keeps failing
+            state = (await gql(client, t, STATUS, {"id": nid})).json()["data"]["notification"]
+            by_target = {d["target"]: d for d in state["deliveries"]}
+            if by_target["dwp"]["status"] == "delivered" and by_target["hb"]["attempts"] >= 2:
+                break
+            await asyncio.sleep(0.1)
+        assert by_target["dwp"]["status"] == "delivered"
+        assert by_target["hb"]["status"] == "pending"
+        assert by_target["hb"]["attempts"] >= 2
+    async with dispatching(own):
+        done = await _delivered(client, t, nid, seconds=30)
+    assert {d["target"]: d["status"] for d in done["deliveries"]} == {"dwp": "delivered", "hb": "delivered"}
+    inbox = await _inbox(admin, nid)
+    assert (len(inbox["dwp"]), len(inbox["hb"])) == (1, 1)
+
+
+async def test_a_change_accepted_by_a_hub_that_stopped_is_delivered_by_the_next(
+    own: Settings, client: httpx.AsyncClient, token: Any, admin: dict[str, asyncpg.Connection]
+) -> None:
+    t = token("council_social_care", "CHANGE_NOTIFICATION", org="care-restart")
+    async with running_client(dataclasses.replace(own, dispatch_seconds=0)) as first:  # accepts, then stops
+        sent = (await _notify(first, t, _key(), kind="CARE_HOME_DISCHARGE"))["data"]["notifyChange"]
+    assert {d["status"] for d in sent["deliveries"]} == {"pending"}
+    assert await _inbox(admin, sent["notificationId"]) == {"dwp": [], "hb": []}
+    async with dispatching(own):  # the next hub to start
+        await _delivered(client, t, sent["notificationId"])
+    inbox = await _inbox(admin, sent["notificationId"])
+    assert (len(inbox["dwp"]), len(inbox["hb"])) == (1, 1)
+
+
+async def test_a_dispatcher_killed_after_delivering_but_before_recording_it_delivers_once(
+    own: Settings, client: httpx.AsyncClient, token: Any, admin: dict[str, asyncpg.Connection]
+) -> None:
+    settings = own
+    t = token("council_social_care", "CHANGE_NOTIFICATION", org="care-crash")
+    sent = (await _notify(client, t, _key(), kind="HOSPITAL_ADMISSION"))["data"]["notifyChange"]
+    nid = uuid.UUID(sent["notificationId"])
+    hub = await asyncpg.create_pool(settings.service_url("hub"), min_size=1, max_size=2)
+    targets = {
+        "dwp": await asyncpg.create_pool(settings.service_url("src_dwp"), min_size=1, max_size=2),
+        "hb": await asyncpg.create_pool(settings.service_url("src_hb"), min_size=1, max_size=2),
+    }
+    try:
+        # The first dispatcher claims the deliveries (a short lease) and writes them to the inboxes, then
+        # dies before recording that it did.
+        claimed = [r for r in await hub.fetch(_CLAIM, 1000, 0.3) if r["notification_id"] == nid]
+        assert {r["target"] for r in claimed} == {"dwp", "hb"}
+        first = Dispatcher(hub, targets, timeout=5)
+        for r in claimed:
+            await first.write_inbox(r["target"], [r])
+        # While its lease runs, no one else takes them; once it expires, the next dispatcher delivers again.
+        second = Dispatcher(hub, targets, timeout=5)
+        await second.run_once()
+        assert await _mine(hub, nid, "delivered") == 0
+        await asyncio.sleep(0.4)
+        for _ in range(5):
+            await second.run_once()
+        assert await _mine(hub, nid, "delivered") == 2
+    finally:
+        await asyncio.gather(hub.close(), *(p.close() for p in targets.values()))
+    inbox = await _inbox(admin, str(nid))
+    assert (len(inbox["dwp"]), len(inbox["hb"])) == (1, 1)  # the repeat landed on the first: one effect
+
+
+async def _mine(hub: asyncpg.Pool, nid: uuid.UUID, status: str) -> int:
+    value: int = await hub.fetchval(
+        "SELECT count(*) FROM hub.outbox WHERE notification_id = $1 AND status = $2", nid, status
+    )
+    return value
