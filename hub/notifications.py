@@ -30,8 +30,6 @@ __all__ = ["Accepted", "Delivery", "Dispatcher", "NotificationStore", "Target"]
 
 log = logging.getLogger("welfare_hub.notifications")
 
-KINDS = ("hospital_admission", "hospital_discharge", "care_home_admission", "care_home_discharge")
-
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Target:

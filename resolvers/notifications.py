@@ -35,6 +35,26 @@ class ChangeKind(Enum):
     HOSPITAL_DISCHARGE = "hospital_discharge"
     CARE_HOME_ADMISSION = "care_home_admission"
     CARE_HOME_DISCHARGE = "care_home_discharge"
+    OVERNIGHT_CARE_STARTED = "overnight_care_started"
+    OVERNIGHT_CARE_ENDED = "overnight_care_ended"
+
+
+#: Which purpose may send which kinds, and where each goes: a stay in hospital or a care home to DWP and
+#: HB; overnight care (whether a carer's bedroom is needed) to the HB team alone.
+_KINDS_OF = {
+    Purpose.CHANGE_NOTIFICATION: frozenset(
+        {
+            ChangeKind.HOSPITAL_ADMISSION,
+            ChangeKind.HOSPITAL_DISCHARGE,
+            ChangeKind.CARE_HOME_ADMISSION,
+            ChangeKind.CARE_HOME_DISCHARGE,
+        }
+    ),
+    Purpose.OVERNIGHT_CARE_CONFIRMATION: frozenset(
+        {ChangeKind.OVERNIGHT_CARE_STARTED, ChangeKind.OVERNIGHT_CARE_ENDED}
+    ),
+}
+_HB_ONLY = frozenset({ChangeKind.OVERNIGHT_CARE_STARTED, ChangeKind.OVERNIGHT_CARE_ENDED})
 
 
 @strawberry.input(description="Who the person is, when there is no NINO.")
@@ -177,6 +197,8 @@ class NotificationMutation:
         person: NotifiedPerson | None = None,
     ) -> Notification:
         ctx = info.context
+        if kind not in _KINDS_OF.get(purpose, frozenset()):
+            raise BadUserInput(f"purpose {purpose.value} does not send {kind.name} notifications")
         if not 1 <= len(idempotency_key) <= 200 or not idempotency_key.isprintable():
             raise BadUserInput("idempotencyKey must be 1 to 200 printable characters")
         if nino is None and person is None:
@@ -199,7 +221,8 @@ class NotificationMutation:
             people = await ctx.services.sources["dwp"].people_of([("id", person_id)])  # type: ignore[attr-defined]
             if people and effective_date < people[0][1]:
                 raise InvalidEffectiveDate("the change is dated before the person was born")
-            targets.append(Target("dwp", person_id))
+            if kind not in _HB_ONLY:
+                targets.append(Target("dwp", person_id))
             targets += await _hb_targets(ctx, keys.get("hb", []))
             ctx.identity_sources.update(t.target for t in targets)
         subject = ctx.subjects[-1] if ctx.subjects else None

@@ -99,9 +99,12 @@ async def _notify(client: httpx.AsyncClient, t: str, idem: str, nino: str = P.BA
     return body
 
 
-async def _delivered(client: httpx.AsyncClient, t: str, notification_id: str, seconds: float = 20) -> dict[str, Any]:
+async def _delivered(
+    client: httpx.AsyncClient, t: str, notification_id: str, seconds: float = 20, purpose: str = "CHANGE_NOTIFICATION"
+) -> dict[str, Any]:
+    query = STATUS.replace("CHANGE_NOTIFICATION", purpose)
     for _ in range(int(seconds * 10)):
-        found: dict[str, Any] = (await gql(client, t, STATUS, {"id": notification_id})).json()["data"]["notification"]
+        found: dict[str, Any] = (await gql(client, t, query, {"id": notification_id})).json()["data"]["notification"]
         if found["deliveries"] and all(d["status"] == "delivered" for d in found["deliveries"]):
             return found
         await asyncio.sleep(0.1)
@@ -299,3 +302,25 @@ async def _mine(hub: asyncpg.Pool, nid: uuid.UUID, status: str) -> int:
         "SELECT count(*) FROM hub.outbox WHERE notification_id = $1 AND status = $2", nid, status
     )
     return value
+
+
+async def test_social_care_confirms_overnight_care_to_the_hb_team_alone(
+    client: httpx.AsyncClient, token: Any, admin: dict[str, asyncpg.Connection], own: Settings
+) -> None:
+    t = token("council_social_care", "OVERNIGHT_CARE_CONFIRMATION", org="care-overnight")
+    q = NOTIFY.replace("CHANGE_NOTIFICATION", "OVERNIGHT_CARE_CONFIRMATION")
+    variables = {"kind": "OVERNIGHT_CARE_ENDED", "date": YESTERDAY, "key": _key(), "n": P.BADGE_DLA}
+    body = (await gql(client, t, q, variables)).json()
+    assert "errors" not in body, body
+    sent = body["data"]["notifyChange"]
+    assert [(d["target"], d["councilCode"]) for d in sent["deliveries"]] == [("hb", "E09000901")]
+    async with dispatching(own):
+        await _delivered(client, t, sent["notificationId"], purpose="OVERNIGHT_CARE_CONFIRMATION")
+    inbox = await _inbox(admin, sent["notificationId"])
+    assert inbox["dwp"] == []
+    assert [(r["kind"], r["claim_ref"]) for r in inbox["hb"]] == [("overnight_care_ended", "HB0000001")]
+    # Each purpose sends its own kinds only; an ALMO may not confirm care.
+    wrong_kind = (await gql(client, t, q, {**variables, "kind": "CARE_HOME_ADMISSION", "key": _key()})).json()
+    assert codes(wrong_kind) == ["BAD_USER_INPUT"]
+    almo = token("almo", "OVERNIGHT_CARE_CONFIRMATION", org="almo-overnight")
+    assert codes((await gql(client, almo, q, {**variables, "key": _key()})).json()) == ["PURPOSE_NOT_GRANTED"]
