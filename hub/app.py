@@ -36,6 +36,7 @@ from hub.console import console_routes
 from hub.errors import AuthError, ConfigError
 from hub.graphql import HubSchema, build_schema, sanitise_message
 from hub.identity import LinkIndex, ReviewQueue, load_link_model
+from hub.interests import InterestStore
 from hub.keys import load_key_ring
 from hub.notice import field_descriptions
 from hub.notifications import Dispatcher, NotificationStore
@@ -44,6 +45,7 @@ from hub.policy import Register, load_register
 from hub.tracing import SpanStore, TraceMiddleware
 from linkage import FSModel, KeyRing, Thresholds
 from resolvers.context import RequestContext, Services
+from resolvers.interests import answers_from
 from resolvers.sensitivity import field_tiers
 from resolvers.sources import DwpSource, HousingBenefitSource, SocialCareSource, Source, create_store_pool
 from resolvers.types import Purpose
@@ -280,6 +282,7 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
             state.sources[source.name] = source
         hub_pool = await create_store_pool(settings.service_url("hub"))
         state.pools["hub"] = hub_pool
+        interests = InterestStore(hub_pool, timeout=settings.audit_query_timeout)
         state._services = Services(
             settings=settings,
             sources=state.sources,
@@ -296,6 +299,7 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
             audit_verification=VerificationCache(hub_pool, audit_keys.public, max_age=settings.audit_verify_seconds),
             audit_public_keys=audit_keys.public_document()["keys"],
             notifications=NotificationStore(hub_pool, timeout=settings.audit_timeout),
+            interests=interests,
         )
         checkpoints = asyncio.create_task(_checkpoint_every(Checkpointer(hub_pool, audit_keys), settings))
         spans = asyncio.create_task(_store_spans_every(span_store, hub_pool, settings)) if span_store else None
@@ -310,9 +314,19 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
             if settings.dispatch_seconds > 0
             else None
         )
+        rechecks = (
+            asyncio.create_task(
+                interests.recheck_every(answers_from(state.sources["dwp"]), settings.interest_check_seconds)
+            )
+            if settings.interest_check_seconds > 0
+            else None
+        )
         try:
             yield
         finally:
+            if rechecks is not None:
+                rechecks.cancel()
+                await asyncio.gather(rechecks, return_exceptions=True)
             if dispatcher is not None:
                 dispatcher.cancel()
                 await asyncio.gather(dispatcher, return_exceptions=True)

@@ -73,6 +73,7 @@ class Settings:
     audit_query_timeout: float = 10.0  # auditors' searches and reports over a long log
     trace_retention_days: int = 30  # the hub's own copy of its spans, for auditors; 0 keeps none
     dispatch_seconds: float = 0.5  # how often the outbox is polled when idle; 0 runs no dispatcher here
+    interest_check_seconds: float = 300.0  # how often registered interests' answers are read again; 0: never here
     purposes_path: Path = _REPO_ROOT / "policy" / "purposes.toml"
     source_timeout: float = 2.0
     audit_timeout: float = 2.0
@@ -167,6 +168,9 @@ class Settings:
             ),
             audit_query_timeout=number("WELFARE_HUB_AUDIT_QUERY_TIMEOUT_MS", 10000, minimum=1) / 1000,
             dispatch_seconds=number("WELFARE_HUB_DISPATCH_SECONDS", cls.dispatch_seconds, minimum=0, maximum=3600),
+            interest_check_seconds=number(
+                "WELFARE_HUB_INTEREST_CHECK_SECONDS", cls.interest_check_seconds, minimum=0, maximum=86400
+            ),
             trace_retention_days=int(
                 number("WELFARE_HUB_TRACE_RETENTION_DAYS", cls.trace_retention_days, integer=True, maximum=3660)
             ),

@@ -20,6 +20,7 @@ from hub.config import Settings
 from hub.consent import ConsentRecord, ConsentStore
 from hub.errors import OrgRegisterUnavailable
 from hub.identity import IndexedPerson, LinkIndex, ReviewQueue
+from hub.interests import InterestStore
 from hub.keys import user_hash
 from hub.notifications import NotificationStore
 from hub.orgs import Organisation, OrgRegister
@@ -46,6 +47,7 @@ class Services:
     audit_verification: VerificationCache | None = None
     audit_public_keys: Mapping[str, str] = field(default_factory=dict)  # key id -> base64 public key
     notifications: NotificationStore | None = None
+    interests: InterestStore | None = None
 
 
 @dataclass

@@ -26,6 +26,7 @@ from linkage.link import normalised_nino, person_key_for
 from resolvers.audit import AuditMutation, AuditQuery
 from resolvers.consent import ConsentMutation
 from resolvers.context import RequestContext
+from resolvers.interests import InterestMutation, InterestQuery
 from resolvers.notice import NoticeQuery
 from resolvers.notifications import NotificationMutation, NotificationQuery
 from resolvers.review import ReviewMutation, ReviewQuery
@@ -145,7 +146,7 @@ def _keys_for(ctx: RequestContext, records: dict[str, list[str]]) -> dict[str, l
 
 
 @strawberry.type(directives=tier("identity"))
-class Query(ReviewQuery, NoticeQuery, AuditQuery, NotificationQuery):
+class Query(ReviewQuery, NoticeQuery, AuditQuery, NotificationQuery, InterestQuery):
     @strawberry.field(
         description=(
             "Find a person by National Insurance number or, without one, by demographics, for a declared "
@@ -284,5 +285,5 @@ async def _by_demographics(ctx: RequestContext, given: PersonDemographics) -> Pe
 
 
 @strawberry.type(directives=tier("identity"))
-class Mutation(ReviewMutation, ConsentMutation, AuditMutation, NotificationMutation):
+class Mutation(ReviewMutation, ConsentMutation, AuditMutation, NotificationMutation, InterestMutation):
     pass

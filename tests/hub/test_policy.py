@@ -100,9 +100,17 @@ def test_the_register_covers_every_purpose_of_the_report_and_design() -> None:
 
 def test_minimised_purposes_get_a_yes_or_no_and_nothing_behind_it() -> None:
     # Blue Badge needs a yes/no, not the award; the overnight-carer room a yes/no only (report 2.18).
-    assert REGISTER.purposes["BLUE_BADGE"].fields == {
-        "Query.person", "Person.subjectId", "Person.dwp", "DwpRecord.blueBadgeAutomaticEligibility"
+    badge = REGISTER.purposes["BLUE_BADGE"].fields
+    feed = {c for c in badge if c.split(".")[0] in {"Interest", "EntitlementChange", "EntitlementChangePage"}}
+    assert badge - feed == {
+        "Query.person", "Person.subjectId", "Person.dwp", "DwpRecord.blueBadgeAutomaticEligibility",
+        "Mutation.registerInterest", "Mutation.withdrawInterest", "Query.entitlementChanges",
     }  # fmt: skip
+    # Continuing entitlement carries that same yes/no again, with its bookkeeping, and nothing else.
+    assert {c for c in feed if c.endswith((".answer", ".subjectId"))} == {
+        "Interest.answer", "Interest.subjectId", "EntitlementChange.answer", "EntitlementChange.subjectId"
+    }  # fmt: skip
+    assert all(c.endswith(("Id", "At", ".answer", ".changes", ".nextCursor")) for c in feed)
     assert REGISTER.purposes["HB_OVERNIGHT_CARER_ROOM"].fields == {
         "Query.person", "Person.subjectId", "Person.socialCare", "SocialCareRecord.overnightCareRequired"
     }  # fmt: skip

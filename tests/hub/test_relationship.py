@@ -129,11 +129,9 @@ async def test_a_protected_address_is_never_released_whatever_the_purpose(
 ) -> None:
     # A register (for this test only) in which Blue Badge may see the address: the protection must hold
     # even where a purpose allows the field.
-    text = settings.purposes_path.read_text().replace(
-        '"DwpRecord.blueBadgeAutomaticEligibility",\n]',
-        '"DwpRecord.blueBadgeAutomaticEligibility", "DwpRecord.address", "Address.line1", "Address.postcode",\n]',
-        1,
-    )
+    text = settings.purposes_path.read_text()
+    at = text.index('"DwpRecord.blueBadgeAutomaticEligibility",', text.index("[purposes.BLUE_BADGE]"))
+    text = text[:at] + '"DwpRecord.address", "Address.line1", "Address.postcode", ' + text[at:]
     register = tmp_path / "purposes.toml"
     register.write_text(text)
     q = "query($n: String!) { person(nino: $n, purpose: BLUE_BADGE) { dwp { blueBadgeAutomaticEligibility address { line1 postcode } } } }"

@@ -1,0 +1,177 @@
+"""Continuing entitlement in GraphQL (report section 3.30): a team that decided on a yes/no the hub gave it
+registers an interest in the person, and reads a cursor feed of changes to that answer: only the new
+yes/no, only while the interest is live, only for the purpose that allows the answer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from hub.errors import BadUserInput, InvalidNinoInput, PurposeForbidsField, SubjectNotFound
+from hub.interests import InterestRow, InterestStore
+from linkage import NormalisedNino, check_nino
+from linkage.link import person_key_for
+from resolvers.context import RequestContext
+from resolvers.sensitivity import tier
+from resolvers.sources.base import Source
+from resolvers.types import DwpRecord, Purpose
+
+__all__ = ["WATCHED", "InterestMutation", "InterestQuery", "answers_from"]
+
+#: The yes/no answers a decision may rest on, by the purpose that releases them, and how to read each.
+WATCHED: Mapping[Purpose, tuple[str, Callable[[DwpRecord], bool]]] = {
+    Purpose.BLUE_BADGE: (
+        "DwpRecord.blueBadgeAutomaticEligibility",
+        lambda record: record.blue_badge_automatic_eligibility(),
+    ),
+}
+_BY_FIELD = dict(WATCHED.values())
+
+
+def answers_from(dwp: Source) -> Callable[[str, Sequence[str]], Any]:
+    """What the re-check reads: each DWP person's answer now, for a watched field."""
+
+    async def answers(field: str, person_ids: Sequence[str]) -> dict[str, bool]:
+        read = _BY_FIELD[field]
+        records = await dwp.fetch([("id", pid) for pid in person_ids])
+        return {pid: read(r) for pid, r in zip(person_ids, records, strict=True) if r is not None}
+
+    return answers
+
+
+@strawberry.type(description="An interest in the answer a decision rests on.", directives=tier("benefit_status"))
+class Interest:
+    interest_id: strawberry.ID = strawberry.field(description="The interest's number.")
+    subject_id: strawberry.ID = strawberry.field(description="The person, as your pseudonym.")
+    answer: bool = strawberry.field(description="The answer as the hub last read it.")
+    registered_at: dt.datetime = strawberry.field(description="When it was registered.")
+    withdrawn_at: dt.datetime | None = strawberry.field(description="When it was withdrawn (no more changes).")
+
+
+@strawberry.type(description="The answer a decision rests on changed.", directives=tier("benefit_status"))
+class EntitlementChange:
+    change_id: strawberry.ID = strawberry.field(description="Its place in your feed (the cursor).")
+    interest_id: strawberry.ID = strawberry.field(description="The interest it answers.")
+    subject_id: strawberry.ID = strawberry.field(description="The person, as your pseudonym.")
+    answer: bool = strawberry.field(description="The new answer.")
+    changed_at: dt.datetime = strawberry.field(description="When the hub saw the change.")
+
+
+@strawberry.type(description="A page of your feed, oldest first.", directives=tier("benefit_status"))
+class EntitlementChangePage:
+    changes: list[EntitlementChange] = strawberry.field(description="The changes.")
+    next_cursor: strawberry.ID | None = strawberry.field(description="Pass as `after` for what follows.")
+
+
+def _store(ctx: RequestContext) -> InterestStore:
+    if ctx.services.interests is None:
+        raise BadUserInput("continuing entitlement is not offered here")
+    return ctx.services.interests
+
+
+def _interest(ctx: RequestContext, row: InterestRow) -> Interest:
+    return Interest(
+        interest_id=strawberry.ID(str(row.interest_id)),
+        subject_id=strawberry.ID(row.subject_pseudonym),
+        answer=row.last_answer,
+        registered_at=row.registered_at,
+        withdrawn_at=row.withdrawn_at,
+    )
+
+
+def _watched(ctx: RequestContext, purpose: Purpose) -> tuple[str, Callable[[DwpRecord], bool]]:
+    if purpose not in WATCHED:
+        raise BadUserInput(f"purpose {purpose.value} rests on no yes/no answer the hub can watch")
+    field, read = WATCHED[purpose]
+    if ctx.purpose is None or field not in ctx.purpose.fields:
+        raise PurposeForbidsField(purpose.value, [field])
+    return field, read
+
+
+@strawberry.type(directives=tier("benefit_status"))
+class InterestMutation:
+    @strawberry.mutation(
+        description="Register an interest in the yes/no your decision on this person rests on: changes to it "
+        "appear in entitlementChanges while the interest is live."
+    )
+    async def register_interest(self, info: Info[RequestContext, None], purpose: Purpose, nino: str) -> Interest:
+        from resolvers.schema import _require_relationship  # the same legitimate-relationship check as lookups
+
+        ctx = info.context
+        field, read = _watched(ctx, purpose)
+        check = check_nino(nino)
+        if check.nino is None:
+            raise InvalidNinoInput(f"invalid National Insurance number: {check.explanation}", reason=check.reason)
+        keyed = NormalisedNino(check.nino)
+        subject = ctx.services.key_ring.hash_nino(keyed)
+        ctx.subjects.append(subject)
+        dwp = ctx.services.sources["dwp"]
+        people = await dwp.people_of([("nino", keyed)])  # type: ignore[attr-defined]
+        if not people:
+            raise SubjectNotFound("DWP holds no one with this NINO")
+        person_id = people[0][0]
+        await _require_relationship(ctx, {"dwp": [("id", person_id)]})
+        # The pseudonym a lookup of this person gives this organisation (by the link index when it knows them).
+        indexed = await ctx.index_loader().load(keyed) if ctx.services.identity is not None else None
+        reference = f"person:{indexed.person_key}" if indexed is not None else f"nino:{keyed}"
+        (record,) = await dwp.fetch([("id", person_id)])
+        ctx.sources_read.add("dwp")
+        row = await _store(ctx).register(
+            org=ctx.caller.org,
+            purpose=purpose.value,
+            field=field,
+            subject=(subject.key_id, subject.value),
+            person_key=person_key_for(person_id),
+            subject_pseudonym=ctx.services.key_ring.pseudonym(ctx.caller.org, reference),
+            dwp_person_id=person_id,
+            answer=read(record),
+            registered_by=ctx.user_hash,
+        )
+        return _interest(ctx, row)
+
+    @strawberry.mutation(description="Withdraw an interest: no more changes are fed for it.")
+    async def withdraw_interest(
+        self, info: Info[RequestContext, None], purpose: Purpose, interest_id: strawberry.ID
+    ) -> Interest | None:
+        _watched(info.context, purpose)
+        try:
+            number = int(interest_id)
+        except ValueError:
+            raise BadUserInput("interestId must be a number") from None
+        row = await _store(info.context).withdraw(info.context.caller.org, number)
+        return _interest(info.context, row) if row is not None else None
+
+
+@strawberry.type(directives=tier("benefit_status"))
+class InterestQuery:
+    @strawberry.field(description="Changes to the answers your interests rest on, oldest first, after a cursor.")
+    async def entitlement_changes(
+        self, info: Info[RequestContext, None], purpose: Purpose, after: strawberry.ID | None = None, first: int = 100
+    ) -> EntitlementChangePage:
+        ctx = info.context
+        _watched(ctx, purpose)
+        if not 1 <= first <= 1000:
+            raise BadUserInput("first must be between 1 and 1000")
+        try:
+            cursor = int(after) if after is not None else 0
+        except ValueError:
+            raise BadUserInput("after must be a changeId") from None
+        rows = await _store(ctx).changes(ctx.caller.org, purpose.value, after=cursor, limit=first)
+        return EntitlementChangePage(
+            changes=[
+                EntitlementChange(
+                    change_id=strawberry.ID(str(r.change_id)),
+                    interest_id=strawberry.ID(str(r.interest_id)),
+                    subject_id=strawberry.ID(r.subject_pseudonym),
+                    answer=r.answer,
+                    changed_at=r.changed_at,
+                )
+                for r in rows
+            ],
+            next_cursor=strawberry.ID(str(rows[-1].change_id)) if len(rows) == first else None,
+        )
