@@ -33,6 +33,7 @@ from hub.auth import Caller, TokenVerifier, UnknownKeyId, jwks_source
 from hub.config import SOURCE_STORES, Settings, StoreName
 from hub.consent import ConsentStore
 from hub.console import console_routes
+from hub.corrections import CorrectionStore
 from hub.errors import AuthError, ConfigError
 from hub.graphql import HubSchema, build_schema, sanitise_message
 from hub.identity import LinkIndex, ReviewQueue, load_link_model
@@ -300,6 +301,7 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
             audit_public_keys=audit_keys.public_document()["keys"],
             notifications=NotificationStore(hub_pool, timeout=settings.audit_timeout),
             interests=interests,
+            corrections=CorrectionStore(hub_pool, timeout=settings.audit_query_timeout),
         )
         checkpoints = asyncio.create_task(_checkpoint_every(Checkpointer(hub_pool, audit_keys), settings))
         spans = asyncio.create_task(_store_spans_every(span_store, hub_pool, settings)) if span_store else None
@@ -307,7 +309,7 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
             asyncio.create_task(
                 Dispatcher(
                     hub_pool,
-                    {"dwp": state.pools["src_dwp"], "hb": state.pools["src_hb"]},
+                    {"dwp": state.pools["src_dwp"], "hb": state.pools["src_hb"], "org": hub_pool},
                     timeout=settings.source_timeout,
                 ).run_forever(settings.dispatch_seconds)
             )

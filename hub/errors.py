@@ -15,7 +15,8 @@
     │   ├── ConsentRequired                    CONSENT_REQUIRED
     │   ├── MixedPurposes                      MIXED_PURPOSES
     │   ├── IntrospectionDisabled              INTROSPECTION_DISABLED
-    │   └── OperationNotSupported              OPERATION_NOT_SUPPORTED
+    │   ├── OperationNotSupported              OPERATION_NOT_SUPPORTED
+    │   └── NotReceived                        NOT_RECEIVED (a correction of a field never received)
     ├── BadUserInput (also ValueError)         BAD_USER_INPUT
     │   ├── InvalidNinoInput                   INVALID_NINO (reason in extensions.reason)
     │   ├── InvalidEffectiveDate               INVALID_EFFECTIVE_DATE (a change dated in the future or before birth)
@@ -148,6 +149,10 @@ class IntrospectionDisabled(RequestRefused):
 
 class OperationNotSupported(RequestRefused):
     code = "OPERATION_NOT_SUPPORTED"
+
+
+class NotReceived(RequestRefused):
+    code = "NOT_RECEIVED"
 
 
 class BadUserInput(HubError, ValueError):

@@ -47,6 +47,8 @@ _HUB_GRANTS: dict[str, str] = {
     "hub.outbox": "SELECT, INSERT, UPDATE",  # the dispatcher marks attempts and deliveries
     "hub.interest": "SELECT, INSERT, UPDATE",  # re-checked answers and withdrawals; nothing deleted
     "hub.entitlement_change": "SELECT, INSERT",
+    "hub.correction": "SELECT, INSERT, UPDATE",  # the owner's decision; nothing deleted
+    "hub.correction_notice": "SELECT, INSERT",
     "hub.link": "SELECT, INSERT, UPDATE",  # clerical decisions update links
     "hub.review_item": "SELECT, UPDATE",
     "hub.link_run": "SELECT",
@@ -62,6 +64,7 @@ _HUB_SEQUENCES = (
     "hub.audit_hold_hold_id_seq",
     "hub.interest_interest_id_seq",
     "hub.entitlement_change_change_id_seq",
+    "hub.correction_correction_id_seq",
     "hub.review_item_review_id_seq",
     "hub.consent_consent_id_seq",
     "hub.subject_notification_notification_id_seq",

@@ -181,10 +181,13 @@ WITH due AS (
     UPDATE hub.outbox o
        SET lease_until = clock_timestamp() + make_interval(secs => $2), attempts = o.attempts + 1
       FROM due WHERE o.delivery_id = due.delivery_id
-    RETURNING o.delivery_id, o.notification_id, o.target, o.target_ref, o.council_code, o.attempts
+    RETURNING o.delivery_id, o.notification_id, o.correction_id, o.request_ids, o.target, o.target_ref,
+              o.council_code, o.attempts
 )
-SELECT c.*, n.kind, n.effective_date, n.sender_org_type
-  FROM claimed c JOIN hub.notification n ON n.notification_id = c.notification_id
+SELECT c.*, n.kind, n.effective_date, n.sender_org_type, k.field
+  FROM claimed c
+  LEFT JOIN hub.notification n ON n.notification_id = c.notification_id
+  LEFT JOIN hub.correction k ON k.correction_id = c.correction_id
 """
 _INBOX = {
     "dwp": (
@@ -195,11 +198,18 @@ _INBOX = {
         "INSERT INTO hb.hub_inbox (item_id, notification_id, kind, effective_date, claim_ref, council_code, "
         "sender_org_type) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (item_id) DO NOTHING"
     ),
+    # A correction notice to an organisation: the hub's own table, which the organisation reads.
+    "org": (
+        "INSERT INTO hub.correction_notice (notice_id, correction_id, org, field, request_ids) "
+        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (notice_id) DO NOTHING"
+    ),
 }
 _UNAVAILABLE = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, HubError)
 
 
 def _inbox_row(target: str, r: asyncpg.Record, councils: Mapping[str, str]) -> tuple[Any, ...]:
+    if target == "org":
+        return (r["delivery_id"], r["correction_id"], r["target_ref"], r["field"], list(r["request_ids"] or ()))
     head = (r["delivery_id"], r["notification_id"], r["kind"], r["effective_date"], r["target_ref"])
     if target == "dwp":
         return (*head, r["sender_org_type"])
@@ -262,7 +272,7 @@ class Dispatcher:
                     councils = {f["claim_ref"]: f["council_code"] for f in found}
             values = [_inbox_row(target, r, councils) for r in rows]
             # A claim HB no longer holds has no team to tell: nothing lands, and it is not retried.
-            await conn.executemany(_INBOX[target], [v for v in values if v[-2] is not None])
+            await conn.executemany(_INBOX[target], [v for v in values if target != "hb" or v[-2] is not None])
         return councils
 
     async def _deliver(self, target: str, rows: list[asyncpg.Record]) -> int:

@@ -142,12 +142,24 @@ class SubjectAccessEntry:
     fields: list[str] = strawberry.field(description="Which fields.")
 
 
+@strawberry.type(description="A correction of the person's shared data.", directives=tier("identity"))
+class SubjectAccessCorrection:
+    field: str = strawberry.field(description="Which information was reported wrong.")
+    status: str = strawberry.field(description="reported, confirmed or rejected.")
+    reported_at: dt.datetime = strawberry.field(description="When it was reported.")
+    decided_at: dt.datetime | None = strawberry.field(description="When the organisation holding it decided.")
+    organisations_notified: list[str] = strawberry.field(description="Who was told of the correction.")
+
+
 @strawberry.type(
     description="Every release of one person's data through the hub (UK GDPR Art. 15).", directives=tier("identity")
 )
 class SubjectAccessReport:
     generated_at: dt.datetime = strawberry.field(description="When the report was made.")
     entries: list[SubjectAccessEntry] = strawberry.field(description="The releases, oldest first.")
+    corrections: list[SubjectAccessCorrection] = strawberry.field(
+        description="Corrections of the person's shared data, and who was told of each."
+    )
 
 
 @strawberry.type(
@@ -433,7 +445,9 @@ class AuditQuery:
     ) -> SubjectAccessReport:
         ctx = info.context
         now = dt.datetime.now(dt.UTC)
-        rows = await _log(ctx).subject_access(_subject(ctx, nino), now=now, oversight=_OVERSIGHT)
+        hashes = _subject(ctx, nino)
+        rows = await _log(ctx).subject_access(hashes, now=now, oversight=_OVERSIGHT)
+        corrections = await ctx.services.corrections.of_subject(hashes) if ctx.services.corrections else []
         return SubjectAccessReport(
             generated_at=now,
             entries=[
@@ -446,6 +460,16 @@ class AuditQuery:
                     fields=list(r.fields_released),
                 )
                 for r in rows
+            ],
+            corrections=[
+                SubjectAccessCorrection(
+                    field=c.field,
+                    status=c.status,
+                    reported_at=c.reported_at,
+                    decided_at=c.decided_at,
+                    organisations_notified=list(c.notified),
+                )
+                for c in corrections
             ],
         )
 

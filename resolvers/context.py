@@ -18,6 +18,7 @@ from hub.audit_reports import AuditLog, VerificationCache
 from hub.auth import Caller
 from hub.config import Settings
 from hub.consent import ConsentRecord, ConsentStore
+from hub.corrections import CorrectionStore
 from hub.errors import OrgRegisterUnavailable
 from hub.identity import IndexedPerson, LinkIndex, ReviewQueue
 from hub.interests import InterestStore
@@ -48,6 +49,7 @@ class Services:
     audit_public_keys: Mapping[str, str] = field(default_factory=dict)  # key id -> base64 public key
     notifications: NotificationStore | None = None
     interests: InterestStore | None = None
+    corrections: CorrectionStore | None = None
 
 
 @dataclass

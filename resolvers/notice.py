@@ -77,11 +77,21 @@ class NoticeQuery:
 #: Types any authenticated caller may select, with no purpose: the notice and the transparency report's
 #: counts (resolvers.audit), nothing else.
 PUBLIC_TYPES = frozenset(
-    {"PrivacyNotice", "PurposeNotice", "SharedField", "TransparencyReport", "DecisionCounts", "Count"}
+    {
+        "PrivacyNotice",
+        "PurposeNotice",
+        "SharedField",
+        "TransparencyReport",
+        "DecisionCounts",
+        "Count",
+        # Corrections (resolvers.corrections): each organisation's own, checked against the audit log.
+        "Correction",
+        "CorrectionNotice",
+    }
 )
-PUBLIC_ROOTS = frozenset({"privacyNotice", "transparencyReport"})
+PUBLIC_ROOTS = frozenset({"privacyNotice", "transparencyReport", "reportInaccuracy", "correctionNotices"})
 
 
 def is_public(coordinate: str) -> bool:
     type_name, _, field = coordinate.partition(".")
-    return type_name in PUBLIC_TYPES or (type_name == "Query" and field in PUBLIC_ROOTS)
+    return type_name in PUBLIC_TYPES or (type_name in ("Query", "Mutation") and field in PUBLIC_ROOTS)

@@ -26,6 +26,7 @@ from linkage.link import normalised_nino, person_key_for
 from resolvers.audit import AuditMutation, AuditQuery
 from resolvers.consent import ConsentMutation
 from resolvers.context import RequestContext
+from resolvers.corrections import CorrectionMutation, CorrectionQuery
 from resolvers.interests import InterestMutation, InterestQuery
 from resolvers.notice import NoticeQuery
 from resolvers.notifications import NotificationMutation, NotificationQuery
@@ -146,7 +147,7 @@ def _keys_for(ctx: RequestContext, records: dict[str, list[str]]) -> dict[str, l
 
 
 @strawberry.type(directives=tier("identity"))
-class Query(ReviewQuery, NoticeQuery, AuditQuery, NotificationQuery, InterestQuery):
+class Query(ReviewQuery, NoticeQuery, AuditQuery, NotificationQuery, InterestQuery, CorrectionQuery):
     @strawberry.field(
         description=(
             "Find a person by National Insurance number or, without one, by demographics, for a declared "
@@ -285,5 +286,7 @@ async def _by_demographics(ctx: RequestContext, given: PersonDemographics) -> Pe
 
 
 @strawberry.type(directives=tier("identity"))
-class Mutation(ReviewMutation, ConsentMutation, AuditMutation, NotificationMutation, InterestMutation):
+class Mutation(
+    ReviewMutation, ConsentMutation, AuditMutation, NotificationMutation, InterestMutation, CorrectionMutation
+):
     pass

@@ -194,6 +194,20 @@ class PgSource:
                     districts.add(parts[2])
         return [(frozenset(found.get(k, ((), ()))[0]), frozenset(found.get(k, ((), ()))[1])) for k in keys]
 
+    async def record_ids(self, nino: NormalisedNino) -> list[str]:
+        """The ids of this source's records that carry this NINO (as keyed here, spaces and case aside)."""
+        people = self.people
+        if people.nino_column is None:
+            return []
+        column = (
+            f"t.{people.nino_column}" if people.nino_normalised else f"upper(replace(t.{people.nino_column}, ' ', ''))"
+        )
+        rows = await self._fetch(
+            f"SELECT t.{people.id_column}::text AS id FROM {people.table} t WHERE {column} = $1 ORDER BY 1",
+            str(nino),
+        )
+        return [r["id"] for r in rows]
+
     async def scan(self, after: object, limit: int) -> list[Demographics]:
         """The next ``limit`` people records after id ``after`` (``people.first_cursor`` to start)."""
         rows = await self._fetch(scan_sql(self.people), after, limit)

@@ -32,6 +32,7 @@ ROOTS = {
     "subjectAccessReport": "subjectAccessReport(purpose: {purpose}, nino: $n)",
     "notification": 'notification(purpose: {purpose}, notificationId: "00000000-0000-4000-8000-000000000000")',
     "entitlementChanges": "entitlementChanges(purpose: {purpose}, first: 1)",
+    "correctionsToReview": "correctionsToReview(purpose: {purpose}, first: 1)",
 }
 REFUSALS = {"PURPOSE_FORBIDS_FIELD", "PURPOSE_NOT_GRANTED", "CONSENT_REQUIRED", "UNKNOWN_PURPOSE"}
 
