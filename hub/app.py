@@ -30,6 +30,7 @@ from hub import tracing
 from hub.audit import AuditKeys, AuditRecord, Checkpointer, PgAuditSink
 from hub.audit_reports import AuditLog, VerificationCache
 from hub.auth import Caller, TokenVerifier, UnknownKeyId, jwks_source
+from hub.complaints import ComplaintStore
 from hub.config import SOURCE_STORES, Settings, StoreName
 from hub.consent import ConsentStore
 from hub.console import console_routes
@@ -302,6 +303,7 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
             notifications=NotificationStore(hub_pool, timeout=settings.audit_timeout),
             interests=interests,
             corrections=CorrectionStore(hub_pool, timeout=settings.audit_query_timeout),
+            complaints=ComplaintStore(hub_pool, timeout=settings.audit_query_timeout),
         )
         checkpoints = asyncio.create_task(_checkpoint_every(Checkpointer(hub_pool, audit_keys), settings))
         spans = asyncio.create_task(_store_spans_every(span_store, hub_pool, settings)) if span_store else None

@@ -49,6 +49,8 @@ _HUB_GRANTS: dict[str, str] = {
     "hub.entitlement_change": "SELECT, INSERT",
     "hub.correction": "SELECT, INSERT, UPDATE",  # the owner's decision; nothing deleted
     "hub.correction_notice": "SELECT, INSERT",
+    "hub.complaint": "SELECT, INSERT, UPDATE (status, updated_at)",
+    "hub.complaint_response": "SELECT, INSERT",
     "hub.link": "SELECT, INSERT, UPDATE",  # clerical decisions update links
     "hub.review_item": "SELECT, UPDATE",
     "hub.link_run": "SELECT",
@@ -65,6 +67,8 @@ _HUB_SEQUENCES = (
     "hub.interest_interest_id_seq",
     "hub.entitlement_change_change_id_seq",
     "hub.correction_correction_id_seq",
+    "hub.complaint_complaint_id_seq",
+    "hub.complaint_response_response_id_seq",
     "hub.review_item_review_id_seq",
     "hub.consent_consent_id_seq",
     "hub.subject_notification_notification_id_seq",

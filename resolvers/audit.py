@@ -134,6 +134,7 @@ class AuditVerification:
 
 @strawberry.type(description="One release of a person's data.", directives=tier("identity"))
 class SubjectAccessEntry:
+    event_id: strawberry.ID = strawberry.field(description="The audit event (for a complaint about it).")
     occurred_at: dt.datetime = strawberry.field(description="When.")
     organisation: str = strawberry.field(description="Which organisation received it.")
     organisation_type: str = strawberry.field(description="What kind of organisation.")
@@ -452,6 +453,7 @@ class AuditQuery:
             generated_at=now,
             entries=[
                 SubjectAccessEntry(
+                    event_id=strawberry.ID(str(r.seq)),
                     occurred_at=r.occurred_at,
                     organisation=r.caller_org,
                     organisation_type=r.caller_org_type,

@@ -16,6 +16,7 @@ from strawberry.dataloader import DataLoader
 from hub.audit import AuditSink
 from hub.audit_reports import AuditLog, VerificationCache
 from hub.auth import Caller
+from hub.complaints import ComplaintStore
 from hub.config import Settings
 from hub.consent import ConsentRecord, ConsentStore
 from hub.corrections import CorrectionStore
@@ -50,6 +51,7 @@ class Services:
     notifications: NotificationStore | None = None
     interests: InterestStore | None = None
     corrections: CorrectionStore | None = None
+    complaints: ComplaintStore | None = None
 
 
 @dataclass

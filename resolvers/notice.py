@@ -87,9 +87,21 @@ PUBLIC_TYPES = frozenset(
         # Corrections (resolvers.corrections): each organisation's own, checked against the audit log.
         "Correction",
         "CorrectionNotice",
+        # Complaints (resolvers.complaints): only those the caller's organisation is involved in.
+        "Complaint",
+        "ComplaintResponse",
     }
 )
-PUBLIC_ROOTS = frozenset({"privacyNotice", "transparencyReport", "reportInaccuracy", "correctionNotices"})
+PUBLIC_ROOTS = frozenset(
+    {
+        "privacyNotice",
+        "transparencyReport",
+        "reportInaccuracy",
+        "correctionNotices",
+        "complaintsInvolvingUs",
+        "respondToComplaint",
+    }
+)
 
 
 def is_public(coordinate: str) -> bool:

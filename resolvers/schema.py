@@ -24,6 +24,7 @@ from hub.tracing import NS, span
 from linkage import Band, Demographics, NormalisedNino, check_nino
 from linkage.link import normalised_nino, person_key_for
 from resolvers.audit import AuditMutation, AuditQuery
+from resolvers.complaints import ComplaintMutation, ComplaintQuery
 from resolvers.consent import ConsentMutation
 from resolvers.context import RequestContext
 from resolvers.corrections import CorrectionMutation, CorrectionQuery
@@ -147,7 +148,7 @@ def _keys_for(ctx: RequestContext, records: dict[str, list[str]]) -> dict[str, l
 
 
 @strawberry.type(directives=tier("identity"))
-class Query(ReviewQuery, NoticeQuery, AuditQuery, NotificationQuery, InterestQuery, CorrectionQuery):
+class Query(ReviewQuery, NoticeQuery, AuditQuery, NotificationQuery, InterestQuery, CorrectionQuery, ComplaintQuery):
     @strawberry.field(
         description=(
             "Find a person by National Insurance number or, without one, by demographics, for a declared "
@@ -287,6 +288,12 @@ async def _by_demographics(ctx: RequestContext, given: PersonDemographics) -> Pe
 
 @strawberry.type(directives=tier("identity"))
 class Mutation(
-    ReviewMutation, ConsentMutation, AuditMutation, NotificationMutation, InterestMutation, CorrectionMutation
+    ReviewMutation,
+    ConsentMutation,
+    AuditMutation,
+    NotificationMutation,
+    InterestMutation,
+    CorrectionMutation,
+    ComplaintMutation,
 ):
     pass

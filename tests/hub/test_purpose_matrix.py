@@ -33,6 +33,7 @@ ROOTS = {
     "notification": 'notification(purpose: {purpose}, notificationId: "00000000-0000-4000-8000-000000000000")',
     "entitlementChanges": "entitlementChanges(purpose: {purpose}, first: 1)",
     "correctionsToReview": "correctionsToReview(purpose: {purpose}, first: 1)",
+    "complaints": "complaints(purpose: {purpose}, first: 1)",
 }
 REFUSALS = {"PURPOSE_FORBIDS_FIELD", "PURPOSE_NOT_GRANTED", "CONSENT_REQUIRED", "UNKNOWN_PURPOSE"}
 

@@ -1,0 +1,137 @@
+"""Complaints across organisations in GraphQL (report 3.77).
+
+A data protection officer (or an auditor) raises a complaint about the audit events it concerns (the event
+ids a subject access report lists), purpose COMPLAINTS; every organisation involved sees it and responds
+(``complaintsInvolvingUs``, ``respondToComplaint``: no purpose, their own involvement only); auditors see
+them all (``complaints``, purpose AUDIT or COMPLAINTS).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import strawberry
+from strawberry.types import Info
+
+from hub.complaints import ComplaintRow, ComplaintStore
+from hub.errors import BadUserInput
+from resolvers.context import RequestContext
+from resolvers.sensitivity import tier
+from resolvers.types import Purpose
+
+__all__ = ["ComplaintMutation", "ComplaintQuery"]
+
+_STATUSES = ("open", "investigating", "resolved", "rejected")
+
+
+@strawberry.type(description="A response to a complaint.", directives=tier("identity"))
+class ComplaintResponse:
+    organisation: str = strawberry.field(description="Who responded.")
+    status: str = strawberry.field(description="The status it set.")
+    note: str = strawberry.field(description="What it said.")
+    responded_at: dt.datetime = strawberry.field(description="When.")
+
+
+@strawberry.type(description="A complaint about how information was shared.", directives=tier("identity"))
+class Complaint:
+    complaint_id: strawberry.ID = strawberry.field(description="Its number.")
+    summary: str = strawberry.field(description="What the complaint is about.")
+    status: str = strawberry.field(description="open, investigating, resolved or rejected.")
+    raised_by: str = strawberry.field(description="The organisation that recorded it.")
+    organisations: list[str] = strawberry.field(description="Every organisation involved.")
+    event_ids: list[strawberry.ID] = strawberry.field(description="The audit events it concerns.")
+    created_at: dt.datetime = strawberry.field(description="When it was raised.")
+    updated_at: dt.datetime = strawberry.field(description="When it last changed.")
+    responses: list[ComplaintResponse] = strawberry.field(description="Responses, oldest first.")
+
+
+def _store(ctx: RequestContext) -> ComplaintStore:
+    if ctx.services.complaints is None:
+        raise BadUserInput("complaints are not offered here")
+    return ctx.services.complaints
+
+
+def _complaint(row: ComplaintRow) -> Complaint:
+    return Complaint(
+        complaint_id=strawberry.ID(str(row.complaint_id)),
+        summary=row.summary,
+        status=row.status,
+        raised_by=row.raised_by_org,
+        organisations=list(row.organisations),
+        event_ids=[strawberry.ID(str(s)) for s in row.event_seqs],
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        responses=[
+            ComplaintResponse(organisation=r.org, status=r.status, note=r.note, responded_at=r.responded_at)
+            for r in row.responses
+        ],
+    )
+
+
+def _text(value: str, what: str) -> str:
+    value = value.strip()
+    if not 1 <= len(value) <= 2000:
+        raise BadUserInput(f"give the {what}, at most 2,000 characters")
+    return value
+
+
+@strawberry.type(directives=tier("identity"))
+class ComplaintMutation:
+    @strawberry.mutation(description="Record a complaint about the audit events it concerns.")
+    async def raise_complaint(
+        self, info: Info[RequestContext, None], purpose: Purpose, event_ids: list[strawberry.ID], summary: str
+    ) -> Complaint:
+        try:
+            seqs = sorted({int(e) for e in event_ids})
+        except ValueError:
+            raise BadUserInput("eventIds must be audit event ids") from None
+        if not 1 <= len(seqs) <= 100:
+            raise BadUserInput("name between 1 and 100 audit events")
+        row = await _store(info.context).raise_(
+            org=info.context.caller.org,
+            user_hash=info.context.user_hash,
+            summary=_text(summary, "summary"),
+            event_seqs=seqs,
+        )
+        if row is None:
+            raise BadUserInput("an event named is not in the audit log")
+        return _complaint(row)
+
+    @strawberry.mutation(description="Respond to a complaint your organisation is involved in, setting its status.")
+    async def respond_to_complaint(
+        self, info: Info[RequestContext, None], complaint_id: strawberry.ID, status: str, note: str
+    ) -> Complaint | None:
+        if status not in _STATUSES:
+            raise BadUserInput("status must be open, investigating, resolved or rejected")
+        try:
+            number = int(complaint_id)
+        except ValueError:
+            raise BadUserInput("complaintId must be a number") from None
+        row = await _store(info.context).respond(
+            number,
+            org=info.context.caller.org,
+            user_hash=info.context.user_hash,
+            status=status,
+            note=_text(note, "note"),
+        )
+        return _complaint(row) if row is not None else None
+
+
+@strawberry.type(directives=tier("identity"))
+class ComplaintQuery:
+    @strawberry.field(description="Every complaint (auditors, data protection officers), newest first.")
+    async def complaints(
+        self, info: Info[RequestContext, None], purpose: Purpose, status: str | None = None, first: int = 100
+    ) -> list[Complaint]:
+        if not 1 <= first <= 500:
+            raise BadUserInput("first must be between 1 and 500")
+        return [_complaint(r) for r in await _store(info.context).involving(None, status=status, limit=first)]
+
+    @strawberry.field(description="Complaints your organisation is involved in, newest first.")
+    async def complaints_involving_us(
+        self, info: Info[RequestContext, None], status: str | None = None, first: int = 100
+    ) -> list[Complaint]:
+        if not 1 <= first <= 500:
+            raise BadUserInput("first must be between 1 and 500")
+        rows = await _store(info.context).involving(info.context.caller.org, status=status, limit=first)
+        return [_complaint(r) for r in rows]

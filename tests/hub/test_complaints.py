@@ -1,0 +1,74 @@
+"""Complaints across organisations on real PostgreSQL: one record linked to the audit events it concerns,
+seen by every organisation involved and by auditors, answered by them, never by anyone else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests import people as P
+from tests.conftest import codes, gql
+
+BADGE = "query($n: String!) { person(nino: $n, purpose: BLUE_BADGE) { dwp { blueBadgeAutomaticEligibility } } }"
+SAR = """query($n: String!) { subjectAccessReport(purpose: SUBJECT_ACCESS, nino: $n) {
+  entries { eventId organisation } } }"""
+RAISE = """mutation($e: [ID!]!, $s: String!) { raiseComplaint(purpose: COMPLAINTS, eventIds: $e, summary: $s) {
+  complaintId status raisedBy organisations eventIds } }"""
+MINE = "{ complaintsInvolvingUs { complaintId status organisations responses { organisation status note } } }"
+ALL = "{ complaints(purpose: AUDIT) { complaintId status } }"
+RESPOND = """mutation($c: ID!, $s: String!, $n: String!) { respondToComplaint(complaintId: $c, status: $s, note: $n) {
+  complaintId status responses { organisation status note } } }"""
+
+
+async def test_a_complaint_is_shared_by_the_organisations_involved(client: httpx.AsyncClient, token: Any) -> None:
+    east = token("council_blue_badge", "BLUE_BADGE", org="complaint-badge-east")
+    west = token("council_blue_badge", "BLUE_BADGE", org="complaint-badge-west")
+    outsider = token("council_blue_badge", "BLUE_BADGE", org="complaint-outsider")
+    for t in (east, west):
+        assert "errors" not in (await gql(client, t, BADGE, {"n": P.PIP_DISTRESS})).json()
+    dpo = token("data_protection_officer", "SUBJECT_ACCESS", "COMPLAINTS", org="complaint-dpo")
+    entries = (await gql(client, dpo, SAR, {"n": P.PIP_DISTRESS})).json()["data"]["subjectAccessReport"]["entries"]
+    events = [e["eventId"] for e in entries if e["organisation"] in {"complaint-badge-east", "complaint-badge-west"}]
+    assert len(events) == 2
+
+    raised = (await gql(client, dpo, RAISE, {"e": events, "s": "I did not apply for a Blue Badge."})).json()
+    assert "errors" not in raised, raised
+    complaint = raised["data"]["raiseComplaint"]
+    assert complaint["status"] == "open"
+    assert complaint["organisations"] == ["complaint-badge-east", "complaint-badge-west", "complaint-dpo"]
+    assert sorted(complaint["eventIds"], key=int) == sorted(events, key=int)
+
+    def ids(body: dict[str, Any]) -> list[str]:
+        return [c["complaintId"] for c in body["data"]["complaintsInvolvingUs"]]
+
+    assert complaint["complaintId"] in ids((await gql(client, east, MINE)).json())
+    assert complaint["complaintId"] in ids((await gql(client, west, MINE)).json())
+    assert complaint["complaintId"] not in ids((await gql(client, outsider, MINE)).json())
+    auditor = token("auditor", "AUDIT", org="complaint-auditor")
+    assert complaint["complaintId"] in [
+        c["complaintId"] for c in (await gql(client, auditor, ALL)).json()["data"]["complaints"]
+    ]
+
+    answer = {"c": complaint["complaintId"], "s": "investigating", "n": "Checking who opened the case."}
+    responded = (await gql(client, east, RESPOND, answer)).json()["data"]["respondToComplaint"]
+    assert responded["status"] == "investigating"
+    assert responded["responses"] == [
+        {"organisation": "complaint-badge-east", "status": "investigating", "note": "Checking who opened the case."}
+    ]
+    assert (await gql(client, outsider, RESPOND, answer)).json()["data"]["respondToComplaint"] is None
+    closed = (await gql(client, west, RESPOND, {**answer, "s": "resolved", "n": "Opened in error; closed."})).json()
+    assert closed["data"]["respondToComplaint"]["status"] == "resolved"
+    after = (await gql(client, east, RESPOND, {**answer, "s": "open"})).json()
+    assert after["data"]["respondToComplaint"] is None  # a resolved complaint is not reopened by a response
+
+
+async def test_complaints_refuse_bad_input(client: httpx.AsyncClient, token: Any) -> None:
+    dpo = token("data_protection_officer", "COMPLAINTS", org="complaint-dpo-2")
+    assert codes((await gql(client, dpo, RAISE, {"e": ["999999999"], "s": "x"})).json()) == ["BAD_USER_INPUT"]
+    assert codes((await gql(client, dpo, RAISE, {"e": [], "s": "x"})).json()) == ["BAD_USER_INPUT"]
+    assert codes((await gql(client, dpo, RAISE, {"e": ["1"], "s": "  "})).json()) == ["BAD_USER_INPUT"]
+    council = token("council_hb", "COMPLAINTS", org="complaint-council")
+    assert codes((await gql(client, council, RAISE, {"e": ["1"], "s": "x"})).json()) == ["PURPOSE_NOT_GRANTED"]
+    bad_status = {"c": "1", "s": "closed", "n": "x"}
+    assert codes((await gql(client, dpo, RESPOND, bad_status)).json()) == ["BAD_USER_INPUT"]
