@@ -218,6 +218,11 @@ class NotificationMutation:
         person_id, keys = await _link(ctx, nino, person)
         targets: list[Target] = []
         if person_id is not None:
+            from resolvers.schema import _require_relationship  # the tie every council lookup needs
+
+            # The sender must be connected with the person (a claim or case at its council, a home in its
+            # area): an organisation may not tell the hub about, or learn the routes of, just anyone.
+            await _require_relationship(ctx, keys, sources=("dwp", "hb", "social_care"))
             people = await ctx.services.sources["dwp"].people_of([("id", person_id)])  # type: ignore[attr-defined]
             if people and effective_date < people[0][1]:
                 raise InvalidEffectiveDate("the change is dated before the person was born")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 import strawberry
@@ -96,7 +97,9 @@ def _allowed_sources(ctx: RequestContext) -> list[str]:
     return [n for n in (allowed or ["dwp"]) if n in ctx.services.sources]
 
 
-async def _require_relationship(ctx: RequestContext, every: dict[str, list[SubjectKey]]) -> None:
+async def _require_relationship(
+    ctx: RequestContext, every: dict[str, list[SubjectKey]], *, sources: Sequence[str] | None = None
+) -> None:
     """A council organisation may look up only people connected with its own area (as NHS Spine asks for
     a legitimate relationship): a claim or case at that council, or a home in its area, unless the
     purpose needs no such tie or the organisation is a national body.
@@ -110,7 +113,7 @@ async def _require_relationship(ctx: RequestContext, every: dict[str, list[Subje
     if council is not None:
         for name in SOURCE_ORDER:
             keys = every.get(name, [])
-            if not keys or name not in ctx.services.sources or name not in _allowed_sources(ctx):
+            if not keys or name not in ctx.services.sources or name not in (sources or _allowed_sources(ctx)):
                 continue
             ctx.identity_sources.add(name)
             found = await ctx.tie_loader(name).load_many(keys)

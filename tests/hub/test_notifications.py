@@ -19,10 +19,11 @@ from hub.config import SOURCE_STORES, Settings
 from hub.keys import IssuerKey, load_key_ring
 from hub.migrate import drop_stores, migrate
 from hub.notifications import _CLAIM, Dispatcher
+from hub.orgs import load_areas
 from linkage import NormalisedNino
 from linkage.link import person_key_for
 from tests import people as P
-from tests.conftest import codes, gql, make_token, running_client
+from tests.conftest import TEST_COUNCIL, codes, gql, make_token, running_client
 from tests.hub.test_source_failures import source_down
 from tests.people import insert_people
 
@@ -42,6 +43,7 @@ async def own(settings: Settings) -> AsyncIterator[Settings]:
     conns = {store: await asyncpg.connect(mine.admin_url(store)) for store in (*SOURCE_STORES, "hub")}
     try:
         await insert_people(conns)
+        await load_areas(conns["hub"], [(f"NT{n}", TEST_COUNCIL) for n in range(1, 10)])
         # The link index knows one person (as a build would): their claims can be routed while HB is down.
         ring = load_key_ring(mine.keys_path)  # type: ignore[arg-type]
         keyed = ring.hash_nino(NormalisedNino(P.BADGE_DLA))
@@ -324,3 +326,15 @@ async def test_social_care_confirms_overnight_care_to_the_hb_team_alone(
     assert codes(wrong_kind) == ["BAD_USER_INPUT"]
     almo = token("almo", "OVERNIGHT_CARE_CONFIRMATION", org="almo-overnight")
     assert codes((await gql(client, almo, q, {**variables, "key": _key()})).json()) == ["PURPOSE_NOT_GRANTED"]
+
+
+async def test_a_sender_not_connected_with_the_person_is_refused(
+    client: httpx.AsyncClient, issuer: IssuerKey, own: Settings, admin: dict[str, asyncpg.Connection]
+) -> None:
+    # Social care of another council: no claim, case or home of the person there. Refused, and nothing kept.
+    elsewhere = make_token(issuer, own, council="E09000999")(
+        "council_social_care", "CHANGE_NOTIFICATION", org="care-far"
+    )
+    body = await _notify(client, elsewhere, _key())
+    assert codes(body) == ["NO_LEGITIMATE_RELATIONSHIP"]
+    assert await admin["hub"].fetchval("SELECT count(*) FROM hub.notification WHERE sender_org = 'care-far'") == 0
