@@ -89,11 +89,29 @@ async def main() -> None:
         assert settings.data_dir is not None
         save_model(model, settings.data_dir / "link-model.json")
         await build_links(settings, model=model, thresholds=Thresholds(), progress=False, workers=2)
+        # People the sender (social care of council E09000901) is tied to: a claim or a case there.
+        ninos: set[str] = set()
+        for store, sql in (
+            ("src_hb", "SELECT nino FROM hb.claim WHERE council_code = 'E09000901' AND nino IS NOT NULL"),
+            (
+                "src_social_care",
+                "SELECT nino FROM social_care.client WHERE council_code = 'E09000901' AND nino IS NOT NULL",
+            ),
+        ):
+            conn = await asyncpg.connect(migration_url(settings, store))  # type: ignore[arg-type]
+            try:
+                ninos |= {r["nino"] for r in await conn.fetch(sql)}
+            finally:
+                await conn.close()
         dwp = await asyncpg.connect(migration_url(settings, "src_dwp"))
         try:
-            ninos = [r["nino"] for r in await dwp.fetch("SELECT nino FROM dwp.person ORDER BY person_id")]
+            held = await dwp.fetch(
+                "SELECT nino FROM dwp.person WHERE nino = ANY($1::text[]) ORDER BY nino", list(ninos)
+            )
         finally:
             await dwp.close()
+        subjects = [r["nino"] for r in held]
+        results["subjects"] = len(subjects)
         token = await _caller(settings, issuer)
         rng = random.Random(5)
         sends = []
@@ -101,7 +119,7 @@ async def main() -> None:
             key = f"bench-{i}"
             body = {
                 "query": NOTIFY,
-                "variables": {"kind": rng.choice(KINDS), "date": "2026-11-01", "key": key, "n": rng.choice(ninos)},
+                "variables": {"kind": rng.choice(KINDS), "date": "2026-11-01", "key": key, "n": rng.choice(subjects)},
             }
             sends.append(body)
             if i % 10 == 0:
