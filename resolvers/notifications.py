@@ -20,7 +20,7 @@ from strawberry.types import Info
 from hub.errors import BadUserInput, InvalidEffectiveDate, InvalidNinoInput, NotificationUnavailable, SourceError
 from hub.notifications import Accepted, NotificationStore, Target
 from linkage import Band, Demographics, NormalisedNino, check_nino
-from linkage.link import normalised_nino, person_key_for
+from linkage.link import person_key_for
 from resolvers.context import RequestContext
 from resolvers.sensitivity import tier
 from resolvers.sources.base import SubjectKey
@@ -137,9 +137,8 @@ async def _link(
         if person is None:
             return None, {}
     assert person is not None
-    identity = ctx.services.identity
-    if identity is None or identity.model is None:
-        return None, {}
+    from resolvers.schema import match_demographics  # the lookups' own linkage step
+
     query = Demographics(
         given_name=person.given_name,
         family_name=person.family_name,
@@ -147,17 +146,12 @@ async def _link(
         postcode=person.postcode,
         address_line1=person.address_line1,
     )
-    if sum(v is not None for v in (query.given_name, query.family_name, query.dob)) < 2:
-        raise BadUserInput("the person's details need at least two of given name, family name and date of birth")
-    candidates = await ctx.services.sources["dwp"].find_candidates([query])
-    decision = identity.decide(query, candidates)
-    ctx.link_method = "probabilistic"
-    if decision is None or decision.band is not Band.LINK or decision.chosen is None:
+    decision, _ = await match_demographics(ctx, query)
+    if decision.band is not Band.LINK or decision.chosen is None:
         return None, {}
     chosen = decision.chosen.spine_record_id
-    spine_nino = normalised_nino(next((c.nino for _, c in candidates if c.record_id == chosen and c.nino), None))
-    if spine_nino is not None:
-        ctx.subjects.append(ctx.services.key_ring.hash_nino(spine_nino))
+    identity = ctx.services.identity
+    assert identity is not None
     indexed = await identity.by_person(person_key_for(chosen))
     keys = {s: [("id", r) for r in ids] for s, ids in (indexed.records.items() if indexed else ())}
     keys.setdefault("dwp", [("id", chosen)])

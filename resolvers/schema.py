@@ -23,7 +23,7 @@ from hub.errors import (
 )
 from hub.tracing import NS, span
 from linkage import Band, Demographics, NormalisedNino, check_nino
-from linkage.link import normalised_nino, person_key_for
+from linkage.link import Decision, normalised_nino, person_key_for
 from resolvers.audit import AuditMutation, AuditQuery
 from resolvers.complaints import ComplaintMutation, ComplaintQuery
 from resolvers.consent import ConsentMutation
@@ -226,18 +226,13 @@ async def _by_nino(ctx: RequestContext, nino: str, *, fallback: bool) -> Person 
     return Person(keys=keys, subject_id=strawberry.ID(ctx.services.key_ring.pseudonym(ctx.caller.org, subject)))
 
 
-async def _by_demographics(ctx: RequestContext, given: PersonDemographics) -> Person:
+async def match_demographics(ctx: RequestContext, query: Demographics) -> tuple[Decision, NormalisedNino | None]:
+    """The linkage step for details without a NINO (traced; the method, probability and model kept for the
+    audit record): the decision, and for a link the spine record's NINO, which then names the person in
+    the audit record as a NINO lookup would."""
     identity = ctx.services.identity
     if identity is None or identity.model is None:
         raise LinkageUnavailable("matching by demographics is not available: no linkage model is configured")
-    query = Demographics(
-        given_name=given.given_name,
-        family_name=given.family_name,
-        dob=given.date_of_birth,
-        postcode=given.postcode,
-        address_line1=given.address_line1,
-        nhs_number=given.nhs_number,
-    )
     if sum(v is not None for v in (query.given_name, query.family_name, query.dob)) < 2:
         raise BadUserInput("demographics need at least two of given name, family name and date of birth")
     spine = ctx.services.sources["dwp"]
@@ -259,6 +254,25 @@ async def _by_demographics(ctx: RequestContext, given: PersonDemographics) -> Pe
     ctx.model_version = identity.model.version
     if decision.chosen is not None:
         ctx.link_probability = decision.chosen.probability
+    if decision.band is not Band.LINK or decision.chosen is None:
+        return decision, None
+    chosen_id = decision.chosen.spine_record_id
+    normalised = normalised_nino(next((c.nino for _, c in candidates if c.record_id == chosen_id and c.nino), None))
+    if normalised is not None:
+        ctx.subjects.append(ctx.services.key_ring.hash_nino(normalised))
+    return decision, normalised
+
+
+async def _by_demographics(ctx: RequestContext, given: PersonDemographics) -> Person:
+    query = Demographics(
+        given_name=given.given_name,
+        family_name=given.family_name,
+        dob=given.date_of_birth,
+        postcode=given.postcode,
+        address_line1=given.address_line1,
+        nhs_number=given.nhs_number,
+    )
+    decision, normalised = await match_demographics(ctx, query)
     if decision.band is Band.REVIEW:
         raise MatchNeedsReview(
             "the details fit more than one person, or one not clearly enough: nothing is released; "
@@ -267,17 +281,14 @@ async def _by_demographics(ctx: RequestContext, given: PersonDemographics) -> Pe
     if decision.band is Band.NON_LINK or decision.chosen is None:
         raise SubjectNotFound("no one in the sources matches these details")
     chosen_id = decision.chosen.spine_record_id
-    spine_nino = next((c.nino for _, c in candidates if c.record_id == chosen_id and c.nino), None)
-    normalised = normalised_nino(spine_nino)
-    if normalised is not None:
-        # The person found is named in the audit as a NINO lookup would name them, and a user's own record
-        # is refused however it is looked for.
-        ctx.subjects.append(ctx.services.key_ring.hash_nino(normalised))
-        if ctx.own_subject_known == subject_hash(ctx.services.key_ring, normalised):
-            raise OwnRecord("you may not look up your own record through the hub")
+    # A user's own record is refused however it is looked for.
+    if normalised is not None and ctx.own_subject_known == subject_hash(ctx.services.key_ring, normalised):
+        raise OwnRecord("you may not look up your own record through the hub")
     person_key = person_key_for(chosen_id)
     if ctx.own_person_known is not None and person_key == ctx.own_person_known:
         raise OwnRecord("you may not look up your own record through the hub")
+    identity = ctx.services.identity
+    assert identity is not None
     indexed = await identity.by_person(person_key)
     records = dict(indexed.records) if indexed else {}
     records.setdefault("dwp", [decision.chosen.spine_record_id])
