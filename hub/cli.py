@@ -543,9 +543,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class JsonLines(logging.Formatter):
+    """One JSON object a line (what a log platform ingests): time, level, logger, message, and an
+    exception's type only (its message may quote data; the hub's own messages never do)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info and record.exc_info[0] is not None:
+            entry["exception"] = record.exc_info[0].__name__
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(*, json_lines: bool) -> None:
+    """Plain lines for a person at a terminal; JSON lines in production."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        JsonLines() if json_lines else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
+    root = logging.getLogger()
+    if not root.handlers:  # as logging.basicConfig: a host that set up logging (a test runner) keeps its own
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    production = os.environ.get("WELFARE_HUB_ENV", "").strip().lower() == "production"
+    configure_logging(json_lines=production)
     try:
         settings = Settings.from_environ(os.environ)
         if args.command == "token" and settings.production:

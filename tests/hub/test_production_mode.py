@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from dataclasses import replace
 from typing import Any
 
@@ -46,3 +49,25 @@ async def test_production_suggests_nothing(settings: Settings, people: Any, toke
             body = (await gql(client, user, query)).json()
             assert body["errors"]
             assert all("Did you mean" not in e["message"] for e in body["errors"]), body
+
+
+def test_production_logs_are_json_lines() -> None:
+    # A fresh interpreter, as the service starts: one JSON object a line, an exception by its type only.
+    code = (
+        "import logging\n"
+        "from hub.cli import configure_logging\n"
+        "configure_logging(json_lines=True)\n"
+        "log = logging.getLogger('welfare_hub.test')\n"
+        "log.warning('source %s unavailable', 'hb')\n"
+        "try:\n    raise ValueError('JK102030A was not found')\n"
+        "except ValueError:\n    log.exception('lookup failed')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    lines = [json.loads(line) for line in done.stderr.splitlines()]
+    assert [(e["level"], e["logger"], e["message"]) for e in lines] == [
+        ("WARNING", "welfare_hub.test", "source hb unavailable"),
+        ("ERROR", "welfare_hub.test", "lookup failed"),
+    ]
+    assert lines[1]["exception"] == "ValueError"
+    assert "JK102030A" not in done.stderr  # the exception's message (it may quote data) is not logged
+    assert all(set(e) >= {"time", "level", "logger", "message"} for e in lines)

