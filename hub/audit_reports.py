@@ -19,15 +19,13 @@ from __future__ import annotations
 import asyncio
 import csv
 import datetime as dt
-import functools
 import io
 import json
-import logging
 import statistics
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -35,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from hub.audit_verify import Verification, verify_database
 from hub.errors import AuditUnavailable
+from hub.stores import unavailable_as
 
 __all__ = ["AuditLog", "EventFilter", "EventRow", "Hold", "VerificationCache", "render_transparency"]
 
@@ -44,9 +43,6 @@ _EVENT_COLUMNS = (
     "sources_read, decision, reason_codes, trace_id, record_hash"
 )
 _LONDON = ZoneInfo("Europe/London")
-log = logging.getLogger("welfare_hub.audit")
-P = ParamSpec("P")
-T = TypeVar("T")
 #: Where people live, by DWP record id: opaque keys that match when two people share a home.
 Homes = Callable[[Sequence[str]], Awaitable[dict[str, tuple[str, ...]]]]
 
@@ -142,19 +138,7 @@ class Anomaly:
     last_seq: int
 
 
-_UNAVAILABLE = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
-
-
-def _reading(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
-    @functools.wraps(method)
-    async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return await method(*args, **kwargs)
-        except _UNAVAILABLE as e:
-            log.warning("audit log unavailable: %s", type(e).__name__)
-            raise AuditUnavailable("the audit log cannot be read now") from e
-
-    return guarded
+_reading = unavailable_as(lambda: AuditUnavailable("the audit log cannot be read now"))
 
 
 class AuditLog:
@@ -543,11 +527,11 @@ class VerificationCache:
     async def status(self) -> tuple[dt.datetime, Verification]:
         async with self._lock:
             if self._result is None or time.monotonic() - self._result[0] > self.max_age:
-                try:
-                    async with self.pool.acquire() as conn:
-                        report = await verify_database(conn, self.keys)  # type: ignore[arg-type]
-                except _UNAVAILABLE as e:
-                    log.warning("audit log unavailable for verification: %s", type(e).__name__)
-                    raise AuditUnavailable("the audit log cannot be read now") from e
+                report = await self._verify()
                 self._result = (time.monotonic(), dt.datetime.now(dt.UTC), report)
             return self._result[1], self._result[2]
+
+    @_reading
+    async def _verify(self) -> Verification:
+        async with self.pool.acquire() as conn:
+            return await verify_database(conn, self.keys)  # type: ignore[arg-type]

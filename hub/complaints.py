@@ -11,6 +11,8 @@ from typing import Any
 
 import asyncpg
 
+from hub.stores import hub_records
+
 __all__ = ["ComplaintRow", "ComplaintStore", "ResponseRow"]
 
 
@@ -47,6 +49,7 @@ class ComplaintStore:
         self.pool = pool
         self.timeout = timeout
 
+    @hub_records
     async def raise_(self, *, org: str, user_hash: str, summary: str, event_seqs: Sequence[int]) -> ComplaintRow | None:
         """A complaint about these audit events (None if any of them does not exist)."""
         async with asyncio.timeout(self.timeout), self.pool.acquire() as conn, conn.transaction():
@@ -67,6 +70,7 @@ class ComplaintStore:
             assert row is not None
             return (await self._with_responses(conn, [row]))[0]
 
+    @hub_records
     async def involving(self, org: str | None, *, status: str | None, limit: int) -> list[ComplaintRow]:
         """Complaints an organisation is involved in (None: every complaint, for auditors), newest first."""
         async with asyncio.timeout(self.timeout), self.pool.acquire() as conn:
@@ -80,6 +84,7 @@ class ComplaintStore:
             )
             return await self._with_responses(conn, rows)
 
+    @hub_records
     async def respond(
         self, complaint_id: int, *, org: str, user_hash: str, status: str, note: str
     ) -> ComplaintRow | None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from hub.errors import ConsentUnavailable
+from hub.stores import unavailable_as
 from linkage import KeyRing, NormalisedNino
 
 __all__ = ["ConsentRecord", "ConsentStore", "subject_hash"]
@@ -53,19 +54,22 @@ _WITHDRAW = (
 )
 
 
+# Every read and write: a consent store that does not answer refuses the operation (nothing released).
+_consent_records = unavailable_as(lambda: ConsentUnavailable("consent records cannot be read, so nothing is released"))
+
+
 class ConsentStore:
     def __init__(self, pool: asyncpg.Pool, *, timeout: float) -> None:
         self.pool = pool
         self.timeout = timeout
 
+    @_consent_records
     async def live(self, subject: str, purpose: str) -> ConsentRecord | None:
         """The person's live consent for the purpose, if any (the latest, when several are live)."""
-        try:
-            row = await self.pool.fetchrow(_LIVE, subject, purpose, timeout=self.timeout)
-        except (OSError, asyncpg.PostgresError, TimeoutError):
-            raise ConsentUnavailable("consent records cannot be read, so nothing is released") from None
+        row = await self.pool.fetchrow(_LIVE, subject, purpose, timeout=self.timeout)
         return None if row is None else ConsentRecord(**dict(row))
 
+    @_consent_records
     async def record(
         self, subject: str, purpose: str, *, lasts: str, notify_on_share: bool, org: str, user_hash: str
     ) -> ConsentRecord:
@@ -83,6 +87,7 @@ class ConsentStore:
         assert row is not None
         return ConsentRecord(**dict(row))
 
+    @_consent_records
     async def withdraw(self, subject: str, purpose: str, *, org: str) -> list[ConsentRecord]:
         """Withdraw every live consent of the person for the purpose; what was withdrawn."""
         rows = await self.pool.fetch(
@@ -94,6 +99,7 @@ class ConsentStore:
         )
         return [ConsentRecord(**dict(r)) for r in rows]
 
+    @_consent_records
     async def notify(
         self, subject: str, purpose: str, *, recipient_org: str, fields: Sequence[str], request_id: uuid.UUID
     ) -> None:

@@ -14,6 +14,8 @@ from typing import Any
 
 import asyncpg
 
+from hub.stores import hub_records
+
 __all__ = ["CorrectionRow", "CorrectionStore", "NoticeRow"]
 
 
@@ -64,6 +66,7 @@ class CorrectionStore:
         self.pool = pool
         self.timeout = timeout
 
+    @hub_records
     async def received(self, org: str, subject_hashes: Sequence[str], field: str) -> bool:
         """Whether the audit log shows ``org`` received ``field`` about this person."""
         async with asyncio.timeout(self.timeout):
@@ -76,6 +79,7 @@ class CorrectionStore:
             )
         return found is not None
 
+    @hub_records
     async def report(
         self,
         *,
@@ -101,6 +105,7 @@ class CorrectionStore:
         assert row is not None
         return _row(row)
 
+    @hub_records
     async def open_for(self, sources: Sequence[str], *, after: int, limit: int) -> list[CorrectionRow]:
         async with asyncio.timeout(self.timeout):
             rows = await self.pool.fetch(
@@ -112,6 +117,7 @@ class CorrectionStore:
             )
         return [_row(r) for r in rows]
 
+    @hub_records
     async def decide(
         self, correction_id: int, *, sources: Sequence[str], confirm: bool, org: str, user_hash: str
     ) -> CorrectionRow | None:
@@ -147,6 +153,7 @@ class CorrectionStore:
             del decided["subject_hashes"]
             return _row(decided, [r["caller_org"] for r in recipients])
 
+    @hub_records
     async def notices(self, org: str, *, after: dt.datetime | None, limit: int) -> list[NoticeRow]:
         async with asyncio.timeout(self.timeout):
             rows = await self.pool.fetch(
@@ -158,6 +165,7 @@ class CorrectionStore:
             )
         return [NoticeRow(**{**dict(r), "request_ids": tuple(r["request_ids"])}) for r in rows]
 
+    @hub_records
     async def of_subject(self, subject_hashes: Sequence[str]) -> list[CorrectionRow]:
         """A person's corrections (for their subject access report), with who was told of each."""
         async with asyncio.timeout(self.timeout):

@@ -22,6 +22,7 @@
     │   ├── InvalidEffectiveDate               INVALID_EFFECTIVE_DATE (a change dated in the future or before birth)
     │   └── IdempotencyKeyReused               IDEMPOTENCY_KEY_REUSED (one key, two different notifications)
     ├── NotificationUnavailable                NOTIFICATION_UNAVAILABLE (not recorded: nothing was accepted)
+    ├── HubStoreUnavailable                    HUB_STORE_UNAVAILABLE (interests, corrections, complaints unreadable)
     ├── ProtectedAddress                       PROTECTED_ADDRESS (a field error: the address is withheld)
     ├── SubjectNotFound (also LookupError)     SUBJECT_NOT_FOUND
     ├── MatchNeedsReview (also LookupError)    MATCH_NEEDS_REVIEW (nothing released; a person decides)
@@ -173,6 +174,10 @@ class IdempotencyKeyReused(BadUserInput):
 
 class NotificationUnavailable(HubError):
     code = "NOTIFICATION_UNAVAILABLE"
+
+
+class HubStoreUnavailable(HubError):
+    code = "HUB_STORE_UNAVAILABLE"
 
 
 class ProtectedAddress(HubError, PermissionError):

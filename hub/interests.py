@@ -18,6 +18,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import asyncpg
 
+from hub.stores import hub_records
+
 __all__ = ["ChangeRow", "InterestRow", "InterestStore"]
 
 log = logging.getLogger("welfare_hub.interests")
@@ -55,6 +57,7 @@ class InterestStore:
         self.pool = pool
         self.timeout = timeout
 
+    @hub_records
     async def register(
         self,
         *,
@@ -97,6 +100,7 @@ class InterestStore:
         assert row is not None
         return InterestRow(**dict(row))
 
+    @hub_records
     async def withdraw(self, org: str, interest_id: int) -> InterestRow | None:
         async with asyncio.timeout(self.timeout):
             row = await self.pool.fetchrow(
@@ -107,6 +111,7 @@ class InterestStore:
             )
         return InterestRow(**dict(row)) if row is not None else None
 
+    @hub_records
     async def changes(self, org: str, purpose: str, *, after: int, limit: int) -> list[ChangeRow]:
         """The organisation's feed for a purpose, oldest first, after a cursor."""
         async with asyncio.timeout(self.timeout):

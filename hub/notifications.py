@@ -25,6 +25,7 @@ from typing import Any
 import asyncpg
 
 from hub.errors import HubError, IdempotencyKeyReused, NotificationUnavailable
+from hub.stores import UNAVAILABLE, unavailable_as
 
 __all__ = ["Accepted", "Delivery", "Dispatcher", "NotificationStore", "Target"]
 
@@ -70,15 +71,8 @@ class NotificationStore:
         self.pool = pool
         self.timeout = timeout
 
-    async def accept(self, **kwargs: Any) -> Accepted:
-        """Record the notification and its deliveries at once (status review when no one was linked)."""
-        try:
-            return await self._accept(**kwargs)
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
-            log.warning("notification not recorded: %s", type(e).__name__)
-            raise NotificationUnavailable("the notification could not be recorded: nothing was accepted") from e
-
-    async def _accept(
+    @unavailable_as(lambda: NotificationUnavailable("the notification could not be recorded: nothing was accepted"))
+    async def accept(
         self,
         *,
         sender_org: str,
@@ -92,6 +86,7 @@ class NotificationStore:
         person_key: uuid.UUID | None,
         targets: Sequence[Target],
     ) -> Accepted:
+        """Record the notification and its deliveries at once (status review when no one was linked)."""
         async with asyncio.timeout(self.timeout), self.pool.acquire() as conn, conn.transaction():
             notification_id = uuid.uuid4()
             inserted = await conn.fetchval(
@@ -133,14 +128,9 @@ class NotificationStore:
                 )
             return await self._read(conn, notification_id, replayed=False)
 
+    @unavailable_as(lambda: NotificationUnavailable("notifications cannot be read now"))
     async def get(self, sender_org: str, notification_id: uuid.UUID) -> Accepted | None:
         """A notification as its sender may see it (another organisation's is not found)."""
-        try:
-            return await self._get(sender_org, notification_id)
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
-            raise NotificationUnavailable("notifications cannot be read now") from e
-
-    async def _get(self, sender_org: str, notification_id: uuid.UUID) -> Accepted | None:
         async with asyncio.timeout(self.timeout), self.pool.acquire() as conn:
             owner = await conn.fetchval(
                 "SELECT sender_org FROM hub.notification WHERE notification_id = $1", notification_id
@@ -204,7 +194,7 @@ _INBOX = {
         "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (notice_id) DO NOTHING"
     ),
 }
-_UNAVAILABLE = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, HubError)
+_UNAVAILABLE = (*UNAVAILABLE, HubError)  # a target source's own errors included
 
 
 def _inbox_row(target: str, r: asyncpg.Record, councils: Mapping[str, str]) -> tuple[Any, ...]:

@@ -26,6 +26,7 @@ from hub.errors import (
     OrgRegisterUnavailable,
     UnknownOrganisation,
 )
+from hub.stores import unavailable_as
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -142,11 +143,9 @@ class OrgRegister:
         self._areas: _TtlCache[str, frozenset[str]] = _TtlCache(ttl, 1_000)
         self._staff: _TtlCache[str, tuple[str, uuid.UUID | None] | None] = _TtlCache(ttl, 10_000)
 
+    @unavailable_as(lambda: OrgRegisterUnavailable("the organisation register cannot be read, so nothing is released"))
     async def _fetch(self, sql: str, *args: object) -> list[asyncpg.Record]:
-        try:
-            return list(await self.pool.fetch(sql, *args, timeout=self.timeout))
-        except (OSError, asyncpg.PostgresError, TimeoutError):
-            raise OrgRegisterUnavailable("the organisation register cannot be read, so nothing is released") from None
+        return list(await self.pool.fetch(sql, *args, timeout=self.timeout))
 
     async def get(self, org_id: str) -> Organisation | None:
         async def load(key: str) -> Organisation | None:

@@ -10,11 +10,12 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 
 from hub.audit import CHAIN_LOCK, AuditKeys
 from hub.audit_verify import verify_database
 from hub.config import Settings, store_role_names
-from hub.migrate import quote_ident
+from hub.migrate import migrate, quote_ident
 from tests import people as P
 from tests.conftest import codes, gql, running_client
 
@@ -140,3 +141,60 @@ async def test_a_stuck_audit_chain_fails_closed_and_quickly(
     assert after["data"]["person"]["socialCare"] == {"overnightCareRequired": True}
     keys = AuditKeys.load(settings.audit_keys_path)  # type: ignore[arg-type]
     assert (await verify_database(admin["hub"], keys.public)).ok
+
+
+@pytest.mark.parametrize(
+    ("table", "org_type", "purpose", "query", "code"),
+    [
+        (
+            "hub.complaint",
+            "council_hb",
+            "HB_OVERNIGHT_CARER_ROOM",
+            "{ complaintsInvolvingUs { complaintId } }",
+            "HUB_STORE_UNAVAILABLE",
+        ),
+        (
+            "hub.correction_notice",
+            "council_hb",
+            "HB_OVERNIGHT_CARER_ROOM",
+            "{ correctionNotices { correctionId } }",
+            "HUB_STORE_UNAVAILABLE",
+        ),
+        (
+            "hub.entitlement_change",
+            "council_blue_badge",
+            "BLUE_BADGE",
+            "{ entitlementChanges(purpose: BLUE_BADGE) { nextCursor } }",
+            "HUB_STORE_UNAVAILABLE",
+        ),
+        ("hub.audit_hold", "auditor", "AUDIT", "{ auditAnomalies(purpose: AUDIT) { kind } }", None),
+        (
+            "hub.notification",
+            "council_social_care",
+            "CHANGE_NOTIFICATION",
+            'mutation { notifyChange(purpose: CHANGE_NOTIFICATION, kind: CARE_HOME_ADMISSION, effectiveDate: "2026-01-02", idempotencyKey: "k-store-down", nino: "JK102030A") { status } }',
+            "NOTIFICATION_UNAVAILABLE",
+        ),
+    ],
+)
+async def test_a_hub_store_that_cannot_be_read_gives_its_own_code(
+    settings: Settings,
+    client: httpx.AsyncClient,
+    token: Any,
+    admin: dict[str, asyncpg.Connection],
+    table: str,
+    org_type: str,
+    purpose: str,
+    query: str,
+    code: str | None,
+) -> None:
+    # The hub database refuses one table (a lost grant, a locked relation): a specific, stable error, never
+    # an internal one. (Anomalies read no hold: revoking it must change nothing.)
+    app_role = quote_ident(store_role_names(settings.db_prefix, "hub")[1])
+    t = token(org_type, purpose, org=f"store-down-{org_type}")
+    await admin["hub"].execute(f"REVOKE ALL ON {table} FROM {app_role}")
+    try:
+        body = (await gql(client, t, query)).json()
+    finally:
+        await migrate(settings)  # every grant back, as provisioning makes them
+    assert codes(body) == ([code] if code else []), body
