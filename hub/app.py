@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from hub import tracing
-from hub.audit import AuditKeys, AuditRecord, Checkpointer, PgAuditSink
+from hub.audit import AuditKeys, AuditRecord, PgAuditSink, write_checkpoint
 from hub.audit_reports import AuditLog, VerificationCache
 from hub.auth import Caller, TokenVerifier, UnknownKeyId, jwks_source
 from hub.complaints import ComplaintStore
@@ -210,33 +210,19 @@ def _observer(hooks: Hooks, store: StoreName) -> Callable[[asyncpg.Connection], 
     return on_connect
 
 
-async def _store_spans_every(store: SpanStore, pool: asyncpg.Pool, settings: Settings) -> None:
-    """Write the spans of finished requests to the hub's copy each second; prune it of old spans hourly."""
-    pruned = 0.0
-    while True:
-        await asyncio.sleep(1.0)
-        try:
-            async with asyncio.timeout(settings.audit_timeout * 5):
-                await store.flush(pool)
-                if time.monotonic() - pruned > 3600:
-                    await pool.execute(
-                        "DELETE FROM hub.trace_span WHERE started_at < now() - make_interval(days => $1)",
-                        settings.trace_retention_days,
-                    )
-                    pruned = time.monotonic()
-        except Exception as e:  # spans are a convenience for auditors: a failure costs them, not a request
-            log.warning("storing spans failed: %s", type(e).__name__)
+Job = Callable[[], Awaitable[object]]
 
 
-async def _checkpoint_every(checkpointer: Checkpointer, settings: Settings) -> None:
-    """Sign the audit chain's head at the configured interval (when it has moved)."""
+async def _every(seconds: float, job: Job, what: str, *, limit: float | None) -> None:
+    """Run ``job`` every ``seconds`` until cancelled. A failure is logged and the next round tries again:
+    these are the service's background roles (checkpoints, spans, interests), never a request's work."""
     while True:
-        await asyncio.sleep(settings.audit_checkpoint_seconds)
+        await asyncio.sleep(seconds)
         try:
-            async with asyncio.timeout(settings.audit_timeout * 5):
-                await checkpointer.checkpoint()
-        except Exception as e:  # the next round tries again; verification shows the unsigned records meanwhile
-            log.error("audit checkpoint failed: %s", type(e).__name__)
+            async with asyncio.timeout(limit):
+                await job()
+        except Exception as e:
+            log.warning("%s failed: %s", what, type(e).__name__)
 
 
 def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
@@ -305,46 +291,54 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
             corrections=CorrectionStore(hub_pool, timeout=settings.audit_query_timeout),
             complaints=ComplaintStore(hub_pool, timeout=settings.audit_query_timeout),
         )
-        checkpoints = asyncio.create_task(_checkpoint_every(Checkpointer(hub_pool, audit_keys), settings))
-        spans = asyncio.create_task(_store_spans_every(span_store, hub_pool, settings)) if span_store else None
-        dispatcher = (
-            asyncio.create_task(
-                Dispatcher(
-                    hub_pool,
-                    {"dwp": state.pools["src_dwp"], "hb": state.pools["src_hb"], "org": hub_pool},
-                    timeout=settings.source_timeout,
-                ).run_forever(settings.dispatch_seconds)
+
+        # The background roles every pod runs: they coordinate through the hub database, so any pod may stop.
+        async def checkpoint() -> None:
+            await write_checkpoint(hub_pool, audit_keys)
+
+        async def store_spans() -> None:
+            if span_store is not None:
+                await span_store.flush(hub_pool)
+
+        async def prune_spans() -> None:
+            await hub_pool.execute(
+                "DELETE FROM hub.trace_span WHERE started_at < now() - make_interval(days => $1)",
+                settings.trace_retention_days,
             )
-            if settings.dispatch_seconds > 0
-            else None
-        )
-        rechecks = (
-            asyncio.create_task(
-                interests.recheck_every(answers_from(state.sources["dwp"]), settings.interest_check_seconds)
-            )
-            if settings.interest_check_seconds > 0
-            else None
-        )
+
+        answers = answers_from(state.sources["dwp"])
+
+        async def recheck_interests() -> None:
+            await interests.recheck(answers)
+
+        background = settings.audit_timeout * 5
+        jobs: list[tuple[float, Job, str, float | None]] = [
+            (settings.audit_checkpoint_seconds, checkpoint, "audit checkpoint", background)
+        ]
+        if span_store is not None:
+            jobs += [
+                (1.0, store_spans, "storing spans", background),
+                (3600.0, prune_spans, "pruning spans", background),
+            ]
+        if settings.interest_check_seconds > 0:
+            # No overall limit: a long list of interests is read in batches, each under its own timeout.
+            jobs.append((settings.interest_check_seconds, recheck_interests, "re-checking interests", None))
+        tasks = [asyncio.create_task(_every(every, job, what, limit=limit)) for every, job, what, limit in jobs]
+        if settings.dispatch_seconds > 0:
+            targets = {"dwp": state.pools["src_dwp"], "hb": state.pools["src_hb"], "org": hub_pool}
+            dispatcher = Dispatcher(hub_pool, targets, timeout=settings.source_timeout)
+            tasks.append(asyncio.create_task(dispatcher.run_forever(settings.dispatch_seconds)))
         try:
             yield
         finally:
-            if rechecks is not None:
-                rechecks.cancel()
-                await asyncio.gather(rechecks, return_exceptions=True)
-            if dispatcher is not None:
-                dispatcher.cancel()
-                await asyncio.gather(dispatcher, return_exceptions=True)
-            checkpoints.cancel()
-            if spans is not None:
-                spans.cancel()
-            await asyncio.gather(checkpoints, *([spans] if spans else []), return_exceptions=True)
-            if span_store is not None:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            # Keep the spans of the last requests, and sign what was written, if the store answers.
+            for job in (store_spans, checkpoint):
                 with contextlib.suppress(Exception):
                     async with asyncio.timeout(settings.audit_timeout):
-                        await span_store.flush(hub_pool)
-            with contextlib.suppress(Exception):  # sign what was written before stopping, if the store answers
-                async with asyncio.timeout(settings.audit_timeout):
-                    await Checkpointer(hub_pool, audit_keys).checkpoint()
+                        await job()
             state._services = None
             await asyncio.gather(*(p.close() for p in state.pools.values()), return_exceptions=True)
             state.pools.clear()

@@ -7,8 +7,8 @@ Tamper-evident like X-Road's message log and Certificate Transparency:
   database appends (``hub.audit_append``: one writer at a time under an advisory lock, so the sequence
   has no gaps and time never runs backwards along it) and refuses UPDATE, DELETE and TRUNCATE.
 - **Signed checkpoints.** The chain head, signed with the hub's Ed25519 audit key at an interval
-  (:class:`Checkpointer`); the public keys are published (``GET /audit/keys``) so an auditor can check a
-  log, or an export of one, without trusting the hub's database or its operator
+  (:func:`write_checkpoint`, run by the service); the public keys are published (``GET /audit/keys``) so
+  an auditor can check a log, or an export of one, without trusting the hub's database or its operator
   (:mod:`hub.audit_verify`).
 
 Fail closed: :meth:`PgAuditSink.write` raises if the record is not durably stored, and the caller then
@@ -41,7 +41,6 @@ __all__ = [
     "AuditRecord",
     "AuditSink",
     "Checkpoint",
-    "Checkpointer",
     "PgAuditSink",
     "canonical_body",
     "checkpoint_message",
@@ -245,10 +244,9 @@ def signature_ok(checkpoint: Checkpoint, keys: Mapping[str, Ed25519PublicKey]) -
 _HEAD = "SELECT seq, record_hash FROM hub.audit_event WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1"
 
 
-async def write_checkpoint(
-    conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy[Any], keys: AuditKeys
-) -> Checkpoint | None:
-    """Sign the chain head unless the current key already has; the checkpoint, or None."""
+async def write_checkpoint(conn: asyncpg.Pool | asyncpg.Connection, keys: AuditKeys) -> Checkpoint | None:
+    """Sign the chain head unless the current key already has; the checkpoint, or None. The service runs
+    it at an interval (and once more when stopping), ``welfare-hub audit checkpoint`` on demand."""
     head = await conn.fetchrow(_HEAD)
     if head is None:
         return None
@@ -268,16 +266,3 @@ async def write_checkpoint(
         signed.signature,
     )
     return None if inserted is None else signed
-
-
-class Checkpointer:
-    """Signs the chain head when it has moved since the last checkpoint (the service runs it at an
-    interval, and `welfare-hub audit checkpoint` on demand)."""
-
-    def __init__(self, pool: asyncpg.Pool, keys: AuditKeys) -> None:
-        self.pool = pool
-        self.keys = keys
-
-    async def checkpoint(self) -> Checkpoint | None:
-        async with self.pool.acquire() as conn:
-            return await write_checkpoint(conn, self.keys)

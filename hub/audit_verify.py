@@ -196,15 +196,12 @@ _AFTER = f"SELECT {_COLUMNS} FROM hub.audit_event WHERE seq > $1 ORDER BY seq LI
 _BETWEEN = f"SELECT {_COLUMNS} FROM hub.audit_event WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT {_BATCH}"  # noqa: S608
 
 
-async def _rows(conn: asyncpg.Connection, *, since: dt.datetime | None = None) -> AsyncIterator[asyncpg.Record]:
-    """Every record in chain order, a batch at a time (the log is far larger than memory allows)."""
+async def _rows(conn: asyncpg.Connection) -> AsyncIterator[asyncpg.Record]:
+    """Every record in chain order (those from before the chain first), a batch at a time: the log is far
+    larger than memory allows."""
+    for row in await conn.fetch(_UNCHAINED):
+        yield row
     after = 0
-    if since is not None:
-        first = await conn.fetchval("SELECT min(seq) FROM hub.audit_event WHERE occurred_at >= $1", since)
-        after = (first or 1) - 1
-    else:
-        for row in await conn.fetch(_UNCHAINED):
-            yield row
     while True:
         batch = await conn.fetch(_AFTER, after)
         for row in batch:

@@ -170,11 +170,3 @@ class InterestStore:
                     "UPDATE hub.interest SET checked_at = clock_timestamp() WHERE interest_id = ANY($1::bigint[])",
                     [r["interest_id"] for r in live],
                 )
-
-    async def recheck_every(self, answers: Answers, interval: float) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.recheck(answers)
-            except Exception as e:  # the next round tries again; interests keep their last answer meanwhile
-                log.warning("re-checking interests failed: %s", type(e).__name__)

@@ -67,9 +67,8 @@ def _exporting(env: Mapping[str, str]) -> bool:
     return bool(endpoint) or "otlp" in exporters
 
 
-def configure(env: Mapping[str, str], *, processor: SpanProcessor | None = None) -> TracerProvider:
-    """Install the process's tracer provider, once (later calls return it unchanged). ``processor`` is
-    for tests and benchmarks that read spans without an exporter."""
+def configure(env: Mapping[str, str]) -> TracerProvider:
+    """Install the process's tracer provider, once (later calls return it unchanged)."""
     global _provider
     with _lock:
         if _provider is not None:
@@ -87,8 +86,6 @@ def configure(env: Mapping[str, str], *, processor: SpanProcessor | None = None)
                 else None
             )
             provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
-        if processor is not None:
-            provider.add_span_processor(processor)
         provider.add_span_processor(_Dispatch())
         trace.set_tracer_provider(provider)
         _provider = provider
