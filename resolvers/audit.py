@@ -19,6 +19,7 @@ from hub.audit_reports import Anomaly, AuditLog, EventFilter, EventRow, Hold
 from hub.audit_verify import Verification
 from hub.errors import AuditUnavailable, BadUserInput, InvalidNinoInput
 from linkage import NormalisedNino, check_nino
+from resolvers.arguments import cursor, number, page_size, text
 from resolvers.context import RequestContext
 from resolvers.sensitivity import tier
 from resolvers.types import Purpose
@@ -276,18 +277,6 @@ def _subject(ctx: RequestContext, nino: str) -> list[str]:
     return [h.value for h in hashes]
 
 
-def _id(value: strawberry.ID | None, what: str) -> int | None:
-    if value is None:
-        return None
-    try:
-        number = int(value)
-    except ValueError:
-        raise BadUserInput(f"{what} must be a number") from None
-    if number < 1:
-        raise BadUserInput(f"{what} must be positive")
-    return number
-
-
 def _period(since: dt.datetime | None, until: dt.datetime | None) -> tuple[dt.datetime, dt.datetime]:
     end = until or dt.datetime.now(dt.UTC)
     start = since or end - dt.timedelta(days=30)
@@ -382,8 +371,7 @@ class AuditQuery:
         after: strawberry.ID | None = None,
     ) -> AuditEventPage:
         ctx = info.context
-        if not 1 <= first <= 500:
-            raise BadUserInput("first must be between 1 and 500")
+        page_size(first, 500)
         if decision is not None and decision not in {"released", "partial", "refused", "error"}:
             raise BadUserInput("decision must be released, partial, refused or error")
         if (since and since.tzinfo is None) or (until and until.tzinfo is None):
@@ -396,7 +384,7 @@ class AuditQuery:
             decision=decision,
             subject_hashes=_subject(ctx, subject_nino) if subject_nino is not None else None,
         )
-        rows = await _log(ctx).events(f, limit=first + 1, before=_id(after, "after"))
+        rows = await _log(ctx).events(f, limit=first + 1, before=cursor(after, "after"))
         more = len(rows) > first
         rows = rows[:first]
         return AuditEventPage(
@@ -408,9 +396,7 @@ class AuditQuery:
     async def audit_event(
         self, info: Info[RequestContext, None], purpose: Purpose, event_id: strawberry.ID
     ) -> AuditEvent | None:
-        seq = _id(event_id, "eventId")
-        assert seq is not None
-        row = await _log(info.context).event(seq)
+        row = await _log(info.context).event(number(event_id, "eventId"))
         return _event(info.context, row) if row is not None else None
 
     @strawberry.field(description="The audit chain verified: every hash and checkpoint signature recomputed.")
@@ -489,18 +475,16 @@ class AuditMutation:
     async def place_investigation_hold(
         self, info: Info[RequestContext, None], purpose: Purpose, event_id: strawberry.ID, reason: str
     ) -> AuditHold | None:
-        seq = _id(event_id, "eventId")
-        assert seq is not None
-        if not 1 <= len(reason.strip()) <= 500:
-            raise BadUserInput("give a reason (a case reference), at most 500 characters")
-        hold = await _log(info.context).place_hold(seq, reason=reason.strip(), placed_by=info.context.user_hash)
+        hold = await _log(info.context).place_hold(
+            number(event_id, "eventId"),
+            reason=text(reason, "reason (a case reference)", 500),
+            placed_by=info.context.user_hash,
+        )
         return _hold(hold) if hold is not None else None
 
     @strawberry.mutation(description="Lift a hold: the entry shows in subject access reports from now on.")
     async def lift_investigation_hold(
         self, info: Info[RequestContext, None], purpose: Purpose, hold_id: strawberry.ID
     ) -> AuditHold | None:
-        number = _id(hold_id, "holdId")
-        assert number is not None
-        hold = await _log(info.context).lift_hold(number, lifted_by=info.context.user_hash)
+        hold = await _log(info.context).lift_hold(number(hold_id, "holdId"), lifted_by=info.context.user_hash)
         return _hold(hold) if hold is not None else None

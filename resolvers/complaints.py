@@ -15,6 +15,7 @@ from strawberry.types import Info
 
 from hub.complaints import ComplaintRow, ComplaintStore
 from hub.errors import BadUserInput
+from resolvers.arguments import number, page_size, text
 from resolvers.context import RequestContext
 from resolvers.sensitivity import tier
 from resolvers.types import Purpose
@@ -68,13 +69,6 @@ def _complaint(row: ComplaintRow) -> Complaint:
     )
 
 
-def _text(value: str, what: str) -> str:
-    value = value.strip()
-    if not 1 <= len(value) <= 2000:
-        raise BadUserInput(f"give the {what}, at most 2,000 characters")
-    return value
-
-
 @strawberry.type(directives=tier("identity"))
 class ComplaintMutation:
     @strawberry.mutation(description="Record a complaint about the audit events it concerns.")
@@ -90,7 +84,7 @@ class ComplaintMutation:
         row = await _store(info.context).raise_(
             org=info.context.caller.org,
             user_hash=info.context.user_hash,
-            summary=_text(summary, "summary"),
+            summary=text(summary, "summary"),
             event_seqs=seqs,
         )
         if row is None:
@@ -103,16 +97,12 @@ class ComplaintMutation:
     ) -> Complaint | None:
         if status not in _STATUSES:
             raise BadUserInput("status must be open, investigating, resolved or rejected")
-        try:
-            number = int(complaint_id)
-        except ValueError:
-            raise BadUserInput("complaintId must be a number") from None
         row = await _store(info.context).respond(
-            number,
+            number(complaint_id, "complaintId"),
             org=info.context.caller.org,
             user_hash=info.context.user_hash,
             status=status,
-            note=_text(note, "note"),
+            note=text(note, "note"),
         )
         return _complaint(row) if row is not None else None
 
@@ -123,15 +113,12 @@ class ComplaintQuery:
     async def complaints(
         self, info: Info[RequestContext, None], purpose: Purpose, status: str | None = None, first: int = 100
     ) -> list[Complaint]:
-        if not 1 <= first <= 500:
-            raise BadUserInput("first must be between 1 and 500")
-        return [_complaint(r) for r in await _store(info.context).involving(None, status=status, limit=first)]
+        rows = await _store(info.context).involving(None, status=status, limit=page_size(first, 500))
+        return [_complaint(r) for r in rows]
 
     @strawberry.field(description="Complaints your organisation is involved in, newest first.")
     async def complaints_involving_us(
         self, info: Info[RequestContext, None], status: str | None = None, first: int = 100
     ) -> list[Complaint]:
-        if not 1 <= first <= 500:
-            raise BadUserInput("first must be between 1 and 500")
-        rows = await _store(info.context).involving(info.context.caller.org, status=status, limit=first)
+        rows = await _store(info.context).involving(info.context.caller.org, status=status, limit=page_size(first, 500))
         return [_complaint(r) for r in rows]

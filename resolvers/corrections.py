@@ -18,6 +18,7 @@ from strawberry.types import Info
 from hub.corrections import CorrectionRow, CorrectionStore
 from hub.errors import BadUserInput, InvalidNinoInput, NotReceived
 from linkage import NormalisedNino, check_nino
+from resolvers.arguments import cursor, number, page_size, text
 from resolvers.context import RequestContext
 from resolvers.sensitivity import tier
 from resolvers.types import Purpose
@@ -109,9 +110,7 @@ class CorrectionMutation:
         source = OWNER_OF_TYPE.get(type_name)
         if source is None or not name:
             raise BadUserInput("field must be a released field of a source record (Type.field)")
-        evidence = evidence.strip()
-        if not 1 <= len(evidence) <= 2000:
-            raise BadUserInput("give the evidence, at most 2,000 characters")
+        evidence = text(evidence, "evidence")
         check = check_nino(nino)
         if check.nino is None:
             raise InvalidNinoInput(f"invalid National Insurance number: {check.explanation}", reason=check.reason)
@@ -144,12 +143,12 @@ class CorrectionMutation:
         self, info: Info[RequestContext, None], purpose: Purpose, correction_id: strawberry.ID, confirm: bool
     ) -> Correction | None:
         ctx = info.context
-        try:
-            number = int(correction_id)
-        except ValueError:
-            raise BadUserInput("correctionId must be a number") from None
         row = await _store(ctx).decide(
-            number, sources=_owned(ctx), confirm=confirm, org=ctx.caller.org, user_hash=ctx.user_hash
+            number(correction_id, "correctionId"),
+            sources=_owned(ctx),
+            confirm=confirm,
+            org=ctx.caller.org,
+            user_hash=ctx.user_hash,
         )
         return _correction(row) if row is not None else None
 
@@ -161,13 +160,7 @@ class CorrectionQuery:
         self, info: Info[RequestContext, None], purpose: Purpose, after: strawberry.ID | None = None, first: int = 50
     ) -> list[CorrectionForReview]:
         ctx = info.context
-        if not 1 <= first <= 500:
-            raise BadUserInput("first must be between 1 and 500")
-        try:
-            cursor = int(after) if after is not None else 0
-        except ValueError:
-            raise BadUserInput("after must be a correctionId") from None
-        rows = await _store(ctx).open_for(_owned(ctx), after=cursor, limit=first)
+        rows = await _store(ctx).open_for(_owned(ctx), after=cursor(after, "after") or 0, limit=page_size(first, 500))
         return [
             CorrectionForReview(
                 correction_id=strawberry.ID(str(r.correction_id)),
@@ -185,9 +178,7 @@ class CorrectionQuery:
     async def correction_notices(
         self, info: Info[RequestContext, None], after: dt.datetime | None = None, first: int = 100
     ) -> list[CorrectionNotice]:
-        if not 1 <= first <= 1000:
-            raise BadUserInput("first must be between 1 and 1000")
-        rows = await _store(info.context).notices(info.context.caller.org, after=after, limit=first)
+        rows = await _store(info.context).notices(info.context.caller.org, after=after, limit=page_size(first, 1000))
         return [
             CorrectionNotice(
                 correction_id=strawberry.ID(str(r.correction_id)),

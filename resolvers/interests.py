@@ -16,6 +16,7 @@ from hub.errors import BadUserInput, InvalidNinoInput, PurposeForbidsField, Subj
 from hub.interests import InterestRow, InterestStore
 from linkage import NormalisedNino, check_nino
 from linkage.link import person_key_for
+from resolvers.arguments import cursor, number, page_size
 from resolvers.context import RequestContext
 from resolvers.sensitivity import tier
 from resolvers.sources.base import Source
@@ -139,11 +140,7 @@ class InterestMutation:
         self, info: Info[RequestContext, None], purpose: Purpose, interest_id: strawberry.ID
     ) -> Interest | None:
         _watched(info.context, purpose)
-        try:
-            number = int(interest_id)
-        except ValueError:
-            raise BadUserInput("interestId must be a number") from None
-        row = await _store(info.context).withdraw(info.context.caller.org, number)
+        row = await _store(info.context).withdraw(info.context.caller.org, number(interest_id, "interestId"))
         return _interest(info.context, row) if row is not None else None
 
 
@@ -155,13 +152,9 @@ class InterestQuery:
     ) -> EntitlementChangePage:
         ctx = info.context
         _watched(ctx, purpose)
-        if not 1 <= first <= 1000:
-            raise BadUserInput("first must be between 1 and 1000")
-        try:
-            cursor = int(after) if after is not None else 0
-        except ValueError:
-            raise BadUserInput("after must be a changeId") from None
-        rows = await _store(ctx).changes(ctx.caller.org, purpose.value, after=cursor, limit=first)
+        rows = await _store(ctx).changes(
+            ctx.caller.org, purpose.value, after=cursor(after, "after") or 0, limit=page_size(first, 1000)
+        )
         return EntitlementChangePage(
             changes=[
                 EntitlementChange(

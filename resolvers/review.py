@@ -13,8 +13,9 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from hub.errors import BadUserInput, LinkageUnavailable
+from hub.errors import LinkageUnavailable
 from hub.identity import ReviewRow
+from resolvers.arguments import cursor, number, page_size
 from resolvers.context import RequestContext
 from resolvers.sensitivity import tier
 from resolvers.types import Purpose
@@ -83,13 +84,7 @@ class ReviewQuery:
     async def review_queue(
         self, info: Info[RequestContext, None], purpose: Purpose, first: int = 20, after: strawberry.ID | None = None
     ) -> list[ReviewItem]:
-        if not 1 <= first <= 100:
-            raise BadUserInput("first must be between 1 and 100")
-        try:
-            cursor = int(after) if after is not None else None
-        except ValueError:
-            raise BadUserInput("after must be a reviewId") from None
-        rows = await _queue(info.context).open_items(limit=first, after=cursor)
+        rows = await _queue(info.context).open_items(limit=page_size(first, 100), after=cursor(after, "after"))
         return [_item(info.context, r) for r in rows]
 
 
@@ -100,10 +95,5 @@ class ReviewMutation:
         self, info: Info[RequestContext, None], purpose: Purpose, review_id: strawberry.ID, accept: bool
     ) -> ReviewItem | None:
         ctx = info.context
-        try:
-            rid = int(review_id)
-        except ValueError:
-            raise BadUserInput("reviewId must be a review id") from None
-        decided_by = ctx.user_hash
-        row = await _queue(ctx).decide(rid, accept=accept, decided_by=decided_by)
+        row = await _queue(ctx).decide(number(review_id, "reviewId"), accept=accept, decided_by=ctx.user_hash)
         return _item(ctx, row) if row is not None else None
