@@ -320,6 +320,10 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
                 (1.0, store_spans, "storing spans", background),
                 (3600.0, prune_spans, "pruning spans", background),
             ]
+        verification = state.services().audit_verification
+        if verification is not None and settings.audit_verify_seconds > 0:
+            # Auditors read a verification kept fresh here, rather than wait for one over the whole log.
+            jobs.append((settings.audit_verify_seconds, verification.refresh, "audit verification", None))
         if settings.interest_check_seconds > 0:
             # No overall limit: a long list of interests is read in batches, each under its own timeout.
             jobs.append((settings.interest_check_seconds, recheck_interests, "re-checking interests", None))

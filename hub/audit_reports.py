@@ -515,7 +515,7 @@ def render_transparency(report: Mapping[str, Any], fmt: str) -> str:
 
 
 class VerificationCache:
-    """The chain's full verification, shared by concurrent callers, recomputed when older than ``max_age``."""
+    """The chain's full verification, shared by concurrent callers."""
 
     def __init__(self, pool: asyncpg.Pool, keys: Mapping[str, Ed25519PublicKey], *, max_age: float) -> None:
         self.pool = pool
@@ -525,11 +525,21 @@ class VerificationCache:
         self._lock = asyncio.Lock()
 
     async def status(self) -> tuple[dt.datetime, Verification]:
+        """The latest verification; computed now only if there is none young enough (the service refreshes
+        it in the background every ``max_age`` seconds, so an auditor rarely waits for the whole log)."""
         async with self._lock:
             if self._result is None or time.monotonic() - self._result[0] > self.max_age:
-                report = await self._verify()
-                self._result = (time.monotonic(), dt.datetime.now(dt.UTC), report)
+                await self._refresh()
+            assert self._result is not None
             return self._result[1], self._result[2]
+
+    async def refresh(self) -> None:
+        async with self._lock:
+            await self._refresh()
+
+    async def _refresh(self) -> None:
+        report = await self._verify()
+        self._result = (time.monotonic(), dt.datetime.now(dt.UTC), report)
 
     @_reading
     async def _verify(self) -> Verification:

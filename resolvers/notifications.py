@@ -119,8 +119,9 @@ def _store(ctx: RequestContext) -> NotificationStore:
 
 async def _link(
     ctx: RequestContext, nino: str | None, person: NotifiedPerson | None
-) -> tuple[str | None, dict[str, list[SubjectKey]]]:
-    """The DWP person id and every record key of the person, or (None, {}) when no one is linked for certain."""
+) -> tuple[str | None, dt.date | None, dict[str, list[SubjectKey]]]:
+    """The DWP person id, their date of birth when the linking read it, and every record key of the person;
+    (None, None, {}) when no one is linked for certain."""
     if nino is not None:
         check = check_nino(nino)
         if check.nino is None:
@@ -130,12 +131,13 @@ async def _link(
         indexed = await ctx.index_loader().load(keyed) if ctx.services.identity is not None else None
         if indexed is not None and indexed.records.get("dwp"):
             keys: dict[str, list[SubjectKey]] = {s: [("id", r) for r in ids] for s, ids in indexed.records.items()}
-            return indexed.records["dwp"][0], keys
+            return indexed.records["dwp"][0], None, keys
         found = await ctx.services.sources["dwp"].people_of([("nino", keyed)])  # type: ignore[attr-defined]
         if found:
-            return found[0][0], {"dwp": [("id", found[0][0])], "hb": [("nino", keyed)]}
+            person_id, born = found[0]
+            return person_id, born, {"dwp": [("id", person_id)], "hb": [("nino", keyed)]}
         if person is None:
-            return None, {}
+            return None, None, {}
     assert person is not None
     from resolvers.schema import match_demographics  # the lookups' own linkage step
 
@@ -148,14 +150,14 @@ async def _link(
     )
     decision, _ = await match_demographics(ctx, query)
     if decision.band is not Band.LINK or decision.chosen is None:
-        return None, {}
+        return None, None, {}
     chosen = decision.chosen.spine_record_id
     identity = ctx.services.identity
     assert identity is not None
     indexed = await identity.by_person(person_key_for(chosen))
     keys = {s: [("id", r) for r in ids] for s, ids in (indexed.records.items() if indexed else ())}
     keys.setdefault("dwp", [("id", chosen)])
-    return chosen, keys
+    return chosen, None, keys
 
 
 async def _hb_targets(ctx: RequestContext, keys: list[SubjectKey]) -> list[Target]:
@@ -209,7 +211,7 @@ class NotificationMutation:
             },
             sort_keys=True,
         )
-        person_id, keys = await _link(ctx, nino, person)
+        person_id, born, keys = await _link(ctx, nino, person)
         targets: list[Target] = []
         if person_id is not None:
             from resolvers.schema import _require_relationship  # the tie every council lookup needs
@@ -217,8 +219,10 @@ class NotificationMutation:
             # The sender must be connected with the person (a claim or case at its council, a home in its
             # area): an organisation may not tell the hub about, or learn the routes of, just anyone.
             await _require_relationship(ctx, keys, sources=("dwp", "hb", "social_care"))
-            people = await ctx.services.sources["dwp"].people_of([("id", person_id)])  # type: ignore[attr-defined]
-            if people and effective_date < people[0][1]:
+            if born is None:  # not read while linking: once now
+                people = await ctx.services.sources["dwp"].people_of([("id", person_id)])  # type: ignore[attr-defined]
+                born = people[0][1] if people else None
+            if born is not None and effective_date < born:
                 raise InvalidEffectiveDate("the change is dated before the person was born")
             if kind not in _HB_ONLY:
                 targets.append(Target("dwp", person_id))
