@@ -3,9 +3,18 @@ BAD_USER_INPUT with a message naming the argument."""
 
 from __future__ import annotations
 
-from hub.errors import BadUserInput
+from hub.errors import BadUserInput, InvalidNinoInput
+from linkage import NormalisedNino, check_nino
 
-__all__ = ["cursor", "number", "page_size", "text"]
+__all__ = ["cursor", "nino", "number", "page_size", "text"]
+
+
+def nino(value: str) -> NormalisedNino:
+    """A NINO, normalised; INVALID_NINO with the rule it breaks (never the value) otherwise."""
+    check = check_nino(value)
+    if check.nino is None:
+        raise InvalidNinoInput(f"invalid National Insurance number: {check.explanation}", reason=check.reason)
+    return NormalisedNino(check.nino)
 
 
 def number(value: str, what: str) -> int:

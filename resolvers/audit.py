@@ -17,8 +17,8 @@ from strawberry.types import Info
 
 from hub.audit_reports import Anomaly, AuditLog, EventFilter, EventRow, Hold
 from hub.audit_verify import Verification
-from hub.errors import AuditUnavailable, BadUserInput, InvalidNinoInput
-from linkage import NormalisedNino, check_nino
+from hub.errors import AuditUnavailable, BadUserInput
+from resolvers import arguments
 from resolvers.arguments import cursor, number, page_size, text
 from resolvers.context import RequestContext
 from resolvers.sensitivity import tier
@@ -269,10 +269,7 @@ def _hold(h: Hold) -> AuditHold:
 
 def _subject(ctx: RequestContext, nino: str) -> list[str]:
     """A person named by NINO, as the audit log knows them: their keyed hash under every key of the ring."""
-    check = check_nino(nino)
-    if check.nino is None:
-        raise InvalidNinoInput(f"invalid National Insurance number: {check.explanation}", reason=check.reason)
-    hashes = ctx.services.key_ring.hash_all(NormalisedNino(check.nino))
+    hashes = ctx.services.key_ring.hash_all(arguments.nino(nino))
     ctx.subjects.append(hashes[0])  # the auditor's own lookup names the person in its audit record
     return [h.value for h in hashes]
 

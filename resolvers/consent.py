@@ -9,8 +9,8 @@ import strawberry
 from strawberry.types import Info
 
 from hub.consent import ConsentRecord, ConsentStore, subject_hash
-from hub.errors import BadUserInput, ConsentUnavailable, InvalidNinoInput, PurposeNotGranted
-from linkage import check_nino
+from hub.errors import BadUserInput, ConsentUnavailable, PurposeNotGranted
+from resolvers import arguments
 from resolvers.context import RequestContext
 from resolvers.sensitivity import tier
 from resolvers.types import Purpose
@@ -38,13 +38,11 @@ def _subject(ctx: RequestContext, purpose: Purpose, nino: str) -> tuple[ConsentS
         raise PurposeNotGranted(
             f"your organisation type may not record consent for {purpose.value}", purpose=purpose.value
         )
-    check = check_nino(nino)
-    if check.nino is None:
-        raise InvalidNinoInput(f"invalid National Insurance number: {check.explanation}", reason=check.reason)
+    person = arguments.nino(nino)
     store = ctx.services.consent
     if store is None:
         raise ConsentUnavailable("consent records are not available")
-    return store, subject_hash(ctx.services.key_ring, check.nino), spec.consent_renewal or "P1Y"
+    return store, subject_hash(ctx.services.key_ring, person), spec.consent_renewal or "P1Y"
 
 
 def _receipt(purpose: Purpose, record: ConsentRecord | None, *, withdrawn: int = 0) -> ConsentReceipt:

@@ -16,8 +16,8 @@ import strawberry
 from strawberry.types import Info
 
 from hub.corrections import CorrectionRow, CorrectionStore
-from hub.errors import BadUserInput, InvalidNinoInput, NotReceived
-from linkage import NormalisedNino, check_nino
+from hub.errors import BadUserInput, NotReceived
+from resolvers import arguments
 from resolvers.arguments import cursor, number, page_size, text
 from resolvers.context import RequestContext
 from resolvers.sensitivity import tier
@@ -111,10 +111,7 @@ class CorrectionMutation:
         if source is None or not name:
             raise BadUserInput("field must be a released field of a source record (Type.field)")
         evidence = text(evidence, "evidence")
-        check = check_nino(nino)
-        if check.nino is None:
-            raise InvalidNinoInput(f"invalid National Insurance number: {check.explanation}", reason=check.reason)
-        keyed = NormalisedNino(check.nino)
+        keyed = arguments.nino(nino)
         hashes = ctx.services.key_ring.hash_all(keyed)
         ctx.subjects.append(hashes[0])
         store = _store(ctx)

@@ -12,10 +12,10 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from hub.errors import BadUserInput, InvalidNinoInput, PurposeForbidsField, SubjectNotFound
+from hub.errors import BadUserInput, PurposeForbidsField, SubjectNotFound
 from hub.interests import InterestRow, InterestStore
-from linkage import NormalisedNino, check_nino
 from linkage.link import person_key_for
+from resolvers import arguments
 from resolvers.arguments import cursor, number, page_size
 from resolvers.context import RequestContext
 from resolvers.sensitivity import tier
@@ -105,10 +105,7 @@ class InterestMutation:
 
         ctx = info.context
         field, read = _watched(ctx, purpose)
-        check = check_nino(nino)
-        if check.nino is None:
-            raise InvalidNinoInput(f"invalid National Insurance number: {check.explanation}", reason=check.reason)
-        keyed = NormalisedNino(check.nino)
+        keyed = arguments.nino(nino)
         subject = ctx.services.key_ring.hash_nino(keyed)
         ctx.subjects.append(subject)
         dwp = ctx.services.sources["dwp"]

@@ -17,10 +17,11 @@ from enum import Enum
 import strawberry
 from strawberry.types import Info
 
-from hub.errors import BadUserInput, InvalidEffectiveDate, InvalidNinoInput, NotificationUnavailable, SourceError
+from hub.errors import BadUserInput, InvalidEffectiveDate, NotificationUnavailable, SourceError
 from hub.notifications import Accepted, NotificationStore, Target
-from linkage import Band, Demographics, NormalisedNino, check_nino
+from linkage import Band, Demographics
 from linkage.link import person_key_for
+from resolvers import arguments
 from resolvers.context import RequestContext
 from resolvers.sensitivity import tier
 from resolvers.sources.base import SubjectKey
@@ -123,10 +124,7 @@ async def _link(
     """The DWP person id, their date of birth when the linking read it, and every record key of the person;
     (None, None, {}) when no one is linked for certain."""
     if nino is not None:
-        check = check_nino(nino)
-        if check.nino is None:
-            raise InvalidNinoInput(f"invalid National Insurance number: {check.explanation}", reason=check.reason)
-        keyed = NormalisedNino(check.nino)
+        keyed = arguments.nino(nino)
         ctx.subjects.append(ctx.services.key_ring.hash_nino(keyed))
         indexed = await ctx.index_loader().load(keyed) if ctx.services.identity is not None else None
         if indexed is not None and indexed.records.get("dwp"):
