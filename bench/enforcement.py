@@ -22,7 +22,7 @@ from bench.hubserver import add_load_arguments, bench_caller, hub_env, hub_serve
 from bench.latency import _hub
 from bench.results_file import this_command, write_result
 from hub.config import Settings
-from hub.migrate import drop_stores, migration_url
+from hub.ops.migrate import drop_stores, migration_url
 
 COUNCIL = "E09000901"
 

@@ -35,11 +35,11 @@ from bench.enforcement import COUNCIL, _subjects
 from bench.hubserver import add_load_arguments, bench_caller, hub_env, hub_server, seeded_stores
 from bench.latency import _hub
 from bench.results_file import this_command, write_result
-from hub.audit import BODY_FIELDS, AuditKeys, AuditRecord, PgAuditSink, canonical_body, record_hash
-from hub.audit_verify import verify_database
+from hub.audit.chain import BODY_FIELDS, AuditKeys, AuditRecord, PgAuditSink, canonical_body, record_hash
+from hub.audit.verify import verify_database
 from hub.config import Settings, store_role_names
-from hub.demo import ensure_keys
-from hub.migrate import drop_stores, migrate, migration_url, quote_ident
+from hub.ops.demo import ensure_keys
+from hub.ops.migrate import drop_stores, migrate, migration_url, quote_ident
 
 
 class _Collector:
@@ -275,7 +275,7 @@ async def main() -> None:
         "",
         "| audit verify | records | seconds | records/s |",
         "|---|---|---|---|",
-        f"| in process (hub.audit_verify) | {results['records']} | {results['verify_seconds']:.1f} | "
+        f"| in process (hub.audit.verify) | {results['records']} | {results['verify_seconds']:.1f} | "
         f"{results['verify_records_per_second']:.0f} |",
         f"| `welfare-hub audit verify` (exit {results['cli_verify_exit']}) | {results['records']} | "
         f"{results['cli_verify_seconds']:.1f} | {results['records'] / results['cli_verify_seconds']:.0f} |",

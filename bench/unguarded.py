@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-import hub.graphql as hub_graphql
+import hub.execution.schema as hub_graphql
 import resolvers.schema as resolver_schema
 from hub.cli import main
 from resolvers.context import RequestContext

@@ -19,11 +19,11 @@ from typing import Any
 from opentelemetry.trace import INVALID_SPAN, Span
 
 import hub.app as hub_app
-import hub.graphql as hub_graphql
-import hub.tracing as hub_tracing
+import hub.audit.tracing as hub_tracing
+import hub.execution.schema as hub_graphql
 import resolvers.schema as resolver_schema
 import resolvers.sources.base as source_base
-from hub.audit import AuditRecord
+from hub.audit.chain import AuditRecord
 from hub.cli import main
 
 

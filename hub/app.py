@@ -26,25 +26,25 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
-from hub import tracing
-from hub.audit import AuditKeys, AuditRecord, PgAuditSink, write_checkpoint
-from hub.audit_reports import AuditLog, VerificationCache
-from hub.auth import Caller, TokenVerifier, UnknownKeyId, jwks_source
-from hub.complaints import ComplaintStore
+from hub.access.keys import load_key_ring
+from hub.access.notice import field_descriptions
+from hub.access.orgs import OrgRegister
+from hub.access.policy import Register, load_register
+from hub.access.tokens import Caller, TokenVerifier, UnknownKeyId, jwks_source
+from hub.audit import tracing
+from hub.audit.chain import AuditKeys, AuditRecord, PgAuditSink, write_checkpoint
+from hub.audit.reports import AuditLog, VerificationCache
+from hub.audit.tracing import SpanStore, TraceMiddleware
 from hub.config import SOURCE_STORES, Settings, StoreName
-from hub.consent import ConsentStore
 from hub.console import console_routes
-from hub.corrections import CorrectionStore
 from hub.errors import AuthError, ConfigError
-from hub.graphql import HubSchema, build_schema, sanitise_message
-from hub.identity import LinkIndex, ReviewQueue, load_link_model
-from hub.interests import InterestStore
-from hub.keys import load_key_ring
-from hub.notice import field_descriptions
-from hub.notifications import Dispatcher, NotificationStore
-from hub.orgs import OrgRegister
-from hub.policy import Register, load_register
-from hub.tracing import SpanStore, TraceMiddleware
+from hub.execution.schema import HubSchema, build_schema, sanitise_message
+from hub.records.complaints import ComplaintStore
+from hub.records.consent import ConsentStore
+from hub.records.corrections import CorrectionStore
+from hub.records.interests import InterestStore
+from hub.records.links import LinkIndex, ReviewQueue, load_link_model
+from hub.records.notifications import Dispatcher, NotificationStore
 from linkage import FSModel, KeyRing, Thresholds
 from resolvers.context import RequestContext, Services
 from resolvers.interests import answers_from

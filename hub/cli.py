@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import asyncpg
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    from hub.audit import AuditKeys
+    from hub.audit.chain import AuditKeys
 
 __all__ = ["main"]
 
@@ -42,7 +42,7 @@ def database(settings: Settings) -> Iterator[Settings]:
         return
     if settings.production:
         raise ConfigError(["production mode needs a configured database, not an embedded one"])
-    from hub.embedded import start_embedded
+    from hub.ops.embedded import start_embedded
 
     server = start_embedded(settings.data_dir.resolve() / "pg")
     log.info("embedded PostgreSQL running in %s", server.data_dir)
@@ -65,7 +65,7 @@ def _with_local_keys(settings: Settings) -> Settings:
     """Outside production, default to (and create) the demo key files in the data directory."""
     if settings.production:
         return settings
-    from hub import demo
+    from hub.ops import demo
 
     paths = demo.ensure_keys(settings.data_dir)
     return replace(
@@ -78,7 +78,7 @@ def _with_local_keys(settings: Settings) -> Settings:
 
 
 def _cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from hub.migrate import migrate
+    from hub.ops.migrate import migrate
 
     with database(settings) as s:
         for report in asyncio.run(migrate(s)):
@@ -87,7 +87,7 @@ def _cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
-    from hub.demo import seed_sources
+    from hub.ops.demo import seed_sources
 
     with database(settings) as s:
         counts = asyncio.run(
@@ -101,7 +101,7 @@ def _cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    from hub.demo import serve
+    from hub.ops.demo import serve
 
     settings = _with_local_keys(settings)
     with _stopped_by_ctrl_c(), database(settings) as s:
@@ -110,7 +110,7 @@ def _cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    from hub.demo import run_demo
+    from hub.ops.demo import run_demo
 
     settings = _with_local_keys(replace(settings, port=args.port))
     with _stopped_by_ctrl_c(), database(settings) as s:
@@ -119,7 +119,7 @@ def _cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_keys_init(settings: Settings, args: argparse.Namespace) -> int:
-    from hub.demo import ensure_keys
+    from hub.ops.demo import ensure_keys
 
     paths = ensure_keys(Path(args.dir) if args.dir else settings.data_dir)
     print(
@@ -136,7 +136,7 @@ def _cmd_keys_init(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_keys_rotate(settings: Settings, args: argparse.Namespace) -> int:
-    from hub.keys import rotate_key_ring, write_key_ring
+    from hub.access.keys import rotate_key_ring, write_key_ring
 
     settings = _with_local_keys(settings)
     assert settings.keys_path is not None
@@ -147,7 +147,7 @@ def _cmd_keys_rotate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_keys_rekey(settings: Settings, args: argparse.Namespace) -> int:
-    from hub.linking import rekey
+    from hub.ops.linking import rekey
 
     settings = _with_local_keys(settings)
     with database(settings) as s:
@@ -156,8 +156,8 @@ def _cmd_keys_rekey(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_token(settings: Settings, args: argparse.Namespace) -> int:
-    from hub.demo import ensure_keys
-    from hub.keys import IssuerKey
+    from hub.access.keys import IssuerKey
+    from hub.ops.demo import ensure_keys
 
     paths = ensure_keys(settings.data_dir)
     token = IssuerKey.load(paths.issuer).mint(
@@ -181,7 +181,7 @@ def _model_path(settings: Settings, args: argparse.Namespace) -> Path:
 
 
 def _cmd_link_train(settings: Settings, args: argparse.Namespace) -> int:
-    from hub.linking import save_model, train_model
+    from hub.ops.linking import save_model, train_model
 
     settings = _with_local_keys(settings)
     with database(settings) as s:
@@ -193,7 +193,7 @@ def _cmd_link_train(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_link_build(settings: Settings, args: argparse.Namespace) -> int:
-    from hub.linking import build_links, load_model, save_model, train_model
+    from hub.ops.linking import build_links, load_model, save_model, train_model
 
     settings = _with_local_keys(settings)
     if args.link_threshold is not None:
@@ -225,7 +225,7 @@ def _cmd_link_build(settings: Settings, args: argparse.Namespace) -> int:
 
 def _cmd_policy_check(settings: Settings, args: argparse.Namespace) -> int:
     from hub.app import load_purposes
-    from hub.graphql import build_schema
+    from hub.execution.schema import build_schema
 
     register = load_purposes(settings, build_schema(settings))  # raises ConfigError listing every problem
     grants = sum(len(p.fields) for p in register.purposes.values())
@@ -235,9 +235,9 @@ def _cmd_policy_check(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_policy_notice(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.access.notice import field_descriptions, render
     from hub.app import load_purposes
-    from hub.graphql import build_schema
-    from hub.notice import field_descriptions, render
+    from hub.execution.schema import build_schema
 
     schema = build_schema(settings)
     register = load_purposes(settings, schema)
@@ -250,7 +250,7 @@ def _cmd_policy_notice(settings: Settings, args: argparse.Namespace) -> int:
 
 def _in_hub(settings: Settings, work: Callable[[asyncpg.Connection], Awaitable[None]]) -> None:
     """Run an operator command's writes in the hub database (migrated first), as its owner."""
-    from hub.migrate import connect_store, migrate
+    from hub.ops.migrate import connect_store, migrate
 
     async def run(s: Settings) -> None:
         await migrate(s)
@@ -262,9 +262,9 @@ def _in_hub(settings: Settings, work: Callable[[asyncpg.Connection], Awaitable[N
 
 
 def _cmd_orgs_load(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.access.orgs import parse_file, upsert
     from hub.app import load_purposes
-    from hub.graphql import build_schema
-    from hub.orgs import parse_file, upsert
+    from hub.execution.schema import build_schema
 
     register = load_purposes(settings, build_schema(settings))
     orgs = parse_file(Path(args.file), org_types=register.org_types)
@@ -276,9 +276,9 @@ def _cmd_orgs_load(settings: Settings, args: argparse.Namespace) -> int:
 def _cmd_orgs_staff(settings: Settings, args: argparse.Namespace) -> int:
     import csv
 
-    from hub.consent import subject_hash
-    from hub.keys import load_key_ring, user_hash
-    from hub.orgs import person_key_of, record_staff
+    from hub.access.keys import load_key_ring, user_hash
+    from hub.access.orgs import person_key_of, record_staff
+    from hub.records.consent import subject_hash
     from linkage import check_nino
 
     settings = _with_local_keys(settings)
@@ -309,7 +309,7 @@ def _cmd_orgs_staff(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _audit_keys(settings: Settings) -> AuditKeys:
-    from hub.audit import AuditKeys
+    from hub.audit.chain import AuditKeys
 
     settings = _with_local_keys(settings)
     if settings.audit_keys_path is None:
@@ -319,7 +319,7 @@ def _audit_keys(settings: Settings) -> AuditKeys:
 
 def _trusted_keys(settings: Settings, args: argparse.Namespace) -> dict[str, Ed25519PublicKey]:
     """The keys an auditor trusts: the published document they pinned, or else the hub's own."""
-    from hub.audit import load_public_document
+    from hub.audit.chain import load_public_document
 
     if args.public_keys:
         try:
@@ -344,7 +344,7 @@ def _report_verification(summary: dict[str, Any]) -> int:
 
 
 def _cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
-    from hub.audit_verify import verify_database, verify_export
+    from hub.audit.verify import verify_database, verify_export
 
     keys = _trusted_keys(settings, args) if (args.public_keys or not args.file) else None
     if args.file:
@@ -370,7 +370,7 @@ def _cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_audit_export(settings: Settings, args: argparse.Namespace) -> int:
-    from hub.audit_verify import export
+    from hub.audit.verify import export
 
     keys = _audit_keys(settings).public
     since, until = _timestamp(args.since), _timestamp(args.until)
@@ -396,7 +396,7 @@ def _timestamp(text: str) -> dt.datetime:
 
 
 def _cmd_audit_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
-    from hub.audit import write_checkpoint
+    from hub.audit.chain import write_checkpoint
 
     keys = _audit_keys(settings)
     made: list[Any] = []
@@ -413,8 +413,8 @@ def _cmd_audit_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
 def _cmd_audit_report(settings: Settings, args: argparse.Namespace) -> int:
     import asyncpg
 
-    from hub.audit_reports import AuditLog, render_transparency
-    from hub.migrate import migrate, migration_url
+    from hub.audit.reports import AuditLog, render_transparency
+    from hub.ops.migrate import migrate, migration_url
 
     until = _timestamp(args.until) if args.until else dt.datetime.now(dt.UTC)
     since = _timestamp(args.since) if args.since else until - dt.timedelta(days=30)
@@ -436,7 +436,7 @@ def _cmd_audit_report(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_audit_rotate(settings: Settings, args: argparse.Namespace) -> int:
-    from hub.audit import AuditKeys
+    from hub.audit.chain import AuditKeys
 
     settings = _with_local_keys(settings)
     assert settings.audit_keys_path is not None

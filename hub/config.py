@@ -89,7 +89,7 @@ class Settings:
     link_absent: float = 0.02  # prior that a record's person is not among its spine candidates
     host: str = "127.0.0.1"
     port: int = 8000
-    #: The standard OpenTelemetry variables (OTEL_*), as given: hub.tracing reads what to export, and where.
+    #: The standard OpenTelemetry variables (OTEL_*), as given: hub.audit.tracing reads what to export, and where.
     otel: Mapping[str, str] = field(default_factory=dict)
 
     def thresholds(self) -> Thresholds:

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from hub.auth import Caller
+from hub.access.tokens import Caller
 from hub.errors import AuthError
 from resolvers.context import RequestContext, Services
 

@@ -15,8 +15,8 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from hub.audit_reports import Anomaly, AuditLog, EventFilter, EventRow, Hold
-from hub.audit_verify import Verification
+from hub.audit.reports import Anomaly, AuditLog, EventFilter, EventRow, Hold
+from hub.audit.verify import Verification
 from hub.errors import AuditUnavailable, BadUserInput
 from resolvers import arguments
 from resolvers.arguments import cursor, number, page_size, text

@@ -13,8 +13,8 @@ import datetime as dt
 import strawberry
 from strawberry.types import Info
 
-from hub.complaints import ComplaintRow, ComplaintStore
 from hub.errors import BadUserInput
+from hub.records.complaints import ComplaintRow, ComplaintStore
 from resolvers.arguments import number, page_size, text
 from resolvers.context import RequestContext
 from resolvers.sensitivity import tier

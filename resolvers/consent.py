@@ -8,8 +8,8 @@ import datetime as dt
 import strawberry
 from strawberry.types import Info
 
-from hub.consent import ConsentRecord, ConsentStore, subject_hash
 from hub.errors import BadUserInput, ConsentUnavailable, PurposeNotGranted
+from hub.records.consent import ConsentRecord, ConsentStore, subject_hash
 from resolvers import arguments
 from resolvers.context import RequestContext
 from resolvers.sensitivity import tier

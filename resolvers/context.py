@@ -13,20 +13,20 @@ from typing import Any
 
 from strawberry.dataloader import DataLoader
 
-from hub.audit import AuditSink
-from hub.audit_reports import AuditLog, VerificationCache
-from hub.auth import Caller
-from hub.complaints import ComplaintStore
+from hub.access.keys import user_hash
+from hub.access.orgs import Organisation, OrgRegister
+from hub.access.policy import PurposeSpec, Register
+from hub.access.tokens import Caller
+from hub.audit.chain import AuditSink
+from hub.audit.reports import AuditLog, VerificationCache
 from hub.config import Settings
-from hub.consent import ConsentRecord, ConsentStore
-from hub.corrections import CorrectionStore
 from hub.errors import OrgRegisterUnavailable
-from hub.identity import IndexedPerson, LinkIndex, ReviewQueue
-from hub.interests import InterestStore
-from hub.keys import user_hash
-from hub.notifications import NotificationStore
-from hub.orgs import Organisation, OrgRegister
-from hub.policy import PurposeSpec, Register
+from hub.records.complaints import ComplaintStore
+from hub.records.consent import ConsentRecord, ConsentStore
+from hub.records.corrections import CorrectionStore
+from hub.records.interests import InterestStore
+from hub.records.links import IndexedPerson, LinkIndex, ReviewQueue
+from hub.records.notifications import NotificationStore
 from linkage import KeyedHash, KeyRing, NormalisedNino
 from resolvers.sources import Source
 from resolvers.sources.base import SubjectKey

@@ -15,8 +15,8 @@ import datetime as dt
 import strawberry
 from strawberry.types import Info
 
-from hub.corrections import CorrectionRow, CorrectionStore
 from hub.errors import BadUserInput, NotReceived
+from hub.records.corrections import CorrectionRow, CorrectionStore
 from resolvers import arguments
 from resolvers.arguments import cursor, number, page_size, text
 from resolvers.context import RequestContext

@@ -13,7 +13,7 @@ import strawberry
 from strawberry.types import Info
 
 from hub.errors import BadUserInput, PurposeForbidsField, SubjectNotFound
-from hub.interests import InterestRow, InterestStore
+from hub.records.interests import InterestRow, InterestStore
 from linkage.link import person_key_for
 from resolvers import arguments
 from resolvers.arguments import cursor, number, page_size

@@ -11,7 +11,7 @@ import dataclasses
 import strawberry
 from strawberry.types import Info
 
-from hub.notice import field_descriptions, notice
+from hub.access.notice import field_descriptions, notice
 from resolvers.context import RequestContext
 from resolvers.types import Purpose
 

@@ -18,7 +18,7 @@ import strawberry
 from strawberry.types import Info
 
 from hub.errors import BadUserInput, InvalidEffectiveDate, NotificationUnavailable, SourceError
-from hub.notifications import Accepted, NotificationStore, Target
+from hub.records.notifications import Accepted, NotificationStore, Target
 from linkage import Band, Demographics
 from linkage.link import person_key_for
 from resolvers import arguments

@@ -14,7 +14,7 @@ import strawberry
 from strawberry.types import Info
 
 from hub.errors import LinkageUnavailable
-from hub.identity import ReviewRow
+from hub.records.links import ReviewRow
 from resolvers.arguments import cursor, number, page_size
 from resolvers.context import RequestContext
 from resolvers.sensitivity import tier

@@ -10,7 +10,7 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from hub.consent import subject_hash
+from hub.audit.tracing import NS, span
 from hub.errors import (
     BadUserInput,
     ConsentRequired,
@@ -21,7 +21,7 @@ from hub.errors import (
     OwnRecord,
     SubjectNotFound,
 )
-from hub.tracing import NS, span
+from hub.records.consent import subject_hash
 from linkage import Band, Demographics, NormalisedNino, check_nino
 from linkage.link import Decision, normalised_nino, person_key_for
 from resolvers.audit import AuditMutation, AuditQuery

@@ -23,14 +23,14 @@ import httpx
 import pytest
 import uvicorn
 
-from hub import tracing
+from hub.access.keys import IssuerKey, new_key_ring_document, write_key_ring
+from hub.access.orgs import Organisation, load_areas
+from hub.access.orgs import upsert as upsert_orgs
 from hub.app import Hooks, create_app
-from hub.audit import AuditKeys
+from hub.audit import tracing
+from hub.audit.chain import AuditKeys
 from hub.config import SOURCE_STORES, Settings
-from hub.keys import IssuerKey, new_key_ring_document, write_key_ring
-from hub.migrate import drop_stores, migrate
-from hub.orgs import Organisation, load_areas
-from hub.orgs import upsert as upsert_orgs
+from hub.ops.migrate import drop_stores, migrate
 from tests.people import insert_people
 from tests.telemetry import Telemetry, collecting
 
@@ -61,7 +61,7 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if url:
         yield url
         return
-    from hub.embedded import start_embedded
+    from hub.ops.embedded import start_embedded
 
     server = start_embedded(tmp_path_factory.mktemp("pg") / "data")
     try:

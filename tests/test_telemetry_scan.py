@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from hub import tracing
+from hub.audit import tracing
 from tests import people as P
 from tests.conftest import gql
 from tests.telemetry import Personal, Telemetry

@@ -20,7 +20,7 @@ import asyncpg
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from hub.config import Settings
-from hub.migrate import migration_url
+from hub.ops.migrate import migration_url
 from linkage import check_nino
 from linkage.link import person_key_for
 

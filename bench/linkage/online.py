@@ -29,7 +29,7 @@ import asyncpg
 
 from bench.hubserver import bench_caller, hub_env, hub_server
 from hub.config import Settings
-from hub.migrate import migration_url
+from hub.ops.migrate import migration_url
 
 BY_DETAILS = """query($d: PersonDemographics) { person(demographics: $d, purpose: CARE_CHARGING_DOMICILIARY) {
   subjectId housingBenefit { claims { weeklyRent } } } }"""

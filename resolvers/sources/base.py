@@ -19,8 +19,8 @@ from typing import Any, ClassVar, Protocol, TypeVar
 import asyncpg
 from opentelemetry.trace import Status, StatusCode
 
+from hub.audit.tracing import db_span
 from hub.errors import HubError, SourceTimeout, SourceUnavailable
-from hub.tracing import db_span
 from linkage import Demographics, NormalisedNino
 from linkage.normalise import normalise_postcode, postcode_parts
 from resolvers.sources.demographics import PeopleTable, candidate_sql, query_batch, record_from_row, scan_sql, ties_sql

@@ -16,14 +16,14 @@ import asyncpg
 import httpx
 import pytest
 
+from hub.access.keys import load_key_ring, user_hash
+from hub.access.orgs import record_staff
 from hub.app import load_purposes
-from hub.audit_reports import render_transparency
+from hub.audit.reports import render_transparency
 from hub.cli import main
 from hub.config import Settings
-from hub.consent import subject_hash
-from hub.graphql import build_schema
-from hub.keys import load_key_ring, user_hash
-from hub.orgs import record_staff
+from hub.execution.schema import build_schema
+from hub.records.consent import subject_hash
 from linkage import NormalisedNino, check_nino
 from linkage.link import person_key_for
 from tests.conftest import codes, gql
@@ -262,7 +262,7 @@ async def test_the_transparency_report_counts_what_happened(
     assert report["linkageBands"] == [{"key": b, "count": 0} for b in ("link", "review", "non_link")]
 
     # The same report from the command line, as Markdown and as CSV.
-    from hub.audit_reports import AuditLog
+    from hub.audit.reports import AuditLog
 
     pool = await asyncpg.create_pool(settings.admin_url("hub"), min_size=1, max_size=1)
     try:

@@ -21,7 +21,7 @@ import asyncpg
 import httpx
 import pytest
 
-from hub.audit import (
+from hub.audit.chain import (
     AuditKeys,
     AuditRecord,
     PgAuditSink,
@@ -30,10 +30,10 @@ from hub.audit import (
     record_hash,
     write_checkpoint,
 )
-from hub.audit_verify import export, verify_database, verify_export
+from hub.audit.verify import export, verify_database, verify_export
 from hub.cli import main
 from hub.config import Settings
-from hub.migrate import drop_stores, migrate
+from hub.ops.migrate import drop_stores, migrate
 from tests import people as P
 from tests.conftest import gql
 
@@ -366,7 +366,7 @@ async def test_the_services_log_verifies_with_its_published_keys(
 
 
 async def test_anomalies_name_volume_own_record_and_out_of_hours(chain: Chain) -> None:
-    from hub.audit_reports import AuditLog
+    from hub.audit.reports import AuditLog
 
     users = {f"user-{n}": 4 for n in range(1, 6)} | {"user-busy": 30}
     for user, n in users.items():

@@ -21,9 +21,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from hub.auth import Caller, TokenVerifier
+from hub.access.keys import IssuerKey
+from hub.access.tokens import Caller, TokenVerifier
 from hub.errors import AuthError, ConfigError, InvalidToken
-from hub.keys import IssuerKey
 
 ISSUER = "https://idp.council-a.example"
 AUDIENCE = "welfare-hub"
@@ -315,7 +315,7 @@ def test_verifier_refuses_bad_key_sets(
 
 
 def test_a_cached_token_still_expires(monkeypatch: pytest.MonkeyPatch) -> None:
-    import hub.auth
+    import hub.access.tokens
 
     key = IssuerKey.generate("cache-key")
     verifier = TokenVerifier(key.jwks(), issuer="iss", audience="aud")
@@ -325,6 +325,6 @@ def test_a_cached_token_still_expires(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     assert verifier.verify(token).org == "o"
     assert verifier.verify(token).org == "o"  # second time from the cache
-    monkeypatch.setattr(hub.auth.time, "time", lambda: now + 60 + 31)
+    monkeypatch.setattr(hub.access.tokens.time, "time", lambda: now + 60 + 31)
     with pytest.raises(InvalidToken, match="expired"):
         verifier.verify(token)

@@ -9,7 +9,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from hub.embedded import EmbeddedPostgresError, start_embedded
+from hub.ops.embedded import EmbeddedPostgresError, start_embedded
 
 pytestmark = pytest.mark.embedded
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from hub.config import Settings
-from hub.interests import InterestStore
+from hub.records.interests import InterestStore
 from linkage import check_nino
 from resolvers.interests import answers_from
 from resolvers.sources import DwpSource, create_store_pool

@@ -14,12 +14,12 @@ from typing import Any
 import asyncpg
 import pytest
 
-from hub.audit_reports import AuditLog
+from hub.access.keys import IssuerKey
+from hub.audit.reports import AuditLog
 from hub.config import SOURCE_STORES, Settings
-from hub.demo import seed_sources
-from hub.keys import IssuerKey
-from hub.linking import build_links, save_model, train_model
-from hub.migrate import drop_stores
+from hub.ops.demo import seed_sources
+from hub.ops.linking import build_links, save_model, train_model
+from hub.ops.migrate import drop_stores
 from linkage import Thresholds, check_nino
 from linkage.link import person_key_for
 from tests.conftest import codes, gql, make_token, running_client
@@ -112,7 +112,7 @@ async def test_batch_links_are_right_or_go_to_review(
 
 
 async def test_rebuild_is_idempotent_and_incremental(linked: Linked) -> None:
-    from hub.linking import load_model
+    from hub.ops.linking import load_model
 
     assert linked.settings.link_model_path is not None
     model = load_model(linked.settings.link_model_path)
@@ -130,7 +130,7 @@ async def test_rebuild_is_idempotent_and_incremental(linked: Linked) -> None:
 async def test_an_interrupted_build_resumes_where_it_stopped(linked: Linked) -> None:
     # As if a build had written the spine and part of HB when it was killed: its run is unfinished, its
     # cursors mark what was done, and nothing after them was written.
-    from hub.linking import load_model
+    from hub.ops.linking import load_model
 
     assert linked.settings.link_model_path is not None
     model = load_model(linked.settings.link_model_path)
@@ -205,9 +205,9 @@ async def test_link_index_brings_records_whose_nino_was_missing(linked: Linked, 
 
 async def _record_user_as(linked: Linked, org: str, nino: str, person_key: uuid.UUID | None) -> None:
     """The officer of ``org`` is, as a person, the holder of ``nino`` (and ``person_key`` in the hub)."""
-    from hub.consent import subject_hash
-    from hub.keys import load_key_ring, user_hash
-    from hub.orgs import record_staff
+    from hub.access.keys import load_key_ring, user_hash
+    from hub.access.orgs import record_staff
+    from hub.records.consent import subject_hash
     from linkage import NormalisedNino
 
     assert linked.settings.keys_path is not None
@@ -241,8 +241,8 @@ async def test_own_record_is_refused_when_looked_up_by_details(linked: Linked, t
 async def test_own_record_is_refused_through_another_nino_linked_to_the_user(linked: Linked, token: Any) -> None:
     # The user was recorded with their hub person key: a council record carrying another NINO that the link
     # index ties to them (or their own) reaches that person, and is refused.
-    from hub.keys import load_key_ring
-    from hub.orgs import person_key_of
+    from hub.access.keys import load_key_ring
+    from hub.access.orgs import person_key_of
     from linkage import NormalisedNino
 
     person = await linked.admin["src_dwp"].fetchrow("SELECT nino FROM dwp.person ORDER BY person_id LIMIT 1 OFFSET 60")
@@ -432,7 +432,7 @@ async def test_clerical_review_flow(linked: Linked, token: Any) -> None:
     )
     assert (link["band"], link["method"]) == ("link", "clerical")
     # A batch rebuild never overrides a person's decision.
-    from hub.linking import load_model
+    from hub.ops.linking import load_model
 
     assert linked.settings.link_model_path is not None
     await build_links(
@@ -459,8 +459,8 @@ async def test_clerical_review_flow(linked: Linked, token: Any) -> None:
 async def test_key_rotation_keeps_lookups_working(linked: Linked, token: Any, tmp_path: Path) -> None:
     import json
 
-    from hub.keys import load_key_ring, rotate_key_ring, write_key_ring
-    from hub.linking import rekey
+    from hub.access.keys import load_key_ring, rotate_key_ring, write_key_ring
+    from hub.ops.linking import rekey
 
     assert linked.settings.keys_path is not None
     rotated_path = tmp_path / "rotated-ring.json"

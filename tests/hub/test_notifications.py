@@ -15,11 +15,11 @@ import asyncpg
 import httpx
 import pytest
 
+from hub.access.keys import IssuerKey, load_key_ring
+from hub.access.orgs import load_areas
 from hub.config import SOURCE_STORES, Settings
-from hub.keys import IssuerKey, load_key_ring
-from hub.migrate import drop_stores, migrate
-from hub.notifications import _CLAIM, Dispatcher
-from hub.orgs import load_areas
+from hub.ops.migrate import drop_stores, migrate
+from hub.records.notifications import _CLAIM, Dispatcher
 from linkage import NormalisedNino
 from linkage.link import person_key_for
 from tests import people as P

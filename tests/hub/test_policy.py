@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
+from hub.access.caller import Caller
+from hub.access.notice import field_descriptions, in_words, render
+from hub.access.policy import Register, decide, load_register
 from hub.app import load_purposes, schema_coordinates
-from hub.caller import Caller
 from hub.config import Settings
 from hub.errors import ConfigError, PurposeForbidsField, PurposeNotGranted, UnknownPurpose
-from hub.graphql import build_schema
-from hub.notice import field_descriptions, in_words, render
-from hub.policy import Register, decide, load_register
+from hub.execution.schema import build_schema
 from resolvers.sensitivity import TIERS, field_tiers
 from resolvers.types import Purpose
 

@@ -14,7 +14,7 @@ from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLSchem
 
 from hub.app import load_purposes
 from hub.config import Settings
-from hub.graphql import build_schema
+from hub.execution.schema import build_schema
 from tests import people as P
 from tests.conftest import QueryCounter, codes, gql
 

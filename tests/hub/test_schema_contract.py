@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hub.config import Settings
-from hub.graphql import build_schema
+from hub.execution.schema import build_schema
 
 CONTRACT = Path(__file__).resolve().parents[2] / "schema.graphql"
 

@@ -12,10 +12,10 @@ import asyncpg
 import httpx
 import pytest
 
-from hub.audit import CHAIN_LOCK, AuditKeys
-from hub.audit_verify import verify_database
+from hub.audit.chain import CHAIN_LOCK, AuditKeys
+from hub.audit.verify import verify_database
 from hub.config import Settings, store_role_names
-from hub.migrate import migrate, quote_ident
+from hub.ops.migrate import migrate, quote_ident
 from tests import people as P
 from tests.conftest import codes, gql, running_client
 

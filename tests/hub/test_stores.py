@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from hub.config import Settings
-from hub.migrate import migrate
+from hub.ops.migrate import migrate
 from tests import people as P
 from tests.conftest import gql
 

@@ -21,7 +21,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from hub.synth import (
+from hub.ops.synth import (
     COLUMNS,
     DATABASES,
     WEEKLY_RATES_2026,
@@ -33,7 +33,7 @@ from hub.synth import (
     name_variants,
     nhs_number_valid,
 )
-from hub.synth import names as nm
+from hub.ops.synth import names as nm
 from linkage import check_nino
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "hub" / "migrations"

@@ -9,7 +9,7 @@ import asyncpg
 import httpx
 import pytest
 
-from hub import tracing
+from hub.audit import tracing
 from hub.config import Settings
 from tests import people as P
 from tests.conftest import gql

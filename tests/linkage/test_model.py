@@ -4,7 +4,7 @@ The population is built here, not taken from the generator in ``hub/synth``, so 
 written down next to the assertion that depends on it. Errors are assigned to exact counts of the
 duplicates (a permutation, not a coin per record) so the injected rate *is* the true rate, and each error
 is shaped so that it lands on one known comparison level: the tests then measure EM, not the generator.
-The rates are of the order of ``hub.synth.SynthParams``' defaults (nicknames 10%, typos 5%, moves 5%,
+The rates are of the order of ``hub.ops.synth.SynthParams``' defaults (nicknames 10%, typos 5%, moves 5%,
 day/month swaps 2%). Movers stay in their town, as an older address held by the same council does.
 
 Two populations: everyone at their own address, and households (partners, children: one family name

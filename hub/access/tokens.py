@@ -23,7 +23,7 @@ from typing import Any
 
 import jwt
 
-from hub.caller import Caller
+from hub.access.caller import Caller
 from hub.errors import ConfigError, InvalidToken
 
 __all__ = ["ALLOWED_ALGORITHMS", "Caller", "TokenVerifier", "UnknownKeyId", "jwks_source"]

@@ -1,6 +1,6 @@
 """Corrections that reach every holder (report 3.76-3.77): reported by a recipient of a field, decided by the
 source that owns it, and once confirmed, sent to every organisation the audit log shows received that field
-for that person, through the outbox (:mod:`hub.notifications`), so that no notice is lost or doubled.
+for that person, through the outbox (:mod:`hub.records.notifications`), so that no notice is lost or doubled.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg
 
-from hub.stores import hub_records
+from hub.db import hub_records
 
 __all__ = ["CorrectionRow", "CorrectionStore", "NoticeRow"]
 

@@ -9,7 +9,7 @@ Tamper-evident like X-Road's message log and Certificate Transparency:
 - **Signed checkpoints.** The chain head, signed with the hub's Ed25519 audit key at an interval
   (:func:`write_checkpoint`, run by the service); the public keys are published (``GET /audit/keys``) so
   an auditor can check a log, or an export of one, without trusting the hub's database or its operator
-  (:mod:`hub.audit_verify`).
+  (:mod:`hub.audit.verify`).
 
 Fail closed: :meth:`PgAuditSink.write` raises if the record is not durably stored, and the caller then
 releases nothing.

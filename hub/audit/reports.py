@@ -8,7 +8,7 @@
 - :meth:`AuditLog.anomalies`: what staff browsing family and neighbours looks like (regulators' most
   common finding): users far above their peers' volume, attempts at their own record, releases about
   someone at their own address, lookups outside working hours;
-- :class:`VerificationCache`: the chain's verification (hub.audit_verify), recomputed in full when older
+- :class:`VerificationCache`: the chain's verification (hub.audit.verify), recomputed in full when older
   than a configured age.
 
 All SQL is parameterised; only fixed column lists are formatted in.
@@ -31,9 +31,9 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from hub.audit_verify import Verification, verify_database
+from hub.audit.verify import Verification, verify_database
+from hub.db import unavailable_as
 from hub.errors import AuditUnavailable
-from hub.stores import unavailable_as
 
 __all__ = ["AuditLog", "EventFilter", "EventRow", "Hold", "VerificationCache", "render_transparency"]
 

@@ -19,6 +19,7 @@ from typing import Any, Generic, TypeVar
 
 import asyncpg
 
+from hub.db import unavailable_as
 from hub.errors import (
     AccreditationExpired,
     ConfigError,
@@ -26,7 +27,6 @@ from hub.errors import (
     OrgRegisterUnavailable,
     UnknownOrganisation,
 )
-from hub.stores import unavailable_as
 
 K = TypeVar("K")
 V = TypeVar("V")

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from hub.db import unavailable_as
 from hub.errors import ConsentUnavailable
-from hub.stores import unavailable_as
 from linkage import KeyRing, NormalisedNino
 
 __all__ = ["ConsentRecord", "ConsentStore", "subject_hash"]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hub.caller import Caller
+from hub.access.caller import Caller
 from hub.errors import ConfigError, PurposeForbidsField, PurposeNotGranted, UnknownPurpose
 from resolvers.sensitivity import TIERS
 

@@ -11,7 +11,7 @@ Per request, in order:
    what is released;
 4. the audit record is written; if that fails, the result is replaced by an error (fail closed).
 
-Each step is traced (:mod:`hub.tracing`): the operation span (named by its type, never carrying the
+Each step is traced (:mod:`hub.audit.tracing`): the operation span (named by its type, never carrying the
 document), the purpose decision, and the audit write, with the trace id kept on the audit record.
 
 Every error leaving the hub carries ``extensions.code``, and no message carries a NINO-shaped string.
@@ -59,9 +59,11 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from hub.audit import AuditRecord
+from hub.access.orgs import check as check_organisation
+from hub.access.policy import decide
+from hub.audit.chain import AuditRecord
+from hub.audit.tracing import NS, current_trace_id, span
 from hub.config import Settings
-from hub.consent import subject_hash
 from hub.errors import (
     AuditUnavailable,
     BadUserInput,
@@ -75,9 +77,7 @@ from hub.errors import (
     PurposeForbidsField,
     UnknownPurpose,
 )
-from hub.orgs import check as check_organisation
-from hub.policy import decide
-from hub.tracing import NS, current_trace_id, span
+from hub.records.consent import subject_hash
 from linkage import check_nino
 from resolvers.context import RequestContext
 from resolvers.notice import PUBLIC_ROOTS, is_public

@@ -58,8 +58,8 @@ from decimal import Decimal
 from itertools import accumulate
 from typing import Final, Generic, NamedTuple, TypeVar
 
-from hub.synth import names as nm
-from hub.synth.names import Origin, Sex
+from hub.ops.synth import names as nm
+from hub.ops.synth.names import Origin, Sex
 from linkage.nino import FIRST_LETTER_EXCLUDED, SECOND_LETTER_EXCLUDED, SUFFIXES, UNALLOCATED_PREFIXES
 
 __all__ = [
@@ -259,7 +259,7 @@ class SynthData:
         return {database: tables[TRUTH_TABLE] for database, tables in self.databases.items()}
 
     def row_counts(self) -> dict[str, int]:
-        """Rows per table keyed ``database.schema.table``: what :func:`hub.synth.load` reports."""
+        """Rows per table keyed ``database.schema.table``: what :func:`hub.ops.synth.load` reports."""
         return {
             f"{database}.{name}": len(table.rows)
             for database, tables in self.databases.items()

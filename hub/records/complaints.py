@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncpg
 
-from hub.stores import hub_records
+from hub.db import hub_records
 
 __all__ = ["ComplaintRow", "ComplaintStore", "ResponseRow"]
 

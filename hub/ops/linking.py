@@ -26,9 +26,9 @@ import numpy.typing as npt
 import orjson
 from tqdm import tqdm
 
+from hub.access.keys import load_key_ring
 from hub.config import Settings
-from hub.keys import load_key_ring
-from hub.migrate import migration_url
+from hub.ops.migrate import migration_url
 from linkage import (
     Band,
     Demographics,

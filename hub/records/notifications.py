@@ -24,8 +24,8 @@ from typing import Any
 
 import asyncpg
 
+from hub.db import UNAVAILABLE, unavailable_as
 from hub.errors import HubError, IdempotencyKeyReused, NotificationUnavailable
-from hub.stores import UNAVAILABLE, unavailable_as
 
 __all__ = ["Accepted", "Delivery", "Dispatcher", "NotificationStore", "Target"]
 

@@ -18,11 +18,11 @@ from typing import Any
 import asyncpg
 import uvicorn
 
+from hub.access.keys import IssuerKey, new_key_ring_document, write_key_ring
 from hub.app import create_app
-from hub.audit import AuditKeys
+from hub.audit.chain import AuditKeys
 from hub.config import SOURCE_STORES, Settings
-from hub.keys import IssuerKey, new_key_ring_document, write_key_ring
-from hub.migrate import connect_store, migrate, migration_url
+from hub.ops.migrate import connect_store, migrate, migration_url
 
 __all__ = ["DEMO_ORGS", "KeyPaths", "ensure_keys", "register_demo_orgs", "run_demo", "seed_sources", "serve"]
 
@@ -69,9 +69,9 @@ async def seed_sources(
     settings: Settings, *, people: int, seed: int, hb_coverage: float | None = None, care_coverage: float | None = None
 ) -> dict[str, int]:
     """Migrate, then replace the sources' contents with ``people`` synthetic people (COPY)."""
-    from hub.orgs import load_areas
-    from hub.synth import SynthParams, generate, load
-    from hub.synth.generate import council_areas
+    from hub.access.orgs import load_areas
+    from hub.ops.synth import SynthParams, generate, load
+    from hub.ops.synth.generate import council_areas
 
     await migrate(settings)
     params = SynthParams(people=people, seed=seed)
@@ -220,7 +220,7 @@ def _curl(url: str, token_var: str, query: str, variables: Mapping[str, Any]) ->
 async def register_demo_orgs(settings: Settings) -> None:
     """The demo organisations in the organisation register (one council, E09000901, the synthetic data's
     first)."""
-    from hub.orgs import Organisation, upsert
+    from hub.access.orgs import Organisation, upsert
 
     async with connect_store(settings, "hub") as conn:
         await upsert(
@@ -254,7 +254,7 @@ async def run_demo(settings: Settings, *, people: int, seed: int) -> None:
     token_file.write_text(json.dumps(tokens, indent=2))
     # The link index, so lookups find council records whose NINO is missing or wrong, and so a lookup
     # by demographics works too.
-    from hub.linking import build_links, save_model, train_model
+    from hub.ops.linking import build_links, save_model, train_model
     from linkage import Thresholds
 
     model = await train_model(settings, sample=people)

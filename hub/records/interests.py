@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import asyncpg
 
-from hub.stores import hub_records
+from hub.db import hub_records
 
 __all__ = ["ChangeRow", "InterestRow", "InterestStore"]
 

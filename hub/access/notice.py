@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from graphql import GraphQLInterfaceType, GraphQLObjectType, GraphQLSchema
 
-from hub.policy import PurposeSpec, Register
+from hub.access.policy import PurposeSpec, Register
 
 __all__ = ["NoticeField", "PurposeNotice", "field_descriptions", "in_words", "notice", "render"]
 

@@ -3,7 +3,7 @@
 ``generate(SynthParams(people=100_000, seed=1))`` is pure; ``await load(conns, data)`` writes it.
 """
 
-from hub.synth.generate import (
+from hub.ops.synth.generate import (
     COLUMNS,
     DATABASES,
     REFERENCE_AMOUNTS_2026,
@@ -16,8 +16,8 @@ from hub.synth.generate import (
     generate,
     nhs_number_valid,
 )
-from hub.synth.load import load
-from hub.synth.names import name_variants
+from hub.ops.synth.load import load
+from hub.ops.synth.names import name_variants
 
 __all__ = [
     "COLUMNS",

@@ -26,7 +26,7 @@ from typing import IO, Any
 import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from hub.audit import (
+from hub.audit.chain import (
     BODY_FIELDS,
     GENESIS,
     Checkpoint,
