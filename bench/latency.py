@@ -31,8 +31,9 @@ import asyncpg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.hubserver import add_load_arguments, bench_caller, hub_env, hub_server, seeded_stores
-from hub.config import SOURCE_STORES, Settings
+from hub.config import Settings
 from hub.ops.migrate import drop_stores, migration_url
+from hub.types import SOURCE_STORES
 from resolvers.sources import DwpSource, HousingBenefitSource, SocialCareSource
 
 QUERY = """query Charging($nino: String!) { person(nino: $nino, purpose: CARE_CHARGING_DOMICILIARY) {

@@ -35,8 +35,9 @@ from hub.audit import tracing
 from hub.audit.chain import AuditKeys, AuditRecord, PgAuditSink, write_checkpoint
 from hub.audit.reports import AuditLog, VerificationCache
 from hub.audit.tracing import SpanStore, TraceMiddleware
-from hub.config import SOURCE_STORES, Settings, StoreName
+from hub.config import Settings
 from hub.console import console_routes
+from hub.db import create_store_pool
 from hub.errors import AuthError, ConfigError
 from hub.execution.schema import HubSchema, build_schema, sanitise_message
 from hub.records.complaints import ComplaintStore
@@ -45,11 +46,12 @@ from hub.records.corrections import CorrectionStore
 from hub.records.interests import InterestStore
 from hub.records.links import LinkIndex, ReviewQueue, load_link_model
 from hub.records.notifications import Dispatcher, NotificationStore
+from hub.types import SOURCE_STORES, StoreName
 from linkage import FSModel, KeyRing, Thresholds
 from resolvers.context import RequestContext, Services
 from resolvers.interests import answers_from
 from resolvers.sensitivity import field_tiers
-from resolvers.sources import DwpSource, HousingBenefitSource, SocialCareSource, Source, create_store_pool
+from resolvers.sources import DwpSource, HousingBenefitSource, SocialCareSource, Source
 from resolvers.types import Purpose
 
 __all__ = ["Hooks", "create_app", "load_purposes", "schema_coordinates"]

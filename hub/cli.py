@@ -276,10 +276,9 @@ def _cmd_orgs_load(settings: Settings, args: argparse.Namespace) -> int:
 def _cmd_orgs_staff(settings: Settings, args: argparse.Namespace) -> int:
     import csv
 
-    from hub.access.keys import load_key_ring, user_hash
+    from hub.access.keys import load_key_ring
     from hub.access.orgs import person_key_of, record_staff
-    from hub.records.consent import subject_hash
-    from linkage import check_nino
+    from linkage import check_nino, subject_hash, user_hash
 
     settings = _with_local_keys(settings)
     assert settings.keys_path is not None

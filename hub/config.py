@@ -18,17 +18,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from hub.errors import ConfigError
+from hub.types import STORES, StoreName
 from linkage import Thresholds
 
-__all__ = ["SOURCE_STORES", "STORES", "Settings", "StoreName", "store_role_names"]
+__all__ = ["Settings", "store_role_names"]
 
-StoreName = Literal["hub", "src_dwp", "src_hb", "src_social_care"]
-STORES: tuple[StoreName, ...] = ("hub", "src_dwp", "src_hb", "src_social_care")
-SOURCE_STORES: tuple[StoreName, ...] = ("src_dwp", "src_hb", "src_social_care")
 _STORE_ENV: dict[StoreName, str] = {
     "hub": "WELFARE_HUB_HUB_URL",
     "src_dwp": "WELFARE_HUB_DWP_URL",

@@ -4,7 +4,7 @@ from linkage.bands import Band, Thresholds, band_for, nino_match_band
 from linkage.blocking import block, blocking_keys, sessions
 from linkage.compare import COMPARISONS, compare, prepare
 from linkage.errors import InvalidNino, LinkageError, UnknownKey
-from linkage.hashing import KeyedHash, KeyRing
+from linkage.hashing import KeyedHash, KeyRing, subject_hash, user_hash
 from linkage.model import FieldWeight, FSModel
 from linkage.nino import NinoCheck, check_nino, normalise_nino
 from linkage.records import Demographics, columns_of
@@ -37,4 +37,6 @@ __all__ = [
     "normalise_nino",
     "prepare",
     "sessions",
+    "subject_hash",
+    "user_hash",
 ]

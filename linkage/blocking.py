@@ -14,7 +14,6 @@ from typing import Any
 import jellyfish
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from linkage.compare import Columns
 
@@ -105,14 +104,24 @@ def block(
     found: list[npt.NDArray[np.int64]] = []
     n_right = len(next(iter(right.values())))
     for key in keys:
-        a = pd.DataFrame({"k": left[key], "ia": np.arange(len(left[key]))}).dropna()
-        b = pd.DataFrame({"k": right[key], "ib": np.arange(len(right[key]))}).dropna()
-        sizes = a["k"].value_counts().mul(b["k"].value_counts(), fill_value=0)
-        small = sizes[sizes <= max_block].index
-        joined = a[a["k"].isin(small)].merge(b[b["k"].isin(small)], on="k")
-        found.append(joined["ia"].to_numpy(np.int64) * n_right + joined["ib"].to_numpy(np.int64))
+        on_left = _positions(left[key])
+        on_right = _positions(right[key])
+        for value, ia in on_left.items():
+            ib = on_right.get(value)
+            if ib is None or len(ia) * len(ib) > max_block:
+                continue
+            found.append((np.asarray(ia, np.int64)[:, None] * n_right + np.asarray(ib, np.int64)[None, :]).ravel())
     codes = np.unique(np.concatenate(found)) if found else np.empty(0, np.int64)
     return codes // n_right, codes % n_right
+
+
+def _positions(values: Sequence[str | None]) -> dict[str, list[int]]:
+    """Where each value occurs (missing values are never a key)."""
+    out: dict[str, list[int]] = {}
+    for i, value in enumerate(values):
+        if value is not None and value == value:  # None and NaN are missing
+            out.setdefault(value, []).append(i)
+    return out
 
 
 def sessions(

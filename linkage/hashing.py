@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from linkage.errors import UnknownKey
 from linkage.types import HashedNino, KeyId, NormalisedNino, Pseudonym
 
-__all__ = ["KeyRing", "KeyedHash"]
+__all__ = ["KeyRing", "KeyedHash", "subject_hash", "user_hash"]
 
 _MIN_KEY_BYTES = 32
 
@@ -94,3 +94,14 @@ class KeyRing:
             raise ValueError("a hash purpose is a non-empty label without NUL characters")
         message = b"stable\x00" + purpose.encode() + b"\x00" + value.encode()
         return hmac.digest(self.pseudonym_key, message, "sha256").hex()
+
+
+def subject_hash(ring: KeyRing, nino: NormalisedNino) -> str:
+    """A person as the hub's own records name them (consent, staff identities): a keyed hash made with the
+    stable secret, so a consent or a staff link survives NINO-key rotation."""
+    return ring.stable_hash("consent-subject", nino)
+
+
+def user_hash(ring: KeyRing, org: str, user: str) -> str:
+    """A user (of an organisation) as the hub records them: a keyed hash, stable across key rotation."""
+    return ring.stable_hash("user", f"{org}/{user}")

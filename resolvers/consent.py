@@ -9,7 +9,8 @@ import strawberry
 from strawberry.types import Info
 
 from hub.errors import BadUserInput, ConsentUnavailable, PurposeNotGranted
-from hub.records.consent import ConsentRecord, ConsentStore, subject_hash
+from hub.records.consent import ConsentRecord, ConsentStore
+from linkage import subject_hash
 from resolvers import arguments
 from resolvers.context import RequestContext
 from resolvers.sensitivity import tier

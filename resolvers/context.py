@@ -13,7 +13,6 @@ from typing import Any
 
 from strawberry.dataloader import DataLoader
 
-from hub.access.keys import user_hash
 from hub.access.orgs import Organisation, OrgRegister
 from hub.access.policy import PurposeSpec, Register
 from hub.access.tokens import Caller
@@ -27,9 +26,9 @@ from hub.records.corrections import CorrectionStore
 from hub.records.interests import InterestStore
 from hub.records.links import IndexedPerson, LinkIndex, ReviewQueue
 from hub.records.notifications import NotificationStore
-from linkage import KeyedHash, KeyRing, NormalisedNino
+from hub.types import SubjectKey
+from linkage import KeyedHash, KeyRing, NormalisedNino, user_hash
 from resolvers.sources import Source
-from resolvers.sources.base import SubjectKey
 
 __all__ = ["RequestContext", "Services"]
 

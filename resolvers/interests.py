@@ -14,6 +14,7 @@ from strawberry.types import Info
 
 from hub.errors import BadUserInput, PurposeForbidsField, SubjectNotFound
 from hub.records.interests import InterestRow, InterestStore
+from hub.types import subject_reference
 from linkage.link import person_key_for
 from resolvers import arguments
 from resolvers.arguments import cursor, number, page_size
@@ -116,7 +117,7 @@ class InterestMutation:
         await _require_relationship(ctx, {"dwp": [("id", person_id)]})
         # The pseudonym a lookup of this person gives this organisation (by the link index when it knows them).
         indexed = await ctx.index_loader().load(keyed) if ctx.services.identity is not None else None
-        reference = f"person:{indexed.person_key}" if indexed is not None else f"nino:{keyed}"
+        reference = subject_reference(person_key=indexed.person_key if indexed is not None else None, nino=keyed)
         (record,) = await dwp.fetch([("id", person_id)])
         ctx.sources_read.add("dwp")
         row = await _store(ctx).register(

@@ -19,12 +19,12 @@ from strawberry.types import Info
 
 from hub.errors import BadUserInput, InvalidEffectiveDate, NotificationUnavailable, SourceError
 from hub.records.notifications import Accepted, NotificationStore, Target
+from hub.types import SubjectKey
 from linkage import Band, Demographics
 from linkage.link import person_key_for
 from resolvers import arguments
 from resolvers.context import RequestContext
 from resolvers.sensitivity import tier
-from resolvers.sources.base import SubjectKey
 from resolvers.types import Purpose
 
 __all__ = ["ChangeKind", "NotificationMutation", "NotificationQuery"]

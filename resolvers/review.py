@@ -15,6 +15,7 @@ from strawberry.types import Info
 
 from hub.errors import LinkageUnavailable
 from hub.records.links import ReviewRow
+from hub.types import subject_reference
 from resolvers.arguments import cursor, number, page_size
 from resolvers.context import RequestContext
 from resolvers.sensitivity import tier
@@ -64,7 +65,7 @@ def _item(ctx: RequestContext, row: ReviewRow) -> ReviewItem:
             for e in row.evidence
         ],
         candidate_subject=strawberry.ID(
-            ctx.services.key_ring.pseudonym(ctx.caller.org, f"person:{row.candidate_person}")
+            ctx.services.key_ring.pseudonym(ctx.caller.org, subject_reference(person_key=row.candidate_person))
         ),
         status=row.status,
         created_at=row.created_at,  # type: ignore[arg-type]

@@ -21,8 +21,8 @@ from hub.errors import (
     OwnRecord,
     SubjectNotFound,
 )
-from hub.records.consent import subject_hash
-from linkage import Band, Demographics, NormalisedNino, check_nino
+from hub.types import SubjectKey, subject_reference
+from linkage import Band, Demographics, NormalisedNino, check_nino, subject_hash
 from linkage.link import Decision, normalised_nino, person_key_for
 from resolvers.audit import AuditMutation, AuditQuery
 from resolvers.complaints import ComplaintMutation, ComplaintQuery
@@ -34,7 +34,6 @@ from resolvers.notice import NoticeQuery
 from resolvers.notifications import NotificationMutation, NotificationQuery
 from resolvers.review import ReviewMutation, ReviewQuery
 from resolvers.sensitivity import tier
-from resolvers.sources.base import SubjectKey
 from resolvers.sources.social_care import merge
 from resolvers.types import DwpRecord, HousingBenefitRecord, Purpose, SocialCareRecord
 
@@ -208,14 +207,14 @@ async def _by_nino(ctx: RequestContext, nino: str, *, fallback: bool) -> Person 
         ctx.link_method = "link_index"
         keys = _keys_for(ctx, indexed.records)
         every: dict[str, list[SubjectKey]] = {n: [("id", r) for r in rids] for n, rids in indexed.records.items()}
-        subject = f"person:{indexed.person_key}"
+        subject = subject_reference(person_key=indexed.person_key)
     else:
         # Not in the link index (not built yet, or a record newer than the last build): the sources'
         # own NINOs, as typed, normalised.
         ctx.link_method = "nino"
         keys = {n: [("nino", nino)] for n in _allowed_sources(ctx)}
         every = {n: [("nino", nino)] for n in ctx.services.sources}
-        subject = f"nino:{nino}"
+        subject = subject_reference(nino=keyed_nino)
     try:
         await _require_relationship(ctx, every)
         await _exists(ctx, keys)
@@ -296,7 +295,10 @@ async def _by_demographics(ctx: RequestContext, given: PersonDemographics) -> Pe
     await _require_relationship(ctx, {n: [("id", r) for r in rids] for n, rids in records.items()})
     await _exists(ctx, keys)
     return Person(
-        keys=keys, subject_id=strawberry.ID(ctx.services.key_ring.pseudonym(ctx.caller.org, f"person:{person_key}"))
+        keys=keys,
+        subject_id=strawberry.ID(
+            ctx.services.key_ring.pseudonym(ctx.caller.org, subject_reference(person_key=person_key))
+        ),
     )
 
 

@@ -13,9 +13,9 @@ import strawberry
 from graphql import ConstDirectiveNode, ObjectTypeDefinitionNode, StringValueNode, parse
 from strawberry.schema_directive import Location
 
-__all__ = ["TIERS", "Sensitivity", "field_tiers", "tier"]
+from hub.types import TIERS
 
-TIERS = ("identity", "benefit_status", "financial", "special_category")
+__all__ = ["Sensitivity", "field_tiers", "tier"]
 
 
 @strawberry.schema_directive(

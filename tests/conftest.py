@@ -29,8 +29,9 @@ from hub.access.orgs import upsert as upsert_orgs
 from hub.app import Hooks, create_app
 from hub.audit import tracing
 from hub.audit.chain import AuditKeys
-from hub.config import SOURCE_STORES, Settings
+from hub.config import Settings
 from hub.ops.migrate import drop_stores, migrate
+from hub.types import SOURCE_STORES
 from tests.people import insert_people
 from tests.telemetry import Telemetry, collecting
 

@@ -23,7 +23,7 @@ from jwt.algorithms import OKPAlgorithm
 from hub.errors import ConfigError
 from linkage import KeyId, KeyRing
 
-__all__ = ["IssuerKey", "load_key_ring", "new_key_ring_document", "rotate_key_ring", "user_hash", "write_key_ring"]
+__all__ = ["IssuerKey", "load_key_ring", "new_key_ring_document", "rotate_key_ring", "write_key_ring"]
 
 
 def new_key_ring_document(key_id: str = "k1") -> dict[str, Any]:
@@ -130,8 +130,3 @@ class IssuerKey:
             **(extra or {}),
         }
         return jwt.encode(claims, self.private_key, algorithm="EdDSA", headers={"kid": self.kid})
-
-
-def user_hash(ring: KeyRing, org: str, user: str) -> str:
-    """A user (of an organisation) as the hub records them: a keyed hash, stable across key rotation."""
-    return ring.stable_hash("user", f"{org}/{user}")

@@ -15,7 +15,7 @@ from typing import Any
 
 from hub.access.caller import Caller
 from hub.errors import ConfigError, PurposeForbidsField, PurposeNotGranted, UnknownPurpose
-from resolvers.sensitivity import TIERS
+from hub.types import TIERS
 
 __all__ = ["PurposeSpec", "Register", "decide", "load_register"]
 

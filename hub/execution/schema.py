@@ -77,8 +77,7 @@ from hub.errors import (
     PurposeForbidsField,
     UnknownPurpose,
 )
-from hub.records.consent import subject_hash
-from linkage import check_nino
+from linkage import check_nino, subject_hash
 from resolvers.context import RequestContext
 from resolvers.notice import PUBLIC_ROOTS, is_public
 from resolvers.schema import Mutation, Query

@@ -21,8 +21,9 @@ import uvicorn
 from hub.access.keys import IssuerKey, new_key_ring_document, write_key_ring
 from hub.app import create_app
 from hub.audit.chain import AuditKeys
-from hub.config import SOURCE_STORES, Settings
+from hub.config import Settings
 from hub.ops.migrate import connect_store, migrate, migration_url
+from hub.types import SOURCE_STORES
 
 __all__ = ["DEMO_ORGS", "KeyPaths", "ensure_keys", "register_demo_orgs", "run_demo", "seed_sources", "serve"]
 

@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from hub.access.keys import load_key_ring
 from hub.config import Settings
+from hub.db import create_store_pool
 from hub.ops.migrate import migration_url
 from linkage import (
     Band,
@@ -46,7 +47,7 @@ from linkage import (
 from linkage.blocking import SpineIndex
 from linkage.household import PairCounter
 from linkage.link import Candidate, Decision, decide_pairs, normalised_nino, person_key_for
-from resolvers.sources import DwpSource, HousingBenefitSource, SocialCareSource, create_store_pool
+from resolvers.sources import DwpSource, HousingBenefitSource, SocialCareSource
 from resolvers.sources.base import PgSource
 
 __all__ = ["LinkCounts", "build_links", "load_model", "rekey", "save_model", "train_model"]

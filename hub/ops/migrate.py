@@ -19,8 +19,9 @@ from importlib import resources
 
 import asyncpg
 
-from hub.config import STORES, Settings, StoreName, store_role_names
+from hub.config import Settings, store_role_names
 from hub.errors import ConfigError
+from hub.types import STORES, StoreName
 
 __all__ = [
     "MigrationReport",

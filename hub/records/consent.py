@@ -16,15 +16,8 @@ import asyncpg
 
 from hub.db import unavailable_as
 from hub.errors import ConsentUnavailable
-from linkage import KeyRing, NormalisedNino
 
-__all__ = ["ConsentRecord", "ConsentStore", "subject_hash"]
-
-_SUBJECT = "consent-subject"
-
-
-def subject_hash(ring: KeyRing, nino: NormalisedNino) -> str:
-    return ring.stable_hash(_SUBJECT, nino)
+__all__ = ["ConsentRecord", "ConsentStore"]
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """Source adapters, one per source system, all behind the :class:`Source` protocol."""
 
-from resolvers.sources.base import Source, create_store_pool
+from resolvers.sources.base import Source
 from resolvers.sources.dwp import DwpSource
 from resolvers.sources.hb import HousingBenefitSource
 from resolvers.sources.social_care import SocialCareSource
 
-__all__ = ["DwpSource", "HousingBenefitSource", "SocialCareSource", "Source", "create_store_pool"]
+__all__ = ["DwpSource", "HousingBenefitSource", "SocialCareSource", "Source"]

@@ -10,30 +10,25 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from decimal import Decimal
 from typing import Any, ClassVar, Protocol, TypeVar
 
 import asyncpg
 from opentelemetry.trace import Status, StatusCode
 
 from hub.audit.tracing import db_span
+from hub.db import UNAVAILABLE
 from hub.errors import HubError, SourceTimeout, SourceUnavailable
+from hub.types import SubjectKey
 from linkage import Demographics, NormalisedNino
 from linkage.normalise import normalise_postcode, postcode_parts
 from resolvers.sources.demographics import PeopleTable, candidate_sql, query_batch, record_from_row, scan_sql, ties_sql
 
-__all__ = ["PgSource", "Source", "SubjectKey", "create_store_pool", "json_date"]
+__all__ = ["PgSource", "Source", "json_date"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-#: How a resolver asks a source for a person: ("nino", normalised NINO) or ("id", the source's record id,
-#: as the link index knows it).
-SubjectKey = tuple[str, str]
 
 
 class Source(Protocol):
@@ -59,53 +54,6 @@ def json_date(value: str | None) -> Any:
     return None if value is None else dt.date.fromisoformat(value)
 
 
-def _decode_json(value: str) -> Any:
-    # Money stays exact: numeric columns aggregated to JSON come back as Decimal, not float.
-    return json.loads(value, parse_float=Decimal)
-
-
-async def _init_connection(conn: asyncpg.Connection) -> None:
-    for json_type in ("json", "jsonb"):
-        await conn.set_type_codec(json_type, encoder=json.dumps, decoder=_decode_json, schema="pg_catalog")
-
-
-async def _keep_session(conn: asyncpg.Connection) -> None:
-    """Return a connection to the pool without asyncpg's server-side reset (a round trip per release).
-
-    Safe because the hub never changes session state on these connections: no SET, LISTEN, advisory
-    lock, prepared cursor or open transaction survives a call (asyncpg still waits out a cancelled query
-    and drops a broken connection itself).
-    """
-
-
-async def create_store_pool(
-    dsn: str,
-    *,
-    max_size: int = 10,
-    on_connect: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
-) -> asyncpg.Pool:
-    """A lazily connecting pool: the hub starts, and reports not-ready, while a source is down."""
-
-    async def init(conn: asyncpg.Connection) -> None:
-        await _init_connection(conn)
-        if on_connect is not None:
-            await on_connect(conn)
-
-    pool = await asyncpg.create_pool(
-        dsn,
-        min_size=0,
-        max_size=max_size,
-        init=init,
-        reset=_keep_session,
-        max_inactive_connection_lifetime=60.0,
-    )
-    assert pool is not None
-    return pool
-
-
-_UNAVAILABLE = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.exceptions.InternalClientError)
-
-
 class PgSource:
     """Shared behaviour of the asyncpg-backed adapters: timeout and error mapping around one query."""
 
@@ -123,7 +71,7 @@ class PgSource:
                     return await work(conn)
         except TimeoutError:
             raise SourceTimeout(self.name, f"source {self.name} did not answer within {self.timeout:g} s") from None
-        except _UNAVAILABLE as e:
+        except UNAVAILABLE as e:
             # The driver's message may quote data; log its type only, and keep the cause chained.
             log.warning("source %s unavailable: %s", self.name, type(e).__name__)
             raise SourceUnavailable(self.name, f"source {self.name} is unavailable") from e

@@ -6,7 +6,8 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from resolvers.sources.base import PgSource, SubjectKey, json_date
+from hub.types import SubjectKey
+from resolvers.sources.base import PgSource, json_date
 from resolvers.sources.demographics import PeopleTable
 from resolvers.types import (
     Address,

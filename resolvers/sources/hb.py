@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from resolvers.sources.base import PgSource, SubjectKey, json_date
+from hub.types import SubjectKey
+from resolvers.sources.base import PgSource, json_date
 from resolvers.sources.demographics import PeopleTable
 from resolvers.types import DhpAward, HousingBenefitClaim, HousingBenefitRecord, TenancyType
 

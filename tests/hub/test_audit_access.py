@@ -16,15 +16,14 @@ import asyncpg
 import httpx
 import pytest
 
-from hub.access.keys import load_key_ring, user_hash
+from hub.access.keys import load_key_ring
 from hub.access.orgs import record_staff
 from hub.app import load_purposes
 from hub.audit.reports import render_transparency
 from hub.cli import main
 from hub.config import Settings
 from hub.execution.schema import build_schema
-from hub.records.consent import subject_hash
-from linkage import NormalisedNino, check_nino
+from linkage import NormalisedNino, check_nino, subject_hash, user_hash
 from linkage.link import person_key_for
 from tests.conftest import codes, gql
 from tests.telemetry import Telemetry

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from hub.config import SOURCE_STORES, STORES, Settings, StoreName, store_role_names
+from hub.config import Settings, store_role_names
 from hub.errors import ConfigError
+from hub.types import SOURCE_STORES, STORES, StoreName
 
 ALL_STORE_URLS = {
     "WELFARE_HUB_HUB_URL": "postgresql://hub_app@db/hub",

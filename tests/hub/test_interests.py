@@ -12,10 +12,11 @@ import httpx
 import pytest
 
 from hub.config import Settings
+from hub.db import create_store_pool
 from hub.records.interests import InterestStore
 from linkage import check_nino
 from resolvers.interests import answers_from
-from resolvers.sources import DwpSource, create_store_pool
+from resolvers.sources import DwpSource
 from tests.conftest import codes, gql
 
 REGISTER = """mutation($n: String!) { registerInterest(purpose: BLUE_BADGE, nino: $n) {

@@ -16,10 +16,11 @@ import pytest
 
 from hub.access.keys import IssuerKey
 from hub.audit.reports import AuditLog
-from hub.config import SOURCE_STORES, Settings
+from hub.config import Settings
 from hub.ops.demo import seed_sources
 from hub.ops.linking import build_links, save_model, train_model
 from hub.ops.migrate import drop_stores
+from hub.types import SOURCE_STORES
 from linkage import Thresholds, check_nino
 from linkage.link import person_key_for
 from tests.conftest import codes, gql, make_token, running_client
@@ -205,10 +206,9 @@ async def test_link_index_brings_records_whose_nino_was_missing(linked: Linked, 
 
 async def _record_user_as(linked: Linked, org: str, nino: str, person_key: uuid.UUID | None) -> None:
     """The officer of ``org`` is, as a person, the holder of ``nino`` (and ``person_key`` in the hub)."""
-    from hub.access.keys import load_key_ring, user_hash
+    from hub.access.keys import load_key_ring
     from hub.access.orgs import record_staff
-    from hub.records.consent import subject_hash
-    from linkage import NormalisedNino
+    from linkage import NormalisedNino, subject_hash, user_hash
 
     assert linked.settings.keys_path is not None
     ring = load_key_ring(linked.settings.keys_path)

@@ -17,7 +17,8 @@ from hub.app import load_purposes, schema_coordinates
 from hub.config import Settings
 from hub.errors import ConfigError, PurposeForbidsField, PurposeNotGranted, UnknownPurpose
 from hub.execution.schema import build_schema
-from resolvers.sensitivity import TIERS, field_tiers
+from hub.types import TIERS
+from resolvers.sensitivity import field_tiers
 from resolvers.types import Purpose
 
 SCHEMA = build_schema(Settings())

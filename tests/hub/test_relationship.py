@@ -9,11 +9,10 @@ from typing import Any
 import asyncpg
 import httpx
 
-from hub.access.keys import IssuerKey, load_key_ring, user_hash
+from hub.access.keys import IssuerKey, load_key_ring
 from hub.access.orgs import Organisation, record_staff, upsert
 from hub.config import Settings
-from hub.records.consent import subject_hash
-from linkage import NormalisedNino
+from linkage import NormalisedNino, subject_hash, user_hash
 from tests import people as P
 from tests.conftest import AUDIENCE, ISSUER, QueryCounter, codes, gql, replace, running_client
 
