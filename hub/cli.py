@@ -224,8 +224,7 @@ def _cmd_link_build(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_policy_check(settings: Settings, args: argparse.Namespace) -> int:
-    from hub.app import load_purposes
-    from hub.execution.schema import build_schema
+    from hub.execution.schema import build_schema, load_purposes
 
     register = load_purposes(settings, build_schema(settings))  # raises ConfigError listing every problem
     grants = sum(len(p.fields) for p in register.purposes.values())
@@ -236,8 +235,7 @@ def _cmd_policy_check(settings: Settings, args: argparse.Namespace) -> int:
 
 def _cmd_policy_notice(settings: Settings, args: argparse.Namespace) -> int:
     from hub.access.notice import field_descriptions, render
-    from hub.app import load_purposes
-    from hub.execution.schema import build_schema
+    from hub.execution.schema import build_schema, load_purposes
 
     schema = build_schema(settings)
     register = load_purposes(settings, schema)
@@ -263,8 +261,7 @@ def _in_hub(settings: Settings, work: Callable[[asyncpg.Connection], Awaitable[N
 
 def _cmd_orgs_load(settings: Settings, args: argparse.Namespace) -> int:
     from hub.access.orgs import parse_file, upsert
-    from hub.app import load_purposes
-    from hub.execution.schema import build_schema
+    from hub.execution.schema import build_schema, load_purposes
 
     register = load_purposes(settings, build_schema(settings))
     orgs = parse_file(Path(args.file), org_types=register.org_types)

@@ -53,23 +53,25 @@ CHAIN_LOCK = 4243250401  # the advisory lock hub.audit_append takes (0011_audit_
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AuditRecord:
+    """One resolution, as the chain keeps it. The field order is hub.audit_append's argument order."""
+
     request_id: uuid.UUID
-    operation_type: str | None
-    operation_name: str | None
+    operation_type: str | None = None
+    operation_name: str | None = None
     caller_org: str
     caller_org_type: str
     caller_user_hash: str
-    purpose: str | None
-    legal_basis: str | None
-    subject_key_id: str | None
-    subject_hashes: Sequence[str]
-    link_method: str | None
-    fields_released: Sequence[str]
-    sources_read: Sequence[str]
+    purpose: str | None = None
+    legal_basis: str | None = None
+    subject_key_id: str | None = None
+    subject_hashes: Sequence[str] = ()
+    link_method: str | None = None
+    fields_released: Sequence[str] = ()
+    sources_read: Sequence[str] = ()
     decision: str
-    reason_codes: Sequence[str]
+    reason_codes: Sequence[str] = ()
     trace_id: str | None = None
     link_probability: float | None = None
     model_version: str | None = None

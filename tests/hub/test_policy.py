@@ -13,10 +13,9 @@ import pytest
 from hub.access.caller import Caller
 from hub.access.notice import field_descriptions, in_words, render
 from hub.access.policy import Register, decide, load_register
-from hub.app import load_purposes, schema_coordinates
 from hub.config import Settings
 from hub.errors import ConfigError, PurposeForbidsField, PurposeNotGranted, UnknownPurpose
-from hub.execution.schema import build_schema
+from hub.execution.schema import build_schema, load_purposes, schema_coordinates
 from hub.types import TIERS
 from resolvers.sensitivity import field_tiers
 from resolvers.types import Purpose

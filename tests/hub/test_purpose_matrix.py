@@ -12,9 +12,8 @@ import httpx
 import pytest
 from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLSchema, get_named_type
 
-from hub.app import load_purposes
 from hub.config import Settings
-from hub.execution.schema import build_schema
+from hub.execution.schema import build_schema, load_purposes
 from tests import people as P
 from tests.conftest import QueryCounter, codes, gql
 

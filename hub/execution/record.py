@@ -1,0 +1,118 @@
+"""The audit record of one request, built in one place from what actually happened.
+
+For an executed operation the request context gathered it (subjects, fields released, sources read); for a
+token refused at the door nothing is known but the refusal. Either way the record is written before any
+response leaves, and the operation span carries the same facts, in pseudonymous form only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import Span, Status, StatusCode
+from strawberry.types import ExecutionContext
+
+from hub.audit.chain import AuditRecord, AuditSink
+from hub.audit.tracing import NS, current_trace_id, span
+from hub.errors import HubError
+from hub.execution.redaction import safe_operation_name
+from resolvers.context import RequestContext
+
+__all__ = ["from_request", "refused_token", "write"]
+
+#: Who a refused token came from cannot be known (an unverified token's claims are not evidence).
+UNAUTHENTICATED = "(unauthenticated)"
+
+
+def codes_of(result: Any) -> list[str]:
+    errors = getattr(result, "errors", None) or []
+    codes = []
+    for error in errors:
+        original = error.original_error
+        code = original.extensions["code"] if isinstance(original, HubError) else (error.extensions or {}).get("code")
+        codes.append(str(code or "ERROR"))
+    return sorted(set(codes))
+
+
+def from_request(ctx: RequestContext, ec: ExecutionContext, result: Any) -> AuditRecord:
+    data = getattr(result, "data", None)
+    codes = codes_of(result)
+    if ctx.refused:
+        decision = "refused"
+    elif data is None or all(v is None for v in data.values()):
+        decision = "error"
+    else:
+        decision = "partial" if codes else "released"
+    key_ids = {s.key_id for s in ctx.subjects}
+    try:
+        operation: str | None = ec.operation_type.value
+    except RuntimeError:  # the document did not parse
+        operation = None
+    return AuditRecord(
+        request_id=ctx.request_id,
+        operation_type=operation,
+        operation_name=safe_operation_name(ec.operation_name),
+        caller_org=ctx.caller.org,
+        caller_org_type=ctx.caller.org_type,
+        caller_user_hash=ctx.user_hash,
+        purpose=ctx.purpose.id if ctx.purpose else ctx.claimed_purpose,
+        legal_basis=ctx.purpose.legal_basis if ctx.purpose else None,
+        subject_key_id=next(iter(key_ids)) if len(key_ids) == 1 else None,
+        subject_hashes=[s.value for s in ctx.subjects],
+        link_method=ctx.link_method,
+        link_probability=ctx.link_probability,
+        model_version=ctx.model_version,
+        fields_released=sorted(ctx.released) if decision in {"released", "partial"} else [],
+        sources_read=sorted(ctx.sources_read | ctx.identity_sources),
+        decision=decision,
+        reason_codes=codes,
+        trace_id=current_trace_id(),
+    )
+
+
+def annotate(operation: Span, record: AuditRecord) -> None:
+    """The operation span carries what the audit record says, in pseudonymous form only."""
+    operation.update_name(record.operation_type or "graphql")
+    attributes: dict[str, Any] = {
+        "graphql.operation.type": record.operation_type or "",
+        f"{NS}.request_id": str(record.request_id),
+        f"{NS}.caller.org": record.caller_org,
+        f"{NS}.caller.org_type": record.caller_org_type,
+        f"{NS}.decision": record.decision,
+        f"{NS}.fields_released": list(record.fields_released),
+        f"{NS}.sources_read": list(record.sources_read),
+        f"{NS}.reason_codes": list(record.reason_codes),
+        f"{NS}.subjects": list(record.subject_hashes),  # keyed hashes: no one without the hub's key can reverse them
+    }
+    if record.operation_name:
+        attributes["graphql.operation.name"] = record.operation_name
+    if record.purpose:
+        attributes[f"{NS}.purpose"] = record.purpose
+    if record.legal_basis:
+        attributes[f"{NS}.legal_basis"] = record.legal_basis
+    if record.decision in {"refused", "error"}:
+        operation.set_status(Status(StatusCode.ERROR))
+    operation.set_attributes(attributes)
+
+
+async def write(sink: AuditSink, record: AuditRecord, *, annotate_operation: bool = True) -> None:
+    """Append ``record`` (traced); raises if the store does not take it, and the caller then releases nothing."""
+    if annotate_operation:
+        annotate(trace.get_current_span(), record)
+    with span("welfare_hub.audit", attributes={f"{NS}.decision": record.decision}):
+        await sink.write(record)
+
+
+def refused_token(code: str) -> AuditRecord:
+    """A request refused before it had a verified caller: nothing was read, and no one can be named."""
+    return AuditRecord(
+        request_id=uuid.uuid4(),
+        caller_org=UNAUTHENTICATED,
+        caller_org_type=UNAUTHENTICATED,
+        caller_user_hash="",
+        decision="refused",
+        reason_codes=[code],
+        trace_id=current_trace_id(),
+    )

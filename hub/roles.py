@@ -1,0 +1,133 @@
+"""The background roles every hub pod runs: signing audit checkpoints, storing and pruning the auditor's copy
+of spans, keeping the audit verification fresh, re-checking continuing-entitlement interests, and
+dispatching the notification outbox.
+
+They coordinate through the hub database (advisory locks, SKIP LOCKED, leases), so any pod may stop at any
+time. A failing round is logged and the next round tries again: these are never a request's work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import asyncpg
+
+from hub.audit.chain import AuditKeys, write_checkpoint
+from hub.audit.tracing import SpanStore
+from hub.config import Settings
+from hub.records.notifications import Dispatcher
+from hub.types import StoreName
+from resolvers.context import Services
+from resolvers.interests import answers_from
+
+__all__ = ["Role", "Roles", "roles_for"]
+
+log = logging.getLogger("welfare_hub")
+
+Job = Callable[[], Awaitable[object]]
+
+
+@dataclass(frozen=True)
+class Role:
+    every: float  # seconds between rounds
+    job: Job
+    what: str  # for the log
+    limit: float | None  # a round's time limit (None: the job bounds its own waits)
+
+
+async def _every(role: Role) -> None:
+    while True:
+        await asyncio.sleep(role.every)
+        try:
+            async with asyncio.timeout(role.limit):
+                await role.job()
+        except Exception as e:
+            log.warning("%s failed: %s", role.what, type(e).__name__)
+
+
+@dataclass
+class Roles:
+    """The roles of one process: started with the app's lifespan, stopped (and flushed) with it."""
+
+    roles: Sequence[Role]
+    on_stop: Sequence[Job]  # run once at shutdown: keep the last spans, sign what was written
+    dispatcher: Dispatcher | None
+    dispatch_seconds: float
+    stop_timeout: float
+    _tasks: list[asyncio.Task[None]] | None = None
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(_every(role)) for role in self.roles]
+        if self.dispatcher is not None:
+            self._tasks.append(asyncio.create_task(self.dispatcher.run_forever(self.dispatch_seconds)))
+
+    async def stop(self) -> None:
+        tasks, self._tasks = self._tasks or [], None
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for job in self.on_stop:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(self.stop_timeout):
+                    await job()
+
+
+def roles_for(
+    settings: Settings,
+    services: Services,
+    pools: Mapping[StoreName, asyncpg.Pool],
+    *,
+    audit_keys: AuditKeys,
+    span_store: SpanStore | None,
+) -> Roles:
+    """The roles this configuration asks for; a role whose interval is 0 is off."""
+    hub_pool = pools["hub"]
+
+    async def checkpoint() -> None:
+        await write_checkpoint(hub_pool, audit_keys)
+
+    async def store_spans() -> None:
+        if span_store is not None:
+            await span_store.flush(hub_pool)
+
+    async def prune_spans() -> None:
+        await hub_pool.execute(
+            "DELETE FROM hub.trace_span WHERE started_at < now() - make_interval(days => $1)",
+            settings.trace_retention_days,
+        )
+
+    answers = answers_from(services.sources["dwp"])
+
+    async def recheck_interests() -> None:
+        assert services.interests is not None
+        await services.interests.recheck(answers)
+
+    background = settings.audit_timeout * 5
+    roles = [Role(settings.audit_checkpoint_seconds, checkpoint, "audit checkpoint", background)]
+    if span_store is not None:
+        roles += [
+            Role(1.0, store_spans, "storing spans", background),
+            Role(3600.0, prune_spans, "pruning spans", background),
+        ]
+    verification = services.audit_verification
+    if verification is not None and settings.audit_verify_seconds > 0:
+        # Auditors read a verification kept fresh here, rather than wait for one over the whole log.
+        roles.append(Role(settings.audit_verify_seconds, verification.refresh, "audit verification", None))
+    if settings.interest_check_seconds > 0:
+        # No overall limit: a long list of interests is read in batches, each under its own timeout.
+        roles.append(Role(settings.interest_check_seconds, recheck_interests, "re-checking interests", None))
+    dispatcher = None
+    if settings.dispatch_seconds > 0:
+        targets = {"dwp": pools["src_dwp"], "hb": pools["src_hb"], "org": hub_pool}
+        dispatcher = Dispatcher(hub_pool, targets, timeout=settings.source_timeout)
+    return Roles(
+        roles=roles,
+        on_stop=[store_spans, checkpoint],
+        dispatcher=dispatcher,
+        dispatch_seconds=settings.dispatch_seconds,
+        stop_timeout=settings.audit_timeout,
+    )
