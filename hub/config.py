@@ -78,6 +78,7 @@ class Settings:
     org_cache_seconds: float = 30.0  # how long a change to the organisation register may take to apply
     max_depth: int = 8
     max_aliases: int = 15
+    max_fields: int = 1000  # fields a document would resolve, counted through every fragment spread
     max_tokens: int = 1000
     max_body_bytes: int = 65536
     link_model_path: Path | None = None
@@ -180,6 +181,7 @@ class Settings:
             org_cache_seconds=number("WELFARE_HUB_ORG_CACHE_SECONDS", cls.org_cache_seconds, maximum=3600),
             max_depth=int(number("WELFARE_HUB_MAX_DEPTH", cls.max_depth, integer=True, minimum=2)),
             max_aliases=int(number("WELFARE_HUB_MAX_ALIASES", cls.max_aliases, integer=True)),
+            max_fields=int(number("WELFARE_HUB_MAX_FIELDS", cls.max_fields, integer=True, minimum=1)),
             max_tokens=int(number("WELFARE_HUB_MAX_TOKENS", cls.max_tokens, integer=True, minimum=10)),
             max_body_bytes=int(number("WELFARE_HUB_MAX_BODY_BYTES", cls.max_body_bytes, integer=True)),
             link_model_path=path("WELFARE_HUB_LINK_MODEL", None),

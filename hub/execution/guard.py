@@ -184,6 +184,12 @@ class PurposeGuard(SchemaExtension):
         # (With the parser cache, a syntax error is raised through this hook rather than returned.)
         ctx: RequestContext = self.execution_context.context
         with span("graphql"):  # renamed to the operation's type once it is known
+            refusal = await self._admit(ctx)
+            if refusal is not None:
+                # Refused before its document is parsed or validated: an organisation the register does
+                # not admit costs the hub a cached read, whatever it sends.
+                await self._audit_unexecuted(ctx, [str(refusal.extensions["code"])])
+                raise refusal
             try:
                 yield
             except GraphQLError:
@@ -191,6 +197,17 @@ class PurposeGuard(SchemaExtension):
                 raise
             if not ctx.audited:
                 await self._audit_unexecuted(ctx, None)
+
+    async def _admit(self, ctx: RequestContext) -> HubError | None:
+        """The organisation check, the first of every operation's: the refusal, or None."""
+        try:
+            await self._check_organisation(ctx)
+        except HubError as refusal:
+            with span("welfare_hub.purpose") as decision:
+                decision.set_attribute(f"{NS}.decision", "refused")
+                decision.set_attribute(f"{NS}.reason_code", str(refusal.extensions["code"]))
+            return refusal
+        return None
 
     async def _audit_unexecuted(self, ctx: RequestContext, codes: list[str] | None) -> None:
         # Nothing was read or released, so a failed write has nothing to withhold; it is logged.
@@ -208,8 +225,7 @@ class PurposeGuard(SchemaExtension):
         ctx.audited = True
         with span("welfare_hub.purpose") as decision:
             try:
-                await self._check_organisation(ctx)
-                self._check(ctx)
+                self._check(ctx)  # the organisation was admitted in on_operation, before parsing
                 if ctx.consent_subject is not None:
                     await self._require_consent(ctx)
                 if ctx.purpose is not None:

@@ -13,14 +13,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    ValidationCache,
-)
+from strawberry.extensions import MaxTokensLimiter, ParserCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
@@ -28,8 +21,10 @@ from hub.access.notice import field_descriptions
 from hub.access.policy import Register, load_register
 from hub.config import Settings
 from hub.errors import HubError
+from hub.execution.cost import Limits
 from hub.execution.guard import PurposeGuard
 from hub.execution.redaction import request_inputs, sanitise_message, without_suggestions
+from hub.execution.validation import BoundedValidation
 from resolvers.schema import Mutation, Query
 from resolvers.sensitivity import field_tiers
 from resolvers.types import Purpose
@@ -78,12 +73,7 @@ class HubSchema(strawberry.Schema):
 
 
 def build_schema(settings: Settings) -> HubSchema:
-    # The limit rules are made once: strawberry's limiters make a new rule class per instance, and the
-    # validation cache is keyed on the rule classes, so per-request limiters would never hit the cache.
-    limits = [
-        *QueryDepthLimiter(max_depth=settings.max_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
-    ]
+    limits = Limits(max_depth=settings.max_depth, max_aliases=settings.max_aliases, max_fields=settings.max_fields)
     return HubSchema(
         production=settings.production,
         query=Query,
@@ -91,12 +81,12 @@ def build_schema(settings: Settings) -> HubSchema:
         config=StrawberryConfig(disable_field_suggestions=settings.production),
         extensions=[
             # Factories: strawberry makes fresh extension instances per request (the caches live at
-            # module level, shared); a shared instance would mix up concurrent requests.
+            # module level, shared); a shared instance would mix up concurrent requests. The purpose guard
+            # comes first: an unregistered caller is refused before its document is parsed.
+            PurposeGuard,
             lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
             lambda: ParserCache(maxsize=256),
-            lambda: AddValidationRules(limits),
-            lambda: ValidationCache(maxsize=256),
-            PurposeGuard,
+            lambda: BoundedValidation(limits),
         ],
     )
 
