@@ -28,7 +28,6 @@ from strawberry.asgi import GraphQL
 
 from hub.access.keys import load_key_ring
 from hub.access.notice import field_descriptions
-from hub.access.orgs import OrgRegister
 from hub.access.policy import Register, load_register
 from hub.access.tokens import Caller, TokenVerifier, UnknownKeyId, jwks_source
 from hub.audit import tracing
@@ -46,6 +45,7 @@ from hub.records.corrections import CorrectionStore
 from hub.records.interests import InterestStore
 from hub.records.links import LinkIndex, ReviewQueue, load_link_model
 from hub.records.notifications import Dispatcher, NotificationStore
+from hub.records.orgs import OrgRegister
 from hub.types import SOURCE_STORES, StoreName
 from linkage import FSModel, KeyRing, Thresholds
 from resolvers.context import RequestContext, Services

@@ -262,9 +262,10 @@ def _in_hub(settings: Settings, work: Callable[[asyncpg.Connection], Awaitable[N
 
 
 def _cmd_orgs_load(settings: Settings, args: argparse.Namespace) -> int:
-    from hub.access.orgs import parse_file, upsert
+    from hub.access.orgs import parse_file
     from hub.app import load_purposes
     from hub.execution.schema import build_schema
+    from hub.records.orgs import upsert
 
     register = load_purposes(settings, build_schema(settings))
     orgs = parse_file(Path(args.file), org_types=register.org_types)
@@ -277,7 +278,7 @@ def _cmd_orgs_staff(settings: Settings, args: argparse.Namespace) -> int:
     import csv
 
     from hub.access.keys import load_key_ring
-    from hub.access.orgs import person_key_of, record_staff
+    from hub.records.orgs import person_key_of, record_staff
     from linkage import check_nino, subject_hash, user_hash
 
     settings = _with_local_keys(settings)

@@ -17,12 +17,12 @@ import httpx
 import pytest
 
 from hub.access.keys import load_key_ring
-from hub.access.orgs import record_staff
 from hub.app import load_purposes
 from hub.audit.reports import render_transparency
 from hub.cli import main
 from hub.config import Settings
 from hub.execution.schema import build_schema
+from hub.records.orgs import record_staff
 from linkage import NormalisedNino, check_nino, subject_hash, user_hash
 from linkage.link import person_key_for
 from tests.conftest import codes, gql
