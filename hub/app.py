@@ -31,7 +31,8 @@ from hub.access.notice import field_descriptions
 from hub.access.policy import Register, load_register
 from hub.access.tokens import Caller, TokenVerifier, UnknownKeyId, jwks_source
 from hub.audit import tracing
-from hub.audit.chain import AuditKeys, AuditRecord, PgAuditSink, write_checkpoint
+from hub.audit.chain import AuditRecord, PgAuditSink
+from hub.audit.checkpoints import AuditKeys, write_checkpoint
 from hub.audit.reports import AuditLog, VerificationCache
 from hub.audit.tracing import SpanStore, TraceMiddleware
 from hub.config import Settings

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import asyncpg
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    from hub.audit.chain import AuditKeys
+    from hub.audit.checkpoints import AuditKeys
 
 __all__ = ["main"]
 
@@ -309,7 +309,7 @@ def _cmd_orgs_staff(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _audit_keys(settings: Settings) -> AuditKeys:
-    from hub.audit.chain import AuditKeys
+    from hub.audit.checkpoints import AuditKeys
 
     settings = _with_local_keys(settings)
     if settings.audit_keys_path is None:
@@ -319,7 +319,7 @@ def _audit_keys(settings: Settings) -> AuditKeys:
 
 def _trusted_keys(settings: Settings, args: argparse.Namespace) -> dict[str, Ed25519PublicKey]:
     """The keys an auditor trusts: the published document they pinned, or else the hub's own."""
-    from hub.audit.chain import load_public_document
+    from hub.audit.checkpoints import load_public_document
 
     if args.public_keys:
         try:
@@ -396,7 +396,7 @@ def _timestamp(text: str) -> dt.datetime:
 
 
 def _cmd_audit_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
-    from hub.audit.chain import write_checkpoint
+    from hub.audit.checkpoints import write_checkpoint
 
     keys = _audit_keys(settings)
     made: list[Any] = []
@@ -436,7 +436,7 @@ def _cmd_audit_report(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_audit_rotate(settings: Settings, args: argparse.Namespace) -> int:
-    from hub.audit.chain import AuditKeys
+    from hub.audit.checkpoints import AuditKeys
 
     settings = _with_local_keys(settings)
     assert settings.audit_keys_path is not None

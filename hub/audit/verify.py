@@ -26,17 +26,8 @@ from typing import IO, Any
 import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from hub.audit.chain import (
-    BODY_FIELDS,
-    GENESIS,
-    Checkpoint,
-    Row,
-    canonical_body,
-    load_public_document,
-    public_document,
-    record_hash,
-    signature_ok,
-)
+from hub.audit.chain import BODY_FIELDS, GENESIS, Row, canonical_body, record_hash
+from hub.audit.checkpoints import Checkpoint, load_public_document, public_document, signature_ok
 
 __all__ = ["Problem", "Verification", "export", "verify", "verify_database", "verify_export"]
 

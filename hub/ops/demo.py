@@ -20,7 +20,7 @@ import uvicorn
 
 from hub.access.keys import IssuerKey, new_key_ring_document, write_key_ring
 from hub.app import create_app
-from hub.audit.chain import AuditKeys
+from hub.audit.checkpoints import AuditKeys
 from hub.config import Settings
 from hub.ops.migrate import connect_store, migrate, migration_url
 from hub.types import SOURCE_STORES

@@ -21,15 +21,8 @@ import asyncpg
 import httpx
 import pytest
 
-from hub.audit.chain import (
-    AuditKeys,
-    AuditRecord,
-    PgAuditSink,
-    canonical_body,
-    load_public_document,
-    record_hash,
-    write_checkpoint,
-)
+from hub.audit.chain import AuditRecord, PgAuditSink, canonical_body, record_hash
+from hub.audit.checkpoints import AuditKeys, load_public_document, write_checkpoint
 from hub.audit.verify import export, verify_database, verify_export
 from hub.cli import main
 from hub.config import Settings
