@@ -33,8 +33,9 @@ from hub.access.tokens import Caller, TokenVerifier, UnknownKeyId, jwks_source
 from hub.audit import tracing
 from hub.audit.chain import AuditRecord, PgAuditSink
 from hub.audit.checkpoints import AuditKeys, write_checkpoint
-from hub.audit.reports import AuditLog, VerificationCache
-from hub.audit.tracing import SpanStore, TraceMiddleware
+from hub.audit.events import AuditLog
+from hub.audit.tracing import TraceMiddleware
+from hub.audit.verification import VerificationCache
 from hub.config import Settings
 from hub.console import console_routes
 from hub.db import create_store_pool
@@ -47,6 +48,7 @@ from hub.records.interests import InterestStore
 from hub.records.links import LinkIndex, ReviewQueue, load_link_model
 from hub.records.notifications import Dispatcher, NotificationStore
 from hub.records.orgs import OrgRegister
+from hub.records.spans import SpanStore
 from hub.types import SOURCE_STORES, StoreName
 from linkage import FSModel, KeyRing, Thresholds
 from resolvers.context import RequestContext, Services

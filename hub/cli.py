@@ -413,7 +413,8 @@ def _cmd_audit_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
 def _cmd_audit_report(settings: Settings, args: argparse.Namespace) -> int:
     import asyncpg
 
-    from hub.audit.reports import AuditLog, render_transparency
+    from hub.audit.events import AuditLog
+    from hub.audit.transparency import render_transparency
     from hub.ops.migrate import migrate, migration_url
 
     until = _timestamp(args.until) if args.until else dt.datetime.now(dt.UTC)

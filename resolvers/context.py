@@ -17,7 +17,8 @@ from hub.access.orgs import Organisation
 from hub.access.policy import PurposeSpec, Register
 from hub.access.tokens import Caller
 from hub.audit.chain import AuditSink
-from hub.audit.reports import AuditLog, VerificationCache
+from hub.audit.events import AuditLog
+from hub.audit.verification import VerificationCache
 from hub.config import Settings
 from hub.errors import OrgRegisterUnavailable
 from hub.records.complaints import ComplaintStore

@@ -359,7 +359,7 @@ async def test_the_services_log_verifies_with_its_published_keys(
 
 
 async def test_anomalies_name_volume_own_record_and_out_of_hours(chain: Chain) -> None:
-    from hub.audit.reports import AuditLog
+    from hub.audit.events import AuditLog
 
     users = {f"user-{n}": 4 for n in range(1, 6)} | {"user-busy": 30}
     for user, n in users.items():

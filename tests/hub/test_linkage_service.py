@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 
 from hub.access.keys import IssuerKey
-from hub.audit.reports import AuditLog
+from hub.audit.events import AuditLog
 from hub.config import Settings
 from hub.ops.demo import seed_sources
 from hub.ops.linking import build_links, save_model, train_model
