@@ -17,10 +17,11 @@ from pathlib import Path
 import aiohttp
 
 from hub.access.keys import IssuerKey
-from hub.access.orgs import Organisation, upsert
+from hub.access.orgs import Organisation
 from hub.config import Settings
 from hub.ops.demo import ensure_keys, seed_sources
 from hub.ops.migrate import connect_store
+from hub.records.orgs import upsert
 
 #: The organisation the HTTP benchmarks call as: a care-finance team, for the care-charging query.
 BENCH_ORG = "bench-council"

@@ -35,7 +35,8 @@ from bench.enforcement import COUNCIL, _subjects
 from bench.hubserver import add_load_arguments, bench_caller, hub_env, hub_server, seeded_stores
 from bench.latency import _hub
 from bench.results_file import this_command, write_result
-from hub.audit.chain import BODY_FIELDS, AuditKeys, AuditRecord, PgAuditSink, canonical_body, record_hash
+from hub.audit.chain import BODY_FIELDS, AuditRecord, PgAuditSink, canonical_body, record_hash
+from hub.audit.checkpoints import AuditKeys
 from hub.audit.verify import verify_database
 from hub.config import Settings, store_role_names
 from hub.ops.demo import ensure_keys

@@ -23,13 +23,14 @@ from starlette.routing import Route
 
 from hub.access.caller import Caller
 from hub.access.keys import load_key_ring
-from hub.access.orgs import OrgRegister
 from hub.access.policy import Register
 from hub.access.tokens import TokenVerifier, UnknownKeyId, jwks_source
 from hub.audit import tracing
-from hub.audit.chain import AuditKeys, PgAuditSink
-from hub.audit.reports import AuditLog, VerificationCache
-from hub.audit.tracing import SpanStore, TraceMiddleware
+from hub.audit.chain import PgAuditSink
+from hub.audit.checkpoints import AuditKeys
+from hub.audit.events import AuditLog
+from hub.audit.tracing import TraceMiddleware
+from hub.audit.verification import VerificationCache
 from hub.config import Settings
 from hub.console import console_routes
 from hub.db import create_store_pool
@@ -43,6 +44,8 @@ from hub.records.corrections import CorrectionStore
 from hub.records.interests import InterestStore
 from hub.records.links import LinkIndex, ReviewQueue, load_link_model
 from hub.records.notifications import NotificationStore
+from hub.records.orgs import OrgRegister
+from hub.records.spans import SpanStore
 from hub.roles import roles_for
 from hub.types import SOURCE_STORES, StoreName
 from linkage import FSModel, KeyRing

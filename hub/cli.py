@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import asyncpg
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    from hub.audit.chain import AuditKeys
+    from hub.audit.checkpoints import AuditKeys
 
 __all__ = ["main"]
 
@@ -260,8 +260,9 @@ def _in_hub(settings: Settings, work: Callable[[asyncpg.Connection], Awaitable[N
 
 
 def _cmd_orgs_load(settings: Settings, args: argparse.Namespace) -> int:
-    from hub.access.orgs import parse_file, upsert
+    from hub.access.orgs import parse_file
     from hub.execution.schema import build_schema, load_purposes
+    from hub.records.orgs import upsert
 
     register = load_purposes(settings, build_schema(settings))
     orgs = parse_file(Path(args.file), org_types=register.org_types)
@@ -274,7 +275,7 @@ def _cmd_orgs_staff(settings: Settings, args: argparse.Namespace) -> int:
     import csv
 
     from hub.access.keys import load_key_ring
-    from hub.access.orgs import person_key_of, record_staff
+    from hub.records.orgs import person_key_of, record_staff
     from linkage import check_nino, subject_hash, user_hash
 
     settings = _with_local_keys(settings)
@@ -305,7 +306,7 @@ def _cmd_orgs_staff(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _audit_keys(settings: Settings) -> AuditKeys:
-    from hub.audit.chain import AuditKeys
+    from hub.audit.checkpoints import AuditKeys
 
     settings = _with_local_keys(settings)
     if settings.audit_keys_path is None:
@@ -315,7 +316,7 @@ def _audit_keys(settings: Settings) -> AuditKeys:
 
 def _trusted_keys(settings: Settings, args: argparse.Namespace) -> dict[str, Ed25519PublicKey]:
     """The keys an auditor trusts: the published document they pinned, or else the hub's own."""
-    from hub.audit.chain import load_public_document
+    from hub.audit.checkpoints import load_public_document
 
     if args.public_keys:
         try:
@@ -392,7 +393,7 @@ def _timestamp(text: str) -> dt.datetime:
 
 
 def _cmd_audit_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
-    from hub.audit.chain import write_checkpoint
+    from hub.audit.checkpoints import write_checkpoint
 
     keys = _audit_keys(settings)
     made: list[Any] = []
@@ -409,7 +410,8 @@ def _cmd_audit_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
 def _cmd_audit_report(settings: Settings, args: argparse.Namespace) -> int:
     import asyncpg
 
-    from hub.audit.reports import AuditLog, render_transparency
+    from hub.audit.events import AuditLog
+    from hub.audit.transparency import render_transparency
     from hub.ops.migrate import migrate, migration_url
 
     until = _timestamp(args.until) if args.until else dt.datetime.now(dt.UTC)
@@ -432,7 +434,7 @@ def _cmd_audit_report(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_audit_rotate(settings: Settings, args: argparse.Namespace) -> int:
-    from hub.audit.chain import AuditKeys
+    from hub.audit.checkpoints import AuditKeys
 
     settings = _with_local_keys(settings)
     assert settings.audit_keys_path is not None

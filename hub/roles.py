@@ -16,10 +16,11 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from hub.audit.chain import AuditKeys, write_checkpoint
-from hub.audit.tracing import SpanStore
+from hub.audit.checkpoints import AuditKeys, write_checkpoint
 from hub.config import Settings
+from hub.records import spans
 from hub.records.notifications import Dispatcher
+from hub.records.spans import SpanStore
 from hub.types import StoreName
 from resolvers.context import Services
 from resolvers.interests import answers_from
@@ -95,10 +96,7 @@ def roles_for(
             await span_store.flush(hub_pool)
 
     async def prune_spans() -> None:
-        await hub_pool.execute(
-            "DELETE FROM hub.trace_span WHERE started_at < now() - make_interval(days => $1)",
-            settings.trace_retention_days,
-        )
+        await spans.prune(hub_pool, days=settings.trace_retention_days)
 
     answers = answers_from(services.sources["dwp"])
 

@@ -15,7 +15,8 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from hub.audit.reports import Anomaly, AuditLog, EventFilter, EventRow, Hold
+from hub.audit.anomalies import Anomaly
+from hub.audit.events import AuditLog, EventFilter, EventRow, Hold
 from hub.audit.verify import Verification
 from hub.errors import AuditUnavailable, BadUserInput
 from resolvers import arguments

@@ -13,11 +13,12 @@ from typing import Any
 
 from strawberry.dataloader import DataLoader
 
-from hub.access.orgs import Organisation, OrgRegister
+from hub.access.orgs import Organisation
 from hub.access.policy import PurposeSpec, Register
 from hub.access.tokens import Caller
 from hub.audit.chain import AuditSink
-from hub.audit.reports import AuditLog, VerificationCache
+from hub.audit.events import AuditLog
+from hub.audit.verification import VerificationCache
 from hub.config import Settings
 from hub.errors import OrgRegisterUnavailable
 from hub.records.complaints import ComplaintStore
@@ -26,6 +27,7 @@ from hub.records.corrections import CorrectionStore
 from hub.records.interests import InterestStore
 from hub.records.links import IndexedPerson, LinkIndex, ReviewQueue
 from hub.records.notifications import NotificationStore
+from hub.records.orgs import OrgRegister
 from hub.types import SubjectKey
 from linkage import KeyedHash, KeyRing, NormalisedNino, user_hash
 from resolvers.sources import Source

@@ -1,3 +1,3 @@
-"""The tamper-evident record of every resolution: the chain, checkpoints and keys, verification, the auditor's
-read side, tracing.
+"""The tamper-evident record of every resolution: the record and chain, checkpoints and keys, verification,
+the auditor's read side (events, subject access, holds), transparency, anomalies, tracing.
 """

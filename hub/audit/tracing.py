@@ -17,12 +17,12 @@ in the tracing backend) and its async form is slow on large results, so the hub 
 Export is by OTLP/HTTP, configured with the standard ``OTEL_*`` variables: spans are exported when
 ``OTEL_EXPORTER_OTLP_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` is set (or ``OTEL_TRACES_EXPORTER``
 says ``otlp``), and not at all when ``OTEL_SDK_DISABLED=true`` or ``OTEL_TRACES_EXPORTER=none``. Trace ids
-are made either way: the audit log and the callers' own traces refer to them.
+are made either way: the audit log and the callers' own traces refer to them. An app given a span store
+(:class:`hub.records.spans.SpanStore`) also keeps its requests' spans in the hub database, for auditors.
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import contextvars
 import datetime as dt
@@ -39,9 +39,10 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hub.records.spans import SpanRecord, SpanStore
+
 __all__ = [
     "NS",
-    "SpanStore",
     "TraceMiddleware",
     "configure",
     "current_trace_id",
@@ -141,64 +142,39 @@ def span(
 
 # -- the hub's own copy of its spans ---------------------------------------------------------------------
 
-_MAX_BUFFERED = 50_000  # spans waiting to be stored; beyond that the oldest are dropped (and counted)
+#: The store of the app whose request is running (its middleware sets it): one process may run several apps.
 _current_store: contextvars.ContextVar[SpanStore | None] = contextvars.ContextVar(
     "welfare_hub_span_store", default=None
 )
 
 
-class SpanStore:
-    """The spans of one hub's requests, kept in its database (hub.trace_span) for auditors.
-
-    A span is taken when it ends, by :class:`_Dispatch` (one processor on the process's provider), for the
-    store of the app whose request made it (a context variable the app's middleware sets), and written by
-    the app's background task in batches (:meth:`flush`)."""
-
-    def __init__(self) -> None:
-        self._buffer: collections.deque[tuple[Any, ...]] = collections.deque(maxlen=_MAX_BUFFERED)
-        self.dropped = 0
-
-    def take(self, span: ReadableSpan) -> None:
-        ctx = span.context
-        if ctx is None or span.start_time is None or span.end_time is None:
-            return
-        if len(self._buffer) == _MAX_BUFFERED:
-            self.dropped += 1
-        parent = span.parent.span_id if span.parent is not None else None
-        self._buffer.append(
-            (
-                f"{ctx.trace_id:032x}",
-                f"{ctx.span_id:016x}",
-                f"{parent:016x}" if parent else None,
-                span.name,
-                span.kind.name.lower(),
-                dt.datetime.fromtimestamp(span.start_time / 1e9, dt.UTC),
-                max(0, (span.end_time - span.start_time) // 1000),
-                span.status.status_code.name.lower(),
-                {k: list(v) if isinstance(v, tuple) else v for k, v in (span.attributes or {}).items()},
-            )
-        )
-
-    async def flush(self, pool: Any) -> int:
-        """Write what is buffered (the hub pool's jsonb codec encodes the attributes); the number written."""
-        rows = []
-        while self._buffer:
-            rows.append(self._buffer.popleft())
-        if rows:
-            await pool.executemany(
-                "INSERT INTO hub.trace_span (trace_id, span_id, parent_span_id, name, kind, started_at, duration_us, "
-                "status, attributes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
-                "ON CONFLICT (trace_id, span_id) DO NOTHING",
-                rows,
-            )
-        return len(rows)
+def _stored(span: ReadableSpan) -> SpanRecord | None:
+    """An ended span as the hub keeps it (hub.records.spans); None if it never really started or ended."""
+    ctx = span.context
+    if ctx is None or span.start_time is None or span.end_time is None:
+        return None
+    parent = span.parent.span_id if span.parent is not None else None
+    return SpanRecord(
+        f"{ctx.trace_id:032x}",
+        f"{ctx.span_id:016x}",
+        f"{parent:016x}" if parent else None,
+        span.name,
+        span.kind.name.lower(),
+        dt.datetime.fromtimestamp(span.start_time / 1e9, dt.UTC),
+        max(0, (span.end_time - span.start_time) // 1000),
+        span.status.status_code.name.lower(),
+        {k: list(v) if isinstance(v, tuple) else v for k, v in (span.attributes or {}).items()},
+    )
 
 
 class _Dispatch(SpanProcessor):
+    """One processor on the process's provider: each span, when it ends, goes to the store of the app whose
+    request made it; the app's background task writes the store in batches (:meth:`SpanStore.flush`)."""
+
     def on_end(self, span: ReadableSpan) -> None:
         store = _current_store.get()
-        if store is not None:
-            store.take(span)
+        if store is not None and (record := _stored(span)) is not None:
+            store.add(record)
 
 
 class TraceMiddleware:

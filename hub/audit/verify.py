@@ -21,28 +21,22 @@ import datetime as dt
 import json
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, TypeAlias
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from hub.audit.chain import (
-    BODY_FIELDS,
-    GENESIS,
-    Checkpoint,
-    Row,
-    canonical_body,
-    load_public_document,
-    public_document,
-    record_hash,
-    signature_ok,
-)
+from hub.audit.chain import BODY_FIELDS, GENESIS, Row, canonical_body, record_hash
+from hub.audit.checkpoints import Checkpoint, load_public_document, public_document, signature_ok
 
 __all__ = ["Problem", "Verification", "export", "verify", "verify_database", "verify_export"]
 
 EXPORT_FORMAT = "welfare-hub-audit-export/1"
 _MAX_PROBLEMS = 20
 _BATCH = 5000
+#: A connection of its own (the command line) or one borrowed from the service's pool: both read the same.
+Connection: TypeAlias = asyncpg.Connection | PoolConnectionProxy
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +190,7 @@ _AFTER = f"SELECT {_COLUMNS} FROM hub.audit_event WHERE seq > $1 ORDER BY seq LI
 _BETWEEN = f"SELECT {_COLUMNS} FROM hub.audit_event WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT {_BATCH}"  # noqa: S608
 
 
-async def _rows(conn: asyncpg.Connection) -> AsyncIterator[asyncpg.Record]:
+async def _rows(conn: Connection) -> AsyncIterator[asyncpg.Record]:
     """Every record in chain order (those from before the chain first), a batch at a time: the log is far
     larger than memory allows."""
     for row in await conn.fetch(_UNCHAINED):
@@ -211,7 +205,7 @@ async def _rows(conn: asyncpg.Connection) -> AsyncIterator[asyncpg.Record]:
         after = batch[-1]["seq"]
 
 
-async def read_checkpoints(conn: asyncpg.Connection, *, from_seq: int = 0) -> list[Checkpoint]:
+async def read_checkpoints(conn: Connection, *, from_seq: int = 0) -> list[Checkpoint]:
     return [
         Checkpoint(
             r["seq"], bytes(r["head_hash"]), r["signed_at"], r["key_id"], bytes(r["signature"]), r["checkpoint_id"]
@@ -224,7 +218,7 @@ async def read_checkpoints(conn: asyncpg.Connection, *, from_seq: int = 0) -> li
     ]
 
 
-async def verify_database(conn: asyncpg.Connection, public_keys: Mapping[str, Ed25519PublicKey]) -> Verification:
+async def verify_database(conn: Connection, public_keys: Mapping[str, Ed25519PublicKey]) -> Verification:
     verifier = ChainVerifier(await read_checkpoints(conn), public_keys)
     async for row in _rows(conn):
         verifier.add(row)
@@ -279,7 +273,7 @@ def _checkpoint_from(doc: Mapping[str, Any]) -> Checkpoint:
 
 
 async def export(
-    conn: asyncpg.Connection,
+    conn: Connection,
     out: IO[str],
     *,
     since: dt.datetime,

@@ -20,7 +20,7 @@ import uvicorn
 
 from hub.access.keys import IssuerKey, new_key_ring_document, write_key_ring
 from hub.app import create_app
-from hub.audit.chain import AuditKeys
+from hub.audit.checkpoints import AuditKeys
 from hub.config import Settings
 from hub.ops.migrate import connect_store, migrate, migration_url
 from hub.types import SOURCE_STORES
@@ -70,9 +70,9 @@ async def seed_sources(
     settings: Settings, *, people: int, seed: int, hb_coverage: float | None = None, care_coverage: float | None = None
 ) -> dict[str, int]:
     """Migrate, then replace the sources' contents with ``people`` synthetic people (COPY)."""
-    from hub.access.orgs import load_areas
     from hub.ops.synth import SynthParams, generate, load
     from hub.ops.synth.generate import council_areas
+    from hub.records.orgs import load_areas
 
     await migrate(settings)
     params = SynthParams(people=people, seed=seed)
@@ -221,7 +221,8 @@ def _curl(url: str, token_var: str, query: str, variables: Mapping[str, Any]) ->
 async def register_demo_orgs(settings: Settings) -> None:
     """The demo organisations in the organisation register (one council, E09000901, the synthetic data's
     first)."""
-    from hub.access.orgs import Organisation, upsert
+    from hub.access.orgs import Organisation
+    from hub.records.orgs import upsert
 
     async with connect_store(settings, "hub") as conn:
         await upsert(

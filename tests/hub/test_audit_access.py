@@ -17,11 +17,11 @@ import httpx
 import pytest
 
 from hub.access.keys import load_key_ring
-from hub.access.orgs import record_staff
-from hub.audit.reports import render_transparency
+from hub.audit.transparency import render_transparency
 from hub.cli import main
 from hub.config import Settings
 from hub.execution.schema import build_schema, load_purposes
+from hub.records.orgs import record_staff
 from linkage import NormalisedNino, check_nino, subject_hash, user_hash
 from linkage.link import person_key_for
 from tests.conftest import codes, gql
@@ -260,7 +260,7 @@ async def test_the_transparency_report_counts_what_happened(
     assert report["linkageBands"] == [{"key": b, "count": 0} for b in ("link", "review", "non_link")]
 
     # The same report from the command line, as Markdown and as CSV.
-    from hub.audit.reports import AuditLog
+    from hub.audit.events import AuditLog
 
     pool = await asyncpg.create_pool(settings.admin_url("hub"), min_size=1, max_size=1)
     try:

@@ -21,15 +21,8 @@ import asyncpg
 import httpx
 import pytest
 
-from hub.audit.chain import (
-    AuditKeys,
-    AuditRecord,
-    PgAuditSink,
-    canonical_body,
-    load_public_document,
-    record_hash,
-    write_checkpoint,
-)
+from hub.audit.chain import AuditRecord, PgAuditSink, canonical_body, record_hash
+from hub.audit.checkpoints import AuditKeys, load_public_document, write_checkpoint
 from hub.audit.verify import export, verify_database, verify_export
 from hub.cli import main
 from hub.config import Settings
@@ -366,7 +359,7 @@ async def test_the_services_log_verifies_with_its_published_keys(
 
 
 async def test_anomalies_name_volume_own_record_and_out_of_hours(chain: Chain) -> None:
-    from hub.audit.reports import AuditLog
+    from hub.audit.events import AuditLog
 
     users = {f"user-{n}": 4 for n in range(1, 6)} | {"user-busy": 30}
     for user, n in users.items():

@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 
 from hub.access.keys import IssuerKey
-from hub.audit.reports import AuditLog
+from hub.audit.events import AuditLog
 from hub.config import Settings
 from hub.ops.demo import seed_sources
 from hub.ops.linking import build_links, save_model, train_model
@@ -207,7 +207,7 @@ async def test_link_index_brings_records_whose_nino_was_missing(linked: Linked, 
 async def _record_user_as(linked: Linked, org: str, nino: str, person_key: uuid.UUID | None) -> None:
     """The officer of ``org`` is, as a person, the holder of ``nino`` (and ``person_key`` in the hub)."""
     from hub.access.keys import load_key_ring
-    from hub.access.orgs import record_staff
+    from hub.records.orgs import record_staff
     from linkage import NormalisedNino, subject_hash, user_hash
 
     assert linked.settings.keys_path is not None
@@ -242,7 +242,7 @@ async def test_own_record_is_refused_through_another_nino_linked_to_the_user(lin
     # The user was recorded with their hub person key: a council record carrying another NINO that the link
     # index ties to them (or their own) reaches that person, and is refused.
     from hub.access.keys import load_key_ring
-    from hub.access.orgs import person_key_of
+    from hub.records.orgs import person_key_of
     from linkage import NormalisedNino
 
     person = await linked.admin["src_dwp"].fetchrow("SELECT nino FROM dwp.person ORDER BY person_id LIMIT 1 OFFSET 60")

@@ -16,10 +16,10 @@ import httpx
 import pytest
 
 from hub.access.keys import IssuerKey, load_key_ring
-from hub.access.orgs import load_areas
 from hub.config import Settings
 from hub.ops.migrate import drop_stores, migrate
 from hub.records.notifications import _CLAIM, Dispatcher
+from hub.records.orgs import load_areas
 from hub.types import SOURCE_STORES
 from linkage import NormalisedNino
 from linkage.link import person_key_for

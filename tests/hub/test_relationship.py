@@ -10,8 +10,9 @@ import asyncpg
 import httpx
 
 from hub.access.keys import IssuerKey, load_key_ring
-from hub.access.orgs import Organisation, record_staff, upsert
+from hub.access.orgs import Organisation
 from hub.config import Settings
+from hub.records.orgs import record_staff, upsert
 from linkage import NormalisedNino, subject_hash, user_hash
 from tests import people as P
 from tests.conftest import AUDIENCE, ISSUER, QueryCounter, codes, gql, replace, running_client

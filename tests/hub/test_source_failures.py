@@ -12,7 +12,8 @@ import asyncpg
 import httpx
 import pytest
 
-from hub.audit.chain import CHAIN_LOCK, AuditKeys
+from hub.audit.chain import CHAIN_LOCK
+from hub.audit.checkpoints import AuditKeys
 from hub.audit.verify import verify_database
 from hub.config import Settings, store_role_names
 from hub.ops.migrate import migrate, quote_ident
