@@ -16,10 +16,10 @@ from pathlib import Path
 
 import aiohttp
 
-from hub.access.keys import IssuerKey
 from hub.access.orgs import Organisation
 from hub.config import Settings
 from hub.ops.demo import ensure_keys, seed_sources
+from hub.ops.issuer import IssuerKey
 from hub.ops.migrate import connect_store
 from hub.records.orgs import upsert
 

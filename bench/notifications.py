@@ -29,9 +29,9 @@ import asyncpg
 
 from bench.hubserver import add_load_arguments, hub_env, hub_server, seeded_stores
 from bench.results_file import this_command, write_result
-from hub.access.keys import IssuerKey
 from hub.access.orgs import Organisation
 from hub.config import Settings
+from hub.ops.issuer import IssuerKey
 from hub.ops.linking import build_links, save_model, train_model
 from hub.ops.migrate import connect_store, drop_stores, migration_url, quote_ident
 from hub.records.orgs import upsert

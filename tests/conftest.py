@@ -23,12 +23,13 @@ import httpx
 import pytest
 import uvicorn
 
-from hub.access.keys import IssuerKey, new_key_ring_document, write_key_ring
+from hub.access.keys import new_key_ring_document, write_key_ring
 from hub.access.orgs import Organisation
 from hub.app import Hooks, create_app
 from hub.audit import tracing
 from hub.audit.checkpoints import AuditKeys
 from hub.config import Settings
+from hub.ops.issuer import IssuerKey
 from hub.ops.migrate import drop_stores, migrate
 from hub.records.orgs import load_areas
 from hub.records.orgs import upsert as upsert_orgs

@@ -1,4 +1,4 @@
-"""The demo: keys, synthetic data, tokens for a handful of organisations, and the server.
+"""The demo's operating work: keys, synthetic data in the sources, and a handful of registered organisations.
 
 Everything here uses the real parts (PostgreSQL, Ed25519-signed tokens, HMAC keys); only the data and the
 organisations are invented.
@@ -9,23 +9,19 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import shlex
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import asyncpg
-import uvicorn
 
-from hub.access.keys import IssuerKey, new_key_ring_document, write_key_ring
-from hub.app import create_app
+from hub.access.keys import new_key_ring_document, write_key_ring
 from hub.audit.checkpoints import AuditKeys
 from hub.config import Settings
+from hub.ops.issuer import IssuerKey
 from hub.ops.migrate import connect_store, migrate, migration_url
 from hub.types import SOURCE_STORES
 
-__all__ = ["DEMO_ORGS", "KeyPaths", "ensure_keys", "register_demo_orgs", "run_demo", "seed_sources", "serve"]
+__all__ = ["DEMO_COUNCIL", "DEMO_ORGS", "KeyPaths", "ensure_keys", "register_demo_orgs", "seed_sources"]
 
 
 @dataclass(frozen=True)
@@ -93,131 +89,6 @@ async def seed_sources(
         await asyncio.gather(hub.close(), *(c.close() for c in conns.values()))
 
 
-async def serve(settings: Settings) -> None:
-    app = create_app(settings)
-    # No per-request access log: the audit log records every operation, and a log line per request
-    # costs CPU on the hot path. uvloop and httptools are picked up when installed (they are dependencies).
-    # log_config=None: uvicorn's loggers go through the hub's own handlers (JSON lines in production).
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level="info",
-        lifespan="on",
-        access_log=False,
-        log_config=None,
-    )
-    await uvicorn.Server(config).serve()
-
-
-_BLUE_BADGE_QUERY = """query BlueBadge($nino: String!) {
-  person(nino: $nino, purpose: BLUE_BADGE) {
-    subjectId
-    dwp { blueBadgeAutomaticEligibility }
-  }
-}"""
-
-_OVERNIGHT_QUERY = """query OvernightCarer($nino: String!) {
-  person(nino: $nino, purpose: HB_OVERNIGHT_CARER_ROOM) {
-    subjectId
-    socialCare { overnightCareRequired }
-  }
-}"""
-
-_BY_DETAILS_QUERY = """query ByDetails($details: PersonDemographics) {
-  person(demographics: $details, purpose: CARE_CHARGING_DOMICILIARY) {
-    subjectId
-    housingBenefit { claims { tenancyType weeklyRent weeklyAward } }
-    socialCare { domiciliaryHoursPerWeek }
-  }
-}"""
-
-_CARE_CHARGING_QUERY = """query CareCharging($nino: String!) {
-  person(nino: $nino, purpose: CARE_CHARGING_DOMICILIARY) {
-    subjectId
-    dwp {
-      awardsInPayment { benefit component rate weeklyAmount }
-      declaredIncome { kind weeklyAmount }
-      declaredCapital { kind amount }
-    }
-    housingBenefit { claims { tenancyType weeklyRent weeklyAward } }
-    socialCare {
-      domiciliaryHoursPerWeek
-      financialAssessments { assessedOn weeklyAssessedCharge capitalBand }
-    }
-  }
-}"""
-
-
-async def _example_subjects(settings: Settings) -> dict[str, Any]:
-    """Pick demo NINOs from the synthetic sources (read as the administrator, as a tester would)."""
-    urls = {store: migration_url(settings, store) for store in SOURCE_STORES}
-    dwp = await asyncpg.connect(urls["src_dwp"])
-    hb = await asyncpg.connect(urls["src_hb"])
-    sc = await asyncpg.connect(urls["src_social_care"])
-    try:
-        # People with a claim or a case at the demo council: its teams have a legitimate relationship with them.
-        in_hb = {
-            r["nino"]
-            for r in await hb.fetch(
-                "SELECT nino FROM hb.claim WHERE nino IS NOT NULL AND council_code = $1", DEMO_COUNCIL
-            )
-        }
-        overnight = {
-            r["nino"]
-            for r in await sc.fetch(
-                """SELECT DISTINCT c.nino FROM social_care.client c JOIN social_care.care_plan p USING (client_id)
-                    WHERE c.nino IS NOT NULL AND p.overnight_care_required AND p.end_date IS NULL
-                      AND c.council_code = $1""",
-                DEMO_COUNCIL,
-            )
-        }
-        badge = [
-            r["nino"]
-            for r in await dwp.fetch(
-                """SELECT DISTINCT p.nino FROM dwp.person p JOIN dwp.benefit_award a USING (person_id)
-                    WHERE a.end_date IS NULL AND ((a.benefit = 'DLA' AND a.component = 'mobility'
-                          AND a.rate = 'higher') OR (a.benefit = 'PIP' AND a.component = 'mobility'
-                          AND a.pip_moving_around_points >= 8)) ORDER BY p.nino"""
-            )
-        ]
-    finally:
-        await asyncio.gather(dwp.close(), hb.close(), sc.close())
-    everywhere = sorted(set(badge) & in_hb & overnight) or sorted(in_hb & overnight) or sorted(overnight)
-    local_badge = [n for n in badge if n in in_hb or n in overnight] or badge
-    picks: dict[str, Any] = {
-        "blue_badge": local_badge[0] if local_badge else "",
-        "everywhere": everywhere[0] if everywhere else "",
-    }
-    dwp = await asyncpg.connect(urls["src_dwp"])
-    try:
-        person = await dwp.fetchrow(
-            "SELECT given_name, family_name, date_of_birth, postcode FROM dwp.person WHERE nino = $1",
-            picks["everywhere"],
-        )
-    finally:
-        await dwp.close()
-    picks["details"] = (
-        {
-            "givenName": person["given_name"],
-            "familyName": person["family_name"],
-            "dateOfBirth": person["date_of_birth"].isoformat(),
-            "postcode": person["postcode"],
-        }
-        if person
-        else {}
-    )
-    return picks
-
-
-def _curl(url: str, token_var: str, query: str, variables: Mapping[str, Any]) -> str:
-    body = json.dumps({"query": query, "variables": variables})
-    return (
-        f'curl -s {url} -H "Authorization: Bearer ${token_var}" -H "Content-Type: application/json" '
-        f"-d {shlex.quote(body)}"
-    )
-
-
 async def register_demo_orgs(settings: Settings) -> None:
     """The demo organisations in the organisation register (one council, E09000901, the synthetic data's
     first)."""
@@ -232,54 +103,3 @@ async def register_demo_orgs(settings: Settings) -> None:
                 for org, org_type, _ in DEMO_ORGS
             ],
         )
-
-
-async def run_demo(settings: Settings, *, people: int, seed: int) -> None:
-    counts = await seed_sources(settings, people=people, seed=seed)
-    await register_demo_orgs(settings)
-    print(f"seeded {people} synthetic people: " + ", ".join(f"{t}={n}" for t, n in counts.items()))
-    assert settings.jwks_path is not None
-    issuer = IssuerKey.load(settings.jwks_path.parent / "demo-issuer.json")
-    tokens = {
-        org: issuer.mint(
-            issuer=settings.issuer,
-            audience=settings.audience,
-            org=org,
-            org_type=org_type,
-            user=f"{org}-officer",
-            purposes=purposes,
-            lifetime_seconds=12 * 3600,
-        )
-        for org, org_type, purposes in DEMO_ORGS
-    }
-    token_file = settings.data_dir / "demo-tokens.json"
-    token_file.write_text(json.dumps(tokens, indent=2))
-    # The link index, so lookups find council records whose NINO is missing or wrong, and so a lookup
-    # by demographics works too.
-    from hub.ops.linking import build_links, save_model, train_model
-    from linkage import Thresholds
-
-    model = await train_model(settings, sample=people)
-    if settings.link_model_path is not None:
-        save_model(model, settings.link_model_path)
-    linked = await build_links(settings, model=model, thresholds=Thresholds(), progress=False)
-    print("link index built: " + json.dumps(linked.by_source))
-    picks = await _example_subjects(settings)
-    url = f"http://{settings.host}:{settings.port}/graphql"
-    print("\nwelfare-hub demo: tokens (valid 12 h) are in", token_file)
-    for org, _, _ in DEMO_ORGS:
-        print(f"export {org.upper().replace('-', '_')}_TOKEN={tokens[org]}")
-    print("\nBlue Badge team, a yes/no from DWP:")
-    print(_curl(url, "NORTHSHIRE_BLUE_BADGE_TOKEN", _BLUE_BADGE_QUERY, {"nino": picks["blue_badge"]}))
-    print("\nHB team, overnight-carer room (social care answers yes/no only):")
-    print(_curl(url, "NORTHSHIRE_HB_TOKEN", _OVERNIGHT_QUERY, {"nino": picks["everywhere"]}))
-    print("\nCare finance team, a financial assessment federated from all three sources:")
-    print(_curl(url, "NORTHSHIRE_CARE_FINANCE_TOKEN", _CARE_CHARGING_QUERY, {"nino": picks["everywhere"]}))
-    print("\nCare finance team, no NINO: the same person found by their details (demographic fallback):")
-    print(_curl(url, "NORTHSHIRE_CARE_FINANCE_TOKEN", _BY_DETAILS_QUERY, {"details": picks["details"]}))
-    print(
-        f'\nGraphiQL: open {url} in a browser and add the header {{"Authorization": "Bearer <token>"}} (Headers tab).'
-    )
-    print("The Blue Badge token asking for awardsInPayment is refused with PURPOSE_FORBIDS_FIELD.")
-    print("Stop with Ctrl-C.\n")
-    await serve(settings)

@@ -21,9 +21,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from hub.access.keys import IssuerKey
 from hub.access.tokens import Caller, TokenVerifier
 from hub.errors import AuthError, ConfigError, InvalidToken
+from hub.ops.issuer import IssuerKey
 
 ISSUER = "https://idp.council-a.example"
 AUDIENCE = "welfare-hub"

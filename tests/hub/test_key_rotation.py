@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from hub.access.keys import IssuerKey
 from hub.access.tokens import jwks_source
 from hub.config import Settings
 from hub.errors import ConfigError
+from hub.ops.issuer import IssuerKey
 from tests.conftest import AUDIENCE, ISSUER, codes, gql, replace, running_client
 
 NOTICE = "{ privacyNotice { controller } }"

@@ -14,10 +14,10 @@ from typing import Any
 import asyncpg
 import pytest
 
-from hub.access.keys import IssuerKey
 from hub.audit.events import AuditLog
 from hub.config import Settings
 from hub.ops.demo import seed_sources
+from hub.ops.issuer import IssuerKey
 from hub.ops.linking import build_links, save_model, train_model
 from hub.ops.migrate import drop_stores
 from hub.types import SOURCE_STORES

@@ -15,8 +15,9 @@ import asyncpg
 import httpx
 import pytest
 
-from hub.access.keys import IssuerKey, load_key_ring
+from hub.access.keys import load_key_ring
 from hub.config import Settings
+from hub.ops.issuer import IssuerKey
 from hub.ops.migrate import drop_stores, migrate
 from hub.records.notifications import _CLAIM, Dispatcher
 from hub.records.orgs import load_areas

@@ -11,11 +11,11 @@ import asyncpg
 import httpx
 import pytest
 
-from hub.access.keys import IssuerKey
 from hub.access.orgs import Organisation, parse_file
 from hub.config import Settings
 from hub.errors import ConfigError
 from hub.execution.schema import build_schema, load_purposes
+from hub.ops.issuer import IssuerKey
 from hub.records.orgs import upsert
 from tests import people as P
 from tests.conftest import AUDIENCE, ISSUER, QueryCounter, codes, gql

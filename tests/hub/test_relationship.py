@@ -9,9 +9,10 @@ from typing import Any
 import asyncpg
 import httpx
 
-from hub.access.keys import IssuerKey, load_key_ring
+from hub.access.keys import load_key_ring
 from hub.access.orgs import Organisation
 from hub.config import Settings
+from hub.ops.issuer import IssuerKey
 from hub.records.orgs import record_staff, upsert
 from linkage import NormalisedNino, subject_hash, user_hash
 from tests import people as P

@@ -101,7 +101,7 @@ def _cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    from hub.ops.demo import serve
+    from hub.serve import serve
 
     settings = _with_local_keys(settings)
     with _stopped_by_ctrl_c(), database(settings) as s:
@@ -110,7 +110,7 @@ def _cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    from hub.ops.demo import run_demo
+    from hub.cli.demo import run_demo
 
     settings = _with_local_keys(replace(settings, port=args.port))
     with _stopped_by_ctrl_c(), database(settings) as s:
@@ -156,8 +156,8 @@ def _cmd_keys_rekey(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_token(settings: Settings, args: argparse.Namespace) -> int:
-    from hub.access.keys import IssuerKey
     from hub.ops.demo import ensure_keys
+    from hub.ops.issuer import IssuerKey
 
     paths = ensure_keys(settings.data_dir)
     token = IssuerKey.load(paths.issuer).mint(
