@@ -45,24 +45,19 @@ from hub.records.consent import ConsentStore
 from hub.records.corrections import CorrectionStore
 from hub.records.interests import InterestStore
 from hub.records.links import LinkIndex, ReviewQueue, load_link_model
-from hub.records.notifications import Dispatcher, NotificationStore
+from hub.records.notifications import CorrectionNotices, Dispatcher, NotificationStore
 from hub.types import SOURCE_STORES, StoreName
 from linkage import FSModel, KeyRing, Thresholds
 from resolvers.context import RequestContext, Services
 from resolvers.interests import answers_from
 from resolvers.sensitivity import field_tiers
-from resolvers.sources import DwpSource, HousingBenefitSource, SocialCareSource, Source
+from resolvers.source_spans import source_span
+from resolvers.sources.direct import direct_sources
 from resolvers.types import Purpose
 
 __all__ = ["Hooks", "create_app", "load_purposes", "schema_coordinates"]
 
 log = logging.getLogger("welfare_hub")
-
-_SOURCE_CLASSES: dict[StoreName, Callable[..., Source]] = {
-    "src_dwp": DwpSource,
-    "src_hb": HousingBenefitSource,
-    "src_social_care": SocialCareSource,
-}
 
 
 @dataclass
@@ -192,7 +187,6 @@ class _State:
     link_model: FSModel | None = None
     thresholds: Thresholds = field(default_factory=Thresholds)
     pools: dict[StoreName, asyncpg.Pool] = field(default_factory=dict)
-    sources: dict[str, Source] = field(default_factory=dict)
     _services: Services | None = None
 
     def services(self) -> Services:
@@ -266,16 +260,18 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
         for store in SOURCE_STORES:
             pool = await create_store_pool(settings.service_url(store), on_connect=_observer(hooks, store))
             state.pools[store] = pool
-            source = _SOURCE_CLASSES[store](
-                pool, timeout=settings.source_timeout, namespace=settings.database_name(store)
-            )
-            state.sources[source.name] = source
+        sources = direct_sources(
+            state.pools,
+            timeout=settings.source_timeout,
+            namespaces={store: settings.database_name(store) for store in SOURCE_STORES},
+            db_span=source_span,
+        )
         hub_pool = await create_store_pool(settings.service_url("hub"))
         state.pools["hub"] = hub_pool
         interests = InterestStore(hub_pool, timeout=settings.audit_query_timeout)
         state._services = Services(
             settings=settings,
-            sources=state.sources,
+            sources=sources,
             key_ring=state.key_ring,
             register=state.register,
             audit=PgAuditSink(hub_pool, timeout=settings.audit_timeout),
@@ -308,7 +304,7 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
                 settings.trace_retention_days,
             )
 
-        answers = answers_from(state.sources["dwp"])
+        answers = answers_from(sources.dwp)
 
         async def recheck_interests() -> None:
             await interests.recheck(answers)
@@ -331,8 +327,15 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
             jobs.append((settings.interest_check_seconds, recheck_interests, "re-checking interests", None))
         tasks = [asyncio.create_task(_every(every, job, what, limit=limit)) for every, job, what, limit in jobs]
         if settings.dispatch_seconds > 0:
-            targets = {"dwp": state.pools["src_dwp"], "hb": state.pools["src_hb"], "org": hub_pool}
-            dispatcher = Dispatcher(hub_pool, targets, timeout=settings.source_timeout)
+            dispatcher = Dispatcher(
+                hub_pool,
+                {
+                    "dwp": sources.dwp,
+                    "hb": sources.hb,
+                    "org": CorrectionNotices(hub_pool, timeout=settings.source_timeout),
+                },
+                timeout=settings.source_timeout,
+            )
             tasks.append(asyncio.create_task(dispatcher.run_forever(settings.dispatch_seconds)))
         try:
             yield

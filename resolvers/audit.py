@@ -15,9 +15,9 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from hub.audit.reports import Anomaly, AuditLog, EventFilter, EventRow, Hold
+from hub.audit.reports import Anomaly, EventFilter, EventRow, Hold
 from hub.audit.verify import Verification
-from hub.errors import AuditUnavailable, BadUserInput
+from hub.errors import BadUserInput
 from resolvers import arguments
 from resolvers.arguments import cursor, number, page_size, text
 from resolvers.context import RequestContext
@@ -92,7 +92,7 @@ class AuditEvent:
                     SpanAttribute(key=k, value=json.dumps(v, sort_keys=True)) for k, v in sorted(s.attributes.items())
                 ],
             )
-            for s in await _log(info.context).spans(self.trace_id)
+            for s in await info.context.services.audit_log.spans(self.trace_id)
         ]
 
 
@@ -222,13 +222,6 @@ class TransparencyReport:
         description="Lookups by demographics (no NINO), by band: link, review, non_link."
     )
     review_items: list[Count] = strawberry.field(description="Uncertain matches queued for a person, by outcome.")
-
-
-def _log(ctx: RequestContext) -> AuditLog:
-    log = ctx.services.audit_log
-    if log is None:
-        raise AuditUnavailable("the audit log cannot be read here")
-    return log
 
 
 def _event(ctx: RequestContext, row: EventRow) -> AuditEvent:
@@ -381,7 +374,7 @@ class AuditQuery:
             decision=decision,
             subject_hashes=_subject(ctx, subject_nino) if subject_nino is not None else None,
         )
-        rows = await _log(ctx).events(f, limit=first + 1, before=cursor(after, "after"))
+        rows = await ctx.services.audit_log.events(f, limit=first + 1, before=cursor(after, "after"))
         more = len(rows) > first
         rows = rows[:first]
         return AuditEventPage(
@@ -393,15 +386,12 @@ class AuditQuery:
     async def audit_event(
         self, info: Info[RequestContext, None], purpose: Purpose, event_id: strawberry.ID
     ) -> AuditEvent | None:
-        row = await _log(info.context).event(number(event_id, "eventId"))
+        row = await info.context.services.audit_log.event(number(event_id, "eventId"))
         return _event(info.context, row) if row is not None else None
 
     @strawberry.field(description="The audit chain verified: every hash and checkpoint signature recomputed.")
     async def audit_verification(self, info: Info[RequestContext, None], purpose: Purpose) -> AuditVerification:
-        cache = info.context.services.audit_verification
-        if cache is None:
-            raise AuditUnavailable("the audit log cannot be verified here")
-        at, report = await cache.status()
+        at, report = await info.context.services.audit_verification.status()
         keys = info.context.services.audit_public_keys
         return _verification(at, report, dict(keys))
 
@@ -417,9 +407,8 @@ class AuditQuery:
         until: dt.datetime | None = None,
     ) -> list[AuditAnomaly]:
         start, end = _period(since, until)
-        dwp = info.context.services.sources.get("dwp")
-        homes = getattr(dwp, "homes", None)
-        return [_anomaly(a) for a in await _log(info.context).anomalies(start, end, homes=homes)]
+        homes = info.context.services.sources.dwp.homes
+        return [_anomaly(a) for a in await info.context.services.audit_log.anomalies(start, end, homes=homes)]
 
     @strawberry.field(
         description="Every release of one person's data: when, to whom, for what, on what basis, which fields."
@@ -430,8 +419,8 @@ class AuditQuery:
         ctx = info.context
         now = dt.datetime.now(dt.UTC)
         hashes = _subject(ctx, nino)
-        rows = await _log(ctx).subject_access(hashes, now=now, oversight=_OVERSIGHT)
-        corrections = await ctx.services.corrections.of_subject(hashes) if ctx.services.corrections else []
+        rows = await ctx.services.audit_log.subject_access(hashes, now=now, oversight=_OVERSIGHT)
+        corrections = await ctx.services.corrections.of_subject(hashes)
         return SubjectAccessReport(
             generated_at=now,
             entries=[
@@ -463,7 +452,7 @@ class AuditQuery:
         self, info: Info[RequestContext, None], since: dt.datetime | None = None, until: dt.datetime | None = None
     ) -> TransparencyReport:
         start, end = _period(since, until)
-        return transparency_report(await _log(info.context).transparency(start, end))
+        return transparency_report(await info.context.services.audit_log.transparency(start, end))
 
 
 @strawberry.type(directives=tier("identity"))
@@ -472,7 +461,7 @@ class AuditMutation:
     async def place_investigation_hold(
         self, info: Info[RequestContext, None], purpose: Purpose, event_id: strawberry.ID, reason: str
     ) -> AuditHold | None:
-        hold = await _log(info.context).place_hold(
+        hold = await info.context.services.audit_log.place_hold(
             number(event_id, "eventId"),
             reason=text(reason, "reason (a case reference)", 500),
             placed_by=info.context.user_hash,
@@ -483,5 +472,7 @@ class AuditMutation:
     async def lift_investigation_hold(
         self, info: Info[RequestContext, None], purpose: Purpose, hold_id: strawberry.ID
     ) -> AuditHold | None:
-        hold = await _log(info.context).lift_hold(number(hold_id, "holdId"), lifted_by=info.context.user_hash)
+        hold = await info.context.services.audit_log.lift_hold(
+            number(hold_id, "holdId"), lifted_by=info.context.user_hash
+        )
         return _hold(hold) if hold is not None else None
