@@ -1,5 +1,5 @@
 """The audit log in GraphQL: for auditors (purpose AUDIT), for a person's subject access request (purpose
-SUBJECT_ACCESS), and the transparency report for everyone (public: resolvers.notice.PUBLIC_ROOTS).
+SUBJECT_ACCESS); the transparency report for everyone is in :mod:`resolvers.transparency`.
 
 Auditors see who obtained data, when, why, on what basis and which fields, never the data itself; the
 people concerned appear only as the auditor organisation's own pseudonyms (two auditors' outputs cannot be
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
 
 import strawberry
 from strawberry.types import Info
@@ -19,14 +18,13 @@ from hub.audit.reports import Anomaly, EventFilter, EventRow, Hold
 from hub.audit.verify import Verification
 from hub.errors import BadUserInput
 from resolvers import arguments
-from resolvers.arguments import cursor, number, page_size, text
+from resolvers.arguments import cursor, number, page_size, period, text
 from resolvers.context import RequestContext
 from resolvers.sensitivity import tier
 from resolvers.types import Purpose
 
-__all__ = ["AuditMutation", "AuditQuery", "transparency_report"]
+__all__ = ["AuditMutation", "AuditQuery"]
 
-_MAX_PERIOD = dt.timedelta(days=366)
 #: Purposes that read the audit log itself: a person's report lists who received their data, not the
 #: oversight of those releases (which could also tip off an investigation).
 _OVERSIGHT = (Purpose.AUDIT.value, Purpose.SUBJECT_ACCESS.value)
@@ -187,43 +185,6 @@ class AuditAnomaly:
     last_event_id: strawberry.ID = strawberry.field(description="The last of them.")
 
 
-@strawberry.type(description="How many operations ended how.", directives=tier("identity"))
-class DecisionCounts:
-    key: str = strawberry.field(description="The purpose or organisation type.")
-    released: int = strawberry.field(description="Answered in full.")
-    partial: int = strawberry.field(description="Answered in part (a source did not answer).")
-    refused: int = strawberry.field(description="Refused.")
-    error: int = strawberry.field(description="Failed.")
-
-
-@strawberry.type(description="A count.", directives=tier("identity"))
-class Count:
-    key: str = strawberry.field(description="What was counted.")
-    count: int = strawberry.field(description="How many.")
-
-
-@strawberry.type(
-    description="How the hub was used in a period and how its safeguards worked, for publication.",
-    directives=tier("identity"),
-)
-class TransparencyReport:
-    since: dt.datetime = strawberry.field(description="Start of the period (inclusive).")
-    until: dt.datetime = strawberry.field(description="End of the period (exclusive).")
-    requests: int = strawberry.field(description="Operations.")
-    releases: int = strawberry.field(description="Operations that released data.")
-    refusals: int = strawberry.field(description="Operations refused.")
-    errors: int = strawberry.field(description="Operations that failed.")
-    consent_refusals: int = strawberry.field(description="Refused for want of the person's consent.")
-    by_purpose: list[DecisionCounts] = strawberry.field(description="Per purpose.")
-    by_organisation_type: list[DecisionCounts] = strawberry.field(description="Per organisation type.")
-    refusal_reasons: list[Count] = strawberry.field(description="Per reason (error code).")
-    linkage_methods: list[Count] = strawberry.field(description="How people were found.")
-    linkage_bands: list[Count] = strawberry.field(
-        description="Lookups by demographics (no NINO), by band: link, review, non_link."
-    )
-    review_items: list[Count] = strawberry.field(description="Uncertain matches queued for a person, by outcome.")
-
-
 def _event(ctx: RequestContext, row: EventRow) -> AuditEvent:
     pseudonym = ctx.services.key_ring.pseudonym
     return AuditEvent(
@@ -267,18 +228,6 @@ def _subject(ctx: RequestContext, nino: str) -> list[str]:
     return [h.value for h in hashes]
 
 
-def _period(since: dt.datetime | None, until: dt.datetime | None) -> tuple[dt.datetime, dt.datetime]:
-    end = until or dt.datetime.now(dt.UTC)
-    start = since or end - dt.timedelta(days=30)
-    if start.tzinfo is None or end.tzinfo is None:
-        raise BadUserInput("give times with a UTC offset (2026-01-31T00:00:00Z)")
-    if not start < end:
-        raise BadUserInput("since must be before until")
-    if end - start > _MAX_PERIOD:
-        raise BadUserInput("a period may be at most a year long")
-    return start, end
-
-
 def _verification(at: dt.datetime, report: Verification, keys: dict[str, str]) -> AuditVerification:
     return AuditVerification(
         ok=report.ok,
@@ -310,37 +259,6 @@ def _anomaly(a: Anomaly) -> AuditAnomaly:
         detail=a.detail,
         first_event_id=strawberry.ID(str(a.first_seq)),
         last_event_id=strawberry.ID(str(a.last_seq)),
-    )
-
-
-def _decisions(grouped: dict[str, dict[str, int]]) -> list[DecisionCounts]:
-    return [
-        DecisionCounts(
-            key=key,
-            released=counts.get("released", 0),
-            partial=counts.get("partial", 0),
-            refused=counts.get("refused", 0),
-            error=counts.get("error", 0),
-        )
-        for key, counts in sorted(grouped.items())
-    ]
-
-
-def transparency_report(data: dict[str, Any]) -> TransparencyReport:
-    return TransparencyReport(
-        since=data["since"],
-        until=data["until"],
-        requests=data["requests"],
-        releases=data["releases"],
-        refusals=data["refusals"],
-        errors=data["errors"],
-        consent_refusals=data["consent_refusals"],
-        by_purpose=_decisions(data["by_purpose"]),
-        by_organisation_type=_decisions(data["by_org_type"]),
-        refusal_reasons=[Count(key=k, count=v) for k, v in data["refusal_reasons"].items()],
-        linkage_methods=[Count(key=k, count=v) for k, v in data["linkage_methods"].items()],
-        linkage_bands=[Count(key=k, count=v) for k, v in data["linkage_bands"].items()],
-        review_items=[Count(key=k, count=v) for k, v in data["review_items"].items()],
     )
 
 
@@ -406,7 +324,7 @@ class AuditQuery:
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
     ) -> list[AuditAnomaly]:
-        start, end = _period(since, until)
+        start, end = period(since, until)
         homes = info.context.services.sources.dwp.homes
         return [_anomaly(a) for a in await info.context.services.audit_log.anomalies(start, end, homes=homes)]
 
@@ -446,13 +364,6 @@ class AuditQuery:
                 for c in corrections
             ],
         )
-
-    @strawberry.field(description="Counts for publication: requests, releases and refusals per purpose and more.")
-    async def transparency_report(
-        self, info: Info[RequestContext, None], since: dt.datetime | None = None, until: dt.datetime | None = None
-    ) -> TransparencyReport:
-        start, end = _period(since, until)
-        return transparency_report(await info.context.services.audit_log.transparency(start, end))
 
 
 @strawberry.type(directives=tier("identity"))

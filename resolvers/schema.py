@@ -19,6 +19,7 @@ from resolvers.notifications import NotificationMutation, NotificationQuery
 from resolvers.person import PersonQuery
 from resolvers.review import ReviewMutation, ReviewQuery
 from resolvers.sensitivity import tier
+from resolvers.transparency import TransparencyQuery
 
 __all__ = ["Mutation", "Query"]
 
@@ -28,6 +29,7 @@ class Query(
     ReviewQuery,
     NoticeQuery,
     AuditQuery,
+    TransparencyQuery,
     NotificationQuery,
     InterestQuery,
     CorrectionQuery,
