@@ -15,7 +15,9 @@ import sys
 from typing import Any
 
 import hub.execution.schema as hub_graphql
-import resolvers.schema as resolver_schema
+import resolvers.interests as resolver_interests
+import resolvers.notifications as resolver_notifications
+import resolvers.person as resolver_person
 from hub.cli import main
 from resolvers.context import RequestContext
 
@@ -39,7 +41,8 @@ def unguard() -> None:
     hub_graphql.PurposeGuard.resolve = _resolve_unguarded  # type: ignore[method-assign]
     RequestContext.own_subject = _nothing  # type: ignore[method-assign,assignment]
     RequestContext.own_subject_known = None  # type: ignore[assignment]
-    resolver_schema._require_relationship = _nothing  # type: ignore[assignment]
+    for module in (resolver_person, resolver_interests, resolver_notifications):
+        module.require_relationship = _nothing  # type: ignore[assignment]
 
 
 if __name__ == "__main__":

@@ -21,8 +21,8 @@ from opentelemetry.trace import INVALID_SPAN, Span
 import hub.app as hub_app
 import hub.audit.tracing as hub_tracing
 import hub.execution.schema as hub_graphql
-import resolvers.schema as resolver_schema
-import resolvers.sources.base as source_base
+import resolvers.identity as resolver_identity
+import resolvers.source_spans as source_spans
 from hub.audit.chain import AuditRecord
 from hub.cli import main
 
@@ -49,9 +49,9 @@ def unobserve(parts: set[str]) -> None:
         hub_app.PgAuditSink = _NoAudit  # type: ignore[assignment,misc]
     if "tracing" in parts:
         hub_app.TraceMiddleware = _passthrough  # type: ignore[assignment,misc]
-        for module in (hub_graphql, resolver_schema, hub_tracing, hub_app.tracing):
+        for module in (hub_graphql, resolver_identity, hub_tracing, hub_app.tracing):
             module.span = _no_span  # type: ignore[attr-defined]
-        source_base.db_span = _no_span  # type: ignore[assignment]
+        source_spans.db_span = _no_span  # type: ignore[assignment]
 
 
 if __name__ == "__main__":

@@ -50,17 +50,12 @@ from hub.roles import roles_for
 from hub.types import SOURCE_STORES, StoreName
 from linkage import FSModel, KeyRing
 from resolvers.context import Services
-from resolvers.sources import DwpSource, HousingBenefitSource, SocialCareSource, Source
+from resolvers.source_spans import source_span
+from resolvers.sources.direct import direct_sources
 
 __all__ = ["Hooks", "create_app"]
 
 log = logging.getLogger("welfare_hub")
-
-_SOURCE_CLASSES: dict[StoreName, Callable[..., Source]] = {
-    "src_dwp": DwpSource,
-    "src_hb": HousingBenefitSource,
-    "src_social_care": SocialCareSource,
-}
 
 
 @dataclass
@@ -113,13 +108,14 @@ def _observer(hooks: Hooks, store: StoreName) -> Callable[[asyncpg.Connection], 
 async def _open(state: _State, hooks: Hooks, audit_keys: AuditKeys) -> Services:
     """The stores' pools, the sources over them, and every service a request may use."""
     settings = state.settings
-    sources: dict[str, Source] = {}
     for store in SOURCE_STORES:
         state.pools[store] = await create_store_pool(settings.service_url(store), on_connect=_observer(hooks, store))
-        source = _SOURCE_CLASSES[store](
-            state.pools[store], timeout=settings.source_timeout, namespace=settings.database_name(store)
-        )
-        sources[source.name] = source
+    sources = direct_sources(
+        state.pools,
+        timeout=settings.source_timeout,
+        namespaces={store: settings.database_name(store) for store in SOURCE_STORES},
+        db_span=source_span,
+    )
     hub = state.pools["hub"] = await create_store_pool(settings.service_url("hub"))
     return Services(
         settings=settings,

@@ -19,7 +19,7 @@ import asyncpg
 from hub.audit.checkpoints import AuditKeys, write_checkpoint
 from hub.config import Settings
 from hub.records import spans
-from hub.records.notifications import Dispatcher
+from hub.records.notifications import CorrectionNotices, Dispatcher, Inbox
 from hub.records.spans import SpanStore
 from hub.types import StoreName
 from resolvers.context import Services
@@ -98,7 +98,7 @@ def roles_for(
     async def prune_spans() -> None:
         await spans.prune(hub_pool, days=settings.trace_retention_days)
 
-    answers = answers_from(services.sources["dwp"])
+    answers = answers_from(services.sources.dwp)
 
     async def recheck_interests() -> None:
         assert services.interests is not None
@@ -120,7 +120,12 @@ def roles_for(
         roles.append(Role(settings.interest_check_seconds, recheck_interests, "re-checking interests", None))
     dispatcher = None
     if settings.dispatch_seconds > 0:
-        targets = {"dwp": pools["src_dwp"], "hb": pools["src_hb"], "org": hub_pool}
+        # Each source writes its own inbox (its adapter's deliver); the hub's own notices stay in its records.
+        targets: dict[str, Inbox] = {
+            "dwp": services.sources.dwp,
+            "hb": services.sources.hb,
+            "org": CorrectionNotices(hub_pool, timeout=settings.source_timeout),
+        }
         dispatcher = Dispatcher(hub_pool, targets, timeout=settings.source_timeout)
     return Roles(
         roles=roles,

@@ -1,12 +1,16 @@
-"""Checking the arguments many fields share: ids given as strings, page sizes, free text. Each failure is
-BAD_USER_INPUT with a message naming the argument."""
+"""Checking the arguments many fields share: ids given as strings, page sizes, free text, periods. Each
+failure is BAD_USER_INPUT with a message naming the argument."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 from hub.errors import BadUserInput, InvalidNinoInput
 from linkage import NormalisedNino, check_nino
 
-__all__ = ["cursor", "nino", "number", "page_size", "text"]
+__all__ = ["cursor", "nino", "number", "page_size", "period", "text"]
+
+_MAX_PERIOD = dt.timedelta(days=366)
 
 
 def nino(value: str) -> NormalisedNino:
@@ -45,3 +49,16 @@ def text(value: str, what: str, maximum: int = 2000) -> str:
     if not 1 <= len(value) <= maximum:
         raise BadUserInput(f"give the {what}, at most {maximum:,} characters")
     return value
+
+
+def period(since: dt.datetime | None, until: dt.datetime | None) -> tuple[dt.datetime, dt.datetime]:
+    """A period of the audit log: the 30 days to ``until`` (now) by default, with UTC offsets, at most a year."""
+    end = until or dt.datetime.now(dt.UTC)
+    start = since or end - dt.timedelta(days=30)
+    if start.tzinfo is None or end.tzinfo is None:
+        raise BadUserInput("give times with a UTC offset (2026-01-31T00:00:00Z)")
+    if not start < end:
+        raise BadUserInput("since must be before until")
+    if end - start > _MAX_PERIOD:
+        raise BadUserInput("a period may be at most a year long")
+    return start, end

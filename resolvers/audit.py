@@ -1,5 +1,5 @@
 """The audit log in GraphQL: for auditors (purpose AUDIT), for a person's subject access request (purpose
-SUBJECT_ACCESS), and the transparency report for everyone (public: resolvers.notice.PUBLIC_ROOTS).
+SUBJECT_ACCESS); the transparency report for everyone is in :mod:`resolvers.transparency`.
 
 Auditors see who obtained data, when, why, on what basis and which fields, never the data itself; the
 people concerned appear only as the auditor organisation's own pseudonyms (two auditors' outputs cannot be
@@ -10,24 +10,22 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
 
 import strawberry
 from strawberry.types import Info
 
 from hub.audit.anomalies import Anomaly
-from hub.audit.events import AuditLog, EventFilter, EventRow, Hold
+from hub.audit.events import EventFilter, EventRow, Hold
 from hub.audit.verify import Verification
-from hub.errors import AuditUnavailable, BadUserInput
+from hub.errors import BadUserInput
 from resolvers import arguments
-from resolvers.arguments import cursor, number, page_size, text
+from resolvers.arguments import cursor, number, page_size, period, text
 from resolvers.context import RequestContext
 from resolvers.sensitivity import tier
 from resolvers.types import Purpose
 
-__all__ = ["AuditMutation", "AuditQuery", "transparency_report"]
+__all__ = ["AuditMutation", "AuditQuery"]
 
-_MAX_PERIOD = dt.timedelta(days=366)
 #: Purposes that read the audit log itself: a person's report lists who received their data, not the
 #: oversight of those releases (which could also tip off an investigation).
 _OVERSIGHT = (Purpose.AUDIT.value, Purpose.SUBJECT_ACCESS.value)
@@ -93,7 +91,7 @@ class AuditEvent:
                     SpanAttribute(key=k, value=json.dumps(v, sort_keys=True)) for k, v in sorted(s.attributes.items())
                 ],
             )
-            for s in await _log(info.context).spans(self.trace_id)
+            for s in await info.context.services.audit_log.spans(self.trace_id)
         ]
 
 
@@ -188,50 +186,6 @@ class AuditAnomaly:
     last_event_id: strawberry.ID = strawberry.field(description="The last of them.")
 
 
-@strawberry.type(description="How many operations ended how.", directives=tier("identity"))
-class DecisionCounts:
-    key: str = strawberry.field(description="The purpose or organisation type.")
-    released: int = strawberry.field(description="Answered in full.")
-    partial: int = strawberry.field(description="Answered in part (a source did not answer).")
-    refused: int = strawberry.field(description="Refused.")
-    error: int = strawberry.field(description="Failed.")
-
-
-@strawberry.type(description="A count.", directives=tier("identity"))
-class Count:
-    key: str = strawberry.field(description="What was counted.")
-    count: int = strawberry.field(description="How many.")
-
-
-@strawberry.type(
-    description="How the hub was used in a period and how its safeguards worked, for publication.",
-    directives=tier("identity"),
-)
-class TransparencyReport:
-    since: dt.datetime = strawberry.field(description="Start of the period (inclusive).")
-    until: dt.datetime = strawberry.field(description="End of the period (exclusive).")
-    requests: int = strawberry.field(description="Operations.")
-    releases: int = strawberry.field(description="Operations that released data.")
-    refusals: int = strawberry.field(description="Operations refused.")
-    errors: int = strawberry.field(description="Operations that failed.")
-    consent_refusals: int = strawberry.field(description="Refused for want of the person's consent.")
-    by_purpose: list[DecisionCounts] = strawberry.field(description="Per purpose.")
-    by_organisation_type: list[DecisionCounts] = strawberry.field(description="Per organisation type.")
-    refusal_reasons: list[Count] = strawberry.field(description="Per reason (error code).")
-    linkage_methods: list[Count] = strawberry.field(description="How people were found.")
-    linkage_bands: list[Count] = strawberry.field(
-        description="Lookups by demographics (no NINO), by band: link, review, non_link."
-    )
-    review_items: list[Count] = strawberry.field(description="Uncertain matches queued for a person, by outcome.")
-
-
-def _log(ctx: RequestContext) -> AuditLog:
-    log = ctx.services.audit_log
-    if log is None:
-        raise AuditUnavailable("the audit log cannot be read here")
-    return log
-
-
 def _event(ctx: RequestContext, row: EventRow) -> AuditEvent:
     pseudonym = ctx.services.key_ring.pseudonym
     return AuditEvent(
@@ -275,18 +229,6 @@ def _subject(ctx: RequestContext, nino: str) -> list[str]:
     return [h.value for h in hashes]
 
 
-def _period(since: dt.datetime | None, until: dt.datetime | None) -> tuple[dt.datetime, dt.datetime]:
-    end = until or dt.datetime.now(dt.UTC)
-    start = since or end - dt.timedelta(days=30)
-    if start.tzinfo is None or end.tzinfo is None:
-        raise BadUserInput("give times with a UTC offset (2026-01-31T00:00:00Z)")
-    if not start < end:
-        raise BadUserInput("since must be before until")
-    if end - start > _MAX_PERIOD:
-        raise BadUserInput("a period may be at most a year long")
-    return start, end
-
-
 def _verification(at: dt.datetime, report: Verification, keys: dict[str, str]) -> AuditVerification:
     return AuditVerification(
         ok=report.ok,
@@ -321,37 +263,6 @@ def _anomaly(a: Anomaly) -> AuditAnomaly:
     )
 
 
-def _decisions(grouped: dict[str, dict[str, int]]) -> list[DecisionCounts]:
-    return [
-        DecisionCounts(
-            key=key,
-            released=counts.get("released", 0),
-            partial=counts.get("partial", 0),
-            refused=counts.get("refused", 0),
-            error=counts.get("error", 0),
-        )
-        for key, counts in sorted(grouped.items())
-    ]
-
-
-def transparency_report(data: dict[str, Any]) -> TransparencyReport:
-    return TransparencyReport(
-        since=data["since"],
-        until=data["until"],
-        requests=data["requests"],
-        releases=data["releases"],
-        refusals=data["refusals"],
-        errors=data["errors"],
-        consent_refusals=data["consent_refusals"],
-        by_purpose=_decisions(data["by_purpose"]),
-        by_organisation_type=_decisions(data["by_org_type"]),
-        refusal_reasons=[Count(key=k, count=v) for k, v in data["refusal_reasons"].items()],
-        linkage_methods=[Count(key=k, count=v) for k, v in data["linkage_methods"].items()],
-        linkage_bands=[Count(key=k, count=v) for k, v in data["linkage_bands"].items()],
-        review_items=[Count(key=k, count=v) for k, v in data["review_items"].items()],
-    )
-
-
 @strawberry.type(directives=tier("identity"))
 class AuditQuery:
     @strawberry.field(description="Audit events, newest first, filtered; cursor pagination (pass nextCursor as after).")
@@ -382,7 +293,7 @@ class AuditQuery:
             decision=decision,
             subject_hashes=_subject(ctx, subject_nino) if subject_nino is not None else None,
         )
-        rows = await _log(ctx).events(f, limit=first + 1, before=cursor(after, "after"))
+        rows = await ctx.services.audit_log.events(f, limit=first + 1, before=cursor(after, "after"))
         more = len(rows) > first
         rows = rows[:first]
         return AuditEventPage(
@@ -394,15 +305,12 @@ class AuditQuery:
     async def audit_event(
         self, info: Info[RequestContext, None], purpose: Purpose, event_id: strawberry.ID
     ) -> AuditEvent | None:
-        row = await _log(info.context).event(number(event_id, "eventId"))
+        row = await info.context.services.audit_log.event(number(event_id, "eventId"))
         return _event(info.context, row) if row is not None else None
 
     @strawberry.field(description="The audit chain verified: every hash and checkpoint signature recomputed.")
     async def audit_verification(self, info: Info[RequestContext, None], purpose: Purpose) -> AuditVerification:
-        cache = info.context.services.audit_verification
-        if cache is None:
-            raise AuditUnavailable("the audit log cannot be verified here")
-        at, report = await cache.status()
+        at, report = await info.context.services.audit_verification.status()
         keys = info.context.services.audit_public_keys
         return _verification(at, report, dict(keys))
 
@@ -417,10 +325,9 @@ class AuditQuery:
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
     ) -> list[AuditAnomaly]:
-        start, end = _period(since, until)
-        dwp = info.context.services.sources.get("dwp")
-        homes = getattr(dwp, "homes", None)
-        return [_anomaly(a) for a in await _log(info.context).anomalies(start, end, homes=homes)]
+        start, end = period(since, until)
+        homes = info.context.services.sources.dwp.homes
+        return [_anomaly(a) for a in await info.context.services.audit_log.anomalies(start, end, homes=homes)]
 
     @strawberry.field(
         description="Every release of one person's data: when, to whom, for what, on what basis, which fields."
@@ -431,8 +338,8 @@ class AuditQuery:
         ctx = info.context
         now = dt.datetime.now(dt.UTC)
         hashes = _subject(ctx, nino)
-        rows = await _log(ctx).subject_access(hashes, now=now, oversight=_OVERSIGHT)
-        corrections = await ctx.services.corrections.of_subject(hashes) if ctx.services.corrections else []
+        rows = await ctx.services.audit_log.subject_access(hashes, now=now, oversight=_OVERSIGHT)
+        corrections = await ctx.services.corrections.of_subject(hashes)
         return SubjectAccessReport(
             generated_at=now,
             entries=[
@@ -459,13 +366,6 @@ class AuditQuery:
             ],
         )
 
-    @strawberry.field(description="Counts for publication: requests, releases and refusals per purpose and more.")
-    async def transparency_report(
-        self, info: Info[RequestContext, None], since: dt.datetime | None = None, until: dt.datetime | None = None
-    ) -> TransparencyReport:
-        start, end = _period(since, until)
-        return transparency_report(await _log(info.context).transparency(start, end))
-
 
 @strawberry.type(directives=tier("identity"))
 class AuditMutation:
@@ -473,7 +373,7 @@ class AuditMutation:
     async def place_investigation_hold(
         self, info: Info[RequestContext, None], purpose: Purpose, event_id: strawberry.ID, reason: str
     ) -> AuditHold | None:
-        hold = await _log(info.context).place_hold(
+        hold = await info.context.services.audit_log.place_hold(
             number(event_id, "eventId"),
             reason=text(reason, "reason (a case reference)", 500),
             placed_by=info.context.user_hash,
@@ -484,5 +384,7 @@ class AuditMutation:
     async def lift_investigation_hold(
         self, info: Info[RequestContext, None], purpose: Purpose, hold_id: strawberry.ID
     ) -> AuditHold | None:
-        hold = await _log(info.context).lift_hold(number(hold_id, "holdId"), lifted_by=info.context.user_hash)
+        hold = await info.context.services.audit_log.lift_hold(
+            number(hold_id, "holdId"), lifted_by=info.context.user_hash
+        )
         return _hold(hold) if hold is not None else None

@@ -14,7 +14,7 @@ import strawberry
 from strawberry.types import Info
 
 from hub.errors import BadUserInput
-from hub.records.complaints import ComplaintRow, ComplaintStore
+from hub.records.complaints import ComplaintRow
 from resolvers.arguments import number, page_size, text
 from resolvers.context import RequestContext
 from resolvers.sensitivity import tier
@@ -46,12 +46,6 @@ class Complaint:
     responses: list[ComplaintResponse] = strawberry.field(description="Responses, oldest first.")
 
 
-def _store(ctx: RequestContext) -> ComplaintStore:
-    if ctx.services.complaints is None:
-        raise BadUserInput("complaints are not offered here")
-    return ctx.services.complaints
-
-
 def _complaint(row: ComplaintRow) -> Complaint:
     return Complaint(
         complaint_id=strawberry.ID(str(row.complaint_id)),
@@ -81,7 +75,7 @@ class ComplaintMutation:
             raise BadUserInput("eventIds must be audit event ids") from None
         if not 1 <= len(seqs) <= 100:
             raise BadUserInput("name between 1 and 100 audit events")
-        row = await _store(info.context).raise_(
+        row = await info.context.services.complaints.raise_(
             org=info.context.caller.org,
             user_hash=info.context.user_hash,
             summary=text(summary, "summary"),
@@ -97,7 +91,7 @@ class ComplaintMutation:
     ) -> Complaint | None:
         if status not in _STATUSES:
             raise BadUserInput("status must be open, investigating, resolved or rejected")
-        row = await _store(info.context).respond(
+        row = await info.context.services.complaints.respond(
             number(complaint_id, "complaintId"),
             org=info.context.caller.org,
             user_hash=info.context.user_hash,
@@ -113,12 +107,14 @@ class ComplaintQuery:
     async def complaints(
         self, info: Info[RequestContext, None], purpose: Purpose, status: str | None = None, first: int = 100
     ) -> list[Complaint]:
-        rows = await _store(info.context).involving(None, status=status, limit=page_size(first, 500))
+        rows = await info.context.services.complaints.involving(None, status=status, limit=page_size(first, 500))
         return [_complaint(r) for r in rows]
 
     @strawberry.field(description="Complaints your organisation is involved in, newest first.")
     async def complaints_involving_us(
         self, info: Info[RequestContext, None], status: str | None = None, first: int = 100
     ) -> list[Complaint]:
-        rows = await _store(info.context).involving(info.context.caller.org, status=status, limit=page_size(first, 500))
+        rows = await info.context.services.complaints.involving(
+            info.context.caller.org, status=status, limit=page_size(first, 500)
+        )
         return [_complaint(r) for r in rows]

@@ -8,7 +8,7 @@ import datetime as dt
 import strawberry
 from strawberry.types import Info
 
-from hub.errors import BadUserInput, ConsentUnavailable, PurposeNotGranted
+from hub.errors import BadUserInput, PurposeNotGranted
 from hub.records.consent import ConsentRecord, ConsentStore
 from linkage import subject_hash
 from resolvers import arguments
@@ -40,10 +40,7 @@ def _subject(ctx: RequestContext, purpose: Purpose, nino: str) -> tuple[ConsentS
             f"your organisation type may not record consent for {purpose.value}", purpose=purpose.value
         )
     person = arguments.nino(nino)
-    store = ctx.services.consent
-    if store is None:
-        raise ConsentUnavailable("consent records are not available")
-    return store, subject_hash(ctx.services.key_ring, person), spec.consent_renewal or "P1Y"
+    return ctx.services.consent, subject_hash(ctx.services.key_ring, person), spec.consent_renewal or "P1Y"
 
 
 def _receipt(purpose: Purpose, record: ConsentRecord | None, *, withdrawn: int = 0) -> ConsentReceipt:

@@ -1,5 +1,9 @@
 """What every resolver can reach: the long-lived services, and the per-request context.
 
+:class:`Services` is built once, by the app's lifespan, with every service set: a resolver never asks
+whether a store exists. The sources are typed per adapter (:class:`~resolvers.sources.base.Sources`), so
+each question a resolver puts to a source is checked against what that source can answer.
+
 The request context also gathers what the audit record needs (subjects, fields released, sources read),
 so the record is built from what actually happened rather than from what was asked.
 """
@@ -9,7 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, overload
 
 from strawberry.dataloader import DataLoader
 
@@ -20,7 +24,6 @@ from hub.audit.chain import AuditSink
 from hub.audit.events import AuditLog
 from hub.audit.verification import VerificationCache
 from hub.config import Settings
-from hub.errors import OrgRegisterUnavailable
 from hub.records.complaints import ComplaintStore
 from hub.records.consent import ConsentRecord, ConsentStore
 from hub.records.corrections import CorrectionStore
@@ -30,7 +33,8 @@ from hub.records.notifications import NotificationStore
 from hub.records.orgs import OrgRegister
 from hub.types import SubjectKey
 from linkage import KeyedHash, KeyRing, NormalisedNino, user_hash
-from resolvers.sources import Source
+from resolvers.sources import Sources
+from resolvers.sources.records import DwpRecord, HousingBenefitRecord, SocialCareRecord
 
 __all__ = ["RequestContext", "Services"]
 
@@ -38,21 +42,21 @@ __all__ = ["RequestContext", "Services"]
 @dataclass(frozen=True)
 class Services:
     settings: Settings
-    sources: Mapping[str, Source]
+    sources: Sources
     key_ring: KeyRing
     register: Register
     audit: AuditSink
-    identity: LinkIndex | None = None
-    review: ReviewQueue | None = None
-    consent: ConsentStore | None = None
-    orgs: OrgRegister | None = None
-    audit_log: AuditLog | None = None
-    audit_verification: VerificationCache | None = None
-    audit_public_keys: Mapping[str, str] = field(default_factory=dict)  # key id -> base64 public key
-    notifications: NotificationStore | None = None
-    interests: InterestStore | None = None
-    corrections: CorrectionStore | None = None
-    complaints: ComplaintStore | None = None
+    identity: LinkIndex
+    review: ReviewQueue
+    consent: ConsentStore
+    orgs: OrgRegister
+    audit_log: AuditLog
+    audit_verification: VerificationCache
+    audit_public_keys: Mapping[str, str]  # key id -> base64 public key
+    notifications: NotificationStore
+    interests: InterestStore
+    corrections: CorrectionStore
+    complaints: ComplaintStore
 
 
 @dataclass
@@ -78,7 +82,7 @@ class RequestContext:
     consent: ConsentRecord | None = None  # the live consent a consent-based lookup relies on
     consent_subject: str | None = None  # whose (keyed hash)
     sources_read: set[str] = field(default_factory=set)
-    _loaders: dict[str, DataLoader[SubjectKey, Any]] = field(default_factory=dict)
+    _loaders: dict[str, DataLoader[SubjectKey, Any]] = field(default_factory=dict)  # by source name
     _index_loader: DataLoader[NormalisedNino, IndexedPerson | None] | None = None
     _own_subject: str | None = None
     _own_person: uuid.UUID | None = None
@@ -117,10 +121,8 @@ class RequestContext:
     async def own_subject(self) -> str | None:
         """The keyed hash of the user's own NINO (hub.staff_identity), read once per request."""
         if self._own_subject is None:
-            orgs = self.services.orgs
-            if orgs is None:
-                raise OrgRegisterUnavailable("the hub's user register is not available, so nothing is released")
-            found = await orgs.staff_identity(self.user_hash)  # a failed read raises OrgRegisterUnavailable
+            # A failed read raises OrgRegisterUnavailable: nothing is released.
+            found = await self.services.orgs.staff_identity(self.user_hash)
             self._own_subject, self._own_person = found if found is not None else ("", None)
         return self._own_subject or None
 
@@ -128,7 +130,6 @@ class RequestContext:
         """Link-index lookups batched per request, so the source loads after them batch too."""
         if self._index_loader is None:
             identity = self.services.identity
-            assert identity is not None
             ring = self.services.key_ring
 
             async def batch(ninos: list[NormalisedNino]) -> Sequence[IndexedPerson | None]:
@@ -137,14 +138,23 @@ class RequestContext:
             self._index_loader = DataLoader(load_fn=batch)
         return self._index_loader
 
+    @overload
+    def loader(self, source_name: Literal["dwp"]) -> DataLoader[SubjectKey, DwpRecord | None]: ...
+    @overload
+    def loader(self, source_name: Literal["hb"]) -> DataLoader[SubjectKey, HousingBenefitRecord | None]: ...
+    @overload
+    def loader(self, source_name: Literal["social_care"]) -> DataLoader[SubjectKey, SocialCareRecord | None]: ...
+    @overload
+    def loader(self, source_name: str) -> DataLoader[SubjectKey, object | None]: ...
+
     def loader(self, source_name: str) -> DataLoader[SubjectKey, Any]:
         """One DataLoader per source per request: N people cost one query per source, not N."""
         loader = self._loaders.get(source_name)
         if loader is None:
             source = self.services.sources[source_name]
 
-            async def batch(keys: list[SubjectKey]) -> Sequence[Any]:
-                answer: Sequence[Any] = await source.fetch(keys)
+            async def batch(keys: list[SubjectKey]) -> Sequence[object | None]:
+                answer = await source.fetch(keys)
                 self.sources_read.add(source.name)  # only once it answered
                 return answer
 

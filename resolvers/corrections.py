@@ -16,7 +16,7 @@ import strawberry
 from strawberry.types import Info
 
 from hub.errors import BadUserInput, NotReceived
-from hub.records.corrections import CorrectionRow, CorrectionStore
+from hub.records.corrections import CorrectionRow
 from resolvers import arguments
 from resolvers.arguments import cursor, number, page_size, text
 from resolvers.context import RequestContext
@@ -75,12 +75,6 @@ class CorrectionNotice:
     delivered_at: dt.datetime = strawberry.field(description="When the notice reached you.")
 
 
-def _store(ctx: RequestContext) -> CorrectionStore:
-    if ctx.services.corrections is None:
-        raise BadUserInput("corrections are not offered here")
-    return ctx.services.corrections
-
-
 def _correction(row: CorrectionRow) -> Correction:
     return Correction(
         correction_id=strawberry.ID(str(row.correction_id)),
@@ -114,13 +108,13 @@ class CorrectionMutation:
         keyed = arguments.nino(nino)
         hashes = ctx.services.key_ring.hash_all(keyed)
         ctx.subjects.append(hashes[0])
-        store = _store(ctx)
+        store = ctx.services.corrections
         if not await store.received(ctx.caller.org, [h.value for h in hashes], field):
             raise NotReceived("your organisation has not received this field for this person through the hub")
-        indexed = await ctx.index_loader().load(keyed) if ctx.services.identity is not None else None
+        indexed = await ctx.index_loader().load(keyed)
         records = indexed.records.get(source, []) if indexed is not None else []
         if not records:
-            records = await ctx.services.sources[source].record_ids(keyed)  # type: ignore[attr-defined]
+            records = await ctx.services.sources[source].record_ids(keyed)
         row = await store.report(
             org=ctx.caller.org,
             user_hash=ctx.user_hash,
@@ -140,7 +134,7 @@ class CorrectionMutation:
         self, info: Info[RequestContext, None], purpose: Purpose, correction_id: strawberry.ID, confirm: bool
     ) -> Correction | None:
         ctx = info.context
-        row = await _store(ctx).decide(
+        row = await ctx.services.corrections.decide(
             number(correction_id, "correctionId"),
             sources=_owned(ctx),
             confirm=confirm,
@@ -157,7 +151,9 @@ class CorrectionQuery:
         self, info: Info[RequestContext, None], purpose: Purpose, after: strawberry.ID | None = None, first: int = 50
     ) -> list[CorrectionForReview]:
         ctx = info.context
-        rows = await _store(ctx).open_for(_owned(ctx), after=cursor(after, "after") or 0, limit=page_size(first, 500))
+        rows = await ctx.services.corrections.open_for(
+            _owned(ctx), after=cursor(after, "after") or 0, limit=page_size(first, 500)
+        )
         return [
             CorrectionForReview(
                 correction_id=strawberry.ID(str(r.correction_id)),
@@ -175,7 +171,9 @@ class CorrectionQuery:
     async def correction_notices(
         self, info: Info[RequestContext, None], after: dt.datetime | None = None, first: int = 100
     ) -> list[CorrectionNotice]:
-        rows = await _store(info.context).notices(info.context.caller.org, after=after, limit=page_size(first, 1000))
+        rows = await info.context.services.corrections.notices(
+            info.context.caller.org, after=after, limit=page_size(first, 1000)
+        )
         return [
             CorrectionNotice(
                 correction_id=strawberry.ID(str(r.correction_id)),

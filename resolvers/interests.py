@@ -6,22 +6,24 @@ yes/no, only while the interest is live, only for the purpose that allows the an
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import strawberry
 from strawberry.types import Info
 
 from hub.errors import BadUserInput, PurposeForbidsField, SubjectNotFound
-from hub.records.interests import InterestRow, InterestStore
+from hub.records.interests import InterestRow
 from hub.types import subject_reference
 from linkage.link import person_key_for
 from resolvers import arguments
 from resolvers.arguments import cursor, number, page_size
 from resolvers.context import RequestContext
+from resolvers.derived import blue_badge_automatic
+from resolvers.relationship import require_relationship
 from resolvers.sensitivity import tier
 from resolvers.sources.base import Source
-from resolvers.types import DwpRecord, Purpose
+from resolvers.sources.records import DwpRecord
+from resolvers.types import Purpose
 
 __all__ = ["WATCHED", "InterestMutation", "InterestQuery", "answers_from"]
 
@@ -29,13 +31,13 @@ __all__ = ["WATCHED", "InterestMutation", "InterestQuery", "answers_from"]
 WATCHED: Mapping[Purpose, tuple[str, Callable[[DwpRecord], bool]]] = {
     Purpose.BLUE_BADGE: (
         "DwpRecord.blueBadgeAutomaticEligibility",
-        lambda record: record.blue_badge_automatic_eligibility(),
+        lambda record: blue_badge_automatic(record.awards_in_payment),
     ),
 }
 _BY_FIELD = dict(WATCHED.values())
 
 
-def answers_from(dwp: Source) -> Callable[[str, Sequence[str]], Any]:
+def answers_from(dwp: Source[DwpRecord]) -> Callable[[str, Sequence[str]], Awaitable[dict[str, bool]]]:
     """What the re-check reads: each DWP person's answer now, for a watched field."""
 
     async def answers(field: str, person_ids: Sequence[str]) -> dict[str, bool]:
@@ -70,12 +72,6 @@ class EntitlementChangePage:
     next_cursor: strawberry.ID | None = strawberry.field(description="Pass as `after` for what follows.")
 
 
-def _store(ctx: RequestContext) -> InterestStore:
-    if ctx.services.interests is None:
-        raise BadUserInput("continuing entitlement is not offered here")
-    return ctx.services.interests
-
-
 def _interest(ctx: RequestContext, row: InterestRow) -> Interest:
     return Interest(
         interest_id=strawberry.ID(str(row.interest_id)),
@@ -102,25 +98,25 @@ class InterestMutation:
         "appear in entitlementChanges while the interest is live."
     )
     async def register_interest(self, info: Info[RequestContext, None], purpose: Purpose, nino: str) -> Interest:
-        from resolvers.schema import _require_relationship  # the same legitimate-relationship check as lookups
-
         ctx = info.context
         field, read = _watched(ctx, purpose)
         keyed = arguments.nino(nino)
         subject = ctx.services.key_ring.hash_nino(keyed)
         ctx.subjects.append(subject)
-        dwp = ctx.services.sources["dwp"]
-        people = await dwp.people_of([("nino", keyed)])  # type: ignore[attr-defined]
+        dwp = ctx.services.sources.dwp
+        people = await dwp.people_of([("nino", keyed)])
         if not people:
             raise SubjectNotFound("DWP holds no one with this NINO")
         person_id = people[0][0]
-        await _require_relationship(ctx, {"dwp": [("id", person_id)]})
+        # The same legitimate-relationship check as lookups.
+        await require_relationship(ctx, {"dwp": [("id", person_id)]})
         # The pseudonym a lookup of this person gives this organisation (by the link index when it knows them).
-        indexed = await ctx.index_loader().load(keyed) if ctx.services.identity is not None else None
+        indexed = await ctx.index_loader().load(keyed)
         reference = subject_reference(person_key=indexed.person_key if indexed is not None else None, nino=keyed)
         (record,) = await dwp.fetch([("id", person_id)])
+        assert record is not None, "people_of has just found this person"
         ctx.sources_read.add("dwp")
-        row = await _store(ctx).register(
+        row = await ctx.services.interests.register(
             org=ctx.caller.org,
             purpose=purpose.value,
             field=field,
@@ -138,7 +134,7 @@ class InterestMutation:
         self, info: Info[RequestContext, None], purpose: Purpose, interest_id: strawberry.ID
     ) -> Interest | None:
         _watched(info.context, purpose)
-        row = await _store(info.context).withdraw(info.context.caller.org, number(interest_id, "interestId"))
+        row = await info.context.services.interests.withdraw(info.context.caller.org, number(interest_id, "interestId"))
         return _interest(info.context, row) if row is not None else None
 
 
@@ -150,7 +146,7 @@ class InterestQuery:
     ) -> EntitlementChangePage:
         ctx = info.context
         _watched(ctx, purpose)
-        rows = await _store(ctx).changes(
+        rows = await ctx.services.interests.changes(
             ctx.caller.org, purpose.value, after=cursor(after, "after") or 0, limit=page_size(first, 1000)
         )
         return EntitlementChangePage(

@@ -17,13 +17,15 @@ from enum import Enum
 import strawberry
 from strawberry.types import Info
 
-from hub.errors import BadUserInput, InvalidEffectiveDate, NotificationUnavailable, SourceError
-from hub.records.notifications import Accepted, NotificationStore, Target
+from hub.errors import BadUserInput, InvalidEffectiveDate, SourceError
+from hub.records.notifications import Accepted, Target
 from hub.types import SubjectKey
 from linkage import Band, Demographics
 from linkage.link import person_key_for
 from resolvers import arguments
 from resolvers.context import RequestContext
+from resolvers.identity import match_demographics
+from resolvers.relationship import require_relationship
 from resolvers.sensitivity import tier
 from resolvers.types import Purpose
 
@@ -111,13 +113,6 @@ def _notification(a: Accepted) -> Notification:
     )
 
 
-def _store(ctx: RequestContext) -> NotificationStore:
-    store = ctx.services.notifications
-    if store is None:
-        raise NotificationUnavailable("notifications cannot be recorded here")
-    return store
-
-
 async def _link(
     ctx: RequestContext, nino: str | None, person: NotifiedPerson | None
 ) -> tuple[str | None, dt.date | None, dict[str, list[SubjectKey]]]:
@@ -126,19 +121,17 @@ async def _link(
     if nino is not None:
         keyed = arguments.nino(nino)
         ctx.subjects.append(ctx.services.key_ring.hash_nino(keyed))
-        indexed = await ctx.index_loader().load(keyed) if ctx.services.identity is not None else None
+        indexed = await ctx.index_loader().load(keyed)
         if indexed is not None and indexed.records.get("dwp"):
             keys: dict[str, list[SubjectKey]] = {s: [("id", r) for r in ids] for s, ids in indexed.records.items()}
             return indexed.records["dwp"][0], None, keys
-        found = await ctx.services.sources["dwp"].people_of([("nino", keyed)])  # type: ignore[attr-defined]
+        found = await ctx.services.sources.dwp.people_of([("nino", keyed)])
         if found:
             person_id, born = found[0]
             return person_id, born, {"dwp": [("id", person_id)], "hb": [("nino", keyed)]}
         if person is None:
             return None, None, {}
     assert person is not None
-    from resolvers.schema import match_demographics  # the lookups' own linkage step
-
     query = Demographics(
         given_name=person.given_name,
         family_name=person.family_name,
@@ -146,13 +139,11 @@ async def _link(
         postcode=person.postcode,
         address_line1=person.address_line1,
     )
-    decision, _ = await match_demographics(ctx, query)
+    decision, _ = await match_demographics(ctx, query)  # the lookups' own linkage step
     if decision.band is not Band.LINK or decision.chosen is None:
         return None, None, {}
     chosen = decision.chosen.spine_record_id
-    identity = ctx.services.identity
-    assert identity is not None
-    indexed = await identity.by_person(person_key_for(chosen))
+    indexed = await ctx.services.identity.by_person(person_key_for(chosen))
     keys = {s: [("id", r) for r in ids] for s, ids in (indexed.records.items() if indexed else ())}
     keys.setdefault("dwp", [("id", chosen)])
     return chosen, None, keys
@@ -166,7 +157,7 @@ async def _hb_targets(ctx: RequestContext, keys: list[SubjectKey]) -> list[Targe
     if not keys:
         return []
     try:
-        claims = await ctx.services.sources["hb"].open_claims(keys)  # type: ignore[attr-defined]
+        claims = await ctx.services.sources.hb.open_claims(keys)
     except SourceError:
         if any(kind != "id" for kind, _ in keys):
             raise
@@ -199,7 +190,6 @@ class NotificationMutation:
             raise BadUserInput("name the person: a nino, or their details when there is none")
         if effective_date > dt.date.today():
             raise InvalidEffectiveDate("the change is dated in the future: notify it when it has happened")
-        store = _store(ctx)
         request = json.dumps(
             {
                 "kind": kind.value,
@@ -212,13 +202,12 @@ class NotificationMutation:
         person_id, born, keys = await _link(ctx, nino, person)
         targets: list[Target] = []
         if person_id is not None:
-            from resolvers.schema import _require_relationship  # the tie every council lookup needs
-
-            # The sender must be connected with the person (a claim or case at its council, a home in its
-            # area): an organisation may not tell the hub about, or learn the routes of, just anyone.
-            await _require_relationship(ctx, keys, sources=("dwp", "hb", "social_care"))
+            # The tie every council lookup needs: the sender must be connected with the person (a claim or case
+            # at its council, a home in its area): an organisation may not tell the hub about, or learn the
+            # routes of, just anyone.
+            await require_relationship(ctx, keys, sources=("dwp", "hb", "social_care"))
             if born is None:  # not read while linking: once now
-                people = await ctx.services.sources["dwp"].people_of([("id", person_id)])  # type: ignore[attr-defined]
+                people = await ctx.services.sources.dwp.people_of([("id", person_id)])
                 born = people[0][1] if people else None
             if born is not None and effective_date < born:
                 raise InvalidEffectiveDate("the change is dated before the person was born")
@@ -227,7 +216,7 @@ class NotificationMutation:
             targets += await _hb_targets(ctx, keys.get("hb", []))
             ctx.identity_sources.update(t.target for t in targets)
         subject = ctx.subjects[-1] if ctx.subjects else None
-        accepted = await store.accept(
+        accepted = await ctx.services.notifications.accept(
             sender_org=ctx.caller.org,
             sender_org_type=ctx.caller.org_type,
             sender_user_hash=ctx.user_hash,
@@ -252,5 +241,5 @@ class NotificationQuery:
             wanted = uuid.UUID(str(notification_id))
         except ValueError:
             raise BadUserInput("notificationId must be a notification id") from None
-        found = await _store(info.context).get(info.context.caller.org, wanted)
+        found = await info.context.services.notifications.get(info.context.caller.org, wanted)
         return _notification(found) if found is not None else None

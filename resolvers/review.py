@@ -8,12 +8,12 @@ rejects the candidate. The candidate person appears only as the reviewer organis
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Mapping
+from typing import SupportsFloat
 
 import strawberry
 from strawberry.types import Info
 
-from hub.errors import LinkageUnavailable
 from hub.records.links import ReviewRow
 from hub.types import subject_reference
 from resolvers.arguments import cursor, number, page_size
@@ -51,7 +51,16 @@ class ReviewItem:
     created_at: dt.datetime = strawberry.field(description="When the item was queued.")
 
 
+def _evidence(e: Mapping[str, object]) -> FieldEvidence:
+    weight = e["weight"]  # stored as JSON: a float, or a Decimal through the hub pool's exact-number codec
+    if not isinstance(weight, SupportsFloat):
+        raise TypeError(f"a review item's evidence weight is {type(weight).__name__}, not a number")
+    return FieldEvidence(comparison=str(e["comparison"]), level=str(e["level"]), weight=float(weight))
+
+
 def _item(ctx: RequestContext, row: ReviewRow) -> ReviewItem:
+    if not isinstance(row.created_at, dt.datetime):  # the row's column is timestamptz
+        raise TypeError(f"a review item's created_at is {type(row.created_at).__name__}, not a datetime")
     return ReviewItem(
         review_id=strawberry.ID(str(row.review_id)),
         source=row.source,
@@ -60,23 +69,13 @@ def _item(ctx: RequestContext, row: ReviewRow) -> ReviewItem:
         probability=row.probability,
         match_weight=row.match_weight,
         model_version=row.model_version,
-        evidence=[
-            FieldEvidence(comparison=str(e["comparison"]), level=str(e["level"]), weight=float(e["weight"]))  # type: ignore[arg-type]
-            for e in row.evidence
-        ],
+        evidence=[_evidence(e) for e in row.evidence],
         candidate_subject=strawberry.ID(
             ctx.services.key_ring.pseudonym(ctx.caller.org, subject_reference(person_key=row.candidate_person))
         ),
         status=row.status,
-        created_at=row.created_at,  # type: ignore[arg-type]
+        created_at=row.created_at,
     )
-
-
-def _queue(ctx: RequestContext) -> Any:
-    queue = ctx.services.review
-    if queue is None:
-        raise LinkageUnavailable("the review queue is not available")
-    return queue
 
 
 @strawberry.type(directives=tier("identity"))
@@ -85,7 +84,7 @@ class ReviewQuery:
     async def review_queue(
         self, info: Info[RequestContext, None], purpose: Purpose, first: int = 20, after: strawberry.ID | None = None
     ) -> list[ReviewItem]:
-        rows = await _queue(info.context).open_items(limit=page_size(first, 100), after=cursor(after, "after"))
+        rows = await info.context.services.review.open_items(limit=page_size(first, 100), after=cursor(after, "after"))
         return [_item(info.context, r) for r in rows]
 
 
@@ -96,5 +95,5 @@ class ReviewMutation:
         self, info: Info[RequestContext, None], purpose: Purpose, review_id: strawberry.ID, accept: bool
     ) -> ReviewItem | None:
         ctx = info.context
-        row = await _queue(ctx).decide(number(review_id, "reviewId"), accept=accept, decided_by=ctx.user_hash)
+        row = await ctx.services.review.decide(number(review_id, "reviewId"), accept=accept, decided_by=ctx.user_hash)
         return _item(ctx, row) if row is not None else None

@@ -2,6 +2,14 @@
 
 Each type says in its description which source answers it. Derived yes/no fields exist so that a purpose
 can be given the answer it needs without the detail behind it (data minimisation, UK GDPR Art. 5(1)(c)).
+
+The source records' types are views of :mod:`resolvers.sources.records`: a source returns plain records,
+and these types declare which of their fields the schema shows, and how (descriptions, sensitivity tiers).
+They are never built in Python: the resolvers return the records, and strawberry reads each field from
+the record by its name (a field computed here, like a derived yes/no, reads the record as its
+``strawberry.Parent``). What a record holds and the schema does not declare (a PIP award's points, a care
+plan, a protected address) cannot be selected. The enums are the records' own, registered with strawberry,
+so each is defined once.
 """
 
 from __future__ import annotations
@@ -15,6 +23,8 @@ import strawberry
 from hub.errors import ProtectedAddress
 from resolvers.derived import blue_badge_automatic, overnight_care_required
 from resolvers.sensitivity import tier
+from resolvers.sources import records
+from resolvers.sources.records import Benefit, PlacementKind, TenancyType
 
 __all__ = [
     "Address",
@@ -30,8 +40,10 @@ __all__ = [
     "HousingBenefitClaim",
     "HousingBenefitRecord",
     "PersonName",
+    "PlacementKind",
     "Purpose",
     "SocialCareRecord",
+    "TenancyType",
 ]
 
 
@@ -57,30 +69,12 @@ class Purpose(Enum):
     COMPLAINTS = "COMPLAINTS"
 
 
-@strawberry.enum(description="A DWP benefit.")
-class Benefit(Enum):
-    DLA = "DLA"
-    PIP = "PIP"
-    AA = "AA"
-    PC = "PC"
-    ESA = "ESA"
-    JSA = "JSA"
-    IS = "IS"
-    UC = "UC"
-    SP = "SP"
-    CA = "CA"
-
-
-@strawberry.enum(description="Housing Benefit tenancy type: social rented sector or Local Housing Allowance.")
-class TenancyType(Enum):
-    SOCIAL = "social"
-    LHA = "lha"
-
-
-@strawberry.enum(description="Where a person was placed by social care.")
-class PlacementKind(Enum):
-    HOSPITAL = "hospital"
-    CARE_HOME = "care_home"
+# The records' own enums, registered with strawberry (which marks the class itself): one definition each.
+strawberry.enum(Benefit, description="A DWP benefit.")
+strawberry.enum(
+    TenancyType, description="Housing Benefit tenancy type: social rented sector or Local Housing Allowance."
+)
+strawberry.enum(PlacementKind, description="Where a person was placed by social care.")
 
 
 @strawberry.type(description="A person's name as the source holds it.", directives=tier("identity"))
@@ -108,9 +102,6 @@ class BenefitAward:
     )
     start_date: dt.date = strawberry.field(description="When the award started.")
     end_date: dt.date | None = strawberry.field(description="When the award ends, if it does.")
-    # Assessment detail the hub needs to derive Blue Badge eligibility; never itself released.
-    pip_moving_around_points: strawberry.Private[int | None] = None
-    pip_planning_journeys_descriptor: strawberry.Private[str | None] = None
 
 
 @strawberry.type(description="Income declared to DWP.", directives=tier("financial"))
@@ -138,8 +129,6 @@ class HouseholdMember:
 class DwpRecord:
     name: PersonName = strawberry.field(description="Your name as DWP holds it.", directives=tier("identity"))
     date_of_birth: dt.date = strawberry.field(description="Your date of birth.", directives=tier("identity"))
-    held_address: strawberry.Private[Address]
-    address_protected: strawberry.Private[bool]
     awards_in_payment: list[BenefitAward] = strawberry.field(
         description="Awards in payment today: benefit, component, rate, weekly amount, dates."
     )
@@ -160,18 +149,19 @@ class DwpRecord:
             "'planning and following journeys'). The award itself is not released."
         )
     )
-    def blue_badge_automatic_eligibility(self) -> bool:
-        return blue_badge_automatic(self.awards_in_payment)
+    def blue_badge_automatic_eligibility(self, record: strawberry.Parent[records.DwpRecord]) -> bool:
+        return blue_badge_automatic(record.awards_in_payment)
 
     @strawberry.field(
         description="Your address as DWP holds it. Never released when your address is protected.",
         directives=tier("identity"),
+        graphql_type=Address | None,
     )
-    def address(self) -> Address | None:
-        if self.address_protected:
+    def address(self, record: strawberry.Parent[records.DwpRecord]) -> records.Address | None:
+        if record.address_protected:
             # Whatever the purpose: a protected address is withheld, and the caller is told so.
             raise ProtectedAddress("this person's address is protected and is never released")
-        return self.held_address
+        return record.held_address
 
 
 @strawberry.type(description="A Discretionary Housing Payment award.", directives=tier("financial"))
@@ -206,8 +196,8 @@ class HousingBenefitRecord:
     claims: list[HousingBenefitClaim] = strawberry.field(description="Your Housing Benefit claims.")
 
     @strawberry.field(description="Yes/no: a current claim allows a bedroom for an overnight carer.")
-    def overnight_carer_room_awarded(self) -> bool:
-        return any(c.overnight_carer_room and c.end_date is None for c in self.claims)
+    def overnight_carer_room_awarded(self, record: strawberry.Parent[records.HousingBenefitRecord]) -> bool:
+        return any(c.overnight_carer_room and c.end_date is None for c in record.claims)
 
 
 @strawberry.type(
@@ -229,22 +219,10 @@ class FinancialAssessment:
 
 
 @strawberry.type(
-    description="A social-care care plan (private: only derived answers are released).",
-    directives=tier("special_category"),
-)
-class CarePlan:
-    start_date: dt.date
-    end_date: dt.date | None
-    overnight_care_required: bool
-    domiciliary_hours_per_week: Decimal
-
-
-@strawberry.type(
     description="What the councils' adult social care teams hold about the person.",
     directives=tier("special_category"),
 )
 class SocialCareRecord:
-    care_plans: strawberry.Private[list[CarePlan]]
     placements: list[CarePlacement] = strawberry.field(description="Your stays in hospital or a care home.")
     financial_assessments: list[FinancialAssessment] = strawberry.field(
         description="Social care's assessments of what you pay for care."
@@ -256,13 +234,13 @@ class SocialCareRecord:
             "for the overnight-carer room; report section 2.18)."
         )
     )
-    def overnight_care_required(self) -> bool:
-        return overnight_care_required(self.care_plans)
+    def overnight_care_required(self, record: strawberry.Parent[records.SocialCareRecord]) -> bool:
+        return overnight_care_required(record.care_plans)
 
     @strawberry.field(description="Domiciliary care hours a week under current care plans.")
-    def domiciliary_hours_per_week(self) -> Decimal:
+    def domiciliary_hours_per_week(self, record: strawberry.Parent[records.SocialCareRecord]) -> Decimal:
         today = dt.date.today()
         return sum(
-            (p.domiciliary_hours_per_week for p in self.care_plans if p.end_date is None or p.end_date >= today),
+            (p.domiciliary_hours_per_week for p in record.care_plans if p.end_date is None or p.end_date >= today),
             Decimal(0),
         )

@@ -47,8 +47,9 @@ from linkage import (
 from linkage.blocking import SpineIndex
 from linkage.household import PairCounter
 from linkage.link import Candidate, Decision, decide_pairs, normalised_nino, person_key_for
+from resolvers.source_spans import source_span
 from resolvers.sources import DwpSource, HousingBenefitSource, SocialCareSource
-from resolvers.sources.base import PgSource
+from resolvers.sources.pg import PgSource
 
 __all__ = ["LinkCounts", "build_links", "load_model", "rekey", "save_model", "train_model"]
 
@@ -77,9 +78,9 @@ async def _sources(settings: Settings) -> Any:
     }
     try:
         yield (
-            DwpSource(pools["src_dwp"], timeout=_BATCH_TIMEOUT),
-            HousingBenefitSource(pools["src_hb"], timeout=_BATCH_TIMEOUT),
-            SocialCareSource(pools["src_social_care"], timeout=_BATCH_TIMEOUT),
+            DwpSource(pools["src_dwp"], timeout=_BATCH_TIMEOUT, db_span=source_span),
+            HousingBenefitSource(pools["src_hb"], timeout=_BATCH_TIMEOUT, db_span=source_span),
+            SocialCareSource(pools["src_social_care"], timeout=_BATCH_TIMEOUT, db_span=source_span),
         )
     finally:
         await asyncio.gather(*(p.close() for p in pools.values()))

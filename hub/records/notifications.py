@@ -5,10 +5,14 @@ transaction: once the sender has its answer, nothing is lost. The idempotency ke
 the first answer and write nothing new (a key reused for different content is refused).
 
 Delivering (:class:`Dispatcher`) claims due outbox rows under a lease (``FOR UPDATE SKIP LOCKED``: several
-dispatchers share the work), inserts each into the target's inbox keyed by the delivery id (``ON CONFLICT
-DO NOTHING``: a delivery repeated after a crash lands once), then marks it delivered. A target that is
-down is retried with exponential backoff and jitter until it answers; a dispatcher killed mid-flight
-leaves its lease to expire and the next one delivers.
+dispatchers share the work), hands each to its target's :class:`Inbox`, which writes it keyed by the
+delivery id (``ON CONFLICT DO NOTHING``: a delivery repeated after a crash lands once), then marks it
+delivered. A target that is down is retried with exponential backoff and jitter until it answers; a
+dispatcher killed mid-flight leaves its lease to expire and the next one delivers.
+
+The targets own their inboxes: DWP's and the HB teams' are written by the source adapters (each in its
+own store, through its own role), the organisations' correction notices by :class:`CorrectionNotices`
+here, in the hub's own store. This module knows them only as the :class:`Inbox` protocol.
 """
 
 from __future__ import annotations
@@ -20,14 +24,23 @@ import logging
 import random
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 
 from hub.db import UNAVAILABLE, unavailable_as
 from hub.errors import HubError, IdempotencyKeyReused, NotificationUnavailable
 
-__all__ = ["Accepted", "Delivery", "Dispatcher", "NotificationStore", "Target"]
+__all__ = [
+    "Accepted",
+    "CorrectionNotices",
+    "Delivery",
+    "Dispatcher",
+    "Inbox",
+    "NotificationStore",
+    "OutboxItem",
+    "Target",
+]
 
 log = logging.getLogger("welfare_hub.notifications")
 
@@ -179,40 +192,79 @@ SELECT c.*, n.kind, n.effective_date, n.sender_org_type, k.field
   LEFT JOIN hub.notification n ON n.notification_id = c.notification_id
   LEFT JOIN hub.correction k ON k.correction_id = c.correction_id
 """
-_INBOX = {
-    "dwp": (
-        "INSERT INTO dwp.hub_inbox (item_id, notification_id, kind, effective_date, person_id, sender_org_type) "
-        "VALUES ($1, $2, $3, $4, $5::text::bigint, $6) ON CONFLICT (item_id) DO NOTHING"
-    ),
-    "hb": (
-        "INSERT INTO hb.hub_inbox (item_id, notification_id, kind, effective_date, claim_ref, council_code, "
-        "sender_org_type) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (item_id) DO NOTHING"
-    ),
-    # A correction notice to an organisation: the hub's own table, which the organisation reads.
-    "org": (
-        "INSERT INTO hub.correction_notice (notice_id, correction_id, org, field, request_ids) "
-        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (notice_id) DO NOTHING"
-    ),
-}
 _UNAVAILABLE = (*UNAVAILABLE, HubError)  # a target source's own errors included
 
 
-def _inbox_row(target: str, r: asyncpg.Record, councils: Mapping[str, str]) -> tuple[Any, ...]:
-    if target == "org":
-        return (r["delivery_id"], r["correction_id"], r["target_ref"], r["field"], list(r["request_ids"] or ()))
-    head = (r["delivery_id"], r["notification_id"], r["kind"], r["effective_date"], r["target_ref"])
-    if target == "dwp":
-        return (*head, r["sender_org_type"])
-    return (*head, r["council_code"] or councils.get(r["target_ref"]), r["sender_org_type"])
+@dataclasses.dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """One claimed delivery, as its target's inbox receives it: a change of circumstance (notification
+    fields set) or a correction notice to an organisation (correction fields set)."""
+
+    delivery_id: uuid.UUID
+    target: str  # "dwp" | "hb" | "org"
+    target_ref: str  # a DWP person id, an HB claim ref, an organisation
+    council_code: str | None  # for hb: None when routed while HB did not answer
+    notification_id: uuid.UUID | None
+    kind: str | None
+    effective_date: dt.date | None
+    sender_org_type: str | None
+    correction_id: int | None
+    field: str | None
+    request_ids: tuple[str, ...]
+
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> OutboxItem:
+        return cls(
+            delivery_id=row["delivery_id"],
+            target=row["target"],
+            target_ref=row["target_ref"],
+            council_code=row["council_code"],
+            notification_id=row["notification_id"],
+            kind=row["kind"],
+            effective_date=row["effective_date"],
+            sender_org_type=row["sender_org_type"],
+            correction_id=row["correction_id"],
+            field=row["field"],
+            request_ids=tuple(row["request_ids"] or ()),
+        )
+
+
+class Inbox(Protocol):
+    """Where a target receives its deliveries."""
+
+    async def deliver(self, changes: Sequence[OutboxItem]) -> Mapping[str, str]:
+        """Write the deliveries, each once (keyed by its delivery id), in one transaction; raise if the target
+        does not answer. Returns the councils learnt for deliveries routed without one (target ref ->
+        council)."""
+        ...
+
+
+class CorrectionNotices:
+    """The organisations' inbox: correction notices in the hub's own table, which each organisation reads."""
+
+    def __init__(self, pool: asyncpg.Pool, *, timeout: float) -> None:
+        self.pool = pool
+        self.timeout = timeout
+
+    async def deliver(self, changes: Sequence[OutboxItem]) -> Mapping[str, str]:
+        """Write correction notices, each once (keyed by the delivery id); no council to learn."""
+        rows = [(c.delivery_id, c.correction_id, c.target_ref, c.field, list(c.request_ids)) for c in changes]
+        async with asyncio.timeout(self.timeout), self.pool.acquire() as conn, conn.transaction():
+            await conn.executemany(
+                "INSERT INTO hub.correction_notice (notice_id, correction_id, org, field, request_ids) "
+                "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (notice_id) DO NOTHING",
+                rows,
+            )
+        return {}
 
 
 class Dispatcher:
-    """Delivers the outbox: ``targets`` maps "dwp" and "hb" to pools that may insert into their inboxes."""
+    """Delivers the outbox: ``targets`` maps each target ("dwp", "hb", "org") to its inbox."""
 
     def __init__(
         self,
         hub: asyncpg.Pool,
-        targets: Mapping[str, asyncpg.Pool],
+        targets: Mapping[str, Inbox],
         *,
         timeout: float = 2.0,
         batch: int = 200,
@@ -245,25 +297,11 @@ class Dispatcher:
             delivered += await self._deliver(target, rows)
         return delivered
 
-    async def write_inbox(self, target: str, rows: Sequence[asyncpg.Record]) -> dict[str, str]:
-        """Insert claimed deliveries into the target's inbox (a repeat lands once); the councils of HB
-        claims routed while HB was down."""
-        pool = self.targets[target]
-        councils: dict[str, str] = {}
-        async with asyncio.timeout(self.timeout), pool.acquire() as conn, conn.transaction():
-            # The hub's role in a source is read-only by default; its inbox is the one table it may write.
-            await conn.execute("SET TRANSACTION READ WRITE")
-            if target == "hb":  # claims routed while HB was down: their councils, now it answers
-                unknown = [r["target_ref"] for r in rows if r["council_code"] is None]
-                if unknown:
-                    found = await conn.fetch(
-                        "SELECT claim_ref, council_code FROM hb.claim WHERE claim_ref = ANY($1::text[])", unknown
-                    )
-                    councils = {f["claim_ref"]: f["council_code"] for f in found}
-            values = [_inbox_row(target, r, councils) for r in rows]
-            # A claim HB no longer holds has no team to tell: nothing lands, and it is not retried.
-            await conn.executemany(_INBOX[target], [v for v in values if target != "hb" or v[-2] is not None])
-        return councils
+    async def write_inbox(self, target: str, rows: Sequence[asyncpg.Record]) -> Mapping[str, str]:
+        """Hand claimed deliveries to the target's inbox (a repeat lands once); the councils of HB claims
+        routed while HB was down."""
+        inbox = self.targets[target]
+        return await inbox.deliver([OutboxItem.of(r) for r in rows])
 
     async def _deliver(self, target: str, rows: list[asyncpg.Record]) -> int:
         try:

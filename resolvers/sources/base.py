@@ -1,43 +1,96 @@
-"""The one protocol every source adapter implements, and the asyncpg plumbing they share.
+"""What a source is to the hub: the :class:`Source` protocol every adapter implements, the extra questions
+some sources can answer, and the span factory an adapter is given.
 
-A source is looked up in batches (one query per source per request, however many people are asked for),
-each call under its own timeout. Driver failures never escape as driver errors: a source that is down,
-slow or broken becomes :class:`SourceUnavailable` or :class:`SourceTimeout`, which the GraphQL layer turns
-into a field error while the other sources still answer.
+A source is looked up in batches (one query per kind of key per request, however many people are asked
+for), each call under its own timeout. Failures never escape as driver errors: a source that is down,
+slow or broken raises :class:`~hub.errors.SourceUnavailable` or :class:`~hub.errors.SourceTimeout`, which
+the GraphQL layer turns into a field error while the other sources still answer.
+
+Capabilities beyond :class:`Source` are small protocols of their own (:class:`SpineSource` for DWP,
+:class:`ClaimsSource` for Housing Benefit), and :class:`Sources` holds the three adapters typed as what
+each can do, so every call a resolver makes is checked against what the adapter offers.
+
+Tracing is a cross-cutting concern, injected rather than imported: an adapter calls the :data:`DbSpan`
+it was given (the hub's is built on OpenTelemetry; batch jobs and tests may give :func:`no_span`).
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import datetime as dt
-import logging
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, ClassVar, Protocol, TypeVar
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Literal, Protocol, TypeVar
 
-import asyncpg
-from opentelemetry.trace import Status, StatusCode
-
-from hub.audit.tracing import db_span
-from hub.db import UNAVAILABLE
-from hub.errors import HubError, SourceTimeout, SourceUnavailable
 from hub.types import SubjectKey
 from linkage import Demographics, NormalisedNino
-from linkage.normalise import normalise_postcode, postcode_parts
-from resolvers.sources.demographics import PeopleTable, candidate_sql, query_batch, record_from_row, scan_sql, ties_sql
+from resolvers.sources.records import DwpRecord, HousingBenefitRecord, SocialCareRecord
 
-__all__ = ["PgSource", "Source", "json_date"]
+__all__ = [
+    "SOURCE_NAMES",
+    "ClaimsSource",
+    "DbSpan",
+    "InboxChange",
+    "Source",
+    "SourceName",
+    "Sources",
+    "SpanLike",
+    "SpineSource",
+    "no_span",
+]
 
-log = logging.getLogger(__name__)
-T = TypeVar("T")
+R_co = TypeVar("R_co", covariant=True)
+
+#: The three sources, in the order the hub reads and reports them (DWP, the spine, first).
+SourceName = Literal["dwp", "hb", "social_care"]
+SOURCE_NAMES: tuple[SourceName, ...] = ("dwp", "hb", "social_care")
 
 
-class Source(Protocol):
+# -- tracing, injected -------------------------------------------------------------------------------
+
+
+class SpanLike(Protocol):
+    """The two things an adapter says about the query it ran: how many rows came back, or which error."""
+
+    def set_attribute(self, key: str, value: int) -> None: ...
+
+    def record_error(self, code: str) -> None:
+        """Mark the span failed with the stable error code (never the driver's message: it may quote data)."""
+        ...
+
+
+#: ``db_span(namespace, parameterised SQL)``: a context manager around one query. The text carries bind
+#: parameters only, never values, so a span cannot leak what was asked for.
+DbSpan = Callable[[str, str], AbstractContextManager[SpanLike]]
+
+
+class _NoSpan:
+    def set_attribute(self, key: str, value: int) -> None:
+        pass
+
+    def record_error(self, code: str) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def no_span(namespace: str, query: str) -> Iterator[SpanLike]:
+    """A :data:`DbSpan` that records nothing (batch jobs and tests that do not trace)."""
+    yield _NoSpan()
+
+
+# -- what every source answers -----------------------------------------------------------------------
+
+
+class Source(Protocol[R_co]):
     """A source system the hub reads. ``name`` is the id used in errors, audit records and traces."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
-    async def fetch(self, keys: Sequence[SubjectKey]) -> Sequence[Any]:
-        """One result per key, in order: the source's record(s) for it, or ``None`` if it holds none."""
+    async def fetch(self, keys: Sequence[SubjectKey]) -> Sequence[R_co | None]:
+        """One result per key, in order: the source's record for it, or ``None`` if it holds none."""
         ...
 
     async def find_candidates(self, queries: Sequence[Demographics]) -> list[tuple[int, Demographics]]:
@@ -48,144 +101,74 @@ class Source(Protocol):
         """Per key: the councils its records here belong to, and the postcode districts they live in."""
         ...
 
-
-def json_date(value: str | None) -> Any:
-    """A date from a row's JSON aggregate (ISO text), or None."""
-    return None if value is None else dt.date.fromisoformat(value)
-
-
-class PgSource:
-    """Shared behaviour of the asyncpg-backed adapters: timeout and error mapping around one query."""
-
-    name: str
-
-    def __init__(self, pool: asyncpg.Pool, *, timeout: float, namespace: str | None = None) -> None:
-        self.pool = pool
-        self.timeout = timeout
-        self.namespace = namespace or self.name  # the database's name, for traces
-
-    async def _run(self, work: Callable[[Any], Awaitable[T]]) -> T:
-        try:
-            async with asyncio.timeout(self.timeout):
-                async with self.pool.acquire() as conn:
-                    return await work(conn)
-        except TimeoutError:
-            raise SourceTimeout(self.name, f"source {self.name} did not answer within {self.timeout:g} s") from None
-        except UNAVAILABLE as e:
-            # The driver's message may quote data; log its type only, and keep the cause chained.
-            log.warning("source %s unavailable: %s", self.name, type(e).__name__)
-            raise SourceUnavailable(self.name, f"source {self.name} is unavailable") from e
-
-    async def _fetch(self, sql: str, *args: object) -> list[asyncpg.Record]:
-        async def work(conn: Any) -> list[asyncpg.Record]:
-            return list(await conn.fetch(sql, *args))
-
-        # Every statement is parameterised: the span carries its text, never the values.
-        with db_span(self.namespace, sql) as span:
-            try:
-                rows = await self._run(work)
-            except HubError as e:
-                span.set_status(Status(StatusCode.ERROR, e.extensions["code"]))
-                raise
-            span.set_attribute("db.response.returned_rows", len(rows))
-            return rows
-
-    # -- person records, by NINO or by record id (one query per kind of key in a batch) ---------------
-
-    #: SQL selecting the source's full record rows; ``{key}`` and ``{where}`` are filled per kind of key.
-    record_sql: str
-    key_by_kind: ClassVar[dict[str, tuple[str, str]]]  # kind -> (key expression, WHERE with $1 array)
-
-    def build(self, rows: Sequence[Any]) -> Any:
-        """Assemble the rows one key matched into the record the resolvers see (None if no rows)."""
-        raise NotImplementedError
-
-    async def fetch(self, keys: Sequence[SubjectKey]) -> Sequence[Any]:
-        found: dict[SubjectKey, list[Any]] = {}
-        for kind, (key_expr, where) in self.key_by_kind.items():
-            values = list(dict.fromkeys(v for k, v in keys if k == kind))
-            if not values:
-                continue
-            typed: list[object] = list(values)
-            if kind == "id" and self.people.id_type == "bigint":
-                typed = [int(v) for v in values]
-            for row in await self._fetch(self.record_sql.format(key=key_expr, where=where), typed):
-                found.setdefault((kind, row["k"]), []).append(row)
-        return [self.build(found[key]) if key in found else None for key in keys]
-
-    # -- linkage: the people table of this source ---------------------------------------------------
-
-    people: PeopleTable
-
-    async def find_candidates(self, queries: Sequence[Demographics]) -> list[tuple[int, Demographics]]:
-        """Records that share a blocking key with each query: (query index, record) pairs."""
-        if not queries:
-            return []
-        rows = await self._fetch(candidate_sql(self.people), *query_batch(queries).args)
-        return [(row["i"], record_from_row(row)) for row in rows]
-
-    async def ties(self, keys: Sequence[SubjectKey]) -> list[tuple[frozenset[str], frozenset[str]]]:
-        """Per key: the councils its records here belong to, and the postcode districts they live in."""
-        found: dict[SubjectKey, tuple[set[str], set[str]]] = {}
-        for kind in ("id", "nino"):
-            values: list[object] = list(dict.fromkeys(v for k, v in keys if k == kind))
-            if not values:
-                continue
-            if kind == "id" and self.people.id_type == "bigint":
-                values = [int(str(v)) for v in values]
-            for row in await self._fetch(ties_sql(self.people, kind), values):
-                councils, districts = found.setdefault((kind, row["k"]), (set(), set()))
-                if row["council_code"]:
-                    councils.add(row["council_code"])
-                parts = postcode_parts(normalise_postcode(row["postcode"]))
-                if parts is not None:
-                    districts.add(parts[2])
-        return [(frozenset(found.get(k, ((), ()))[0]), frozenset(found.get(k, ((), ()))[1])) for k in keys]
-
     async def record_ids(self, nino: NormalisedNino) -> list[str]:
-        """The ids of this source's records that carry this NINO (as keyed here, spaces and case aside)."""
-        people = self.people
-        if people.nino_column is None:
-            return []
-        column = (
-            f"t.{people.nino_column}" if people.nino_normalised else f"upper(replace(t.{people.nino_column}, ' ', ''))"
-        )
-        rows = await self._fetch(
-            f"SELECT t.{people.id_column}::text AS id FROM {people.table} t WHERE {column} = $1 ORDER BY 1",
-            str(nino),
-        )
-        return [r["id"] for r in rows]
+        """The ids of this source's records that carry this NINO (a correction names the records it is of)."""
+        ...
 
-    async def scan(self, after: object, limit: int) -> list[Demographics]:
-        """The next ``limit`` people records after id ``after`` (``people.first_cursor`` to start)."""
-        rows = await self._fetch(scan_sql(self.people), after, limit)
-        return [record_from_row(row) for row in rows]
 
-    async def people_by_nino(self, ninos: Sequence[NormalisedNino]) -> list[Demographics]:
-        """Records whose NINO, normalised, is one of ``ninos``."""
-        nino = self.people.nino_column
-        if nino is None:
-            column = "NULL"
-        elif self.people.nino_normalised:
-            column = f"t.{nino}"
-        else:  # as typed by a council: match the normalised form (an expression index serves it)
-            column = f"upper(replace(t.{nino}, ' ', ''))"
-        sql = f"SELECT {self.people.select_list()} FROM {self.people.table} t WHERE {column} = ANY($1::text[])"
-        return [record_from_row(r) for r in await self._fetch(sql, list(ninos))]
+# -- what some sources also answer -------------------------------------------------------------------
 
-    async def sample(self, n: int) -> list[Demographics]:
-        """A uniformly random sample of ``n`` records (model training)."""
-        sql = f"SELECT {self.people.select_list()} FROM {self.people.table} t ORDER BY random() LIMIT $1"
-        return [record_from_row(r) for r in await self._fetch(sql, n)]
 
-    async def count(self) -> int:
-        rows = await self._fetch(f"SELECT count(*) AS n FROM {self.people.table}")
-        return int(rows[0]["n"])
+class InboxChange(Protocol):
+    """A change of circumstance the hub delivers to a source's inbox (the outbox's claimed row)."""
 
-    async def by_record_ids(self, ids: Sequence[str]) -> list[Demographics]:
-        sql = (  # Identifiers from PeopleTable (code, checked); values are bind parameters.
-            f"SELECT {self.people.select_list()} FROM {self.people.table} t "
-            f"WHERE t.{self.people.id_column} = ANY($1::{self.people.id_type}[])"
-        )
-        typed: list[object] = [int(i) for i in ids] if self.people.id_type == "bigint" else list(ids)
-        return [record_from_row(row) for row in await self._fetch(sql, typed)]
+    @property
+    def delivery_id(self) -> uuid.UUID: ...
+    @property
+    def notification_id(self) -> uuid.UUID | None: ...
+    @property
+    def kind(self) -> str | None: ...
+    @property
+    def effective_date(self) -> dt.date | None: ...
+    @property
+    def target_ref(self) -> str: ...  # a DWP person id, an HB claim ref
+    @property
+    def council_code(self) -> str | None: ...
+    @property
+    def sender_org_type(self) -> str | None: ...
+
+
+class SpineSource(Source[DwpRecord], Protocol):
+    """DWP, the spine: everyone with a NINO, where they live, and an inbox for changes of circumstance."""
+
+    async def people_of(self, keys: Sequence[SubjectKey]) -> list[tuple[str, dt.date]]:
+        """(person id, date of birth) of the DWP people these keys name."""
+        ...
+
+    async def homes(self, person_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        """Where each person lives, as keys to compare (never shown): for the auditors' same-address check."""
+        ...
+
+    async def deliver(self, changes: Sequence[InboxChange]) -> dict[str, str]:
+        """Write changes into the inbox, each once (keyed by its delivery id); the councils learnt, if any."""
+        ...
+
+
+class ClaimsSource(Source[HousingBenefitRecord], Protocol):
+    """The councils' Housing Benefit: claims, where a change of circumstance goes, and an inbox for it."""
+
+    async def open_claims(self, keys: Sequence[SubjectKey]) -> list[tuple[str, str]]:
+        """(claim ref, council) of the open claims these keys name."""
+        ...
+
+    async def deliver(self, changes: Sequence[InboxChange]) -> dict[str, str]:
+        """Write changes into the inbox, each once; the councils of claims routed while HB did not answer."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Sources:
+    """The three sources the hub reads, each typed as what it can answer; by name where code goes over all."""
+
+    dwp: SpineSource
+    hb: ClaimsSource
+    social_care: Source[SocialCareRecord]
+
+    def __getitem__(self, name: str) -> Source[object]:
+        if name not in SOURCE_NAMES:
+            raise KeyError(name)
+        found: Source[object] = getattr(self, name)
+        return found
+
+    def __iter__(self) -> Iterator[SourceName]:
+        return iter(SOURCE_NAMES)

@@ -1,4 +1,5 @@
-"""DWP benefits source: person, awards in payment, declared income and capital, household."""
+"""DWP benefits source: person, awards in payment, declared income and capital, household; and DWP's inbox
+for changes of circumstance the hub delivers."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from hub.types import SubjectKey
-from resolvers.sources.base import PgSource, json_date
+from resolvers.sources.base import InboxChange
 from resolvers.sources.demographics import PeopleTable
-from resolvers.types import (
+from resolvers.sources.pg import PgSource, json_date
+from resolvers.sources.records import (
     Address,
     Benefit,
     BenefitAward,
@@ -53,7 +55,14 @@ SELECT {key} AS k, p.given_name, p.middle_names, p.family_name, p.date_of_birth,
 """
 
 
-def _record(row: Mapping[str, Any]) -> DwpRecord:
+_INBOX = (
+    "INSERT INTO dwp.hub_inbox (item_id, notification_id, kind, effective_date, person_id, sender_org_type) "
+    "VALUES ($1, $2, $3, $4, $5::text::bigint, $6) ON CONFLICT (item_id) DO NOTHING"
+)
+
+
+def _record(rows: Sequence[Mapping[str, Any]]) -> DwpRecord:
+    row = rows[0]  # a NINO or a person id names one DWP record
     return DwpRecord(
         name=PersonName(given_name=row["given_name"], middle_names=row["middle_names"], family_name=row["family_name"]),
         date_of_birth=row["date_of_birth"],
@@ -61,7 +70,7 @@ def _record(row: Mapping[str, Any]) -> DwpRecord:
         held_address=Address(
             line1=row["address_line1"], line2=row["address_line2"], town=row["town"], postcode=row["postcode"]
         ),
-        awards_in_payment=[
+        awards_in_payment=tuple(
             BenefitAward(
                 benefit=Benefit(a["benefit"]),
                 component=a["component"],
@@ -73,16 +82,16 @@ def _record(row: Mapping[str, Any]) -> DwpRecord:
                 pip_planning_journeys_descriptor=a["planning"],
             )
             for a in row["awards"]
-        ],
-        declared_income=[
+        ),
+        declared_income=tuple(
             DeclaredIncome(kind=i["kind"], weekly_amount=i["weekly_amount"], declared_on=json_date(i["declared_on"]))
             for i in row["income"]
-        ],
-        declared_capital=[
+        ),
+        declared_capital=tuple(
             DeclaredCapital(kind=c["kind"], amount=c["amount"], declared_on=json_date(c["declared_on"]))
             for c in row["capital"]
-        ],
-        household_members=[
+        ),
+        household_members=tuple(
             HouseholdMember(
                 relationship=m["relationship"] or "member",
                 name=PersonName(
@@ -91,7 +100,7 @@ def _record(row: Mapping[str, Any]) -> DwpRecord:
                 date_of_birth=json_date(m["date_of_birth"]),
             )
             for m in row["household"]
-        ],
+        ),
     )
 
 
@@ -105,8 +114,8 @@ class DwpSource(PgSource):
         "id": ("p.person_id::text", "p.person_id = ANY($1::bigint[])"),
     }
 
-    def build(self, rows: Sequence[Any]) -> DwpRecord:
-        return _record(rows[0])  # a NINO or a person id names one DWP record
+    async def fetch(self, keys: Sequence[SubjectKey]) -> list[DwpRecord | None]:
+        return await self.fetch_records(keys, _record)
 
     async def people_of(self, keys: Sequence[SubjectKey]) -> list[tuple[str, dt.date]]:
         """(person id, date of birth) of the DWP people these keys name."""
@@ -145,3 +154,17 @@ class DwpSource(PgSource):
             )
             for r in rows
         }
+
+    async def deliver(self, changes: Sequence[InboxChange]) -> dict[str, str]:
+        """Write changes of circumstance into DWP's inbox, in one transaction: keyed by the hub's delivery id,
+        so a delivery repeated after a fault lands once. DWP learns no council: nothing to report back."""
+        rows = [
+            (c.delivery_id, c.notification_id, c.kind, c.effective_date, c.target_ref, c.sender_org_type)
+            for c in changes
+        ]
+
+        async def work(conn: Any) -> dict[str, str]:
+            await conn.executemany(_INBOX, rows)
+            return {}
+
+        return await self._write(work)

@@ -1,4 +1,5 @@
-"""Council Housing Benefit source: claims with their DHP awards and non-dependant count."""
+"""Council Housing Benefit source: claims with their DHP awards and non-dependant count; and the HB teams'
+inbox for changes of circumstance the hub delivers."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from hub.types import SubjectKey
-from resolvers.sources.base import PgSource, json_date
+from resolvers.sources.base import InboxChange
 from resolvers.sources.demographics import PeopleTable
-from resolvers.types import DhpAward, HousingBenefitClaim, HousingBenefitRecord, TenancyType
+from resolvers.sources.pg import PgSource, json_date
+from resolvers.sources.records import DhpAward, HousingBenefitClaim, HousingBenefitRecord, TenancyType
 
 __all__ = ["HousingBenefitSource"]
 
@@ -27,6 +29,12 @@ SELECT {key} AS k, c.claim_ref, c.council_code, c.tenancy_type, c.weekly_rent,
 """
 
 
+_INBOX = (
+    "INSERT INTO hb.hub_inbox (item_id, notification_id, kind, effective_date, claim_ref, council_code, "
+    "sender_org_type) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (item_id) DO NOTHING"
+)
+
+
 def _claim(row: Mapping[str, Any]) -> HousingBenefitClaim:
     return HousingBenefitClaim(
         claim_ref=row["claim_ref"],
@@ -38,7 +46,7 @@ def _claim(row: Mapping[str, Any]) -> HousingBenefitClaim:
         overnight_carer_room=row["overnight_carer_room"],
         start_date=row["start_date"],
         end_date=row["end_date"],
-        dhp_awards=[
+        dhp_awards=tuple(
             DhpAward(
                 reason=d["reason"],
                 weekly_amount=d["weekly_amount"],
@@ -46,7 +54,7 @@ def _claim(row: Mapping[str, Any]) -> HousingBenefitClaim:
                 end_date=json_date(d["end_date"]),
             )
             for d in row["dhp"]
-        ],
+        ),
         non_dependant_count=row["non_dependants"],
     )
 
@@ -69,8 +77,8 @@ class HousingBenefitSource(PgSource):
         "id": ("c.claim_ref", "c.claim_ref = ANY($1::text[])"),
     }
 
-    def build(self, rows: Sequence[Any]) -> HousingBenefitRecord:
-        return HousingBenefitRecord(claims=[_claim(r) for r in rows])
+    async def fetch(self, keys: Sequence[SubjectKey]) -> list[HousingBenefitRecord | None]:
+        return await self.fetch_records(keys, lambda rows: HousingBenefitRecord(claims=tuple(_claim(r) for r in rows)))
 
     async def open_claims(self, keys: Sequence[SubjectKey]) -> list[tuple[str, str]]:
         """(claim ref, council) of the open claims these keys name: where a change of circumstance goes."""
@@ -85,3 +93,27 @@ class HousingBenefitSource(PgSource):
                 ):
                     out[row["claim_ref"]] = row["council_code"]
         return sorted(out.items())
+
+    async def deliver(self, changes: Sequence[InboxChange]) -> dict[str, str]:
+        """Write changes of circumstance into the HB teams' inbox, in one transaction, each once (keyed by the
+        hub's delivery id). A change routed while HB did not answer has no council yet: it is read here, and
+        returned (claim ref -> council) for the hub to record. A claim HB no longer holds has no team to
+        tell: nothing lands for it."""
+
+        async def work(conn: Any) -> dict[str, str]:
+            councils: dict[str, str] = {}
+            unknown = [c.target_ref for c in changes if c.council_code is None]
+            if unknown:
+                found = await conn.fetch(
+                    "SELECT claim_ref, council_code FROM hb.claim WHERE claim_ref = ANY($1::text[])", unknown
+                )
+                councils = {f["claim_ref"]: f["council_code"] for f in found}
+            rows = [
+                (c.delivery_id, c.notification_id, c.kind, c.effective_date, c.target_ref, council, c.sender_org_type)
+                for c in changes
+                if (council := c.council_code or councils.get(c.target_ref)) is not None
+            ]
+            await conn.executemany(_INBOX, rows)
+            return councils
+
+        return await self._write(work)

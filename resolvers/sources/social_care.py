@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from resolvers.sources.base import PgSource, json_date
+from hub.types import SubjectKey
 from resolvers.sources.demographics import PeopleTable
-from resolvers.types import CarePlacement, CarePlan, FinancialAssessment, PlacementKind, SocialCareRecord
+from resolvers.sources.pg import PgSource, json_date
+from resolvers.sources.records import CarePlacement, CarePlan, FinancialAssessment, PlacementKind, SocialCareRecord
 
-__all__ = ["SocialCareSource"]
+__all__ = ["SocialCareSource", "merge"]
 
 _RECORD_SQL = """
 SELECT {key} AS k, cl.client_id,
@@ -34,7 +35,7 @@ SELECT {key} AS k, cl.client_id,
 
 def _client(row: Mapping[str, Any]) -> SocialCareRecord:
     return SocialCareRecord(
-        care_plans=[
+        care_plans=tuple(
             CarePlan(
                 start_date=json_date(p["start_date"]),
                 end_date=json_date(p["end_date"]),
@@ -42,35 +43,35 @@ def _client(row: Mapping[str, Any]) -> SocialCareRecord:
                 domiciliary_hours_per_week=p["hours"],
             )
             for p in row["plans"]
-        ],
-        placements=[
+        ),
+        placements=tuple(
             CarePlacement(
                 kind=PlacementKind(p["kind"]),
                 admitted_on=json_date(p["admitted_on"]),
                 discharged_on=json_date(p["discharged_on"]),
             )
             for p in row["placements"]
-        ],
-        financial_assessments=[
+        ),
+        financial_assessments=tuple(
             FinancialAssessment(
                 assessed_on=json_date(f["assessed_on"]),
                 weekly_assessed_charge=f["charge"],
                 capital_band=f["capital_band"],
             )
             for f in row["assessments"]
-        ],
+        ),
     )
 
 
-def merge(records: list[SocialCareRecord]) -> SocialCareRecord:
+def merge(records: Sequence[SocialCareRecord]) -> SocialCareRecord:
     """A council may hold duplicate client records for one person: answer from all of them."""
     if len(records) == 1:
         return records[0]
     return SocialCareRecord(
-        care_plans=[p for r in records for p in r.care_plans],
-        placements=sorted((p for r in records for p in r.placements), key=lambda p: p.admitted_on),
-        financial_assessments=sorted(
-            (f for r in records for f in r.financial_assessments), key=lambda f: f.assessed_on
+        care_plans=tuple(p for r in records for p in r.care_plans),
+        placements=tuple(sorted((p for r in records for p in r.placements), key=lambda p: p.admitted_on)),
+        financial_assessments=tuple(
+            sorted((f for r in records for f in r.financial_assessments), key=lambda f: f.assessed_on)
         ),
     )
 
@@ -87,5 +88,5 @@ class SocialCareSource(PgSource):
         "id": ("cl.client_id", "cl.client_id = ANY($1::text[])"),
     }
 
-    def build(self, rows: Sequence[Any]) -> SocialCareRecord:
-        return merge([_client(r) for r in rows])
+    async def fetch(self, keys: Sequence[SubjectKey]) -> list[SocialCareRecord | None]:
+        return await self.fetch_records(keys, lambda rows: merge([_client(r) for r in rows]))

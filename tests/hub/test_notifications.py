@@ -24,6 +24,7 @@ from hub.records.orgs import load_areas
 from hub.types import SOURCE_STORES
 from linkage import NormalisedNino
 from linkage.link import person_key_for
+from resolvers.sources import DwpSource, HousingBenefitSource
 from tests import people as P
 from tests.conftest import TEST_COUNCIL, codes, gql, make_token, running_client
 from tests.hub.test_source_failures import source_down
@@ -275,10 +276,11 @@ async def test_a_dispatcher_killed_after_delivering_but_before_recording_it_deli
     sent = (await _notify(client, t, _key(), kind="HOSPITAL_ADMISSION"))["data"]["notifyChange"]
     nid = uuid.UUID(sent["notificationId"])
     hub = await asyncpg.create_pool(settings.service_url("hub"), min_size=1, max_size=2)
-    targets = {
+    pools = {
         "dwp": await asyncpg.create_pool(settings.service_url("src_dwp"), min_size=1, max_size=2),
         "hb": await asyncpg.create_pool(settings.service_url("src_hb"), min_size=1, max_size=2),
     }
+    targets = {"dwp": DwpSource(pools["dwp"], timeout=5), "hb": HousingBenefitSource(pools["hb"], timeout=5)}
     try:
         # The first dispatcher claims the deliveries (a short lease) and writes them to the inboxes, then
         # dies before recording that it did.
@@ -296,7 +298,7 @@ async def test_a_dispatcher_killed_after_delivering_but_before_recording_it_deli
             await second.run_once()
         assert await _mine(hub, nid, "delivered") == 2
     finally:
-        await asyncio.gather(hub.close(), *(p.close() for p in targets.values()))
+        await asyncio.gather(hub.close(), *(p.close() for p in pools.values()))
     inbox = await _inbox(admin, str(nid))
     assert (len(inbox["dwp"]), len(inbox["hb"])) == (1, 1)  # the repeat landed on the first: one effect
 

@@ -1,0 +1,1 @@
+"""Tests of the resolvers: the GraphQL fields and, beside them, the source adapters."""

@@ -1,0 +1,1 @@
+"""The source adapters: one contract suite run against each."""
