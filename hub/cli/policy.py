@@ -1,0 +1,51 @@
+"""``welfare-hub policy``: check the purpose register against the schema; print the privacy notice."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import TYPE_CHECKING, Any
+
+from hub.config import Settings
+
+if TYPE_CHECKING:
+    pass
+
+
+__all__ = ["add_commands"]
+
+log = logging.getLogger("welfare_hub")
+
+
+def _cmd_policy_check(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.execution.schema import build_schema, load_purposes
+
+    register = load_purposes(settings, build_schema(settings))  # raises ConfigError listing every problem
+    grants = sum(len(p.fields) for p in register.purposes.values())
+    sizes = f"{len(register.purposes)} purposes, {len(register.org_types)} org types, {grants} field grants"
+    print(f"{settings.purposes_path}: {sizes}")
+    return 0
+
+
+def _cmd_policy_notice(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.access.notice import field_descriptions, render
+    from hub.execution.schema import build_schema, load_purposes
+
+    schema = build_schema(settings)
+    register = load_purposes(settings, schema)
+    if args.purpose is not None and args.purpose not in register.purposes:
+        print(f"no purpose {args.purpose!r} in the register ({', '.join(register.purposes)})", file=sys.stderr)
+        return 2
+    sys.stdout.write(render(register, field_descriptions(schema._schema), args.format, args.purpose))
+    return 0
+
+
+def add_commands(sub: Any) -> None:
+    policy = sub.add_parser("policy", help="the purpose register")
+    policy_sub = policy.add_subparsers(dest="policy_command", required=True)
+    policy_sub.add_parser("check", help="validate the register against the schema").set_defaults(func=_cmd_policy_check)
+    notice = policy_sub.add_parser("notice", help="the privacy notice, generated from the register")
+    notice.add_argument("--format", choices=("md", "html"), default="md")
+    notice.add_argument("--purpose", help="one purpose only")
+    notice.set_defaults(func=_cmd_policy_notice)

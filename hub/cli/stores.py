@@ -1,0 +1,52 @@
+"""``welfare-hub migrate`` and ``welfare-hub seed``: the four stores' schemas, and synthetic people in the sources."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from hub.config import Settings
+
+if TYPE_CHECKING:
+    pass
+
+from hub.cli.common import database
+
+__all__ = ["add_commands"]
+
+log = logging.getLogger("welfare_hub")
+
+
+def _cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.ops.migrate import migrate
+
+    with database(settings) as s:
+        for report in asyncio.run(migrate(s)):
+            print(f"{report.store}: applied {list(report.applied) or 'nothing new'}; already {list(report.already)}")
+    return 0
+
+
+def _cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.ops.demo import seed_sources
+
+    with database(settings) as s:
+        counts = asyncio.run(
+            seed_sources(
+                s, people=args.people, seed=args.seed, hb_coverage=args.hb_coverage, care_coverage=args.care_coverage
+            )
+        )
+    for table, n in counts.items():
+        print(f"{table}: {n} rows")
+    return 0
+
+
+def add_commands(sub: Any) -> None:
+    sub.add_parser("migrate", help="create (if allowed) and migrate the four stores").set_defaults(func=_cmd_migrate)
+    seed = sub.add_parser("seed", help="fill the three sources with synthetic people")
+    seed.add_argument("--people", type=int, default=5000)
+    seed.add_argument("--seed", type=int, default=1)
+    seed.add_argument("--hb-coverage", type=float, default=None, help="share of people with an HB claim (0.3)")
+    seed.add_argument("--care-coverage", type=float, default=None, help="share known to social care (0.15)")
+    seed.set_defaults(func=_cmd_seed)
