@@ -37,7 +37,8 @@ def _cmd_orgs_staff(settings: Settings, args: argparse.Namespace) -> int:
     import csv
 
     from hub.access.keys import load_key_ring
-    from hub.records.orgs import person_key_of, record_staff
+    from hub.records.links import person_key_of
+    from hub.records.orgs import record_staff
     from linkage import check_nino, subject_hash, user_hash
 
     settings = with_local_keys(settings)

@@ -20,7 +20,7 @@ import asyncpg
 from linkage import Demographics, FSModel, KeyedHash, Thresholds
 from linkage.link import Decision, decide
 
-__all__ = ["IndexedPerson", "LinkIndex", "ReviewQueue", "ReviewRow", "load_link_model"]
+__all__ = ["IndexedPerson", "LinkIndex", "ReviewQueue", "ReviewRow", "load_link_model", "person_key_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,3 +168,12 @@ class ReviewQueue:
                     row["source_record_id"],
                 )
             return _review(row)
+
+
+async def person_key_of(conn: asyncpg.Connection, nino_hashes: Sequence[str]) -> uuid.UUID | None:
+    """The hub person a NINO is linked to (its hashes under every key of the ring), if any."""
+    value = await conn.fetchval(
+        "SELECT person_key FROM hub.link WHERE nino_hash = ANY($1::text[]) AND band = 'link' LIMIT 1",
+        list(nino_hashes),
+    )
+    return value if isinstance(value, uuid.UUID) else None

@@ -23,7 +23,7 @@ from hub.access.orgs import Organisation, admitted
 from hub.db import unavailable_as
 from hub.errors import OrgRegisterUnavailable
 
-__all__ = ["OrgRegister", "load_areas", "person_key_of", "record_staff", "upsert"]
+__all__ = ["OrgRegister", "load_areas", "record_staff", "upsert"]
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -149,12 +149,3 @@ async def record_staff(conn: asyncpg.Connection, staff: Sequence[tuple[str, str,
         "person_key = EXCLUDED.person_key, recorded_at = now()",
         list(staff),
     )
-
-
-async def person_key_of(conn: asyncpg.Connection, nino_hashes: Sequence[str]) -> uuid.UUID | None:
-    """The hub person a NINO is linked to (its hashes under every key of the ring), if any."""
-    value = await conn.fetchval(
-        "SELECT person_key FROM hub.link WHERE nino_hash = ANY($1::text[]) AND band = 'link' LIMIT 1",
-        list(nino_hashes),
-    )
-    return value if isinstance(value, uuid.UUID) else None

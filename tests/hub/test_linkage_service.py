@@ -242,7 +242,7 @@ async def test_own_record_is_refused_through_another_nino_linked_to_the_user(lin
     # The user was recorded with their hub person key: a council record carrying another NINO that the link
     # index ties to them (or their own) reaches that person, and is refused.
     from hub.access.keys import load_key_ring
-    from hub.records.orgs import person_key_of
+    from hub.records.links import person_key_of
     from linkage import NormalisedNino
 
     person = await linked.admin["src_dwp"].fetchrow("SELECT nino FROM dwp.person ORDER BY person_id LIMIT 1 OFFSET 60")
