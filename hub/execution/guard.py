@@ -82,8 +82,11 @@ class PurposeGuard(SchemaExtension):
         document = ec.graphql_document
         assert document is not None
         operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-        if ec.operation_name is not None:
-            operations = [o for o in operations if o.name is not None and o.name.value == ec.operation_name]
+        # What the request named: strawberry's ``operation_name`` falls back to the first operation's name,
+        # and the GraphQL spec says a document of several operations without a name is refused, not guessed.
+        named: str | None = getattr(ec, "_provided_operation_name", None)
+        if named is not None:
+            operations = [o for o in operations if o.name is not None and o.name.value == named]
         if len(operations) != 1:
             raise OperationNotSupported("name exactly one operation to run (operationName)")
         operation = operations[0]

@@ -55,3 +55,13 @@ async def test_an_unregistered_organisation_is_refused_before_its_document_is_re
         body = (await gql(client, stranger, document)).json()
         assert codes(body) == ["UNKNOWN_ORGANISATION"], document
         assert body.get("data") is None
+
+
+async def test_several_operations_without_a_name_are_refused_not_guessed(client: httpx.AsyncClient, token: Any) -> None:
+    t = token("council_blue_badge", "BLUE_BADGE")
+    document = "query A { __typename } query B { __typename }"
+    body = (await gql(client, t, document)).json()
+    assert codes(body) == ["OPERATION_NOT_SUPPORTED"]
+    assert body.get("data") is None
+    named = (await gql(client, t, document, operationName="B")).json()
+    assert named == {"data": {"__typename": "Query"}}
