@@ -67,7 +67,7 @@ async def seed_sources(
 ) -> dict[str, int]:
     """Migrate, then replace the sources' contents with ``people`` synthetic people (COPY)."""
     from hub.ops.synth import SynthParams, generate, load
-    from hub.ops.synth.generate import council_areas
+    from hub.ops.synth.addresses import council_areas
     from hub.records.orgs import load_areas
 
     await migrate(settings)

@@ -1,7 +1,7 @@
-"""Bulk-load :class:`~hub.ops.synth.generate.SynthData` into the three source databases with COPY.
+"""Bulk-load :class:`~hub.ops.synth.tables.SynthData` into the three source databases with COPY.
 
 The only I/O of the synthetic data package. Table and schema names come from a fixed whitelist
-(:data:`hub.ops.synth.generate.DATABASES`), never from the data, and are quoted as identifiers; the rows
+(:data:`hub.ops.synth.tables.DATABASES`), never from the data, and are quoted as identifiers; the rows
 travel in COPY's binary format, so no value is ever spliced into SQL.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 import asyncpg
 
-from hub.ops.synth.generate import COLUMNS, DATABASES, SynthData, Table
+from hub.ops.synth.tables import COLUMNS, DATABASES, SynthData, Table
 
 __all__ = ["load"]
 
