@@ -193,7 +193,7 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
         if state._services is None or not budget.take():
             return
         try:
-            await record.write(state._services.audit, record.refused_token(code), annotate_operation=False)
+            await record.write(state._services.audit, record.refused_token(code))
         except Exception as e:
             log.error("audit write for a refused token failed: %s", type(e).__name__)
 

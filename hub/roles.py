@@ -101,7 +101,6 @@ def roles_for(
     answers = answers_from(services.sources.dwp)
 
     async def recheck_interests() -> None:
-        assert services.interests is not None
         await services.interests.recheck(answers)
 
     background = settings.audit_timeout * 5
@@ -112,7 +111,7 @@ def roles_for(
             Role(3600.0, prune_spans, "pruning spans", background),
         ]
     verification = services.audit_verification
-    if verification is not None and settings.audit_verify_seconds > 0:
+    if settings.audit_verify_seconds > 0:
         # Auditors read a verification kept fresh here, rather than wait for one over the whole log.
         roles.append(Role(settings.audit_verify_seconds, verification.refresh, "audit verification", None))
     if settings.interest_check_seconds > 0:

@@ -8,13 +8,11 @@ rejects the candidate. The candidate person appears only as the reviewer organis
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
-from typing import SupportsFloat
 
 import strawberry
 from strawberry.types import Info
 
-from hub.records.links import ReviewRow
+from hub.records.links import EvidenceTerm, ReviewRow
 from hub.types import subject_reference
 from resolvers.arguments import cursor, number, page_size
 from resolvers.context import RequestContext
@@ -51,16 +49,11 @@ class ReviewItem:
     created_at: dt.datetime = strawberry.field(description="When the item was queued.")
 
 
-def _evidence(e: Mapping[str, object]) -> FieldEvidence:
-    weight = e["weight"]  # stored as JSON: a float, or a Decimal through the hub pool's exact-number codec
-    if not isinstance(weight, SupportsFloat):
-        raise TypeError(f"a review item's evidence weight is {type(weight).__name__}, not a number")
-    return FieldEvidence(comparison=str(e["comparison"]), level=str(e["level"]), weight=float(weight))
+def _evidence(e: EvidenceTerm) -> FieldEvidence:
+    return FieldEvidence(comparison=e["comparison"], level=e["level"], weight=float(e["weight"]))
 
 
 def _item(ctx: RequestContext, row: ReviewRow) -> ReviewItem:
-    if not isinstance(row.created_at, dt.datetime):  # the row's column is timestamptz
-        raise TypeError(f"a review item's created_at is {type(row.created_at).__name__}, not a datetime")
     return ReviewItem(
         review_id=strawberry.ID(str(row.review_id)),
         source=row.source,

@@ -46,7 +46,6 @@ from hub.errors import (
     IntrospectionDisabled,
     MixedPurposes,
     OperationNotSupported,
-    OrgRegisterUnavailable,
     PurposeForbidsField,
     UnknownPurpose,
 )
@@ -142,16 +141,13 @@ class PurposeGuard(SchemaExtension):
     async def _check_organisation(self, ctx: RequestContext) -> None:
         """The caller's organisation as the register holds it: known, active, of the type its token claims,
         and accredited today. Checked for every operation, before anything else."""
-        register = ctx.services.orgs
-        if register is None:
-            raise OrgRegisterUnavailable("the organisation register is not available, so nothing is released")
-        found = await register.get(ctx.caller.org)  # a failed read raises OrgRegisterUnavailable
+        found = await ctx.services.orgs.get(ctx.caller.org)  # a failed read raises OrgRegisterUnavailable
         ctx.organisation = check_organisation(found, claimed_type=ctx.caller.org_type, today=dt.date.today())
 
     async def _area(self, ctx: RequestContext) -> None:
         """The caller's area, read once before the lookups run, for the legitimate-relationship check."""
         org, orgs, spec = ctx.organisation, ctx.services.orgs, ctx.purpose
-        if spec is None or not spec.local_tie or org is None or orgs is None or org.national:
+        if spec is None or not spec.local_tie or org is None or org.national:
             return
         council = await orgs.council_served(org)
         ctx.area = (council, await orgs.districts_of(council) if council is not None else frozenset())
@@ -159,10 +155,7 @@ class PurposeGuard(SchemaExtension):
     async def _require_consent(self, ctx: RequestContext) -> None:
         assert ctx.purpose is not None
         assert ctx.consent_subject is not None
-        store = ctx.services.consent
-        if store is None:
-            raise ConsentUnavailable("consent records cannot be read, so nothing is released")
-        ctx.consent = await store.live(ctx.consent_subject, ctx.purpose.id)  # raises ConsentUnavailable
+        ctx.consent = await ctx.services.consent.live(ctx.consent_subject, ctx.purpose.id)  # raises ConsentUnavailable
         if ctx.consent is None:
             raise ConsentRequired(
                 f"purpose {ctx.purpose.id} needs the person's consent, and none is live", purpose=ctx.purpose.id
@@ -171,7 +164,7 @@ class PurposeGuard(SchemaExtension):
     async def _notify_subject(self, ctx: RequestContext) -> None:
         """The person asked to be told of each share: record the notice before the data leaves."""
         spec, consent, store = ctx.purpose, ctx.consent, ctx.services.consent
-        if spec is None or consent is None or store is None or ctx.consent_subject is None or not ctx.released:
+        if spec is None or consent is None or ctx.consent_subject is None or not ctx.released:
             return
         if consent.notify_on_share or spec.notify_on_share:
             await store.notify(
@@ -219,6 +212,7 @@ class PurposeGuard(SchemaExtension):
         if codes is not None:
             record = dataclasses.replace(record, reason_codes=codes)
         try:
+            audit.annotate(record)
             await audit.write(ctx.services.audit, record)
         except Exception as e:
             log.error("audit write of a refused document failed: %s", type(e).__name__)
@@ -257,7 +251,9 @@ class PurposeGuard(SchemaExtension):
                 ConsentUnavailable("the person asked to be told of each share and the notice could not be recorded")
             )
         try:
-            await audit.write(ctx.services.audit, audit.from_request(ctx, self.execution_context, result))
+            record = audit.from_request(ctx, self.execution_context, result)
+            audit.annotate(record)
+            await audit.write(ctx.services.audit, record)
         except Exception as e:
             log.error("audit write failed, nothing released: %s", type(e).__name__)
             error = AuditUnavailable("the audit record could not be written, so no data was released")

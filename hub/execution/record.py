@@ -72,8 +72,10 @@ def from_request(ctx: RequestContext, ec: ExecutionContext, result: Any) -> Audi
     )
 
 
-def annotate(operation: Span, record: AuditRecord) -> None:
-    """The operation span carries what the audit record says, in pseudonymous form only."""
+def annotate(record: AuditRecord, operation: Span | None = None) -> None:
+    """The operation span (the current one by default) carries what the audit record says, in pseudonymous
+    form only."""
+    operation = operation or trace.get_current_span()
     operation.update_name(record.operation_type or "graphql")
     attributes: dict[str, Any] = {
         "graphql.operation.type": record.operation_type or "",
@@ -97,10 +99,8 @@ def annotate(operation: Span, record: AuditRecord) -> None:
     operation.set_attributes(attributes)
 
 
-async def write(sink: AuditSink, record: AuditRecord, *, annotate_operation: bool = True) -> None:
+async def write(sink: AuditSink, record: AuditRecord) -> None:
     """Append ``record`` (traced); raises if the store does not take it, and the caller then releases nothing."""
-    if annotate_operation:
-        annotate(trace.get_current_span(), record)
     with span("welfare_hub.audit", attributes={f"{NS}.decision": record.decision}):
         await sink.write(record)
 

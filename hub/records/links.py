@@ -9,18 +9,21 @@ review-band match releases nothing and says so, a non-link is "not found".
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
+from typing import TypedDict
 
 import asyncpg
 
 from linkage import Demographics, FSModel, KeyedHash, Thresholds
 from linkage.link import Decision, decide
 
-__all__ = ["IndexedPerson", "LinkIndex", "ReviewQueue", "ReviewRow", "load_link_model", "person_key_of"]
+__all__ = ["EvidenceTerm", "IndexedPerson", "LinkIndex", "ReviewQueue", "ReviewRow", "load_link_model", "person_key_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +89,14 @@ def load_link_model(path: Path | None) -> FSModel | None:
     return FSModel.loads(path.read_text())
 
 
+class EvidenceTerm(TypedDict):
+    """One comparison's part in a decision, as the link index stores it (JSON)."""
+
+    comparison: str
+    level: str
+    weight: float | Decimal  # a Decimal when read through the hub pool's exact-number JSON codec
+
+
 @dataclass(frozen=True, slots=True)
 class ReviewRow:
     review_id: int
@@ -96,9 +107,9 @@ class ReviewRow:
     probability: float | None
     match_weight: float | None
     model_version: str | None
-    evidence: list[dict[str, object]]
+    evidence: list[EvidenceTerm]
     status: str
-    created_at: object
+    created_at: dt.datetime
 
 
 _REVIEW_COLUMNS = (

@@ -10,6 +10,7 @@ from typing import Any
 
 from hub.config import Settings
 from hub.db import create_store_pool
+from hub.types import SOURCE_STORES
 from resolvers.source_spans import source_span
 from resolvers.sources import DwpSource, HousingBenefitSource, SocialCareSource
 
@@ -34,10 +35,7 @@ class LinkCounts:
 
 @asynccontextmanager
 async def open_sources(settings: Settings) -> Any:
-    pools = {
-        store: await create_store_pool(settings.service_url(store), max_size=4)
-        for store in ("src_dwp", "src_hb", "src_social_care")
-    }
+    pools = {store: await create_store_pool(settings.service_url(store), max_size=4) for store in SOURCE_STORES}
     try:
         yield (
             DwpSource(pools["src_dwp"], timeout=BATCH_TIMEOUT, db_span=source_span),
