@@ -7,7 +7,7 @@
     │   ├── UnknownOrganisation                UNKNOWN_ORGANISATION (not in the register, or inactive)
     │   ├── OrganisationTypeMismatch           ORG_TYPE_MISMATCH (token and register disagree)
     │   ├── AccreditationExpired               ACCREDITATION_EXPIRED (a partner past its accreditation)
-    │   ├── NoLegitimateRelationship           NO_LEGITIMATE_RELATIONSHIP (not connected with your area)
+    │   ├── NoLegitimateRelationship           SUBJECT_NOT_FOUND to the caller (audited as NO_LEGITIMATE_RELATIONSHIP)
     │   ├── OwnRecord                          OWN_RECORD (a user's own record; flagged for the auditor)
     │   ├── UnknownPurpose                     UNKNOWN_PURPOSE
     │   ├── PurposeNotGranted                  PURPOSE_NOT_GRANTED
@@ -36,6 +36,10 @@
     └── ConfigError (also ValueError)          refuses to start, listing every problem
 
 No message here ever contains a NINO, a name or any other value taken from a request or a source.
+
+"Not found" and "not yours to ask about" look the same to the caller: :class:`NoLegitimateRelationship`
+answers exactly as :class:`SubjectNotFound` does (code and message), so no lookup tells a caller who exists
+outside its area; the audit record keeps the true reason (:attr:`HubError.audit_code`) for the auditor.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from collections.abc import Iterable
 from typing import Any, ClassVar
 
 __all__ = [
+    "NOT_FOUND_MESSAGE",
     "AccreditationExpired",
     "AuditUnavailable",
     "AuthError",
@@ -78,11 +83,18 @@ __all__ = [
 
 class HubError(Exception):
     code: ClassVar[str] = "INTERNAL"
+    #: The reason the audit record gives, when it must say more than the caller may learn (else the code).
+    audit_code: ClassVar[str | None] = None
 
     def __init__(self, message: str, **extensions: Any) -> None:
         super().__init__(message)
         self.message = message
         self.extensions: dict[str, Any] = {"code": self.code, **extensions}
+
+    @property
+    def reason(self) -> str:
+        """What the audit record says about this error."""
+        return self.audit_code or self.code
 
 
 class AuthError(HubError):
@@ -113,8 +125,22 @@ class AccreditationExpired(RequestRefused):
     code = "ACCREDITATION_EXPIRED"
 
 
-class NoLegitimateRelationship(RequestRefused):
-    code = "NO_LEGITIMATE_RELATIONSHIP"
+#: The one answer for "no such person" and "not yours to ask about".
+NOT_FOUND_MESSAGE = (
+    "no one you may ask about matches: there is no such person in the sources this purpose may read, "
+    "or they are not connected with your organisation's area"
+)
+
+
+class NoLegitimateRelationship(RequestRefused, LookupError):
+    """Not connected with the caller's area: refused, and answered exactly as "not found"."""
+
+    code = "SUBJECT_NOT_FOUND"
+    audit_code = "NO_LEGITIMATE_RELATIONSHIP"
+
+    def __init__(self, message: str = NOT_FOUND_MESSAGE) -> None:
+        super().__init__(NOT_FOUND_MESSAGE)
+        self.detail = message  # for the hub's own logs and tests, never the caller
 
 
 class OwnRecord(RequestRefused):
@@ -185,7 +211,14 @@ class ProtectedAddress(HubError, PermissionError):
 
 
 class SubjectNotFound(HubError, LookupError):
+    """No such person (in the sources the purpose may read). Its message is always the same one, which
+    :class:`NoLegitimateRelationship` shares."""
+
     code = "SUBJECT_NOT_FOUND"
+
+    def __init__(self, message: str = NOT_FOUND_MESSAGE) -> None:
+        super().__init__(NOT_FOUND_MESSAGE)
+        self.detail = message  # for the hub's own logs and tests, never the caller
 
 
 class MatchNeedsReview(HubError, LookupError):

@@ -177,7 +177,7 @@ class AuditHold:
 
 @strawberry.type(description="A pattern for an auditor to look at; not a verdict.", directives=tier("identity"))
 class AuditAnomaly:
-    kind: str = strawberry.field(description="own_record, same_address, volume or out_of_hours.")
+    kind: str = strawberry.field(description="own_record, same_address, fishing, volume or out_of_hours.")
     organisation: str = strawberry.field(description="The user's organisation.")
     user: str = strawberry.field(description="The user, as the hub's keyed hash.")
     count: int = strawberry.field(description="How many operations.")

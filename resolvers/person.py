@@ -186,6 +186,9 @@ async def by_demographics(ctx: RequestContext, given: PersonDemographics) -> Per
     )
     decision, normalised = await match_demographics(ctx, query)
     if decision.band is Band.REVIEW:
+        # "Someone nearly matches" is itself an answer about who exists: given only when one of the people
+        # it could be is connected with the caller's area (else it looks exactly like "not found").
+        await _require_some_relationship(ctx, [c.spine_record_id for c in decision.review or (decision.chosen,) if c])
         raise MatchNeedsReview(
             "the details fit more than one person, or one not clearly enough: nothing is released; "
             "add a NINO or more details, or ask for a clerical check"
@@ -199,9 +202,7 @@ async def by_demographics(ctx: RequestContext, given: PersonDemographics) -> Per
     person_key = person_key_for(chosen_id)
     if ctx.own_person_known is not None and person_key == ctx.own_person_known:
         raise OwnRecord("you may not look up your own record through the hub")
-    indexed = await ctx.services.identity.by_person(person_key)
-    found = dict(indexed.records) if indexed else {}
-    found.setdefault("dwp", [decision.chosen.spine_record_id])
+    found = await _records_of(ctx, chosen_id)
     keys = _keys_for(ctx, found)
     await require_relationship(ctx, {n: [("id", r) for r in rids] for n, rids in found.items()})
     await require_held(ctx, keys)
@@ -211,3 +212,24 @@ async def by_demographics(ctx: RequestContext, given: PersonDemographics) -> Per
             ctx.services.key_ring.pseudonym(ctx.caller.org, subject_reference(person_key=person_key))
         ),
     )
+
+
+async def _records_of(ctx: RequestContext, spine_record_id: str) -> dict[str, list[str]]:
+    """Every source's records of the person whose DWP record this is (the link index's, else DWP's alone)."""
+    indexed = await ctx.services.identity.by_person(person_key_for(spine_record_id))
+    found = dict(indexed.records) if indexed else {}
+    found.setdefault("dwp", [spine_record_id])
+    return found
+
+
+async def _require_some_relationship(ctx: RequestContext, spine_record_ids: Sequence[str]) -> None:
+    """Raise NoLegitimateRelationship (which answers as "not found") unless the caller may ask about at
+    least one of these people."""
+    for spine_record_id in spine_record_ids:
+        found = await _records_of(ctx, spine_record_id)
+        try:
+            await require_relationship(ctx, {n: [("id", r) for r in rids] for n, rids in found.items()})
+        except NoLegitimateRelationship:
+            continue
+        return
+    raise NoLegitimateRelationship("none of the people the details could be is connected with the caller's area")

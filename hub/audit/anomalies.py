@@ -1,11 +1,14 @@
 """Anomalies in the audit log: what staff browsing family and neighbours looks like.
 
 Regulators' most common finding about shared benefit data is staff looking up people they know. The hub
-points an auditor at four patterns, to review, not verdicts:
+points an auditor at five patterns, to review, not verdicts:
 
 - ``own_record``: a user looked for their own record (the hub refused it; every attempt is shown);
 - ``same_address``: data released about someone who lives where the user lives (their household, or the
   same postcode and first address line in DWP's records);
+- ``fishing``: many lookups by one user that named no one they may ask about (not found, not connected with
+  their area, or too close to call): what probing for who exists, or for someone's date of birth, looks
+  like (at least ``fishing_minimum`` of them, and at least ``fishing_share`` of the user's operations);
 - ``volume``: a user's lookups far above their organisation's other users (``volume_factor`` times the
   median, and at least ``minimum``);
 - ``out_of_hours``: lookups before or after working hours (UK time) or at weekends.
@@ -30,12 +33,14 @@ _LONDON = ZoneInfo("Europe/London")
 #: Where people live, by DWP record id: opaque keys that match when two people share a home.
 Homes = Callable[[Sequence[str]], Awaitable[dict[str, tuple[str, ...]]]]
 #: The order an auditor reads them in: the most telling first.
-_ORDER = {"own_record": 0, "same_address": 1, "volume": 2, "out_of_hours": 3}
+_ORDER = {"own_record": 0, "same_address": 1, "fishing": 2, "volume": 3, "out_of_hours": 4}
+#: The audit reasons of a lookup that named no one the caller may ask about.
+UNANSWERED = ("SUBJECT_NOT_FOUND", "NO_LEGITIMATE_RELATIONSHIP", "MATCH_NEEDS_REVIEW")
 
 
 @dataclass(frozen=True, slots=True)
 class Anomaly:
-    kind: str  # "own_record" | "same_address" | "volume" | "out_of_hours"
+    kind: str  # "own_record" | "same_address" | "fishing" | "volume" | "out_of_hours"
     caller_org: str
     caller_user_hash: str
     count: int
@@ -56,6 +61,7 @@ class UserActivity:
     own_record: int  # attempts at their own record (OWN_RECORD refusals)
     times: Sequence[dt.datetime]  # when each operation happened, in chain order
     seqs: Sequence[int]  # and its place in the chain
+    unanswered: int = 0  # lookups that named no one the user may ask about (UNANSWERED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +81,11 @@ def classify(
     volume_factor: float = 5.0,
     minimum: int = 20,
     working_hours: tuple[int, int] = (8, 18),
+    fishing_minimum: int = 10,
+    fishing_share: float = 0.5,
 ) -> list[Anomaly]:
-    """The volume, own-record and out-of-hours anomalies among the users' activity. A user alone in their
-    organisation has no peers to be compared with, so is never a volume anomaly."""
+    """The volume, own-record, fishing and out-of-hours anomalies among the users' activity. A user alone
+    in their organisation has no peers to be compared with, so is never a volume anomaly."""
     found: list[Anomaly] = []
     by_org: dict[str, list[int]] = {}
     for a in activity:
@@ -106,6 +114,19 @@ def classify(
                     a.caller_user_hash,
                     a.own_record,
                     "looked for their own record (refused)",
+                    a.first_seq,
+                    a.last_seq,
+                )
+            )
+        if a.unanswered >= fishing_minimum and a.unanswered >= fishing_share * a.count:
+            found.append(
+                Anomaly(
+                    "fishing",
+                    a.caller_org,
+                    a.caller_user_hash,
+                    a.unanswered,
+                    f"{a.unanswered} of {a.count} operations named no one the user may ask about "
+                    "(not found, not connected with their area, or too close to call)",
                     a.first_seq,
                     a.last_seq,
                 )
@@ -172,11 +193,13 @@ async def find(
     rows = await pool.fetch(
         "SELECT caller_org, caller_user_hash, count(*) AS n, min(seq) AS first_seq, max(seq) AS last_seq, "
         "count(*) FILTER (WHERE 'OWN_RECORD' = ANY(reason_codes)) AS own, "
+        "count(*) FILTER (WHERE reason_codes && $3::text[]) AS unanswered, "
         "array_agg(occurred_at ORDER BY seq) AS times, array_agg(seq ORDER BY seq) AS seqs "
         "FROM hub.audit_event WHERE seq IS NOT NULL AND occurred_at >= $1 AND occurred_at < $2 "
         "AND caller_user_hash <> '' AND operation_type IS NOT NULL GROUP BY 1, 2",
         since,
         until,
+        list(UNANSWERED),
         timeout=statement_timeout,
     )
     activity = [
@@ -189,6 +212,7 @@ async def find(
             r["own"],
             r["times"],
             r["seqs"],
+            r["unanswered"],
         )
         for r in rows
     ]

@@ -31,7 +31,8 @@ def codes_of(result: Any) -> list[str]:
     codes = []
     for error in errors:
         original = error.original_error
-        code = original.extensions["code"] if isinstance(original, HubError) else (error.extensions or {}).get("code")
+        # The true reason, which may say more than the caller was told (NO_LEGITIMATE_RELATIONSHIP).
+        code = original.reason if isinstance(original, HubError) else (error.extensions or {}).get("code")
         codes.append(str(code or "ERROR"))
     return sorted(set(codes))
 

@@ -493,3 +493,66 @@ async def test_key_rotation_keeps_lookups_working(linked: Linked, token: Any, tm
         new_ring.hash_nino(check_nino(nino).nino).value,
     )  # type: ignore[arg-type]
     assert hashed == 1
+
+
+BADGE_BY_NINO = "query($n: String!) { person(nino: $n, purpose: BLUE_BADGE) { subjectId } }"
+BADGE_BY_DETAILS = "query($d: PersonDemographics!) { person(demographics: $d, purpose: BLUE_BADGE) { subjectId } }"
+
+
+async def test_who_exists_outside_the_area_cannot_be_learned_and_fishing_is_flagged(
+    linked: Linked, issuer: IssuerKey, token: Any
+) -> None:
+    """The existence and date-of-birth oracle: a council probing people outside its area, by NINO or by
+    details with one date of birth after another, gets one answer whether or not the person exists, and
+    the probing shows up in auditAnomalies."""
+    council = make_token(issuer, linked.settings, council="E09000901")
+    t = council("council_blue_badge", "BLUE_BADGE", org="oracle-badges")
+    people = await linked.admin["src_dwp"].fetch(
+        "SELECT nino, given_name, family_name, date_of_birth, postcode FROM dwp.person "
+        "WHERE nino IS NOT NULL ORDER BY person_id LIMIT 60"
+    )
+    since = dt.datetime.now(dt.UTC)
+    async with running_client(linked.settings) as client:
+        outsider = None
+        for p in people:
+            await gql(client, t, BADGE_BY_NINO, {"n": p["nino"]})
+            reason = await linked.admin["hub"].fetchval(
+                "SELECT reason_codes FROM hub.audit_event WHERE caller_org = 'oracle-badges' ORDER BY seq DESC LIMIT 1"
+            )
+            if reason == ["NO_LEGITIMATE_RELATIONSHIP"]:
+                outsider = p
+                break
+        assert outsider is not None, "the synthetic people live in three councils' areas"
+
+        async def answer(query: str, variables: dict[str, Any]) -> Any:
+            body = (await gql(client, t, query, variables)).json()
+            return {"data": body["data"], "errors": body["errors"]}  # all but what is per request (receipts)
+
+        exists = await answer(BADGE_BY_NINO, {"n": outsider["nino"]})
+        assert exists == await answer(BADGE_BY_NINO, {"n": "JK999998C"})  # valid, held by no source
+        assert codes(exists) == ["SUBJECT_NOT_FOUND"]
+        details = {
+            "givenName": outsider["given_name"],
+            "familyName": outsider["family_name"],
+            "dateOfBirth": outsider["date_of_birth"].isoformat(),
+            "postcode": outsider["postcode"],
+        }
+        right = await answer(BADGE_BY_DETAILS, {"d": details})
+        # The date of birth swept day by day, as the review found: every answer is the same one.
+        for days in range(-12, 13):
+            dob = outsider["date_of_birth"] + dt.timedelta(days=days)
+            assert await answer(BADGE_BY_DETAILS, {"d": details | {"dateOfBirth": dob.isoformat()}}) == right, days
+        assert right == await answer(
+            BADGE_BY_DETAILS, {"d": {"givenName": "Zebedee", "familyName": "Quixwell", "dateOfBirth": "1961-02-03"}}
+        )
+        assert right["errors"][0]["message"] == exists["errors"][0]["message"]
+        until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+        q = """query($s: DateTime!, $u: DateTime!) { auditAnomalies(purpose: AUDIT, since: $s, until: $u) {
+          kind organisation count } }"""
+        body = (
+            await gql(client, token("auditor", "AUDIT"), q, {"s": since.isoformat(), "u": until.isoformat()})
+        ).json()
+    assert "errors" not in body, body
+    fishing = [a for a in body["data"]["auditAnomalies"] if a["kind"] == "fishing"]
+    assert [a["organisation"] for a in fishing] == ["oracle-badges"]
+    assert fishing[0]["count"] >= 27

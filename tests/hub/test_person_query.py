@@ -93,7 +93,7 @@ async def test_a_purpose_learns_nothing_of_sources_it_may_not_read(
         unknown = (await gql(client, token(org_type, purpose), query, {"nino": P.ABSENT})).json()
         assert known_elsewhere == unknown
         # A council team: unknown, and not connected with its area, are one refusal.
-        assert codes(known_elsewhere) == ["NO_LEGITIMATE_RELATIONSHIP"]
+        assert codes(known_elsewhere) == ["SUBJECT_NOT_FOUND"]  # as "not found" (audited as NO_LEGITIMATE_RELATIONSHIP)
         assert set(queries.counts) | set(queries.tie_counts) == {store}
 
 

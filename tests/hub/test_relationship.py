@@ -1,5 +1,6 @@
 """A legitimate relationship: a council organisation may look up only people connected with its own area
-(a claim or case at that council, or a home in its area), unless the purpose needs no such tie."""
+(a claim or case at that council, or a home in its area), unless the purpose needs no such tie. A lookup
+without one is answered exactly as "not found" (SUBJECT_NOT_FOUND) and audited as NO_LEGITIMATE_RELATIONSHIP."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ async def test_no_claim_case_or_home_in_the_area_is_refused_and_audited(
 ) -> None:
     t = token("council_blue_badge", "BLUE_BADGE", org="badge-team-tie")
     body = (await gql(client, t, BLUE_BADGE, {"n": P.OUTSIDER})).json()
-    assert codes(body) == ["NO_LEGITIMATE_RELATIONSHIP"]
+    assert codes(body) == ["SUBJECT_NOT_FOUND"]  # as "not found" (audited as NO_LEGITIMATE_RELATIONSHIP)
     assert body["data"] == {"person": None}
     row = await admin["hub"].fetchrow(
         "SELECT reason_codes, fields_released FROM hub.audit_event WHERE caller_org = 'badge-team-tie' "
@@ -61,7 +62,7 @@ async def test_another_council_s_team_is_refused(
             {"n": P.BADGE_DLA},
         )
     ).json()
-    assert codes(body) == ["NO_LEGITIMATE_RELATIONSHIP"]
+    assert codes(body) == ["SUBJECT_NOT_FOUND"]  # as "not found" (audited as NO_LEGITIMATE_RELATIONSHIP)
 
 
 async def test_a_partner_is_tied_through_its_controlling_council(
@@ -76,7 +77,9 @@ async def test_a_partner_is_tied_through_its_controlling_council(
     )
     t = _mint(issuer, "northtown-partner", "council_blue_badge", "BLUE_BADGE")
     assert "errors" not in (await gql(client, t, BLUE_BADGE, {"n": P.BADGE_DLA})).json()
-    assert codes((await gql(client, t, BLUE_BADGE, {"n": P.OUTSIDER})).json()) == ["NO_LEGITIMATE_RELATIONSHIP"]
+    assert codes((await gql(client, t, BLUE_BADGE, {"n": P.OUTSIDER})).json()) == [
+        "SUBJECT_NOT_FOUND"
+    ]  # as "not found" (audited as NO_LEGITIMATE_RELATIONSHIP)
 
 
 async def test_a_national_body_needs_no_local_tie(
@@ -162,7 +165,9 @@ async def test_an_organisation_without_an_area_is_not_national_by_omission(
     # Registered with neither an area nor the national flag: refused, never the whole country.
     await upsert(admin["hub"], [Organisation("badge-team-nowhere", "Nowhere", "council_blue_badge")])
     t = _mint(issuer, "badge-team-nowhere", "council_blue_badge", "BLUE_BADGE")
-    assert codes((await gql(client, t, BLUE_BADGE, {"n": P.BADGE_DLA})).json()) == ["NO_LEGITIMATE_RELATIONSHIP"]
+    assert codes((await gql(client, t, BLUE_BADGE, {"n": P.BADGE_DLA})).json()) == [
+        "SUBJECT_NOT_FOUND"
+    ]  # as "not found" (audited as NO_LEGITIMATE_RELATIONSHIP)
 
 
 async def test_a_partner_of_an_inactive_council_has_no_area(
@@ -176,7 +181,9 @@ async def test_a_partner_of_an_inactive_council_has_no_area(
         ],
     )
     t = _mint(issuer, "orphan-partner", "council_blue_badge", "BLUE_BADGE")
-    assert codes((await gql(client, t, BLUE_BADGE, {"n": P.BADGE_DLA})).json()) == ["NO_LEGITIMATE_RELATIONSHIP"]
+    assert codes((await gql(client, t, BLUE_BADGE, {"n": P.BADGE_DLA})).json()) == [
+        "SUBJECT_NOT_FOUND"
+    ]  # as "not found" (audited as NO_LEGITIMATE_RELATIONSHIP)
 
 
 async def test_unknown_and_unconnected_people_look_the_same_to_a_council(
@@ -191,7 +198,7 @@ async def test_unknown_and_unconnected_people_look_the_same_to_a_council(
     known = (await gql(client, t, q, {"n": P.CARE_ONLY})).json()
     unknown = (await gql(client, t, q, {"n": P.ABSENT})).json()
     assert known == unknown
-    assert codes(known) == ["NO_LEGITIMATE_RELATIONSHIP"]
+    assert codes(known) == ["SUBJECT_NOT_FOUND"]  # as "not found" (audited as NO_LEGITIMATE_RELATIONSHIP)
     assert queries.counts == {}, "no record is read before the refusal"
 
 
@@ -209,7 +216,9 @@ async def test_a_claim_ended_long_ago_is_no_longer_a_tie(
         P.OUTSIDER,
     )
     try:
-        assert codes((await gql(client, t, q, {"n": P.OUTSIDER})).json()) == ["NO_LEGITIMATE_RELATIONSHIP"]
+        assert codes((await gql(client, t, q, {"n": P.OUTSIDER})).json()) == [
+            "SUBJECT_NOT_FOUND"
+        ]  # as "not found" (audited as NO_LEGITIMATE_RELATIONSHIP)
         await admin["src_hb"].execute("UPDATE hb.claim SET end_date = current_date - 30 WHERE claim_ref = 'HB0000099'")
         assert "errors" not in (await gql(client, t, q, {"n": P.OUTSIDER})).json()
     finally:

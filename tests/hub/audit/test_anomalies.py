@@ -194,3 +194,36 @@ def test_the_most_telling_come_first_then_the_most_frequent() -> None:
         ("volume", "b"),
         ("out_of_hours", "a"),
     ]
+
+
+# -- fishing -------------------------------------------------------------------------------------------
+
+# (description, operations, of which named no one the user may ask about, flagged)
+FISHING = [
+    ("a date-of-birth sweep: nearly every lookup unanswered", 30, 28, True),
+    ("exactly the minimum, and most of the user's operations", 12, 10, True),
+    ("one short of the minimum", 12, 9, False),
+    ("many, but a small share of a busy day's work", 200, 20, False),
+    ("half the user's operations is enough", 40, 20, True),
+    ("no unanswered lookups", 30, 0, False),
+]
+
+
+@pytest.mark.parametrize(("description", "count", "unanswered", "flagged"), FISHING, ids=[f[0] for f in FISHING])
+def test_fishing_is_many_lookups_that_named_no_one(
+    description: str, count: int, unanswered: int, flagged: bool
+) -> None:
+    probing = UserActivity(
+        "northshire-hb", "u1", count, 1, count, 0, [at(LONDON_TUESDAY, 10)] * count, [*range(1, count + 1)], unanswered
+    )
+    found = [a for a in classify([probing]) if a.kind == "fishing"]
+    assert kinds(found) == ([("fishing", "u1", unanswered)] if flagged else [])
+
+
+def test_fishing_is_read_after_same_address_and_before_volume() -> None:
+    mk = lambda kind: Anomaly(kind, "o", "u", 1, "", 1, 1)  # noqa: E731
+    assert [a.kind for a in ordered([mk("volume"), mk("fishing"), mk("same_address")])] == [
+        "same_address",
+        "fishing",
+        "volume",
+    ]
