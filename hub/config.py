@@ -80,6 +80,7 @@ class Settings:
     max_aliases: int = 15
     max_fields: int = 1000  # fields a document would resolve, counted through every fragment spread
     max_tokens: int = 1000
+    max_list_items: int = 100  # items in any one list value a request sends
     max_body_bytes: int = 65536
     link_model_path: Path | None = None
     link_threshold: float = 0.999
@@ -183,6 +184,7 @@ class Settings:
             max_aliases=int(number("WELFARE_HUB_MAX_ALIASES", cls.max_aliases, integer=True)),
             max_fields=int(number("WELFARE_HUB_MAX_FIELDS", cls.max_fields, integer=True, minimum=1)),
             max_tokens=int(number("WELFARE_HUB_MAX_TOKENS", cls.max_tokens, integer=True, minimum=10)),
+            max_list_items=int(number("WELFARE_HUB_MAX_LIST_ITEMS", cls.max_list_items, integer=True, minimum=1)),
             max_body_bytes=int(number("WELFARE_HUB_MAX_BODY_BYTES", cls.max_body_bytes, integer=True)),
             link_model_path=path("WELFARE_HUB_LINK_MODEL", None),
             link_threshold=number("WELFARE_HUB_LINK_THRESHOLD", cls.link_threshold, minimum=0.5, maximum=0.999999),

@@ -9,14 +9,76 @@ probability, model version) is kept on the request context.
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+
 from hub.audit.tracing import NS, span
 from hub.errors import BadUserInput, LinkageUnavailable
 from hub.records.links import IndexedPerson
+from hub.types import TIERS
 from linkage import Band, Demographics, NormalisedNino
 from linkage.link import Decision, normalised_nino
+from linkage.normalise import normalise_name, normalise_postcode
 from resolvers.context import RequestContext
 
-__all__ = ["indexed_person", "match_demographics"]
+__all__ = ["check_identification", "indexed_person", "match_demographics"]
+
+#: The earliest date of birth the hub accepts: no one alive, or in the sources, was born before it.
+EARLIEST_BIRTH = dt.date(1900, 1, 1)
+_LONGEST_NAME = 100  # characters of a given or family name; longer is not a name
+_NHS_NUMBER = re.compile(r"[0-9]{10}")
+_UK_POSTCODE = re.compile(r"[A-Z]{1,2}[0-9][0-9A-Z]? [0-9][A-Z]{2}")
+
+
+def _nhs_number_valid(value: str) -> bool:
+    """Ten digits whose modulus-11 check digit is right (NHS Data Dictionary)."""
+    digits = re.sub(r"[\s-]", "", value)
+    if not _NHS_NUMBER.fullmatch(digits):
+        return False
+    total = sum(int(d) * (10 - i) for i, d in enumerate(digits[:9]))
+    check = 11 - total % 11
+    return (0 if check == 11 else check) == int(digits[9]) and check != 10
+
+
+def check_identification(query: Demographics, tier: str, *, today: dt.date | None = None) -> None:
+    """Raise BadUserInput unless the details identify someone as strongly as the purpose's tier needs.
+
+    Only real values count: a name with a letter in it (not blank, not punctuation), a date of birth
+    between 1900 and today, a UK postcode of the right shape, an NHS number whose check digit holds. What
+    is needed rises with the tier:
+
+    - ``identity``, ``benefit_status``: two of given name, family name and date of birth;
+    - ``financial``: all three;
+    - ``special_category``: all three and a corroborating detail (a UK postcode or a valid NHS number).
+    """
+    today = today or dt.date.today()
+    for name in (query.given_name, query.family_name):
+        if name is not None and len(name) > _LONGEST_NAME:
+            raise BadUserInput(f"a name may be at most {_LONGEST_NAME} characters")
+    dob = query.dob if isinstance(query.dob, dt.date) else None
+    if dob is not None and not EARLIEST_BIRTH <= dob <= today:
+        raise BadUserInput(f"a date of birth must be between {EARLIEST_BIRTH.isoformat()} and today")
+    given = normalise_name(query.given_name) is not None
+    family = normalise_name(query.family_name) is not None
+    core = given + family + (dob is not None)
+    postcode = normalise_postcode(query.postcode)
+    corroborated = (postcode is not None and _UK_POSTCODE.fullmatch(postcode) is not None) or (
+        query.nhs_number is not None and _nhs_number_valid(query.nhs_number)
+    )
+    level = TIERS.index(tier) if tier in TIERS else len(TIERS) - 1
+    if level >= TIERS.index("special_category"):
+        if core < 3 or not corroborated:
+            raise BadUserInput(
+                "special-category data needs given name, family name and date of birth, and a UK postcode "
+                "or a valid NHS number, to be sure of the person"
+            )
+    elif level >= TIERS.index("financial"):
+        if core < 3:
+            raise BadUserInput("financial data needs given name, family name and date of birth")
+    elif core < 2:
+        raise BadUserInput(
+            "demographics need at least two of given name, family name and date of birth (a blank name does not count)"
+        )
 
 
 async def indexed_person(ctx: RequestContext, nino: NormalisedNino) -> IndexedPerson | None:
@@ -36,8 +98,7 @@ async def match_demographics(ctx: RequestContext, query: Demographics) -> tuple[
     identity = ctx.services.identity
     if identity.model is None:
         raise LinkageUnavailable("matching by demographics is not available: no linkage model is configured")
-    if sum(v is not None for v in (query.given_name, query.family_name, query.dob)) < 2:
-        raise BadUserInput("demographics need at least two of given name, family name and date of birth")
+    check_identification(query, ctx.purpose.tier if ctx.purpose is not None else TIERS[-1])
     spine = ctx.services.sources.dwp
     with span("welfare_hub.link", attributes={f"{NS}.link.method": "probabilistic"}) as link:
         candidates = await spine.find_candidates([query])

@@ -51,6 +51,7 @@ class Limits:
     max_depth: int
     max_aliases: int
     max_fields: int
+    max_list_items: int = 100  # items in any one list value, literal or variable (hub.execution.inputs)
 
 
 class FragmentCycle(Exception):

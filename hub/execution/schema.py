@@ -73,7 +73,12 @@ class HubSchema(strawberry.Schema):
 
 
 def build_schema(settings: Settings) -> HubSchema:
-    limits = Limits(max_depth=settings.max_depth, max_aliases=settings.max_aliases, max_fields=settings.max_fields)
+    limits = Limits(
+        max_depth=settings.max_depth,
+        max_aliases=settings.max_aliases,
+        max_fields=settings.max_fields,
+        max_list_items=settings.max_list_items,
+    )
     return HubSchema(
         production=settings.production,
         query=Query,

@@ -1,7 +1,9 @@
 """Validation, bounded: a document's cost is measured first (:mod:`hub.execution.cost`, linear in its size),
-and only a document within the limits meets graphql-core's rules. Both verdicts are cached per parsed
-document (the parser cache hands back the same document for the same text), so a repeated query costs a
-lookup; the purpose check, which depends on the caller and the variables, is never cached.
+with its literal values (:mod:`hub.execution.inputs`), and only a document within the limits meets
+graphql-core's rules. Both verdicts are cached per parsed document (the parser cache hands back the same
+document for the same text), so a repeated query costs a lookup. The variables are bounded per request,
+before anything coerces them; the purpose check, which depends on the caller and the variables, is never
+cached.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
 from hub.execution.cost import Limits, over_limits
+from hub.execution.inputs import document_input_errors, variable_input_errors
 
 __all__ = ["BoundedValidation"]
 
@@ -26,7 +29,11 @@ def _verdict(
     rules: tuple[type[ASTValidationRule], ...],
     limits: Limits,
 ) -> list[GraphQLError]:
-    return over_limits(document, limits) or validate_document(schema, document, rules)
+    return (
+        over_limits(document, limits)
+        or document_input_errors(document, max_items=limits.max_list_items)
+        or validate_document(schema, document, rules)
+    )
 
 
 class BoundedValidation(SchemaExtension):
@@ -39,5 +46,7 @@ class BoundedValidation(SchemaExtension):
         ec = self.execution_context
         if ec.graphql_document is not None and ec.pre_execution_errors is None:
             # strawberry skips its own validation once errors are set (an empty list: no errors).
-            ec.pre_execution_errors = _verdict(ec.schema._schema, ec.graphql_document, ec.validation_rules, self.limits)
+            ec.pre_execution_errors = variable_input_errors(
+                ec.variables, max_items=self.limits.max_list_items
+            ) or _verdict(ec.schema._schema, ec.graphql_document, ec.validation_rules, self.limits)
         yield

@@ -556,3 +556,47 @@ async def test_who_exists_outside_the_area_cannot_be_learned_and_fishing_is_flag
     fishing = [a for a in body["data"]["auditAnomalies"] if a["kind"] == "fishing"]
     assert [a["organisation"] for a in fishing] == ["oracle-badges"]
     assert fishing[0]["count"] >= 27
+
+
+SPECIAL_BY_DETAILS = (
+    "query($d: PersonDemographics!) { person(demographics: $d, purpose: CARE_CHARGING_DOMICILIARY) { subjectId } }"
+)
+
+
+async def test_identification_must_be_real_and_rise_with_the_tier(linked: Linked, token: Any) -> None:
+    """Blank or punctuation names do not count, a date of birth must be a real one in the past, and
+    special-category data is not released on family name and date of birth alone."""
+    person = await linked.admin["src_dwp"].fetchrow(
+        "SELECT given_name, family_name, date_of_birth, postcode FROM dwp.person ORDER BY person_id LIMIT 1"
+    )
+    full = {
+        "givenName": person["given_name"],
+        "familyName": person["family_name"],
+        "dateOfBirth": person["date_of_birth"].isoformat(),
+        "postcode": person["postcode"],
+    }
+    badge = token("council_blue_badge", "BLUE_BADGE")
+    care = token("council_care_finance", "CARE_CHARGING_DOMICILIARY")
+    async with running_client(linked.settings) as client:
+
+        async def ask(t: str, query: str, d: dict[str, Any]) -> dict[str, Any]:
+            response = await gql(client, t, query, {"d": d})
+            assert response.status_code == 200, response.text
+            body: dict[str, Any] = response.json()
+            return body
+
+        assert "errors" not in await ask(badge, BADGE_BY_DETAILS, full)
+        assert "errors" not in await ask(care, SPECIAL_BY_DETAILS, full)
+        for blank in (" ", "   ", "-", "'.", "\t"):
+            thin = {"givenName": blank, "familyName": person["family_name"], "dateOfBirth": None}
+            assert codes(await ask(badge, BADGE_BY_DETAILS, thin)) == ["BAD_USER_INPUT"], repr(blank)
+        for dob in ("9999-12-31", "1066-10-14", (dt.date.today() + dt.timedelta(days=1)).isoformat()):
+            assert codes(await ask(badge, BADGE_BY_DETAILS, full | {"dateOfBirth": dob})) == ["BAD_USER_INPUT"], dob
+        # Family name and date of birth: enough for benefit status, not for social care.
+        two = {"familyName": person["family_name"], "dateOfBirth": person["date_of_birth"].isoformat()}
+        assert codes(await ask(badge, BADGE_BY_DETAILS, two)) != ["BAD_USER_INPUT"]
+        assert codes(await ask(care, SPECIAL_BY_DETAILS, two)) == ["BAD_USER_INPUT"]
+        no_postcode = {k: v for k, v in full.items() if k != "postcode"}
+        assert codes(await ask(care, SPECIAL_BY_DETAILS, no_postcode)) == ["BAD_USER_INPUT"]
+        assert codes(await ask(care, SPECIAL_BY_DETAILS, full | {"postcode": "??"})) == ["BAD_USER_INPUT"]
+        assert codes(await ask(badge, BADGE_BY_DETAILS, full | {"givenName": "A\x00B"})) == ["BAD_USER_INPUT"]
