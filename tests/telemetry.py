@@ -44,6 +44,7 @@ class ExportedSpan:
     status_code: int
     events: list[dict[str, Any]]
     resource: dict[str, Any]
+    links: list[tuple[str, str]] = field(default_factory=list)  # (trace id, span id) of each linked span
 
     def text(self) -> str:
         """Everything the span carries, as one string to scan."""
@@ -118,6 +119,7 @@ class OtlpReceiver:
                                 for e in s.events
                             ],
                             resource=resource,
+                            links=[(link.trace_id.hex(), link.span_id.hex()) for link in s.links],
                         )
                     )
         with self._lock:
@@ -127,6 +129,12 @@ class OtlpReceiver:
     def in_trace(self, trace_id: str) -> list[ExportedSpan]:
         with self._lock:
             return [s for s in self.spans if s.trace_id == trace_id]
+
+    def linked_from(self, trace_id: str) -> list[ExportedSpan]:
+        """The spans of every trace whose root links to the caller's trace ``trace_id``."""
+        with self._lock:
+            roots = {s.trace_id for s in self.spans if any(t == trace_id for t, _ in s.links)}
+            return [s for s in self.spans if s.trace_id in roots]
 
 
 class LogCapture(logging.Handler):

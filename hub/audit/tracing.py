@@ -3,8 +3,12 @@
 strawberry's stock extension records the whole query document on a span (a NINO typed inline would land
 in the tracing backend) and its async form is slow on large results, so the hub makes its own spans:
 
-- ``POST /graphql`` (server span, :class:`TraceMiddleware`): continues the caller's W3C ``traceparent``;
-  records the method, the route and the status, never the query string (a GET carries the document there);
+- ``POST /graphql`` (server span, :class:`TraceMiddleware`): the root of a trace of the hub's own. A
+  caller's W3C ``traceparent`` is kept as a span *link*, never as the parent: a caller cannot put the
+  hub's spans into a trace it chose (one organisation's audit event showing another's spans), and the
+  hub's trace id, which the audit record stores, is always the hub's. The response's ``traceresponse``
+  header tells the caller the hub's trace and server span. Records the method, the route and the status,
+  never the query string (a GET carries the document there);
 - ``{graphql.operation.type}`` (``query``/``mutation``): the operation, with the hub's attributes under
   ``welfare_hub.*`` (caller organisation, purpose, legal basis, pseudonymous subjects, fields released,
   decision) and ``graphql.operation.name`` when it is a plain identifier; the document is not recorded;
@@ -27,7 +31,7 @@ import contextlib
 import contextvars
 import datetime as dt
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -35,7 +39,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -125,12 +129,16 @@ def db_span(system_namespace: str, query: str, *, operation: str = "SELECT") -> 
 
 @contextlib.contextmanager
 def span(
-    name: str, *, kind: SpanKind = SpanKind.INTERNAL, attributes: Mapping[str, Any] | None = None
+    name: str,
+    *,
+    kind: SpanKind = SpanKind.INTERNAL,
+    attributes: Mapping[str, Any] | None = None,
+    links: Sequence[Link] = (),
 ) -> Iterator[Span]:
     """A span that never records an exception's message (it may quote input): a failure is marked by its
     type only (``error.type``), and whoever knows the stable error code adds it."""
     with tracer().start_as_current_span(
-        name, kind=kind, attributes=attributes, record_exception=False, set_status_on_exception=False
+        name, kind=kind, attributes=attributes, links=links, record_exception=False, set_status_on_exception=False
     ) as current:
         try:
             yield current
@@ -179,8 +187,8 @@ class _Dispatch(SpanProcessor):
 
 class TraceMiddleware:
     """Pure ASGI (Starlette's BaseHTTPMiddleware would cut the context the spans live in): one server span
-    per HTTP request, continuing the caller's ``traceparent`` when it is valid. With a ``store``, the
-    request's spans are also kept in the hub's database."""
+    per HTTP request, the root of a trace of the hub's own, linked to the caller's ``traceparent`` when it
+    is valid. With a ``store``, the request's spans are also kept in the hub's database."""
 
     def __init__(self, app: ASGIApp, store: SpanStore | None = None) -> None:
         self.app = app
@@ -191,27 +199,36 @@ class TraceMiddleware:
             await self.app(scope, receive, send)
             return
         carrier = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        parent = _PROPAGATOR.extract(carrier=carrier)
+        callers = trace.get_current_span(_PROPAGATOR.extract(carrier=carrier)).get_span_context()
+        links = [Link(callers, {f"{NS}.link": "caller"})] if callers.is_valid else []
         method, path = scope.get("method", "GET"), scope.get("path", "")
         route = path if path in _ROUTES else "other"  # never an arbitrary path: it could carry anything
-        token = otel_context.attach(parent)
+        token = otel_context.attach(otel_context.Context())  # a root: no ambient or caller parent
         kept = _current_store.set(self.store)
         try:
             with span(
                 f"{method} {route}",
                 kind=SpanKind.SERVER,
+                links=links,
                 attributes={
                     "http.request.method": method,
                     "http.route": route,
                     "url.scheme": scope.get("scheme", "http"),
                 },
             ) as server:
+                own = server.get_span_context()
+                traceresponse = f"00-{own.trace_id:032x}-{own.span_id:016x}-{int(own.trace_flags):02x}".encode()
 
                 async def send_status(message: Message) -> None:
                     if message["type"] == "http.response.start":
                         server.set_attribute("http.response.status_code", message["status"])
                         if message["status"] >= 500:
                             server.set_status(Status(StatusCode.ERROR))
+                        if own.is_valid:
+                            message = {
+                                **message,
+                                "headers": [*message.get("headers", []), (b"traceresponse", traceresponse)],
+                            }
                     await send(message)
 
                 await self.app(scope, receive, send_status)

@@ -33,6 +33,14 @@ def exported(telemetry: Telemetry, trace_id: str) -> list[ExportedSpan]:
     return telemetry.receiver.in_trace(trace_id)
 
 
+def exported_for(telemetry: Telemetry, caller_trace_id: str) -> list[ExportedSpan]:
+    """The spans of the hub's trace for a request that sent the caller's ``caller_trace_id``."""
+    provider = tracing.provider()
+    assert provider is not None
+    assert provider.force_flush(10_000)
+    return telemetry.receiver.linked_from(caller_trace_id)
+
+
 def one(spans: list[ExportedSpan], name: str) -> ExportedSpan:
     found = [s for s in spans if s.name == name]
     assert len(found) == 1, [s.name for s in spans]
@@ -51,10 +59,14 @@ async def test_a_lookup_is_traced_from_the_callers_trace_to_the_audit_record(
     response = await gql(client, t, LOOKUP, {"nino": P.BADGE_DLA}, headers={"traceparent": header})
     assert response.status_code == 200
     assert "errors" not in response.json()
-    spans = exported(telemetry, trace_id)
+    assert not exported(telemetry, trace_id)  # nothing of the hub's lands in a trace the caller chose
+    spans = exported_for(telemetry, trace_id)
 
     server = one(spans, "POST /graphql")
-    assert server.parent_span_id == parent  # the caller's trace continues
+    assert server.parent_span_id == ""  # the root of the hub's own trace
+    assert server.links == [(trace_id, parent)]  # the caller's span, linked
+    assert server.trace_id != trace_id
+    assert response.headers["traceresponse"].startswith(f"00-{server.trace_id}-{server.span_id}-")
     assert server.kind == SERVER
     assert server.attributes["http.response.status_code"] == 200
     operation = one(spans, "query")
@@ -93,7 +105,7 @@ async def test_a_lookup_is_traced_from_the_callers_trace_to_the_audit_record(
     stored = await admin["hub"].fetchval(
         "SELECT trace_id FROM hub.audit_event WHERE caller_org = 'trace-team' ORDER BY seq DESC LIMIT 1"
     )
-    assert stored == trace_id
+    assert stored == server.trace_id
 
 
 async def test_neither_the_document_nor_the_variables_reach_a_span(
@@ -105,7 +117,7 @@ async def test_neither_the_document_nor_the_variables_reach_a_span(
     await gql(client, t, inline, headers={"traceparent": header})
     header2, trace_id2, _ = traceparent()
     await gql(client, t, LOOKUP, {"nino": P.PIP_MOVING}, headers={"traceparent": header2})
-    spans = exported(telemetry, trace_id) + exported(telemetry, trace_id2)
+    spans = exported_for(telemetry, trace_id) + exported_for(telemetry, trace_id2)
     assert len(spans) >= 6
     text = " ".join(s.text() for s in spans)
     for nino in (P.PIP_LOW, P.PIP_MOVING):
@@ -118,7 +130,7 @@ async def test_a_refusal_is_traced_with_its_code(client: httpx.AsyncClient, toke
     t = token("council_blue_badge", "BLUE_BADGE", org="trace-refused")
     body = (await gql(client, t, LOOKUP, {"nino": P.BADGE_DLA}, headers={"traceparent": header})).json()
     assert body["errors"][0]["extensions"]["code"] == "PURPOSE_NOT_GRANTED"
-    spans = exported(telemetry, trace_id)
+    spans = exported_for(telemetry, trace_id)
     operation = one(spans, "query")
     assert operation.attributes["welfare_hub.decision"] == "refused"
     assert operation.attributes["welfare_hub.reason_codes"] == ["PURPOSE_NOT_GRANTED"]
@@ -159,16 +171,19 @@ async def test_a_refused_token_is_traced_and_its_audit_record_names_the_trace(
         headers={"Authorization": "Bearer not.a.token", "traceparent": header},
     )
     assert response.status_code == 401
-    spans = exported(telemetry, trace_id)
-    assert one(spans, "POST /graphql").attributes["http.response.status_code"] == 401
+    spans = exported_for(telemetry, trace_id)
+    server = one(spans, "POST /graphql")
+    assert server.attributes["http.response.status_code"] == 401
     assert one(spans, "welfare_hub.audit").attributes["welfare_hub.decision"] == "refused"
-    assert await admin["hub"].fetchval("SELECT count(*) FROM hub.audit_event WHERE trace_id = $1", trace_id) == 1
+    count = "SELECT count(*) FROM hub.audit_event WHERE trace_id = $1"
+    assert await admin["hub"].fetchval(count, server.trace_id) == 1
+    assert await admin["hub"].fetchval(count, trace_id) == 0
 
 
 async def test_an_arbitrary_path_is_not_recorded(client: httpx.AsyncClient, telemetry: Telemetry) -> None:
     header, trace_id, _ = traceparent()
     await client.get(f"/people/{P.BADGE_DLA}", headers={"traceparent": header})
-    (server,) = exported(telemetry, trace_id)
+    (server,) = exported_for(telemetry, trace_id)
     assert server.name == "GET other"
     assert P.BADGE_DLA not in server.text()
 
@@ -193,3 +208,27 @@ def test_the_standard_variables_decide_export(description: str, env: dict[str, s
 def test_settings_keep_the_otel_variables() -> None:
     settings = Settings.from_environ({"OTEL_SERVICE_NAME": "hub-a", "WELFARE_HUB_PORT": "8001"})
     assert dict(settings.otel) == {"OTEL_SERVICE_NAME": "hub-a"}
+
+
+async def test_a_caller_cannot_put_the_hubs_spans_into_another_organisations_trace(
+    client: httpx.AsyncClient, token: Any, telemetry: Telemetry, admin: dict[str, asyncpg.Connection]
+) -> None:
+    """Organisation B sends the traceparent of organisation A's request: B's spans and audit record stay in
+    a trace of their own, and A's event shows only A's spans."""
+    header, trace_id, _ = traceparent()
+    a = token("council_hb", "HB_OVERNIGHT_CARER_ROOM", org="trace-org-a")
+    b = token("council_hb", "HB_OVERNIGHT_CARER_ROOM", org="trace-org-b")
+    for t in (a, b):
+        assert (
+            "errors"
+            not in (await gql(client, t, LOOKUP, {"nino": P.BADGE_DLA}, headers={"traceparent": header})).json()
+        )
+    rows = await admin["hub"].fetch(
+        "SELECT caller_org, trace_id FROM hub.audit_event WHERE caller_org IN ('trace-org-a', 'trace-org-b')"
+    )
+    traces = {r["caller_org"]: r["trace_id"] for r in rows}
+    assert len(set(traces.values())) == 2
+    assert trace_id not in traces.values()
+    for org, hub_trace in traces.items():
+        orgs = {s.attributes.get("welfare_hub.caller.org") for s in exported(telemetry, hub_trace)} - {None}
+        assert orgs == {org}
