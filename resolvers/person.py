@@ -30,11 +30,11 @@ from linkage import Band, Demographics, NormalisedNino, check_nino, subject_hash
 from linkage.link import person_key_for
 from resolvers.context import RequestContext
 from resolvers.identity import indexed_person, match_demographics
-from resolvers.relationship import allowed_sources, require_held, require_relationship
+from resolvers.relationship import allowed_sources, council_held, require_held, require_relationship
 from resolvers.sensitivity import tier
 from resolvers.sources import records
 from resolvers.sources.base import SOURCE_NAMES
-from resolvers.sources.social_care import merge
+from resolvers.sources.social_care import held_by, merge
 from resolvers.types import DwpRecord, HousingBenefitRecord, Purpose, SocialCareRecord
 
 __all__ = ["Person", "PersonDemographics", "PersonQuery"]
@@ -82,7 +82,9 @@ class Person:
     async def housing_benefit(self, info: Info[RequestContext, None]) -> records.HousingBenefitRecord | None:
         keys = self.keys.get("hb", [])
         found = _held(await info.context.loader("hb").load_many(keys)) if keys else []
-        return records.HousingBenefitRecord(claims=tuple(c for r in found for c in r.claims)) if found else None
+        ours = await council_held(info.context)  # another council's claims are that council's to share
+        claims = tuple(c for r in found for c in r.claims if ours(c.council_code))
+        return records.HousingBenefitRecord(claims=claims) if claims else None
 
     @strawberry.field(
         description="What the councils' adult social care teams hold about you.",
@@ -92,7 +94,8 @@ class Person:
     async def social_care(self, info: Info[RequestContext, None]) -> records.SocialCareRecord | None:
         keys = self.keys.get("social_care", [])
         found = _held(await info.context.loader("social_care").load_many(keys)) if keys else []
-        return merge(found) if found else None
+        # Another council's care records are that council's to share.
+        return held_by(merge(found), await council_held(info.context)) if found else None
 
 
 @strawberry.type(directives=tier("identity"))

@@ -9,14 +9,14 @@ no business with, or to another council. The person lookup, interests and notifi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from hub.errors import NoLegitimateRelationship, SubjectNotFound
 from hub.types import SubjectKey
 from resolvers.context import RequestContext
 from resolvers.sources.base import SOURCE_NAMES
 
-__all__ = ["allowed_sources", "require_held", "require_relationship"]
+__all__ = ["allowed_sources", "council_held", "require_held", "require_relationship"]
 
 #: The Person field through which each source's data is released.
 _SOURCE_FIELDS = {"dwp": "Person.dwp", "hb": "Person.housingBenefit", "social_care": "Person.socialCare"}
@@ -75,3 +75,16 @@ async def require_held(ctx: RequestContext, keys: Mapping[str, Sequence[SubjectK
     if failed:
         raise failed[0]  # a source that did not answer may hold the person: say why, not "not found"
     raise SubjectNotFound("no source this purpose may read holds this person")
+
+
+async def council_held(ctx: RequestContext) -> Callable[[str | None], bool]:
+    """Which councils' Housing Benefit and social-care records may be released to the caller: a national
+    body's, or under a purpose that says ``cross_council``, every council's; otherwise only those its own
+    council holds (a partner's: its controlling council's), and none when it serves no council."""
+    org, spec = ctx.organisation, ctx.purpose
+    if org is None or spec is None:
+        return lambda council: False
+    if org.national or spec.cross_council:
+        return lambda council: True
+    own = await ctx.services.orgs.council_served(org)
+    return lambda council: own is not None and council == own

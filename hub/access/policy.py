@@ -36,6 +36,7 @@ class PurposeSpec:
     consent_recorders: frozenset[str]  # org types that may record or withdraw the person's consent
     notify_on_share: bool  # the person is told of each share
     local_tie: bool  # a council may look up only people connected with its own area
+    cross_council: bool  # a council's team may see HB and social-care records other councils hold
     retention: str  # ISO 8601 duration the recipient may keep what it received
 
 
@@ -49,6 +50,7 @@ class Register:
 _REQUIRED = ("title", "summary", "legal_basis", "gdpr_article6", "org_types", "fields", "tier", "retention")
 _OPTIONAL = (
     "gdpr_article9", "consent_required", "consent_renewal", "consent_recorders", "notify_on_share", "local_tie",
+    "cross_council",
 )  # fmt: skip
 _NOTICE = ("controller", "complaints", "regulator")
 # ISO 8601 durations in years, months, weeks and days (what retention and renewal periods are written in).
@@ -78,9 +80,10 @@ def _spec(pid: str, raw: Mapping[str, Any], problems: list[str]) -> PurposeSpec 
         consent_recorders=frozenset(raw.get("consent_recorders", ())),
         notify_on_share=raw.get("notify_on_share", False) is True,
         local_tie=raw.get("local_tie", True) is not False,
+        cross_council=raw.get("cross_council", False) is True,
         retention=str(raw["retention"]),
     )
-    for key in ("consent_required", "notify_on_share", "local_tie"):
+    for key in ("consent_required", "notify_on_share", "local_tie", "cross_council"):
         if key in raw and not isinstance(raw[key], bool):
             problems.append(f"purpose {pid}: {key} must be true or false")
     for key in ("retention", "consent_renewal"):

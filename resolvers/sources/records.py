@@ -175,6 +175,7 @@ class CarePlan:
     end_date: dt.date | None
     overnight_care_required: bool
     domiciliary_hours_per_week: Decimal
+    council_code: str | None = None  # the council that holds it
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +183,7 @@ class CarePlacement:
     kind: PlacementKind
     admitted_on: dt.date
     discharged_on: dt.date | None
+    council_code: str | None = None  # the council that holds it
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +191,7 @@ class FinancialAssessment:
     assessed_on: dt.date
     weekly_assessed_charge: Decimal
     capital_band: str
+    council_code: str | None = None  # the council that holds it
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,3 +201,4 @@ class SocialCareRecord:
     care_plans: tuple[CarePlan, ...]
     placements: tuple[CarePlacement, ...]
     financial_assessments: tuple[FinancialAssessment, ...]
+    council_codes: tuple[str, ...] = ()  # the councils whose client records are merged here, sorted

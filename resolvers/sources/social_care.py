@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from hub.types import SubjectKey
@@ -10,10 +10,10 @@ from resolvers.sources.demographics import PeopleTable
 from resolvers.sources.pg import PgSource, json_date
 from resolvers.sources.records import CarePlacement, CarePlan, FinancialAssessment, PlacementKind, SocialCareRecord
 
-__all__ = ["SocialCareSource", "merge"]
+__all__ = ["SocialCareSource", "held_by", "merge"]
 
 _RECORD_SQL = """
-SELECT {key} AS k, cl.client_id,
+SELECT {key} AS k, cl.client_id, cl.council_code,
        (SELECT coalesce(json_agg(json_build_object(
                    'start_date', p.start_date, 'end_date', p.end_date,
                    'overnight', p.overnight_care_required, 'hours', p.domiciliary_hours_per_week)
@@ -34,6 +34,7 @@ SELECT {key} AS k, cl.client_id,
 
 
 def _client(row: Mapping[str, Any]) -> SocialCareRecord:
+    council = row["council_code"]
     return SocialCareRecord(
         care_plans=tuple(
             CarePlan(
@@ -41,6 +42,7 @@ def _client(row: Mapping[str, Any]) -> SocialCareRecord:
                 end_date=json_date(p["end_date"]),
                 overnight_care_required=p["overnight"],
                 domiciliary_hours_per_week=p["hours"],
+                council_code=council,
             )
             for p in row["plans"]
         ),
@@ -49,6 +51,7 @@ def _client(row: Mapping[str, Any]) -> SocialCareRecord:
                 kind=PlacementKind(p["kind"]),
                 admitted_on=json_date(p["admitted_on"]),
                 discharged_on=json_date(p["discharged_on"]),
+                council_code=council,
             )
             for p in row["placements"]
         ),
@@ -57,9 +60,11 @@ def _client(row: Mapping[str, Any]) -> SocialCareRecord:
                 assessed_on=json_date(f["assessed_on"]),
                 weekly_assessed_charge=f["charge"],
                 capital_band=f["capital_band"],
+                council_code=council,
             )
             for f in row["assessments"]
         ),
+        council_codes=(council,),
     )
 
 
@@ -73,6 +78,22 @@ def merge(records: Sequence[SocialCareRecord]) -> SocialCareRecord:
         financial_assessments=tuple(
             sorted((f for r in records for f in r.financial_assessments), key=lambda f: f.assessed_on)
         ),
+        council_codes=tuple(sorted({c for r in records for c in r.council_codes})),
+    )
+
+
+def held_by(record: SocialCareRecord, keep: Callable[[str | None], bool]) -> SocialCareRecord | None:
+    """What of ``record`` the councils ``keep`` accepts hold; None when they hold no client record of it."""
+    councils = tuple(c for c in record.council_codes if keep(c))
+    if not councils:
+        return None
+    if councils == record.council_codes:
+        return record
+    return SocialCareRecord(
+        care_plans=tuple(p for p in record.care_plans if p.council_code in councils),
+        placements=tuple(p for p in record.placements if p.council_code in councils),
+        financial_assessments=tuple(f for f in record.financial_assessments if f.council_code in councils),
+        council_codes=councils,
     )
 
 
