@@ -81,6 +81,8 @@ class Settings:
     max_fields: int = 1000  # fields a document would resolve, counted through every fragment spread
     max_tokens: int = 1000
     max_list_items: int = 100  # items in any one list value a request sends
+    request_loop_budget: float = 1.0  # seconds of the event loop one request may hold in all (hub.execution.budget)
+    loop_slice: float = 0.02  # seconds a request may hold the loop before handing it back
     max_body_bytes: int = 65536
     link_model_path: Path | None = None
     link_threshold: float = 0.999
@@ -185,6 +187,8 @@ class Settings:
             max_fields=int(number("WELFARE_HUB_MAX_FIELDS", cls.max_fields, integer=True, minimum=1)),
             max_tokens=int(number("WELFARE_HUB_MAX_TOKENS", cls.max_tokens, integer=True, minimum=10)),
             max_list_items=int(number("WELFARE_HUB_MAX_LIST_ITEMS", cls.max_list_items, integer=True, minimum=1)),
+            request_loop_budget=number("WELFARE_HUB_REQUEST_LOOP_BUDGET_MS", 1000, minimum=1) / 1000,
+            loop_slice=number("WELFARE_HUB_LOOP_SLICE_MS", 20, minimum=0) / 1000,
             max_body_bytes=int(number("WELFARE_HUB_MAX_BODY_BYTES", cls.max_body_bytes, integer=True)),
             link_model_path=path("WELFARE_HUB_LINK_MODEL", None),
             link_threshold=number("WELFARE_HUB_LINK_THRESHOLD", cls.link_threshold, minimum=0.5, maximum=0.999999),

@@ -22,6 +22,7 @@
     │   ├── InvalidEffectiveDate               INVALID_EFFECTIVE_DATE (a change dated in the future or before birth)
     │   └── IdempotencyKeyReused               IDEMPOTENCY_KEY_REUSED (one key, two different notifications)
     ├── NotificationUnavailable                NOTIFICATION_UNAVAILABLE (not recorded: nothing was accepted)
+    ├── RequestBudgetExceeded                  REQUEST_BUDGET_EXCEEDED (held the hub's loop too long: stopped)
     ├── HubStoreUnavailable                    HUB_STORE_UNAVAILABLE (interests, corrections, complaints unreadable)
     ├── ProtectedAddress                       PROTECTED_ADDRESS (a field error: the address is withheld)
     ├── SubjectNotFound (also LookupError)     SUBJECT_NOT_FOUND
@@ -71,6 +72,7 @@ __all__ = [
     "ProtectedAddress",
     "PurposeForbidsField",
     "PurposeNotGranted",
+    "RequestBudgetExceeded",
     "RequestRefused",
     "SourceError",
     "SourceTimeout",
@@ -200,6 +202,10 @@ class IdempotencyKeyReused(BadUserInput):
 
 class NotificationUnavailable(HubError):
     code = "NOTIFICATION_UNAVAILABLE"
+
+
+class RequestBudgetExceeded(HubError):
+    code = "REQUEST_BUDGET_EXCEEDED"
 
 
 class HubStoreUnavailable(HubError):

@@ -21,6 +21,7 @@ from hub.access.notice import field_descriptions
 from hub.access.policy import Register, load_register
 from hub.config import Settings
 from hub.errors import HubError
+from hub.execution.budget import LoopBudget
 from hub.execution.cost import Limits
 from hub.execution.guard import PurposeGuard
 from hub.execution.redaction import request_inputs, sanitise_message, without_suggestions
@@ -92,6 +93,7 @@ def build_schema(settings: Settings) -> HubSchema:
             lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
             lambda: ParserCache(maxsize=256),
             lambda: BoundedValidation(limits),
+            lambda: LoopBudget(budget=settings.request_loop_budget, slice=settings.loop_slice),
         ],
     )
 
