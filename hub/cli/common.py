@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import signal
 import socket
 import sys
 import urllib.parse
@@ -47,13 +48,26 @@ def database(settings: Settings) -> Iterator[Settings]:
         server.stop()
 
 
+class _Terminated(BaseException):
+    """SIGTERM arrived (a service manager's stop): unwind like Ctrl-C, so cleanups run."""
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
 @contextlib.contextmanager
 def stopped_by_ctrl_c() -> Iterator[None]:
-    """uvicorn shuts down on Ctrl-C, then re-raises the signal: by then the stop was orderly, so exit 0."""
+    """uvicorn shuts down on Ctrl-C or SIGTERM, then re-raises the signal: by then the stop was orderly, so
+    exit 0. SIGTERM's default would end the process where it stands, leaving the embedded PostgreSQL it
+    started running; raised as an exception instead, the ``database()`` block lets go of it first."""
+    previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         yield
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Terminated):
         print("welfare-hub: stopped", file=sys.stderr)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def with_local_keys(settings: Settings) -> Settings:

@@ -159,12 +159,12 @@ def test_a_command_beside_the_serving_hub_leaves_its_database_running(tmp_path: 
             assert answer.status_code == 200, answer.text
             assert all(answer.json()["stores"].values())
     finally:
-        serve.send_signal(signal.SIGINT)
+        serve.send_signal(signal.SIGTERM)  # as a service manager stops it (Ctrl-C: tests/hub/test_demo.py)
         code = serve.wait(60)
         if serve.stderr is not None:
             serve.stderr.close()
     assert code == 0
-    # serve started the server, and nobody else uses it now: it stopped it on the way out.
+    # serve started the server, and nobody else uses it now: it stopped it on the way out (on SIGTERM too).
     assert _postmaster_pid(data_dir / "pg") is None
 
 
