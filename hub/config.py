@@ -24,7 +24,7 @@ from hub.errors import ConfigError
 from hub.types import STORES, StoreName
 from linkage import Thresholds
 
-__all__ = ["Settings", "store_role_names"]
+__all__ = ["STORE_URL_VARIABLES", "Settings", "store_role_names"]
 
 _STORE_ENV: dict[StoreName, str] = {
     "hub": "WELFARE_HUB_HUB_URL",
@@ -32,6 +32,8 @@ _STORE_ENV: dict[StoreName, str] = {
     "src_hb": "WELFARE_HUB_HB_URL",
     "src_social_care": "WELFARE_HUB_SOCIAL_CARE_URL",
 }
+#: The variable that names each store's URL when there is no DATABASE_URL (for messages that say what to fix).
+STORE_URL_VARIABLES: Mapping[StoreName, str] = _STORE_ENV
 _PREFIX = re.compile(r"[a-z][a-z0-9_]{0,30}")
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -4,23 +4,43 @@ Every page runs its GraphQL operations through the hub's own schema with the sig
 so the console is held to exactly what the API allows (purpose AUDIT, auditor organisations) and every page
 view is itself in the audit log. Signing in verifies the pasted token as the API does; the token then rides
 in an HttpOnly, SameSite=Strict cookie scoped to the console, expiring with the token.
+
+- Filters are sent by POST, never in the address: a subject's NINO would otherwise sit in the browser's
+  history, in proxies' logs and in a Referer. "Older events" posts the filters back sealed (AES-GCM under a
+  key derived from the hub's key ring, bound to the signed-in user, expiring with the cookie): every filter
+  survives paging, and the page holds no NINO in clear, only the empty input the auditor types it into.
+- The verification panel says what was verified (through which record, when) and how many records written
+  since are not yet checked; it is green only when that is none.
+- The console's own page views (its operations ``Console``, ``ConsoleOverview``, ``ConsoleEvent`` under
+  purpose AUDIT, answered) stay in the log like any read of it, but the event list hides them unless asked
+  ("include the console's own page views"), so they do not bury what an auditor came to see. An auditor's
+  API read named like one of them is hidden with them; the checkbox shows both.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
+import json
+import os
+import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import asdict, dataclass
 from importlib import resources
 from typing import Any
 
 import jinja2
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from hub.access.tokens import Caller
-from hub.errors import AuthError
+from hub.errors import AuthError, HubError
+from linkage import KeyRing
 from resolvers.context import RequestContext, Services
 
 __all__ = ["console_routes"]
@@ -43,11 +63,17 @@ _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("hub", "templates"), autoescape=True, undefined=jinja2.StrictUndefined
 )
 
+PAGE = 50  # events a page shows
+_SCAN = 500  # events read per query while the console's own views are hidden (the API's largest page)
+_SCANS = 3  # queries at most per page: a long run of console views ends a page early, with "Older events"
+#: The console's own operations: its page views, hidden from the event list unless asked for.
+CONSOLE_OPERATIONS = frozenset({"Console", "ConsoleOverview", "ConsoleEvent"})
+
 EVENTS = """query Console($since: DateTime, $until: DateTime, $org: String, $purpose: String, $decision: String,
-    $subject: String, $after: ID) {
+    $subject: String, $after: ID, $first: Int!) {
   auditEvents(purpose: AUDIT, since: $since, until: $until, organisation: $org, forPurpose: $purpose,
-      decision: $decision, subjectNino: $subject, first: 50, after: $after) {
-    events { eventId occurredAt callerOrg purpose decision reasonCodes fieldsReleased }
+      decision: $decision, subjectNino: $subject, first: $first, after: $after) {
+    events { eventId occurredAt operationName callerOrg purpose decision reasonCodes fieldsReleased }
     nextCursor } }"""
 OVERVIEW = """query ConsoleOverview { auditVerification(purpose: AUDIT) { ok verifiedAt records lastEventId
     checkpoints lastCheckpointEventId unsignedRecords problems { kind eventId message } publicKeys { keyId } }
@@ -56,6 +82,84 @@ EVENT = """query ConsoleEvent($id: ID!) { auditEvent(purpose: AUDIT, eventId: $i
     operationType operationName callerOrg callerOrgType callerUser purpose legalBasis subjects linkMethod
     linkProbability modelVersion fieldsReleased sourcesRead decision reasonCodes traceId recordHash
     trace { spanId parentSpanId name kind startedAt durationMs status attributes { key value } } } }"""
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the auditor filters the event list by (dates as typed: YYYY-MM-DD)."""
+
+    organisation: str | None = None
+    purpose: str | None = None
+    decision: str | None = None
+    since: str | None = None
+    until: str | None = None
+    subject: str | None = None  # a NINO: sent by POST or sealed, hashed by the API, never echoed back
+    views: bool = False  # include the console's own page views
+
+    @classmethod
+    def of(cls, fields: Mapping[str, str], *, subject: bool = True) -> Filters:
+        def field(name: str) -> str | None:
+            return (fields.get(name) or "").strip()[:200] or None
+
+        return cls(
+            organisation=field("organisation"),
+            purpose=field("purpose"),
+            decision=field("decision"),
+            since=field("since"),
+            until=field("until"),
+            subject=field("subject") if subject else None,
+            views=fields.get("views") == "on",
+        )
+
+    def variables(self) -> dict[str, Any]:
+        return {
+            "since": (s := _date(self.since)) and s.isoformat(),
+            "until": (u := _date(self.until, end=True)) and u.isoformat(),
+            "org": self.organisation,
+            "purpose": self.purpose,
+            "decision": self.decision,
+            "subject": self.subject,
+        }
+
+
+class PageState:
+    """Filters and cursor sealed for the "Older events" form: AES-GCM, the signed-in user as associated
+    data (another user's state does not open), with an expiry. The key is derived from the hub's key ring
+    (its stable secret), so every pod opens what another sealed."""
+
+    def __init__(self, ring: KeyRing) -> None:
+        self._aead = AESGCM(bytes.fromhex(ring.stable_hash("console-page-state", "aes-256-gcm-key")))
+
+    def seal(self, caller: Caller, filters: Filters, after: str) -> str:
+        body = json.dumps({"f": asdict(filters), "after": after, "exp": int(time.time()) + _COOKIE_SECONDS})
+        nonce = os.urandom(12)
+        sealed = nonce + self._aead.encrypt(nonce, body.encode(), _bound_to(caller))
+        return base64.urlsafe_b64encode(sealed).decode("ascii")
+
+    def open(self, caller: Caller, text: str) -> tuple[Filters, str] | None:
+        try:
+            raw = base64.urlsafe_b64decode(text.encode("ascii"))
+            body = json.loads(self._aead.decrypt(raw[:12], raw[12:], _bound_to(caller)))
+            if body["exp"] < time.time():
+                return None
+            return Filters(**body["f"]), str(body["after"])
+        except (InvalidTag, ValueError, KeyError, TypeError, UnicodeEncodeError, binascii.Error):
+            return None
+
+
+_EXPIRED = {"code": "BAD_USER_INPUT", "message": "this page of results has expired (or is not yours): filter again"}
+
+
+def _bound_to(caller: Caller) -> bytes:
+    return json.dumps([caller.org, caller.user]).encode()
+
+
+def _console_view(event: Mapping[str, Any]) -> bool:
+    return (
+        event.get("purpose") == "AUDIT"
+        and event.get("operationName") in CONSOLE_OPERATIONS
+        and event.get("decision") in {"released", "partial"}
+    )
 
 
 def _page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -140,43 +244,108 @@ def console_routes(
     def signed_out() -> Response:
         return RedirectResponse(f"{ROOT}/login", 303, headers=_HEADERS)
 
+    async def events_page(
+        caller: Caller, filters: Filters, after: str | None
+    ) -> tuple[list[dict[str, Any]] | None, str | None, list[Any]]:
+        """A page of events and the cursor for the next, hiding the console's own views unless asked."""
+        variables = filters.variables()
+        if filters.views:
+            found, errors = await run(caller, EVENTS, {**variables, "after": after, "first": PAGE})
+            page = found.get("auditEvents") if found else None
+            return (page["events"], page["nextCursor"], errors) if page else (None, None, errors)
+        shown: list[dict[str, Any]] = []
+        cursor = after
+        for _ in range(_SCANS):
+            found, errors = await run(caller, EVENTS, {**variables, "after": cursor, "first": _SCAN})
+            page = found.get("auditEvents") if found else None
+            if page is None:
+                return None, None, errors
+            events = page["events"]
+            for i, e in enumerate(events):
+                if _console_view(e):
+                    continue
+                shown.append(e)
+                if len(shown) == PAGE:
+                    more = i < len(events) - 1 or page["nextCursor"] is not None
+                    return shown, e["eventId"] if more else None, []
+            cursor = page["nextCursor"]
+            if cursor is None:
+                break
+        return shown, cursor, []
+
+    async def verification_panel(caller: Caller) -> tuple[dict[str, Any] | None, list[Any], list[Any]]:
+        """The verification with what it has not checked: records written after the one it verified
+        through, up to the log's head as it stood before this page's own reads were recorded."""
+        log = services().audit_log
+        try:
+            head: int | None = await log.head()
+        except HubError:
+            head = None
+        overview, errors = await run(caller, OVERVIEW, {})
+        verification = (overview or {}).get("auditVerification")
+        if verification is None:
+            return None, [], errors
+        through = int(verification["lastEventId"] or 0)
+        unchecked: int | None = None
+        if head is not None:
+            try:
+                unchecked = await log.count_between(through, head)
+            except HubError:
+                unchecked = None
+        state = "bad" if not verification["ok"] else ("ok" if unchecked == 0 else "stale")
+        panel = dict(verification, unchecked=unchecked, head=head, through=through, state=state)
+        return panel, (overview or {}).get("auditAnomalies") or [], errors
+
     async def index(request: Request) -> Response:
         caller = await caller_of(request)
         if caller is None:
             return signed_out()
-        q = request.query_params
-        filters = {
-            "organisation": q.get("organisation") or None,
-            "purpose": q.get("purpose") or None,
-            "decision": q.get("decision") or None,
-            "since_text": q.get("since") or None,
-            "until_text": q.get("until") or None,
-        }
-        variables = {
-            "since": (s := _date(q.get("since"))) and s.isoformat(),
-            "until": (u := _date(q.get("until"), end=True)) and u.isoformat(),
-            "org": filters["organisation"],
-            "purpose": filters["purpose"],
-            "decision": filters["decision"],
-            "subject": q.get("subject") or None,  # hashed by the API on the way in; never echoed back
-            "after": q.get("after") or None,
-        }
-        overview, errors = await run(caller, OVERVIEW, {})
-        found, more_errors = await run(caller, EVENTS, variables)
-        page = found.get("auditEvents") if found else None
-        older = None
-        if page and page["nextCursor"]:
-            kept = {k: v for k, v in q.items() if k not in {"after", "subject"} and v}
-            older = f"{ROOT}?" + urllib.parse.urlencode({**kept, "after": page["nextCursor"]})
+        notes: list[dict[str, str]] = []
+        after: str | None = None
+        if request.method == "POST":
+            body = await request.body()
+            if len(body) > _MAX_FORM:
+                return _page("login.html", 413, errors=[{"code": "BAD_REQUEST", "message": "the form is too large"}])
+            form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode("utf-8", "replace")).items()}
+            if "state" in form:
+                opened = PageState(services().key_ring).open(caller, form["state"])
+                if opened is None:
+                    # Never fall back to a page without the filters: it would show other people's events.
+                    return _page(
+                        "index.html",
+                        400,
+                        caller=caller,
+                        errors=[_EXPIRED],
+                        verification=None,
+                        anomalies=[],
+                        events=None,
+                        older_state=None,
+                        filters=Filters(),
+                    )
+                filters, after = opened
+            else:
+                filters = Filters.of(form)
+        else:
+            # Bookmarkable filters by address, except a subject: a NINO never goes in a URL.
+            filters = Filters.of(request.query_params, subject=False)
+            if request.query_params.get("subject"):
+                notes.append(
+                    {
+                        "code": "BAD_USER_INPUT",
+                        "message": "a subject is never filtered by address (it would keep the NINO in URLs and "
+                        "logs): enter it in the form",
+                    }
+                )
+        verification, anomalies, errors = await verification_panel(caller)
+        events, next_cursor, more_errors = await events_page(caller, filters, after)
         return _page(
             "index.html",
             caller=caller,
-            errors=errors + more_errors,
-            verification=(overview or {}).get("auditVerification"),
-            anomalies=(overview or {}).get("auditAnomalies") or [],
-            events=page["events"] if page else None,
-            next_cursor=page["nextCursor"] if page else None,
-            older_url=older,
+            errors=notes + errors + more_errors,
+            verification=verification,
+            anomalies=anomalies,
+            events=events,
+            older_state=PageState(services().key_ring).seal(caller, filters, next_cursor) if next_cursor else None,
             filters=filters,
         )
 
@@ -224,7 +393,7 @@ def console_routes(
         return Response(css, media_type="text/css", headers={"Cache-Control": "max-age=3600"})
 
     return [
-        Route(ROOT, index),
+        Route(ROOT, index, methods=["GET", "POST"]),
         Route(f"{ROOT}/login", login, methods=["GET", "POST"]),
         Route(f"{ROOT}/logout", logout, methods=["POST"]),
         Route(f"{ROOT}/events/{{event_id:int}}", event),

@@ -4,6 +4,8 @@
 
 - :meth:`AuditLog.events`: records by time, organisation, purpose, decision and subject (keyed hashes:
   a NINO is hashed with every key of the ring on the way in), newest first, a page at a time;
+- :meth:`AuditLog.head` and :meth:`AuditLog.count_between`: how far the log runs, so a verification can be
+  shown with what it has not yet checked;
 - :meth:`AuditLog.subject_access`: every release of one person's data (UK GDPR Art. 15), except those
   under a recorded investigation hold that has not been lifted (Estonia found some entries must wait);
 - :meth:`AuditLog.place_hold` and :meth:`AuditLog.lift_hold`: the holds themselves;
@@ -141,6 +143,25 @@ class AuditLog:
             timeout=self.timeout,
         )
         return [_event(r) for r in rows]
+
+    @reading
+    async def head(self) -> int:
+        """The newest record's sequence number (0 while the log is empty)."""
+        seq = await self.pool.fetchval(
+            "SELECT coalesce(max(seq), 0) FROM hub.audit_event WHERE seq IS NOT NULL", timeout=self.timeout
+        )
+        return int(seq)
+
+    @reading
+    async def count_between(self, after: int, through: int) -> int:
+        """How many records have ``after < seq <= through``: what a verification through ``after`` has not
+        yet checked of the log as it stood at ``through``."""
+        if through <= after:
+            return 0
+        n = await self.pool.fetchval(
+            "SELECT count(*) FROM hub.audit_event WHERE seq > $1 AND seq <= $2", after, through, timeout=self.timeout
+        )
+        return int(n)
 
     @reading
     async def event(self, seq: int) -> EventRow | None:

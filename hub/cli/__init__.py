@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from hub.cli import audit, keys, link, orgs, policy, serving, stores
+from hub.cli.common import unreachable
 from hub.config import Settings
 from hub.errors import ConfigError
 
@@ -66,6 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(json_lines=production)
     try:
         settings = Settings.from_environ(os.environ)
+    except ConfigError as e:
+        print(f"welfare-hub: {e}", file=sys.stderr)
+        return 2
+    try:
         if args.command == "token" and settings.production:
             raise ConfigError(["tokens come from your identity provider in production, not from the hub"])
         code: int = args.func(settings, args)
@@ -74,11 +79,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as e:
+        # Every command, in one place: an unreachable database is the operator's to fix, not a traceback.
+        from hub.ops.embedded import EmbeddedPostgresError
+
+        if isinstance(e, EmbeddedPostgresError):
+            print(f"welfare-hub: the embedded PostgreSQL: {e}", file=sys.stderr)
+            return 1
+        message = unreachable(settings, e)
+        if message is None:
+            raise
+        command = " ".join(v for k, v in vars(args).items() if k.endswith("command") and isinstance(v, str))
+        print(f"welfare-hub {command}: {message}", file=sys.stderr)
+        return 1
     return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())
 
 
 if __name__ == "__main__":

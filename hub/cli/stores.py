@@ -12,7 +12,7 @@ from hub.config import Settings
 if TYPE_CHECKING:
     pass
 
-from hub.cli.common import database
+from hub.cli.common import database, migrate_serialised
 
 __all__ = ["add_commands"]
 
@@ -23,7 +23,7 @@ def _cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     from hub.ops.migrate import migrate
 
     with database(settings) as s:
-        for report in asyncio.run(migrate(s)):
+        for report in asyncio.run(migrate_serialised(s, migrate)):
             print(f"{report.store}: applied {list(report.applied) or 'nothing new'}; already {list(report.already)}")
     return 0
 

@@ -25,20 +25,44 @@ As a normal user everything runs as that user.
 The cluster is made with trust authentication for the superuser ``postgres``, listens
 on 127.0.0.1 only (no Unix socket, so the path-length limit for sockets never bites)
 and logs to ``server.log`` in the data directory.
+
+Several processes share one cluster: the demo serving, and an operator's command
+(``welfare-hub audit verify``) run beside it. Who may stop the server is decided by
+record, never guessed from what is running:
+
+* ``<data_dir>.lock``: every start and every stop holds this ``flock`` (waits bounded), so
+  two commands starting at once do not both run ``pg_ctl start``, and a server is never
+  stopped while another process is deciding to use it;
+* ``<data_dir>.leases/``: one file per process using the server, ``flock``-ed for as long as
+  it does. The kernel drops the lock when the process ends, however it ends, so a lease
+  left by a crash is seen as stale (and removed) without trusting a pid;
+* ``<data_dir>.owner.json``: written by the process that ran ``pg_ctl start``, naming its
+  lease and the postmaster it started (pid and start time from ``postmaster.pid``).
+
+:meth:`EmbeddedPostgres.stop` stops the server only if it is the recorded postmaster, this
+process started it (or its starter has gone: its lease is no longer held) and no other
+process holds a lease. A server started by anything else (``pg_ctl`` by hand, an older
+welfare-hub) is never stopped, and neither is one another process still uses: the demo
+keeps its database while commands come and go beside it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import importlib.util
+import json
 import logging
 import os
 import pwd
+import secrets
 import shutil
 import socket
 import stat
 import subprocess
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = ["EmbeddedPostgres", "EmbeddedPostgresError", "start_embedded"]
@@ -52,6 +76,19 @@ _HOST = "127.0.0.1"
 _SERVER_ACCOUNT = "welfare-hub-pg"  # used only when we run as root
 _LOG_NAME = "server.log"
 _TIMEOUT_S = 60
+# A start can take initdb, then pg_ctl's own wait (up to _TIMEOUT_S) up to three times: wait that long for
+# another process's start to finish before giving up.
+_LOCK_WAIT_S = 4 * _TIMEOUT_S + 30
+
+
+@dataclass
+class _Lease:
+    name: str
+    fd: int
+
+
+#: This process's lease on each data directory it uses (one per directory, however many handles).
+_LEASES: dict[Path, _Lease] = {}
 
 
 class EmbeddedPostgresError(RuntimeError):
@@ -62,22 +99,61 @@ class EmbeddedPostgresError(RuntimeError):
 class EmbeddedPostgres:
     data_dir: Path
     dsn: str  # superuser DSN to the 'postgres' database on 127.0.0.1
+    started: bool = field(default=False, compare=False)  # whether this process ran pg_ctl start for it
 
-    def stop(self) -> None:
-        """Stop the server (fast shutdown: open sessions are ended). A no-op if it is not running."""
-        _stop(self.data_dir, _bin_dir())
+    def stop(self) -> bool:
+        """This process is done with the server: stop it (fast shutdown) if this process started it, or
+        its starter has gone, and no other process still uses it; otherwise leave it running. Return
+        whether it was stopped. A no-op once this process has let go of it."""
+        with _exclusive(self.data_dir):
+            lease = _LEASES.pop(self.data_dir, None)
+            if lease is None:
+                return False
+            try:
+                running = _postmaster(self.data_dir)
+                if running is None:
+                    return False
+                users = _live_leases(self.data_dir, besides=lease.name)
+                if users:
+                    _log.info("leaving PostgreSQL in %s running: %d other process(es) use it", self.data_dir, users)
+                    return False
+                if not _ours_to_stop(self.data_dir, running, lease.name):
+                    _log.info("leaving PostgreSQL in %s running: this process did not start it", self.data_dir)
+                    return False
+                _stop(self.data_dir, _bin_dir())
+                _owner_file(self.data_dir).unlink(missing_ok=True)
+                return True
+            finally:
+                _drop_lease(self.data_dir, lease)
 
 
 def start_embedded(data_dir: Path, *, port: int | None = None) -> EmbeddedPostgres:
     """Start (or reuse) an embedded PostgreSQL cluster in data_dir; raise EmbeddedPostgresError
-    with a clear, actionable message on failure.
+    with a clear, actionable message on failure. Call :meth:`EmbeddedPostgres.stop` when done.
 
     A cluster already running in data_dir on 127.0.0.1 (and on ``port``, if given) is reused;
-    one running with other settings is stopped and started again with ours. Without ``port``
-    a free one is picked at each start, so the DSN can change between starts.
+    one running with other settings is restarted with ours only if it is ours to stop (see the
+    module docstring), else refused. Without ``port`` a free one is picked at each start, so the
+    DSN can change between starts.
     """
     data_dir = data_dir.expanduser().resolve()
     bin_dir = _bin_dir()
+    try:
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EmbeddedPostgresError(f"cannot prepare the data directory {data_dir}: {exc}") from exc
+    with _exclusive(data_dir):
+        fresh = data_dir not in _LEASES
+        lease = _lease(data_dir)
+        try:
+            return _start(data_dir, bin_dir, port, lease)
+        except BaseException:
+            if fresh and not _started_by(data_dir, lease):  # nothing of ours runs: let go of it again
+                _drop_lease(data_dir, _LEASES.pop(data_dir))
+            raise
+
+
+def _start(data_dir: Path, bin_dir: Path, port: int | None, lease: _Lease) -> EmbeddedPostgres:
     try:
         uid, gid = _prepare_data_dir(data_dir, bin_dir)
     except OSError as exc:
@@ -88,8 +164,16 @@ def start_embedded(data_dir: Path, *, port: int | None = None) -> EmbeddedPostgr
 
     running = _postmaster(data_dir)
     if running is not None and running.usable(port):
-        return _handle(data_dir, running.port)
+        return _handle(data_dir, running.port, started=_started_by(data_dir, lease))
     if running is not None:
+        users = _live_leases(data_dir, besides=lease.name)
+        if users or not _ours_to_stop(data_dir, running, lease.name):
+            raise EmbeddedPostgresError(
+                f"PostgreSQL in {data_dir} runs on {running.host or 'a Unix socket'}:{running.port} "
+                f"({running.status}), not {_HOST}:{port or 'any port'} as asked, and "
+                + (f"{users} other process(es) use it" if users else "this process did not start it")
+                + f": leave the port unset to share it, or stop it first (pg_ctl stop -D {data_dir})"
+            )
         _log.info("restarting PostgreSQL in %s: it runs as %s, we need %s:%s", data_dir, running, _HOST, port)
         _stop(data_dir, bin_dir)
 
@@ -101,15 +185,144 @@ def start_embedded(data_dir: Path, *, port: int | None = None) -> EmbeddedPostgr
         chosen = port if port is not None else _free_port()
         error = _pg_ctl_start(data_dir, bin_dir, uid, gid, chosen)
         if error is None:
-            return _handle(data_dir, chosen)
-        running = _postmaster(data_dir)  # another process may have started it just now
+            started = _postmaster(data_dir)
+            if started is not None:
+                _record_owner(data_dir, started, lease.name)
+            return _handle(data_dir, chosen, started=started is not None)
+        running = _postmaster(data_dir)  # something other than welfare-hub may have started it just now
         if running is not None and running.usable(port):
-            return _handle(data_dir, running.port)
+            return _handle(data_dir, running.port, started=False)
     raise EmbeddedPostgresError(str(error))
 
 
-def _handle(data_dir: Path, port: int) -> EmbeddedPostgres:
-    return EmbeddedPostgres(data_dir=data_dir, dsn=f"postgresql://{_SUPERUSER}@{_HOST}:{port}/postgres")
+def _handle(data_dir: Path, port: int, *, started: bool) -> EmbeddedPostgres:
+    return EmbeddedPostgres(
+        data_dir=data_dir, dsn=f"postgresql://{_SUPERUSER}@{_HOST}:{port}/postgres", started=started
+    )
+
+
+# --- who may stop the server (see the module docstring) ---------------------------------------------
+
+
+def _beside(data_dir: Path, suffix: str) -> Path:
+    return data_dir.with_name(data_dir.name + suffix)
+
+
+def _owner_file(data_dir: Path) -> Path:
+    return _beside(data_dir, ".owner.json")
+
+
+@contextlib.contextmanager
+def _exclusive(data_dir: Path) -> Iterator[None]:
+    """Hold the data directory's start/stop lock (bounded wait)."""
+    path = _beside(data_dir, ".lock")
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise EmbeddedPostgresError(f"cannot open the lock file {path}: {exc}") from exc
+    try:
+        deadline = time.monotonic() + _LOCK_WAIT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise EmbeddedPostgresError(
+                        f"another process has held {path} for over {_LOCK_WAIT_S} s while starting or stopping "
+                        f"PostgreSQL in {data_dir}; wait for it, or end it"
+                    ) from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def _lease(data_dir: Path) -> _Lease:
+    """This process's lease on data_dir (taken once; the lock is held until released or the process ends)."""
+    held = _LEASES.get(data_dir)
+    if held is not None:
+        return held
+    folder = _beside(data_dir, ".leases")
+    name = f"{os.getpid()}-{secrets.token_hex(6)}"  # the random part: a reused pid never inherits a lease
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        fd = os.open(folder / name, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        raise EmbeddedPostgresError(f"cannot take a lease in {folder}: {exc}") from exc
+    _LEASES[data_dir] = lease = _Lease(name=name, fd=fd)
+    return lease
+
+
+def _drop_lease(data_dir: Path, lease: _Lease) -> None:
+    with contextlib.suppress(OSError):
+        (_beside(data_dir, ".leases") / lease.name).unlink()
+    os.close(lease.fd)
+
+
+def _lease_held(data_dir: Path, name: str) -> bool:
+    """Whether a process still holds the lease called name (its file is locked)."""
+    path = _beside(data_dir, ".leases") / name
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def _live_leases(data_dir: Path, *, besides: str) -> int:
+    """How many other processes use the server; stale leases (their process ended) are removed."""
+    folder = _beside(data_dir, ".leases")
+    live = 0
+    for path in folder.iterdir() if folder.is_dir() else ():
+        if path.name == besides:
+            continue
+        if _lease_held(data_dir, path.name):
+            live += 1
+        else:
+            path.unlink(missing_ok=True)
+    return live
+
+
+def _record_owner(data_dir: Path, postmaster: _Postmaster, lease: str) -> None:
+    record = {"postmaster_pid": postmaster.pid, "postmaster_started": postmaster.started, "lease": lease}
+    path = _owner_file(data_dir)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(record))
+    tmp.replace(path)
+
+
+def _owner(data_dir: Path, running: _Postmaster) -> str | None:
+    """The lease of the process that started the running postmaster, if a welfare-hub process did."""
+    try:
+        record = json.loads(_owner_file(data_dir).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or (record.get("postmaster_pid"), record.get("postmaster_started")) != (
+        running.pid,
+        running.started,
+    ):
+        return None  # a record of an earlier server: this one was started by someone else
+    lease = record.get("lease")
+    return lease if isinstance(lease, str) else None
+
+
+def _started_by(data_dir: Path, lease: _Lease) -> bool:
+    running = _postmaster(data_dir)
+    return running is not None and _owner(data_dir, running) == lease.name
+
+
+def _ours_to_stop(data_dir: Path, running: _Postmaster, lease: str) -> bool:
+    """This process started the running server, or a welfare-hub process did and has since ended."""
+    owner = _owner(data_dir, running)
+    return owner is not None and (owner == lease or not _lease_held(data_dir, owner))
 
 
 def _bin_dir() -> Path:
@@ -274,6 +487,8 @@ def _stop(data_dir: Path, bin_dir: Path) -> None:
 class _Postmaster:
     """A live server, as its postmaster.pid describes it."""
 
+    pid: int
+    started: str  # its start time (epoch seconds): with the pid, which server this is
     host: str  # first listen address; empty when it listens on a Unix socket only
     port: int
     status: str  # "starting", "ready", "stopping", ...
@@ -304,7 +519,13 @@ def _postmaster(data_dir: Path) -> _Postmaster | None:
     if not _alive(pid, owner):
         return None
     status = lines[7].strip() if len(lines) > 7 else "starting"
-    return _Postmaster(host=lines[5].strip() if len(lines) > 5 else "", port=port, status=status)
+    return _Postmaster(
+        pid=pid,
+        started=lines[2].strip(),
+        host=lines[5].strip() if len(lines) > 5 else "",
+        port=port,
+        status=status,
+    )
 
 
 def _alive(pid: int, owner: int) -> bool:
