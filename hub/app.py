@@ -29,6 +29,7 @@ from hub.audit import tracing
 from hub.audit.chain import PgAuditSink
 from hub.audit.checkpoints import AuditKeys
 from hub.audit.events import AuditLog
+from hub.audit.receipts import Receipts
 from hub.audit.tracing import TraceMiddleware
 from hub.audit.verification import VerificationCache
 from hub.config import Settings
@@ -123,6 +124,7 @@ async def _open(state: _State, hooks: Hooks, audit_keys: AuditKeys) -> Services:
         key_ring=state.key_ring,
         register=state.register,
         audit=PgAuditSink(hub, timeout=settings.audit_timeout),
+        receipts=Receipts(audit_keys),
         identity=LinkIndex(
             hub, model=state.link_model, thresholds=settings.thresholds(), timeout=settings.source_timeout
         ),

@@ -68,6 +68,9 @@ class Settings:
     keys_path: Path | None = None
     audit_keys_path: Path | None = None  # the Ed25519 keys that sign audit checkpoints
     audit_checkpoint_seconds: float = 60.0  # how often the chain head is signed (when it has moved)
+    # ... and after this many records, whatever the time (0: by time only): a truncation of the log's end
+    # that no receipt holder reports is bounded by this many records as well as by the interval.
+    audit_checkpoint_every_records: int = 1000
     audit_verify_seconds: float = 300.0  # how old the verification auditors see may be before it is redone
     audit_query_timeout: float = 10.0  # auditors' searches and reports over a long log
     trace_retention_days: int = 30  # the hub's own copy of its spans, for auditors; 0 keeps none
@@ -165,6 +168,14 @@ class Settings:
             audit_keys_path=path("WELFARE_HUB_AUDIT_KEYS", None),
             audit_checkpoint_seconds=number(
                 "WELFARE_HUB_AUDIT_CHECKPOINT_SECONDS", cls.audit_checkpoint_seconds, minimum=1, maximum=86400
+            ),
+            audit_checkpoint_every_records=int(
+                number(
+                    "WELFARE_HUB_AUDIT_CHECKPOINT_EVERY_RECORDS",
+                    cls.audit_checkpoint_every_records,
+                    integer=True,
+                    maximum=10_000_000,
+                )
             ),
             audit_verify_seconds=number(
                 "WELFARE_HUB_AUDIT_VERIFY_SECONDS", cls.audit_verify_seconds, minimum=0, maximum=86400

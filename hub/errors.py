@@ -41,6 +41,10 @@ No message here ever contains a NINO, a name or any other value taken from a req
 "Not found" and "not yours to ask about" look the same to the caller: :class:`NoLegitimateRelationship`
 answers exactly as :class:`SubjectNotFound` does (code and message), so no lookup tells a caller who exists
 outside its area; the audit record keeps the true reason (:attr:`HubError.audit_code`) for the auditor.
+
+A class says whether it is a refusal (``refusal = True``: the hub decided not to release, as the register, the
+law or a protection says) or a failure (it could not answer). The audit record's decision is read from that
+(:func:`hub.execution.record.from_request`), never from a list of codes.
 """
 
 from __future__ import annotations
@@ -87,6 +91,8 @@ class HubError(Exception):
     code: ClassVar[str] = "INTERNAL"
     #: The reason the audit record gives, when it must say more than the caller may learn (else the code).
     audit_code: ClassVar[str | None] = None
+    #: A decision not to release (recorded as ``refused``), not a failure to answer (``error``).
+    refusal: ClassVar[bool] = False
 
     def __init__(self, message: str, **extensions: Any) -> None:
         super().__init__(message)
@@ -109,6 +115,7 @@ class InvalidToken(AuthError):
 
 class RequestRefused(HubError, PermissionError):
     code = "REFUSED"
+    refusal = True
 
 
 class UnknownPurpose(RequestRefused):
@@ -214,6 +221,7 @@ class HubStoreUnavailable(HubError):
 
 class ProtectedAddress(HubError, PermissionError):
     code = "PROTECTED_ADDRESS"
+    refusal = True  # withheld by decision: the person is protected
 
 
 class SubjectNotFound(HubError, LookupError):

@@ -22,6 +22,7 @@ from hub.access.policy import PurposeSpec, Register
 from hub.access.tokens import Caller
 from hub.audit.chain import AuditSink
 from hub.audit.events import AuditLog
+from hub.audit.receipts import Receipts
 from hub.audit.verification import VerificationCache
 from hub.config import Settings
 from hub.records.complaints import ComplaintStore
@@ -46,6 +47,7 @@ class Services:
     key_ring: KeyRing
     register: Register
     audit: AuditSink
+    receipts: Receipts  # signs each response's audit receipt (hub.audit.receipts)
     identity: LinkIndex
     review: ReviewQueue
     consent: ConsentStore

@@ -5,7 +5,10 @@ Tamper-evident like X-Road's message log and Certificate Transparency: ``record_
 || int8(seq) || int8(occurred_at µs) || body)``, body the record's canonical encoding
 (:func:`canonical_body`: sorted-key JSON, ASCII, no spaces). The database appends (``hub.audit_append``:
 one writer at a time under an advisory lock, so the sequence has no gaps and time never runs backwards
-along it) and refuses UPDATE, DELETE and TRUNCATE. The chain's head is signed at an interval
+along it) and refuses UPDATE, DELETE and TRUNCATE. The append function is the only way in: the service
+role may execute it but holds no INSERT on the log (0019_audit_append_only_writer.sql), so it cannot write
+a record outside the chain. The append returns the record's place (:class:`Appended`), from which the
+caller's receipt is signed (:mod:`hub.audit.receipts`). The chain's head is signed at an interval
 (:mod:`hub.audit.checkpoints`), so that even a recomputed chain is caught (:mod:`hub.audit.verify`).
 
 Fail closed: :meth:`PgAuditSink.write` raises if the record is not durably stored, and the caller then
@@ -29,6 +32,7 @@ __all__ = [
     "BODY_FIELDS",
     "CHAIN_LOCK",
     "GENESIS",
+    "Appended",
     "AuditRecord",
     "AuditSink",
     "PgAuditSink",
@@ -105,14 +109,27 @@ def record_hash(prev_hash: bytes, seq: int, occurred_at: dt.datetime, body: byte
     return hashlib.sha256(head + body).digest()
 
 
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """Where the chain put a record: its sequence number, its hash and the time it was given."""
+
+    seq: int
+    record_hash: bytes
+    occurred_at: dt.datetime
+
+
 class AuditSink(Protocol):
-    async def write(self, record: AuditRecord) -> None:
+    async def write(self, record: AuditRecord) -> Appended:
         """Durably store ``record`` or raise: the caller then releases nothing."""
         ...
 
 
 # Placeholders only: every value goes through a parameter.
-_APPEND = "SELECT seq FROM hub.audit_append(" + ", ".join(f"${i}" for i in range(1, len(BODY_FIELDS) + 2)) + ")"  # noqa: S608
+_APPEND = (
+    "SELECT seq, record_hash, occurred_at FROM hub.audit_append("  # noqa: S608
+    + ", ".join(f"${i}" for i in range(1, len(BODY_FIELDS) + 2))
+    + ")"
+)
 
 
 class PgAuditSink:
@@ -122,11 +139,14 @@ class PgAuditSink:
         self.pool = pool
         self.timeout = timeout
 
-    async def write(self, record: AuditRecord) -> None:
+    async def write(self, record: AuditRecord) -> Appended:
         # The timeout covers waiting for a connection and for the chain's lock as well as the INSERT: a
         # hub database that hangs must fail the request quickly (closed), not hold it open.
         async with asyncio.timeout(self.timeout):
-            await self.pool.execute(_APPEND, canonical_body(record), *_arguments(record))
+            row = await self.pool.fetchrow(_APPEND, canonical_body(record), *_arguments(record))
+        if row is None or row["record_hash"] is None:
+            raise RuntimeError("the audit append returned no record")
+        return Appended(row["seq"], bytes(row["record_hash"]), row["occurred_at"])
 
 
 def _arguments(record: AuditRecord) -> list[Any]:

@@ -2,7 +2,9 @@
 
 The chain alone (:mod:`hub.audit.chain`) shows that records were altered, removed or reordered, unless
 whoever changed them recomputed every hash after: a checkpoint closes that door. At an interval the
-service signs the chain's head with the hub's audit key (:func:`write_checkpoint`); the public keys are
+service signs the chain's head with the hub's audit key (:func:`write_checkpoint`), and after every so many
+records too (``WELFARE_HUB_AUDIT_CHECKPOINT_EVERY_RECORDS``); the same key signs each caller's receipt for
+its own record (:mod:`hub.audit.receipts`). The public keys are
 published (``GET /audit/keys``, :func:`public_document`) so that an auditor can check a log, or an export
 of one, without trusting the hub's database or its operator (:func:`signature_ok`, used by
 :mod:`hub.audit.verify`). Old keys keep verifying after a rotation (:meth:`AuditKeys.rotated`).
@@ -105,6 +107,11 @@ class AuditKeys:
         signature = self.private[self.current].sign(checkpoint_message(seq, head_hash, signed_at))
         return Checkpoint(seq, head_hash, signed_at, self.current, signature)
 
+    def sign_message(self, message: bytes) -> tuple[str, bytes]:
+        """(the current key's id, its signature of ``message``): for messages that carry the key id
+        themselves, as a receipt does (:mod:`hub.audit.receipts`)."""
+        return self.current, self.private[self.current].sign(message)
+
 
 def public_document(keys: Mapping[str, Ed25519PublicKey]) -> dict[str, Any]:
     return {
@@ -135,23 +142,28 @@ def signature_ok(checkpoint: Checkpoint, keys: Mapping[str, Ed25519PublicKey]) -
 
 
 _HEAD = "SELECT seq, record_hash FROM hub.audit_event WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1"
+_LAST_SIGNED = "SELECT max(seq) FROM hub.audit_checkpoint WHERE key_id = $1"
 
 
-async def write_checkpoint(conn: asyncpg.Pool | asyncpg.Connection, keys: AuditKeys) -> Checkpoint | None:
-    """Sign the chain head unless the current key already has; the checkpoint, or None. The service runs
-    it at an interval (and once more when stopping), ``welfare-hub audit checkpoint`` on demand."""
+async def write_checkpoint(
+    conn: asyncpg.Pool | asyncpg.Connection, keys: AuditKeys, *, min_records: int = 1
+) -> Checkpoint | None:
+    """Sign the chain head if at least ``min_records`` records were appended since the current key last
+    signed; the checkpoint, or None. The service runs it at an interval and after every so many records
+    (:mod:`hub.roles`: so a truncation of the log's end is bounded in time and in records), and once more
+    when stopping; ``welfare-hub audit checkpoint`` on demand.
+
+    The database writes it (``hub.audit_checkpoint_append``), refusing a checkpoint of a head the log
+    does not hold: the service has no INSERT on the checkpoints."""
     head = await conn.fetchrow(_HEAD)
     if head is None:
         return None
-    done = await conn.fetchval(
-        "SELECT 1 FROM hub.audit_checkpoint WHERE seq = $1 AND key_id = $2", head["seq"], keys.current
-    )
-    if done:
+    last = await conn.fetchval(_LAST_SIGNED, keys.current)
+    if last is not None and head["seq"] - last < max(min_records, 1):
         return None
     signed = keys.sign(head["seq"], bytes(head["record_hash"]), dt.datetime.now(dt.UTC))
     inserted = await conn.fetchval(
-        "INSERT INTO hub.audit_checkpoint (seq, head_hash, signed_at, key_id, signature) "
-        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (seq, key_id) DO NOTHING RETURNING checkpoint_id",
+        "SELECT hub.audit_checkpoint_append($1, $2, $3, $4, $5)",
         signed.seq,
         signed.head_hash,
         signed.signed_at,

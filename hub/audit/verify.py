@@ -9,10 +9,20 @@ record or checkpoint that is wrong, with what is wrong with it:
 - ``out_of_order``: time runs backwards along the chain;
 - ``forged_checkpoint``: a checkpoint's signature is bad, or made by a key the auditor does not trust;
 - ``rewritten``: a checkpoint signed a head the log no longer has (the chain was recomputed after a
-  change: only the signing key could make that consistent again).
+  change: only the signing key could make that consistent again);
+- ``duplicate``: two records hold one sequence number;
+- ``unchained``: a row outside the chain (no sequence number or hashes) that is not one of the documented
+  rows from before the chain existed (``hub.audit_legacy``, listed once by 0019_audit_one_writer.sql).
+  Only the append function may write the log, so such a row was put there around it. It is named by its
+  row id and time, never by its content.
 
-``welfare-hub audit verify`` reads the hub database (:func:`verify_database`) or an export file
-(:func:`verify_export`); ``welfare-hub audit export`` writes one (:func:`export`).
+A receipt (:mod:`hub.audit.receipts`) is checked against the log by :func:`verify_receipt`: signed by a
+trusted key, and the log holds exactly that record, unaltered, at that place (``forged_receipt``,
+``missing``, ``rewritten``, ``altered``).
+
+``welfare-hub audit verify`` reads the hub database (:func:`verify_database`), an export file
+(:func:`verify_export`) or a receipt (``--receipt``); ``welfare-hub audit export`` writes an export
+(:func:`export`).
 """
 
 from __future__ import annotations
@@ -29,8 +39,19 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from hub.audit.chain import BODY_FIELDS, GENESIS, Row, canonical_body, record_hash
 from hub.audit.checkpoints import Checkpoint, load_public_document, public_document, signature_ok
+from hub.audit.receipts import Receipt
 
-__all__ = ["Problem", "Verification", "export", "verify", "verify_database", "verify_export"]
+__all__ = [
+    "ChainVerifier",
+    "Problem",
+    "ReceiptCheck",
+    "Verification",
+    "export",
+    "verify",
+    "verify_database",
+    "verify_export",
+    "verify_receipt",
+]
 
 EXPORT_FORMAT = "welfare-hub-audit-export/1"
 _MAX_PROBLEMS = 20
@@ -44,6 +65,7 @@ class Problem:
     kind: str
     seq: int | None
     message: str
+    event_id: int | None = None  # the row's id, for a row outside the chain (which has no seq)
 
 
 @dataclass
@@ -54,7 +76,7 @@ class Verification:
     head_hash: bytes | None = None
     checkpoints: int = 0
     last_checkpoint_seq: int | None = None
-    unchained: int = 0  # records written before the chain existed (no seq): counted, not verifiable
+    unchained: int = 0  # the documented records from before the chain existed (no seq): counted, not verifiable
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -85,7 +107,10 @@ class Verification:
 
 
 def _describe(p: Problem) -> dict[str, Any]:
-    return {"kind": p.kind, "seq": p.seq, "message": p.message}
+    described: dict[str, Any] = {"kind": p.kind, "seq": p.seq, "message": p.message}
+    if p.event_id is not None:
+        described["event_id"] = p.event_id
+    return described
 
 
 class ChainVerifier:
@@ -108,14 +133,34 @@ class ChainVerifier:
         self._found: dict[int, bytes] = {}
         self._expected, self._prev, self._prev_at = start_seq, start_prev, None
 
-    def _problem(self, kind: str, seq: int | None, message: str) -> None:
+    def _problem(self, kind: str, seq: int | None, message: str, event_id: int | None = None) -> None:
         if len(self.report.problems) < _MAX_PROBLEMS:
-            self.report.problems.append(Problem(kind, seq, message))
+            self.report.problems.append(Problem(kind, seq, message, event_id))
+
+    def outside(self, event_id: int, occurred_at: dt.datetime, *, documented: bool) -> None:
+        """A row outside the chain: counted if it is one of the documented rows from before the chain,
+        named (by id and time only) if it is not."""
+        if documented:
+            self.report.unchained += 1
+            return
+        self._problem(
+            "unchained",
+            None,
+            f"row {event_id} (written {occurred_at.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC) is outside the chain: "
+            "no sequence number or hashes, and not one of the documented records from before the chain",
+            event_id,
+        )
 
     def add(self, row: Row) -> None:
         report, seq = self.report, row["seq"]
-        if seq is None:
-            report.unchained += 1
+        if seq is None or row["prev_hash"] is None or row["record_hash"] is None:
+            # Only an export (or a caller) can hand one in: the database's rows outside the chain are
+            # named by outside(), without their content.
+            self._problem("unchained", seq, "a record outside the chain: no sequence number or hashes")
+            return
+        if seq < self._expected:
+            # In seq order, a seq seen before: two records claim one place in the chain.
+            self._problem("duplicate", seq, f"record {seq} appears more than once in the chain")
             return
         report.records += 1
         if report.first_seq is None:
@@ -185,24 +230,32 @@ def verify(
 
 # Column names and batch sizes are constants of this module: the only values are parameters.
 _COLUMNS = "event_id, seq, prev_hash, record_hash, occurred_at, " + ", ".join(BODY_FIELDS)
-_UNCHAINED = f"SELECT {_COLUMNS} FROM hub.audit_event WHERE seq IS NULL ORDER BY event_id"  # noqa: S608
-_AFTER = f"SELECT {_COLUMNS} FROM hub.audit_event WHERE seq > $1 ORDER BY seq LIMIT {_BATCH}"  # noqa: S608
-_BETWEEN = f"SELECT {_COLUMNS} FROM hub.audit_event WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT {_BATCH}"  # noqa: S608
+_CHAINED = "seq IS NOT NULL AND prev_hash IS NOT NULL AND record_hash IS NOT NULL"
+# (seq, event_id) orders and pages: a seq held twice is seen twice, even across a batch's edge.
+_AFTER = (
+    f"SELECT {_COLUMNS} FROM hub.audit_event WHERE {_CHAINED} AND (seq, event_id) > ($1, $2) "  # noqa: S608
+    f"ORDER BY seq, event_id LIMIT {_BATCH}"
+)
+_BETWEEN = (
+    f"SELECT {_COLUMNS} FROM hub.audit_event WHERE {_CHAINED} AND seq > $1 AND seq <= $2 "  # noqa: S608
+    f"ORDER BY seq LIMIT {_BATCH}"
+)
+_AT = f"SELECT {_COLUMNS} FROM hub.audit_event WHERE {_CHAINED} AND seq = $1 ORDER BY event_id"  # noqa: S608
+# By id and time only: the service role reads chained rows alone (row-level security) and learns of the
+# others through this function, which the owner runs.
+_OUTSIDE = "SELECT event_id, occurred_at, documented FROM hub.audit_unchained()"
 
 
 async def _rows(conn: Connection) -> AsyncIterator[asyncpg.Record]:
-    """Every record in chain order (those from before the chain first), a batch at a time: the log is far
-    larger than memory allows."""
-    for row in await conn.fetch(_UNCHAINED):
-        yield row
-    after = 0
+    """Every chained record in chain order, a batch at a time: the log is far larger than memory allows."""
+    after: tuple[int, int] = (0, 0)
     while True:
-        batch = await conn.fetch(_AFTER, after)
+        batch = await conn.fetch(_AFTER, *after)
         for row in batch:
             yield row
         if len(batch) < _BATCH:
             return
-        after = batch[-1]["seq"]
+        after = (batch[-1]["seq"], batch[-1]["event_id"])
 
 
 async def read_checkpoints(conn: Connection, *, from_seq: int = 0) -> list[Checkpoint]:
@@ -220,9 +273,72 @@ async def read_checkpoints(conn: Connection, *, from_seq: int = 0) -> list[Check
 
 async def verify_database(conn: Connection, public_keys: Mapping[str, Ed25519PublicKey]) -> Verification:
     verifier = ChainVerifier(await read_checkpoints(conn), public_keys)
-    async for row in _rows(conn):
-        verifier.add(row)
+    for row in await conn.fetch(_OUTSIDE):
+        verifier.outside(row["event_id"], row["occurred_at"], documented=row["documented"])
+    async for record in _rows(conn):
+        verifier.add(record)
     return verifier.finish()
+
+
+# -- receipts ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ReceiptCheck:
+    receipt: Receipt
+    last_seq: int | None = None  # where the log ends now
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "seq": self.receipt.seq,
+            "record_hash": self.receipt.record_hash.hex(),
+            "request_id": str(self.receipt.request_id),
+            "key_id": self.receipt.key_id,
+            "log_last_seq": self.last_seq,
+            "first_problem": _describe(self.problems[0]) if self.problems else None,
+            "problems": [_describe(p) for p in self.problems],
+        }
+
+
+async def verify_receipt(
+    conn: Connection, receipt: Receipt, public_keys: Mapping[str, Ed25519PublicKey]
+) -> ReceiptCheck:
+    """A caller's receipt against the trusted keys and the log: signed by one of the keys, and the log holds
+    exactly that record (that request, that hash, its content unaltered) at that sequence number. A record
+    cut from the log's end, or rewritten, after its receipt was given fails here even when no checkpoint
+    signed it yet."""
+    check = ReceiptCheck(receipt)
+    seq = receipt.seq
+
+    def problem(kind: str, message: str) -> None:
+        check.problems.append(Problem(kind, seq, message))
+
+    signed = receipt.signature_ok(public_keys)
+    if signed is None:
+        problem("forged_receipt", f"the receipt for record {seq} is signed by an unknown key {receipt.key_id!r}")
+    elif not signed:
+        problem("forged_receipt", f"the receipt for record {seq}: the signature does not verify")
+    check.last_seq = await conn.fetchval(f"SELECT max(seq) FROM hub.audit_event WHERE {_CHAINED}")  # noqa: S608
+    rows = await conn.fetch(_AT, seq)
+    if not rows:
+        ends = "the log is empty" if check.last_seq is None else f"the log ends at {check.last_seq}"
+        problem("missing", f"record {seq}, which the receipt names, is not in the log ({ends}): records removed")
+        return check
+    if len(rows) > 1:
+        problem("duplicate", f"record {seq} appears more than once in the chain")
+    row = rows[0]
+    stored = bytes(row["record_hash"])
+    if stored != receipt.record_hash or str(row["request_id"]) != str(receipt.request_id):
+        problem("rewritten", f"record {seq} in the log is not the record the receipt names: the log was rewritten")
+    if record_hash(bytes(row["prev_hash"]), seq, row["occurred_at"], canonical_body(row)) != stored:
+        problem("altered", f"record {seq}: its content, position or time is not what was hashed")
+    return check
 
 
 # -- exports -------------------------------------------------------------------------------------------

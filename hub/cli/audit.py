@@ -62,9 +62,50 @@ def _report_verification(summary: dict[str, Any]) -> int:
     return 1
 
 
+def _read_receipt(where: str) -> Any:
+    """The receipt a caller kept (FILE, or ``-`` for standard input): the receipt object, or a whole saved
+    response carrying one in ``extensions.auditReceipt``."""
+    from hub.audit.receipts import Receipt
+
+    text = sys.stdin.read() if where == "-" else Path(where).read_text()
+    return Receipt.from_document(json.loads(text))
+
+
+def _cmd_audit_verify_receipt(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.audit.verify import verify_receipt
+
+    try:
+        receipt = _read_receipt(args.receipt)
+    except (OSError, ValueError) as e:
+        print(f"audit verify: receipt {args.receipt}: {e}", file=sys.stderr)
+        return 2
+    keys = _trusted_keys(settings, args)
+    found: dict[str, Any] = {}
+
+    async def run(conn: asyncpg.Connection) -> None:
+        found.update((await verify_receipt(conn, receipt, keys)).summary())
+
+    in_hub(settings, run)
+    print(json.dumps(found, indent=2))
+    if found["ok"]:
+        print(
+            f"audit verify: OK, the log holds record {found['seq']} as the receipt names it "
+            f"(signed by {found['key_id']}; the log ends at {found['log_last_seq']})",
+            file=sys.stderr,
+        )
+        return 0
+    first = found["first_problem"]
+    print(f"audit verify: FAILED: {first['kind']}: {first['message']}", file=sys.stderr)
+    return 1
+
+
 def _cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     from hub.audit.verify import verify_database, verify_export
 
+    if args.receipt:
+        if args.file:
+            raise ConfigError(["--receipt and --file check different things: give one"])
+        return _cmd_audit_verify_receipt(settings, args)
     keys = _trusted_keys(settings, args) if (args.public_keys or not args.file) else None
     if args.file:
         try:
@@ -180,6 +221,12 @@ def add_commands(sub: Any) -> None:
     verify = audit_sub.add_parser("verify", help="recompute every hash and signature; name the first bad record")
     verify.add_argument("--file", default=None, help="an export file to verify offline instead of the database")
     verify.add_argument("--public-keys", default=None, help="the hub's published audit keys (JSON) to trust")
+    verify.add_argument(
+        "--receipt",
+        default=None,
+        metavar="FILE",
+        help="check a caller's audit receipt (JSON, or - for stdin) against the log and the published keys",
+    )
     verify.set_defaults(func=_cmd_audit_verify)
     export = audit_sub.add_parser("export", help="write a period's records and checkpoints to a file")
     export.add_argument("--since", required=True, help="ISO 8601 start (inclusive; UTC if no offset)")

@@ -8,7 +8,9 @@ Per request, in order:
    request and is never cached: it depends on the caller and the variables;
 2. execution, with every field checked again as it resolves (defence in depth), noting what is released;
 3. the audit record written (:mod:`hub.execution.record`); if that fails, the result is replaced by an
-   error (fail closed).
+   error (fail closed). If it is written, the response carries the caller's receipt for it in
+   ``extensions.auditReceipt`` (:mod:`hub.audit.receipts`; :meth:`PurposeGuard.get_results`): every
+   response that releases or refuses, each caller's own proof of its record.
 """
 
 from __future__ import annotations
@@ -32,9 +34,11 @@ from graphql import (
 from graphql.execution.values import get_variable_values
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionResult as StrawberryExecutionResult
 
 from hub.access.orgs import check as check_organisation
 from hub.access.policy import decide
+from hub.audit.chain import AuditRecord
 from hub.audit.tracing import NS, span
 from hub.config import Settings
 from hub.errors import (
@@ -61,6 +65,8 @@ __all__ = ["PurposeGuard"]
 log = logging.getLogger("welfare_hub.graphql")
 
 _INTROSPECTION_ROOTS = frozenset({"__schema", "__type"})
+#: The response's ``extensions`` key for the caller's audit receipt.
+RECEIPT = "auditReceipt"
 
 
 def _refusal(error: HubError) -> GraphQLExecutionResult:
@@ -75,6 +81,18 @@ class PurposeGuard(SchemaExtension):
     def __init__(self, *, execution_context: ExecutionContext | None = None) -> None:
         if execution_context is not None:
             self.execution_context = execution_context
+        self._receipt: dict[str, Any] | None = None  # once this request's audit record is written
+
+    async def _write(self, ctx: RequestContext, record: AuditRecord) -> None:
+        """Append the record and sign the caller's receipt for it; raises (and gives no receipt) if the
+        record is not stored."""
+        audit.annotate(record)
+        appended = await audit.write(ctx.services.audit, record)
+        self._receipt = ctx.services.receipts.issue(record.request_id, appended).document()
+
+    def get_results(self) -> dict[str, Any]:
+        # strawberry merges this into the response's ``extensions`` once the operation is done.
+        return {RECEIPT: self._receipt} if self._receipt is not None else {}
 
     def _check(self, ctx: RequestContext) -> None:
         ec = self.execution_context
@@ -212,10 +230,15 @@ class PurposeGuard(SchemaExtension):
         if codes is not None:
             record = dataclasses.replace(record, reason_codes=codes)
         try:
-            audit.annotate(record)
-            await audit.write(ctx.services.audit, record)
+            await self._write(ctx, record)
         except Exception as e:
             log.error("audit write of a refused document failed: %s", type(e).__name__)
+            return
+        result = self.execution_context.result
+        if isinstance(result, StrawberryExecutionResult):
+            # A document refused by validation has its response made (and get_results read) before this
+            # hook resumes: the receipt joins it here.
+            result.extensions = {**(result.extensions or {}), **self.get_results()}
 
     async def on_execute(self) -> AsyncIterator[None]:
         ctx: RequestContext = self.execution_context.context
@@ -251,9 +274,7 @@ class PurposeGuard(SchemaExtension):
                 ConsentUnavailable("the person asked to be told of each share and the notice could not be recorded")
             )
         try:
-            record = audit.from_request(ctx, self.execution_context, result)
-            audit.annotate(record)
-            await audit.write(ctx.services.audit, record)
+            await self._write(ctx, audit.from_request(ctx, self.execution_context, result))
         except Exception as e:
             log.error("audit write failed, nothing released: %s", type(e).__name__)
             error = AuditUnavailable("the audit record could not be written, so no data was released")

@@ -14,13 +14,13 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 from strawberry.types import ExecutionContext
 
-from hub.audit.chain import AuditRecord, AuditSink
+from hub.audit.chain import Appended, AuditRecord, AuditSink
 from hub.audit.tracing import NS, current_trace_id, span
 from hub.errors import HubError
 from hub.execution.redaction import safe_operation_name
 from resolvers.context import RequestContext
 
-__all__ = ["from_request", "refused_token", "write"]
+__all__ = ["decision_of", "from_request", "refused_token", "write"]
 
 #: Who a refused token came from cannot be known (an unverified token's claims are not evidence).
 UNAUTHENTICATED = "(unauthenticated)"
@@ -37,15 +37,31 @@ def codes_of(result: Any) -> list[str]:
     return sorted(set(codes))
 
 
-def from_request(ctx: RequestContext, ec: ExecutionContext, result: Any) -> AuditRecord:
-    data = getattr(result, "data", None)
-    codes = codes_of(result)
+def _is_refusal(error: Any) -> bool:
+    """A decision not to release (the error's class says so: :attr:`hub.errors.HubError.refusal`), as
+    opposed to a failure to answer. An error the hub did not raise itself is a failure."""
+    original = getattr(error, "original_error", None)
+    return isinstance(original, HubError) and original.refusal
+
+
+def decision_of(ctx: RequestContext, result: Any) -> str:
+    """``refused`` when the hub decided to release nothing (the operation, or every field that failed, was
+    refused), ``error`` when it could not answer, ``partial`` when something was released beside a refusal
+    or a failure, ``released`` otherwise."""
     if ctx.refused:
-        decision = "refused"
-    elif data is None or all(v is None for v in data.values()):
-        decision = "error"
-    else:
-        decision = "partial" if codes else "released"
+        return "refused"
+    data = getattr(result, "data", None)
+    errors = getattr(result, "errors", None) or []
+    if data is None or all(v is None for v in data.values()):
+        # A field-level refusal (PURPOSE_FORBIDS_FIELD, NO_LEGITIMATE_RELATIONSHIP, ...) that left nothing
+        # to release is a refusal, so the auditor's "refused" filter finds it; any failure makes it an error.
+        return "refused" if errors and all(_is_refusal(e) for e in errors) else "error"
+    return "partial" if errors else "released"
+
+
+def from_request(ctx: RequestContext, ec: ExecutionContext, result: Any) -> AuditRecord:
+    codes = codes_of(result)
+    decision = decision_of(ctx, result)
     key_ids = {s.key_id for s in ctx.subjects}
     try:
         operation: str | None = ec.operation_type.value
@@ -100,10 +116,11 @@ def annotate(record: AuditRecord, operation: Span | None = None) -> None:
     operation.set_attributes(attributes)
 
 
-async def write(sink: AuditSink, record: AuditRecord) -> None:
-    """Append ``record`` (traced); raises if the store does not take it, and the caller then releases nothing."""
+async def write(sink: AuditSink, record: AuditRecord) -> Appended:
+    """Append ``record`` (traced): where the chain put it, from which the caller's receipt is signed. Raises
+    if the store does not take it, and the caller then releases nothing."""
     with span("welfare_hub.audit", attributes={f"{NS}.decision": record.decision}):
-        await sink.write(record)
+        return await sink.write(record)
 
 
 def refused_token(code: str) -> AuditRecord:

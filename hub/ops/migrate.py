@@ -38,10 +38,12 @@ _LOCK_KEY = 0x5E1FA2E  # advisory lock id shared by every welfare-hub migrator
 _SOURCE_SCHEMA: dict[StoreName, str] = {"src_dwp": "dwp", "src_hb": "hb", "src_social_care": "social_care"}
 # The one table of a source the hub may write: the inbox it delivers changes of circumstance to.
 _SOURCE_INBOX: dict[StoreName, str] = {"src_dwp": "dwp.hub_inbox", "src_hb": "hb.hub_inbox"}
-# What the hub's own service role may do: append and read the audit log, never change or delete it.
+# What the hub's own service role may do, exactly: _grant revokes whatever else it held. It reads the audit
+# log and its checkpoints and writes neither: only their append functions (_HUB_FUNCTIONS) write them, so
+# every record the service adds is in the chain (0019_audit_one_writer.sql).
 _HUB_GRANTS: dict[str, str] = {
-    "hub.audit_event": "SELECT, INSERT",  # through hub.audit_append, which chains each record
-    "hub.audit_checkpoint": "SELECT, INSERT",
+    "hub.audit_event": "SELECT",  # chained rows only (row-level security)
+    "hub.audit_checkpoint": "SELECT",
     "hub.audit_hold": "SELECT, INSERT, UPDATE (lifted_at, lifted_by_hash)",
     "hub.trace_span": "SELECT, INSERT, DELETE",  # the service prunes its own copy of old spans
     "hub.notification": "SELECT, INSERT",
@@ -62,8 +64,6 @@ _HUB_GRANTS: dict[str, str] = {
     "hub.staff_identity": "SELECT",  # maintained by the operator (welfare-hub orgs load), read by the service
 }
 _HUB_SEQUENCES = (
-    "hub.audit_event_event_id_seq",
-    "hub.audit_checkpoint_checkpoint_id_seq",
     "hub.audit_hold_hold_id_seq",
     "hub.interest_interest_id_seq",
     "hub.entitlement_change_change_id_seq",
@@ -74,6 +74,9 @@ _HUB_SEQUENCES = (
     "hub.consent_consent_id_seq",
     "hub.subject_notification_notification_id_seq",
 )
+# Run as the store's owner (SECURITY DEFINER, fixed search_path): the service's only way to write the audit
+# log and its checkpoints, and to learn (by id, without content) of rows outside the chain.
+_HUB_FUNCTIONS = ("hub.audit_append", "hub.audit_checkpoint_append", "hub.audit_unchained")
 
 
 def quote_ident(name: str) -> str:
@@ -196,11 +199,19 @@ async def _grant(conn: asyncpg.Connection, settings: Settings, store: StoreName)
     owner, service = store_role_names(settings.db_prefix, store)
     svc = quote_ident(service)
     if store == "hub":
-        await conn.execute(f"GRANT USAGE ON SCHEMA hub TO {svc}")
-        for table, privileges in _HUB_GRANTS.items():
-            await conn.execute(f"GRANT {privileges} ON {_qualified(table)} TO {svc}")
-        for sequence in _HUB_SEQUENCES:
-            await conn.execute(f"GRANT USAGE ON SEQUENCE {_qualified(sequence)} TO {svc}")
+        # Exactly the privileges listed, in one transaction: what an older release granted (INSERT on the
+        # audit log) is taken back, and a running service never sees a moment with less than it needs.
+        async with conn.transaction():
+            await conn.execute(f"GRANT USAGE ON SCHEMA hub TO {svc}")
+            await conn.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA hub FROM {svc}")
+            await conn.execute(f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA hub FROM {svc}")
+            await conn.execute(f"REVOKE ALL ON ALL FUNCTIONS IN SCHEMA hub FROM {svc}")
+            for table, privileges in _HUB_GRANTS.items():
+                await conn.execute(f"GRANT {privileges} ON {_qualified(table)} TO {svc}")
+            for sequence in _HUB_SEQUENCES:
+                await conn.execute(f"GRANT USAGE ON SEQUENCE {_qualified(sequence)} TO {svc}")
+            for function in _HUB_FUNCTIONS:
+                await conn.execute(f"GRANT EXECUTE ON FUNCTION {_qualified(function)} TO {svc}")
         return
     schema = quote_ident(_SOURCE_SCHEMA[store])
     # The reader sees the source's own schema only; synth_truth (test ground truth) stays out of reach.

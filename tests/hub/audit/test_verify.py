@@ -15,7 +15,7 @@ from typing import Any
 
 from hub.audit.chain import GENESIS, AuditRecord, canonical_body, record_hash
 from hub.audit.checkpoints import AuditKeys, Checkpoint
-from hub.audit.verify import verify
+from hub.audit.verify import ChainVerifier, verify
 
 KEYS = AuditKeys.generate("unit-v1")
 START = dt.datetime(2026, 3, 3, 10, 0, tzinfo=dt.UTC)
@@ -101,11 +101,40 @@ def test_an_empty_log_is_valid() -> None:
     assert (report.records, report.last_seq, report.head_hash, report.unsigned) == (0, None, None, 0)
 
 
-def test_records_from_before_the_chain_are_counted_not_verified() -> None:
-    rows = [{"seq": None}, {"seq": None}, *chain(3)]
+def test_a_record_outside_the_chain_is_named_not_counted() -> None:
+    # Issue 13.7: a row with no sequence number (or no hashes) was counted as "from before the chain" and
+    # the log passed. Only the append function writes the log, so such a row was put there around it.
+    rows = [{"seq": None, "prev_hash": None, "record_hash": None}, *chain(3)]
+    rows.append(rows[1] | {"seq": 4, "prev_hash": None, "record_hash": None})
     report = verify(rows, [], KEYS.public)
-    assert report.ok
+    assert not report.ok
+    assert [(p.kind, p.seq) for p in report.problems] == [("unchained", None), ("unchained", 4)]
+    assert (report.unchained, report.records) == (0, 3)
+
+
+def test_only_the_documented_rows_from_before_the_chain_are_counted() -> None:
+    verifier = ChainVerifier([], KEYS.public)
+    verifier.outside(1, START, documented=True)
+    verifier.outside(2, START, documented=True)
+    verifier.outside(917, START + dt.timedelta(days=3), documented=False)
+    for r in chain(3):
+        verifier.add(r)
+    report = verifier.finish()
     assert (report.unchained, report.records) == (2, 3)
+    assert [(p.kind, p.seq, p.event_id) for p in report.problems] == [("unchained", None, 917)]
+    assert report.summary()["first_problem"] == {
+        "kind": "unchained",
+        "seq": None,
+        "event_id": 917,
+        "message": "row 917 (written 2026-03-06 10:00:00 UTC) is outside the chain: no sequence number or "
+        "hashes, and not one of the documented records from before the chain",
+    }
+
+
+def test_a_sequence_number_held_twice_is_named() -> None:
+    rows = chain(5)
+    rows.insert(3, rows[2] | {"caller_org": "someone-else"})
+    assert problems(rows)[:1] == [("duplicate", 3)]
 
 
 def test_an_altered_record_is_named() -> None:
