@@ -159,7 +159,7 @@ async def write_checkpoint(
     if head is None:
         return None
     last = await conn.fetchval(_LAST_SIGNED, keys.current)
-    if last is not None and head["seq"] - last < max(min_records, 1):
+    if head["seq"] - (last or 0) < max(min_records, 1):
         return None
     signed = keys.sign(head["seq"], bytes(head["record_hash"]), dt.datetime.now(dt.UTC))
     inserted = await conn.fetchval(

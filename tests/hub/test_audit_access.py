@@ -380,3 +380,75 @@ async def test_a_release_about_someone_at_the_users_own_address_is_flagged(
         }
     ]
     assert int(flagged[0]["lastEventId"]) > int(flagged[0]["firstEventId"])
+
+
+async def test_a_row_forged_around_the_chain_reaches_no_report_and_fails_verification(
+    settings: Settings,
+    issuer: Any,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Issue 13.7: a row with no sequence number, written around the append function, made a subject access
+    # report list a release that never happened while `audit verify` said OK. In a hub of its own (the
+    # session's log stays whole), by the superuser: the service role may no longer insert at all.
+    from dataclasses import replace
+
+    from hub.ops.migrate import drop_stores, migrate
+    from hub.records.orgs import load_areas
+    from hub.types import SOURCE_STORES
+    from tests import people as P
+    from tests.conftest import TEST_COUNCIL, make_token, running_client
+    from tests.people import insert_people
+
+    own = replace(settings, db_prefix=f"f{random.randrange(16**10):010x}_")
+    await migrate(own)
+    conns = {store: await asyncpg.connect(own.admin_url(store)) for store in (*SOURCE_STORES, "hub")}
+    try:
+        await insert_people(conns)
+        await load_areas(conns["hub"], [(f"NT{n}", TEST_COUNCIL) for n in range(1, 10)])
+        mint = make_token(issuer, own)
+        hub = conns["hub"]
+        async with running_client(own) as client:
+            badge = mint("council_blue_badge", "BLUE_BADGE", org="honest-badges")
+            assert "errors" not in (await gql(client, badge, BADGE, {"n": P.PIP_MOVING})).json()
+            real = await hub.fetchrow("SELECT * FROM hub.audit_event WHERE caller_org = 'honest-badges'")
+            await hub.execute("ALTER TABLE hub.audit_event DROP CONSTRAINT IF EXISTS audit_event_sequenced")
+            forged = await hub.fetchval(
+                "INSERT INTO hub.audit_event (request_id, caller_org, caller_org_type, caller_user_hash, purpose, "
+                "legal_basis, subject_key_id, subject_hashes, fields_released, decision) "
+                "VALUES (gen_random_uuid(), 'forger-badges', 'council_blue_badge', $1, 'BLUE_BADGE', $2, $3, $4, $5, "
+                "'released') RETURNING event_id",
+                real["caller_user_hash"],
+                real["legal_basis"],
+                real["subject_key_id"],
+                real["subject_hashes"],
+                real["fields_released"],
+            )
+            await hub.execute(
+                "ALTER TABLE hub.audit_event ADD CONSTRAINT audit_event_sequenced "
+                "CHECK (seq IS NOT NULL AND prev_hash IS NOT NULL AND record_hash IS NOT NULL) NOT VALID"
+            )
+            dpo = mint("data_protection_officer", "SUBJECT_ACCESS", org="forged-dpo")
+            body = (await gql(client, dpo, SAR, {"n": P.PIP_MOVING})).json()
+            assert "errors" not in body, body
+            assert [e["organisation"] for e in body["data"]["subjectAccessReport"]["entries"]] == ["honest-badges"]
+            auditor = mint("auditor", "AUDIT", org="forged-audit")
+            q = "{ auditVerification(purpose: AUDIT) { ok problems { kind eventId message } } }"
+            verification = (await gql(client, auditor, q)).json()["data"]["auditVerification"]
+            assert verification["ok"] is False
+            assert [(p["kind"], p["eventId"]) for p in verification["problems"]] == [("unchained", None)]
+            assert f"row {forged} " in verification["problems"][0]["message"]
+        monkeypatch.setenv("DATABASE_URL", str(own.database_url))
+        monkeypatch.setenv("WELFARE_HUB_DB_PREFIX", own.db_prefix)
+        monkeypatch.setenv("WELFARE_HUB_DATA_DIR", str(own.data_dir))
+        monkeypatch.setenv("WELFARE_HUB_AUDIT_KEYS", str(own.audit_keys_path))
+        monkeypatch.setenv("WELFARE_HUB_KEYS", str(own.keys_path))
+        capsys.readouterr()
+        assert await asyncio.to_thread(main, ["audit", "verify"]) == 1
+        err = capsys.readouterr().err
+        assert f"FAILED: unchained: row {forged} " in err
+        assert "forger-badges" not in err
+    finally:
+        await asyncio.gather(*(c.close() for c in conns.values()))
+        await drop_stores(own)

@@ -25,7 +25,7 @@ from hub.audit.chain import AuditRecord, PgAuditSink, canonical_body, record_has
 from hub.audit.checkpoints import AuditKeys, load_public_document, write_checkpoint
 from hub.audit.verify import export, verify_database, verify_export
 from hub.cli import main
-from hub.config import Settings
+from hub.config import Settings, store_role_names
 from hub.ops.migrate import drop_stores, migrate
 from tests import people as P
 from tests.conftest import gql
@@ -242,6 +242,177 @@ async def test_a_forged_checkpoint_is_named(chain: Chain) -> None:
     # Signed by a key the auditor never trusted: named as such.
     other = await verify_database(chain.admin, AuditKeys.generate("someone").public)
     assert [(p.kind, "unknown key" in p.message) for p in other.problems] == [("forged_checkpoint", True)]
+
+
+# -- only the append function writes the log (issue 13.7) ----------------------------------------------
+
+FORGED = "t" * 64  # the subject a forged row claims was released
+
+
+@contextlib.asynccontextmanager
+async def _unsequenced(db: asyncpg.Connection) -> AsyncIterator[asyncpg.Connection]:
+    """What the database lets no one do without DDL, whoever they are: write a row outside the chain. The
+    superuser drops the constraint for it, then puts it back."""
+    await db.execute("ALTER TABLE hub.audit_event DROP CONSTRAINT IF EXISTS audit_event_sequenced")
+    try:
+        yield db
+    finally:
+        await db.execute(
+            "ALTER TABLE hub.audit_event ADD CONSTRAINT audit_event_sequenced "
+            "CHECK (seq IS NOT NULL AND prev_hash IS NOT NULL AND record_hash IS NOT NULL) NOT VALID"
+        )
+
+
+async def _forge_outside_the_chain(db: asyncpg.Connection, **columns: Any) -> int:
+    """A row with no sequence number, inserted by the superuser around the append function."""
+    values = {
+        "request_id": uuid.uuid4(),
+        "caller_org": "forger-org",
+        "caller_org_type": "council_hb",
+        "caller_user_hash": "f" * 64,
+        "subject_hashes": [FORGED],
+        "fields_released": ["SocialCare.overnightCareRequired"],
+        "decision": "released",
+        **columns,
+    }
+    names = ", ".join(values)
+    params = ", ".join(f"${i}" for i in range(1, len(values) + 1))
+    async with _unsequenced(db):
+        return int(
+            await db.fetchval(
+                f"INSERT INTO hub.audit_event ({names}) VALUES ({params}) RETURNING event_id",
+                *values.values(),
+            )
+        )
+
+
+async def test_the_service_role_may_append_but_not_write_the_log(chain: Chain) -> None:
+    await chain.write(2)
+    _, service = store_role_names(chain.settings.db_prefix, "hub")
+    async with chain.pool.acquire() as conn:  # the service's own DSN (Settings.service_url)
+        assert await conn.fetchval("SELECT current_user") == service
+        for statement, args in (
+            (
+                "INSERT INTO hub.audit_event (request_id, caller_org, caller_org_type, caller_user_hash, decision) "
+                "VALUES ($1, 'forger-org', 'council_hb', 'u', 'released')",
+                [uuid.uuid4()],
+            ),
+            ("UPDATE hub.audit_event SET decision = 'refused'", []),
+            ("DELETE FROM hub.audit_event", []),
+            (
+                "INSERT INTO hub.audit_checkpoint (seq, head_hash, signed_at, key_id, signature) "
+                "VALUES (2, $1, now(), 'chain-a1', $2)",
+                [bytes(32), bytes(64)],
+            ),
+        ):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute(statement, *args)
+        # Through the checkpoint function, a head the log does not hold is refused too.
+        with pytest.raises(asyncpg.CheckViolationError):
+            await conn.fetchval(
+                "SELECT hub.audit_checkpoint_append(2, $1, now(), 'chain-a1', $2)", bytes(32), bytes(64)
+            )
+    # The append function is the way in: it runs as the owner, with a search_path no caller can change.
+    appended = await chain.sink.write(record())
+    assert appended.seq == 3
+    assert await write_checkpoint(chain.pool, KEYS) is not None  # the service signs, through its function
+    functions = await chain.admin.fetch(
+        "SELECT p.proname, p.prosecdef, p.proconfig, pg_get_userbyid(p.proowner) AS owner, "
+        "has_function_privilege($1, p.oid, 'EXECUTE') AS service, "
+        "has_function_privilege($2, p.oid, 'EXECUTE') AS other "
+        "FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+        "WHERE n.nspname = 'hub' AND p.proname IN ('audit_append', 'audit_checkpoint_append', 'audit_unchained') "
+        "ORDER BY 1",
+        service,
+        store_role_names(chain.settings.db_prefix, "src_dwp")[1],  # any other role: PUBLIC's default is gone
+    )
+    owner = store_role_names(chain.settings.db_prefix, "hub")[0]
+    assert [(f["proname"], f["prosecdef"], f["owner"], f["service"], f["other"]) for f in functions] == [
+        (name, True, owner, True, False) for name in ("audit_append", "audit_checkpoint_append", "audit_unchained")
+    ]
+    assert all(f["proconfig"] == ["search_path=pg_catalog, pg_temp"] for f in functions)
+    assert (await chain.verify())["ok"]
+
+
+async def test_not_even_the_owner_can_insert_a_row_outside_the_chain(chain: Chain) -> None:
+    await chain.write(1)
+    with pytest.raises(asyncpg.CheckViolationError):
+        await chain.admin.execute(
+            "INSERT INTO hub.audit_event (request_id, caller_org, caller_org_type, caller_user_hash, decision) "
+            "VALUES ($1, 'forger-org', 'council_hb', 'u', 'released')",
+            uuid.uuid4(),
+        )
+
+
+async def test_a_row_forged_outside_the_chain_fails_verification_and_misleads_no_reader(
+    chain: Chain, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hub.audit.events import AuditLog
+    from hub.records.corrections import CorrectionStore
+
+    await chain.write(3, subject_hashes=[FORGED], caller_org="northshire-hb")
+    forged = await _forge_outside_the_chain(chain.admin)
+    summary = await chain.verify()
+    assert not summary["ok"]
+    assert [(p["kind"], p.get("event_id")) for p in summary["problems"]] == [("unchained", forged)]
+    assert f"row {forged} " in summary["first_problem"]["message"]
+    assert "forger-org" not in json.dumps(summary)  # named by id and time, never by its content
+    assert FORGED not in json.dumps(summary)
+    assert summary["unchained_records"] == 0
+    # The service's own verification (its role reads chained rows only) still sees and names it.
+    async with chain.pool.acquire() as conn:
+        theirs = await verify_database(conn, KEYS.public)
+    assert [(p.kind, p.event_id) for p in theirs.problems] == [("unchained", forged)]
+    # Readers that answer people and organisations do not take it as fact.
+    now = dt.datetime.now(dt.UTC)
+    access = await AuditLog(chain.pool, timeout=5).subject_access([FORGED], now=now)
+    assert [e.caller_org for e in access] == ["northshire-hb"] * 3
+    corrections = CorrectionStore(chain.pool, timeout=5)
+    assert not await corrections.received("forger-org", [FORGED], "SocialCare.overnightCareRequired")
+    assert await corrections.received("northshire-hb", [FORGED], "SocialCare.overnightCareRequired")
+    # And the command says so.
+    keys_file = tmp_path / "audit.json"
+    KEYS.save(keys_file)
+    _env(chain, str(keys_file), monkeypatch)
+    capsys.readouterr()
+    assert await asyncio.to_thread(main, ["audit", "verify"]) == 1
+    assert f"FAILED: unchained: row {forged} " in capsys.readouterr().err
+
+
+async def test_a_row_forged_into_the_chain_is_named(chain: Chain) -> None:
+    await chain.write(3)
+    # The superuser gives a row the next sequence number, with hashes it made up: not the function's.
+    await chain.admin.execute(
+        "INSERT INTO hub.audit_event (seq, prev_hash, record_hash, request_id, caller_org, caller_org_type, "
+        "caller_user_hash, decision) VALUES (4, $1, $2, $3, 'forger-org', 'council_hb', 'u', 'released')",
+        bytes(32),
+        bytes(range(32)),
+        uuid.uuid4(),
+    )
+    assert kinds(await chain.verify()) == [("altered", 4)]
+
+
+async def test_only_the_documented_rows_from_before_the_chain_pass(chain: Chain) -> None:
+    await chain.write(2)
+    legacy = await _forge_outside_the_chain(chain.admin, caller_org="before-the-chain")
+    # As 0019 lists the rows it found (each with a digest of its content): here by hand, triggers off.
+    await chain.admin.execute("ALTER TABLE hub.audit_legacy DISABLE TRIGGER USER")
+    try:
+        await chain.admin.execute(
+            "INSERT INTO hub.audit_legacy (event_id, digest) "
+            "SELECT e.event_id, hub.audit_row_digest(e) FROM hub.audit_event e WHERE e.event_id = $1",
+            legacy,
+        )
+        summary = await chain.verify()
+        assert summary["ok"], summary
+        assert (summary["unchained_records"], summary["records"]) == (1, 2)
+        async with chain.tampering() as db, _unsequenced(db):  # changed after it was listed: not the one listed
+            await db.execute("UPDATE hub.audit_event SET caller_org = 'someone-else' WHERE event_id = $1", legacy)
+        summary = await chain.verify()
+        assert [(p["kind"], p.get("event_id")) for p in summary["problems"]] == [("unchained", legacy)]
+    finally:
+        await chain.admin.execute("DELETE FROM hub.audit_legacy")
+        await chain.admin.execute("ALTER TABLE hub.audit_legacy ENABLE TRIGGER USER")
 
 
 # -- exports -------------------------------------------------------------------------------------------
