@@ -104,7 +104,7 @@ class AuditEventPage:
 @strawberry.type(description="Something wrong in the audit chain.", directives=tier("identity"))
 class AuditProblem:
     kind: str = strawberry.field(
-        description="missing, altered, broken_link, out_of_order, forged_checkpoint or rewritten."
+        description="missing, altered, broken_link, out_of_order, duplicate, unchained, forged_checkpoint or rewritten."
     )
     event_id: strawberry.ID | None = strawberry.field(description="The record (sequence number) it concerns.")
     message: str = strawberry.field(description="What is wrong.")
