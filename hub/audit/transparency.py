@@ -32,7 +32,9 @@ async def counts(
     """Counts of the operations in [since, until): totals, by purpose and organisation type (each by
     decision), refusal reasons, linkage methods and bands, and the review queue's outcomes. Each of the
     seven statements is bounded by ``statement_timeout`` seconds."""
-    base = "FROM hub.audit_event WHERE seq IS NOT NULL AND occurred_at >= $1 AND occurred_at < $2"
+    # Chained records only (the service role sees no others; the operator's command, as the owner, would).
+    chained = "seq IS NOT NULL AND prev_hash IS NOT NULL AND record_hash IS NOT NULL"
+    base = f"FROM hub.audit_event WHERE {chained} AND occurred_at >= $1 AND occurred_at < $2"
     async with pool.acquire() as conn:
         totals = await conn.fetchrow(
             "SELECT count(*) AS requests, "
@@ -59,8 +61,8 @@ async def counts(
             timeout=statement_timeout,
         )
         reasons = await conn.fetch(
-            "SELECT r AS key, count(*) AS n FROM hub.audit_event, unnest(reason_codes) AS r "
-            "WHERE seq IS NOT NULL AND occurred_at >= $1 AND occurred_at < $2 GROUP BY 1 ORDER BY 2 DESC, 1",
+            f"SELECT r AS key, count(*) AS n FROM hub.audit_event, unnest(reason_codes) AS r "  # noqa: S608
+            f"WHERE {chained} AND occurred_at >= $1 AND occurred_at < $2 GROUP BY 1 ORDER BY 2 DESC, 1",
             since,
             until,
             timeout=statement_timeout,
