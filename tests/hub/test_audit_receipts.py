@@ -83,7 +83,7 @@ async def test_releases_and_refusals_carry_receipts_that_verify(
     refused = (await gql(client, badge, TOO_MUCH, {"n": P.PIP_MOVING})).json()
     assert codes(refused) == ["PURPOSE_FORBIDS_FIELD"]
     unconnected = (await gql(client, badge, BADGE, {"n": P.OUTSIDER})).json()  # refused as a field resolves
-    assert codes(unconnected) == ["NO_LEGITIMATE_RELATIONSHIP"]
+    assert codes(unconnected) == ["SUBJECT_NOT_FOUND"]  # as "not found"; audited as NO_LEGITIMATE_RELATIONSHIP
     invalid = (await gql(client, badge, TYPO, {"n": P.PIP_MOVING})).json()  # refused by validation
     assert codes(invalid) == ["GRAPHQL_VALIDATION_FAILED"]
     stranger = issuer.mint(
