@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     from hub.audit.checkpoints import AuditKeys
+    from hub.audit.receipts import Receipt
 
 from hub.cli.common import database, in_hub, with_local_keys
 
@@ -62,7 +63,7 @@ def _report_verification(summary: dict[str, Any]) -> int:
     return 1
 
 
-def _read_receipt(where: str) -> Any:
+def _read_receipt(where: str) -> Receipt:
     """The receipt a caller kept (FILE, or ``-`` for standard input): the receipt object, or a whole saved
     response carrying one in ``extensions.auditReceipt``."""
     from hub.audit.receipts import Receipt
