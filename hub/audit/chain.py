@@ -6,7 +6,7 @@ Tamper-evident like X-Road's message log and Certificate Transparency: ``record_
 (:func:`canonical_body`: sorted-key JSON, ASCII, no spaces). The database appends (``hub.audit_append``:
 one writer at a time under an advisory lock, so the sequence has no gaps and time never runs backwards
 along it) and refuses UPDATE, DELETE and TRUNCATE. The append function is the only way in: the service
-role may execute it but holds no INSERT on the log (0019_audit_append_only_writer.sql), so it cannot write
+role may execute it but holds no INSERT on the log (0019_audit_one_writer.sql), so it cannot write
 a record outside the chain. The append returns the record's place (:class:`Appended`), from which the
 caller's receipt is signed (:mod:`hub.audit.receipts`). The chain's head is signed at an interval
 (:mod:`hub.audit.checkpoints`), so that even a recomputed chain is caught (:mod:`hub.audit.verify`).
