@@ -119,7 +119,8 @@ class PurposeGuard(SchemaExtension):
         if not data_roots:
             return  # __typename, (permitted) introspection or the privacy notice only: no personal data
         schema = ec.schema._schema
-        coerced = get_variable_values(schema, operation.variable_definitions or (), ec.variables or {})
+        # One error is enough to refuse, and graphql-core's messages quote the whole value: stop at the first.
+        coerced = get_variable_values(schema, operation.variable_definitions or (), ec.variables or {}, max_errors=1)
         if isinstance(coerced, list):
             # The executor would refuse these variables too; refuse now, before any source is read.
             if any("'Purpose' enum" in e.message for e in coerced):

@@ -1,10 +1,12 @@
-"""Input values, bounded before anything reads them: every list at most ``max_list_items`` long, and no text
-carrying control characters (a NUL byte, which PostgreSQL cannot store, or escapes that forge log lines).
+"""Input values, bounded before anything reads them: every list at most ``max_list_items`` long, every input
+object at most as many keys, all the variables together at most ``max_list_items`` squared values, and no
+text carrying control or format characters (a NUL byte, which PostgreSQL cannot store; escapes and line
+separators that forge log lines; bidirectional overrides that disguise text shown to an auditor).
 
 Both the document's literals (checked once per parsed document, with its cost) and the request's variables
-(checked per request, before they are coerced: thousands of invalid list items would otherwise each cost
-a coercion error) are walked here, in time linear in their size. A breach is BAD_USER_INPUT, and its
-message never quotes the value.
+(checked per request, before they are coerced: thousands of invalid list items, or unknown keys of an
+input object, would otherwise each cost a coercion error quoting the whole value) are walked here, in time
+linear in their size. A breach is BAD_USER_INPUT, and its message never quotes the value.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from graphql import DocumentNode, GraphQLError, ListValueNode, StringValueNode, Visitor, visit
+from graphql import DocumentNode, GraphQLError, ListValueNode, ObjectValueNode, StringValueNode, Visitor, visit
 
 __all__ = ["document_input_errors", "variable_input_errors"]
 
-#: C0 controls but tab, line feed and carriage return (free text has lines), DEL, and C1 controls.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+#: C0 controls but tab, line feed and carriage return (free text has lines), DEL, C1 controls, the line and
+#: paragraph separators, and the bidirectional and zero-width format characters.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 
 
 def _error(message: str) -> GraphQLError:
@@ -32,6 +35,14 @@ def _control() -> GraphQLError:
     return _error("text may not contain control characters (such as a NUL byte)")
 
 
+def _too_many_keys(max_items: int) -> GraphQLError:
+    return _error(f"an input object may have at most {max_items} fields")
+
+
+def _too_many_values(max_values: int) -> GraphQLError:
+    return _error(f"the variables may hold at most {max_values} values in all")
+
+
 class _Literals(Visitor):
     def __init__(self, max_items: int) -> None:
         super().__init__()
@@ -41,6 +52,12 @@ class _Literals(Visitor):
     def enter_list_value(self, node: ListValueNode, *_: object) -> object:
         if len(node.values) > self.max_items:
             self.errors.append(_too_long(self.max_items))
+            return self.BREAK
+        return None
+
+    def enter_object_value(self, node: ObjectValueNode, *_: object) -> object:
+        if len(node.fields) > self.max_items:
+            self.errors.append(_too_many_keys(self.max_items))
             return self.BREAK
         return None
 
@@ -73,9 +90,16 @@ def _walk(value: object) -> Iterator[object]:
 
 def variable_input_errors(variables: object, *, max_items: int) -> list[GraphQLError]:
     """The first breach among the request's variables (decoded JSON), or none."""
-    for item in _walk(variables):
+    if isinstance(variables, dict) and len(variables) > max_items:
+        return [_too_many_keys(max_items)]
+    max_values = max_items * max_items
+    for count, item in enumerate(_walk(variables)):
+        if count > max_values:
+            return [_too_many_values(max_values)]
         if isinstance(item, list) and len(item) > max_items:
             return [_too_long(max_items)]
+        if isinstance(item, dict) and len(item) > max_items:
+            return [_too_many_keys(max_items)]
         if isinstance(item, str) and _CONTROL.search(item):
             return [_control()]
     return []

@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import FieldNode, GraphQLError
 from strawberry.extensions import MaxTokensLimiter, ParserCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
@@ -53,7 +53,11 @@ class HubSchema(strawberry.Schema):
                 continue
             if original is not None and not isinstance(original, GraphQLError):
                 # An unexpected failure inside the hub: the caller learns only that it happened.
-                log.error("internal error in %s: %s", error.path, type(original).__name__)
+                # Not error.path: its names are the aliases the caller chose (they could be anything, a NINO
+                # included). The field's own name passed validation, so it is one of the schema's.
+                node = error.nodes[0] if error.nodes else None
+                field = node.name.value if isinstance(node, FieldNode) else "(no field)"
+                log.error("internal error in field %s: %s", field, type(original).__name__)
                 error.message = "internal error"
                 error.extensions = {"code": "INTERNAL_SERVER_ERROR"}
                 continue

@@ -62,3 +62,38 @@ async def test_a_list_at_the_limit_is_judged_on_its_items(client: httpx.AsyncCli
     t = token("data_protection_officer", "COMPLAINTS")
     body = (await gql(client, t, COMPLAINT, {"e": [str(n) for n in range(100)], "s": "x"})).json()
     assert all("at most" not in e["message"] for e in body.get("errors", [])), body
+
+
+DETAILS = "query($d: PersonDemographics!) { person(demographics: $d, purpose: BLUE_BADGE) { subjectId } }"
+
+
+@pytest.mark.parametrize("keys", [101, 5500])
+async def test_an_input_object_with_too_many_keys_is_refused_before_coercion(
+    client: httpx.AsyncClient, token: Any, keys: int
+) -> None:
+    # Each unknown key was a coercion error quoting the whole object: 5,500 keys held the loop for seconds.
+    d = {f"k{n}": 0 for n in range(keys)}
+    body = (await gql(client, token("council_blue_badge", "BLUE_BADGE"), DETAILS, {"d": d})).json()
+    assert codes(body) == ["BAD_USER_INPUT"]
+    assert body["errors"][0]["message"] == "an input object may have at most 100 fields"
+
+
+async def test_too_many_values_in_all_are_refused(client: httpx.AsyncClient, token: Any) -> None:
+    # Each list and object within its bound, but 100 x 100 x 2 values together.
+    nested = [[0] * 100 for _ in range(100)] + [[0] * 100 for _ in range(100)]
+    body = (
+        await gql(
+            client,
+            token("council_blue_badge", "BLUE_BADGE"),
+            BADGE,
+            {"n": "x", "extra": nested[:100], "more": nested[100:]},
+        )
+    ).json()
+    assert codes(body) == ["BAD_USER_INPUT"]
+
+
+@pytest.mark.parametrize("text", ["Smith\u202eNOSLIDE", "Smith\u2028forged log line", "Smi\u200bth"])
+async def test_format_characters_are_refused(client: httpx.AsyncClient, token: Any, text: str) -> None:
+    d = {"givenName": text, "familyName": "Okafor", "dateOfBirth": "1950-03-14"}
+    body = (await gql(client, token("council_blue_badge", "BLUE_BADGE"), DETAILS, {"d": d})).json()
+    assert codes(body) == ["BAD_USER_INPUT"]
