@@ -148,7 +148,8 @@ async def by_nino(ctx: RequestContext, nino: str, *, fallback: bool) -> Person |
     """The person with this NINO; None (``fallback``: the details given with it decide) when no source the
     purpose may read holds them, or they are not connected with the caller's area."""
     keyed_nino = NormalisedNino(nino)
-    ctx.subjects.append(ctx.services.key_ring.hash_nino(keyed_nino))
+    named = ctx.services.key_ring.hash_nino(keyed_nino)
+    ctx.subjects.append(named)
     if ctx.own_subject_known == subject_hash(ctx.services.key_ring, keyed_nino):
         # Refused before anything is read, and the audit record's reason flags it for the auditor.
         raise OwnRecord("you may not look up your own record through the hub")
@@ -172,6 +173,9 @@ async def by_nino(ctx: RequestContext, nino: str, *, fallback: bool) -> Person |
         await require_held(ctx, keys)
     except (SubjectNotFound, NoLegitimateRelationship):
         if fallback:  # the NINO may be wrong: the details given with it decide
+            # ... and the NINO's owner was not the subject: their subject access report must not list this.
+            ctx.subjects.remove(named)
+            ctx.link_method = None
             return None
         raise
     return Person(keys=keys, subject_id=strawberry.ID(ctx.services.key_ring.pseudonym(ctx.caller.org, subject)))

@@ -15,6 +15,7 @@ from hub.errors import NoLegitimateRelationship, SubjectNotFound
 from hub.types import SubjectKey
 from resolvers.context import RequestContext
 from resolvers.sources.base import SOURCE_NAMES
+from resolvers.sources.records import HousingBenefitRecord, SocialCareRecord
 
 __all__ = ["allowed_sources", "council_held", "require_held", "require_relationship"]
 
@@ -59,8 +60,9 @@ async def require_relationship(
 async def require_held(ctx: RequestContext, keys: Mapping[str, Sequence[SubjectKey]]) -> None:
     """Raise unless some allowed source holds the person; a source that failed raises its own error.
 
-    Judged on the purpose's own sources only: a lookup must not reveal that a person is known to a
-    source (say, adult social care) the purpose has no business with."""
+    Judged on the purpose's own sources only, and on the records of them the caller may be given (a
+    council's own): a lookup must not reveal that a person is known to a source (say, adult social care)
+    the purpose has no business with, or to another council's."""
     names = [n for n in keys if keys[n]]
     results: list[Sequence[object | None] | BaseException] = await asyncio.gather(
         *(ctx.loader(n).load_many(keys[n]) for n in names), return_exceptions=True
@@ -68,8 +70,13 @@ async def require_held(ctx: RequestContext, keys: Mapping[str, Sequence[SubjectK
     for r in results:
         if isinstance(r, BaseException) and not isinstance(r, Exception):
             raise r
-    answered = [r for r in results if not isinstance(r, BaseException)]
-    if any(any(x is not None for x in r) for r in answered):
+    ours = await council_held(ctx)
+    answered = [
+        [x for x in r if x is not None and _ours(name, x, ours)]
+        for name, r in zip(names, results, strict=True)
+        if not isinstance(r, BaseException)
+    ]
+    if any(answered):
         return
     failed = [r for r in results if isinstance(r, Exception)]
     if failed:
@@ -88,3 +95,13 @@ async def council_held(ctx: RequestContext) -> Callable[[str | None], bool]:
         return lambda council: True
     own = await ctx.services.orgs.council_served(org)
     return lambda council: own is not None and council == own
+
+
+def _ours(source: str, record: object, ours: Callable[[str | None], bool]) -> bool:
+    """Whether ``record`` (of ``source``) holds anything the caller may be given: councils' records are
+    judged by the council that holds them."""
+    if isinstance(record, HousingBenefitRecord):
+        return any(ours(c.council_code) for c in record.claims)
+    if isinstance(record, SocialCareRecord):
+        return any(ours(c) for c in record.council_codes)
+    return True

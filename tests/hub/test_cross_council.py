@@ -14,9 +14,10 @@ import pytest
 from hub.access.orgs import Organisation
 from hub.ops.issuer import IssuerKey
 from hub.records.orgs import upsert
-from tests.conftest import AUDIENCE, ISSUER, TEST_COUNCIL, gql
+from tests.conftest import AUDIENCE, ISSUER, TEST_COUNCIL, codes, gql
 
 MOVED = "JM100001A"  # claims and care records at two councils: overnight care at the second only
+ELSEWHERE = "JM100002A"  # lives in the test council's area; only the other council's social care holds them
 OTHER_COUNCIL = "E09000902"
 DHP = "query($n: String!) { person(nino: $n, purpose: DISCRETIONARY_HOUSING_PAYMENT) { housingBenefit { claims { weeklyRent } } } }"
 OVERNIGHT = (
@@ -52,6 +53,17 @@ async def moved(admin: dict[str, asyncpg.Connection], people: dict[str, Any]) ->
     await admin["src_social_care"].execute(
         "INSERT INTO social_care.care_plan VALUES (90001, 'SCMOVED1', '2020-02-01', NULL, false, 4.0), "
         "(90002, 'SCMOVED2', '2025-02-01', NULL, true, 10.0)"
+    )
+    await admin["src_dwp"].execute(
+        "INSERT INTO dwp.person (person_id, nino, given_name, middle_names, family_name, date_of_birth, sex, "
+        "address_line1, town, postcode, household_id, household_role) "
+        "VALUES (90002, $1, 'Ida', NULL, 'Elsewhere', '1961-01-01', 'F', '1 Mill Lane', 'Northtown', 'NT1 1AA', "
+        "90002, 'claimant')",
+        ELSEWHERE,
+    )
+    await admin["src_social_care"].execute(client, "SCELSE2", OTHER_COUNCIL, ELSEWHERE, "NT1 1AA")
+    await admin["src_social_care"].execute(
+        "INSERT INTO social_care.care_plan VALUES (90003, 'SCELSE2', '2025-02-01', NULL, true, 10.0)"
     )
     await upsert(
         admin["hub"], [Organisation("southshire-hb", "Southshire HB", "council_hb", council_code=OTHER_COUNCIL)]
@@ -89,3 +101,19 @@ async def test_another_councils_care_record_is_not_released(
         await gql(client, _mint(issuer, "southshire-hb", "HB_OVERNIGHT_CARER_ROOM"), OVERNIGHT, {"n": moved})
     ).json()
     assert theirs["data"]["person"]["socialCare"] == {"overnightCareRequired": True}
+
+
+async def test_that_another_council_holds_someone_is_not_told(
+    client: httpx.AsyncClient, token: Any, moved: str
+) -> None:
+    """Someone living in the council's area whom only another council's social care holds: answered as no
+    one at all, not as a person with nothing to show (which would say the other council holds them)."""
+    t = token("council_hb", "HB_OVERNIGHT_CARER_ROOM")
+
+    async def answer(nino: str) -> Any:
+        body = (await gql(client, t, OVERNIGHT, {"n": nino})).json()
+        return {"data": body["data"], "errors": body.get("errors")}
+
+    held_elsewhere = await answer(ELSEWHERE)
+    assert codes(held_elsewhere) == ["SUBJECT_NOT_FOUND"]
+    assert held_elsewhere == await answer("JK999998C")  # valid, held by no source
