@@ -26,7 +26,7 @@
     ├── HubStoreUnavailable                    HUB_STORE_UNAVAILABLE (interests, corrections, complaints unreadable)
     ├── ProtectedAddress                       PROTECTED_ADDRESS (a field error: the address is withheld)
     ├── SubjectNotFound (also LookupError)     SUBJECT_NOT_FOUND
-    ├── MatchNeedsReview (also LookupError)    MATCH_NEEDS_REVIEW (nothing released; a person decides)
+    ├── MatchNeedsReview (also LookupError)    SUBJECT_NOT_FOUND to the caller (audited as MATCH_NEEDS_REVIEW)
     ├── LinkageUnavailable                     LINKAGE_UNAVAILABLE (no model for the demographic fallback)
     ├── SourceError                            a field error: the other sources still answer
     │   ├── SourceUnavailable                  SOURCE_UNAVAILABLE
@@ -38,9 +38,10 @@
 
 No message here ever contains a NINO, a name or any other value taken from a request or a source.
 
-"Not found" and "not yours to ask about" look the same to the caller: :class:`NoLegitimateRelationship`
-answers exactly as :class:`SubjectNotFound` does (code and message), so no lookup tells a caller who exists
-outside its area; the audit record keeps the true reason (:attr:`HubError.audit_code`) for the auditor.
+"Not found", "not yours to ask about" and "not certain" look the same to the caller:
+:class:`NoLegitimateRelationship` and :class:`MatchNeedsReview` answer exactly as :class:`SubjectNotFound`
+does (code and message), so no lookup tells a caller who exists outside its area; the audit record keeps
+the true reason (:attr:`HubError.audit_code`) for the auditor.
 
 A class says whether it is a refusal (``refusal = True``: the hub decided not to release, as the register, the
 law or a protection says) or a failure (it could not answer). The audit record's decision is read from that
@@ -136,8 +137,9 @@ class AccreditationExpired(RequestRefused):
 
 #: The one answer for "no such person" and "not yours to ask about".
 NOT_FOUND_MESSAGE = (
-    "no one you may ask about matches: there is no such person in the sources this purpose may read, "
-    "or they are not connected with your organisation's area"
+    "no one you may ask about matches with certainty, so nothing is released: there may be no such person in "
+    "the sources this purpose may read, they may not be connected with your organisation's area, or the "
+    "details may fit more than one person (add a NINO or more details)"
 )
 
 
@@ -236,7 +238,16 @@ class SubjectNotFound(HubError, LookupError):
 
 
 class MatchNeedsReview(HubError, LookupError):
-    code = "MATCH_NEEDS_REVIEW"
+    """The details fit more than one person, or one not clearly enough. Answered exactly as "not found":
+    "someone nearly matches" says who exists (a known person's details with a guessed date of birth tell
+    whether someone else was born that day); the audit record keeps MATCH_NEEDS_REVIEW."""
+
+    code = "SUBJECT_NOT_FOUND"
+    audit_code = "MATCH_NEEDS_REVIEW"
+
+    def __init__(self, message: str = NOT_FOUND_MESSAGE) -> None:
+        super().__init__(NOT_FOUND_MESSAGE)
+        self.detail = message  # for the hub's own logs and tests, never the caller
 
 
 class LinkageUnavailable(HubError):

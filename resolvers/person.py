@@ -104,8 +104,8 @@ class PersonQuery:
         description=(
             "Find a person by National Insurance number or, without one, by demographics, for a declared "
             "purpose. Only the fields the purpose allows your organisation may be selected; anything else "
-            "refuses the whole operation. A demographic match that is not certain releases nothing "
-            "(MATCH_NEEDS_REVIEW)."
+            "refuses the whole operation. Someone unknown, not connected with your area, or matched by "
+            "details without certainty is one answer: SUBJECT_NOT_FOUND, and nothing is released."
         )
     )
     async def person(
@@ -182,7 +182,8 @@ async def by_nino(ctx: RequestContext, nino: str, *, fallback: bool) -> Person |
 
 
 async def by_demographics(ctx: RequestContext, given: PersonDemographics) -> Person:
-    """The person these details name, if the linkage model is certain; MATCH_NEEDS_REVIEW if it is not."""
+    """The person these details name, if the linkage model is certain; else "not found" (audited as the
+    review or non-link band)."""
     query = Demographics(
         given_name=given.given_name,
         family_name=given.family_name,
@@ -193,13 +194,8 @@ async def by_demographics(ctx: RequestContext, given: PersonDemographics) -> Per
     )
     decision, normalised = await match_demographics(ctx, query)
     if decision.band is Band.REVIEW:
-        # "Someone nearly matches" is itself an answer about who exists: given only when one of the people
-        # it could be is connected with the caller's area (else it looks exactly like "not found").
-        await _require_some_relationship(ctx, [c.spine_record_id for c in decision.review or (decision.chosen,) if c])
-        raise MatchNeedsReview(
-            "the details fit more than one person, or one not clearly enough: nothing is released; "
-            "add a NINO or more details, or ask for a clerical check"
-        )
+        # Answered as "not found" (MatchNeedsReview's public code), audited as the review band.
+        raise MatchNeedsReview("the details fit more than one person, or one not clearly enough")
     if decision.band is Band.NON_LINK or decision.chosen is None:
         raise SubjectNotFound("no one in the sources matches these details")
     chosen_id = decision.chosen.spine_record_id
@@ -227,16 +223,3 @@ async def _records_of(ctx: RequestContext, spine_record_id: str) -> dict[str, li
     found = dict(indexed.records) if indexed else {}
     found.setdefault("dwp", [spine_record_id])
     return found
-
-
-async def _require_some_relationship(ctx: RequestContext, spine_record_ids: Sequence[str]) -> None:
-    """Raise NoLegitimateRelationship (which answers as "not found") unless the caller may ask about at
-    least one of these people."""
-    for spine_record_id in spine_record_ids:
-        found = await _records_of(ctx, spine_record_id)
-        try:
-            await require_relationship(ctx, {n: [("id", r) for r in rids] for n, rids in found.items()})
-        except NoLegitimateRelationship:
-            continue
-        return
-    raise NoLegitimateRelationship("none of the people the details could be is connected with the caller's area")
