@@ -1,16 +1,18 @@
 """A budget of event-loop time per request, and a fair share of the loop while it is spent.
 
-The document's cost is bounded before it runs (:mod:`hub.execution.cost`), and every page is bounded; this
-is the defence behind them. Field by field, the time a request holds the loop is counted: the time since
-its previous field, when that field was synchronous and no other request's field started in between (one
-thread runs the loop, so that time was this request's; after a field that may wait, the count starts
-again). Two rules follow:
+The document's cost is bounded before it runs (:mod:`hub.execution.cost`), its input values too
+(:mod:`hub.execution.inputs`), and every page is bounded; this is the defence behind them, field by field:
 
-- a request that has held the loop for ``slice`` seconds without a pause hands it back before its next
-  field (the field resolves after ``asyncio.sleep(0)``), so a request sent at the same time is answered
-  promptly, however large this one is;
-- a request that has held the loop for ``budget`` seconds in all gets REQUEST_BUDGET_EXCEEDED for every
-  field it has not resolved yet: it ends soon, releases nothing more, and is audited as usual.
+- **the budget**: each field is charged its resolver's own synchronous time, measured around the call,
+  and a fixed ``FIELD_COST`` for the executor's work completing it. Nothing else is charged, so another
+  request's work, or a database wait, is never billed to this one. A request whose charge passes
+  ``budget`` gets REQUEST_BUDGET_EXCEEDED for every field it has not resolved yet: it ends soon, releases
+  nothing more, and is audited as usual. (Work after an ``await`` inside an async resolver is not
+  charged: the hub's async resolvers wait for sources and batch loads, bounded by the pages and lists.)
+- **the fair share**: a request that has held the loop for ``slice`` seconds without a pause, judged by
+  the time since its previous field when no other request's field started in between and that field did
+  not wait, hands the loop back before its next field (which resolves after ``asyncio.sleep(0)``), so a
+  request sent at the same time is answered promptly, however large this one is.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ from strawberry.extensions import SchemaExtension
 from hub.errors import RequestBudgetExceeded
 
 __all__ = ["LoopBudget"]
+
+
+#: What the executor's own work completing one field is charged, beside its resolver's time (seconds).
+FIELD_COST = 5e-6
 
 
 class _Clock:
@@ -59,9 +65,7 @@ class LoopBudget(SchemaExtension):
     def resolve(self, _next: Callable[..., Any], root: Any, info: Any, *args: Any, **kwargs: Any) -> Any:
         now = time.perf_counter()
         if _CLOCK.owner is self:
-            held = now - _CLOCK.at
-            self.used += held
-            self.stretch += held
+            self.stretch += now - _CLOCK.at
         else:
             self.stretch = 0.0
         if self.used > self.budget:
@@ -72,11 +76,19 @@ class LoopBudget(SchemaExtension):
             self.stretch = 0.0
             _CLOCK.owner = None
             return self._after_a_pause(_next, root, info, args, kwargs)
-        _CLOCK.owner, _CLOCK.at = self, now
-        result = _next(root, info, *args, **kwargs)
+        return self._charged(now, _next, root, info, args, kwargs)
+
+    def _charged(
+        self, started: float, _next: Callable[..., Any], root: Any, info: Any, args: Any, kwargs: dict[str, Any]
+    ) -> Any:
+        _CLOCK.owner, _CLOCK.at = self, started
+        try:
+            result = _next(root, info, *args, **kwargs)
+        finally:
+            self.used += time.perf_counter() - started + FIELD_COST
         if inspect.isawaitable(result):
-            # The field may wait for a database: the loop may then idle, which is no one's time. The count
-            # starts again at the next field.
+            # The field may wait for a database: the loop may then idle, which is no one's time. The fair
+            # share's count starts again at the next field.
             _CLOCK.owner = None
         return result
 
@@ -84,6 +96,5 @@ class LoopBudget(SchemaExtension):
         self, _next: Callable[..., Any], root: Any, info: Any, args: Any, kwargs: dict[str, Any]
     ) -> Any:
         await asyncio.sleep(0)  # whoever else is waiting for the loop runs now
-        _CLOCK.owner, _CLOCK.at = self, time.perf_counter()
-        result = _next(root, info, *args, **kwargs)
+        result = self._charged(time.perf_counter(), _next, root, info, args, kwargs)
         return await result if inspect.isawaitable(result) else result
