@@ -9,6 +9,7 @@ Each test calls as organisations of its own (the buckets outlive an app), with l
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 import uuid
@@ -288,3 +289,56 @@ capacity = 10
         assert expected in problems, problems
     with pytest.raises(ConfigError, match="cannot read the rate-limit file"):
         create_app(replace(settings, rate_limits_path=tmp_path / "absent.toml"))
+
+
+async def test_a_hung_limiter_store_fails_open_bounded_by_this_pods_buckets(
+    settings: Settings, people: Any, token: Any, tmp_path: Path, admin: dict[str, asyncpg.Connection], caplog: Any
+) -> None:
+    # The buckets' table locked by another session: every check would wait for ever.
+    limited = replace(with_limits(settings, tmp_path, user=(4, 0.01), org=(100, 1), refusal=2), rate_limit_timeout=0.3)
+    t = token("council_blue_badge", "BLUE_BADGE", org=org_name())
+    locker = await asyncpg.connect(settings.admin_url("hub"))
+    try:
+        async with running_client(limited) as client:
+            assert (await gql(client, t, CHEAP)).status_code == 200  # the bucket row exists before the hang
+            transaction = locker.transaction()
+            await transaction.start()
+            await locker.execute("LOCK TABLE hub.rate_bucket IN ACCESS EXCLUSIVE MODE")
+            with caplog.at_level(logging.WARNING, logger="welfare_hub.ratelimit"):
+                started = time.monotonic()
+                statuses = []
+                for _ in range(6):
+                    r = await gql(client, t, CHEAP)
+                    statuses.append(r.status_code)
+                seconds = time.monotonic() - started
+            await transaction.rollback()
+    finally:
+        await locker.close()
+    # Answered (not a 500, not stuck): one wait of the limiter's timeout, then this pod's own bucket, which
+    # holds the same 4 as the shared one and so still limits.
+    assert statuses == [200] * 4 + [429] * 2
+    assert seconds < 0.3 + 2
+    assert "rate-limit store unavailable (TimeoutError)" in caplog.text
+
+
+def test_the_limits_are_configured_by_file_and_environment() -> None:
+    import tomllib
+
+    from hub.access.ratelimit import load_rate_limits
+    from hub.errors import ConfigError
+
+    settings = Settings.from_environ(
+        {"WELFARE_HUB_RATE_LIMITS": "/p/ratelimits.toml", "WELFARE_HUB_RATE_LIMIT_TIMEOUT_MS": "250"}
+    )
+    assert settings.rate_limits_path == Path("/p/ratelimits.toml")
+    assert settings.rate_limit_timeout == 0.25
+    with pytest.raises(ConfigError, match="WELFARE_HUB_RATE_LIMIT_TIMEOUT_MS must be at least 1"):
+        Settings.from_environ({"WELFARE_HUB_RATE_LIMIT_TIMEOUT_MS": "0"})
+    # The shipped file loads against the shipped register; a refusal costs more than a release everywhere.
+    defaults = Settings()
+    org_types = tomllib.loads(defaults.purposes_path.read_text())["org_types"]
+    limits = load_rate_limits(defaults.rate_limits_path, org_types=org_types)
+    assert limits.enabled
+    for limits_of_type in [limits.default, *limits.org_types.values()]:
+        assert limits_of_type.refusal_cost > 1
+    assert limits.for_type("voluntary_agency").user.capacity < limits.default.user.capacity
