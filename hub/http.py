@@ -8,9 +8,11 @@ middleware here is plain ASGI.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 
@@ -173,15 +175,29 @@ class ThrottleLog:
 class AddressThrottle:
     """Requests refused at the door, per client address, in this process's memory: each takes one unit
     before its token is checked (a valid token gets it back), so a flood of bad tokens from one address
-    costs at most ``spec`` signature checks, and is answered 429 without one."""
+    costs at most ``spec`` signature checks, and is answered 429 without one.
 
-    def __init__(self, spec: BucketSpec, *, max_addresses: int = 10000) -> None:
+    A token that verified here lately (its digest remembered, at most ``max_tokens``) passes the throttle:
+    it costs no signature check (the verifier's cache re-checks it only against the clock), so a caller
+    already at work is not stopped by a flood from its address (a shared proxy)."""
+
+    def __init__(self, spec: BucketSpec, *, max_addresses: int = 10000, max_tokens: int = 10000) -> None:
         self.spec = spec
         self.buckets = LocalBuckets(max_keys=max_addresses)
         self.log = ThrottleLog()
+        self.max_tokens = max_tokens
+        self._verified: OrderedDict[bytes, None] = OrderedDict()
 
     def _bucket(self, address: str) -> Bucket:
         return Bucket(f"address:{address}", "user", self.spec)
+
+    @staticmethod
+    def _digest(token: str) -> bytes:
+        return hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
+
+    def known(self, token: str) -> bool:
+        """Whether ``token`` verified here lately (it will be verified again, from the verifier's cache)."""
+        return bool(token) and self._digest(token) in self._verified
 
     def take(self, address: str) -> int | None:
         """None if admitted, else the seconds to wait."""
@@ -191,8 +207,18 @@ class AddressThrottle:
         self.log.first(address)  # counted and logged, not audited: an unverified caller names no one
         return retry_after(levels)
 
-    def give_back(self, address: str) -> None:
-        self.buckets.refund([self._bucket(address)], BASE_COST, time.monotonic())
+    def forget(self, token: str) -> None:
+        self._verified.pop(self._digest(token), None)
+
+    def verified(self, address: str, token: str, *, took: bool) -> None:
+        """``token`` verified: its unit goes back, and it passes the throttle from now on."""
+        if took:
+            self.buckets.refund([self._bucket(address)], BASE_COST, time.monotonic())
+        digest = self._digest(token)
+        self._verified[digest] = None
+        self._verified.move_to_end(digest)
+        while len(self._verified) > self.max_tokens:
+            self._verified.popitem(last=False)
 
 
 class BearerAuth:
@@ -230,13 +256,16 @@ class BearerAuth:
         if self.ide and scope["method"] == "GET" and b"text/html" in headers.get(b"accept", b""):
             await self.app(scope, receive, send)
             return
-        address = client_address(scope)
-        wait = self.throttle.take(address) if self.throttle is not None else None
-        if wait is not None:
-            await too_many_requests("client address", wait)(scope, receive, send)
-            return
         scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = token.strip() if scheme.lower() == "bearer" else ""
+        address = client_address(scope)
+        took = self.throttle is not None and not self.throttle.known(token)
+        if took and self.throttle is not None:
+            wait = self.throttle.take(address)
+            if wait is not None:
+                await too_many_requests("client address", wait)(scope, receive, send)
+                return
+        if not token:
             await self.refused("UNAUTHENTICATED")
             response = json_error(
                 401, "UNAUTHENTICATED", "a bearer token is required", {"WWW-Authenticate": 'Bearer realm="welfare-hub"'}
@@ -244,8 +273,10 @@ class BearerAuth:
             await response(scope, receive, send)
             return
         try:
-            caller = await self.verify(token.strip())
+            caller = await self.verify(token)
         except AuthError as e:
+            if self.throttle is not None and not took:
+                self.throttle.forget(token)  # expired since: throttled like any other from now on
             code = str(e.extensions["code"])
             await self.refused(code)
             await json_error(401, code, e.message, {"WWW-Authenticate": 'Bearer error="invalid_token"'})(
@@ -253,7 +284,7 @@ class BearerAuth:
             )
             return
         if self.throttle is not None:
-            self.throttle.give_back(address)
+            self.throttle.verified(address, token, took=took)
         scope[CALLER] = caller
         await self.app(scope, receive, send)
 
