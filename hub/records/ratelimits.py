@@ -102,6 +102,8 @@ class RateLimiter:
         self.retry_seconds = retry_seconds
         self.clock = clock
         self.local = LocalBuckets()
+        self.max_keys = 10000
+        self._empty_until: dict[str, float] = {}  # bucket key -> when it holds the base cost again
         self._down_until: float | None = None
         self._local_checks = 0
         self._next_report = 0.0
@@ -136,7 +138,32 @@ class RateLimiter:
             self._local_checks = 0
             self._next_report = now + self.retry_seconds
 
+    def _known_empty(self, buckets: Sequence[Bucket], cost: float, now: float) -> list[Level] | None:
+        """The levels, if a bucket is known to be short of ``cost`` still: only time adds to a bucket (every
+        other pod only takes from it), so one found short stays short until it has refilled."""
+        short = False
+        levels = []
+        for bucket in buckets:
+            until = self._empty_until.get(bucket.key)
+            if until is not None and now < until:
+                short = True
+                levels.append(Level(bucket, False, cost - (until - now) * bucket.spec.per_second))
+            else:
+                levels.append(Level(bucket, True, cost))
+        return levels if short else None
+
+    def _remember_short(self, levels: Sequence[Level], cost: float, now: float) -> None:
+        if len(self._empty_until) >= self.max_keys:
+            self._empty_until = {k: t for k, t in self._empty_until.items() if t > now}
+        for level in levels:
+            if not level.granted and len(self._empty_until) < self.max_keys:
+                self._empty_until[level.bucket.key] = now + (cost - level.tokens) / level.bucket.spec.per_second
+
     async def take(self, buckets: Sequence[Bucket], cost: float) -> list[Level]:
+        now = self.clock()
+        known = self._known_empty(buckets, cost, now)
+        if known is not None:
+            return known  # a flood of 429s costs the store nothing
         store = self._shared()
         if store is not None:
             try:
@@ -145,6 +172,7 @@ class RateLimiter:
                 self._failed(e)
             else:
                 self._down_until = None
+                self._remember_short(levels, cost, now)
                 return levels
         return self.local.take(buckets, cost, self.clock())
 

@@ -111,6 +111,12 @@ async def test_a_user_over_their_budget_gets_429_with_retry_after(
         # Nothing is parsed or read past the limit, even a lookup.
         again = await gql(client, t, BLUE_BADGE, {"nino": P.BADGE_DLA})
         assert_rate_limited(again, "user")
+        # Asking on while limited is answered from memory: a flood of 429s writes nothing to the store.
+        touched = "SELECT max(updated_at) FROM hub.rate_bucket WHERE bucket = $1"
+        before = await admin["hub"].fetchval(touched, f"org:{org}")
+        for _ in range(30):
+            assert_rate_limited(await gql(client, t, CHEAP), "user")
+        assert await admin["hub"].fetchval(touched, f"org:{org}") == before
     # Audited once (the refusal, the caller, the reason), not once per 429.
     rows = await admin["hub"].fetch(
         "SELECT decision, reason_codes, caller_user_hash FROM hub.audit_event WHERE caller_org = $1 "
