@@ -19,6 +19,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     WELFARE_HUB_HOST=0.0.0.0 \
     WELFARE_HUB_PORT=8000 \
     WELFARE_HUB_PURPOSES=/app/policy/purposes.toml \
+    WELFARE_HUB_RATE_LIMITS=/app/policy/ratelimits.toml \
     WELFARE_HUB_DATA_DIR=/tmp/welfare-hub
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir --no-index --find-links=/wheels welfare-hub==0.1.0 \

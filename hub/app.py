@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from starlette.routing import Route
 from hub.access.caller import Caller
 from hub.access.keys import load_key_ring
 from hub.access.policy import Register
+from hub.access.ratelimit import Bucket, load_rate_limits
 from hub.access.tokens import TokenVerifier, UnknownKeyId, jwks_source
 from hub.audit import tracing
 from hub.audit.chain import PgAuditSink
@@ -38,7 +40,16 @@ from hub.db import create_store_pool
 from hub.errors import ConfigError
 from hub.execution import record
 from hub.execution.schema import build_schema, load_purposes
-from hub.http import BearerAuth, BodyLimit, GraphQLView, RefusalBudget, health_routes
+from hub.http import (
+    AddressThrottle,
+    BearerAuth,
+    BodyLimit,
+    GraphQLView,
+    RateLimit,
+    RefusalBudget,
+    ThrottleLog,
+    health_routes,
+)
 from hub.records.complaints import ComplaintStore
 from hub.records.consent import ConsentStore
 from hub.records.corrections import CorrectionStore
@@ -46,10 +57,11 @@ from hub.records.interests import InterestStore
 from hub.records.links import LinkIndex, ReviewQueue, load_link_model
 from hub.records.notifications import NotificationStore
 from hub.records.orgs import OrgRegister
+from hub.records.ratelimits import PgBuckets, RateLimiter
 from hub.records.spans import SpanStore
 from hub.roles import roles_for
 from hub.types import SOURCE_STORES, StoreName
-from linkage import FSModel, KeyRing
+from linkage import FSModel, KeyRing, user_hash
 from resolvers.context import Services
 from resolvers.source_spans import source_span
 from resolvers.sources.direct import direct_sources
@@ -162,18 +174,26 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
         register=load_purposes(settings, schema),
         link_model=load_link_model(settings.link_model_path),
     )
+    limits = load_rate_limits(settings.rate_limits_path, org_types=state.register.org_types)
+    limiter = RateLimiter()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         state._services = services = await _open(state, hooks, audit_keys)
+        # The limiter has a pool of its own: a slow limiter store falls back, and never holds the
+        # connections the audit needs.
+        buckets = await create_store_pool(settings.service_url("hub"), max_size=4)
+        limiter.store = PgBuckets(buckets, timeout=settings.rate_limit_timeout)
         roles = roles_for(settings, services, state.pools, audit_keys=audit_keys, span_store=span_store)
         roles.start()
         try:
             yield
         finally:
             await roles.stop()
+            limiter.store = None
             state._services = None
-            await asyncio.gather(*(p.close() for p in state.pools.values()), return_exceptions=True)
+            pools = [*state.pools.values(), buckets]
+            await asyncio.gather(*(p.close() for p in pools), return_exceptions=True)
             state.pools.clear()
 
     async def verified(token: str) -> Caller:
@@ -199,6 +219,24 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
         except Exception as e:
             log.error("audit write for a refused token failed: %s", type(e).__name__)
 
+    throttle_log = ThrottleLog()
+
+    async def throttled(caller: Caller, bucket: Bucket) -> None:
+        # A 429 is audited once per bucket a minute (the refusal, the caller, the reason), counted beyond:
+        # enough for an auditor to see who was throttled, never a flood of the log. Nothing was read.
+        if state._services is None or not throttle_log.first(bucket.key):
+            return
+        refusal = dataclasses.replace(
+            record.refused_token("RATE_LIMITED"),
+            caller_org=caller.org,
+            caller_org_type=caller.org_type,
+            caller_user_hash=user_hash(state.key_ring, caller.org, caller.user),
+        )
+        try:
+            await record.write(state._services.audit, refusal)
+        except Exception as e:
+            log.error("audit write for a rate-limited request failed: %s", type(e).__name__)
+
     async def audit_keys_document(request: Request) -> Response:
         # Published so that auditors can check checkpoints, and exports, without trusting the hub's store.
         return JSONResponse(audit_keys.public_document())
@@ -214,7 +252,20 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.hub = state
-    app.add_middleware(BearerAuth, verify=verified, refused=refused, ide=not settings.production)
+    app.add_middleware(
+        RateLimit,
+        limiter=limiter,
+        limits=limits,
+        user_hash=lambda caller: user_hash(state.key_ring, caller.org, caller.user),
+        throttled=throttled,
+    )
+    app.add_middleware(
+        BearerAuth,
+        verify=verified,
+        refused=refused,
+        ide=not settings.production,
+        throttle=AddressThrottle(limits.address) if limits.enabled else None,
+    )
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(TraceMiddleware, store=span_store)  # outermost: a refused body is traced too
     return app

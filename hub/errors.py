@@ -3,6 +3,7 @@
     HubError                                   (code)
     ├── AuthError                              HTTP 401, never reaches GraphQL
     │   └── InvalidToken                       UNAUTHENTICATED
+    ├── RateLimited                            RATE_LIMITED: HTTP 429 with Retry-After, never reaches GraphQL
     ├── RequestRefused (also PermissionError)  the operation is refused before any source is read
     │   ├── UnknownOrganisation                UNKNOWN_ORGANISATION (not in the register, or inactive)
     │   ├── OrganisationTypeMismatch           ORG_TYPE_MISMATCH (token and register disagree)
@@ -77,6 +78,7 @@ __all__ = [
     "ProtectedAddress",
     "PurposeForbidsField",
     "PurposeNotGranted",
+    "RateLimited",
     "RequestBudgetExceeded",
     "RequestRefused",
     "SourceError",
@@ -112,6 +114,19 @@ class AuthError(HubError):
 
 class InvalidToken(AuthError):
     code = "UNAUTHENTICATED"
+
+
+class RateLimited(HubError):
+    """Over the user's or the organisation's budget (or, before a token is read, the client address's):
+    answered 429 with ``Retry-After``, before anything is parsed or read."""
+
+    code = "RATE_LIMITED"
+
+    def __init__(self, limit: str, retry_after: int) -> None:
+        super().__init__(
+            f"too many requests for this {limit}: retry after {retry_after} s", limit=limit, retryAfter=retry_after
+        )
+        self.retry_after = retry_after
 
 
 class RequestRefused(HubError, PermissionError):

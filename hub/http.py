@@ -1,5 +1,5 @@
-"""The HTTP face of the hub: pure ASGI middleware (body limit, bearer authentication), the GraphQL view, and
-the small routes (health, readiness, the audit keys).
+"""The HTTP face of the hub: pure ASGI middleware (body limit, bearer authentication with the per-address
+throttle, rate limits), the GraphQL view, and the small routes (health, readiness, the audit keys).
 
 Starlette's ``BaseHTTPMiddleware`` would cut the context that spans and the caller live in, so each
 middleware here is plain ASGI.
@@ -8,9 +8,11 @@ middleware here is plain ASGI.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 
@@ -24,22 +26,59 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from hub.access.caller import Caller
-from hub.errors import AuthError
+from hub.access.ratelimit import BASE_COST, Bucket, BucketSpec, LocalBuckets, RateLimits, is_refusal, retry_after
+from hub.errors import AuthError, RateLimited
+from hub.execution.record import codes_of
 from hub.execution.redaction import sanitise_message
 from hub.execution.schema import HubSchema
+from hub.records.ratelimits import RateLimiter
 from hub.types import StoreName
 from resolvers.context import RequestContext, Services
 
-__all__ = ["BearerAuth", "BodyLimit", "GraphQLView", "health_routes", "json_error"]
+__all__ = [
+    "AddressThrottle",
+    "BearerAuth",
+    "BodyLimit",
+    "GraphQLView",
+    "RateLimit",
+    "ThrottleLog",
+    "health_routes",
+    "json_error",
+]
 
 log = logging.getLogger("welfare_hub")
 
 #: Where the verified caller travels from the authentication middleware to the GraphQL context.
 CALLER = "welfare_hub.caller"
+#: Where the GraphQL view leaves the request's context (was it refused?) and the codes of its answers,
+#: for the rate limit to price the outcome once the response is sent.
+REQUEST_CONTEXT = "welfare_hub.request_context"
+OUTCOME_CODES = "welfare_hub.outcome_codes"
 
 
-def json_error(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"errors": [{"message": message, "extensions": {"code": code}}]}, status, headers=headers)
+def json_error(
+    status: int,
+    code: str,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+    extensions: Mapping[str, object] | None = None,
+) -> JSONResponse:
+    body = {"errors": [{"message": message, "extensions": {"code": code, **(extensions or {})}}]}
+    return JSONResponse(body, status, headers=headers)
+
+
+def too_many_requests(limit: str, wait: int) -> JSONResponse:
+    """429, with the wait in whole seconds (rounded up) in ``Retry-After`` and in the error's extensions."""
+    error = RateLimited(limit, wait)
+    code = str(error.extensions.pop("code"))
+    return json_error(429, code, error.message, {"Retry-After": str(wait)}, error.extensions)
+
+
+def client_address(scope: Scope) -> str:
+    """The peer's address as the server saw it (behind a proxy, uvicorn's ``--proxy-headers`` with
+    ``--forwarded-allow-ips`` makes it the client's)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "(unknown)"
 
 
 class _TooLarge(Exception):
@@ -101,9 +140,91 @@ class RefusalBudget:
         return False
 
 
+class ThrottleLog:
+    """Which 429s are audited one by one: the first for each key (a bucket, an address) in each
+    ``interval`` seconds; the rest are counted and the count logged once per interval. A flood of 429s
+    is one audit record per throttled caller a minute, not one per request."""
+
+    def __init__(self, *, interval: float = 60.0, max_keys: int = 10000) -> None:
+        self.interval = interval
+        self.max_keys = max_keys
+        self._last: dict[str, float] = {}
+        self._counted = 0
+        self._report_at = 0.0
+
+    def first(self, key: str) -> bool:
+        now = time.monotonic()
+        if self._counted and now >= self._report_at:
+            log.warning("%d rate-limited requests were counted, not audited one by one", self._counted)
+            self._counted = 0
+        if now >= self._report_at:
+            self._report_at = now + self.interval
+        last = self._last.get(key)
+        if last is not None and now - last < self.interval:
+            self._counted += 1
+            return False
+        if len(self._last) >= self.max_keys:
+            self._last = {k: t for k, t in self._last.items() if now - t < self.interval}
+            if len(self._last) >= self.max_keys:
+                self._counted += 1
+                return False
+        self._last[key] = now
+        return True
+
+
+class AddressThrottle:
+    """Requests refused at the door, per client address, in this process's memory: each takes one unit
+    before its token is checked (a valid token gets it back), so a flood of bad tokens from one address
+    costs at most ``spec`` signature checks, and is answered 429 without one.
+
+    A token that verified here lately (its digest remembered, at most ``max_tokens``) passes the throttle:
+    it costs no signature check (the verifier's cache re-checks it only against the clock), so a caller
+    already at work is not stopped by a flood from its address (a shared proxy)."""
+
+    def __init__(self, spec: BucketSpec, *, max_addresses: int = 10000, max_tokens: int = 10000) -> None:
+        self.spec = spec
+        self.buckets = LocalBuckets(max_keys=max_addresses)
+        self.log = ThrottleLog()
+        self.max_tokens = max_tokens
+        self._verified: OrderedDict[bytes, None] = OrderedDict()
+
+    def _bucket(self, address: str) -> Bucket:
+        return Bucket(f"address:{address}", "user", self.spec)
+
+    @staticmethod
+    def _digest(token: str) -> bytes:
+        return hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
+
+    def known(self, token: str) -> bool:
+        """Whether ``token`` verified here lately (it will be verified again, from the verifier's cache)."""
+        return bool(token) and self._digest(token) in self._verified
+
+    def take(self, address: str) -> int | None:
+        """None if admitted, else the seconds to wait."""
+        levels = self.buckets.take([self._bucket(address)], BASE_COST, time.monotonic())
+        if all(lv.granted for lv in levels):
+            return None
+        self.log.first(address)  # counted and logged, not audited: an unverified caller names no one
+        return retry_after(levels)
+
+    def forget(self, token: str) -> None:
+        self._verified.pop(self._digest(token), None)
+
+    def verified(self, address: str, token: str, *, took: bool) -> None:
+        """``token`` verified: its unit goes back, and it passes the throttle from now on."""
+        if took:
+            self.buckets.refund([self._bucket(address)], BASE_COST, time.monotonic())
+        digest = self._digest(token)
+        self._verified[digest] = None
+        self._verified.move_to_end(digest)
+        while len(self._verified) > self.max_tokens:
+            self._verified.popitem(last=False)
+
+
 class BearerAuth:
     """The caller of the GraphQL endpoint, from a verified bearer token (signature, expiry, audience,
-    issuer), or 401. Every refusal is reported to ``refused`` with its code, to be audited.
+    issuer), or 401. Every refusal is reported to ``refused`` with its code, to be audited. With a
+    ``throttle``, an address whose requests keep being refused is answered 429 before any token is read.
 
     Only the GraphiQL page (outside production: a GET asking for HTML, which runs no query) is let through
     without a token; other methods go on to the router, which answers 405."""
@@ -116,12 +237,14 @@ class BearerAuth:
         refused: Callable[[str], Awaitable[None]],
         paths: Collection[str] = frozenset({"/graphql"}),
         ide: bool = False,
+        throttle: AddressThrottle | None = None,
     ) -> None:
         self.app = app
         self.verify = verify
         self.refused = refused
         self.paths = paths
         self.ide = ide
+        self.throttle = throttle
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] not in self.paths or scope["method"] not in {"GET", "POST"}:
@@ -134,7 +257,15 @@ class BearerAuth:
             await self.app(scope, receive, send)
             return
         scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = token.strip() if scheme.lower() == "bearer" else ""
+        address = client_address(scope)
+        took = self.throttle is not None and not self.throttle.known(token)
+        if took and self.throttle is not None:
+            wait = self.throttle.take(address)
+            if wait is not None:
+                await too_many_requests("client address", wait)(scope, receive, send)
+                return
+        if not token:
             await self.refused("UNAUTHENTICATED")
             response = json_error(
                 401, "UNAUTHENTICATED", "a bearer token is required", {"WWW-Authenticate": 'Bearer realm="welfare-hub"'}
@@ -142,16 +273,68 @@ class BearerAuth:
             await response(scope, receive, send)
             return
         try:
-            caller = await self.verify(token.strip())
+            caller = await self.verify(token)
         except AuthError as e:
+            if self.throttle is not None and not took:
+                self.throttle.forget(token)  # expired since: throttled like any other from now on
             code = str(e.extensions["code"])
             await self.refused(code)
             await json_error(401, code, e.message, {"WWW-Authenticate": 'Bearer error="invalid_token"'})(
                 scope, receive, send
             )
             return
+        if self.throttle is not None:
+            self.throttle.verified(address, token, took=took)
         scope[CALLER] = caller
         await self.app(scope, receive, send)
+
+
+class RateLimit:
+    """Token buckets per user and per organisation (:mod:`hub.access.ratelimit`), shared by every pod
+    (:mod:`hub.records.ratelimits`): a verified caller over either budget is answered 429 before its
+    document is read. The base cost is taken before the request runs; the extra price of a refusal or a
+    not-found answer is charged after, from the outcome the GraphQL view leaves in the scope.
+
+    ``throttled`` hears of each 429 (the caller, and the bucket that refused), to audit or count it."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        limiter: RateLimiter,
+        limits: RateLimits,
+        user_hash: Callable[[Caller], str],
+        throttled: Callable[[Caller, Bucket], Awaitable[None]],
+        paths: Collection[str] = frozenset({"/graphql"}),
+    ) -> None:
+        self.app = app
+        self.limiter = limiter
+        self.limits = limits
+        self.user_hash = user_hash
+        self.throttled = throttled
+        self.paths = paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        caller: Caller | None = scope.get(CALLER) if scope["type"] == "http" and scope["path"] in self.paths else None
+        if caller is None or not self.limits.enabled:
+            await self.app(scope, receive, send)
+            return
+        buckets = self.limits.buckets(org=caller.org, org_type=caller.org_type, user_hash=self.user_hash(caller))
+        levels = await self.limiter.take(buckets, BASE_COST)
+        refused = [lv for lv in levels if not lv.granted]
+        if refused:
+            wait = retry_after(levels)
+            worst = max(refused, key=lambda lv: (BASE_COST - lv.tokens) / lv.bucket.spec.per_second)
+            await self.throttled(caller, worst.bucket)
+            await too_many_requests(worst.bucket.scope, wait)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+        ctx: RequestContext | None = scope.get(REQUEST_CONTEXT)
+        codes: set[str] = scope.get(OUTCOME_CODES, set())
+        if is_refusal(refused=ctx is not None and ctx.refused, codes=codes):
+            extra = self.limits.for_type(caller.org_type).refusal_extra
+            if extra > 0:
+                await self.limiter.charge(buckets, extra)
 
 
 _NOBODY = Caller(org="anonymous", org_type="none", user="anonymous", role="none", purposes=frozenset())
@@ -178,7 +361,13 @@ class GraphQLView(GraphQL[RequestContext, None]):
     async def get_context(self, request: Any, response: Any) -> RequestContext:
         # Only the GraphiQL page (development, GET, no query run) arrives without a verified caller.
         caller: Caller = request.scope.get(CALLER, _NOBODY)
-        return RequestContext(services=self.services(), caller=caller)
+        context = request.scope[REQUEST_CONTEXT] = RequestContext(services=self.services(), caller=caller)
+        return context
+
+    async def process_result(self, request: Any, result: Any) -> Any:
+        # The outcome, for the rate limit to price after the response (the true reasons, as audited).
+        request.scope.setdefault(OUTCOME_CODES, set()).update(codes_of(result))
+        return await super().process_result(request, result)
 
     async def endpoint(self, request: Request) -> Response:
         try:

@@ -98,6 +98,7 @@ async def settings(
         audit_keys_path=keys / "audit.json",
         source_timeout=1.0,
         org_cache_seconds=0.0,  # tests re-register organisations between requests
+        rate_limits_path=Path(__file__).parent / "ratelimits.toml",  # only the rate-limit tests are limited
     )
     await migrate(s)
     hub = await asyncpg.connect(s.admin_url("hub"))

@@ -1,0 +1,188 @@
+"""The rate limiter's buckets in the hub database, where every pod sees them, and the limiter that falls
+back to buckets in this process while that store does not answer.
+
+A check is one parameterised statement over the caller's buckets (:data:`_TAKE`): it refills each bucket
+from its ``updated_at`` by the database's clock, takes the cost if the bucket holds it, and returns what is
+left, all under the rows' locks, so two pods never both spend a bucket's last token. A request one bucket
+refuses is charged to none (the others are refunded: a second statement, on the refused path only).
+
+Fail open, bounded: rate limiting protects the service from misuse; it decides nothing about the data
+(the purpose guard does, and the audit fails closed). So a limiter store that is down or slow does not
+take the hub down: each check waits at most ``timeout``, then this pod limits from its own buckets (the
+same parameters, so the whole service allows at most one budget per pod) for ``retry_seconds`` before
+trying the store again. The outage is logged at once and then once per retry period with the count of
+checks made locally.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+import asyncpg
+
+from hub.access.ratelimit import Bucket, Level, LocalBuckets
+from hub.db import UNAVAILABLE
+
+__all__ = ["PgBuckets", "RateLimiter"]
+
+log = logging.getLogger("welfare_hub.ratelimit")
+
+# $1 keys (in lock order), $2 capacities, $3 refill rates, $4 the cost, $5 only if the bucket holds it
+# (a take before the request) or whatever it holds (the price of an outcome, after; a refund is a
+# negative cost, capped at the capacity). The level is what the bucket held, refilled for the time since
+# by the database's clock, up to its capacity; EXCLUDED is the row proposed: the parameters of this call.
+_TAKE = """
+INSERT INTO hub.rate_bucket AS b (bucket, tokens, capacity, per_second, granted, updated_at)
+SELECT k.bucket,
+       CASE WHEN $5 AND k.capacity < $4 THEN k.capacity ELSE LEAST(k.capacity, k.capacity - $4) END,
+       k.capacity, k.per_second, NOT ($5 AND k.capacity < $4), now()
+  FROM unnest($1::text[], $2::float8[], $3::float8[]) AS k(bucket, capacity, per_second)
+ ORDER BY k.bucket
+ON CONFLICT (bucket) DO UPDATE SET
+    (tokens, granted) = (
+        SELECT CASE WHEN $5 AND l.level < $4 THEN l.level ELSE LEAST(EXCLUDED.capacity, l.level - $4) END,
+               NOT ($5 AND l.level < $4)
+          FROM (SELECT LEAST(EXCLUDED.capacity, b.tokens + EXCLUDED.per_second
+                       * GREATEST(0, extract(epoch FROM now() - b.updated_at)::float8)) AS level) AS l
+    ),
+    capacity = EXCLUDED.capacity,
+    per_second = EXCLUDED.per_second,
+    updated_at = now()
+RETURNING b.bucket, b.tokens, b.granted
+"""
+
+
+class PgBuckets:
+    """The shared buckets (``hub.rate_bucket``); every call bounded by ``timeout``, acquire included."""
+
+    def __init__(self, pool: asyncpg.Pool, *, timeout: float) -> None:
+        self.pool = pool
+        self.timeout = timeout
+
+    async def _run(self, buckets: Sequence[Bucket], cost: float, *, conditional: bool) -> list[Level]:
+        ordered = sorted(buckets, key=lambda b: b.key)
+        async with asyncio.timeout(self.timeout):
+            rows = await self.pool.fetch(
+                _TAKE,
+                [b.key for b in ordered],
+                [b.spec.capacity for b in ordered],
+                [b.spec.per_second for b in ordered],
+                cost,
+                conditional,
+            )
+        by_key = {row["bucket"]: (bool(row["granted"]), float(row["tokens"])) for row in rows}
+        return [Level(b, *by_key[b.key]) for b in buckets]
+
+    async def take(self, buckets: Sequence[Bucket], cost: float) -> list[Level]:
+        levels = await self._run(buckets, cost, conditional=True)
+        granted = [lv.bucket for lv in levels if lv.granted]
+        if len(granted) != len(levels) and granted:
+            await self._run(granted, -cost, conditional=False)  # refused by one bucket: charged to none
+        return levels
+
+    async def charge(self, buckets: Sequence[Bucket], cost: float) -> None:
+        await self._run(buckets, cost, conditional=False)
+
+
+class RateLimiter:
+    """Takes and charges in the shared store; while it fails, in this pod's own buckets (fail open,
+    bounded by the same limits per pod)."""
+
+    def __init__(
+        self,
+        store: PgBuckets | None = None,
+        *,
+        retry_seconds: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store  # set by the app's lifespan, once the hub database's pool exists
+        self.retry_seconds = retry_seconds
+        self.clock = clock
+        self.local = LocalBuckets()
+        self.max_keys = 10000
+        self._empty_until: dict[str, float] = {}  # bucket key -> when it holds the base cost again
+        self._down_until: float | None = None
+        self._local_checks = 0
+        self._next_report = 0.0
+
+    @property
+    def degraded(self) -> bool:
+        """Whether checks are being made in this pod's buckets now (the shared store failed lately)."""
+        return self._down_until is not None and self.clock() < self._down_until
+
+    def _shared(self) -> PgBuckets | None:
+        if self.store is None or self.degraded:
+            self._local_checks += 1
+            self._report()
+            return None
+        return self.store
+
+    def _failed(self, e: BaseException) -> None:
+        now = self.clock()
+        if self._down_until is None or now >= self._down_until:
+            log.error(
+                "rate-limit store unavailable (%s): limiting from this pod's own buckets for %.0f s",
+                type(e).__name__,
+                self.retry_seconds,
+            )
+        self._down_until = now + self.retry_seconds
+        self._local_checks += 1
+
+    def _report(self) -> None:
+        now = self.clock()
+        if self._local_checks and now >= self._next_report:
+            log.warning("rate limits: %d checks made in this pod's own buckets (store unavailable)", self._local_checks)
+            self._local_checks = 0
+            self._next_report = now + self.retry_seconds
+
+    def _known_empty(self, buckets: Sequence[Bucket], cost: float, now: float) -> list[Level] | None:
+        """The levels, if a bucket is known to be short of ``cost`` still: only time adds to a bucket (every
+        other pod only takes from it), so one found short stays short until it has refilled."""
+        short = False
+        levels = []
+        for bucket in buckets:
+            until = self._empty_until.get(bucket.key)
+            if until is not None and now < until:
+                short = True
+                levels.append(Level(bucket, False, cost - (until - now) * bucket.spec.per_second))
+            else:
+                levels.append(Level(bucket, True, cost))
+        return levels if short else None
+
+    def _remember_short(self, levels: Sequence[Level], cost: float, now: float) -> None:
+        if len(self._empty_until) >= self.max_keys:
+            self._empty_until = {k: t for k, t in self._empty_until.items() if t > now}
+        for level in levels:
+            if not level.granted and len(self._empty_until) < self.max_keys:
+                self._empty_until[level.bucket.key] = now + (cost - level.tokens) / level.bucket.spec.per_second
+
+    async def take(self, buckets: Sequence[Bucket], cost: float) -> list[Level]:
+        now = self.clock()
+        known = self._known_empty(buckets, cost, now)
+        if known is not None:
+            return known  # a flood of 429s costs the store nothing
+        store = self._shared()
+        if store is not None:
+            try:
+                levels = await store.take(buckets, cost)
+            except UNAVAILABLE as e:
+                self._failed(e)
+            else:
+                self._down_until = None
+                self._remember_short(levels, cost, now)
+                return levels
+        return self.local.take(buckets, cost, self.clock())
+
+    async def charge(self, buckets: Sequence[Bucket], cost: float) -> None:
+        store = self._shared()
+        if store is not None:
+            try:
+                await store.charge(buckets, cost)
+            except UNAVAILABLE as e:
+                self._failed(e)
+            else:
+                return
+        self.local.charge(buckets, cost, self.clock())
