@@ -7,7 +7,8 @@ that says what to do (:func:`free_text`).
 person. Two letters, then six digits, then perhaps a suffix letter, in any case, with spaces, hyphens, dots,
 slashes or any other punctuation between the characters, in full-width or other compatibility forms, and
 with invisible characters (zero-width spaces, soft hyphens) inside; a temporary reference number too
-(``63T 12345``). Six digits followed by more digits (a longer number) are not a NINO.
+(``63T 12345``). It starts a word (``CASE-2026-17``, a case reference, is not the NINO-shaped
+``SE-2026-17``), and six digits followed by more digits (a longer number) are not a NINO.
 
 An identifier a machine made (an idempotency key: often a UUID, whose hex is shaped like two letters and
 six digits every few dozen keys) is held to a narrower rule, so that a random key is never refused: a
@@ -29,7 +30,7 @@ __all__ = ["free_text", "has_nino", "refuse_nino"]
 # Up to three non-alphanumeric characters between two of a NINO's characters (":", " - ", ". ").
 _SEP = r"[\W_]{0,3}"
 _NINO_SHAPED = re.compile(
-    rf"[a-z]{_SEP}[a-z](?:{_SEP}[0-9]){{6}}(?!{_SEP}[0-9])"
+    rf"(?<![a-z0-9])[a-z]{_SEP}[a-z](?:{_SEP}[0-9]){{6}}(?!{_SEP}[0-9])"
     # A temporary reference number: two digits, a letter, five digits.
     rf"|(?<![0-9])[0-9]{_SEP}[0-9]{_SEP}[a-z](?:{_SEP}[0-9]){{5}}(?!{_SEP}[0-9])",
     re.IGNORECASE | re.ASCII,

@@ -45,7 +45,7 @@ CREATE FUNCTION hub.redact_nino_shaped(value text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
     SELECT regexp_replace(
         value,
-        '[A-Za-z][^A-Za-z0-9]{0,3}[A-Za-z]([^A-Za-z0-9]{0,3}[0-9]){6}(?![^A-Za-z0-9]{0,3}[0-9])'
+        '(?<![A-Za-z0-9])[A-Za-z][^A-Za-z0-9]{0,3}[A-Za-z]([^A-Za-z0-9]{0,3}[0-9]){6}(?![^A-Za-z0-9]{0,3}[0-9])'
         '([^A-Za-z0-9]{0,3}[A-Da-d](?![A-Za-z0-9]))?',
         '[redacted]',
         'g'

@@ -17,7 +17,7 @@ HOLDS_A_NINO = [
     ("dashed", "jk-10-20-30-a"),
     ("dotted", "J.K.1.0.2.0.3.0.A"),
     ("in a sentence", "NINO: JK102030A, see the letter"),
-    ("glued to a word", "refJK102030A"),
+    ("after a colon, unspaced", "ref:JK102030A"),
     ("without its suffix", "JK 10 20 30"),
     ("full-width", "".join(chr(ord(c) + 0xFEE0) for c in "JK102030A")),
     ("a zero-width space inside", "JK10\u200b2030A"),
@@ -27,6 +27,7 @@ HOLDS_A_NINO = [
 ]
 CLEAN = [
     ("a case reference", "HOLD-2026-0001"),
+    ("a short case reference", "CASE-2026-17"),
     ("a date", "Award letter of 2026-10-01 shows the mobility component ended."),
     ("a long number", "ISBN 9780131103627"),
     ("seven digits", "HB0000001"),
