@@ -127,6 +127,16 @@ async def _owners(ctx: RequestContext, source: str, records: Sequence[str]) -> d
     return {council: sorted(set(ids)) for council, ids in owners.items()}
 
 
+async def _reportable(ctx: RequestContext, owners: dict[str | None, list[str]]) -> dict[str | None, list[str]]:
+    """The records the reporter could have received, so may report: a council's team is given only its own
+    council's claims and cases (``resolvers.relationship.council_held``), a national body every council's."""
+    org = ctx.organisation
+    if org is None or org.national or set(owners) == {None}:
+        return owners
+    own = await ctx.services.orgs.council_served(org)
+    return {council: ids for council, ids in owners.items() if council == own}
+
+
 async def _assign_owners(ctx: RequestContext, sources: Sequence[str]) -> None:
     """Corrections reported before owners were recorded get theirs, read from the source, when one council
     holds every record (a correction spanning councils is left for the operator: no council decides it)."""
@@ -162,9 +172,9 @@ class CorrectionMutation:
         records = indexed.records.get(source, []) if indexed is not None else []
         if not records:
             records = await ctx.services.sources[source].record_ids(keyed)
-        owners = await _owners(ctx, source, records)
+        owners = await _reportable(ctx, await _owners(ctx, source, records))
         if not owners:
-            raise SubjectNotFound("the source holds no record of the person to correct")
+            raise SubjectNotFound("the source holds no record of the person the reporter could have received")
         rows = await store.report(
             org=ctx.caller.org,
             user_hash=ctx.user_hash,

@@ -182,47 +182,91 @@ async def test_a_council_s_record_is_corrected_by_that_council_alone(
     evidence = "The tenancy agreement of 2026-04-01 gives a weekly rent of 92.00."
     reported = (await gql(client, finance, REPORT, {"n": nino, "f": RENT, "e": evidence})).json()
     assert "errors" not in reported, reported
+    ours = reported["data"]["reportInaccuracy"]["correctionId"]
 
     owner = token("council_hb", "CORRECTION_REVIEW", org="fix-hb-here")
+    # Another council's HB team, which even holds a claim of the same person: the finance team received only
+    # its own council's claim, and the correction is that council's alone.
     far = make_token(issuer, settings, council=ELSEWHERE)("council_hb", "CORRECTION_REVIEW", org="fix-hb-there")
     third = make_token(issuer, settings, council="E09000777")("council_hb", "CORRECTION_REVIEW", org="fix-hb-third")
+    dwp = token("dwp_benefits", "CORRECTION_REVIEW", org="fix-dwp")
     refs = {here, there}
     mine = _queue((await gql(client, owner, TO_REVIEW)).json(), refs)
-    theirs = _queue((await gql(client, far, TO_REVIEW)).json(), refs)
-    # Each council sees its own claim's correction, evidence included; a council holding neither sees nothing.
-    assert [(c["source"], c["sourceRecordIds"], c["evidence"]) for c in mine] == [("hb", [here], evidence)]
-    assert [(c["source"], c["sourceRecordIds"], c["evidence"]) for c in theirs] == [("hb", [there], evidence)]
-    assert _queue((await gql(client, third, TO_REVIEW)).json(), refs) == []
-    dwp = token("dwp_benefits", "CORRECTION_REVIEW", org="fix-dwp")
-    assert _queue((await gql(client, dwp, TO_REVIEW)).json(), refs) == []
+    assert [(c["correctionId"], c["sourceRecordIds"], c["evidence"]) for c in mine] == [(ours, [here], evidence)]
+    for t in (far, third, dwp):
+        assert _queue((await gql(client, t, TO_REVIEW)).json(), refs) == []  # not the evidence, not that it exists
 
     # No one decides another's: the answer is the one for no such correction, and nothing changes.
-    ours, other = mine[0]["correctionId"], theirs[0]["correctionId"]
-    for t, c in ((third, ours), (third, other), (far, ours), (owner, other), (dwp, ours)):
-        refused = (await gql(client, t, DECIDE, {"c": c, "ok": True})).json()
+    for t in (far, third, dwp):
+        refused = (await gql(client, t, DECIDE, {"c": ours, "ok": True})).json()
         assert refused["data"]["decideCorrection"] is None, refused
-    assert (
-        await admin["hub"].fetchval(
-            "SELECT count(*) FROM hub.outbox WHERE correction_id = ANY($1::bigint[])", [int(ours), int(other)]
-        )
-        == 0
+    none = (await gql(client, far, DECIDE, {"c": "999999999", "ok": True})).json()
+    assert none["data"] == refused["data"]
+    assert await admin["hub"].fetchval("SELECT status FROM hub.correction WHERE correction_id = $1", int(ours)) == (
+        "reported"
     )
 
     decided = (await gql(client, owner, DECIDE, {"c": ours, "ok": True})).json()["data"]["decideCorrection"]
     assert (decided["status"], decided["organisationsNotified"]) == ("confirmed", ["fix-finance"])
 
-    # The reporter still sees each one's status; no one else does.
+    # The reporter still sees its status; no one else does.
     seen = {
         c["correctionId"]: c for c in (await gql(client, finance, REPORTED)).json()["data"]["correctionsWeReported"]
     }
-    assert (seen[ours]["status"], seen[ours]["organisationsNotified"]) == ("confirmed", ["fix-finance"])
-    assert (seen[other]["status"], seen[other]["field"]) == ("reported", RENT)
+    assert (seen[ours]["status"], seen[ours]["field"], seen[ours]["organisationsNotified"]) == (
+        "confirmed",
+        RENT,
+        ["fix-finance"],
+    )
     for t in (owner, far, third):
         listed = (await gql(client, t, REPORTED)).json()["data"]["correctionsWeReported"]
-        assert not {ours, other} & {c["correctionId"] for c in listed}
-    dpo = token("data_protection_officer", "SUBJECT_ACCESS", org="fix-dpo")
-    report = (await gql(client, dpo, SAR, {"n": nino})).json()["data"]["subjectAccessReport"]
-    assert sorted(c["status"] for c in report["corrections"]) == ["confirmed", "reported"]
+        assert ours not in {c["correctionId"] for c in listed}
+
+
+async def test_records_held_by_two_councils_are_corrected_by_each_for_its_own(
+    client: httpx.AsyncClient, token: Any, issuer: IssuerKey, settings: Settings, admin: dict[str, asyncpg.Connection]
+) -> None:
+    # DWP (a national body) received the person's care placements from both councils' social care.
+    nino, _ = await _person(admin["src_dwp"])
+    sc = admin["src_social_care"]
+    clients = {"E09000901": f"SCX{random.randrange(10**6):06d}", ELSEWHERE: f"SCY{random.randrange(10**6):06d}"}
+    for council, client_id in clients.items():
+        await sc.execute(
+            "INSERT INTO social_care.client (client_id, council_code, nino, given_name, family_name, date_of_birth, "
+            "postcode) VALUES ($1, $2, $3, 'Cerys', 'Amend', '1955-01-20', 'NT3 8WL')",
+            client_id,
+            council,
+            nino,
+        )
+        await sc.execute(
+            "INSERT INTO social_care.placement VALUES ((SELECT coalesce(max(placement_id), 0) + 1 FROM "
+            "social_care.placement), $1, 'care_home', 'Weir House', '2026-02-01', NULL)",
+            client_id,
+        )
+    dwp = make_token(issuer, settings, council=None)("dwp_benefits", "CHANGE_OF_CIRCUMSTANCES", org="fix-dwp-coc")
+    q = """query($n: String!) { person(nino: $n, purpose: CHANGE_OF_CIRCUMSTANCES) {
+      socialCare { placements { kind admittedOn } } } }"""
+    assert "errors" not in (await gql(client, dwp, q, {"n": nino})).json()
+    body = await gql(client, dwp, REPORT, {"n": nino, "f": "CarePlacement.admittedOn", "e": "Admitted 2026-02-03."})
+    assert "errors" not in body.json(), body.json()
+
+    here = token("council_social_care", "CORRECTION_REVIEW", org="fix-sc-two-here")
+    there = make_token(issuer, settings, council=ELSEWHERE)("council_social_care", "CORRECTION_REVIEW", org="fix-sc-2")
+    ids = set(clients.values())
+    mine = _queue((await gql(client, here, TO_REVIEW)).json(), ids)
+    theirs = _queue((await gql(client, there, TO_REVIEW)).json(), ids)
+    assert [c["sourceRecordIds"] for c in mine] == [[clients["E09000901"]]]
+    assert [c["sourceRecordIds"] for c in theirs] == [[clients[ELSEWHERE]]]
+    # Each decides its own only.
+    assert (await gql(client, here, DECIDE, {"c": theirs[0]["correctionId"], "ok": True})).json()["data"][
+        "decideCorrection"
+    ] is None
+    assert (await gql(client, here, DECIDE, {"c": mine[0]["correctionId"], "ok": False})).json()["data"][
+        "decideCorrection"
+    ]["status"] == "rejected"
+    reported = (await gql(client, dwp, REPORTED)).json()["data"]["correctionsWeReported"]
+    status = {c["correctionId"]: c["status"] for c in reported}
+    assert (status[mine[0]["correctionId"]], status[theirs[0]["correctionId"]]) == ("rejected", "reported")
 
 
 async def test_a_social_care_record_is_corrected_by_its_own_council(
