@@ -11,9 +11,10 @@ with invisible characters (zero-width spaces, soft hyphens) inside; a temporary 
 ``SE-2026-17``), and six digits followed by more digits (a longer number) are not a NINO.
 
 An identifier a machine made (an idempotency key: often a UUID, whose hex is shaped like two letters and
-six digits every few dozen keys) is held to a narrower rule, so that a random key is never refused: a
+six digits in about one key in five) is held to a narrower rule, so that a random key is never refused: a
 whole NINO, suffix letter included, standing on its own (not inside a longer run of letters and digits),
-in any case and with any separators (:func:`refuse_nino` with ``identifier=True``).
+its two prefix letters together, in any case and with any separators between the rest, and valid by
+HMRC's rules (:func:`linkage.check_nino`; :func:`refuse_nino` with ``identifier=True``).
 
 Pure: no database, no I/O. The refusal never quotes the text.
 """
@@ -24,6 +25,7 @@ import re
 import unicodedata
 
 from hub.errors import BadUserInput, NinoInFreeText
+from linkage import check_nino
 
 __all__ = ["free_text", "has_nino", "refuse_nino"]
 
@@ -36,8 +38,9 @@ _NINO_SHAPED = re.compile(
     re.IGNORECASE | re.ASCII,
 )
 
+# In an identifier the two prefix letters are written together: "k-e123456a" is a prefix and a hex run.
 _WHOLE_NINO = re.compile(
-    rf"(?<![a-z0-9])[a-z]{_SEP}[a-z](?:{_SEP}[0-9]){{6}}{_SEP}[a-d](?![a-z0-9])", re.IGNORECASE | re.ASCII
+    rf"(?<![a-z0-9])[a-z][a-z](?:{_SEP}[0-9]){{6}}{_SEP}[a-d](?![a-z0-9])", re.IGNORECASE | re.ASCII
 )
 
 
@@ -51,7 +54,10 @@ def _folded(value: str) -> str:
 def has_nino(value: str, *, identifier: bool = False) -> bool:
     """Whether ``value`` holds anything shaped like a National Insurance number (or a temporary reference);
     for an ``identifier``, a whole NINO standing on its own."""
-    return (_WHOLE_NINO if identifier else _NINO_SHAPED).search(_folded(value)) is not None
+    folded = _folded(value)
+    if identifier:
+        return any(check_nino(m.group()).valid for m in _WHOLE_NINO.finditer(folded))
+    return _NINO_SHAPED.search(folded) is not None
 
 
 def refuse_nino(value: str, what: str, *, identifier: bool = False) -> str:
