@@ -89,3 +89,50 @@ async def test_details_of_no_one_and_of_someone_elsewhere_are_one_answer(stores:
         assert reasons[-1]["reason_codes"] == ["SUBJECT_NOT_FOUND"]
     finally:
         await asyncio.gather(*(c.close() for c in admin.values()))
+
+
+async def test_details_fitting_several_people_are_held_only_for_a_sender_tied_to_one(
+    stores: Settings, issuer: IssuerKey
+) -> None:
+    admin = await asyncpg.connect(stores.admin_url("src_dwp"))
+    try:
+        # Namesakes at one address (a father and son of one name): details of one may fit both.
+        namesakes = await admin.fetch(
+            "SELECT a.given_name, a.family_name, a.date_of_birth, a.postcode FROM dwp.person a JOIN dwp.person b "
+            "ON a.given_name = b.given_name AND a.family_name = b.family_name AND a.postcode = b.postcode "
+            "AND a.person_id <> b.person_id ORDER BY a.person_id LIMIT 20"
+        )
+    finally:
+        await admin.close()
+    national = make_token(issuer, stores, council=None)("council_social_care", "CHANGE_NOTIFICATION", org="care-all")
+    far = make_token(issuer, stores, council="E09000999")(
+        "council_social_care", "CHANGE_NOTIFICATION", org="care-review-far"
+    )
+    nobody = {"givenName": "Nobody", "familyName": "Atall", "dateOfBirth": "1931-02-03", "postcode": "ZZ9 9ZZ"}
+    held = 0
+    async with running_client(stores) as client:
+
+        async def notify(t: str, p: dict[str, Any]) -> dict[str, Any]:
+            body: dict[str, Any] = (
+                await gql(client, t, NOTIFY, {"key": f"k-{uuid.uuid4()}", "p": p, "date": YESTERDAY})
+            ).json()
+            return body
+
+        not_found = await notify(far, nobody)
+        for r in namesakes:
+            p = {
+                "givenName": r["given_name"],
+                "familyName": r["family_name"],
+                "dateOfBirth": r["date_of_birth"].isoformat(),
+                "postcode": r["postcode"],
+            }
+            sent = await notify(national, p)
+            assert "errors" not in sent, sent
+            if sent["data"]["notifyChange"]["status"] != "review":
+                continue
+            held += 1
+            # Held for review, delivered nowhere, for a sender who may tell about them; for one tied to none of
+            # the people it could be, exactly "not found".
+            assert sent["data"]["notifyChange"]["deliveries"] == []
+            assert await notify(far, p) == not_found
+    assert held >= 3, "the synthetic data has namesakes the model cannot tell apart"
