@@ -21,6 +21,7 @@
     ├── BadUserInput (also ValueError)         BAD_USER_INPUT
     │   ├── InvalidNinoInput                   INVALID_NINO (reason in extensions.reason)
     │   ├── InvalidEffectiveDate               INVALID_EFFECTIVE_DATE (a change dated in the future or before birth)
+    │   ├── NinoInFreeText                     NINO_IN_FREE_TEXT (free text, or a key, holding a NINO-shaped value)
     │   └── IdempotencyKeyReused               IDEMPOTENCY_KEY_REUSED (one key, two different notifications)
     ├── NotificationUnavailable                NOTIFICATION_UNAVAILABLE (not recorded: nothing was accepted)
     ├── RequestBudgetExceeded                  REQUEST_BUDGET_EXCEEDED (held the hub's loop too long: stopped)
@@ -70,6 +71,7 @@ __all__ = [
     "LinkageUnavailable",
     "MatchNeedsReview",
     "MixedPurposes",
+    "NinoInFreeText",
     "NoLegitimateRelationship",
     "OperationNotSupported",
     "OrgRegisterUnavailable",
@@ -218,6 +220,13 @@ class InvalidNinoInput(BadUserInput):
 
 class InvalidEffectiveDate(BadUserInput):
     code = "INVALID_EFFECTIVE_DATE"
+
+
+class NinoInFreeText(BadUserInput):
+    """Free text the hub would keep and show to others holds something shaped like a NINO: refused, never
+    quoted (:mod:`hub.access.freetext`)."""
+
+    code = "NINO_IN_FREE_TEXT"
 
 
 class IdempotencyKeyReused(BadUserInput):

@@ -14,12 +14,13 @@ import json
 import strawberry
 from strawberry.types import Info
 
+from hub.access.freetext import free_text
 from hub.audit.anomalies import Anomaly
 from hub.audit.events import EventFilter, EventRow, Hold
 from hub.audit.verify import Verification
 from hub.errors import BadUserInput
 from resolvers import arguments
-from resolvers.arguments import cursor, number, page_size, period, text
+from resolvers.arguments import cursor, number, page_size, period
 from resolvers.context import RequestContext
 from resolvers.sensitivity import tier
 from resolvers.types import Purpose
@@ -375,7 +376,7 @@ class AuditMutation:
     ) -> AuditHold | None:
         hold = await info.context.services.audit_log.place_hold(
             number(event_id, "eventId"),
-            reason=text(reason, "reason (a case reference)", 500),
+            reason=free_text(reason, "reason (a case reference)", maximum=500),
             placed_by=info.context.user_hash,
         )
         return _hold(hold) if hold is not None else None

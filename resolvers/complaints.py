@@ -4,6 +4,10 @@ A data protection officer (or an auditor) raises a complaint about the audit eve
 ids a subject access report lists), purpose COMPLAINTS; every organisation involved sees it and responds
 (``complaintsInvolvingUs``, ``respondToComplaint``: no purpose, their own involvement only); auditors see
 them all (``complaints``, purpose AUDIT or COMPLAINTS).
+
+Each organisation the complaint is about (the caller of one of its events) answers for its own part and
+closes only that; the complaint is closed when every part is (:mod:`hub.records.complaints`). Summaries and
+notes are free text other organisations read: a NINO in them is refused (NINO_IN_FREE_TEXT).
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ import datetime as dt
 import strawberry
 from strawberry.types import Info
 
+from hub.access.freetext import free_text
 from hub.errors import BadUserInput
 from hub.records.complaints import ComplaintRow
-from resolvers.arguments import number, page_size, text
+from resolvers.arguments import number, page_size
 from resolvers.context import RequestContext
 from resolvers.sensitivity import tier
 from resolvers.types import Purpose
@@ -33,17 +38,35 @@ class ComplaintResponse:
     responded_at: dt.datetime = strawberry.field(description="When.")
 
 
+@strawberry.type(
+    description="One organisation's part of a complaint: the organisation it is about answers for its part.",
+    directives=tier("identity"),
+)
+class ComplaintPart:
+    organisation: str = strawberry.field(description="The organisation the complaint is about (an event's caller).")
+    status: str = strawberry.field(
+        description="open, investigating, resolved or rejected: set by that organisation alone."
+    )
+    updated_at: dt.datetime = strawberry.field(description="When it last changed.")
+
+
 @strawberry.type(description="A complaint about how information was shared.", directives=tier("identity"))
 class Complaint:
     complaint_id: strawberry.ID = strawberry.field(description="Its number.")
     summary: str = strawberry.field(description="What the complaint is about.")
-    status: str = strawberry.field(description="open, investigating, resolved or rejected.")
+    status: str = strawberry.field(
+        description="open, investigating, resolved or rejected, from its parts: resolved or rejected only when every "
+        "part is closed (rejected when every party rejected it), investigating once any part moved on."
+    )
     raised_by: str = strawberry.field(description="The organisation that recorded it.")
     organisations: list[str] = strawberry.field(description="Every organisation involved.")
     event_ids: list[strawberry.ID] = strawberry.field(description="The audit events it concerns.")
     created_at: dt.datetime = strawberry.field(description="When it was raised.")
     updated_at: dt.datetime = strawberry.field(description="When it last changed.")
     responses: list[ComplaintResponse] = strawberry.field(description="Responses, oldest first.")
+    parts: list[ComplaintPart] = strawberry.field(
+        description="Each organisation the complaint is about, with the status of its own part."
+    )
 
 
 def _complaint(row: ComplaintRow) -> Complaint:
@@ -60,6 +83,7 @@ def _complaint(row: ComplaintRow) -> Complaint:
             ComplaintResponse(organisation=r.org, status=r.status, note=r.note, responded_at=r.responded_at)
             for r in row.responses
         ],
+        parts=[ComplaintPart(organisation=p.org, status=p.status, updated_at=p.updated_at) for p in row.parts],
     )
 
 
@@ -78,14 +102,18 @@ class ComplaintMutation:
         row = await info.context.services.complaints.raise_(
             org=info.context.caller.org,
             user_hash=info.context.user_hash,
-            summary=text(summary, "summary"),
+            summary=free_text(summary, "summary"),
             event_seqs=seqs,
         )
         if row is None:
             raise BadUserInput("an event named is not in the audit log")
         return _complaint(row)
 
-    @strawberry.mutation(description="Respond to a complaint your organisation is involved in, setting its status.")
+    @strawberry.mutation(
+        description="Respond to a complaint your organisation is involved in. The status is your own part's: only "
+        "an organisation the complaint is about closes its part (resolved, rejected), never another's, and the "
+        "complaint closes when every part has. Null when there is no complaint open for you to answer."
+    )
     async def respond_to_complaint(
         self, info: Info[RequestContext, None], complaint_id: strawberry.ID, status: str, note: str
     ) -> Complaint | None:
@@ -96,7 +124,7 @@ class ComplaintMutation:
             org=info.context.caller.org,
             user_hash=info.context.user_hash,
             status=status,
-            note=text(note, "note"),
+            note=free_text(note, "note"),
         )
         return _complaint(row) if row is not None else None
 

@@ -2,8 +2,15 @@
 
 - ``reportInaccuracy`` (any organisation, no purpose: it may report only a field the audit log shows it
   received about that person): the field, the person's NINO and evidence;
-- ``correctionsToReview`` / ``decideCorrection`` (purpose CORRECTION_REVIEW, for the organisation type
-  that owns the field's source): the owner checks its own record and confirms or rejects;
+- ``correctionsToReview`` / ``decideCorrection`` (purpose CORRECTION_REVIEW): the organisation that owns
+  the record checks it and confirms or rejects. DWP's teams (``dwp_benefits``) own DWP's records; a
+  council's Housing Benefit claim is owned by that council's HB team (``council_hb`` of that council), its
+  social care case by that council's social care or care finance team. Another council's team of the same
+  type sees nothing of it (not its evidence, not that it exists) and cannot decide it: for it, the
+  correction answers exactly as one that does not exist. When the person's records in that source are held
+  by several councils, each council gets a correction of its own records;
+- ``correctionsWeReported`` (any organisation, its own only): the status of each correction it reported
+  and who was told;
 - ``correctionNotices`` (any organisation, its own only): which of its requests released a field that
   was then corrected, delivered through the outbox to every recipient, the reporter included.
 """
@@ -11,14 +18,16 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import strawberry
 from strawberry.types import Info
 
-from hub.errors import BadUserInput, NotReceived
+from hub.access.freetext import free_text
+from hub.errors import BadUserInput, NotReceived, SubjectNotFound
 from hub.records.corrections import CorrectionRow
 from resolvers import arguments
-from resolvers.arguments import cursor, number, page_size, text
+from resolvers.arguments import cursor, number, page_size
 from resolvers.context import RequestContext
 from resolvers.sensitivity import tier
 from resolvers.types import Purpose
@@ -48,7 +57,7 @@ class Correction:
     field: str = strawberry.field(description="The field (Type.field).")
     status: str = strawberry.field(description="reported, confirmed or rejected.")
     reported_at: dt.datetime = strawberry.field(description="When it was reported.")
-    decided_at: dt.datetime | None = strawberry.field(description="When the owning source decided.")
+    decided_at: dt.datetime | None = strawberry.field(description="When the owner of the record decided.")
     organisations_notified: list[str] = strawberry.field(
         description="Once confirmed: every organisation that received the field for the person, to be told."
     )
@@ -87,7 +96,55 @@ def _correction(row: CorrectionRow) -> Correction:
 
 
 def _owned(ctx: RequestContext) -> list[str]:
+    """The sources whose records the caller's type of team may own."""
     return [source for source, types in OWNERS.items() if ctx.caller.org_type in types]
+
+
+async def _council(ctx: RequestContext) -> str | None:
+    """The council whose records the caller's team owns (its own, or a partner's controller's); None for a
+    team of no council, which owns no council's record."""
+    org = ctx.organisation
+    return await ctx.services.orgs.council_served(org) if org is not None else None
+
+
+async def _owners(ctx: RequestContext, source: str, records: Sequence[str]) -> dict[str | None, list[str]]:
+    """Who owns each of the person's records in ``source``: DWP (None) its own; each council its claims or
+    cases (read from the source: the claim's or case's council)."""
+    if source == "dwp":
+        return {None: list(records)}
+    owners: dict[str | None, list[str]] = {}
+    if source == "hb":
+        found = await ctx.services.sources.hb.fetch([("id", r) for r in records])
+        for record_id, hb in zip(records, found, strict=True):
+            for claim in hb.claims if hb is not None else ():
+                owners.setdefault(claim.council_code, []).append(record_id)
+    else:
+        ties = await ctx.services.sources[source].ties([("id", r) for r in records])
+        for record_id, (councils, _) in zip(records, ties, strict=True):
+            for council in councils:
+                owners.setdefault(council, []).append(record_id)
+    ctx.identity_sources.add(source)
+    return {council: sorted(set(ids)) for council, ids in owners.items()}
+
+
+async def _reportable(ctx: RequestContext, owners: dict[str | None, list[str]]) -> dict[str | None, list[str]]:
+    """The records the reporter could have received, so may report: a council's team is given only its own
+    council's claims and cases (``resolvers.relationship.council_held``), a national body every council's."""
+    org = ctx.organisation
+    if org is None or org.national or set(owners) == {None}:
+        return owners
+    own = await ctx.services.orgs.council_served(org)
+    return {council: ids for council, ids in owners.items() if council == own}
+
+
+async def _assign_owners(ctx: RequestContext, sources: Sequence[str]) -> None:
+    """Corrections reported before owners were recorded get theirs, read from the source, when one council
+    holds every record (a correction spanning councils is left for the operator: no council decides it)."""
+    store = ctx.services.corrections
+    for row in await store.unowned(sources, limit=100):
+        owners = await _owners(ctx, row.source, row.source_record_ids)
+        if len(owners) == 1 and (council := next(iter(owners))) is not None:
+            await store.assign_owner(row.correction_id, council)
 
 
 @strawberry.type(directives=tier("special_category"))
@@ -104,7 +161,7 @@ class CorrectionMutation:
         source = OWNER_OF_TYPE.get(type_name)
         if source is None or not name:
             raise BadUserInput("field must be a released field of a source record (Type.field)")
-        evidence = text(evidence, "evidence")
+        evidence = free_text(evidence, "evidence")
         keyed = arguments.nino(nino)
         hashes = ctx.services.key_ring.hash_all(keyed)
         ctx.subjects.append(hashes[0])
@@ -115,20 +172,25 @@ class CorrectionMutation:
         records = indexed.records.get(source, []) if indexed is not None else []
         if not records:
             records = await ctx.services.sources[source].record_ids(keyed)
-        row = await store.report(
+        owners = await _reportable(ctx, await _owners(ctx, source, records))
+        if not owners:
+            raise SubjectNotFound("the source holds no record of the person the reporter could have received")
+        rows = await store.report(
             org=ctx.caller.org,
             user_hash=ctx.user_hash,
             field=field,
             source=source,
-            source_record_ids=records,
+            owners=owners,
             subject_hashes=[h.value for h in hashes],
             evidence=evidence,
         )
-        return _correction(row)
+        return _correction(rows[0])  # one per owning council: correctionsWeReported lists every one
 
     @strawberry.mutation(
-        description="Confirm or reject a reported inaccuracy in your source; once confirmed, every organisation "
-        "that received the field for the person is sent a correction notice."
+        description="Confirm or reject a reported inaccuracy in a record your organisation owns (DWP its own; a "
+        "council's team its own council's claims or cases); once confirmed, every organisation that received the "
+        "field for the person is sent a correction notice. Null when there is no such correction for you to "
+        "decide (none, another owner's, or decided already)."
     )
     async def decide_correction(
         self, info: Info[RequestContext, None], purpose: Purpose, correction_id: strawberry.ID, confirm: bool
@@ -137,6 +199,7 @@ class CorrectionMutation:
         row = await ctx.services.corrections.decide(
             number(correction_id, "correctionId"),
             sources=_owned(ctx),
+            council=await _council(ctx),
             confirm=confirm,
             org=ctx.caller.org,
             user_hash=ctx.user_hash,
@@ -146,14 +209,19 @@ class CorrectionMutation:
 
 @strawberry.type(directives=tier("special_category"))
 class CorrectionQuery:
-    @strawberry.field(description="Reported inaccuracies in your source, oldest first.")
+    @strawberry.field(
+        description="Reported inaccuracies in records your organisation owns (DWP its own; a council's team its "
+        "own council's claims or cases), oldest first."
+    )
     async def corrections_to_review(
         self, info: Info[RequestContext, None], purpose: Purpose, after: strawberry.ID | None = None, first: int = 50
     ) -> list[CorrectionForReview]:
         ctx = info.context
-        rows = await ctx.services.corrections.open_for(
-            _owned(ctx), after=cursor(after, "after") or 0, limit=page_size(first, 500)
-        )
+        sources, council = _owned(ctx), await _council(ctx)
+        limit, start = page_size(first, 500), cursor(after, "after") or 0
+        if council is not None:
+            await _assign_owners(ctx, [s for s in sources if s != "dwp"])
+        rows = await ctx.services.corrections.open_for(sources, council, after=start, limit=limit)
         return [
             CorrectionForReview(
                 correction_id=strawberry.ID(str(r.correction_id)),
@@ -166,6 +234,18 @@ class CorrectionQuery:
             )
             for r in rows
         ]
+
+    @strawberry.field(
+        description="The corrections your organisation reported, oldest first, with their status and, once "
+        "confirmed, who was told."
+    )
+    async def corrections_we_reported(
+        self, info: Info[RequestContext, None], after: strawberry.ID | None = None, first: int = 100
+    ) -> list[Correction]:
+        rows = await info.context.services.corrections.reported_by(
+            info.context.caller.org, after=cursor(after, "after") or 0, limit=page_size(first, 1000)
+        )
+        return [_correction(r) for r in rows]
 
     @strawberry.field(description="Correction notices for your organisation, oldest first (after: a deliveredAt).")
     async def correction_notices(

@@ -1,6 +1,10 @@
 """Continuing entitlement in GraphQL (report section 3.30): a team that decided on a yes/no the hub gave it
 registers an interest in the person, and reads a cursor feed of changes to that answer: only the new
 yes/no, only while the interest is live, only for the purpose that allows the answer.
+
+Registering names the person as a lookup does, and is refused as a lookup is: the user's own record
+(OWN_RECORD, before anything is read), and anyone DWP does not hold or the team is not connected with,
+which give one answer (SUBJECT_NOT_FOUND, one message; the audit record keeps the true reason).
 """
 
 from __future__ import annotations
@@ -11,9 +15,10 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 import strawberry
 from strawberry.types import Info
 
-from hub.errors import BadUserInput, PurposeForbidsField, SubjectNotFound
+from hub.errors import BadUserInput, OwnRecord, PurposeForbidsField, SubjectNotFound
 from hub.records.interests import InterestRow
 from hub.types import subject_reference
+from linkage import subject_hash
 from linkage.link import person_key_for
 from resolvers import arguments
 from resolvers.arguments import cursor, number, page_size
@@ -103,15 +108,24 @@ class InterestMutation:
         keyed = arguments.nino(nino)
         subject = ctx.services.key_ring.hash_nino(keyed)
         ctx.subjects.append(subject)
+        # The user's own record, as a lookup refuses it: by their NINO before anything is read, then by the
+        # hub person the NINO is linked to.
+        own = OwnRecord("you may not register an interest in your own record through the hub")
+        if ctx.own_subject_known == subject_hash(ctx.services.key_ring, keyed):
+            raise own
+        indexed = await ctx.index_loader().load(keyed)
+        if indexed is not None and ctx.own_person_known is not None and indexed.person_key == ctx.own_person_known:
+            raise own
         dwp = ctx.services.sources.dwp
         people = await dwp.people_of([("nino", keyed)])
         if not people:
             raise SubjectNotFound("DWP holds no one with this NINO")
         person_id = people[0][0]
-        # The same legitimate-relationship check as lookups.
+        if ctx.own_person_known is not None and person_key_for(person_id) == ctx.own_person_known:
+            raise own
+        # The same legitimate-relationship check as lookups; answered as "not found" when there is none.
         await require_relationship(ctx, {"dwp": [("id", person_id)]})
         # The pseudonym a lookup of this person gives this organisation (by the link index when it knows them).
-        indexed = await ctx.index_loader().load(keyed)
         reference = subject_reference(person_key=indexed.person_key if indexed is not None else None, nino=keyed)
         (record,) = await dwp.fetch([("id", person_id)])
         assert record is not None, "people_of has just found this person"

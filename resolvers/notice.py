@@ -90,6 +90,7 @@ PUBLIC_TYPES = frozenset(
         # Complaints (resolvers.complaints): only those the caller's organisation is involved in.
         "Complaint",
         "ComplaintResponse",
+        "ComplaintPart",
     }
 )
 PUBLIC_ROOTS = frozenset(
@@ -98,6 +99,7 @@ PUBLIC_ROOTS = frozenset(
         "transparencyReport",
         "reportInaccuracy",
         "correctionNotices",
+        "correctionsWeReported",
         "complaintsInvolvingUs",
         "respondToComplaint",
     }

@@ -3,7 +3,11 @@ went into or left hospital or a care home; the hub links the person and delivers
 the HB team of each council with an open claim, nothing more than the change needs (no health detail).
 
 The sender learns only what happened to its notification (accepted or sent for review, and each delivery's
-status), never anything about the person.
+status), never anything about the person. However the person is named (a NINO, details, or both), "no such
+person" and "not connected with the sender" give one answer, SUBJECT_NOT_FOUND with one message, and
+nothing is recorded (the audit record keeps the true reason); details that fit more than one person are
+held for review only when one of the people they could be is the sender's to tell about. The idempotency
+key is the sender's own identifier: one holding a NINO is refused (NINO_IN_FREE_TEXT).
 """
 
 from __future__ import annotations
@@ -12,12 +16,14 @@ import dataclasses
 import datetime as dt
 import json
 import uuid
+from collections.abc import Sequence
 from enum import Enum
 
 import strawberry
 from strawberry.types import Info
 
-from hub.errors import BadUserInput, InvalidEffectiveDate, SourceError
+from hub.access.freetext import refuse_nino
+from hub.errors import BadUserInput, InvalidEffectiveDate, NoLegitimateRelationship, SourceError, SubjectNotFound
 from hub.records.notifications import Accepted, Target
 from hub.types import SubjectKey
 from linkage import Band, Demographics
@@ -113,11 +119,37 @@ def _notification(a: Accepted) -> Notification:
     )
 
 
+#: Every source a sender's tie with the person may come from (a claim, a case or a home in its area).
+_TIE_SOURCES = ("dwp", "hb", "social_care")
+
+
+async def _records_of(ctx: RequestContext, spine_record_id: str) -> dict[str, list[SubjectKey]]:
+    """Every record key of the person whose DWP record this is (the link index's, else DWP's alone)."""
+    indexed = await ctx.services.identity.by_person(person_key_for(spine_record_id))
+    keys = {s: [("id", r) for r in ids] for s, ids in (indexed.records.items() if indexed else ())}
+    keys.setdefault("dwp", [("id", spine_record_id)])
+    return keys
+
+
+async def _require_some_tie(ctx: RequestContext, spine_record_ids: Sequence[str]) -> None:
+    """Raise NoLegitimateRelationship (answered as "not found") unless the sender is connected with at least
+    one of these people: "someone nearly matches" is itself an answer about who exists."""
+    for spine_record_id in spine_record_ids:
+        try:
+            await require_relationship(ctx, await _records_of(ctx, spine_record_id), sources=_TIE_SOURCES)
+        except NoLegitimateRelationship:
+            continue
+        return
+    raise NoLegitimateRelationship("none of the people the details could be is connected with the sender's area")
+
+
 async def _link(
     ctx: RequestContext, nino: str | None, person: NotifiedPerson | None
 ) -> tuple[str | None, dt.date | None, dict[str, list[SubjectKey]]]:
     """The DWP person id, their date of birth when the linking read it, and every record key of the person;
-    (None, None, {}) when no one is linked for certain."""
+    (None, None, {}) when the details fit more than one person the sender may tell about (held for review).
+    SUBJECT_NOT_FOUND when no one is named (DWP, the spine, holds every NINO: one it does not hold names no
+    one a reviewer could find)."""
     if nino is not None:
         keyed = arguments.nino(nino)
         ctx.subjects.append(ctx.services.key_ring.hash_nino(keyed))
@@ -130,7 +162,7 @@ async def _link(
             person_id, born = found[0]
             return person_id, born, {"dwp": [("id", person_id)], "hb": [("nino", keyed)]}
         if person is None:
-            return None, None, {}
+            raise SubjectNotFound("DWP holds no one with this NINO")
     assert person is not None
     query = Demographics(
         given_name=person.given_name,
@@ -140,13 +172,13 @@ async def _link(
         address_line1=person.address_line1,
     )
     decision, _ = await match_demographics(ctx, query)  # the lookups' own linkage step
-    if decision.band is not Band.LINK or decision.chosen is None:
+    if decision.band is Band.REVIEW:
+        await _require_some_tie(ctx, [c.spine_record_id for c in decision.review or (decision.chosen,) if c])
         return None, None, {}
+    if decision.band is not Band.LINK or decision.chosen is None:
+        raise SubjectNotFound("the details name no one for certain, or no one")
     chosen = decision.chosen.spine_record_id
-    indexed = await ctx.services.identity.by_person(person_key_for(chosen))
-    keys = {s: [("id", r) for r in ids] for s, ids in (indexed.records.items() if indexed else ())}
-    keys.setdefault("dwp", [("id", chosen)])
-    return chosen, None, keys
+    return chosen, None, await _records_of(ctx, chosen)
 
 
 async def _hb_targets(ctx: RequestContext, keys: list[SubjectKey]) -> list[Target]:
@@ -186,6 +218,7 @@ class NotificationMutation:
             raise BadUserInput(f"purpose {purpose.value} does not send {kind.name} notifications")
         if not 1 <= len(idempotency_key) <= 200 or not idempotency_key.isprintable():
             raise BadUserInput("idempotencyKey must be 1 to 200 printable characters")
+        refuse_nino(idempotency_key, "idempotencyKey", identifier=True)
         if nino is None and person is None:
             raise BadUserInput("name the person: a nino, or their details when there is none")
         if effective_date > dt.date.today():
@@ -205,7 +238,7 @@ class NotificationMutation:
             # The tie every council lookup needs: the sender must be connected with the person (a claim or case
             # at its council, a home in its area): an organisation may not tell the hub about, or learn the
             # routes of, just anyone.
-            await require_relationship(ctx, keys, sources=("dwp", "hb", "social_care"))
+            await require_relationship(ctx, keys, sources=_TIE_SOURCES)
             if born is None:  # not read while linking: once now
                 people = await ctx.services.sources.dwp.people_of([("id", person_id)])
                 born = people[0][1] if people else None

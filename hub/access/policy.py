@@ -33,7 +33,7 @@ class PurposeSpec:
     tier: str
     consent_required: bool
     consent_renewal: str | None  # ISO 8601 duration after which consent must be asked again
-    consent_recorders: frozenset[str]  # org types that may record or withdraw the person's consent
+    consent_recorders: frozenset[str]  # org types that may record consent (withdrawing: its recipient or recorder)
     notify_on_share: bool  # the person is told of each share
     local_tie: bool  # a council may look up only people connected with its own area
     cross_council: bool  # a council's team may see HB and social-care records other councils hold

@@ -174,7 +174,9 @@ class PurposeGuard(SchemaExtension):
     async def _require_consent(self, ctx: RequestContext) -> None:
         assert ctx.purpose is not None
         assert ctx.consent_subject is not None
-        ctx.consent = await ctx.services.consent.live(ctx.consent_subject, ctx.purpose.id)  # raises ConsentUnavailable
+        ctx.consent = await ctx.services.consent.live(  # raises ConsentUnavailable
+            ctx.consent_subject, ctx.purpose.id, recipient_org=ctx.caller.org
+        )
         if ctx.consent is None:
             raise ConsentRequired(
                 f"purpose {ctx.purpose.id} needs the person's consent, and none is live", purpose=ctx.purpose.id

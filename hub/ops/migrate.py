@@ -54,6 +54,7 @@ _HUB_GRANTS: dict[str, str] = {
     "hub.correction_notice": "SELECT, INSERT",
     "hub.complaint": "SELECT, INSERT, UPDATE (status, updated_at)",
     "hub.complaint_response": "SELECT, INSERT",
+    "hub.complaint_party": "SELECT, INSERT, UPDATE (status, updated_at)",  # each party's own part
     "hub.link": "SELECT, INSERT, UPDATE",  # clerical decisions update links
     "hub.review_item": "SELECT, UPDATE",
     "hub.link_run": "SELECT",

@@ -1,5 +1,14 @@
 """Complaints across organisations (report 3.77): one record linked to the audit events it concerns, seen by
-the organisations involved and by auditors, with every response kept."""
+the organisations involved and by auditors, with every response kept.
+
+Who closes what: each organisation the complaint is about (the caller of one of its audit events: the one
+that asked for, and received, the data) is a **party** with its own part, and only it sets its part's status
+(open, investigating, resolved, rejected); a closed part takes no further response. No organisation closes
+another's part, and none closes the complaint for everyone: the complaint is resolved or rejected only when
+every part is closed (rejected when every party rejected it, else resolved), investigating once any party
+has moved its part on, open before. The organisation that raised it (the data protection officer, for the
+person) is involved, sees it and may respond with notes, but has no part to close unless it is a party too.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +21,26 @@ from typing import Any
 import asyncpg
 
 from hub.db import hub_records
+from hub.errors import BadUserInput
 
-__all__ = ["ComplaintRow", "ComplaintStore", "ResponseRow"]
+__all__ = ["CLOSED", "ComplaintRow", "ComplaintStore", "PartRow", "ResponseRow", "overall"]
+
+#: A part in one of these statuses is closed: its party has answered for good.
+CLOSED = frozenset({"resolved", "rejected"})
+
+
+def overall(parts: Sequence[str]) -> str:
+    """The complaint's status from its parties' statuses (pure)."""
+    if parts and all(p in CLOSED for p in parts):
+        return "rejected" if all(p == "rejected" for p in parts) else "resolved"
+    return "investigating" if any(p != "open" for p in parts) else "open"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PartRow:
+    org: str
+    status: str
+    updated_at: dt.datetime
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -35,6 +62,7 @@ class ComplaintRow:
     created_at: dt.datetime
     updated_at: dt.datetime
     responses: tuple[ResponseRow, ...] = ()
+    parts: tuple[PartRow, ...] = ()
 
 
 _COLUMNS = "complaint_id, raised_by_org, summary, event_seqs, organisations, status, created_at, updated_at"
@@ -58,16 +86,20 @@ class ComplaintStore:
             )
             if len(callers) != len(set(event_seqs)):
                 return None
-            organisations = sorted({r["caller_org"] for r in callers} | {org})
+            parties = sorted({r["caller_org"] for r in callers})
             row = await conn.fetchrow(
                 _RAISE,
                 org,
                 user_hash,
                 summary,
                 sorted(set(event_seqs)),
-                organisations,
+                sorted({*parties, org}),
             )
             assert row is not None
+            await conn.executemany(
+                "INSERT INTO hub.complaint_party (complaint_id, org) VALUES ($1, $2)",
+                [(row["complaint_id"], p) for p in parties],
+            )
             return (await self._with_responses(conn, [row]))[0]
 
     @hub_records
@@ -88,18 +120,44 @@ class ComplaintStore:
     async def respond(
         self, complaint_id: int, *, org: str, user_hash: str, status: str, note: str
     ) -> ComplaintRow | None:
-        """An involved organisation's response (None if it is not involved, or the complaint is closed)."""
+        """An involved organisation's response, setting the status of its own part only (None if it is not
+        involved, or its part, or the whole complaint, is closed: the same answer as for no complaint)."""
         async with asyncio.timeout(self.timeout), self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(
-                f"UPDATE hub.complaint SET status = $3, updated_at = clock_timestamp() "  # noqa: S608
-                "WHERE complaint_id = $1 AND $2 = ANY(organisations) AND status NOT IN ('resolved', 'rejected') "
-                f"RETURNING {_COLUMNS}",
+            involved = await conn.fetchval(
+                "SELECT status FROM hub.complaint WHERE complaint_id = $1 AND $2 = ANY(organisations) FOR UPDATE",
                 complaint_id,
                 org,
-                status,
             )
-            if row is None:
+            if involved is None or involved in CLOSED:
                 return None
+            part = await conn.fetchval(
+                "SELECT status FROM hub.complaint_party WHERE complaint_id = $1 AND org = $2 FOR UPDATE",
+                complaint_id,
+                org,
+            )
+            if part is None and status not in ("open", "investigating"):
+                raise BadUserInput(
+                    "only the organisations the complaint is about close their own part of it: yours is a note "
+                    "(status open or investigating)"
+                )
+            if part in CLOSED:
+                return None
+            if part is not None:
+                await conn.execute(
+                    "UPDATE hub.complaint_party SET status = $3, updated_at = clock_timestamp() "
+                    "WHERE complaint_id = $1 AND org = $2",
+                    complaint_id,
+                    org,
+                    status,
+                )
+            statuses = await conn.fetch("SELECT status FROM hub.complaint_party WHERE complaint_id = $1", complaint_id)
+            row = await conn.fetchrow(
+                "UPDATE hub.complaint SET status = $2, updated_at = clock_timestamp() "  # noqa: S608
+                f"WHERE complaint_id = $1 RETURNING {_COLUMNS}",
+                complaint_id,
+                overall([r["status"] for r in statuses]) if statuses else involved,
+            )
+            assert row is not None
             await conn.execute(
                 "INSERT INTO hub.complaint_response (complaint_id, org, user_hash, status, note) "
                 "VALUES ($1, $2, $3, $4, $5)",
@@ -113,6 +171,13 @@ class ComplaintStore:
 
     async def _with_responses(self, conn: Any, rows: Sequence[asyncpg.Record]) -> list[ComplaintRow]:
         ids = [r["complaint_id"] for r in rows]
+        parts: dict[int, list[PartRow]] = {}
+        for r in await conn.fetch(
+            "SELECT complaint_id, org, status, updated_at FROM hub.complaint_party "
+            "WHERE complaint_id = ANY($1::bigint[]) ORDER BY org",
+            ids,
+        ):
+            parts.setdefault(r["complaint_id"], []).append(PartRow(r["org"], r["status"], r["updated_at"]))
         responses: dict[int, list[ResponseRow]] = {}
         for r in await conn.fetch(
             "SELECT complaint_id, org, status, note, responded_at FROM hub.complaint_response "
@@ -133,6 +198,7 @@ class ComplaintStore:
                 created_at=r["created_at"],
                 updated_at=r["updated_at"],
                 responses=tuple(responses.get(r["complaint_id"], ())),
+                parts=tuple(parts.get(r["complaint_id"], ())),
             )
             for r in rows
         ]

@@ -1,5 +1,6 @@
 """Complaints across organisations on real PostgreSQL: one record linked to the audit events it concerns,
-seen by every organisation involved and by auditors, answered by them, never by anyone else."""
+seen by every organisation involved and by auditors, answered by them, never by anyone else; each
+organisation it is about closes its own part only, and the complaint closes when every part has."""
 
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ SAR = """query($n: String!) { subjectAccessReport(purpose: SUBJECT_ACCESS, nino:
   entries { eventId organisation } } }"""
 RAISE = """mutation($e: [ID!]!, $s: String!) { raiseComplaint(purpose: COMPLAINTS, eventIds: $e, summary: $s) {
   complaintId status raisedBy organisations eventIds } }"""
-MINE = "{ complaintsInvolvingUs { complaintId status organisations responses { organisation status note } } }"
+MINE = """{ complaintsInvolvingUs { complaintId status organisations responses { organisation status note }
+  parts { organisation status } } }"""
 ALL = "{ complaints(purpose: AUDIT) { complaintId status } }"
 RESPOND = """mutation($c: ID!, $s: String!, $n: String!) { respondToComplaint(complaintId: $c, status: $s, note: $n) {
-  complaintId status responses { organisation status note } } }"""
+  complaintId status responses { organisation status note } parts { organisation status } } }"""
 
 
 async def test_a_complaint_is_shared_by_the_organisations_involved(client: httpx.AsyncClient, token: Any) -> None:
@@ -57,8 +59,24 @@ async def test_a_complaint_is_shared_by_the_organisations_involved(client: httpx
         {"organisation": "complaint-badge-east", "status": "investigating", "note": "Checking who opened the case."}
     ]
     assert (await gql(client, outsider, RESPOND, answer)).json()["data"]["respondToComplaint"] is None
+    # West closes its own part only: the complaint stays open for east (issue 13.9).
     closed = (await gql(client, west, RESPOND, {**answer, "s": "resolved", "n": "Opened in error; closed."})).json()
-    assert closed["data"]["respondToComplaint"]["status"] == "resolved"
+    got = closed["data"]["respondToComplaint"]
+    assert got["status"] == "investigating"
+    assert got["parts"] == [
+        {"organisation": "complaint-badge-east", "status": "investigating"},
+        {"organisation": "complaint-badge-west", "status": "resolved"},
+    ]
+    again = (await gql(client, west, RESPOND, {**answer, "s": "open", "n": "Reopening."})).json()
+    assert again["data"]["respondToComplaint"] is None  # a closed part is not reopened by a response
+    # The raiser is involved and may add a note, but closes no one's part.
+    dpo_closes = (await gql(client, dpo, RESPOND, {**answer, "s": "resolved", "n": "Closing for all."})).json()
+    assert codes(dpo_closes) == ["BAD_USER_INPUT"]
+    note = (await gql(client, dpo, RESPOND, {**answer, "s": "investigating", "n": "Person told."})).json()
+    assert note["data"]["respondToComplaint"]["status"] == "investigating"
+    # East closes its own: every part is closed, so the complaint is.
+    last = (await gql(client, east, RESPOND, {**answer, "s": "rejected", "n": "Lawful: a renewal."})).json()
+    assert last["data"]["respondToComplaint"]["status"] == "resolved"  # rejected only if every party rejected
     after = (await gql(client, east, RESPOND, {**answer, "s": "open"})).json()
     assert after["data"]["respondToComplaint"] is None  # a resolved complaint is not reopened by a response
 
@@ -72,3 +90,37 @@ async def test_complaints_refuse_bad_input(client: httpx.AsyncClient, token: Any
     assert codes((await gql(client, council, RAISE, {"e": ["1"], "s": "x"})).json()) == ["PURPOSE_NOT_GRANTED"]
     bad_status = {"c": "1", "s": "closed", "n": "x"}
     assert codes((await gql(client, dpo, RESPOND, bad_status)).json()) == ["BAD_USER_INPUT"]
+
+
+async def test_no_party_closes_a_complaint_for_another(client: httpx.AsyncClient, token: Any) -> None:
+    first = token("council_blue_badge", "BLUE_BADGE", org="complaint-part-a")
+    second = token("council_blue_badge", "BLUE_BADGE", org="complaint-part-b")
+    for t in (first, second):
+        assert "errors" not in (await gql(client, t, BADGE, {"n": P.PIP_MOVING})).json()
+    dpo = token("data_protection_officer", "SUBJECT_ACCESS", "COMPLAINTS", org="complaint-dpo-parts")
+    entries = (await gql(client, dpo, SAR, {"n": P.PIP_MOVING})).json()["data"]["subjectAccessReport"]["entries"]
+    events = [e["eventId"] for e in entries if e["organisation"] in {"complaint-part-a", "complaint-part-b"}]
+    raised = (await gql(client, dpo, RAISE, {"e": events, "s": "Why was my badge checked twice?"})).json()
+    complaint_id = raised["data"]["raiseComplaint"]["complaintId"]
+    # One party's closing answer leaves the other's part, and the complaint, open; a second changes nothing.
+    body = (await gql(client, first, RESPOND, {"c": complaint_id, "s": "rejected", "n": "Ours is closed."})).json()
+    assert body["data"]["respondToComplaint"]["status"] == "investigating"
+    body = (await gql(client, first, RESPOND, {"c": complaint_id, "s": "resolved", "n": "Closed again."})).json()
+    assert body["data"]["respondToComplaint"] is None
+    mine = (await gql(client, second, MINE)).json()["data"]["complaintsInvolvingUs"]
+    seen = next(c for c in mine if c["complaintId"] == complaint_id)
+    assert seen["status"] == "investigating"
+    assert {p["organisation"]: p["status"] for p in seen["parts"]} == {
+        "complaint-part-a": "rejected",
+        "complaint-part-b": "open",
+    }
+    both = (await gql(client, second, RESPOND, {"c": complaint_id, "s": "rejected", "n": "Lawful."})).json()
+    assert both["data"]["respondToComplaint"]["status"] == "rejected"  # every party rejected it
+
+
+async def test_a_summary_or_note_holding_a_nino_is_refused(client: httpx.AsyncClient, token: Any) -> None:
+    dpo = token("data_protection_officer", "COMPLAINTS", org="complaint-dpo-nino")
+    body = (await gql(client, dpo, RAISE, {"e": ["1"], "s": "Complaint from jk 10 20 30 a about sharing"})).json()
+    assert codes(body) == ["NINO_IN_FREE_TEXT"]
+    note = (await gql(client, dpo, RESPOND, {"c": "1", "s": "open", "n": "Her NI number is JK-10-20-30-A"})).json()
+    assert codes(note) == ["NINO_IN_FREE_TEXT"]

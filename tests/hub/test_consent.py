@@ -1,9 +1,11 @@
-"""Consent: a consent-based purpose releases nothing without the person's live consent, checked before any
-source is read; consent is recorded and withdrawn by the organisations the register allows; a person who
-asked to be told of each share gets a notice record for it."""
+"""Consent: a consent-based purpose releases nothing without the person's live consent to share with the
+organisation asking, checked before any source is read; consent is recorded by the organisations the register
+allows, only with a legitimate relationship with the person, and withdrawn only by the recipient that holds
+it or the organisation that recorded it; a person who asked to be told of each share gets a notice record."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -11,8 +13,13 @@ import asyncpg
 import httpx
 import pytest
 
+from hub.access.keys import load_key_ring
+from hub.config import Settings
+from hub.ops.issuer import IssuerKey
+from hub.records.orgs import record_staff
+from linkage import NormalisedNino, subject_hash, user_hash
 from tests import people as P
-from tests.conftest import QueryCounter, codes, gql
+from tests.conftest import QueryCounter, codes, gql, make_token
 
 LOOKUP = """query($n: String!) { person(nino: $n, purpose: INCOME_MAXIMISATION) {
   subjectId dwp { awardsInPayment { benefit weeklyAmount } } } }"""
@@ -20,6 +27,11 @@ RECORD = """mutation($n: String!, $notify: Boolean!) {
   recordConsent(purpose: INCOME_MAXIMISATION, nino: $n, notifyOnShare: $notify) {
     purpose status expiresAt notifyOnShare withdrawn } }"""
 WITHDRAW = """mutation($n: String!) { withdrawConsent(purpose: INCOME_MAXIMISATION, nino: $n) { status withdrawn } }"""
+RECORD_FOR = """mutation($n: String!, $to: String, $until: Date) {
+  recordConsent(purpose: INCOME_MAXIMISATION, nino: $n, notifyOnShare: false, recipientOrganisation: $to,
+                expiresOn: $until) { status recipientOrganisation expiresAt } }"""
+WITHDRAW_FOR = """mutation($n: String!, $to: String) {
+  withdrawConsent(purpose: INCOME_MAXIMISATION, nino: $n, recipientOrganisation: $to) { status withdrawn } }"""
 
 
 @pytest.fixture
@@ -99,13 +111,12 @@ async def test_an_expired_consent_is_no_consent(
 async def test_a_consented_nino_cannot_carry_someone_else_s_details(
     client: httpx.AsyncClient, adviser: str, queries: QueryCounter
 ) -> None:
-    # Consent for one NINO (even one nobody holds) must not open a lookup that falls back to details
-    # matching someone else.
-    assert "errors" not in (await gql(client, adviser, RECORD, {"n": P.ABSENT, "notify": False})).json()
+    # Consent for one NINO must not open a lookup that falls back to details matching someone else.
+    assert "errors" not in (await gql(client, adviser, RECORD, {"n": P.EXTRA[7], "notify": False})).json()
     q = """query($n: String!) { person(purpose: INCOME_MAXIMISATION, nino: $n, demographics: {givenName: "Daniel",
            familyName: "Price", dateOfBirth: "1985-01-09"}) { dwp { awardsInPayment { weeklyAmount } } } }"""
     queries.reset()
-    body = (await gql(client, adviser, q, {"n": P.ABSENT})).json()
+    body = (await gql(client, adviser, q, {"n": P.EXTRA[7]})).json()
     assert codes(body) == ["CONSENT_REQUIRED"]
     assert queries.counts == {}
 
@@ -143,3 +154,125 @@ async def test_the_hub_keeps_no_clear_nino_in_consent_records(admin: dict[str, a
     assert rows
     dumped = json.dumps([dict(r) for r in rows], default=str)
     assert not any(n in dumped for n in P.ALL)
+
+
+# -- consent is specific: to one recipient, recorded with a tie, withdrawn by its holder (issue 13.4) ---------
+
+
+async def test_consent_recorded_by_one_organisation_lets_no_other_read(
+    client: httpx.AsyncClient, adviser: str, token: Any
+) -> None:
+    # Another welfare rights team of the same council, allowed the purpose: the person's consent was given to
+    # welfare-rights-1, not to it.
+    other = token("council_welfare_rights", "INCOME_MAXIMISATION", org="welfare-rights-other")
+    assert "errors" not in (await gql(client, adviser, RECORD, {"n": P.EXTRA[3], "notify": False})).json()
+    assert "errors" not in (await gql(client, adviser, LOOKUP, {"n": P.EXTRA[3]})).json()
+    body = (await gql(client, other, LOOKUP, {"n": P.EXTRA[3]})).json()
+    assert codes(body) == ["CONSENT_REQUIRED"]
+    assert body["data"] is None
+
+
+async def test_recording_consent_needs_a_legitimate_relationship(
+    client: httpx.AsyncClient, adviser: str, admin: dict[str, asyncpg.Connection]
+) -> None:
+    before = await admin["hub"].fetchval("SELECT count(*) FROM hub.consent")
+    outsider = (await gql(client, adviser, RECORD, {"n": P.OUTSIDER, "notify": False})).json()
+    absent = (await gql(client, adviser, RECORD, {"n": P.ABSENT, "notify": False})).json()
+    # Not connected with the recorder's area, and held by no one: one answer, and nothing recorded.
+    assert codes(outsider) == ["SUBJECT_NOT_FOUND"]
+    assert outsider == absent
+    assert await admin["hub"].fetchval("SELECT count(*) FROM hub.consent") == before
+    reasons = await admin["hub"].fetch(
+        "SELECT reason_codes FROM hub.audit_event WHERE caller_org = 'welfare-rights-1' ORDER BY seq DESC LIMIT 2"
+    )
+    assert [r["reason_codes"] for r in reasons][1] == ["NO_LEGITIMATE_RELATIONSHIP"]  # the auditor sees why
+
+
+async def test_a_recorder_elsewhere_cannot_record_consent(
+    client: httpx.AsyncClient, issuer: IssuerKey, settings: Settings
+) -> None:
+    far = make_token(issuer, settings, council="E09000999")(
+        "council_welfare_rights", "INCOME_MAXIMISATION", org="wr-far"
+    )
+    assert codes((await gql(client, far, RECORD, {"n": P.EXTRA[4], "notify": False})).json()) == ["SUBJECT_NOT_FOUND"]
+
+
+async def test_only_the_holder_or_the_recorder_withdraws(
+    client: httpx.AsyncClient, adviser: str, token: Any, admin: dict[str, asyncpg.Connection]
+) -> None:
+    agency = token("voluntary_agency", "INCOME_MAXIMISATION", org="advice-agency")
+    bystander = token("council_welfare_rights", "INCOME_MAXIMISATION", org="welfare-rights-bystander")
+    # The agency records the person's consent to share with welfare-rights-1 (not with the agency itself).
+    given = (await gql(client, agency, RECORD_FOR, {"n": P.EXTRA[5], "to": "welfare-rights-1"})).json()
+    assert "errors" not in given, given
+    assert given["data"]["recordConsent"]["recipientOrganisation"] == "welfare-rights-1"
+    assert "errors" not in (await gql(client, adviser, LOOKUP, {"n": P.EXTRA[5]})).json()
+    assert codes((await gql(client, agency, LOOKUP, {"n": P.EXTRA[5]})).json()) == ["CONSENT_REQUIRED"]
+
+    # Another organisation cannot end it: nothing is withdrawn, and the recipient still reads.
+    tried = (await gql(client, bystander, WITHDRAW, {"n": P.EXTRA[5]})).json()
+    assert tried["data"]["withdrawConsent"] == {"status": "withdrawn", "withdrawn": 0}
+    assert "errors" not in (await gql(client, adviser, LOOKUP, {"n": P.EXTRA[5]})).json()
+    row = await admin["hub"].fetchrow(
+        "SELECT withdrawn_at, recipient_org, recorded_by_org FROM hub.consent ORDER BY consent_id DESC LIMIT 1"
+    )
+    assert (row["withdrawn_at"], row["recipient_org"], row["recorded_by_org"]) == (
+        None,
+        "welfare-rights-1",
+        "advice-agency",
+    )
+
+    # The recorder can, on the person's behalf.
+    ended = (await gql(client, agency, WITHDRAW_FOR, {"n": P.EXTRA[5], "to": "welfare-rights-1"})).json()
+    assert ended["data"]["withdrawConsent"] == {"status": "withdrawn", "withdrawn": 1}
+    assert codes((await gql(client, adviser, LOOKUP, {"n": P.EXTRA[5]})).json()) == ["CONSENT_REQUIRED"]
+
+    # And so can the recipient that holds one.
+    assert "errors" not in (await gql(client, adviser, RECORD, {"n": P.EXTRA[5], "notify": False})).json()
+    mine = (await gql(client, adviser, WITHDRAW, {"n": P.EXTRA[5]})).json()
+    assert mine["data"]["withdrawConsent"] == {"status": "withdrawn", "withdrawn": 1}
+
+
+async def test_a_recipient_must_be_one_the_purpose_shares_with(
+    client: httpx.AsyncClient, adviser: str, token: Any
+) -> None:
+    token("council_hb", "DISCRETIONARY_HOUSING_PAYMENT", org="hb-not-a-recipient")
+    for recipient in ("hb-not-a-recipient", "no-such-organisation"):
+        body = (await gql(client, adviser, RECORD_FOR, {"n": P.EXTRA[6], "to": recipient})).json()
+        assert codes(body) == ["BAD_USER_INPUT"], body
+
+
+async def test_consent_lasts_until_the_day_the_person_chose(
+    client: httpx.AsyncClient, adviser: str, admin: dict[str, asyncpg.Connection]
+) -> None:
+    today = dt.datetime.now(dt.UTC).date()
+    one_day = (await gql(client, adviser, RECORD_FOR, {"n": P.EXTRA[6], "until": today.isoformat()})).json()
+    assert "errors" not in one_day, one_day
+    expires = dt.datetime.fromisoformat(one_day["data"]["recordConsent"]["expiresAt"])
+    assert expires == dt.datetime.combine(today + dt.timedelta(days=1), dt.time(), dt.UTC)
+    far = (today + dt.timedelta(days=3650)).isoformat()
+    capped = (await gql(client, adviser, RECORD_FOR, {"n": P.EXTRA[6], "until": far})).json()
+    lasts = dt.datetime.fromisoformat(capped["data"]["recordConsent"]["expiresAt"]) - dt.datetime.now(dt.UTC)
+    assert 364 <= lasts.days <= 366  # never past the register's renewal period (P1Y)
+    past = (today - dt.timedelta(days=1)).isoformat()
+    assert codes((await gql(client, adviser, RECORD_FOR, {"n": P.EXTRA[6], "until": past})).json()) == [
+        "BAD_USER_INPUT"
+    ]
+
+
+async def test_a_user_cannot_record_consent_about_themself(
+    client: httpx.AsyncClient, issuer: IssuerKey, settings: Settings, admin: dict[str, asyncpg.Connection]
+) -> None:
+    ring = load_key_ring(settings.keys_path)  # type: ignore[arg-type]
+    t = make_token(issuer, settings)("council_welfare_rights", "INCOME_MAXIMISATION", org="welfare-rights-self")
+    await record_staff(
+        admin["hub"],
+        [
+            (
+                user_hash(ring, "welfare-rights-self", "officer-1"),
+                subject_hash(ring, NormalisedNino(P.EXTRA[4])),
+                None,
+            )
+        ],
+    )
+    assert codes((await gql(client, t, RECORD, {"n": P.EXTRA[4], "notify": False})).json()) == ["OWN_RECORD"]

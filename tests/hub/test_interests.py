@@ -11,13 +11,18 @@ import asyncpg
 import httpx
 import pytest
 
+from hub.access.keys import load_key_ring
 from hub.config import Settings
 from hub.db import create_store_pool
+from hub.ops.issuer import IssuerKey
 from hub.records.interests import InterestStore
-from linkage import check_nino
+from hub.records.orgs import record_staff
+from linkage import NormalisedNino, check_nino, subject_hash, user_hash
+from linkage.link import person_key_for
 from resolvers.interests import answers_from
 from resolvers.sources import DwpSource
-from tests.conftest import codes, gql
+from tests import people as P
+from tests.conftest import codes, gql, make_token
 
 REGISTER = """mutation($n: String!) { registerInterest(purpose: BLUE_BADGE, nino: $n) {
   interestId subjectId answer withdrawnAt } }"""
@@ -132,3 +137,36 @@ async def test_interests_only_where_a_purpose_rests_on_a_watched_answer(
     assert codes((await gql(client, care, REGISTER, {"n": nino})).json()) == ["PURPOSE_NOT_GRANTED"]
     badge = token("council_blue_badge", "BLUE_BADGE", org="badge-bad-nino")
     assert codes((await gql(client, badge, REGISTER, {"n": "QQ123456Z"})).json()) == ["INVALID_NINO"]
+
+
+async def test_a_user_cannot_register_an_interest_in_their_own_record(
+    client: httpx.AsyncClient,
+    issuer: IssuerKey,
+    settings: Settings,
+    admin: dict[str, asyncpg.Connection],
+    claimant: tuple[str, int],
+) -> None:
+    nino, _ = claimant
+    ring = load_key_ring(settings.keys_path)  # type: ignore[arg-type]
+    person_id = await admin["src_dwp"].fetchval("SELECT person_id FROM dwp.person WHERE nino = $1", nino)
+    mint = make_token(issuer, settings)
+    # Known to the hub as this person by the NINO, or only as the hub person (a NINO typed another way).
+    for org, staff in (
+        ("badge-self-nino", (subject_hash(ring, NormalisedNino(nino)), None)),
+        ("badge-self-person", ("not-this-nino", person_key_for(str(person_id)))),
+    ):
+        t = mint("council_blue_badge", "BLUE_BADGE", org=org)
+        await record_staff(admin["hub"], [(user_hash(ring, org, "officer-1"), *staff)])
+        body = (await gql(client, t, REGISTER, {"n": nino})).json()
+        assert codes(body) == ["OWN_RECORD"], (org, body)
+        assert await admin["hub"].fetchval("SELECT count(*) FROM hub.interest WHERE org = $1", org) == 0
+
+
+async def test_no_such_person_and_not_yours_are_one_answer(
+    client: httpx.AsyncClient, issuer: IssuerKey, settings: Settings, claimant: tuple[str, int]
+) -> None:
+    nino, _ = claimant
+    far = make_token(issuer, settings, council="E09000999")("council_blue_badge", "BLUE_BADGE", org="badge-far")
+    answers = [(await gql(client, far, REGISTER, {"n": n})).json() for n in (nino, P.OUTSIDER, P.ABSENT)]
+    assert codes(answers[0]) == ["SUBJECT_NOT_FOUND"]
+    assert answers[0] == answers[1] == answers[2]

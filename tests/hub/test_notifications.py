@@ -221,13 +221,16 @@ async def test_bad_notifications_are_refused_with_a_specific_code_and_audited(
     assert await admin["hub"].fetchval("SELECT count(*) FROM hub.notification WHERE sender_org = $1", org) == 0
 
 
-async def test_a_person_who_cannot_be_linked_waits_for_review(client: httpx.AsyncClient, token: Any) -> None:
+async def test_a_nino_no_one_holds_is_not_found_and_nothing_is_kept(
+    client: httpx.AsyncClient, token: Any, admin: dict[str, asyncpg.Connection]
+) -> None:
+    # DWP, the spine, holds every NINO: one it does not hold names no one a reviewer could find (and answers
+    # exactly as a person the sender is not connected with: see below).
     t = token("council_social_care", "CHANGE_NOTIFICATION", org="care-unknown")
     body = await _notify(client, t, _key(), nino=P.ABSENT)
-    sent = body["data"]["notifyChange"]
-    assert (sent["status"], sent["deliveries"]) == ("review", [])
-    found = (await gql(client, t, STATUS, {"id": sent["notificationId"]})).json()["data"]["notification"]
-    assert found["status"] == "review"
+    assert codes(body) == ["SUBJECT_NOT_FOUND"]
+    assert body["data"] is None
+    assert await admin["hub"].fetchval("SELECT count(*) FROM hub.notification WHERE sender_org = 'care-unknown'") == 0
 
 
 async def test_a_target_that_is_down_receives_the_change_when_it_returns(
@@ -340,5 +343,32 @@ async def test_a_sender_not_connected_with_the_person_is_refused(
         "council_social_care", "CHANGE_NOTIFICATION", org="care-far"
     )
     body = await _notify(client, elsewhere, _key())
-    assert codes(body) == ["NO_LEGITIMATE_RELATIONSHIP"]
+    assert codes(body) == ["SUBJECT_NOT_FOUND"]  # as "not found" (audited as NO_LEGITIMATE_RELATIONSHIP)
     assert await admin["hub"].fetchval("SELECT count(*) FROM hub.notification WHERE sender_org = 'care-far'") == 0
+    reason = await admin["hub"].fetchval(
+        "SELECT reason_codes FROM hub.audit_event WHERE caller_org = 'care-far' ORDER BY seq DESC LIMIT 1"
+    )
+    assert reason == ["NO_LEGITIMATE_RELATIONSHIP"]
+
+
+async def test_no_such_person_and_not_connected_are_one_answer(
+    client: httpx.AsyncClient, issuer: IssuerKey, own: Settings, admin: dict[str, asyncpg.Connection]
+) -> None:
+    # Issue 13.2: before, a NINO no one holds was accepted for review while a person of another area was
+    # refused, so a sender could tell who exists. Now: the same body, whatever the NINO names.
+    far = make_token(issuer, own, council="E09000999")("council_social_care", "CHANGE_NOTIFICATION", org="care-fish")
+    bodies = [await _notify(client, far, _key(), nino=n) for n in (P.BADGE_DLA, P.OUTSIDER, P.ABSENT, P.CARE_ONLY)]
+    assert codes(bodies[0]) == ["SUBJECT_NOT_FOUND"]
+    assert all(b == bodies[0] for b in bodies), bodies
+    assert await admin["hub"].fetchval("SELECT count(*) FROM hub.notification WHERE sender_org = 'care-fish'") == 0
+
+
+async def test_an_idempotency_key_holding_a_nino_is_refused(
+    client: httpx.AsyncClient, token: Any, admin: dict[str, asyncpg.Connection]
+) -> None:
+    t = token("council_social_care", "CHANGE_NOTIFICATION", org="care-nino-key")
+    for key in (f"care-home-{P.BADGE_DLA}", "jk 10 20 30 a 2026-12-01", "JK-10-20-30-A"):
+        body = await _notify(client, t, key)
+        assert codes(body) == ["NINO_IN_FREE_TEXT"], (key, body)
+    assert await admin["hub"].fetchval("SELECT count(*) FROM hub.notification WHERE sender_org = 'care-nino-key'") == 0
+    assert "errors" not in await _notify(client, t, _key())  # a key of its own (a UUID) is fine

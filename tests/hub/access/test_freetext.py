@@ -1,0 +1,70 @@
+"""The free-text check (hub.access.freetext): a NINO in any form a person might type is refused; text that
+only looks numeric, and machine-made keys, are not."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from hub.access.freetext import free_text, has_nino, refuse_nino
+from hub.errors import BadUserInput, NinoInFreeText
+
+HOLDS_A_NINO = [
+    ("plain", "JK102030A"),
+    ("lower case", "jk102030a"),
+    ("spaced", "JK 10 20 30 A"),
+    ("dashed", "jk-10-20-30-a"),
+    ("dotted", "J.K.1.0.2.0.3.0.A"),
+    ("in a sentence", "NINO: JK102030A, see the letter"),
+    ("after a colon, unspaced", "ref:JK102030A"),
+    ("without its suffix", "JK 10 20 30"),
+    ("full-width", "".join(chr(ord(c) + 0xFEE0) for c in "JK102030A")),
+    ("a zero-width space inside", "JK10\u200b2030A"),
+    ("a soft hyphen inside", "JK10\u00ad2030A"),
+    ("an invalid prefix still names someone", "QQ123456C"),
+    ("a temporary reference number", "63T 12345"),
+]
+CLEAN = [
+    ("a case reference", "HOLD-2026-0001"),
+    ("a short case reference", "CASE-2026-17"),
+    ("a date", "Award letter of 2026-10-01 shows the mobility component ended."),
+    ("a long number", "ISBN 9780131103627"),
+    ("seven digits", "HB0000001"),
+    ("an amount", "weekly rent 92.00, not 90.00"),
+]
+
+
+@pytest.mark.parametrize(("description", "text"), HOLDS_A_NINO)
+def test_a_nino_in_any_form_is_refused(description: str, text: str) -> None:
+    assert has_nino(text), description
+    with pytest.raises(NinoInFreeText) as refused:
+        free_text(text, "note")
+    assert isinstance(refused.value, BadUserInput)
+    assert refused.value.extensions["code"] == "NINO_IN_FREE_TEXT"
+    assert "102030" not in refused.value.message
+    assert "123456" not in refused.value.message
+
+
+@pytest.mark.parametrize(("description", "text"), CLEAN)
+def test_text_without_a_nino_passes(description: str, text: str) -> None:
+    assert free_text(f"  {text} ", "note") == text, description
+
+
+@pytest.mark.parametrize("key", ["JK102030A", "care-home-jk-10-20-30-a-2026", "jk 10 20 30 a"])
+def test_a_key_holding_a_whole_nino_is_refused(key: str) -> None:
+    with pytest.raises(NinoInFreeText):
+        refuse_nino(key, "idempotencyKey", identifier=True)
+
+
+def test_random_keys_are_never_refused() -> None:
+    # Hex is NINO-shaped (two letters, six digits) in about one UUID in five: a key is judged by whole NINOs.
+    keys = [f"{prefix}{uuid.uuid4()}" for prefix in ("test-", "k-", "", "a-b-", "n ") for _ in range(20_000)]
+    assert sum(has_nino(k) for k in keys) > 0  # the broad rule would refuse some
+    assert not any(has_nino(k, identifier=True) for k in keys)
+
+
+@pytest.mark.parametrize("text", ["", "   ", "x" * 2001, "tab\x00nul"])
+def test_empty_long_or_control_text_is_bad_input(text: str) -> None:
+    with pytest.raises(BadUserInput):
+        free_text(text, "note")
