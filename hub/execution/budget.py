@@ -55,9 +55,11 @@ class LoopBudget(SchemaExtension):
         self.slice = slice
         self.used = 0.0
         self.stretch = 0.0
+        self.pausing = False  # a pause is due: every field waits for it
 
     def on_execute(self) -> Iterator[None]:
         self.used = self.stretch = 0.0
+        self.pausing = False
         yield
         if _CLOCK.owner is self:
             _CLOCK.owner = None
@@ -72,7 +74,11 @@ class LoopBudget(SchemaExtension):
             raise RequestBudgetExceeded(
                 f"the request used more than its {self.budget * 1000:g} ms of the hub's time and was stopped"
             )
-        if self.stretch > self.slice:
+        if self.pausing or self.stretch > self.slice:
+            # The executor goes on through the rest of the selection synchronously before it awaits any
+            # field: until the pause has happened, every field of this request waits for it too, so that
+            # the pass ends at once and the loop is handed back.
+            self.pausing = True
             self.stretch = 0.0
             _CLOCK.owner = None
             return self._after_a_pause(_next, root, info, args, kwargs)
@@ -96,5 +102,6 @@ class LoopBudget(SchemaExtension):
         self, _next: Callable[..., Any], root: Any, info: Any, args: Any, kwargs: dict[str, Any]
     ) -> Any:
         await asyncio.sleep(0)  # whoever else is waiting for the loop runs now
+        self.pausing = False
         result = self._charged(time.perf_counter(), _next, root, info, args, kwargs)
         return await result if inspect.isawaitable(result) else result
