@@ -22,6 +22,7 @@ from hub.ops.linking import save_model, train_model
 from hub.ops.migrate import drop_stores
 from hub.types import SOURCE_STORES
 from tests.conftest import codes, gql, make_token, running_client
+from tests.receipts import without_receipt
 
 NOTIFY = """mutation($key: String!, $p: NotifiedPerson!, $date: Date!) {
   notifyChange(purpose: CHANGE_NOTIFICATION, kind: HOSPITAL_ADMISSION, effectiveDate: $date,
@@ -76,7 +77,7 @@ async def test_details_of_no_one_and_of_someone_elsewhere_are_one_answer(stores:
                 for p in people
             ]
         assert codes(bodies[-1]) == ["SUBJECT_NOT_FOUND"], bodies[-1]
-        assert all(b == bodies[-1] for b in bodies), bodies
+        assert all(without_receipt(b) == without_receipt(bodies[-1]) for b in bodies), bodies
         kept = await admin["hub"].fetchval(
             "SELECT count(*) FROM hub.notification WHERE sender_org = 'care-details-far'"
         )
@@ -134,5 +135,5 @@ async def test_details_fitting_several_people_are_held_only_for_a_sender_tied_to
             # Held for review, delivered nowhere, for a sender who may tell about them; for one tied to none of
             # the people it could be, exactly "not found".
             assert sent["data"]["notifyChange"]["deliveries"] == []
-            assert await notify(far, p) == not_found
+            assert without_receipt(await notify(far, p)) == without_receipt(not_found)
     assert held >= 3, "the synthetic data has namesakes the model cannot tell apart"
