@@ -83,14 +83,31 @@ async def test_a_statement_given_up_on_in_a_hang_costs_its_connection_not_the_ha
         # The statement's own timeout: the same.
         await within(TIMEOUT, pool.fetchval("SELECT 1", timeout=TIMEOUT))
 
-        # A transaction whose statement timed out rolls back without waiting for the server either.
-        async def in_transaction() -> None:
-            async with pool.acquire() as conn, conn.transaction():
-                await conn.execute("SELECT 1", timeout=TIMEOUT)
-
-        await within(TIMEOUT, in_transaction())
         # Nothing was left holding the pool: both its connections were given back (terminated).
         assert pool.get_idle_size() == pool.get_size()
+
+
+async def test_a_transaction_caught_by_a_hang_rolls_back_without_waiting(
+    proxied: tuple[FaultProxy, asyncpg.Pool],
+) -> None:
+    proxy, pool = proxied
+
+    async def in_transaction(deadline: str) -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT 1")
+            proxy.hang()  # mid-transaction: the statement, then the rollback, meet a hung server
+            if deadline == "statement":
+                await conn.execute("SELECT 1", timeout=TIMEOUT)
+            else:
+                async with asyncio.timeout(TIMEOUT):
+                    await conn.execute("SELECT 1")
+
+    async with asyncio.timeout(GUARD):  # on a hub whose waits are unbounded, fail rather than hang
+        for deadline in ("statement", "caller"):
+            await within(TIMEOUT, in_transaction(deadline))
+            await proxy.forward()
+        assert pool.get_idle_size() == pool.get_size()
+        assert await pool.fetchval("SELECT 1") == 1
 
 
 async def test_acquiring_in_a_hang_is_bounded(proxied: tuple[FaultProxy, asyncpg.Pool]) -> None:
