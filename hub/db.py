@@ -1,6 +1,12 @@
 """The hub's PostgreSQL plumbing, defined once: how a pool is made, and what a database that does not
 answer looks like.
 
+Every wait on a pool is bounded, whether the database refuses or hangs (accepts and never answers):
+getting a connection (connecting included), each statement (a client deadline and the server's own
+``statement_timeout``), and giving the connection back, which never waits for a hung server (a connection
+whose statement was given up on is terminated). The bounds are the pool's (:func:`create_store_pool`), so
+every store that uses a pool has them; docs/timeouts.md lists them with their settings.
+
 When the hub database does not answer, a store method raises that store's own stable error (the caller
 gets its code, never an internal error), and the driver's message, which may quote data, is logged by its
 type only. Source adapters map the same failures to their own codes.
@@ -25,7 +31,7 @@ from asyncpg.pool import PoolAcquireContext
 
 from hub.errors import HubError, HubStoreUnavailable
 
-__all__ = ["UNAVAILABLE", "StorePool", "create_store_pool", "hub_records", "unavailable_as"]
+__all__ = ["UNAVAILABLE", "create_store_pool", "hub_records", "unavailable_as"]
 
 log = logging.getLogger("welfare_hub.stores")
 
@@ -106,9 +112,15 @@ class _StoreConnection(asyncpg.Connection):
         asyncio.get_running_loop().call_soon(self.terminate)
 
 
+_GIVEN_UP = (TimeoutError, asyncio.CancelledError)
+
+
 class _Lease(PoolAcquireContext):
     """``async with pool.acquire()``: a block left by a timeout or a cancellation terminates its
-    connection before releasing it, so the release returns at once (the connection's state is unknown)."""
+    connection before releasing it, so the release returns at once (the connection's state is unknown).
+
+    Done here, synchronously, because the connection's own terminate (above) runs a turn later: a release
+    begun in between would find its holder freed under it (asyncpg's InternalClientError)."""
 
     __slots__ = ()
 
@@ -119,10 +131,7 @@ class _Lease(PoolAcquireContext):
         await super().__aexit__(*exc)
 
 
-_GIVEN_UP = (TimeoutError, asyncio.CancelledError)
-
-
-class StorePool(asyncpg.Pool):
+class _StorePool(asyncpg.Pool):
     """asyncpg's pool with a bounded acquire: ``acquire()`` without a timeout waits at most the pool's
     ``acquire_timeout`` (connecting included), and so do ``fetch``, ``execute`` and the rest, which
     acquire through it."""
@@ -155,11 +164,11 @@ async def create_store_pool(
     wait is unbounded.
 
     ``acquire_timeout`` bounds getting a connection (waiting for a free one, or connecting and setting it
-    up); ``statement_timeout`` (``acquire_timeout`` by default) is the longest a statement may run, held by the server
-    (``statement_timeout``, and ``idle_in_transaction_session_timeout`` for a transaction left open) and
-    by the client for every statement given no timeout of its own (asyncpg's ``command_timeout``:
-    commits, rollbacks and closes too). A caller's own deadline (``asyncio.timeout``, ``timeout=``) still
-    applies within those; a statement given up on terminates its connection (see :class:`_StoreConnection`).
+    up). ``statement_timeout`` (``acquire_timeout`` by default) is the longest a statement may run: held by
+    the server (``statement_timeout``, and ``idle_in_transaction_session_timeout`` for a transaction left
+    open) and by the client for every statement given no timeout of its own (asyncpg's ``command_timeout``:
+    commits, rollbacks and closes too). A caller's own deadline (``asyncio.timeout``, ``timeout=``) applies
+    within those; a statement given up on terminates its connection (see :class:`_StoreConnection`).
     """
     statement = acquire_timeout if statement_timeout is None else statement_timeout
 
@@ -168,7 +177,7 @@ async def create_store_pool(
         if on_connect is not None:
             await on_connect(conn)
 
-    pool = StorePool(
+    pool = _StorePool(
         dsn,
         min_size=0,
         max_size=max_size,
