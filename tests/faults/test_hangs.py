@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -84,6 +85,12 @@ async def run_load(faulty: Faulty, scenario: Any) -> list[Answer]:
         return await load.run(scenario)
 
 
+async def ready(client: httpx.AsyncClient) -> tuple[int, dict[str, bool], float]:
+    started = time.monotonic()
+    r = await client.get("/readyz")
+    return r.status_code, r.json()["stores"], time.monotonic() - started
+
+
 def normal(answer: Answer) -> bool:
     person = (answer.body.get("data") or {}).get("person") or {}
     return (
@@ -140,15 +147,19 @@ async def test_a_hung_source_costs_only_its_own_fields(faulty: Faulty, admin: di
 async def test_a_hung_hub_database_fails_closed_quickly(faulty: Faulty, admin: dict[str, asyncpg.Connection]) -> None:
     hub = faulty.proxies["hub"]
     marks: dict[str, float] = {}
+    readiness: list[tuple[int, dict[str, bool], float]] = []
 
     async def scenario(load: Load) -> None:
         await asyncio.sleep(0.5)
         hub.hang()
         marks["hung"] = load.now()
-        await asyncio.sleep(5.0)
+        await asyncio.sleep(1.0)
+        readiness.append(await ready(load.client))  # the probe itself does not wait out the hang
+        await asyncio.sleep(4.0)
         await hub.forward()
         marks["healed"] = load.now()
         await asyncio.sleep(RECOVERY + 1.0)
+        readiness.append(await ready(load.client))
 
     answers = await run_load(faulty, scenario)
     # A request meets the hub database at most twice before it is answered: one store read that fails
@@ -161,6 +172,10 @@ async def test_a_hung_hub_database_fails_closed_quickly(faulty: Faulty, admin: d
         assert a.codes, a
         assert set(a.codes) <= HUB_DOWN_CODES, a
     assert await unaudited(admin["hub"], answers) == []
+    (hung_status, hung_stores, hung_latency), (after_status, after_stores, _) = readiness
+    assert (hung_status, hung_stores["hub"], hung_stores["src_dwp"]) == (503, False, True)
+    assert hung_latency < SOURCE_TIMEOUT + MARGIN
+    assert (after_status, all(after_stores.values())) == (200, True)
 
 
 async def test_a_postgresql_restart_under_load_costs_about_a_second(
