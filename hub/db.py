@@ -155,7 +155,7 @@ def _ms(seconds: float) -> str:
 async def create_store_pool(
     dsn: str,
     *,
-    acquire_timeout: float,
+    acquire_timeout: float = 10.0,
     statement_timeout: float | None = None,
     max_size: int = 10,
     on_connect: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
@@ -164,10 +164,11 @@ async def create_store_pool(
     wait is unbounded.
 
     ``acquire_timeout`` bounds getting a connection (waiting for a free one, or connecting and setting it
-    up). ``statement_timeout`` (``acquire_timeout`` by default) is the longest a statement may run: held by
-    the server (``statement_timeout``, and ``idle_in_transaction_session_timeout`` for a transaction left
-    open) and by the client for every statement given no timeout of its own (asyncpg's ``command_timeout``:
-    commits, rollbacks and closes too). A caller's own deadline (``asyncio.timeout``, ``timeout=``) applies
+    up; the service passes its settings, tools and tests may take the default). ``statement_timeout``
+    (``acquire_timeout`` by default) is the longest a statement may run: held by the server
+    (``statement_timeout``, and ``idle_in_transaction_session_timeout`` for a transaction left open) and by
+    the client for every statement given no timeout of its own (asyncpg's ``command_timeout``: commits,
+    rollbacks and closes too). A caller's own deadline (``asyncio.timeout``, ``timeout=``) applies
     within those; a statement given up on terminates its connection (see :class:`_StoreConnection`).
     """
     statement = acquire_timeout if statement_timeout is None else statement_timeout
