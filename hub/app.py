@@ -122,14 +122,20 @@ async def _open(state: _State, hooks: Hooks, audit_keys: AuditKeys) -> Services:
     """The stores' pools, the sources over them, and every service a request may use."""
     settings = state.settings
     for store in SOURCE_STORES:
-        state.pools[store] = await create_store_pool(settings.service_url(store), on_connect=_observer(hooks, store))
+        state.pools[store] = await create_store_pool(
+            settings.service_url(store), acquire_timeout=settings.source_timeout, on_connect=_observer(hooks, store)
+        )
     sources = direct_sources(
         state.pools,
         timeout=settings.source_timeout,
         namespaces={store: settings.database_name(store) for store in SOURCE_STORES},
         db_span=source_span,
     )
-    hub = state.pools["hub"] = await create_store_pool(settings.service_url("hub"))
+    hub = state.pools["hub"] = await create_store_pool(
+        settings.service_url("hub"),
+        acquire_timeout=settings.hub_timeout,
+        statement_timeout=settings.hub_statement_timeout,
+    )
     return Services(
         settings=settings,
         sources=sources,

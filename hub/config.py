@@ -257,3 +257,15 @@ class Settings:
             raise ConfigError(["provisioning needs DATABASE_URL (a role that may create databases)"])
         database = "postgres" if store is None else self.database_name(store)
         return _with_db_and_user(self.database_url, database, None)
+
+    @property
+    def hub_timeout(self) -> float:
+        """The longest a request waits for a connection to the hub database (each store call bounds its
+        statements within its own timeout as well)."""
+        return max(self.audit_timeout, self.source_timeout)
+
+    @property
+    def hub_statement_timeout(self) -> float:
+        """The longest any one statement may run on the hub database, server and client side: auditors'
+        searches (``audit_query_timeout``) and the background roles' rounds (five audit timeouts)."""
+        return max(self.audit_query_timeout, 5 * self.audit_timeout, self.hub_timeout)

@@ -1,8 +1,14 @@
 """The direct transport: a source read straight from its PostgreSQL database through asyncpg.
 
 :class:`PgSource` is the behaviour the three adapters share: one parameterised query per kind of key in a
-batch, each under the adapter's timeout (acquiring a connection included), with driver failures mapped to
-the source's own errors and each query in a span from the injected :data:`~resolvers.sources.base.DbSpan`.
+batch, each under the adapter's timeout (acquiring a connection and giving it back included), with driver
+failures mapped to the source's own errors and each query in a span from the injected
+:data:`~resolvers.sources.base.DbSpan`.
+
+The timeout holds when the source's database hangs (accepts and never answers) as well as when it refuses:
+the pool (:func:`hub.db.create_store_pool`) terminates a connection whose statement was given up on rather
+than wait for the server to acknowledge a cancel, and the server stops the statement itself
+(``statement_timeout``). A hung source costs the fields it serves, for the timeout, and nothing else.
 It also serves batch linkage (``scan``, ``sample``, ``count``, ``by_record_ids``, ``people_by_nino``).
 """
 
@@ -51,6 +57,8 @@ class PgSource:
         self.db_span = db_span
 
     async def _run(self, work: Callable[[Any], Awaitable[T]]) -> T:
+        # One deadline over the whole use of a connection: waiting for it, the work, and its release (which
+        # returns at once for a connection the deadline cut off: the pool terminates it).
         try:
             async with asyncio.timeout(self.timeout):
                 async with self.pool.acquire() as conn:

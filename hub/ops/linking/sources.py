@@ -35,7 +35,10 @@ class LinkCounts:
 
 @asynccontextmanager
 async def open_sources(settings: Settings) -> Any:
-    pools = {store: await create_store_pool(settings.service_url(store), max_size=4) for store in SOURCE_STORES}
+    pools = {
+        store: await create_store_pool(settings.service_url(store), acquire_timeout=BATCH_TIMEOUT, max_size=4)
+        for store in SOURCE_STORES
+    }
     try:
         yield (
             DwpSource(pools["src_dwp"], timeout=BATCH_TIMEOUT, db_span=source_span),
