@@ -16,7 +16,7 @@ import dataclasses
 import datetime as dt
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from enum import Enum
 
 import strawberry
@@ -31,7 +31,7 @@ from linkage.link import person_key_for
 from resolvers import arguments
 from resolvers.context import RequestContext
 from resolvers.identity import match_demographics
-from resolvers.relationship import require_relationship
+from resolvers.relationship import council_held, require_relationship
 from resolvers.sensitivity import tier
 from resolvers.types import Purpose
 
@@ -98,7 +98,9 @@ class Notification:
     deliveries: list[NotificationDelivery] = strawberry.field(description="Where it goes, and how far it got.")
 
 
-def _notification(a: Accepted) -> Notification:
+def _notification(a: Accepted, ours: Callable[[str | None], bool]) -> Notification:
+    """The notification as its sender may see it: the deliveries to DWP and to the councils whose records
+    the sender may be given (its own); that another council holds a claim is that council's to say."""
     return Notification(
         notification_id=strawberry.ID(str(a.notification_id)),
         status=a.status,
@@ -115,6 +117,7 @@ def _notification(a: Accepted) -> Notification:
                 delivered_at=d.delivered_at,
             )
             for d in a.deliveries
+            if d.target != "hb" or ours(d.council_code)
         ],
     )
 
@@ -232,6 +235,12 @@ class NotificationMutation:
             },
             sort_keys=True,
         )
+        request_hash = ctx.services.key_ring.stable_hash("notification", request)
+        # A repeated key is answered before the person is linked or their date of birth checked: a key reused
+        # with one date after another must not tell when the person was born.
+        earlier = await ctx.services.notifications.replay(ctx.caller.org, idempotency_key, request_hash)
+        if earlier is not None:
+            return _notification(earlier, await council_held(ctx))
         person_id, born, keys = await _link(ctx, nino, person)
         targets: list[Target] = []
         if person_id is not None:
@@ -254,14 +263,14 @@ class NotificationMutation:
             sender_org_type=ctx.caller.org_type,
             sender_user_hash=ctx.user_hash,
             idempotency_key=idempotency_key,
-            request_hash=ctx.services.key_ring.stable_hash("notification", request),
+            request_hash=request_hash,
             kind=kind.value,
             effective_date=effective_date,
             subject=(subject.key_id, subject.value) if subject else None,
             person_key=person_key_for(person_id) if person_id is not None else None,
             targets=targets,
         )
-        return _notification(accepted)
+        return _notification(accepted, await council_held(ctx))
 
 
 @strawberry.type(directives=tier("special_category"))
@@ -275,4 +284,4 @@ class NotificationQuery:
         except ValueError:
             raise BadUserInput("notificationId must be a notification id") from None
         found = await info.context.services.notifications.get(info.context.caller.org, wanted)
-        return _notification(found) if found is not None else None
+        return _notification(found, await council_held(info.context)) if found is not None else None

@@ -142,6 +142,26 @@ class NotificationStore:
             return await self._read(conn, notification_id, replayed=False)
 
     @unavailable_as(lambda: NotificationUnavailable("notifications cannot be read now"))
+    async def replay(self, sender_org: str, idempotency_key: str, request_hash: str) -> Accepted | None:
+        """The first answer to this key, if the sender used it before (IdempotencyKeyReused if for a different
+        notification); None for a new key. Asked before the person is linked or anything about them is
+        checked, so that a reused key tells nothing about them."""
+        async with asyncio.timeout(self.timeout), self.pool.acquire() as conn:
+            first = await conn.fetchrow(
+                "SELECT notification_id, request_hash FROM hub.notification "
+                "WHERE sender_org = $1 AND idempotency_key = $2",
+                sender_org,
+                idempotency_key,
+            )
+            if first is None:
+                return None
+            if first["request_hash"] != request_hash:
+                raise IdempotencyKeyReused(
+                    "this idempotency key was used for a different notification: use a new key for a new one"
+                )
+            return await self._read(conn, first["notification_id"], replayed=True)
+
+    @unavailable_as(lambda: NotificationUnavailable("notifications cannot be read now"))
     async def get(self, sender_org: str, notification_id: uuid.UUID) -> Accepted | None:
         """A notification as its sender may see it (another organisation's is not found)."""
         async with asyncio.timeout(self.timeout), self.pool.acquire() as conn:

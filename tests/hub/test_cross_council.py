@@ -117,3 +117,35 @@ async def test_that_another_council_holds_someone_is_not_told(
     held_elsewhere = await answer(ELSEWHERE)
     assert codes(held_elsewhere) == ["SUBJECT_NOT_FOUND"]
     assert held_elsewhere == await answer("JK999998C")  # valid, held by no source
+
+
+NOTIFY = """mutation($date: Date!, $key: String!, $n: String) {
+  notifyChange(purpose: CHANGE_NOTIFICATION, kind: HOSPITAL_ADMISSION, effectiveDate: $date, idempotencyKey: $key,
+    nino: $n) { status deliveries { target councilCode } } }"""
+
+
+async def test_a_sender_is_not_told_that_another_council_holds_a_claim(
+    client: httpx.AsyncClient, token: Any, admin: dict[str, asyncpg.Connection], moved: str
+) -> None:
+    t = token("council_social_care", "CHANGE_NOTIFICATION", org="care-cross-council")
+    body = (await gql(client, t, NOTIFY, {"date": "2026-01-05", "key": "cc-1", "n": moved})).json()
+    assert "errors" not in body, body
+    shown = {(d["target"], d["councilCode"]) for d in body["data"]["notifyChange"]["deliveries"]}
+    assert ("hb", OTHER_COUNCIL) not in shown
+    assert ("hb", TEST_COUNCIL) in shown
+    # The other council is still told: only the sender is not told of it.
+    told = await admin["hub"].fetch(
+        "SELECT o.council_code FROM hub.outbox o JOIN hub.notification n USING (notification_id) "
+        "WHERE n.sender_org = 'care-cross-council' AND o.target = 'hb'"
+    )
+    assert sorted(r["council_code"] for r in told) == sorted([TEST_COUNCIL, OTHER_COUNCIL])
+
+
+async def test_a_reused_key_tells_nothing_about_the_person(client: httpx.AsyncClient, token: Any, moved: str) -> None:
+    """A key already spent, sent again with one date after another: the same refusal whatever the date,
+    before or after the person's birth (1960-01-01)."""
+    t = token("council_social_care", "CHANGE_NOTIFICATION", org="care-key-reuse")
+    assert "errors" not in (await gql(client, t, NOTIFY, {"date": "2026-01-05", "key": "spent", "n": moved})).json()
+    for date in ("1959-12-31", "1960-01-02", "2000-06-01"):
+        body = (await gql(client, t, NOTIFY, {"date": date, "key": "spent", "n": moved})).json()
+        assert codes(body) == ["IDEMPOTENCY_KEY_REUSED"], (date, body)
