@@ -58,6 +58,9 @@ def parse_file(path: Path, *, org_types: Mapping[str, str]) -> list[Organisation
         until = raw.get("accredited_until")
         if until is not None and not isinstance(until, dt.date):
             problems.append(f"organisation {org_id}: accredited_until must be a date (YYYY-MM-DD)")
+        if raw.get("national") is True and (str(raw["org_type"]).startswith("council_") or raw.get("council_code")):
+            # National means no local tie and every council's records: never a council's team.
+            problems.append(f"organisation {org_id}: a council's team (or one with a council_code) cannot be national")
         controller = raw.get("controller_org")
         if controller is not None and controller not in raw_orgs:
             problems.append(f"organisation {org_id}: controller {controller!r} is not in the file")

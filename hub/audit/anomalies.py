@@ -8,7 +8,8 @@ points an auditor at five patterns, to review, not verdicts:
   same postcode and first address line in DWP's records);
 - ``fishing``: many lookups by one user that named no one they may ask about (not found, not connected with
   their area, or too close to call): what probing for who exists, or for someone's date of birth, looks
-  like (at least ``fishing_minimum`` of them, and at least ``fishing_share`` of the user's operations);
+  like (at least ``fishing_minimum`` of them making up at least ``fishing_share`` of the user's operations,
+  or ``fishing_absolute`` of them however many others are mixed in);
 - ``volume``: a user's lookups far above their organisation's other users (``volume_factor`` times the
   median, and at least ``minimum``);
 - ``out_of_hours``: lookups before or after working hours (UK time) or at weekends.
@@ -83,6 +84,7 @@ def classify(
     working_hours: tuple[int, int] = (8, 18),
     fishing_minimum: int = 10,
     fishing_share: float = 0.5,
+    fishing_absolute: int = 50,
 ) -> list[Anomaly]:
     """The volume, own-record, fishing and out-of-hours anomalies among the users' activity. A user alone
     in their organisation has no peers to be compared with, so is never a volume anomaly."""
@@ -118,7 +120,9 @@ def classify(
                     a.last_seq,
                 )
             )
-        if a.unanswered >= fishing_minimum and a.unanswered >= fishing_share * a.count:
+        if a.unanswered >= fishing_absolute or (
+            a.unanswered >= fishing_minimum and a.unanswered >= fishing_share * a.count
+        ):
             found.append(
                 Anomaly(
                     "fishing",

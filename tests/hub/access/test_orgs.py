@@ -143,3 +143,18 @@ def test_an_unreadable_file_is_a_configuration_error(tmp_path: Path) -> None:
         parse_file(broken, org_types=ORG_TYPES)
     with pytest.raises(ConfigError, match="cannot read the organisation file"):
         parse_file(tmp_path / "absent.toml", org_types=ORG_TYPES)
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        'org_type = "council_hb"\nnational = true',  # a council's team claiming every council's records
+        'org_type = "almo"\ncouncil_code = "E09000901"\nnational = true',  # a council's area and none
+    ],
+)
+def test_a_councils_team_cannot_be_national(tmp_path: Path, entry: str) -> None:
+    path = tmp_path / "orgs.toml"
+    path.write_text(f'[organisations.x]\nname = "X"\n{entry}\n')
+    with pytest.raises(ConfigError) as raised:
+        parse_file(path, org_types=ORG_TYPES)
+    assert raised.value.problems == ["organisation x: a council's team (or one with a council_code) cannot be national"]

@@ -204,6 +204,7 @@ FISHING = [
     ("exactly the minimum, and most of the user's operations", 12, 10, True),
     ("one short of the minimum", 12, 9, False),
     ("many, but a small share of a busy day's work", 200, 20, False),
+    ("padded with answered lookups, but many in all", 400, 60, True),
     ("half the user's operations is enough", 40, 20, True),
     ("no unanswered lookups", 30, 0, False),
 ]
