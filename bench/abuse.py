@@ -3,9 +3,10 @@ attacked, and what the rate limiter lets through.
 
     python -m bench.abuse [--people 2000] [--seconds 8] [--attackers 16] [--database-url URL]
 
-The hub runs as its own process (``welfare-hub serve``, uvicorn, one worker). A benign probe (a real
-person lookup by a council team) is sent every 20 ms throughout; each phase runs ``--attackers``
-concurrent clients for ``--seconds``:
+The hub runs as its own process (``welfare-hub serve``, uvicorn, one worker, production mode, the shipped
+rate limits). A benign probe (a real person lookup by another team of the same council, its 50 officers
+taking turns, from a process of its own) is sent every 20 ms throughout; each phase runs ``--attackers``
+concurrent clients for ``--seconds``, as one officer of the attacking team:
 
 - ``quiet``: no attack (the baseline, same run);
 - ``fan-out``: a ~1 KB document of 25 fragments each spreading the next three times (3**25 fields once
@@ -41,9 +42,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.hubserver import BENCH_ORG, add_load_arguments, bench_caller, hub_env, hub_server, seeded_stores
 from bench.results_file import this_command, write_result
+from hub.access.orgs import Organisation
 from hub.ops.issuer import IssuerKey
 from hub.ops.linking import save_model, train_model
 from hub.ops.migrate import connect_store, drop_stores
+from hub.records.orgs import upsert
 
 PROBE = """query Probe($nino: String!) { person(nino: $nino, purpose: CARE_CHARGING_DOMICILIARY) {
   subjectId socialCare { domiciliaryHoursPerWeek } } }"""
@@ -52,6 +55,7 @@ BY_DETAILS = (
     "query($d: PersonDemographics!) { person(demographics: $d, purpose: CARE_CHARGING_DOMICILIARY) { subjectId } }"
 )
 COUNCIL = "E09000901"
+PROBE_ORG = "bench-probe-team"
 
 
 def fan_out(levels: int, spreads: int) -> str:
@@ -81,14 +85,15 @@ async def _answer(response: aiohttp.ClientResponse) -> str:
     return "200 " + (",".join(sorted({str(e.get("extensions", {}).get("code")) for e in errors})) or "ok")
 
 
-async def _probe(url: str, token: str, ninos: list[str], seconds: float) -> tuple[list[float], dict[str, int]]:
-    """The benign caller: one person lookup every 20 ms for ``seconds``; each one's latency and answer."""
+async def _probe(url: str, tokens: list[str], ninos: list[str], seconds: float) -> tuple[list[float], dict[str, int]]:
+    """The benign callers: one person lookup every 20 ms for ``seconds``, by the officers of another team in
+    turn (each within their own rate limit); each one's latency and answer."""
     latencies: list[float] = []
     answers: collections.Counter[str] = collections.Counter()
     stop = time.perf_counter() + seconds
-    headers = {"Authorization": f"Bearer {token}"}
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
         while time.perf_counter() < stop:
+            headers = {"Authorization": f"Bearer {tokens[len(latencies) % len(tokens)]}"}
             started = time.perf_counter()
             payload = {"query": PROBE, "variables": {"nino": random.choice(ninos)}}
             async with session.post(url, json=payload, headers=headers) as r:
@@ -98,14 +103,14 @@ async def _probe(url: str, token: str, ninos: list[str], seconds: float) -> tupl
     return latencies, dict(answers)
 
 
-def _probe_process(url: str, token: str, ninos: list[str], seconds: float, out: Any) -> None:
-    out.put(asyncio.run(_probe(url, token, ninos, seconds)))
+def _probe_process(url: str, tokens: list[str], ninos: list[str], seconds: float, out: Any) -> None:
+    out.put(asyncio.run(_probe(url, tokens, ninos, seconds)))
 
 
 async def _phase(
     url: str,
     pid: int,
-    probe_token: str,
+    probe_tokens: list[str],
     probe_ninos: list[str],
     attack: Callable[[aiohttp.ClientSession], Awaitable[str]] | None,
     *,
@@ -115,7 +120,7 @@ async def _phase(
     # The probe runs in a process of its own: the attackers' client work must not slow it down.
     results: Any = multiprocessing.get_context("spawn").Queue()
     prober = multiprocessing.get_context("spawn").Process(
-        target=_probe_process, args=(url, probe_token, probe_ninos, seconds, results)
+        target=_probe_process, args=(url, probe_tokens, probe_ninos, seconds, results)
     )
     prober.start()
     await asyncio.sleep(0.5)  # the probe process has started (spawning takes a moment)
@@ -161,7 +166,24 @@ async def main() -> None:
     args = parser.parse_args()
     settings, issuer = await seeded_stores(args.database_url, args.people)
     try:
-        probe_token = await bench_caller(settings, issuer, council=COUNCIL)
+        attackers_token = await bench_caller(settings, issuer, council=COUNCIL)  # registers BENCH_ORG
+        # The benign callers are another team of the same council, 50 officers taking turns: the attacks
+        # are measured by what they do to other callers, not to the attacker's own organisation.
+        async with connect_store(settings, "hub") as hub:
+            await upsert(hub, [Organisation(PROBE_ORG, "Probe team", "council_care_finance", council_code=COUNCIL)])
+        key = IssuerKey.load(issuer)
+
+        def mint(org: str, user: str) -> str:
+            return key.mint(
+                issuer=settings.issuer,
+                audience=settings.audience,
+                org=org,
+                org_type="council_care_finance",
+                user=user,
+                purposes=["CARE_CHARGING_DOMICILIARY"],
+            )
+
+        probe_tokens = [mint(PROBE_ORG, f"probe-{n}") for n in range(50)]
         async with connect_store(settings, "src_dwp") as dwp, connect_store(settings, "src_hb") as hb:
             # Probed people: the council's own (an HB claim there); enumerated people: everyone else.
             ours = [
@@ -175,16 +197,10 @@ async def main() -> None:
             )
         outsiders = [r for r in others if r["nino"] not in set(ours)]
         bomb = fan_out(25, 3)
-        wrong_signature = probe_token[:-6] + ("AAAAAA" if not probe_token.endswith("AAAAAA") else "BBBBBB")
-        # The enumerating user is another officer of the same team: the probe's own user is not the attacker.
-        attacker_token = IssuerKey.load(issuer).mint(
-            issuer=settings.issuer,
-            audience=settings.audience,
-            org=BENCH_ORG,
-            org_type="council_care_finance",
-            user="bench-attacker",
-            purposes=["CARE_CHARGING_DOMICILIARY"],
-        )
+        wrong_signature = attackers_token[:-6] + ("AAAAAA" if not attackers_token.endswith("AAAAAA") else "BBBBBB")
+        # Each attack by an officer of its own (one user), so that one phase's spent bucket does not decide
+        # the next's.
+        attacker = {phase: mint(BENCH_ORG, f"attacker-{phase}") for phase in ("fan-out", "enumeration")}
 
         def post(session: aiohttp.ClientSession, url: str, token: str, payload: dict[str, Any]) -> Any:
             return session.post(url, json=payload, headers={"Authorization": f"Bearer {token}"})
@@ -196,7 +212,7 @@ async def main() -> None:
         async with hub_server(env) as (url, pid):
 
             async def fan_out_attack(session: aiohttp.ClientSession) -> str:
-                async with post(session, url, attacker_token, {"query": bomb}) as r:
+                async with post(session, url, attacker["fan-out"], {"query": bomb}) as r:
                     return await _answer(r)
 
             async def enumeration(session: aiohttp.ClientSession) -> str:
@@ -212,7 +228,7 @@ async def main() -> None:
                         "postcode": person["postcode"],
                     }
                     payload = {"query": BY_DETAILS, "variables": {"d": details}}
-                async with post(session, url, attacker_token, payload) as r:
+                async with post(session, url, attacker["enumeration"], payload) as r:
                     return await _answer(r)
 
             async def refused_tokens(session: aiohttp.ClientSession) -> str:
@@ -228,7 +244,7 @@ async def main() -> None:
             ):
                 print(f"phase {name} ...", flush=True)
                 phases[name] = await _phase(
-                    url, pid, probe_token, ours, attack, seconds=args.seconds, attackers=args.attackers
+                    url, pid, probe_tokens, ours, attack, seconds=args.seconds, attackers=args.attackers
                 )
                 await asyncio.sleep(1.0)  # let the last phase's stragglers end
     finally:

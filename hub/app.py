@@ -49,6 +49,7 @@ from hub.http import (
     RefusalBudget,
     ThrottleLog,
     health_routes,
+    publication_routes,
 )
 from hub.records.complaints import ComplaintStore
 from hub.records.consent import ConsentStore
@@ -254,6 +255,10 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
             Route("/audit/keys", audit_keys_document),
             *console_routes(services=state.services, schema=schema, verify=verified, secure_cookie=settings.production),
             *health_routes(state.pools, timeout=settings.source_timeout),
+            *publication_routes(
+                lambda since, until: state.services().audit_log.transparency(since, until),
+                throttle=AddressThrottle(limits.address) if limits.enabled else None,
+            ),
         ],
         lifespan=lifespan,
     )

@@ -8,6 +8,7 @@ middleware here is plain ASGI.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -27,12 +28,13 @@ from strawberry.asgi import GraphQL
 
 from hub.access.caller import Caller
 from hub.access.ratelimit import BASE_COST, Bucket, BucketSpec, LocalBuckets, RateLimits, is_refusal, retry_after
-from hub.errors import AuthError, RateLimited
+from hub.errors import AuthError, BadUserInput, HubError, RateLimited
 from hub.execution.record import codes_of
 from hub.execution.redaction import sanitise_message
 from hub.execution.schema import HubSchema
 from hub.records.ratelimits import RateLimiter
 from hub.types import StoreName
+from resolvers.arguments import period
 from resolvers.context import RequestContext, Services
 
 __all__ = [
@@ -44,6 +46,7 @@ __all__ = [
     "ThrottleLog",
     "health_routes",
     "json_error",
+    "publication_routes",
 ]
 
 log = logging.getLogger("welfare_hub")
@@ -398,3 +401,50 @@ def health_routes(pools: Mapping[StoreName, asyncpg.Pool], *, timeout: float) ->
         return JSONResponse({"status": "ready" if ready else "not ready", "stores": results}, 200 if ready else 503)
 
     return [Route("/healthz", healthz), Route("/readyz", readyz)]
+
+
+def publication_routes(
+    report: Callable[[dt.datetime, dt.datetime], Awaitable[Mapping[str, Any]]],
+    *,
+    throttle: AddressThrottle | None,
+    cache_seconds: float = 60.0,
+) -> list[Route]:
+    """``GET /transparency``: the transparency report, public (counts only, never who or about whom), with
+    no token. ``since`` and ``until`` (ISO 8601 with an offset) choose the period, the 30 days to now by
+    default (to the end of this minute). Each address is throttled like a refused token, and an answer is kept
+    ``cache_seconds``, so a flood costs the audit database one query a minute per period asked for."""
+    cache: OrderedDict[tuple[str, str], tuple[float, bytes]] = OrderedDict()
+
+    async def transparency(request: Request) -> Response:
+        address = request.client.host if request.client else "unknown"
+        if throttle is not None and (wait := throttle.take(address)) is not None:
+            return too_many_requests("client address", wait)
+        try:
+            end_of_minute = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
+            until = _instant(request.query_params.get("until")) or end_of_minute
+            since = _instant(request.query_params.get("since")) or until - dt.timedelta(days=30)
+            since, until = period(since, until)
+        except (BadUserInput, ValueError) as e:
+            message = e.message if isinstance(e, BadUserInput) else "since and until are ISO 8601 times with an offset"
+            return json_error(400, "BAD_USER_INPUT", message)
+        key = (since.isoformat(), until.isoformat())
+        now = time.monotonic()
+        hit = cache.get(key)
+        if hit is None or now - hit[0] > cache_seconds:
+            try:
+                data = await report(since, until)
+            except HubError as e:
+                return json_error(503, str(e.extensions["code"]), e.message)
+            hit = (now, orjson.dumps(data, default=str))
+            cache[key] = hit
+            while len(cache) > 64:
+                cache.popitem(last=False)
+        return Response(
+            hit[1], media_type="application/json", headers={"Cache-Control": f"public, max-age={int(cache_seconds)}"}
+        )
+
+    return [Route("/transparency", transparency)]
+
+
+def _instant(value: str | None) -> dt.datetime | None:
+    return None if value is None or value == "" else dt.datetime.fromisoformat(value)

@@ -1,5 +1,6 @@
 """The transparency report in GraphQL: how the hub was used in a period and how its safeguards worked,
-for publication. Public (resolvers.notice.PUBLIC_ROOTS): counts only, never who or about whom.
+for publication: counts only, never who or about whom. Answered to any registered caller here (it needs no
+purpose: resolvers.notice.PUBLIC_ROOTS), and to anyone, with no token, at GET /transparency (hub.http).
 """
 
 from __future__ import annotations

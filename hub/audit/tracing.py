@@ -237,4 +237,6 @@ class TraceMiddleware:
             otel_context.detach(token)
 
 
-_ROUTES = frozenset({"/graphql", "/healthz", "/readyz", "/audit/keys", "/audit/console", "/audit/console/login"})
+_ROUTES = frozenset(
+    {"/graphql", "/healthz", "/readyz", "/audit/keys", "/audit/console", "/audit/console/login", "/transparency"}
+)
