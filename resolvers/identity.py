@@ -9,6 +9,7 @@ probability, model version) is kept on the request context.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 
@@ -40,6 +41,17 @@ def _nhs_number_valid(value: str) -> bool:
     return (0 if check == 11 else check) == int(digits[9]) and check != 10
 
 
+def _corroborated(query: Demographics, chosen: Demographics | None) -> bool:
+    """Whether the corroborating detail given (a postcode, an NHS number) is the linked record's own."""
+    if chosen is None:
+        return False
+    postcode = normalise_postcode(query.postcode)
+    if postcode is not None and postcode == normalise_postcode(chosen.postcode):
+        return True
+    given, held = (re.sub(r"[\s-]", "", n) if n else None for n in (query.nhs_number, chosen.nhs_number))
+    return given is not None and given == held
+
+
 def check_identification(query: Demographics, tier: str, *, today: dt.date | None = None) -> None:
     """Raise BadUserInput unless the details identify someone as strongly as the purpose's tier needs.
 
@@ -49,7 +61,9 @@ def check_identification(query: Demographics, tier: str, *, today: dt.date | Non
 
     - ``identity``, ``benefit_status``: two of given name, family name and date of birth;
     - ``financial``: all three;
-    - ``special_category``: all three and a corroborating detail (a UK postcode or a valid NHS number).
+    - ``special_category``: all three and a corroborating detail (a UK postcode or a valid NHS number),
+      which must then be the linked record's own (:func:`match_demographics`): a postcode DWP holds for the
+      person, or their NHS number where the spine holds one; otherwise the match is not certain.
     """
     today = today or dt.date.today()
     for name in (query.given_name, query.family_name):
@@ -98,7 +112,8 @@ async def match_demographics(ctx: RequestContext, query: Demographics) -> tuple[
     identity = ctx.services.identity
     if identity.model is None:
         raise LinkageUnavailable("matching by demographics is not available: no linkage model is configured")
-    check_identification(query, ctx.purpose.tier if ctx.purpose is not None else TIERS[-1])
+    tier = ctx.purpose.tier if ctx.purpose is not None else TIERS[-1]
+    check_identification(query, tier)
     spine = ctx.services.sources.dwp
     with span("welfare_hub.link", attributes={f"{NS}.link.method": "probabilistic"}) as link:
         candidates = await spine.find_candidates([query])
@@ -121,6 +136,10 @@ async def match_demographics(ctx: RequestContext, query: Demographics) -> tuple[
     if decision.band is not Band.LINK or decision.chosen is None:
         return decision, None
     chosen_id = decision.chosen.spine_record_id
+    chosen = next((c for _, c in candidates if c.record_id == chosen_id), None)
+    if tier == "special_category" and not _corroborated(query, chosen):
+        # Present is not enough: the corroborating detail must be the person's own. Not certain, then.
+        return dataclasses.replace(decision, band=Band.REVIEW), None
     normalised = normalised_nino(next((c.nino for _, c in candidates if c.record_id == chosen_id and c.nino), None))
     if normalised is not None:
         ctx.subjects.append(ctx.services.key_ring.hash_nino(normalised))

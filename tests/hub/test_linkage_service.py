@@ -613,3 +613,32 @@ async def test_identification_must_be_real_and_rise_with_the_tier(linked: Linked
         assert codes(await ask(care, SPECIAL_BY_DETAILS, no_postcode)) == ["BAD_USER_INPUT"]
         assert codes(await ask(care, SPECIAL_BY_DETAILS, full | {"postcode": "??"})) == ["BAD_USER_INPUT"]
         assert codes(await ask(badge, BADGE_BY_DETAILS, full | {"givenName": "A\x00B"})) == ["BAD_USER_INPUT"]
+
+
+async def test_special_category_corroboration_must_be_the_persons_own(linked: Linked, token: Any) -> None:
+    """A right name and date of birth with any well-formed postcode or NHS number is not enough for social
+    care data: the corroborating detail must be the linked record's."""
+    person = await linked.admin["src_dwp"].fetchrow(
+        "SELECT given_name, family_name, date_of_birth, postcode FROM dwp.person "
+        "WHERE postcode IS NOT NULL ORDER BY person_id LIMIT 1 OFFSET 7"
+    )
+    right = {
+        "givenName": person["given_name"],
+        "familyName": person["family_name"],
+        "dateOfBirth": person["date_of_birth"].isoformat(),
+        "postcode": person["postcode"],
+    }
+    care = token("council_care_finance", "CARE_CHARGING_DOMICILIARY")
+    async with running_client(linked.settings) as client:
+
+        async def ask(d: dict[str, Any]) -> dict[str, Any]:
+            body: dict[str, Any] = (await gql(client, care, SPECIAL_BY_DETAILS, {"d": d})).json()
+            return body
+
+        assert "errors" not in await ask(right)
+        wrong_postcode = right | {"postcode": "ZZ1 1ZZ"}
+        someone_elses_nhs = {k: v for k, v in right.items() if k != "postcode"} | {"nhsNumber": "9434765919"}
+        for d in (wrong_postcode, someone_elses_nhs):
+            body = await ask(d)
+            assert codes(body) == ["SUBJECT_NOT_FOUND"], (d, body)
+            assert body["data"] == {"person": None}
