@@ -435,7 +435,8 @@ def publication_routes(
                 data = await report(since, until)
             except HubError as e:
                 return json_error(503, str(e.extensions["code"]), e.message)
-            hit = (now, orjson.dumps(data, default=str))
+            # Wrapped: its own "errors" (a count) must not read as a GraphQL-shaped error list.
+            hit = (now, orjson.dumps({"transparencyReport": data}, default=str))
             cache[key] = hit
             while len(cache) > 64:
                 cache.popitem(last=False)

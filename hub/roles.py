@@ -19,7 +19,7 @@ import asyncpg
 
 from hub.audit.checkpoints import AuditKeys, write_checkpoint
 from hub.config import Settings
-from hub.records import spans
+from hub.records import ratelimits, spans
 from hub.records.notifications import CorrectionNotices, Dispatcher, Inbox
 from hub.records.spans import SpanStore
 from hub.types import StoreName
@@ -109,6 +109,9 @@ def roles_for(
     async def prune_spans() -> None:
         await spans.prune(hub_pool, days=settings.trace_retention_days)
 
+    async def prune_buckets() -> None:
+        await ratelimits.prune(hub_pool, statement_timeout=background)
+
     answers = answers_from(services.sources.dwp)
 
     async def recheck_interests() -> None:
@@ -118,6 +121,7 @@ def roles_for(
     roles = [Role(settings.audit_checkpoint_seconds, checkpoint, "audit checkpoint", background)]
     if every_records > 0:
         roles.append(Role(COUNT_CHECK_SECONDS, checkpoint_by_count, "audit checkpoint by count", background))
+    roles.append(Role(600.0, prune_buckets, "pruning refilled rate-limit buckets", None))
     if span_store is not None:
         roles += [
             Role(1.0, store_spans, "storing spans", background),

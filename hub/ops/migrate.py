@@ -63,7 +63,7 @@ _HUB_GRANTS: dict[str, str] = {
     "hub.organisation": "SELECT",
     "hub.council_area": "SELECT",
     "hub.staff_identity": "SELECT",  # maintained by the operator (welfare-hub orgs load), read by the service
-    "hub.rate_bucket": "SELECT, INSERT, UPDATE",  # the rate limiter's buckets (hub.records.ratelimits)
+    "hub.rate_bucket": "SELECT, INSERT, UPDATE, DELETE",  # the limiter's buckets; refilled ones are pruned
 }
 _HUB_SEQUENCES = (
     "hub.audit_hold_hold_id_seq",

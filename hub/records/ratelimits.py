@@ -87,6 +87,26 @@ class PgBuckets:
         await self._run(buckets, cost, conditional=False)
 
 
+#: A bucket that has refilled is the same as no row (a check creates it full): such rows are deleted.
+_PRUNE = """
+DELETE FROM hub.rate_bucket WHERE bucket IN (
+    SELECT bucket FROM hub.rate_bucket
+     WHERE tokens + extract(epoch FROM clock_timestamp() - updated_at) * per_second >= capacity
+     LIMIT $1)
+"""
+
+
+async def prune(pool: asyncpg.Pool, *, statement_timeout: float, batch: int = 10000) -> int:
+    """Delete the buckets that have refilled (a caller seen once keeps no row for ever); how many went."""
+    removed = 0
+    while True:
+        status = await pool.execute(_PRUNE, batch, timeout=statement_timeout)
+        count = int(status.split()[-1])
+        removed += count
+        if count < batch:
+            return removed
+
+
 class RateLimiter:
     """Takes and charges in the shared store; while it fails, in this pod's own buckets (fail open,
     bounded by the same limits per pod)."""

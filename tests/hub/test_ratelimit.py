@@ -351,3 +351,28 @@ def test_the_limits_are_configured_by_file_and_environment() -> None:
     for limits_of_type in [limits.default, *limits.org_types.values()]:
         assert limits_of_type.refusal_cost > 1
     assert limits.for_type("voluntary_agency").user.capacity < limits.default.user.capacity
+
+
+async def test_refilled_buckets_are_pruned_by_the_service(settings: Settings, people: Any) -> None:
+    """A caller seen once keeps no row for ever: a bucket that has refilled is deleted (the same as no row),
+    one still short is kept. As the hub's own service role, which may delete from this table only."""
+    from hub.records.ratelimits import prune
+
+    admin = await asyncpg.connect(settings.admin_url("hub"))
+    service = await asyncpg.create_pool(settings.service_url("hub"), min_size=1, max_size=1)
+    try:
+        await admin.execute(
+            "INSERT INTO hub.rate_bucket (bucket, tokens, capacity, per_second, granted, updated_at) VALUES "
+            "('user:prune-full', 10, 10, 1, true, now()), "
+            "('user:prune-refilled', 0, 10, 1, false, now() - interval '1 minute'), "
+            "('user:prune-short', 0, 10, 1, false, now())"
+        )
+        assert await prune(service, statement_timeout=5) >= 2
+        left = {
+            r["bucket"]
+            for r in await admin.fetch("SELECT bucket FROM hub.rate_bucket WHERE bucket LIKE 'user:prune-%'")
+        }
+        assert left == {"user:prune-short"}
+    finally:
+        await service.close()
+        await admin.close()
