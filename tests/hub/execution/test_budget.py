@@ -43,7 +43,7 @@ async def test_a_request_sent_alongside_a_heavy_one_is_answered_first(
     settings: Settings, token: Any, admin: dict[str, asyncpg.Connection]
 ) -> None:
     # (With no slicing, loop_slice=10 s, the order is Heavy, Heavy, Probe: the heavy one holds the loop.)
-    org, slice_ms = "budget-fair", 1.0
+    org, slice_ms = "budget-fair", 20.0  # the default slice
     t = token("council_blue_badge", "BLUE_BADGE", org=org)
     async with running_client(replace(settings, request_loop_budget=60.0, loop_slice=slice_ms / 1000)) as client:
         await gql(client, t, HEAVY, {})  # warm: the document parsed and validated once
