@@ -182,6 +182,9 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
         link_model=load_link_model(settings.link_model_path),
     )
     limits = load_rate_limits(settings.rate_limits_path, org_types=state.register.org_types)
+    # One throttle per client address for every door a token (or no token) comes in by: the API, the
+    # console's sign-in and pages, the public report.
+    address_throttle = AddressThrottle(limits.address) if limits.enabled else None
     limiter = RateLimiter()
 
     @contextlib.asynccontextmanager
@@ -253,11 +256,17 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
         routes=[
             Route("/graphql", view.endpoint, methods=["GET", "POST"]),
             Route("/audit/keys", audit_keys_document),
-            *console_routes(services=state.services, schema=schema, verify=verified, secure_cookie=settings.production),
+            *console_routes(
+                services=state.services,
+                schema=schema,
+                verify=verified,
+                secure_cookie=settings.production,
+                throttle=address_throttle,
+            ),
             *health_routes(state.pools, timeout=settings.source_timeout),
             *publication_routes(
                 lambda since, until: state.services().audit_log.transparency(since, until),
-                throttle=AddressThrottle(limits.address) if limits.enabled else None,
+                throttle=address_throttle,
             ),
         ],
         lifespan=lifespan,
@@ -275,7 +284,7 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
         verify=verified,
         refused=refused,
         ide=not settings.production,
-        throttle=AddressThrottle(limits.address) if limits.enabled else None,
+        throttle=address_throttle,
     )
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(TraceMiddleware, store=span_store)  # outermost: a refused body is traced too

@@ -39,7 +39,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from hub.access.tokens import Caller
-from hub.errors import AuthError, HubError
+from hub.errors import AuthError, HubError, RateLimited
+from hub.http import AddressThrottle
 from linkage import KeyRing
 from resolvers.context import RequestContext, Services
 
@@ -221,16 +222,30 @@ def console_routes(
     schema: Any,
     verify: Callable[[str], Awaitable[Caller]],
     secure_cookie: bool,
+    throttle: AddressThrottle | None = None,
 ) -> list[Route]:
-    """The console's routes; ``verify`` turns a token into a caller exactly as the API does (or raises)."""
+    """The console's routes; ``verify`` turns a token into a caller exactly as the API does (or raises).
+    With a ``throttle``, a token not verified lately costs its address a unit first, as at the API's door:
+    a flood of bad sign-ins or cookies from one address is answered 429 without signature checks."""
+
+    async def checked(request: Request, token: str) -> Caller:
+        """The caller ``token`` names, or AuthError; RateLimited when its address is throttled."""
+        address = request.client.host if request.client else "unknown"
+        took = throttle is not None and not throttle.known(token)
+        if took and throttle is not None and (wait := throttle.take(address)) is not None:
+            raise RateLimited("client address", wait)
+        caller = await verify(token)
+        if throttle is not None:
+            throttle.verified(address, token, took=took)
+        return caller
 
     async def caller_of(request: Request) -> Caller | None:
         token = request.cookies.get(COOKIE)
         if not token:
             return None
         try:
-            return await verify(token)
-        except AuthError:
+            return await checked(request, token)
+        except (AuthError, RateLimited):
             return None
 
     async def run(caller: Caller, query: str, variables: Mapping[str, Any]) -> tuple[dict[str, Any], list[Any]]:
@@ -373,9 +388,11 @@ def console_routes(
             return _page("login.html", 413, errors=[{"code": "BAD_REQUEST", "message": "the form is too large"}])
         token = (urllib.parse.parse_qs(body.decode("utf-8", "replace")).get("token") or [""])[0].strip()
         try:
-            await verify(token)
+            await checked(request, token)
         except AuthError as e:
             return _page("login.html", 401, errors=[{"code": e.extensions["code"], "message": e.message}])
+        except RateLimited as e:
+            return _page("login.html", 429, errors=[{"code": e.extensions["code"], "message": e.message}])
         response = RedirectResponse(ROOT, 303, headers=_HEADERS)
         # Each page verifies the token again (signature, expiry, audience, issuer): the cookie only carries it.
         response.set_cookie(

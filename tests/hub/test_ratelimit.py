@@ -376,3 +376,29 @@ async def test_refilled_buckets_are_pruned_by_the_service(settings: Settings, pe
     finally:
         await service.close()
         await admin.close()
+
+
+async def test_bad_console_sign_ins_from_one_address_are_throttled(
+    settings: Settings, people: Any, token: Any, tmp_path: Path
+) -> None:
+    """The console's sign-in is a door for tokens too: one address's bad tokens share the API's throttle,
+    and a good token still signs in (it gets its unit back)."""
+    limits = tmp_path / "console.toml"
+    limits.write_text(
+        "[default]\nuser = { capacity = 100, per_second = 1 }\norganisation = { capacity = 100, per_second = 1 }\n"
+        "refusal_cost = 2\n[address]\ncapacity = 3\nper_second = 0.01\n"
+    )
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    good = token("auditor", "AUDIT", org=org_name())
+    async with running_client(replace(settings, rate_limits_path=limits)) as client:
+        signed_in = await client.post("/audit/console/login", content=f"token={good}", headers=form)
+        assert signed_in.status_code == 303
+        statuses = [
+            (await client.post("/audit/console/login", content=f"token=bad.{n}.token", headers=form)).status_code
+            for n in range(6)
+        ]
+        # The API's door shares the address's throttle: the sign-ins spent it.
+        api = await gql(client, "bad.api.token", CHEAP)
+    assert statuses[:3] == [401, 401, 401]
+    assert set(statuses[3:]) == {429}
+    assert api.status_code == 429
