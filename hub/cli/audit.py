@@ -172,10 +172,10 @@ def _cmd_audit_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_audit_report(settings: Settings, args: argparse.Namespace) -> int:
-    import asyncpg
 
     from hub.audit.events import AuditLog
     from hub.audit.transparency import render_transparency
+    from hub.db import create_store_pool
     from hub.ops.migrate import migrate, migration_url
 
     until = _timestamp(args.until) if args.until else dt.datetime.now(dt.UTC)
@@ -185,7 +185,8 @@ def _cmd_audit_report(settings: Settings, args: argparse.Namespace) -> int:
 
     async def run(s: Settings) -> dict[str, Any]:
         await migrate(s)
-        pool = await asyncpg.create_pool(migration_url(s, "hub"), min_size=1, max_size=2)
+        # Every wait bounded, as the service's: a report over a long log may take minutes, not for ever.
+        pool = await create_store_pool(migration_url(s, "hub"), acquire_timeout=30, statement_timeout=600, max_size=2)
         try:
             return await AuditLog(pool, timeout=600).transparency(since, until)
         finally:
