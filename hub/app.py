@@ -182,8 +182,8 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
         link_model=load_link_model(settings.link_model_path),
     )
     limits = load_rate_limits(settings.rate_limits_path, org_types=state.register.org_types)
-    # One throttle per client address for every door a token (or no token) comes in by: the API, the
-    # console's sign-in and pages, the public report.
+    # One throttle per client address for every door a token comes in by: the API, and the console's
+    # sign-in and pages.
     address_throttle = AddressThrottle(limits.address) if limits.enabled else None
     limiter = RateLimiter()
 
@@ -266,7 +266,8 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
             *health_routes(state.pools, timeout=settings.source_timeout),
             *publication_routes(
                 lambda since, until: state.services().audit_log.transparency(since, until),
-                throttle=address_throttle,
+                # Its own: anonymous readers must not spend the throttle the API's new tokens share.
+                throttle=AddressThrottle(limits.address) if limits.enabled else None,
             ),
         ],
         lifespan=lifespan,

@@ -34,7 +34,7 @@ from hub.execution.redaction import sanitise_message
 from hub.execution.schema import HubSchema
 from hub.records.ratelimits import RateLimiter
 from hub.types import StoreName
-from resolvers.arguments import period
+from resolvers.arguments import public_period
 from resolvers.context import RequestContext, Services
 
 __all__ = [
@@ -410,9 +410,11 @@ def publication_routes(
     cache_seconds: float = 60.0,
 ) -> list[Route]:
     """``GET /transparency``: the transparency report, public (counts only, never who or about whom), with
-    no token. ``since`` and ``until`` (ISO 8601 with an offset) choose the period, the 30 days to now by
-    default (to the end of this minute). Each address is throttled like a refused token, and an answer is kept
-    ``cache_seconds``, so a flood costs the audit database one query a minute per period asked for."""
+    no token. ``since`` and ``until`` (midnights, ISO 8601 with an offset) choose the period: whole days that
+    have ended, the 30 days to today's start by default (:func:`resolvers.arguments.public_period`). Each
+    address is throttled (its own throttle: anonymous callers must not spend the one the API's tokens
+    share), and an answer is kept ``cache_seconds``, so a flood costs the audit database one query a
+    minute per period asked for."""
     cache: OrderedDict[tuple[str, str], tuple[float, bytes]] = OrderedDict()
 
     async def transparency(request: Request) -> Response:
@@ -420,11 +422,10 @@ def publication_routes(
         if throttle is not None and (wait := throttle.take(address)) is not None:
             return too_many_requests("client address", wait)
         try:
-            end_of_minute = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
-            until = _instant(request.query_params.get("until")) or end_of_minute
-            since = _instant(request.query_params.get("since")) or until - dt.timedelta(days=30)
-            since, until = period(since, until)
-        except (BadUserInput, ValueError) as e:
+            since, until = public_period(
+                _instant(request.query_params.get("since")), _instant(request.query_params.get("until"))
+            )
+        except (BadUserInput, ValueError, OverflowError) as e:
             message = e.message if isinstance(e, BadUserInput) else "since and until are ISO 8601 times with an offset"
             return json_error(400, "BAD_USER_INPUT", message)
         key = (since.isoformat(), until.isoformat())

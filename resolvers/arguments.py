@@ -8,7 +8,7 @@ import datetime as dt
 from hub.errors import BadUserInput, InvalidNinoInput
 from linkage import NormalisedNino, check_nino
 
-__all__ = ["cursor", "nino", "number", "page_size", "period", "text"]
+__all__ = ["cursor", "nino", "number", "page_size", "period", "public_period", "text"]
 
 _MAX_PERIOD = dt.timedelta(days=366)
 
@@ -51,14 +51,38 @@ def text(value: str, what: str, maximum: int = 2000) -> str:
     return value
 
 
+#: The years a period of the audit log may fall in (outside, date arithmetic overflows; no log is there).
+_YEARS = (2000, 2999)
+
+
 def period(since: dt.datetime | None, until: dt.datetime | None) -> tuple[dt.datetime, dt.datetime]:
     """A period of the audit log: the 30 days to ``until`` (now) by default, with UTC offsets, at most a year."""
     end = until or dt.datetime.now(dt.UTC)
-    start = since or end - dt.timedelta(days=30)
-    if start.tzinfo is None or end.tzinfo is None:
+    if end.tzinfo is None or (since is not None and since.tzinfo is None):
         raise BadUserInput("give times with a UTC offset (2026-01-31T00:00:00Z)")
+    for moment in (end, since):
+        if moment is not None and not _YEARS[0] <= moment.astimezone(dt.UTC).year <= _YEARS[1]:
+            raise BadUserInput(f"give times between the years {_YEARS[0]} and {_YEARS[1]}")
+    start = since or end - dt.timedelta(days=30)
     if not start < end:
         raise BadUserInput("since must be before until")
     if end - start > _MAX_PERIOD:
         raise BadUserInput("a period may be at most a year long")
     return start, end
+
+
+def public_period(
+    since: dt.datetime | None, until: dt.datetime | None, *, today: dt.date | None = None
+) -> tuple[dt.datetime, dt.datetime]:
+    """A period of the public transparency report: whole UTC days that have ended (the 30 days to today's
+    start by default). Counts over a chosen microsecond would tell a caller how its own lookup was recorded
+    (an oracle: whether the person it asked about exists); over a day they are everyone's."""
+    midnight = dt.datetime.combine(today or dt.datetime.now(dt.UTC).date(), dt.time(), tzinfo=dt.UTC)
+    start, end = period(since, until or midnight)
+    for moment in (start, end):
+        utc = moment.astimezone(dt.UTC)
+        if utc.time() != dt.time():
+            raise BadUserInput("the public report covers whole days: give midnights (UTC), e.g. 2026-01-31T00:00:00Z")
+    if end > midnight:
+        raise BadUserInput("the public report covers days that have ended: until may be today's midnight (UTC) at most")
+    return start.astimezone(dt.UTC), end.astimezone(dt.UTC)

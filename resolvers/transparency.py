@@ -11,7 +11,7 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from resolvers.arguments import period
+from resolvers.arguments import public_period
 from resolvers.context import RequestContext
 from resolvers.sensitivity import tier
 
@@ -47,10 +47,12 @@ class TransparencyReport:
     consent_refusals: int = strawberry.field(description="Refused for want of the person's consent.")
     by_purpose: list[DecisionCounts] = strawberry.field(description="Per purpose.")
     by_organisation_type: list[DecisionCounts] = strawberry.field(description="Per organisation type.")
-    refusal_reasons: list[Count] = strawberry.field(description="Per reason (error code).")
+    refusal_reasons: list[Count] = strawberry.field(
+        description="Per reason, as the callers were told it (the error code they saw)."
+    )
     linkage_methods: list[Count] = strawberry.field(description="How people were found.")
     linkage_bands: list[Count] = strawberry.field(
-        description="Lookups by demographics (no NINO), by band: link, review, non_link."
+        description="Lookups by demographics (no NINO): link, or not_linked (no one, or not certain)."
     )
     review_items: list[Count] = strawberry.field(description="Uncertain matches queued for a person, by outcome.")
 
@@ -92,5 +94,5 @@ class TransparencyQuery:
     async def transparency_report(
         self, info: Info[RequestContext, None], since: dt.datetime | None = None, until: dt.datetime | None = None
     ) -> TransparencyReport:
-        start, end = period(since, until)
+        start, end = public_period(since, until)
         return transparency_report(await info.context.services.audit_log.transparency(start, end))

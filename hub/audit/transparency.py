@@ -2,8 +2,10 @@
 
 Published so that the public can see how much is shared, for which purposes and by which kinds of
 organisation, how often the hub refused and why, and how people were found (by NINO, from the link index,
-or by demographics, and in which band of the match). No person, user or organisation is named: the counts
-are by purpose, organisation type and reason only.
+or by demographics, and whether a match was made). No person, user or organisation is named: the counts
+are by purpose, organisation type and reason only, and reasons are counted as the callers were told them
+(the auditor's finer reasons would say whether someone asked about exists). The public report covers
+whole days that have ended (resolvers.arguments.public_period), never a moment someone chose.
 
 :func:`counts` reads the hub database (through :meth:`hub.audit.events.AuditLog.transparency`, which maps
 a database that does not answer to AUDIT_UNAVAILABLE); :func:`render_transparency` is pure and writes the
@@ -20,10 +22,12 @@ from typing import Any
 
 import asyncpg
 
-__all__ = ["counts", "render_transparency"]
+__all__ = ["PUBLIC_CODES", "counts", "render_transparency"]
 
 _TOTALS = ("requests", "releases", "refusals", "errors", "consent_refusals")
-_BANDS = ("link", "review", "non_link")
+_BANDS = ("link", "not_linked")
+#: Audit reasons the caller was told as another code (hub.errors: audit_code -> code).
+PUBLIC_CODES = {"NO_LEGITIMATE_RELATIONSHIP": "SUBJECT_NOT_FOUND", "MATCH_NEEDS_REVIEW": "SUBJECT_NOT_FOUND"}
 
 
 async def counts(
@@ -60,11 +64,19 @@ async def counts(
             until,
             timeout=statement_timeout,
         )
+        # Published as the callers were told: a reason the audit record keeps for the auditor only
+        # (NO_LEGITIMATE_RELATIONSHIP, MATCH_NEEDS_REVIEW) is counted under the code the caller saw, or the
+        # report would say whether a person someone asked about exists.
+        audited, public = zip(*PUBLIC_CODES.items(), strict=True)
         reasons = await conn.fetch(
-            f"SELECT r AS key, count(*) AS n FROM hub.audit_event, unnest(reason_codes) AS r "  # noqa: S608
+            "SELECT coalesce(p.public, r) AS key, count(*) AS n "  # noqa: S608
+            f"FROM hub.audit_event, unnest(reason_codes) AS r "
+            "LEFT JOIN unnest($3::text[], $4::text[]) AS p (audited, public) ON p.audited = r "
             f"WHERE {chained} AND occurred_at >= $1 AND occurred_at < $2 GROUP BY 1 ORDER BY 2 DESC, 1",
             since,
             until,
+            list(audited),
+            list(public),
             timeout=statement_timeout,
         )
         linkage = await conn.fetch(
@@ -73,12 +85,11 @@ async def counts(
             until,
             timeout=statement_timeout,
         )
+        # "Not certain" (the review band) is told to the caller as no one: published together with it.
         bands = await conn.fetchrow(
             "SELECT count(*) FILTER (WHERE decision IN ('released', 'partial')) AS link, "
-            "count(*) FILTER (WHERE 'MATCH_NEEDS_REVIEW' = ANY(reason_codes)) AS review, "
-            "count(*) FILTER (WHERE 'SUBJECT_NOT_FOUND' = ANY(reason_codes)) AS non_link "
-            + base
-            + " AND link_method = 'probabilistic'",
+            "count(*) FILTER (WHERE reason_codes && ARRAY['MATCH_NEEDS_REVIEW', 'SUBJECT_NOT_FOUND', "
+            "'NO_LEGITIMATE_RELATIONSHIP']) AS not_linked " + base + " AND link_method = 'probabilistic'",
             since,
             until,
             timeout=statement_timeout,
@@ -150,7 +161,7 @@ def render_transparency(report: Mapping[str, Any], fmt: str) -> str:
         "organisation_type": "By organisation type",
         "refusal_reason": "Refusals and failures by reason",
         "linkage_method": "How people were found",
-        "linkage_band": "Lookups by demographics (no NINO), by band: linked, sent for review, not found",
+        "linkage_band": "Lookups by demographics (no NINO): linked, or not (no one, or not certain)",
         "review_items": "Uncertain matches sent to a person, by outcome",
     }
     for section, title in titles.items():

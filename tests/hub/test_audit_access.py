@@ -240,33 +240,33 @@ async def test_the_transparency_report_counts_what_happened(
     refused = token("council_hb", "BLUE_BADGE", org="transparency-hb")
     assert codes((await gql(client, refused, BADGE, {"n": "JK102032C"})).json()) == ["PURPOSE_NOT_GRANTED"]
     until = dt.datetime.now(dt.UTC)
-    q = """query($s: DateTime!, $u: DateTime!) { transparencyReport(since: $s, until: $u) {
-      requests releases refusals errors consentRefusals
-      byPurpose { key released partial refused error } byOrganisationType { key released refused }
-      refusalReasons { key count } linkageMethods { key count } linkageBands { key count } } }"""
-    anyone = token("council_hb", "HB_OVERNIGHT_CARER_ROOM", org="transparency-reader")  # public: any purpose
-    body = (await gql(client, anyone, q, {"s": since.isoformat(), "u": until.isoformat()})).json()
-    assert "errors" not in body, body
-    report = body["data"]["transparencyReport"]
-    assert (report["requests"], report["releases"], report["refusals"], report["errors"]) == (3, 2, 1, 0)
-    assert report["consentRefusals"] == 0
-    assert report["byPurpose"] == [{"key": "BLUE_BADGE", "released": 2, "partial": 0, "refused": 1, "error": 0}]
-    assert {r["key"]: (r["released"], r["refused"]) for r in report["byOrganisationType"]} == {
-        "council_blue_badge": (2, 0),
-        "council_hb": (0, 1),
-    }
-    assert report["refusalReasons"] == [{"key": "PURPOSE_NOT_GRANTED", "count": 1}]
-    assert sum(m["count"] for m in report["linkageMethods"]) == 2
-    assert report["linkageBands"] == [{"key": b, "count": 0} for b in ("link", "review", "non_link")]
-
-    # The same report from the command line, as Markdown and as CSV.
     from hub.audit.events import AuditLog
 
+    # The counts over these seconds, as the operator's command and the auditors read them.
     pool = await asyncpg.create_pool(settings.admin_url("hub"), min_size=1, max_size=1)
     try:
         data = await AuditLog(pool, timeout=10).transparency(since, until)
     finally:
         await pool.close()
+    assert (data["requests"], data["releases"], data["refusals"], data["errors"]) == (3, 2, 1, 0)
+    assert data["consent_refusals"] == 0
+    assert data["by_purpose"] == {"BLUE_BADGE": {"released": 2, "refused": 1}}
+    assert data["by_org_type"] == {"council_blue_badge": {"released": 2}, "council_hb": {"refused": 1}}
+    assert data["refusal_reasons"] == {"PURPOSE_NOT_GRANTED": 1}
+    assert sum(data["linkage_methods"].values()) == 2
+    assert data["linkage_bands"] == {"link": 0, "not_linked": 0}
+
+    # The public report covers whole days that have ended: never the seconds someone chose (counts over
+    # them would tell a caller how its own lookup was recorded).
+    q = """query($s: DateTime, $u: DateTime) { transparencyReport(since: $s, until: $u) {
+      requests releases refusals errors consentRefusals refusalReasons { key count } linkageBands { key count } } }"""
+    anyone = token("council_hb", "HB_OVERNIGHT_CARER_ROOM", org="transparency-reader")  # public: any purpose
+    windowed = (await gql(client, anyone, q, {"s": since.isoformat(), "u": until.isoformat()})).json()
+    assert codes(windowed) == ["BAD_USER_INPUT"]
+    body = (await gql(client, anyone, q, {"s": None, "u": None})).json()
+    assert "errors" not in body, body
+    assert [b["key"] for b in body["data"]["transparencyReport"]["linkageBands"]] == ["link", "not_linked"]
+
     md = render_transparency(data, "md")
     assert "| requests | 3 |" in md
     assert "| BLUE_BADGE | 2 | 0 | 1 | 0 |" in md

@@ -33,7 +33,7 @@ def report(**changes: Any) -> dict[str, Any]:
         "by_org_type": {"council_hb": {"released": 3, "refused": 3, "error": 1}, "council_blue_badge": {"partial": 4}},
         "refusal_reasons": {"PURPOSE_NOT_GRANTED": 3, "CONSENT_REQUIRED": 2},
         "linkage_methods": {"nino": 5, "probabilistic": 2},
-        "linkage_bands": {"link": 1, "review": 1, "non_link": 0},
+        "linkage_bands": {"link": 1, "not_linked": 1},
         "review_items": {},
     }
     return base | changes
@@ -108,7 +108,7 @@ def test_an_empty_period_renders_in_both_formats() -> None:
         by_org_type={},
         refusal_reasons={},
         linkage_methods={},
-        linkage_bands={"link": 0, "review": 0, "non_link": 0},
+        linkage_bands={"link": 0, "not_linked": 0},
     )
     md = render_transparency(empty, "md")
     assert md.count("None in the period.") == 5  # all but the bands, which are always counted
