@@ -33,6 +33,7 @@ __all__ = [
     "TypeLimits",
     "is_refusal",
     "load_rate_limits",
+    "outcome_price",
     "retry_after",
 ]
 
@@ -63,6 +64,13 @@ def is_refusal(*, refused: bool, codes: Collection[str]) -> bool:
     """Whether an outcome is priced as a refusal: the operation was refused (``RequestContext.refused``),
     or an answer carries a refusal or not-found code. Source failures and success cost the base."""
     return refused or not REFUSAL_CODES.isdisjoint(codes)
+
+
+def outcome_price(*, refused: bool, refusals: int, refusal_cost: float) -> float:
+    """What a request costs once its outcome is known: ``refusal_cost`` for each refusal or not-found
+    answer in it (an operation refused as a whole is one), the base when there is none."""
+    count = max(refusals, 1 if refused else 0)
+    return refusal_cost * count if count else BASE_COST
 
 
 @dataclass(frozen=True, slots=True)

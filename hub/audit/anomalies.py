@@ -197,7 +197,9 @@ async def find(
     rows = await pool.fetch(
         "SELECT caller_org, caller_user_hash, count(*) AS n, min(seq) AS first_seq, max(seq) AS last_seq, "
         "count(*) FILTER (WHERE 'OWN_RECORD' = ANY(reason_codes)) AS own, "
-        "count(*) FILTER (WHERE reason_codes && $3::text[]) AS unanswered, "
+        # Per lookup, not per record: a document of eight aliased lookups is eight (each names a subject).
+        "coalesce(sum(greatest(1, cardinality(subject_hashes))) FILTER (WHERE reason_codes && $3::text[]), 0)"
+        "::int AS unanswered, "
         "array_agg(occurred_at ORDER BY seq) AS times, array_agg(seq ORDER BY seq) AS seqs "
         "FROM hub.audit_event WHERE seq IS NOT NULL AND occurred_at >= $1 AND occurred_at < $2 "
         "AND caller_user_hash <> '' AND operation_type IS NOT NULL GROUP BY 1, 2",

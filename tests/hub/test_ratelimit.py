@@ -190,6 +190,29 @@ async def test_refusals_and_not_found_cost_more_than_releases(
     assert outcomes == {"released": 10, "refused": 2, "not found": 2, "not yours": 2}
 
 
+async def test_each_aliased_lookup_that_names_no_one_is_priced(
+    settings: Settings, people: Any, token: Any, tmp_path: Path
+) -> None:
+    """Eight aliased lookups of no one in one document cost eight refusals, not one: fishing by aliases
+    runs out as fast as fishing request by request."""
+    limited = with_limits(settings, tmp_path, user=(40, 0.01), org=(1000, 10), refusal=5)
+    eight = (
+        "query { "
+        + " ".join(
+            f'p{n}: person(nino: "{nino}", purpose: BLUE_BADGE) {{ subjectId }}'
+            for n, nino in enumerate([P.ABSENT, P.OUTSIDER] * 4)
+        )
+        + " }"
+    )
+    t = token("council_blue_badge", "BLUE_BADGE", org=org_name())
+    async with running_client(limited) as client:
+        first = (await gql(client, t, eight, {})).json()
+        assert codes(first) == ["SUBJECT_NOT_FOUND"] * 8
+        second = await gql(client, t, eight, {})
+    # 40 tokens: the first document cost 1 + 39 more (8 x 5 in all); the second finds the bucket empty.
+    assert_rate_limited(second, "user")
+
+
 async def test_the_bucket_refills(settings: Settings, people: Any, token: Any, tmp_path: Path) -> None:
     limited = with_limits(settings, tmp_path, user=(2, 4), org=(1000, 10), refusal=2)
     t = token("council_blue_badge", "BLUE_BADGE", org=org_name())
