@@ -59,8 +59,10 @@ class Correction:
     reported_at: dt.datetime = strawberry.field(description="When it was reported.")
     decided_at: dt.datetime | None = strawberry.field(description="When the owner of the record decided.")
     organisations_notified: list[str] = strawberry.field(
-        description="Once confirmed: every organisation that received the field for the person, to be told."
+        description="Once confirmed, of the organisations that received the field for the person and are told: "
+        "yours, if it is one (who else looked the person up is for the auditors, not the reporter or the owner)."
     )
+    notified_count: int = strawberry.field(description="Once confirmed: how many organisations are told.")
 
 
 @strawberry.type(
@@ -84,14 +86,16 @@ class CorrectionNotice:
     delivered_at: dt.datetime = strawberry.field(description="When the notice reached you.")
 
 
-def _correction(row: CorrectionRow) -> Correction:
+def _correction(row: CorrectionRow, viewer: str) -> Correction:
+    """The correction as ``viewer`` (an organisation) may see it."""
     return Correction(
         correction_id=strawberry.ID(str(row.correction_id)),
         field=row.field,
         status=row.status,
         reported_at=row.reported_at,
         decided_at=row.decided_at,
-        organisations_notified=list(row.notified),
+        organisations_notified=[org for org in row.notified if org == viewer],
+        notified_count=len(row.notified),
     )
 
 
@@ -184,7 +188,7 @@ class CorrectionMutation:
             subject_hashes=[h.value for h in hashes],
             evidence=evidence,
         )
-        return _correction(rows[0])  # one per owning council: correctionsWeReported lists every one
+        return _correction(rows[0], ctx.caller.org)  # one per owning council: correctionsWeReported lists every one
 
     @strawberry.mutation(
         description="Confirm or reject a reported inaccuracy in a record your organisation owns (DWP its own; a "
@@ -204,7 +208,7 @@ class CorrectionMutation:
             org=ctx.caller.org,
             user_hash=ctx.user_hash,
         )
-        return _correction(row) if row is not None else None
+        return _correction(row, ctx.caller.org) if row is not None else None
 
 
 @strawberry.type(directives=tier("special_category"))
@@ -245,7 +249,7 @@ class CorrectionQuery:
         rows = await info.context.services.corrections.reported_by(
             info.context.caller.org, after=cursor(after, "after") or 0, limit=page_size(first, 1000)
         )
-        return [_correction(r) for r in rows]
+        return [_correction(r, info.context.caller.org) for r in rows]
 
     @strawberry.field(description="Correction notices for your organisation, oldest first (after: a deliveredAt).")
     async def correction_notices(
