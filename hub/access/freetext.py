@@ -5,8 +5,10 @@ that says what to do (:func:`free_text`).
 
 "NINO-shaped" is broader than a valid NINO, on purpose: a mistyped or unallocated number still names a
 person. Two letters, then six digits, then perhaps a suffix letter, in any case, with spaces, hyphens, dots,
-slashes or any other punctuation between the characters, in full-width or other compatibility forms, and
-with invisible characters (zero-width spaces, soft hyphens) inside; a temporary reference number too
+slashes or any other punctuation between the characters (up to six at a time), in full-width or other
+compatibility forms, in another script's digits, with Cyrillic or Greek letters that look Latin, with the
+letter O for a zero, and with invisible characters (zero-width spaces, soft hyphens) inside; a temporary
+reference number too
 (``63T 12345``). It starts a word (``CASE-2026-17``, a case reference, is not the NINO-shaped
 ``SE-2026-17``), and six digits followed by more digits (a longer number) are not a NINO.
 
@@ -29,13 +31,23 @@ from linkage import check_nino
 
 __all__ = ["free_text", "has_nino", "refuse_nino"]
 
-# Up to three non-alphanumeric characters between two of a NINO's characters (":", " - ", ". ").
-_SEP = r"[\W_]{0,3}"
+# Up to six non-alphanumeric characters between two of a NINO's characters (":", " - ", ". ", a run of
+# spaces).
+_SEP = r"[\W_]{0,6}"
+# In the digits, a letter O where a zero belongs is still a zero to a reader.
+_DIGIT = "[0-9o]"
 _NINO_SHAPED = re.compile(
-    rf"(?<![a-z0-9])[a-z]{_SEP}[a-z](?:{_SEP}[0-9]){{6}}(?!{_SEP}[0-9])"
+    rf"(?<![a-z0-9])[a-z]{_SEP}[a-z](?:{_SEP}{_DIGIT}){{6}}(?!{_SEP}[0-9])"
     # A temporary reference number: two digits, a letter, five digits.
-    rf"|(?<![0-9])[0-9]{_SEP}[0-9]{_SEP}[a-z](?:{_SEP}[0-9]){{5}}(?!{_SEP}[0-9])",
+    rf"|(?<![0-9])[0-9]{_SEP}[0-9]{_SEP}[a-z](?:{_SEP}{_DIGIT}){{5}}(?!{_SEP}[0-9])",
     re.IGNORECASE | re.ASCII,
+)
+
+#: Letters of other scripts that look like the Latin ones a NINO is written in (Cyrillic and Greek
+#: capitals and small letters): "\u0408\u041a102030\u0410" (Cyrillic Je, Ka, A) reads as a NINO.
+_LOOKALIKES = str.maketrans(
+    "АВЕЅІЈКМНОРСТХУаеіјорсухѕΑΒΕΖΗΙΚΜΝΟΡΤΥΧοικνρτυχ",
+    "ABESIJKMHOPCTXYaeijopcyxsABEZHIKMNOPTYXoiKvptux",
 )
 
 # In an identifier the two prefix letters are written together: "k-e123456a" is a prefix and a hex run.
@@ -46,9 +58,16 @@ _WHOLE_NINO = re.compile(
 
 def _folded(value: str) -> str:
     """The text as a reader sees it: compatibility forms folded (full-width letters and digits, ligatures),
-    invisible format characters (zero-width spaces, soft hyphens, direction marks) removed."""
-    folded = unicodedata.normalize("NFKC", value)
-    return "".join(ch for ch in folded if unicodedata.category(ch) != "Cf")
+    invisible format characters (zero-width spaces, soft hyphens, direction marks) removed, every script's
+    digits written as ASCII ones, and letters that look Latin made Latin."""
+    folded = unicodedata.normalize("NFKC", value).translate(_LOOKALIKES)
+    out = []
+    for ch in folded:
+        if unicodedata.category(ch) == "Cf":
+            continue
+        digit = unicodedata.digit(ch, None) if not ch.isascii() else None
+        out.append(str(digit) if digit is not None else ch)
+    return "".join(out)
 
 
 def has_nino(value: str, *, identifier: bool = False) -> bool:

@@ -68,3 +68,16 @@ def test_random_keys_are_never_refused() -> None:
 def test_empty_long_or_control_text_is_bad_input(text: str) -> None:
     with pytest.raises(BadUserInput):
         free_text(text, "note")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\u0408\u041a102030\u0410",  # Cyrillic Je, Ka and A, which look Latin
+        "JK\u0661\u0660\u0662\u0660\u0663\u0660A",  # Arabic-Indic digits
+        "JK    102030A",  # a run of spaces
+        "JK1O2O3OA",  # the letter O for zero
+    ],
+)
+def test_a_nino_in_disguise_is_still_one(text: str) -> None:
+    assert has_nino(text)
