@@ -142,7 +142,12 @@ def signature_ok(checkpoint: Checkpoint, keys: Mapping[str, Ed25519PublicKey]) -
 
 
 _HEAD = "SELECT seq, record_hash FROM hub.audit_event WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1"
-_LAST_SIGNED = "SELECT max(seq) FROM hub.audit_checkpoint WHERE key_id = $1"
+# The key's latest checkpoint rows: the newest whose signature holds is the last head it signed (a row with a
+# bad signature, which anyone with the service role's login could insert, counts for nothing).
+_LAST_SIGNED = (
+    "SELECT seq, head_hash, signed_at, key_id, signature FROM hub.audit_checkpoint WHERE key_id = $1 "
+    "ORDER BY seq DESC, checkpoint_id DESC LIMIT 20"
+)
 
 
 async def write_checkpoint(
@@ -158,8 +163,21 @@ async def write_checkpoint(
     head = await conn.fetchrow(_HEAD)
     if head is None:
         return None
-    last = await conn.fetchval(_LAST_SIGNED, keys.current)
-    if head["seq"] - (last or 0) < max(min_records, 1):
+    public = keys.public
+    last = next(
+        (
+            row["seq"]
+            for row in await conn.fetch(_LAST_SIGNED, keys.current)
+            if signature_ok(
+                Checkpoint(
+                    row["seq"], bytes(row["head_hash"]), row["signed_at"], row["key_id"], bytes(row["signature"])
+                ),
+                public,
+            )
+        ),
+        0,
+    )
+    if head["seq"] - last < max(min_records, 1):
         return None
     signed = keys.sign(head["seq"], bytes(head["record_hash"]), dt.datetime.now(dt.UTC))
     inserted = await conn.fetchval(

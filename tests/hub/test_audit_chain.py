@@ -146,6 +146,26 @@ async def test_a_checkpoint_signs_the_head(chain: Chain) -> None:
     assert (summary["checkpoints"], summary["last_checkpoint_seq"], summary["unsigned_records"]) == (1, 10, 5)
 
 
+async def test_a_bad_checkpoint_row_cannot_pre_empt_the_genuine_one(chain: Chain) -> None:
+    """Whoever holds the service role's login may call the checkpoint function with any signature: that row
+    counts for nothing (the genuine checkpoint of the same head is still written, and verification names
+    the bad one)."""
+    await chain.write(3)
+    head = await chain.admin.fetchrow("SELECT seq, record_hash FROM hub.audit_event ORDER BY seq DESC LIMIT 1")
+    await chain.pool.fetchval(
+        "SELECT hub.audit_checkpoint_append($1, $2, now(), $3, $4)",
+        head["seq"],
+        head["record_hash"],
+        KEYS.current,
+        bytes(64),
+    )
+    signed = await write_checkpoint(chain.pool, KEYS)
+    assert signed is not None
+    assert signed.seq == head["seq"]
+    summary = await chain.verify()
+    assert "forged_checkpoint" in {p["kind"] for p in summary["problems"]}
+
+
 async def test_the_log_and_its_checkpoints_refuse_update_and_delete(chain: Chain) -> None:
     await chain.write(2)
     await write_checkpoint(chain.admin, KEYS)
