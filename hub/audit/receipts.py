@@ -8,17 +8,24 @@ was cut off or rewritten after the last signed checkpoint: ``welfare-hub audit v
 holds exactly that record at that place. A response whose audit record could not be written carries none:
 it released nothing.
 
-The receipt, version 1 (docs/audit.md, "Audit receipts")::
+The receipt also says what the record says that the caller can check itself: the decision, the fields
+released, the calling organisation and the operation's name. A hub that recorded "refused, nothing
+released" for an answer that released data would have to sign that, and the caller would hold the proof.
+(Not the audited reasons: those may say more than the caller was told.)
 
-    {"format": "welfare-hub-audit-receipt/1", "seq": 42, "recordHash": "<64 hex>",
-     "requestId": "<uuid>", "occurredAt": "<ISO 8601, UTC, microseconds>", "keyId": "a1",
-     "signature": "<base64 of the 64-byte Ed25519 signature>"}
+The receipt, version 2 (docs/audit.md, "Audit receipts")::
+
+    {"format": "welfare-hub-audit-receipt/2", "seq": 42, "recordHash": "<64 hex>",
+     "requestId": "<uuid>", "occurredAt": "<ISO 8601, UTC, microseconds>", "decision": "released",
+     "fieldsReleased": ["Person.dwp", ...], "callerOrg": "northshire-hb", "operationName": "Overnight",
+     "keyId": "a1", "signature": "<base64 of the 64-byte Ed25519 signature>"}
 
 The signature, by key ``keyId`` of the published document (``GET /audit/keys``), covers
-:func:`receipt_message`: the line ``welfare-hub-audit-receipt/1`` then the sorted-key, space-free ASCII JSON
-of ``key_id``, ``occurred_at_us`` (microseconds since the Unix epoch), ``record_hash`` (hex),
-``request_id`` and ``seq``. The key id is signed too, so a receipt keeps verifying after the key rotates.
-No personal data is in a receipt: the record it names holds only keyed hashes.
+:func:`receipt_message`: the line ``welfare-hub-audit-receipt/2`` then the sorted-key, space-free ASCII JSON
+of ``caller_org``, ``decision``, ``fields_released`` (sorted), ``key_id``, ``occurred_at_us`` (microseconds
+since the Unix epoch), ``operation_name`` (or null), ``record_hash`` (hex), ``request_id`` and ``seq``.
+The key id is signed too, so a receipt keeps verifying after the key rotates. No personal data is in a
+receipt: the record it names holds only keyed hashes.
 """
 
 from __future__ import annotations
@@ -35,21 +42,35 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from hub.audit.chain import Appended, micros
+from hub.audit.chain import Appended, AuditRecord, micros
 from hub.audit.checkpoints import AuditKeys
 
-__all__ = ["RECEIPT_FORMAT", "Receipt", "Receipts", "receipt_message"]
+__all__ = ["RECEIPT_FORMAT", "Receipt", "Receipts", "Said", "receipt_message"]
 
-RECEIPT_FORMAT = "welfare-hub-audit-receipt/1"
+RECEIPT_FORMAT = "welfare-hub-audit-receipt/2"
+
+
+@dataclass(frozen=True, slots=True)
+class Said:
+    """What the record says that its caller can check for itself."""
+
+    decision: str
+    fields_released: tuple[str, ...]
+    caller_org: str
+    operation_name: str | None
 
 
 def receipt_message(
-    seq: int, record_hash: bytes, request_id: uuid.UUID, occurred_at: dt.datetime, key_id: str
+    seq: int, record_hash: bytes, request_id: uuid.UUID, occurred_at: dt.datetime, said: Said, key_id: str
 ) -> bytes:
-    """What a receipt's signature covers (version 1)."""
+    """What a receipt's signature covers (version 2)."""
     doc = {
+        "caller_org": said.caller_org,
+        "decision": said.decision,
+        "fields_released": sorted(said.fields_released),
         "key_id": key_id,
         "occurred_at_us": micros(occurred_at),
+        "operation_name": said.operation_name,
         "record_hash": record_hash.hex(),
         "request_id": str(request_id),
         "seq": seq,
@@ -64,11 +85,12 @@ class Receipt:
     record_hash: bytes
     request_id: uuid.UUID
     occurred_at: dt.datetime
+    said: Said
     key_id: str
     signature: bytes
 
     def message(self) -> bytes:
-        return receipt_message(self.seq, self.record_hash, self.request_id, self.occurred_at, self.key_id)
+        return receipt_message(self.seq, self.record_hash, self.request_id, self.occurred_at, self.said, self.key_id)
 
     def document(self) -> dict[str, Any]:
         """The receipt as a response's ``extensions.auditReceipt`` carries it."""
@@ -78,6 +100,10 @@ class Receipt:
             "recordHash": self.record_hash.hex(),
             "requestId": str(self.request_id),
             "occurredAt": self.occurred_at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+            "decision": self.said.decision,
+            "fieldsReleased": sorted(self.said.fields_released),
+            "callerOrg": self.said.caller_org,
+            "operationName": self.said.operation_name,
             "keyId": self.key_id,
             "signature": base64.b64encode(self.signature).decode(),
         }
@@ -103,7 +129,13 @@ class Receipt:
             occurred_at = dt.datetime.fromisoformat(str(doc["occurredAt"]))
             if occurred_at.tzinfo is None:
                 raise ValueError("occurredAt must carry its offset")
-            return cls(seq, record_hash, uuid.UUID(str(doc["requestId"])), occurred_at, str(doc["keyId"]), signature)
+            fields = doc["fieldsReleased"]
+            if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
+                raise ValueError("fieldsReleased must be a list of field coordinates")
+            name = doc["operationName"]
+            said = Said(str(doc["decision"]), tuple(fields), str(doc["callerOrg"]), None if name is None else str(name))
+            request_id = uuid.UUID(str(doc["requestId"]))
+            return cls(seq, record_hash, request_id, occurred_at, said, str(doc["keyId"]), signature)
         except KeyError as e:
             raise ValueError(f"the receipt has no {e.args[0]}") from None
         except (TypeError, binascii.Error) as e:
@@ -127,9 +159,12 @@ class Receipts:
     def __init__(self, keys: AuditKeys) -> None:
         self._keys = keys
 
-    def issue(self, request_id: uuid.UUID, appended: Appended) -> Receipt:
+    def issue(self, record: AuditRecord, appended: Appended) -> Receipt:
+        said = Said(record.decision, tuple(sorted(record.fields_released)), record.caller_org, record.operation_name)
         message_for = receipt_message(
-            appended.seq, appended.record_hash, request_id, appended.occurred_at, self._keys.current
+            appended.seq, appended.record_hash, record.request_id, appended.occurred_at, said, self._keys.current
         )
         key_id, signature = self._keys.sign_message(message_for)
-        return Receipt(appended.seq, appended.record_hash, request_id, appended.occurred_at, key_id, signature)
+        return Receipt(
+            appended.seq, appended.record_hash, record.request_id, appended.occurred_at, said, key_id, signature
+        )

@@ -18,7 +18,7 @@ record or checkpoint that is wrong, with what is wrong with it:
 
 A receipt (:mod:`hub.audit.receipts`) is checked against the log by :func:`verify_receipt`: signed by a
 trusted key, and the log holds exactly that record, unaltered, at that place (``forged_receipt``,
-``missing``, ``rewritten``, ``altered``).
+``missing``, ``rewritten``, ``altered``, ``misrecorded``: the record does not say what its receipt says).
 
 ``welfare-hub audit verify`` reads the hub database (:func:`verify_database`), an export file
 (:func:`verify_export`) or a receipt (``--receipt``); ``welfare-hub audit export`` writes an export
@@ -338,6 +338,17 @@ async def verify_receipt(
         problem("rewritten", f"record {seq} in the log is not the record the receipt names: the log was rewritten")
     if record_hash(bytes(row["prev_hash"]), seq, row["occurred_at"], canonical_body(row)) != stored:
         problem("altered", f"record {seq}: its content, position or time is not what was hashed")
+    said = receipt.said
+    if (row["decision"], sorted(row["fields_released"] or ()), row["caller_org"], row["operation_name"]) != (
+        said.decision,
+        sorted(said.fields_released),
+        said.caller_org,
+        said.operation_name,
+    ):
+        problem(
+            "misrecorded",
+            f"record {seq} does not say what its receipt says (decision, fields released, caller or operation)",
+        )
     return check
 
 

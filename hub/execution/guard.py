@@ -88,7 +88,7 @@ class PurposeGuard(SchemaExtension):
         record is not stored."""
         audit.annotate(record)
         appended = await audit.write(ctx.services.audit, record)
-        self._receipt = ctx.services.receipts.issue(record.request_id, appended).document()
+        self._receipt = ctx.services.receipts.issue(record, appended).document()
 
     def get_results(self) -> dict[str, Any]:
         # strawberry merges this into the response's ``extensions`` once the operation is done.

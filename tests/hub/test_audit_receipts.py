@@ -114,6 +114,21 @@ async def test_releases_and_refusals_carry_receipts_that_verify(
         [r.seq for r in receipts],
     )
     assert [d["decision"] for d in decisions] == ["released", "refused", "refused", "refused", "refused"]
+    # Each receipt says what its record says that the caller can check itself: the decision, the fields
+    # released (none, when refused), the caller and the operation.
+    said = [(r.said.decision, r.said.caller_org, bool(r.said.fields_released)) for r in receipts]
+    assert said == [
+        ("released", "receipt-badges", True),
+        ("refused", "receipt-badges", False),
+        ("refused", "receipt-badges", False),
+        ("refused", "receipt-badges", False),
+        ("refused", "receipt-unregistered", False),
+    ]
+    assert set(receipts[0].said.fields_released) == {
+        "Query.person",
+        "Person.dwp",
+        "DwpRecord.blueBadgeAutomaticEligibility",
+    }
     # The field-level refusal is found by the auditor's "refused" filter (it was recorded as an error).
     auditor = token("auditor", "AUDIT", org="receipt-audit")
     found = (await gql(client, auditor, REFUSED_EVENTS, {"org": "receipt-badges"})).json()
@@ -173,6 +188,8 @@ async def test_a_tampered_receipt_fails(
         ("request", first | {"requestId": str(uuid.uuid4())}, "forged_receipt"),
         ("signature", first | {"signature": second["signature"]}, "forged_receipt"),
         ("key", first | {"keyId": "someone-else"}, "forged_receipt"),
+        ("decision", first | {"decision": "refused"}, "forged_receipt"),  # claiming the hub said otherwise
+        ("fields", first | {"fieldsReleased": []}, "forged_receipt"),
     ]:
         path = tmp_path / f"{name}.json"
         path.write_text(json.dumps(tampered))
