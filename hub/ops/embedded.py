@@ -212,12 +212,34 @@ def _owner_file(data_dir: Path) -> Path:
     return _beside(data_dir, ".owner.json")
 
 
+def _ours(path: Path, st: os.stat_result, *, directory: bool = False) -> None:
+    """Refuse a lock, lease or owner file another user made or can write (a shared parent such as /tmp):
+    whoever could would decide when this user's server is stopped."""
+    kind_ok = stat.S_ISDIR(st.st_mode) if directory else stat.S_ISREG(st.st_mode)
+    if not kind_ok or st.st_uid != os.getuid() or stat.S_IMODE(st.st_mode) & 0o022:
+        raise EmbeddedPostgresError(
+            f"{path} is not this user's own private {'directory' if directory else 'file'}: remove it, or give "
+            "WELFARE_HUB_DATA_DIR a directory of your own (not one other users can write to)"
+        )
+
+
+def _open_ours(path: Path, flags: int) -> int:
+    """``os.open`` of one of our own files, never through a symlink, refused if it is not ours."""
+    fd = os.open(path, flags | os.O_NOFOLLOW, 0o600)
+    try:
+        _ours(path, os.fstat(fd))
+    except EmbeddedPostgresError:
+        os.close(fd)
+        raise
+    return fd
+
+
 @contextlib.contextmanager
 def _exclusive(data_dir: Path) -> Iterator[None]:
     """Hold the data directory's start/stop lock (bounded wait)."""
     path = _beside(data_dir, ".lock")
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = _open_ours(path, os.O_RDWR | os.O_CREAT)
     except OSError as exc:
         raise EmbeddedPostgresError(f"cannot open the lock file {path}: {exc}") from exc
     try:
@@ -247,7 +269,8 @@ def _lease(data_dir: Path) -> _Lease:
     name = f"{os.getpid()}-{secrets.token_hex(6)}"  # the random part: a reused pid never inherits a lease
     try:
         folder.mkdir(mode=0o700, exist_ok=True)
-        fd = os.open(folder / name, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        _ours(folder, os.lstat(folder), directory=True)
+        fd = _open_ours(folder / name, os.O_RDWR | os.O_CREAT | os.O_EXCL)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
         raise EmbeddedPostgresError(f"cannot take a lease in {folder}: {exc}") from exc
@@ -265,9 +288,11 @@ def _lease_held(data_dir: Path, name: str) -> bool:
     """Whether a process still holds the lease called name (its file is locked)."""
     path = _beside(data_dir, ".leases") / name
     try:
-        fd = os.open(path, os.O_RDWR)
+        fd = _open_ours(path, os.O_RDWR)
     except FileNotFoundError:
         return False
+    except OSError as exc:  # a symlink (ELOOP), or a file we may not open
+        raise EmbeddedPostgresError(f"{path} is not this user's own lease: {exc}") from exc
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -294,15 +319,23 @@ def _live_leases(data_dir: Path, *, besides: str) -> int:
 def _record_owner(data_dir: Path, postmaster: _Postmaster, lease: str) -> None:
     record = {"postmaster_pid": postmaster.pid, "postmaster_started": postmaster.started, "lease": lease}
     path = _owner_file(data_dir)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(record))
+    tmp = path.with_name(f"{path.name}.{secrets.token_hex(6)}.tmp")  # made new here: never one planted
+    fd = _open_ours(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    with os.fdopen(fd, "w") as out:
+        out.write(json.dumps(record))
     tmp.replace(path)
 
 
 def _owner(data_dir: Path, running: _Postmaster) -> str | None:
     """The lease of the process that started the running postmaster, if a welfare-hub process did."""
+    path = _owner_file(data_dir)
     try:
-        record = json.loads(_owner_file(data_dir).read_text())
+        fd = _open_ours(path, os.O_RDONLY)
+    except (OSError, EmbeddedPostgresError):
+        return None  # no record, or one not ours: no welfare-hub process of this user started it
+    try:
+        with os.fdopen(fd) as source:
+            record = json.loads(source.read())
     except (OSError, ValueError):
         return None
     if not isinstance(record, dict) or (record.get("postmaster_pid"), record.get("postmaster_started")) != (

@@ -274,3 +274,19 @@ def test_a_server_no_welfare_hub_process_started_is_never_stopped(tmp_path: Path
     assert done.returncode == 0, done.stderr
     assert _postmaster_pid(pg_dir) == before
     assert _answers(started.dsn)
+
+
+def test_files_another_user_could_have_planted_are_refused(tmp_path: Path) -> None:
+    """The lock, the leases and the owner record decide who stops the server: beside a data directory in a
+    shared parent, one writable by others, or a symlink, is refused rather than trusted."""
+    data_dir = tmp_path / "pg"
+    leases = tmp_path / "pg.leases"
+    leases.mkdir()
+    leases.chmod(0o777)  # as if another user had made it first, for everyone to write in
+    with pytest.raises(embedded.EmbeddedPostgresError, match="not this user's own private directory"):
+        embedded._lease(data_dir)
+    leases.chmod(0o700)
+    (tmp_path / "elsewhere").write_text("")
+    (tmp_path / "pg.lock").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(embedded.EmbeddedPostgresError, match="lock file"), embedded._exclusive(data_dir):
+        pass
