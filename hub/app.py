@@ -25,7 +25,7 @@ from starlette.routing import Route
 from hub.access.caller import Caller
 from hub.access.keys import load_key_ring
 from hub.access.policy import Register
-from hub.access.ratelimit import Bucket, load_rate_limits
+from hub.access.ratelimit import BASE_COST, Bucket, load_rate_limits, retry_after
 from hub.access.tokens import TokenVerifier, UnknownKeyId, jwks_source
 from hub.audit import tracing
 from hub.audit.chain import PgAuditSink
@@ -251,6 +251,16 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
         # Published so that auditors can check checkpoints, and exports, without trusting the hub's store.
         return JSONResponse(audit_keys.public_document())
 
+    async def console_rate_limit(caller: Caller) -> int | None:
+        # The console's queries draw on the caller's buckets as the API's do (the base cost each page).
+        if not limits.enabled:
+            return None
+        buckets = limits.buckets(
+            org=caller.org, org_type=caller.org_type, user_hash=user_hash(state.key_ring, caller.org, caller.user)
+        )
+        levels = await limiter.take(buckets, BASE_COST)
+        return retry_after(levels) if not all(lv.granted for lv in levels) else None
+
     view = GraphQLView(schema, state.services, ide=not settings.production)
     app = Starlette(
         routes=[
@@ -262,6 +272,7 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
                 verify=verified,
                 secure_cookie=settings.production,
                 throttle=address_throttle,
+                rate_limit=console_rate_limit,
             ),
             *health_routes(state.pools, timeout=settings.source_timeout),
             *publication_routes(

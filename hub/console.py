@@ -223,10 +223,13 @@ def console_routes(
     verify: Callable[[str], Awaitable[Caller]],
     secure_cookie: bool,
     throttle: AddressThrottle | None = None,
+    rate_limit: Callable[[Caller], Awaitable[int | None]] | None = None,
 ) -> list[Route]:
     """The console's routes; ``verify`` turns a token into a caller exactly as the API does (or raises).
     With a ``throttle``, a token not verified lately costs its address a unit first, as at the API's door:
-    a flood of bad sign-ins or cookies from one address is answered 429 without signature checks."""
+    a flood of bad sign-ins or cookies from one address is answered 429 without signature checks. With a
+    ``rate_limit`` (the seconds to wait, or None), each page's queries draw on the caller's user and
+    organisation buckets like the API's: the console is no way round them."""
 
     async def checked(request: Request, token: str) -> Caller:
         """The caller ``token`` names, or AuthError; RateLimited when its address is throttled."""
@@ -249,6 +252,9 @@ def console_routes(
             return None
 
     async def run(caller: Caller, query: str, variables: Mapping[str, Any]) -> tuple[dict[str, Any], list[Any]]:
+        if rate_limit is not None and (wait := await rate_limit(caller)) is not None:
+            limited = RateLimited("user", wait)
+            return {}, [{"code": limited.extensions["code"], "message": limited.message}]
         context = RequestContext(services=services(), caller=caller)
         result = await schema.execute(query, variable_values=dict(variables), context_value=context)
         errors = [

@@ -425,3 +425,18 @@ async def test_bad_console_sign_ins_from_one_address_are_throttled(
     assert statuses[:3] == [401, 401, 401]
     assert set(statuses[3:]) == {429}
     assert api.status_code == 429
+
+
+async def test_the_console_draws_on_the_callers_buckets(
+    settings: Settings, people: Any, token: Any, tmp_path: Path
+) -> None:
+    """An auditor's console pages run queries: they spend the auditor's user bucket as the API does, so the
+    console is no way round the limits."""
+    limited = with_limits(settings, tmp_path, user=(3, 0.01), org=(1000, 10), refusal=2)
+    auditor = token("auditor", "AUDIT", org=org_name())
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    async with running_client(limited) as client:
+        assert (await client.post("/audit/console/login", content=f"token={auditor}", headers=form)).status_code == 303
+        pages = [(await client.get("/audit/console")).text for _ in range(6)]
+    assert "RATE_LIMITED" not in pages[0]
+    assert "RATE_LIMITED" in pages[-1]
