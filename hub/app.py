@@ -288,6 +288,7 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
         RateLimit,
         limiter=limiter,
         limits=limits,
+        in_flight=settings.user_in_flight,
         user_hash=lambda caller: user_hash(state.key_ring, caller.org, caller.user),
         throttled=throttled,
     )

@@ -78,6 +78,7 @@ class Settings:
     interest_check_seconds: float = 300.0  # how often registered interests' answers are read again; 0: never here
     purposes_path: Path = _REPO_ROOT / "policy" / "purposes.toml"
     rate_limits_path: Path = _REPO_ROOT / "policy" / "ratelimits.toml"  # buckets per organisation type
+    user_in_flight: int = 32  # requests one user may have running at once on one pod (hub.http.RateLimit)
     rate_limit_timeout: float = 0.5  # a rate-limit check's wait on the shared store, then this pod's own buckets
     source_timeout: float = 2.0
     audit_timeout: float = 2.0
@@ -193,6 +194,7 @@ class Settings:
             purposes_path=path("WELFARE_HUB_PURPOSES", cls.purposes_path) or cls.purposes_path,
             rate_limits_path=path("WELFARE_HUB_RATE_LIMITS", cls.rate_limits_path) or cls.rate_limits_path,
             rate_limit_timeout=number("WELFARE_HUB_RATE_LIMIT_TIMEOUT_MS", 500, minimum=1, maximum=10000) / 1000,
+            user_in_flight=int(number("WELFARE_HUB_USER_IN_FLIGHT", cls.user_in_flight, integer=True, minimum=1)),
             source_timeout=number("WELFARE_HUB_SOURCE_TIMEOUT_MS", 2000, minimum=1) / 1000,
             audit_timeout=number("WELFARE_HUB_AUDIT_TIMEOUT_MS", 2000, minimum=1) / 1000,
             unauthenticated_audit_per_second=number(

@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -317,10 +317,13 @@ class RateLimit:
         user_hash: Callable[[Caller], str],
         throttled: Callable[[Caller, Bucket], Awaitable[None]],
         paths: Collection[str] = frozenset({"/graphql"}),
+        in_flight: int = 32,
     ) -> None:
         self.app = app
         self.limiter = limiter
         self.limits = limits
+        self.in_flight = in_flight  # requests one user may have running at once on this pod
+        self._running: dict[str, int] = {}
         self.user_hash = user_hash
         self.throttled = throttled
         self.paths = paths
@@ -332,8 +335,25 @@ class RateLimit:
             return
         buckets = self.limits.buckets(org=caller.org, org_type=caller.org_type, user_hash=self.user_hash(caller))
         # The base is taken before the request runs; the price of its outcome is settled after, per lookup
-        # that named no one (eight aliased lookups in one document cost eight). (Known residue: a burst of
-        # concurrent refusals each pays the base until their outcomes are charged.)
+        # that named no one (eight aliased lookups in one document cost eight). A burst sent all at once
+        # would each pay only the base until their outcomes are charged: each user has at most
+        # ``in_flight`` requests running on this pod (a slot taken before anything is awaited), so the debt
+        # catches up within that many.
+        user_key = next(b.key for b in buckets if b.scope == "user")
+        if self._running.get(user_key, 0) >= self.in_flight:
+            await too_many_requests("user", 1)(scope, receive, send)
+            return
+        self._running[user_key] = self._running.get(user_key, 0) + 1
+        try:
+            await self._limited(caller, buckets, scope, receive, send)
+        finally:
+            left = self._running.pop(user_key) - 1
+            if left:
+                self._running[user_key] = left
+
+    async def _limited(
+        self, caller: Caller, buckets: Sequence[Bucket], scope: Scope, receive: Receive, send: Send
+    ) -> None:
         upfront = BASE_COST
         levels = await self.limiter.take(buckets, upfront)
         refused = [lv for lv in levels if not lv.granted]

@@ -438,5 +438,22 @@ async def test_the_console_draws_on_the_callers_buckets(
     async with running_client(limited) as client:
         assert (await client.post("/audit/console/login", content=f"token={auditor}", headers=form)).status_code == 303
         pages = [(await client.get("/audit/console")).text for _ in range(6)]
-    assert "RATE_LIMITED" not in pages[0]
-    assert "RATE_LIMITED" in pages[-1]
+    assert "too many requests for this user" not in pages[0]
+    assert "too many requests for this user" in pages[-1]
+
+
+async def test_a_burst_cannot_outrun_the_price_of_its_refusals(
+    settings: Settings, people: Any, token: Any, tmp_path: Path
+) -> None:
+    """Requests sent all at once each pay the base before their outcomes are charged: one user may have at
+    most WELFARE_HUB_USER_IN_FLIGHT running at once, so a burst of lookups of no one is cut at that many."""
+    limited = replace(with_limits(settings, tmp_path, user=(1000, 100), org=(1000, 100), refusal=5), user_in_flight=3)
+    t = token("council_blue_badge", "BLUE_BADGE", org=org_name())
+    async with running_client(limited) as client:
+        burst = await asyncio.gather(*(gql(client, t, BLUE_BADGE, {"nino": P.ABSENT}) for _ in range(12)))
+        after = await gql(client, t, BLUE_BADGE, {"nino": P.BADGE_DLA})
+    statuses = [r.status_code for r in burst]
+    assert 1 <= statuses.count(200) <= 11
+    assert statuses.count(429) >= 1
+    assert set(statuses) <= {200, 429}
+    assert after.status_code == 200  # the slots are given back
