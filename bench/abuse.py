@@ -208,7 +208,15 @@ async def main() -> None:
         # A linkage model, so that lookups by details are matched (not refused as LINKAGE_UNAVAILABLE).
         model_path = settings.data_dir / "link-model.json"
         save_model(await train_model(settings, sample=args.people), model_path)
-        env = hub_env(settings) | {"WELFARE_HUB_PRODUCTION": "true", "WELFARE_HUB_LINK_MODEL": str(model_path)}
+        keys = settings.data_dir / "keys"  # as hub.ops.demo.ensure_keys made them (production names each one)
+        env = hub_env(settings) | {
+            "WELFARE_HUB_ENV": "production",
+            "WELFARE_HUB_JWKS": str(settings.jwks_path),
+            "WELFARE_HUB_KEYS": str(settings.keys_path),
+            "WELFARE_HUB_AUDIT_KEYS": str(keys / "audit-signing.json"),
+            "WELFARE_HUB_LINK_MODEL": str(model_path),
+            "WELFARE_HUB_RATE_LIMITS": str(Path(__file__).resolve().parents[1] / "policy" / "ratelimits.toml"),
+        }
         async with hub_server(env) as (url, pid):
 
             async def fan_out_attack(session: aiohttp.ClientSession) -> str:

@@ -64,6 +64,8 @@ def hub_env(settings: Settings) -> dict[str, str]:
         "DATABASE_URL": settings.database_url,
         "WELFARE_HUB_DB_PREFIX": settings.db_prefix,
         "WELFARE_HUB_DATA_DIR": str(settings.data_dir),
+        # Checked on every request, never refusing a throughput run's one user (bench/abuse.py: the shipped).
+        "WELFARE_HUB_RATE_LIMITS": str(Path(__file__).resolve().parent / "ratelimits.toml"),
     }
 
 
