@@ -13,6 +13,7 @@ embedded PostgreSQL in the data directory.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 from collections.abc import Mapping
@@ -78,6 +79,7 @@ class Settings:
     interest_check_seconds: float = 300.0  # how often registered interests' answers are read again; 0: never here
     purposes_path: Path = _REPO_ROOT / "policy" / "purposes.toml"
     rate_limits_path: Path = _REPO_ROOT / "policy" / "ratelimits.toml"  # buckets per organisation type
+    trusted_proxies: tuple[str, ...] = ()  # addresses or networks whose X-Forwarded-For names the client
     user_in_flight: int = 32  # requests one user may have running at once on one pod (hub.http.RateLimit)
     rate_limit_timeout: float = 0.5  # a rate-limit check's wait on the shared store, then this pod's own buckets
     source_timeout: float = 2.0
@@ -111,6 +113,23 @@ class Settings:
     @classmethod
     def from_environ(cls, env: Mapping[str, str]) -> Settings:
         problems: list[str] = []
+
+        def proxies(raw: str) -> tuple[str, ...]:
+            """Comma-separated addresses or networks (10.0.0.0/8); never everyone (``*``, a /0)."""
+            out = []
+            for item in (p.strip() for p in raw.split(",")):
+                if not item:
+                    continue
+                try:
+                    network = ipaddress.ip_network(item, strict=False)
+                except ValueError:
+                    problems.append(f"WELFARE_HUB_TRUSTED_PROXIES: {item!r} is not an address or a network")
+                    continue
+                if network.prefixlen == 0:
+                    problems.append("WELFARE_HUB_TRUSTED_PROXIES: trusting every address lets any caller name its own")
+                    continue
+                out.append(str(network))
+            return tuple(out)
 
         def number(
             name: str, default: float, *, integer: bool = False, minimum: float = 0, maximum: float | None = None
@@ -195,6 +214,7 @@ class Settings:
             rate_limits_path=path("WELFARE_HUB_RATE_LIMITS", cls.rate_limits_path) or cls.rate_limits_path,
             rate_limit_timeout=number("WELFARE_HUB_RATE_LIMIT_TIMEOUT_MS", 500, minimum=1, maximum=10000) / 1000,
             user_in_flight=int(number("WELFARE_HUB_USER_IN_FLIGHT", cls.user_in_flight, integer=True, minimum=1)),
+            trusted_proxies=proxies(env.get("WELFARE_HUB_TRUSTED_PROXIES", "")),
             source_timeout=number("WELFARE_HUB_SOURCE_TIMEOUT_MS", 2000, minimum=1) / 1000,
             audit_timeout=number("WELFARE_HUB_AUDIT_TIMEOUT_MS", 2000, minimum=1) / 1000,
             unauthenticated_audit_per_second=number(

@@ -296,3 +296,9 @@ def test_the_image_is_linted_and_in_step_with_the_project() -> None:
     assert re.search(r"^USER 10001", dockerfile, flags=re.M)  # as the chart's runAsUser
     assert "COPY policy" in dockerfile
     assert "COPY schema.graphql" in dockerfile
+
+
+def test_trusted_proxies_reach_the_hub_as_its_setting() -> None:
+    values = {**PRODUCTION, "hub": {**PRODUCTION["hub"], "trustedProxies": ["10.0.0.0/8", "192.168.4.7"]}}
+    assert hub_settings(render(values)).trusted_proxies == ("10.0.0.0/8", "192.168.4.7/32")
+    assert hub_settings(render(PRODUCTION)).trusted_proxies == ()

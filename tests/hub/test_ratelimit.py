@@ -19,10 +19,11 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+import uvicorn
 
 from hub.config import Settings
 from tests import people as P
-from tests.conftest import AUDIENCE, ISSUER, codes, gql, replace, running_client, serving
+from tests.conftest import AUDIENCE, ISSUER, codes, free_port, gql, replace, running_client, serving
 
 BLUE_BADGE = "query($nino: String!) { person(nino: $nino, purpose: BLUE_BADGE) { subjectId dwp { blueBadgeAutomaticEligibility } } }"
 FORBIDDEN = "query($nino: String!) { person(nino: $nino, purpose: BLUE_BADGE) { dwp { declaredIncome { kind } } } }"
@@ -457,3 +458,50 @@ async def test_a_burst_cannot_outrun_the_price_of_its_refusals(
     assert statuses.count(429) >= 1
     assert set(statuses) <= {200, 429}
     assert after.status_code == 200  # the slots are given back
+
+
+def _proxy_limits(tmp_path: Path) -> Path:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    limits = tmp_path / "proxy-limits.toml"
+    limits.write_text(
+        "[default]\nuser = { capacity = 100, per_second = 1 }\norganisation = { capacity = 100, per_second = 1 }\n"
+        "refusal_cost = 2\n[address]\ncapacity = 3\nper_second = 0.01\n"
+    )
+    return limits
+
+
+async def _statuses_by_forwarded(settings: Settings, tmp_path: Path) -> list[int]:
+    """Bad tokens from two forwarded addresses, through the hub's own uvicorn configuration on loopback."""
+    from hub.app import create_app
+    from hub.serve import server_config
+
+    limits = _proxy_limits(tmp_path)
+    port = free_port()
+    own = replace(settings, rate_limits_path=limits, host="127.0.0.1", port=port)
+    server = uvicorn.Server(server_config(own, create_app(own)))
+    task = asyncio.create_task(server.serve())
+    try:
+        for _ in range(100):
+            if server.started:
+                break
+            await asyncio.sleep(0.05)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+
+            async def bad(address: str) -> int:
+                headers = {"Authorization": "Bearer bad.token.x", "X-Forwarded-For": address}
+                return (await client.post("/graphql", json={"query": CHEAP}, headers=headers)).status_code
+
+            return [await bad("203.0.113.7") for _ in range(4)] + [await bad("198.51.100.9")]
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+
+async def test_behind_a_trusted_proxy_each_client_has_its_own_throttle(
+    settings: Settings, people: Any, tmp_path: Path
+) -> None:
+    trusted = await _statuses_by_forwarded(replace(settings, trusted_proxies=("127.0.0.1/32",)), tmp_path)
+    assert trusted == [401, 401, 401, 429, 401]  # the second client is not throttled by the first's flood
+    # Untrusted (the default), X-Forwarded-For is ignored: a caller cannot name a fresh address per request.
+    untrusted = await _statuses_by_forwarded(settings, tmp_path / "u")
+    assert untrusted == [401, 401, 401, 429, 429]
