@@ -233,14 +233,9 @@ def console_routes(
 
     async def checked(request: Request, token: str) -> Caller:
         """The caller ``token`` names, or AuthError; RateLimited when its address is throttled."""
-        address = request.client.host if request.client else "unknown"
-        took = throttle is not None and not throttle.known(token)
-        if took and throttle is not None and (wait := throttle.take(address)) is not None:
-            raise RateLimited("client address", wait)
-        caller = await verify(token)
-        if throttle is not None:
-            throttle.verified(address, token, took=took)
-        return caller
+        if throttle is None:
+            return await verify(token)
+        return await throttle.admit(request.client.host if request.client else "unknown", token, verify)
 
     async def caller_of(request: Request) -> Caller | None:
         token = request.cookies.get(COOKIE)

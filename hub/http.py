@@ -38,6 +38,7 @@ from hub.access.ratelimit import (
     retry_after,
 )
 from hub.errors import AuthError, BadUserInput, HubError, RateLimited
+from hub.execution.record import reasons_of
 from hub.execution.redaction import sanitise_message
 from hub.execution.schema import HubSchema
 from hub.records.ratelimits import RateLimiter
@@ -218,6 +219,22 @@ class AddressThrottle:
         self.log.first(address)  # counted and logged, not audited: an unverified caller names no one
         return retry_after(levels)
 
+    async def admit(self, address: str, token: str, verify: Callable[[str], Awaitable[Caller]]) -> Caller:
+        """The caller ``token`` names, for every door a token comes in by: a token not verified lately costs
+        ``address`` a unit first (RateLimited when it has none), and gets it back once verified; AuthError
+        from ``verify`` as it is (a remembered token found expired is forgotten)."""
+        took = not self.known(token)
+        if took and (wait := self.take(address)) is not None:
+            raise RateLimited("client address", wait)
+        try:
+            caller = await verify(token)
+        except AuthError:
+            if not took:
+                self.forget(token)  # expired since: throttled like any other from now on
+            raise
+        self.verified(address, token, took=took)
+        return caller
+
     def forget(self, token: str) -> None:
         self._verified.pop(self._digest(token), None)
 
@@ -230,6 +247,10 @@ class AddressThrottle:
         self._verified.move_to_end(digest)
         while len(self._verified) > self.max_tokens:
             self._verified.popitem(last=False)
+
+
+class _NoToken(AuthError):
+    """No bearer token at all (answered with the realm, not as an invalid token)."""
 
 
 class BearerAuth:
@@ -257,6 +278,11 @@ class BearerAuth:
         self.ide = ide
         self.throttle = throttle
 
+    async def _verify_given(self, token: str) -> Caller:
+        if not token:
+            raise _NoToken("a bearer token is required")
+        return await self.verify(token)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] not in self.paths or scope["method"] not in {"GET", "POST"}:
             await self.app(scope, receive, send)
@@ -270,32 +296,28 @@ class BearerAuth:
         scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
         token = token.strip() if scheme.lower() == "bearer" else ""
         address = client_address(scope)
-        took = self.throttle is not None and not self.throttle.known(token)
-        if took and self.throttle is not None:
-            wait = self.throttle.take(address)
-            if wait is not None:
-                await too_many_requests("client address", wait)(scope, receive, send)
-                return
-        if not token:
+        try:
+            if self.throttle is not None:
+                caller = await self.throttle.admit(address, token, self._verify_given)
+            else:
+                caller = await self._verify_given(token)
+        except RateLimited as e:
+            await too_many_requests("client address", e.retry_after)(scope, receive, send)
+            return
+        except _NoToken:
             await self.refused("UNAUTHENTICATED")
             response = json_error(
                 401, "UNAUTHENTICATED", "a bearer token is required", {"WWW-Authenticate": 'Bearer realm="welfare-hub"'}
             )
             await response(scope, receive, send)
             return
-        try:
-            caller = await self.verify(token)
         except AuthError as e:
-            if self.throttle is not None and not took:
-                self.throttle.forget(token)  # expired since: throttled like any other from now on
             code = str(e.extensions["code"])
             await self.refused(code)
             await json_error(401, code, e.message, {"WWW-Authenticate": 'Bearer error="invalid_token"'})(
                 scope, receive, send
             )
             return
-        if self.throttle is not None:
-            self.throttle.verified(address, token, took=took)
         scope[CALLER] = caller
         await self.app(scope, receive, send)
 
@@ -379,12 +401,7 @@ _NOBODY = Caller(org="anonymous", org_type="none", user="anonymous", role="none"
 
 def refusals_in(result: Any) -> int:
     """How many of a result's errors are refusals or not-found answers (by their true, audited reason)."""
-    count = 0
-    for error in getattr(result, "errors", None) or []:
-        original = error.original_error
-        code = original.reason if isinstance(original, HubError) else (error.extensions or {}).get("code")
-        count += str(code) in REFUSAL_CODES
-    return count
+    return sum(reason in REFUSAL_CODES for reason in reasons_of(result))
 
 
 class GraphQLView(GraphQL[RequestContext, None]):

@@ -31,7 +31,6 @@ __all__ = [
     "LocalBuckets",
     "RateLimits",
     "TypeLimits",
-    "is_refusal",
     "load_rate_limits",
     "outcome_price",
     "retry_after",
@@ -60,12 +59,6 @@ def _refusal_codes() -> frozenset[str]:
 REFUSAL_CODES = _refusal_codes() | {"SUBJECT_NOT_FOUND", "NO_LEGITIMATE_RELATIONSHIP", "MATCH_NEEDS_REVIEW"}
 
 
-def is_refusal(*, refused: bool, codes: Collection[str]) -> bool:
-    """Whether an outcome is priced as a refusal: the operation was refused (``RequestContext.refused``),
-    or an answer carries a refusal or not-found code. Source failures and success cost the base."""
-    return refused or not REFUSAL_CODES.isdisjoint(codes)
-
-
 def outcome_price(*, refused: bool, refusals: int, refusal_cost: float) -> float:
     """What a request costs once its outcome is known: ``refusal_cost`` for each refusal or not-found
     answer in it (an operation refused as a whole is one), the base when there is none."""
@@ -84,10 +77,6 @@ class TypeLimits:
     user: BucketSpec
     organisation: BucketSpec
     refusal_cost: float  # what a refusal or not-found answer costs in all (a success costs BASE_COST)
-
-    @property
-    def refusal_extra(self) -> float:
-        return self.refusal_cost - BASE_COST
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,15 +26,19 @@ __all__ = ["decision_of", "from_request", "refused_token", "write"]
 UNAUTHENTICATED = "(unauthenticated)"
 
 
-def codes_of(result: Any) -> list[str]:
-    errors = getattr(result, "errors", None) or []
-    codes = []
-    for error in errors:
+def reasons_of(result: Any) -> list[str]:
+    """Each error's true reason, in order: it may say more than the caller was told
+    (NO_LEGITIMATE_RELATIONSHIP). The audit record and the rate limit's price both read them."""
+    reasons = []
+    for error in getattr(result, "errors", None) or []:
         original = error.original_error
-        # The true reason, which may say more than the caller was told (NO_LEGITIMATE_RELATIONSHIP).
         code = original.reason if isinstance(original, HubError) else (error.extensions or {}).get("code")
-        codes.append(str(code or "ERROR"))
-    return sorted(set(codes))
+        reasons.append(str(code or "ERROR"))
+    return reasons
+
+
+def codes_of(result: Any) -> list[str]:
+    return sorted(set(reasons_of(result)))
 
 
 def _is_refusal(error: Any) -> bool:
