@@ -32,7 +32,8 @@
     ├── LinkageUnavailable                     LINKAGE_UNAVAILABLE (no model for the demographic fallback)
     ├── SourceError                            a field error: the other sources still answer
     │   ├── SourceUnavailable                  SOURCE_UNAVAILABLE
-    │   └── SourceTimeout (also TimeoutError)  SOURCE_TIMEOUT
+    │   ├── SourceTimeout (also TimeoutError)  SOURCE_TIMEOUT
+    │   └── SourceRefused                      SOURCE_REFUSED (a subgraph refused the hub's question)
     ├── OrgRegisterUnavailable                 ORG_REGISTER_UNAVAILABLE (caller unverifiable: refused)
     ├── ConsentUnavailable                     CONSENT_UNAVAILABLE (consent unreadable: nothing released)
     ├── AuditUnavailable                       AUDIT_UNAVAILABLE (fail closed: nothing released)
@@ -84,6 +85,7 @@ __all__ = [
     "RequestBudgetExceeded",
     "RequestRefused",
     "SourceError",
+    "SourceRefused",
     "SourceTimeout",
     "SourceUnavailable",
     "SubjectNotFound",
@@ -292,6 +294,13 @@ class SourceUnavailable(SourceError):
 
 class SourceTimeout(SourceError, TimeoutError):
     code = "SOURCE_TIMEOUT"
+
+
+class SourceRefused(SourceError):
+    """A source's subgraph refused the hub's question (its assertion, or a field its own policy does not
+    allow for the purpose): a failure to answer, never "not held"."""
+
+    code = "SOURCE_REFUSED"
 
 
 class OrgRegisterUnavailable(HubError):

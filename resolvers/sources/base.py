@@ -1,6 +1,9 @@
 """What a source is to the hub: the :class:`Source` protocol every adapter implements, the extra questions
 some sources can answer, and the span factory an adapter is given.
 
+Every question carries an :class:`~resolvers.sources.contract.Ask` (who asks, for what, under which audit
+record, which fields, whose councils' records): a subgraph receives it signed, a direct adapter applies it.
+
 A source is looked up in batches (one query per kind of key per request, however many people are asked
 for), each call under its own timeout. Failures never escape as driver errors: a source that is down,
 slow or broken raises :class:`~hub.errors.SourceUnavailable` or :class:`~hub.errors.SourceTimeout`, which
@@ -26,6 +29,7 @@ from typing import Literal, Protocol, TypeVar
 
 from hub.types import SubjectKey
 from linkage import Demographics, NormalisedNino
+from resolvers.sources.contract import Ask
 from resolvers.sources.records import DwpRecord, HousingBenefitRecord, SocialCareRecord
 
 __all__ = [
@@ -89,19 +93,20 @@ class Source(Protocol[R_co]):
     @property
     def name(self) -> str: ...
 
-    async def fetch(self, keys: Sequence[SubjectKey]) -> Sequence[R_co | None]:
-        """One result per key, in order: the source's record for it, or ``None`` if it holds none."""
+    async def fetch(self, keys: Sequence[SubjectKey], ask: Ask) -> Sequence[R_co | None]:
+        """One result per key, in order: the source's answer for it under the contract (in the ask's scope,
+        only the fields it selects), or ``None`` if it holds none the caller may be given."""
         ...
 
-    async def find_candidates(self, queries: Sequence[Demographics]) -> list[tuple[int, Demographics]]:
+    async def find_candidates(self, queries: Sequence[Demographics], ask: Ask) -> list[tuple[int, Demographics]]:
         """Records sharing a blocking key with each query: (query index, record) pairs."""
         ...
 
-    async def ties(self, keys: Sequence[SubjectKey]) -> list[tuple[frozenset[str], frozenset[str]]]:
+    async def ties(self, keys: Sequence[SubjectKey], ask: Ask) -> list[tuple[frozenset[str], frozenset[str]]]:
         """Per key: the councils its records here belong to, and the postcode districts they live in."""
         ...
 
-    async def record_ids(self, nino: NormalisedNino) -> list[str]:
+    async def record_ids(self, nino: NormalisedNino, ask: Ask) -> list[str]:
         """The ids of this source's records that carry this NINO (a correction names the records it is of)."""
         ...
 
@@ -131,11 +136,11 @@ class InboxChange(Protocol):
 class SpineSource(Source[DwpRecord], Protocol):
     """DWP, the spine: everyone with a NINO, where they live, and an inbox for changes of circumstance."""
 
-    async def people_of(self, keys: Sequence[SubjectKey]) -> list[tuple[str, dt.date]]:
+    async def people_of(self, keys: Sequence[SubjectKey], ask: Ask) -> list[tuple[str, dt.date]]:
         """(person id, date of birth) of the DWP people these keys name."""
         ...
 
-    async def homes(self, person_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    async def homes(self, person_ids: Sequence[str], ask: Ask) -> dict[str, tuple[str, ...]]:
         """Where each person lives, as keys to compare (never shown): for the auditors' same-address check."""
         ...
 
@@ -147,7 +152,7 @@ class SpineSource(Source[DwpRecord], Protocol):
 class ClaimsSource(Source[HousingBenefitRecord], Protocol):
     """The councils' Housing Benefit: claims, where a change of circumstance goes, and an inbox for it."""
 
-    async def open_claims(self, keys: Sequence[SubjectKey]) -> list[tuple[str, str]]:
+    async def open_claims(self, keys: Sequence[SubjectKey], ask: Ask) -> list[tuple[str, str]]:
         """(claim ref, council) of the open claims these keys name."""
         ...
 

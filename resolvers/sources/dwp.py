@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from hub.types import SubjectKey
 from resolvers.sources.base import InboxChange
+from resolvers.sources.contract import Ask, answer
 from resolvers.sources.demographics import PeopleTable
 from resolvers.sources.pg import PgSource, json_date
 from resolvers.sources.records import (
@@ -114,10 +115,10 @@ class DwpSource(PgSource):
         "id": ("p.person_id::text", "p.person_id = ANY($1::bigint[])"),
     }
 
-    async def fetch(self, keys: Sequence[SubjectKey]) -> list[DwpRecord | None]:
-        return await self.fetch_records(keys, _record)
+    async def fetch(self, keys: Sequence[SubjectKey], ask: Ask) -> list[DwpRecord | None]:
+        return answer(self.name, await self.fetch_records(keys, _record), ask)
 
-    async def people_of(self, keys: Sequence[SubjectKey]) -> list[tuple[str, dt.date]]:
+    async def people_of(self, keys: Sequence[SubjectKey], ask: Ask | None = None) -> list[tuple[str, dt.date]]:
         """(person id, date of birth) of the DWP people these keys name."""
         out: dict[str, dt.date] = {}
         for kind, sql in (
@@ -132,7 +133,7 @@ class DwpSource(PgSource):
                     out[row["id"]] = row["date_of_birth"]
         return sorted(out.items())
 
-    async def homes(self, person_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    async def homes(self, person_ids: Sequence[str], ask: Ask | None = None) -> dict[str, tuple[str, ...]]:
         """Where each person lives, as keys to compare (never shown): their household, and their postcode
         with the first line of their address, normalised. For the auditors' same-address check."""
         ids = [int(i) for i in person_ids if i.isdigit()]

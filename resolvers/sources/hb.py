@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from hub.types import SubjectKey
 from resolvers.sources.base import InboxChange
+from resolvers.sources.contract import Ask, answer
 from resolvers.sources.demographics import PeopleTable
 from resolvers.sources.pg import PgSource, json_date
 from resolvers.sources.records import DhpAward, HousingBenefitClaim, HousingBenefitRecord, TenancyType
@@ -77,10 +78,14 @@ class HousingBenefitSource(PgSource):
         "id": ("c.claim_ref", "c.claim_ref = ANY($1::text[])"),
     }
 
-    async def fetch(self, keys: Sequence[SubjectKey]) -> list[HousingBenefitRecord | None]:
-        return await self.fetch_records(keys, lambda rows: HousingBenefitRecord(claims=tuple(_claim(r) for r in rows)))
+    async def fetch(self, keys: Sequence[SubjectKey], ask: Ask) -> list[HousingBenefitRecord | None]:
+        return answer(
+            self.name,
+            await self.fetch_records(keys, lambda rows: HousingBenefitRecord(claims=tuple(_claim(r) for r in rows))),
+            ask,
+        )
 
-    async def open_claims(self, keys: Sequence[SubjectKey]) -> list[tuple[str, str]]:
+    async def open_claims(self, keys: Sequence[SubjectKey], ask: Ask | None = None) -> list[tuple[str, str]]:
         """(claim ref, council) of the open claims these keys name: where a change of circumstance goes."""
         out: dict[str, str] = {}
         for kind, column in (("id", "claim_ref"), ("nino", "nino")):

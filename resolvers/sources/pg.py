@@ -28,6 +28,7 @@ from hub.types import SubjectKey
 from linkage import Demographics, NormalisedNino
 from linkage.normalise import normalise_postcode, postcode_parts
 from resolvers.sources.base import DbSpan, no_span
+from resolvers.sources.contract import Ask
 from resolvers.sources.demographics import PeopleTable, candidate_sql, query_batch, record_from_row, scan_sql, ties_sql
 
 __all__ = ["PgSource", "json_date"]
@@ -120,14 +121,18 @@ class PgSource:
 
     people: PeopleTable
 
-    async def find_candidates(self, queries: Sequence[Demographics]) -> list[tuple[int, Demographics]]:
+    async def find_candidates(
+        self, queries: Sequence[Demographics], ask: Ask | None = None
+    ) -> list[tuple[int, Demographics]]:
         """Records that share a blocking key with each query: (query index, record) pairs."""
         if not queries:
             return []
         rows = await self._fetch(candidate_sql(self.people), *query_batch(queries).args)
         return [(row["i"], record_from_row(row)) for row in rows]
 
-    async def ties(self, keys: Sequence[SubjectKey]) -> list[tuple[frozenset[str], frozenset[str]]]:
+    async def ties(
+        self, keys: Sequence[SubjectKey], ask: Ask | None = None
+    ) -> list[tuple[frozenset[str], frozenset[str]]]:
         """Per key: the councils its records here belong to, and the postcode districts they live in."""
         found: dict[SubjectKey, tuple[set[str], set[str]]] = {}
         for kind in ("id", "nino"):
@@ -145,7 +150,7 @@ class PgSource:
                     districts.add(parts[2])
         return [(frozenset(found.get(k, ((), ()))[0]), frozenset(found.get(k, ((), ()))[1])) for k in keys]
 
-    async def record_ids(self, nino: NormalisedNino) -> list[str]:
+    async def record_ids(self, nino: NormalisedNino, ask: Ask | None = None) -> list[str]:
         """The ids of this source's records that carry this NINO (as keyed here, spaces and case aside)."""
         people = self.people
         if people.nino_column is None:

@@ -1,7 +1,8 @@
 """What a source answers: plain, immutable records, the same shape whichever transport fetched them.
 
-These are data, not GraphQL: an adapter builds them from its own rows (and, in the next step, a remote
-subgraph's answer will be read into them), and :mod:`resolvers.types` presents them in the schema. Keeping
+These are data, not GraphQL: an adapter builds them from its own rows, or from a subgraph's answer, and
+:mod:`resolvers.types` presents them in the schema. What a source answers under the contract
+(:func:`resolvers.sources.contract.answer`) has every field the question did not select set to None. Keeping
 the two apart means a source never depends on the hub's GraphQL types. A record may carry detail the
 schema never shows (a PIP award's points, a care plan, a protected address): the hub derives its yes/no
 answers from it (data minimisation, UK GDPR Art. 5(1)(c)), and only the GraphQL types decide what is
@@ -110,11 +111,13 @@ class DwpRecord:
     name: PersonName
     date_of_birth: dt.date
     held_address: Address
-    address_protected: bool  # a protected address is never released, whatever the purpose
+    address_protected: bool | None  # a protected address is never released, whatever the purpose
     awards_in_payment: tuple[BenefitAward, ...]
     declared_income: tuple[DeclaredIncome, ...]
     declared_capital: tuple[DeclaredCapital, ...]
     household_members: tuple[HouseholdMember, ...]
+    #: Derived by the source (the contract), so the award detail behind it need not leave it.
+    blue_badge_automatic_eligibility: bool | None = None
 
 
 # -- Housing Benefit ---------------------------------------------------------------------------------
@@ -155,6 +158,8 @@ class HousingBenefitRecord:
     """A person's claims, at every council that holds one."""
 
     claims: tuple[HousingBenefitClaim, ...]
+    #: Derived by the source over the claims the caller may be given: a current claim allows the room.
+    overnight_carer_room_awarded: bool | None = None
 
 
 # -- adult social care -------------------------------------------------------------------------------
@@ -202,3 +207,6 @@ class SocialCareRecord:
     placements: tuple[CarePlacement, ...]
     financial_assessments: tuple[FinancialAssessment, ...]
     council_codes: tuple[str, ...] = ()  # the councils whose client records are merged here, sorted
+    #: Derived by the source over current care plans (the plans themselves never leave it).
+    overnight_care_required: bool | None = None
+    domiciliary_hours_per_week: Decimal | None = None

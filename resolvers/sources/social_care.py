@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from hub.types import SubjectKey
+from resolvers.sources.contract import Ask, answer
 from resolvers.sources.demographics import PeopleTable
 from resolvers.sources.pg import PgSource, json_date
 from resolvers.sources.records import CarePlacement, CarePlan, FinancialAssessment, PlacementKind, SocialCareRecord
@@ -109,5 +110,5 @@ class SocialCareSource(PgSource):
         "id": ("cl.client_id", "cl.client_id = ANY($1::text[])"),
     }
 
-    async def fetch(self, keys: Sequence[SubjectKey]) -> list[SocialCareRecord | None]:
-        return await self.fetch_records(keys, lambda rows: merge([_client(r) for r in rows]))
+    async def fetch(self, keys: Sequence[SubjectKey], ask: Ask) -> list[SocialCareRecord | None]:
+        return answer(self.name, await self.fetch_records(keys, lambda rows: merge([_client(r) for r in rows])), ask)

@@ -1,0 +1,166 @@
+"""The purpose assertion: what the hub signs onto every call it makes to a source's subgraph.
+
+A short-lived JWT (EdDSA, the hub's own key, published as a JWKS at ``/.well-known/jwks.json``), typed
+``purpose+jwt`` so that it can never be mistaken for a caller's bearer token (RFC 8725's explicit typing),
+addressed to one source (``aud``), and bound to the exact request body (``body_sha256``), so it cannot be
+replayed for other people or other fields. It says who asks (``org``, ``org_type``), for what (``purpose``,
+``legal_basis``), under which hub audit record (``audit_id``), which fields (``fields``, contract
+coordinates), and whose councils' records may be answered (``councils``; null: every council's).
+
+The subgraph verifies it (:class:`AssertionVerifier`) before reading anything, and then enforces its own
+copy of what the hub may ask of it for that purpose: the assertion is the hub's word, not the data owner's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from resolvers.sources.contract import Ask
+
+__all__ = [
+    "ASSERTION_TYPE",
+    "Assertion",
+    "AssertionSigner",
+    "AssertionVerifier",
+    "InvalidAssertion",
+    "body_digest",
+]
+
+ASSERTION_TYPE = "purpose+jwt"
+_REQUIRED = ["iss", "aud", "iat", "nbf", "exp", "jti", "purpose", "legal_basis", "org", "org_type", "audit_id"]
+
+
+class InvalidAssertion(Exception):
+    """An assertion that does not verify; ``reason`` is stable and safe to log (never the token)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def body_digest(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Assertion:
+    """A verified assertion's claims."""
+
+    jti: str
+    audience: str
+    purpose: str
+    legal_basis: str
+    org: str
+    org_type: str
+    audit_id: uuid.UUID
+    fields: frozenset[str]
+    councils: frozenset[str] | None
+    expires: int
+
+
+class AssertionSigner:
+    """The hub's side: mints one assertion per call."""
+
+    def __init__(self, private_key: Ed25519PrivateKey, kid: str, *, issuer: str, lifetime_seconds: int = 60) -> None:
+        self._key = private_key
+        self.kid = kid
+        self.issuer = issuer
+        self.lifetime_seconds = lifetime_seconds
+
+    def mint(self, *, audience: str, ask: Ask, fields: Sequence[str], body: bytes, now: float | None = None) -> str:
+        issued = int(time.time() if now is None else now)
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": audience,
+            "sub": ask.org,
+            "iat": issued,
+            "nbf": issued,
+            "exp": issued + self.lifetime_seconds,
+            "jti": uuid.uuid4().hex,
+            "purpose": ask.purpose,
+            "legal_basis": ask.legal_basis,
+            "org": ask.org,
+            "org_type": ask.org_type,
+            "audit_id": str(ask.audit_id),
+            "fields": sorted(fields),
+            "councils": None if ask.councils is None else sorted(ask.councils),
+            "body_sha256": body_digest(body),
+        }
+        return jwt.encode(claims, self._key, algorithm="EdDSA", headers={"kid": self.kid, "typ": ASSERTION_TYPE})
+
+
+class AssertionVerifier:
+    """The subgraph's side: the hub's public keys (a JWKS document), the hub's issuer, this source's id."""
+
+    def __init__(self, jwks: Mapping[str, Any], *, issuer: str, audience: str, leeway_seconds: int = 5) -> None:
+        self._keys: dict[str, Any] = {}
+        for raw in jwks.get("keys", []):
+            key = jwt.PyJWK(raw)
+            if key.algorithm_name != "EdDSA" or not raw.get("kid"):
+                continue  # only the hub's Ed25519 keys, each named
+            self._keys[raw["kid"]] = key.key
+        self.issuer = issuer
+        self.audience = audience
+        self.leeway_seconds = leeway_seconds
+
+    def verify(self, token: str, body: bytes) -> Assertion:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise InvalidAssertion("malformed") from None
+        if header.get("typ") != ASSERTION_TYPE:
+            raise InvalidAssertion("not a purpose assertion")
+        if header.get("alg") != "EdDSA":
+            raise InvalidAssertion("algorithm not accepted")
+        key = self._keys.get(str(header.get("kid")))
+        if key is None:
+            raise InvalidAssertion("unknown signing key")
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=["EdDSA"],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway_seconds,
+                options={"require": _REQUIRED},
+            )
+        except jwt.ExpiredSignatureError:
+            raise InvalidAssertion("expired") from None
+        except jwt.InvalidAudienceError:
+            raise InvalidAssertion("wrong audience") from None
+        except jwt.InvalidIssuerError:
+            raise InvalidAssertion("wrong issuer") from None
+        except jwt.PyJWTError:
+            raise InvalidAssertion("invalid") from None
+        if claims.get("body_sha256") != body_digest(body):
+            raise InvalidAssertion("not for this request")
+        fields, councils = claims.get("fields"), claims.get("councils")
+        if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
+            raise InvalidAssertion("invalid fields")
+        if councils is not None and (not isinstance(councils, list) or not all(isinstance(c, str) for c in councils)):
+            raise InvalidAssertion("invalid councils")
+        try:
+            audit_id = uuid.UUID(str(claims["audit_id"]))
+        except ValueError:
+            raise InvalidAssertion("invalid audit id") from None
+        return Assertion(
+            jti=str(claims["jti"]),
+            audience=self.audience,
+            purpose=str(claims["purpose"]),
+            legal_basis=str(claims["legal_basis"]),
+            org=str(claims["org"]),
+            org_type=str(claims["org_type"]),
+            audit_id=audit_id,
+            fields=frozenset(fields),
+            councils=None if councils is None else frozenset(councils),
+            expires=int(claims["exp"]),
+        )
