@@ -112,7 +112,7 @@ def roles_for(
     async def prune_buckets() -> None:
         await ratelimits.prune(hub_pool, statement_timeout=background)
 
-    answers = answers_from(services.sources.dwp)
+    answers = answers_from(services.sources.dwp, {p.id: p.legal_basis for p in services.register.purposes.values()})
 
     async def recheck_interests() -> None:
         await services.interests.recheck(answers)

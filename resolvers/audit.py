@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 
 import strawberry
 from strawberry.types import Info
@@ -327,7 +328,12 @@ class AuditQuery:
         until: dt.datetime | None = None,
     ) -> list[AuditAnomaly]:
         start, end = period(since, until)
-        homes = info.context.services.sources.dwp.homes
+        ask = await info.context.ask()
+        dwp = info.context.services.sources.dwp
+
+        async def homes(person_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+            return await dwp.homes(person_ids, ask)
+
         return [_anomaly(a) for a in await info.context.services.audit_log.anomalies(start, end, homes=homes)]
 
     @strawberry.field(

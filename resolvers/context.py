@@ -35,6 +35,7 @@ from hub.records.orgs import OrgRegister
 from hub.types import SubjectKey
 from linkage import KeyedHash, KeyRing, NormalisedNino, user_hash
 from resolvers.sources import Sources
+from resolvers.sources.contract import HUB_PURPOSES, Ask, Selection, selection_from
 from resolvers.sources.records import DwpRecord, HousingBenefitRecord, SocialCareRecord
 
 __all__ = ["RequestContext", "Services"]
@@ -69,6 +70,7 @@ class RequestContext:
     purpose: PurposeSpec | None = None
     claimed_purpose: str | None = None  # what the operation asked for, recorded even when refused
     allowed_fields: frozenset[str] = frozenset()
+    selected_fields: frozenset[str] = frozenset()  # what the operation resolves, within allowed_fields
     refused: bool = False
     audited: bool = False
     subjects: list[KeyedHash] = field(default_factory=list)
@@ -88,7 +90,50 @@ class RequestContext:
     _index_loader: DataLoader[NormalisedNino, IndexedPerson | None] | None = None
     _own_subject: str | None = None
     _own_person: uuid.UUID | None = None
+    _ask: Ask | None = None
     _tie_loaders: dict[str, DataLoader[SubjectKey, tuple[frozenset[str], frozenset[str]]]] = field(default_factory=dict)
+
+    async def council_scope(self) -> frozenset[str] | None:
+        """Whose councils' Housing Benefit and social-care records may be given to the caller: ``None`` for
+        every council's (a national body, or a purpose that says ``cross_council``); otherwise its own
+        council's (a partner's: its controlling council's), and none when it serves no council."""
+        org, spec = self.organisation, self.purpose
+        if org is None or spec is None:
+            return frozenset()
+        if org.national or spec.cross_council:
+            return None
+        own = await self.services.orgs.council_served(org)
+        return frozenset() if own is None else frozenset({own})
+
+    async def ask(self) -> Ask:
+        """What every source is asked under, for this request: the purpose decided, the caller, this
+        request's audit record, the fields selected (within the allow-list) and the councils in scope."""
+        if self._ask is None:
+            spec = self.purpose
+            assert spec is not None, "sources are read only once a purpose is decided"
+            self._ask = Ask(
+                purpose=spec.id,
+                legal_basis=spec.legal_basis,
+                org=self.caller.org,
+                org_type=self.caller.org_type,
+                audit_id=self.request_id,
+                selection=selection_from(self.selected_fields),
+                councils=await self.council_scope(),
+            )
+        return self._ask
+
+    def hub_ask(self, purpose: str, selection: Selection) -> Ask:
+        """A question the hub asks for itself under one of its own purposes (HUB_PURPOSES), for this
+        request's caller and audit record, of every council's records (it answers whose a record is)."""
+        return Ask(
+            purpose=purpose,
+            legal_basis=HUB_PURPOSES[purpose],
+            org=self.caller.org,
+            org_type=self.caller.org_type,
+            audit_id=self.request_id,
+            selection=selection,
+            councils=None,
+        )
 
     def tie_loader(self, source_name: str) -> DataLoader[SubjectKey, tuple[frozenset[str], frozenset[str]]]:
         """A subject's councils and postcode districts in one source, batched per request like fetches."""
@@ -97,7 +142,7 @@ class RequestContext:
             source = self.services.sources[source_name]
 
             async def batch(keys: list[SubjectKey]) -> Sequence[tuple[frozenset[str], frozenset[str]]]:
-                return await source.ties(keys)
+                return await source.ties(keys, await self.ask())
 
             loader = DataLoader(load_fn=batch)
             self._tie_loaders[source_name] = loader
@@ -156,7 +201,7 @@ class RequestContext:
             source = self.services.sources[source_name]
 
             async def batch(keys: list[SubjectKey]) -> Sequence[object | None]:
-                answer = await source.fetch(keys)
+                answer = await source.fetch(keys, await self.ask())
                 self.sources_read.add(source.name)  # only once it answered
                 return answer
 

@@ -30,6 +30,7 @@ from resolvers import arguments
 from resolvers.arguments import cursor, number, page_size
 from resolvers.context import RequestContext
 from resolvers.sensitivity import tier
+from resolvers.sources.contract import CORRECTION_ROUTING_PURPOSE
 from resolvers.types import Purpose
 
 __all__ = ["OWNER_OF_TYPE", "CorrectionMutation", "CorrectionQuery"]
@@ -118,12 +119,19 @@ async def _owners(ctx: RequestContext, source: str, records: Sequence[str]) -> d
         return {None: list(records)}
     owners: dict[str | None, list[str]] = {}
     if source == "hb":
-        found = await ctx.services.sources.hb.fetch([("id", r) for r in records])
+        # Whose each claim is, whichever council: the question is who answers the report, not what it says.
+        whose = ctx.hub_ask(
+            CORRECTION_ROUTING_PURPOSE,
+            {"HbPerson": frozenset({"claims"}), "HousingBenefitClaim": frozenset({"councilCode"})},
+        )
+        found = await ctx.services.sources.hb.fetch([("id", r) for r in records], whose)
         for record_id, hb in zip(records, found, strict=True):
             for claim in hb.claims if hb is not None else ():
                 owners.setdefault(claim.council_code, []).append(record_id)
     else:
-        ties = await ctx.services.sources[source].ties([("id", r) for r in records])
+        ties = await ctx.services.sources[source].ties(
+            [("id", r) for r in records], ctx.hub_ask(CORRECTION_ROUTING_PURPOSE, {})
+        )
         for record_id, (councils, _) in zip(records, ties, strict=True):
             for council in councils:
                 owners.setdefault(council, []).append(record_id)
@@ -175,7 +183,7 @@ class CorrectionMutation:
         indexed = await ctx.index_loader().load(keyed)
         records = indexed.records.get(source, []) if indexed is not None else []
         if not records:
-            records = await ctx.services.sources[source].record_ids(keyed)
+            records = await ctx.services.sources[source].record_ids(keyed, ctx.hub_ask(CORRECTION_ROUTING_PURPOSE, {}))
         owners = await _reportable(ctx, await _owners(ctx, source, records))
         if not owners:
             raise SubjectNotFound("the source holds no record of the person the reporter could have received")

@@ -21,6 +21,7 @@ from linkage import Band, Demographics, NormalisedNino
 from linkage.link import Decision, normalised_nino
 from linkage.normalise import normalise_name, normalise_postcode
 from resolvers.context import RequestContext
+from resolvers.sources.contract import LINKAGE_PURPOSE
 
 __all__ = ["check_identification", "indexed_person", "match_demographics"]
 
@@ -116,7 +117,7 @@ async def match_demographics(ctx: RequestContext, query: Demographics) -> tuple[
     check_identification(query, tier)
     spine = ctx.services.sources.dwp
     with span("welfare_hub.link", attributes={f"{NS}.link.method": "probabilistic"}) as link:
-        candidates = await spine.find_candidates([query])
+        candidates = await spine.find_candidates([query], ctx.hub_ask(LINKAGE_PURPOSE, {}))
         ctx.identity_sources.add("dwp")
         decision = identity.decide(query, candidates)
         assert decision is not None

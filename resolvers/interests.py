@@ -10,6 +10,7 @@ which give one answer (SUBJECT_NOT_FOUND, one message; the audit record keeps th
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import strawberry
@@ -23,10 +24,10 @@ from linkage.link import person_key_for
 from resolvers import arguments
 from resolvers.arguments import cursor, number, page_size
 from resolvers.context import RequestContext
-from resolvers.derived import blue_badge_automatic
 from resolvers.relationship import require_relationship
 from resolvers.sensitivity import tier
 from resolvers.sources.base import Source
+from resolvers.sources.contract import Ask, fetched, selection_from
 from resolvers.sources.records import DwpRecord
 from resolvers.types import Purpose
 
@@ -36,18 +37,37 @@ __all__ = ["WATCHED", "InterestMutation", "InterestQuery", "answers_from"]
 WATCHED: Mapping[Purpose, tuple[str, Callable[[DwpRecord], bool]]] = {
     Purpose.BLUE_BADGE: (
         "DwpRecord.blueBadgeAutomaticEligibility",
-        lambda record: blue_badge_automatic(record.awards_in_payment),
+        lambda record: fetched(record.blue_badge_automatic_eligibility),
     ),
 }
 _BY_FIELD = dict(WATCHED.values())
 
 
-def answers_from(dwp: Source[DwpRecord]) -> Callable[[str, Sequence[str]], Awaitable[dict[str, bool]]]:
-    """What the re-check reads: each DWP person's answer now, for a watched field."""
+#: Who asks DWP when the hub re-reads a watched answer: the hub itself (each change is released, and audited,
+#: only when the team that registered the interest reads it).
+HUB_ORG, HUB_ORG_TYPE = "welfare-hub", "hub"
+
+
+def answers_from(
+    dwp: Source[DwpRecord], legal_bases: Mapping[str, str]
+) -> Callable[[str, Sequence[str]], Awaitable[dict[str, bool]]]:
+    """What the re-check reads: each DWP person's answer now, for a watched field (only that field is asked
+    for, under the purpose that releases it; ``legal_bases`` by purpose, from the register)."""
+    purposes = {field: purpose.value for purpose, (field, _) in WATCHED.items()}
 
     async def answers(field: str, person_ids: Sequence[str]) -> dict[str, bool]:
         read = _BY_FIELD[field]
-        records = await dwp.fetch([("id", pid) for pid in person_ids])
+        purpose = purposes[field]
+        ask = Ask(
+            purpose=purpose,
+            legal_basis=legal_bases.get(purpose, ""),
+            org=HUB_ORG,
+            org_type=HUB_ORG_TYPE,
+            audit_id=uuid.uuid4(),
+            selection=selection_from([field]),
+            councils=None,
+        )
+        records = await dwp.fetch([("id", pid) for pid in person_ids], ask)
         return {pid: read(r) for pid, r in zip(person_ids, records, strict=True) if r is not None}
 
     return answers
@@ -117,7 +137,7 @@ class InterestMutation:
         if indexed is not None and ctx.own_person_known is not None and indexed.person_key == ctx.own_person_known:
             raise own
         dwp = ctx.services.sources.dwp
-        people = await dwp.people_of([("nino", keyed)])
+        people = await dwp.people_of([("nino", keyed)], await ctx.ask())
         if not people:
             raise SubjectNotFound("DWP holds no one with this NINO")
         person_id = people[0][0]
@@ -127,7 +147,7 @@ class InterestMutation:
         await require_relationship(ctx, {"dwp": [("id", person_id)]})
         # The pseudonym a lookup of this person gives this organisation (by the link index when it knows them).
         reference = subject_reference(person_key=indexed.person_key if indexed is not None else None, nino=keyed)
-        (record,) = await dwp.fetch([("id", person_id)])
+        (record,) = await dwp.fetch([("id", person_id)], (await ctx.ask()).asking(selection_from([field])))
         assert record is not None, "people_of has just found this person"
         ctx.sources_read.add("dwp")
         row = await ctx.services.interests.register(

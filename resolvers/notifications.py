@@ -160,7 +160,7 @@ async def _link(
         if indexed is not None and indexed.records.get("dwp"):
             keys: dict[str, list[SubjectKey]] = {s: [("id", r) for r in ids] for s, ids in indexed.records.items()}
             return indexed.records["dwp"][0], None, keys
-        found = await ctx.services.sources.dwp.people_of([("nino", keyed)])
+        found = await ctx.services.sources.dwp.people_of([("nino", keyed)], await ctx.ask())
         if found:
             person_id, born = found[0]
             return person_id, born, {"dwp": [("id", person_id)], "hb": [("nino", keyed)]}
@@ -192,7 +192,7 @@ async def _hb_targets(ctx: RequestContext, keys: list[SubjectKey]) -> list[Targe
     if not keys:
         return []
     try:
-        claims = await ctx.services.sources.hb.open_claims(keys)
+        claims = await ctx.services.sources.hb.open_claims(keys, await ctx.ask())
     except SourceError:
         if any(kind != "id" for kind, _ in keys):
             raise
@@ -249,7 +249,7 @@ class NotificationMutation:
             # routes of, just anyone.
             await require_relationship(ctx, keys, sources=_TIE_SOURCES)
             if born is None:  # not read while linking: once now
-                people = await ctx.services.sources.dwp.people_of([("id", person_id)])
+                people = await ctx.services.sources.dwp.people_of([("id", person_id)], await ctx.ask())
                 born = people[0][1] if people else None
             if born is not None and effective_date < born:
                 raise InvalidEffectiveDate("the change is dated before the person was born")

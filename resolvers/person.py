@@ -23,6 +23,7 @@ from hub.errors import (
     MatchNeedsReview,
     NoLegitimateRelationship,
     OwnRecord,
+    SourceUnavailable,
     SubjectNotFound,
 )
 from hub.types import SubjectKey, subject_reference
@@ -34,7 +35,7 @@ from resolvers.relationship import allowed_sources, council_held, require_held, 
 from resolvers.sensitivity import tier
 from resolvers.sources import records
 from resolvers.sources.base import SOURCE_NAMES
-from resolvers.sources.social_care import held_by, merge
+from resolvers.sources.contract import merge_care, merge_claims
 from resolvers.types import DwpRecord, HousingBenefitRecord, Purpose, SocialCareRecord
 
 __all__ = ["Person", "PersonDemographics", "PersonQuery"]
@@ -82,9 +83,12 @@ class Person:
     async def housing_benefit(self, info: Info[RequestContext, None]) -> records.HousingBenefitRecord | None:
         keys = self.keys.get("hb", [])
         found = _held(await info.context.loader("hb").load_many(keys)) if keys else []
-        ours = await council_held(info.context)  # another council's claims are that council's to share
-        claims = tuple(c for r in found for c in r.claims if ours(c.council_code))
-        return records.HousingBenefitRecord(claims=claims) if claims else None
+        # The source answers only the claims of the councils in scope (another council's claims are that
+        # council's to share); where a claim says whose it is, the hub holds it to that as well.
+        ours = await council_held(info.context)
+        if any(c.council_code is not None and not ours(c.council_code) for r in found for c in r.claims or ()):
+            raise SourceUnavailable("hb", "source hb answered outside the councils it was asked about")
+        return merge_claims(found)
 
     @strawberry.field(
         description="What the councils' adult social care teams hold about you.",
@@ -94,8 +98,13 @@ class Person:
     async def social_care(self, info: Info[RequestContext, None]) -> records.SocialCareRecord | None:
         keys = self.keys.get("social_care", [])
         found = _held(await info.context.loader("social_care").load_many(keys)) if keys else []
-        # Another council's care records are that council's to share.
-        return held_by(merge(found), await council_held(info.context)) if found else None
+        # Another council's care records are that council's to share: the source answers only those in scope.
+        ours = await council_held(info.context)
+        if any(not ours(c) for r in found for c in r.council_codes):
+            raise SourceUnavailable(
+                "social_care", "source social_care answered outside the councils it was asked about"
+            )
+        return merge_care(found) if found else None
 
 
 @strawberry.type(directives=tier("identity"))

@@ -15,7 +15,6 @@ from hub.errors import NoLegitimateRelationship, SubjectNotFound
 from hub.types import SubjectKey
 from resolvers.context import RequestContext
 from resolvers.sources.base import SOURCE_NAMES
-from resolvers.sources.records import HousingBenefitRecord, SocialCareRecord
 
 __all__ = ["allowed_sources", "council_held", "require_held", "require_relationship"]
 
@@ -70,12 +69,8 @@ async def require_held(ctx: RequestContext, keys: Mapping[str, Sequence[SubjectK
     for r in results:
         if isinstance(r, BaseException) and not isinstance(r, Exception):
             raise r
-    ours = await council_held(ctx)
-    answered = [
-        [x for x in r if x is not None and _ours(name, x, ours)]
-        for name, r in zip(names, results, strict=True)
-        if not isinstance(r, BaseException)
-    ]
+    # The sources answer only what the caller may be given (the ask's councils): a record here is held.
+    answered = [[x for x in r if x is not None] for r in results if not isinstance(r, BaseException)]
     if any(answered):
         return
     failed = [r for r in results if isinstance(r, Exception)]
@@ -85,23 +80,7 @@ async def require_held(ctx: RequestContext, keys: Mapping[str, Sequence[SubjectK
 
 
 async def council_held(ctx: RequestContext) -> Callable[[str | None], bool]:
-    """Which councils' Housing Benefit and social-care records may be released to the caller: a national
-    body's, or under a purpose that says ``cross_council``, every council's; otherwise only those its own
-    council holds (a partner's: its controlling council's), and none when it serves no council."""
-    org, spec = ctx.organisation, ctx.purpose
-    if org is None or spec is None:
-        return lambda council: False
-    if org.national or spec.cross_council:
-        return lambda council: True
-    own = await ctx.services.orgs.council_served(org)
-    return lambda council: own is not None and council == own
-
-
-def _ours(source: str, record: object, ours: Callable[[str | None], bool]) -> bool:
-    """Whether ``record`` (of ``source``) holds anything the caller may be given: councils' records are
-    judged by the council that holds them."""
-    if isinstance(record, HousingBenefitRecord):
-        return any(ours(c.council_code) for c in record.claims)
-    if isinstance(record, SocialCareRecord):
-        return any(ours(c) for c in record.council_codes)
-    return True
+    """Which councils' records may be released to the caller (:meth:`RequestContext.council_scope`), as a
+    test: the sources answer only those, and the hub checks again wherever a record says whose it is."""
+    scope = await ctx.council_scope()
+    return lambda council: scope is None or (council is not None and council in scope)

@@ -21,9 +21,9 @@ from enum import Enum
 import strawberry
 
 from hub.errors import ProtectedAddress
-from resolvers.derived import blue_badge_automatic, overnight_care_required
 from resolvers.sensitivity import tier
 from resolvers.sources import records
+from resolvers.sources.contract import fetched
 from resolvers.sources.records import Benefit, PlacementKind, TenancyType
 
 __all__ = [
@@ -150,7 +150,7 @@ class DwpRecord:
         )
     )
     def blue_badge_automatic_eligibility(self, record: strawberry.Parent[records.DwpRecord]) -> bool:
-        return blue_badge_automatic(record.awards_in_payment)
+        return fetched(record.blue_badge_automatic_eligibility)  # derived by DWP: the award detail stays there
 
     @strawberry.field(
         description="Your address as DWP holds it. Never released when your address is protected.",
@@ -197,7 +197,7 @@ class HousingBenefitRecord:
 
     @strawberry.field(description="Yes/no: a current claim allows a bedroom for an overnight carer.")
     def overnight_carer_room_awarded(self, record: strawberry.Parent[records.HousingBenefitRecord]) -> bool:
-        return any(c.overnight_carer_room and c.end_date is None for c in record.claims)
+        return fetched(record.overnight_carer_room_awarded)  # derived by the HB team, over the claims in scope
 
 
 @strawberry.type(
@@ -235,12 +235,8 @@ class SocialCareRecord:
         )
     )
     def overnight_care_required(self, record: strawberry.Parent[records.SocialCareRecord]) -> bool:
-        return overnight_care_required(record.care_plans)
+        return fetched(record.overnight_care_required)  # derived by social care: the care plans stay there
 
     @strawberry.field(description="Domiciliary care hours a week under current care plans.")
     def domiciliary_hours_per_week(self, record: strawberry.Parent[records.SocialCareRecord]) -> Decimal:
-        today = dt.date.today()
-        return sum(
-            (p.domiciliary_hours_per_week for p in record.care_plans if p.end_date is None or p.end_date >= today),
-            Decimal(0),
-        )
+        return fetched(record.domiciliary_hours_per_week)

@@ -141,6 +141,9 @@ class PurposeGuard(SchemaExtension):
         coordinates = {c for c in field_coordinates(schema, operation, fragments) if not is_public(c)}
         ctx.purpose = decide(ctx.services.register, ctx.caller, purpose_id, coordinates)
         ctx.allowed_fields = ctx.purpose.fields
+        # What the sources are asked for: the caller's selection, within the allow-list (decide has refused
+        # anything outside it); a field the purpose does not allow is never asked of a source.
+        ctx.selected_fields = frozenset(coordinates) & ctx.allowed_fields
         if ctx.purpose.consent_required and operation.operation is OperationType.QUERY:
             # Whose consent: the person named by NINO (a consent-based lookup names one, so it can be checked
             # before anything is read; demographics alone could not be).

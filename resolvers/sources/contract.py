@@ -35,13 +35,16 @@ from resolvers.sources.records import (
 
 __all__ = [
     "CONTRACT_FIELDS",
+    "CORRECTION_ROUTING_PURPOSE",
     "ENTITIES",
+    "HUB_PURPOSES",
     "HUB_TYPES",
     "LINKAGE_PURPOSE",
     "Ask",
     "Selection",
     "answer",
     "coordinates",
+    "fetched",
     "merge_care",
     "merge_claims",
     "selection_from",
@@ -135,6 +138,14 @@ HUB_TYPES: Mapping[str, str] = {
 #: The hub's own purpose for identity matching (candidate search, the batch link build): a source answers
 #: comparison fields only under it, and only for the records being linked.
 LINKAGE_PURPOSE = "LINKAGE"
+#: The hub's own purpose for routing a reported inaccuracy to the organisation whose record it is.
+CORRECTION_ROUTING_PURPOSE = "CORRECTION_ROUTING"
+
+#: The hub's own purposes (questions the hub asks for itself, never released as they are), with their basis.
+HUB_PURPOSES: Mapping[str, str] = {
+    LINKAGE_PURPOSE: "UK GDPR Art. 5(1)(d) accuracy: finding the same person's records before any release",
+    CORRECTION_ROUTING_PURPOSE: "UK GDPR Art. 16 and 19: rectification, told to the controller of the record",
+}
 
 #: The fields asked for, per contract type (GraphQL names): ``{"DwpPerson": {"name"}, "PersonName": {...}}``.
 Selection = Mapping[str, frozenset[str]]
@@ -158,9 +169,10 @@ class Ask:
     def of(self, entity: str) -> frozenset[str]:
         return self.selection.get(entity, frozenset())
 
-    def asking(self, selection: Selection) -> Ask:
-        """The same question for other fields (the hub's own questions: ties, record ids, open claims)."""
-        return dataclasses.replace(self, selection=selection)
+    def asking(self, selection: Selection, *, every_council: bool = False) -> Ask:
+        """The same question for other fields (the hub's own questions: whose a record is, the answer an
+        interest watches); ``every_council`` when the question is whose the record is, not its content."""
+        return dataclasses.replace(self, selection=selection, councils=None if every_council else self.councils)
 
 
 def selection_from(hub_coordinates: Iterable[str]) -> dict[str, frozenset[str]]:
@@ -194,6 +206,14 @@ def coordinates(entity: str, selection: Selection) -> list[str]:
 
     walk(entity)
     return out
+
+
+def fetched(value: T | None) -> T:
+    """A field of an answer that the hub asked for: None here means it read a field it did not select (a
+    fault in the hub, refused loudly rather than answered as empty)."""
+    if value is None:
+        raise LookupError("the hub read a field it did not ask the source for")
+    return value
 
 
 # -- answering ---------------------------------------------------------------------------------------

@@ -67,7 +67,9 @@ async def _recheck(settings: Settings) -> int:
     hub = await create_store_pool(settings.service_url("hub"))
     dwp = await create_store_pool(settings.service_url("src_dwp"))  # with the sources' JSON codecs
     try:
-        return await InterestStore(hub, timeout=10).recheck(answers_from(DwpSource(dwp, timeout=10)))
+        return await InterestStore(hub, timeout=10).recheck(
+            answers_from(DwpSource(dwp, timeout=10), {"BLUE_BADGE": "test"})
+        )
     finally:
         await hub.close()
         await dwp.close()

@@ -34,6 +34,7 @@ from resolvers.sources import DwpSource, HousingBenefitSource, SocialCareSource,
 from resolvers.sources.base import SpanLike
 from resolvers.sources.pg import PgSource
 from tests import people as P
+from tests.asks import full_ask
 from tests.conftest import free_port
 
 
@@ -60,8 +61,9 @@ def _hb_claims(r: records.HousingBenefitRecord) -> object:
     return tuple(c.claim_ref for c in r.claims)
 
 
-def _care_plans(r: records.SocialCareRecord) -> object:
-    return tuple(p.start_date for p in r.care_plans)
+def _care_answers(r: records.SocialCareRecord) -> object:
+    # The care plans never leave social care: what crosses is the answers derived from the current ones.
+    return (r.overnight_care_required, r.domiciliary_hours_per_week)
 
 
 CASES = [
@@ -92,8 +94,8 @@ CASES = [
         "src_social_care",
         "social_care",
         records.SocialCareRecord,
-        {"SC000001": _care_plans, "SC000002": _care_plans},
-        {"SC000001": (dt.date(2022, 5, 1),), "SC000002": (dt.date(2021, 1, 1), dt.date(2019, 1, 1))},
+        {"SC000001": _care_answers, "SC000002": _care_answers},
+        {"SC000001": (True, Decimal("14.0")), "SC000002": (False, Decimal("7.5"))},
         "SC999999",
         {P.BADGE_DLA: "SC000001", P.CARE_ONLY: "SC000002"},
         (frozenset({"E09000901"}), frozenset({"NT1"})),
@@ -207,7 +209,7 @@ async def test_fetch_by_ids_is_one_query_whatever_the_number_of_keys(
     # Known and unknown keys interleaved, and a key asked twice: each gets its own answer, in order.
     asked = [held[0], *strangers[:1], *held[1:], *strangers[1:], held[0]]
     async with adapter(case, settings) as a:
-        found = await a.source.fetch([("id", k) for k in asked])
+        found = await a.source.fetch([("id", k) for k in asked], full_ask())
     assert len(found) == len(asked)
     for key, record in zip(asked, found, strict=True):
         if key in case.held:
@@ -221,8 +223,8 @@ async def test_fetch_by_ids_is_one_query_whatever_the_number_of_keys(
 async def test_fetch_by_nino_is_one_query(case: Case, settings: Settings, people: Any) -> None:
     asked = [*case.nino_of, P.ABSENT]
     async with adapter(case, settings) as a:
-        by_nino = await a.source.fetch([("nino", n) for n in asked])
-        by_id = await a.source.fetch([("id", case.nino_of[n]) for n in case.nino_of])
+        by_nino = await a.source.fetch([("nino", n) for n in asked], full_ask())
+        by_id = await a.source.fetch([("id", case.nino_of[n]) for n in case.nino_of], full_ask())
     assert by_nino == [*by_id, None]  # the same record, whichever key names it
     assert len(a.statements) == 2  # one for the NINOs, one for the ids
 
@@ -231,8 +233,8 @@ async def test_a_batch_of_both_kinds_is_one_query_per_kind(case: Case, settings:
     nino, record_id = next(iter(case.nino_of.items()))
     keys: list[SubjectKey] = [("nino", P.ABSENT), ("id", record_id), ("nino", nino), ("id", case.unknown_id)]
     async with adapter(case, settings) as a:
-        first, by_id, by_nino, nobody = await a.source.fetch(keys)
-        assert await a.source.fetch([]) == []
+        first, by_id, by_nino, nobody = await a.source.fetch(keys, full_ask())
+        assert await a.source.fetch([], full_ask()) == []
     assert first is None
     assert nobody is None
     assert by_id is not None
@@ -242,7 +244,7 @@ async def test_a_batch_of_both_kinds_is_one_query_per_kind(case: Case, settings:
 
 async def test_records_are_plain_data(case: Case, settings: Settings, people: Any) -> None:
     async with adapter(case, settings) as a:
-        found = await a.source.fetch([("id", k) for k in case.held])
+        found = await a.source.fetch([("id", k) for k in case.held], full_ask())
     assert all(isinstance(r, case.record) for r in found)
     for record in found:
         _assert_plain(record)
@@ -295,7 +297,7 @@ async def test_record_ids_carry_the_nino(case: Case, settings: Settings, people:
 # -- failures --------------------------------------------------------------------------------------------
 
 OPERATIONS: dict[str, Callable[[Any], Awaitable[object]]] = {
-    "fetch": lambda s: s.fetch([("nino", P.BADGE_DLA)]),
+    "fetch": lambda s: s.fetch([("nino", P.BADGE_DLA)], full_ask()),
     "find_candidates": lambda s: s.find_candidates([Demographics(family_name="Okafor", dob=dt.date(1950, 3, 14))]),
     "ties": lambda s: s.ties([("nino", P.BADGE_DLA)]),
     "record_ids": lambda s: s.record_ids(NormalisedNino(P.BADGE_DLA)),
@@ -333,7 +335,7 @@ async def test_a_slow_connection_is_a_timeout(case: Case, settings: Settings, pe
     async with adapter(case, settings, source_timeout=0.3, on_connect=slow) as a:
         started = time.monotonic()
         with pytest.raises(SourceTimeout) as raised:
-            await a.source.fetch([("nino", P.BADGE_DLA)])
+            await a.source.fetch([("nino", P.BADGE_DLA)], full_ask())
         assert time.monotonic() - started < 2.0
     _assert_mapped(raised.value, case, "SOURCE_TIMEOUT", a.spans)
 
@@ -360,7 +362,7 @@ async def test_an_unreachable_source_is_unavailable(
 
 async def test_each_query_is_one_span_with_no_values(case: Case, settings: Settings, people: Any) -> None:
     async with adapter(case, settings) as a:
-        found = await a.source.fetch([("nino", P.BADGE_DLA)])
+        found = await a.source.fetch([("nino", P.BADGE_DLA)], full_ask())
     ((namespace, sql),) = a.spans.opened
     assert namespace == "ns-test"
     assert "$1" in sql
