@@ -2,6 +2,7 @@
 background roles.
 
 Routes: ``POST /graphql`` (bearer token required; GraphiQL on GET outside production), ``/audit/keys``,
+``/.well-known/jwks.json`` (the key the hub signs its questions to subgraphs with),
 the auditor console, ``/healthz`` (the process is alive), ``/readyz`` (every store answers now). Wiring only:
 the HTTP pieces are in :mod:`hub.http`, the roles in :mod:`hub.roles`, the request's work below them.
 """
@@ -51,6 +52,7 @@ from hub.http import (
     health_routes,
     publication_routes,
 )
+from hub.ops.issuer import IssuerKey
 from hub.records.complaints import ComplaintStore
 from hub.records.consent import ConsentStore
 from hub.records.corrections import CorrectionStore
@@ -106,6 +108,17 @@ def _key_paths(settings: Settings) -> tuple[Path, Path]:
     if problems or settings.keys_path is None or settings.audit_keys_path is None:
         raise ConfigError(problems)
     return settings.keys_path, settings.audit_keys_path
+
+
+def _assertion_key(settings: Settings) -> IssuerKey | None:
+    """The hub's key for the purpose assertions it signs to subgraphs: needed once any source is one."""
+    if settings.assertion_key_path is None:
+        if settings.subgraph_urls:
+            raise ConfigError(
+                ["WELFARE_HUB_ASSERTION_KEY (the key that signs the hub's questions to subgraphs) is not set"]
+            )
+        return None
+    return IssuerKey.load(settings.assertion_key_path)
 
 
 def _observer(hooks: Hooks, store: StoreName) -> Callable[[asyncpg.Connection], Awaitable[None]] | None:
@@ -165,6 +178,7 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
     keys_path, audit_keys_path = _key_paths(settings)
     hooks = hooks or Hooks()
     audit_keys = AuditKeys.load(audit_keys_path)
+    assertion_key = _assertion_key(settings)
     tracing.configure(settings.otel)
     span_store = SpanStore() if settings.trace_retention_days > 0 else None
     schema = build_schema(settings)
@@ -247,6 +261,10 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
         except Exception as e:
             log.error("audit write for a rate-limited request failed: %s", type(e).__name__)
 
+    async def assertion_keys_document(request: Request) -> Response:
+        # The key the hub signs its questions to the sources' subgraphs with: they verify every one.
+        return JSONResponse(assertion_key.jwks() if assertion_key is not None else {"keys": []})
+
     async def audit_keys_document(request: Request) -> Response:
         # Published so that auditors can check checkpoints, and exports, without trusting the hub's store.
         return JSONResponse(audit_keys.public_document())
@@ -266,6 +284,7 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
         routes=[
             Route("/graphql", view.endpoint, methods=["GET", "POST"]),
             Route("/audit/keys", audit_keys_document),
+            Route("/.well-known/jwks.json", assertion_keys_document),
             *console_routes(
                 services=state.services,
                 schema=schema,

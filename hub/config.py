@@ -33,6 +33,12 @@ _STORE_ENV: dict[StoreName, str] = {
     "src_hb": "WELFARE_HUB_HB_URL",
     "src_social_care": "WELFARE_HUB_SOCIAL_CARE_URL",
 }
+#: The variable that names each source's subgraph, when its owner serves one (the hub then never reads its store).
+_SUBGRAPH_ENV: dict[str, str] = {
+    "dwp": "WELFARE_HUB_SUBGRAPH_DWP_URL",
+    "hb": "WELFARE_HUB_SUBGRAPH_HB_URL",
+    "social_care": "WELFARE_HUB_SUBGRAPH_SOCIAL_CARE_URL",
+}
 #: The variable that names each store's URL when there is no DATABASE_URL (for messages that say what to fix).
 STORE_URL_VARIABLES: Mapping[StoreName, str] = _STORE_ENV
 _PREFIX = re.compile(r"[a-z][a-z0-9_]{0,30}")
@@ -84,6 +90,13 @@ class Settings:
     rate_limit_timeout: float = 0.5  # a rate-limit check's wait on the shared store, then this pod's own buckets
     source_timeout: float = 2.0
     audit_timeout: float = 2.0
+    #: Sources answered by their owners' subgraphs (source name -> base URL); the others are read directly.
+    subgraph_urls: Mapping[str, str] = field(default_factory=dict)
+    assertion_key_path: Path | None = None  # the hub's Ed25519 key that signs its purpose assertions
+    assertion_issuer: str = "welfare-hub"  # the assertions' ``iss``, as the subgraphs expect it
+    subgraph_breaker_failures: int = 5  # consecutive failures that open a subgraph's circuit breaker
+    subgraph_breaker_seconds: float = 5.0  # how long it stays open before one probe is let through
+    subgraph_max_body_bytes: int = 1 << 20  # the most of a subgraph's answer the hub reads
     unauthenticated_audit_per_second: float = 50.0  # refused tokens audited one by one, at most, a second
     org_cache_seconds: float = 30.0  # how long a change to the organisation register may take to apply
     max_depth: int = 8
@@ -163,6 +176,19 @@ class Settings:
         prefix = env.get("WELFARE_HUB_DB_PREFIX", "")
         if prefix and not _PREFIX.fullmatch(prefix):
             problems.append("WELFARE_HUB_DB_PREFIX must be lower-case letters, digits and _, at most 31")
+        subgraph_urls: dict[str, str] = {}
+        for source, var in _SUBGRAPH_ENV.items():
+            raw = (env.get(var) or "").strip()
+            if not raw:
+                continue
+            url = urlsplit(raw)
+            loopback = url.hostname in {"127.0.0.1", "::1", "localhost"}
+            if url.scheme not in {"http", "https"} or not url.hostname or url.query or url.fragment:
+                problems.append(f"{var} must be an http(s) base URL, got {raw!r}")
+            elif url.scheme == "http" and not loopback and mode == "production":
+                problems.append(f"{var}: a subgraph off this host is reached over https only in production")
+            else:
+                subgraph_urls[source] = raw.rstrip("/")
         store_urls: dict[StoreName, str] = {}
         for store, var in _STORE_ENV.items():
             if env.get(var):
@@ -216,6 +242,16 @@ class Settings:
             user_in_flight=int(number("WELFARE_HUB_USER_IN_FLIGHT", cls.user_in_flight, integer=True, minimum=1)),
             trusted_proxies=proxies(env.get("WELFARE_HUB_TRUSTED_PROXIES", "")),
             source_timeout=number("WELFARE_HUB_SOURCE_TIMEOUT_MS", 2000, minimum=1) / 1000,
+            subgraph_urls=subgraph_urls,
+            assertion_key_path=path("WELFARE_HUB_ASSERTION_KEY", None),
+            assertion_issuer=text("WELFARE_HUB_ASSERTION_ISSUER", cls.assertion_issuer),
+            subgraph_breaker_failures=int(
+                number("WELFARE_HUB_SUBGRAPH_BREAKER_FAILURES", 5, integer=True, minimum=1, maximum=1000)
+            ),
+            subgraph_breaker_seconds=number("WELFARE_HUB_SUBGRAPH_BREAKER_MS", 5000, minimum=1, maximum=600_000) / 1000,
+            subgraph_max_body_bytes=int(
+                number("WELFARE_HUB_SUBGRAPH_MAX_BODY_BYTES", 1 << 20, integer=True, minimum=1024, maximum=64 << 20)
+            ),
             audit_timeout=number("WELFARE_HUB_AUDIT_TIMEOUT_MS", 2000, minimum=1) / 1000,
             unauthenticated_audit_per_second=number(
                 "WELFARE_HUB_UNAUTHENTICATED_AUDIT_PER_SECOND", cls.unauthenticated_audit_per_second, minimum=1
@@ -254,6 +290,10 @@ class Settings:
             problems.append("WELFARE_HUB_KEYS (the hub's HMAC key ring) is not set")
         if self.audit_keys_path is None:
             problems.append("WELFARE_HUB_AUDIT_KEYS (the keys that sign audit checkpoints) is not set")
+        if self.subgraph_urls and self.assertion_key_path is None:
+            problems.append(
+                "WELFARE_HUB_ASSERTION_KEY (the key that signs the hub's questions to subgraphs) is not set"
+            )
         if self.database_url is None and not self.store_urls:
             problems.append("no database: set DATABASE_URL or the four WELFARE_HUB_*_URL variables")
         return problems

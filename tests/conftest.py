@@ -87,6 +87,7 @@ async def settings(
     jwks.write_text(__import__("json").dumps(issuer.jwks()))
     write_key_ring(keys / "ring.json", new_key_ring_document("test-k1"))
     AuditKeys.generate("test-a1").save(keys / "audit.json")
+    IssuerKey.generate("test-hub-1").save(keys / "hub-assertion.json")
     s = Settings(
         database_url=server_url,
         db_prefix=f"t{uuid.uuid4().hex[:10]}_",
@@ -96,6 +97,7 @@ async def settings(
         jwks_path=jwks,
         keys_path=keys / "ring.json",
         audit_keys_path=keys / "audit.json",
+        assertion_key_path=keys / "hub-assertion.json",
         source_timeout=1.0,
         org_cache_seconds=0.0,  # tests re-register organisations between requests
         rate_limits_path=Path(__file__).parent / "ratelimits.toml",  # only the rate-limit tests are limited

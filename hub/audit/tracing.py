@@ -238,5 +238,14 @@ class TraceMiddleware:
 
 
 _ROUTES = frozenset(
-    {"/graphql", "/healthz", "/readyz", "/audit/keys", "/audit/console", "/audit/console/login", "/transparency"}
+    {
+        "/graphql",
+        "/healthz",
+        "/readyz",
+        "/audit/keys",
+        "/.well-known/jwks.json",
+        "/audit/console",
+        "/audit/console/login",
+        "/transparency",
+    }
 )

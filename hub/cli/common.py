@@ -82,6 +82,7 @@ def with_local_keys(settings: Settings) -> Settings:
         jwks_path=settings.jwks_path or paths.jwks,
         keys_path=settings.keys_path or paths.key_ring,
         audit_keys_path=settings.audit_keys_path or paths.audit,
+        assertion_key_path=settings.assertion_key_path or paths.assertion,
         link_model_path=settings.link_model_path or settings.data_dir / "link-model.json",
     )
 

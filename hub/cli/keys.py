@@ -33,6 +33,8 @@ def _cmd_keys_init(settings: Settings, args: argparse.Namespace) -> int:
                 "jwks": str(paths.jwks),
                 "issuer_key": str(paths.issuer),
                 "audit_keys": str(paths.audit),
+                "assertion_key": str(paths.assertion),
+                "assertion_jwks": str(paths.assertion_jwks),
             }
         )
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,8 @@ class KeyPaths:
     issuer: Path
     jwks: Path
     audit: Path
+    assertion: Path  # the hub's own key for the purpose assertions it signs to subgraphs
+    assertion_jwks: Path  # its public half, as the subgraphs are given it
 
 
 #: The council the demo organisations serve (the synthetic data's first).
@@ -51,6 +54,8 @@ def ensure_keys(data_dir: Path) -> KeyPaths:
         folder / "demo-issuer.json",
         folder / "demo-issuer.jwks.json",
         folder / "audit-signing.json",
+        folder / "hub-assertion.json",
+        folder / "hub-assertion.jwks.json",
     )
     if not paths.key_ring.exists():
         write_key_ring(paths.key_ring, new_key_ring_document())
@@ -59,6 +64,9 @@ def ensure_keys(data_dir: Path) -> KeyPaths:
     if not paths.issuer.exists():
         IssuerKey.generate().save(paths.issuer)
     paths.jwks.write_text(json.dumps(IssuerKey.load(paths.issuer).jwks(), indent=2))
+    if not paths.assertion.exists():
+        IssuerKey.generate(kid=f"hub-{uuid.uuid4().hex[:8]}").save(paths.assertion)
+    paths.assertion_jwks.write_text(json.dumps(IssuerKey.load(paths.assertion).jwks(), indent=2))
     return paths
 
 
