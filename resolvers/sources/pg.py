@@ -169,7 +169,18 @@ class PgSource:
         rows = await self._fetch(scan_sql(self.people), after, limit)
         return [record_from_row(row) for row in rows]
 
-    async def people_by_nino(self, ninos: Sequence[NormalisedNino]) -> list[Demographics]:
+    async def feed(self, after: str | None, limit: int, ask: Ask | None = None) -> list[Demographics]:
+        """This source's own records after record id ``after`` (None: from the first), in id order: the
+        keyset feed a batch link run reads, a chunk at a time."""
+        if after is None:
+            cursor: object = self.people.first_cursor
+        elif self.people.id_type == "bigint":
+            cursor = int(after)
+        else:
+            cursor = after
+        return await self.scan(cursor, limit)
+
+    async def people_by_nino(self, ninos: Sequence[str], ask: Ask | None = None) -> list[Demographics]:
         """Records whose NINO, normalised, is one of ``ninos``."""
         nino = self.people.nino_column
         if nino is None:

@@ -126,7 +126,7 @@ async def build_links(
                     reread = spine is not None and done is not None and after <= done
                     todo: list[Demographics] = []
                     if not reread:
-                        fresh = set() if force else await _unchanged(hub, source.name, records, ring, version)
+                        fresh = set() if force else await unchanged_records(hub, source.name, records, ring, version)
                         todo = [r for r in records if r.record_id not in fresh]
                         counts.add(source.name, "unchanged", len(records) - len(todo))
                     in_flight.append((records, reread, submit(work, source.name, records, todo)))
@@ -164,7 +164,7 @@ def _spine_decision(record: Demographics) -> Decision:
     return Decision(Band.LINK, "nino", Candidate(record.record_id, 1.0, 0.0, ()))
 
 
-async def _unchanged(
+async def unchanged_records(
     hub: asyncpg.Connection, source: str, records: Sequence[Demographics], ring: KeyRing, version: str
 ) -> set[str]:
     rows = await hub.fetch(
