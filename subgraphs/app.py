@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -259,6 +260,12 @@ class Subgraph:
             with trace.span("access log", "client", **{"db.system.name": "postgresql"}):
                 entry_id = await self.access_log.write(entry)
         except Replayed:
+            # The second use is logged too (without the id, which the first use holds), and refused.
+            again = dataclasses.replace(entry, jti=None, outcome="refused", reason="assertion replayed")
+            try:
+                await self.access_log.write(again)
+            except Exception as e:
+                log.warning("subgraph %s: a refusal was not logged: %s", self.config.source, type(e).__name__)
             return _Answer(401, {"errors": [_error("ASSERTION_INVALID", "the purpose assertion was already used")]})
         except Exception as e:
             # Fail closed: a question the owner cannot account for is not answered.
