@@ -108,7 +108,6 @@ class SubgraphRequest:
 
     source: Any  # the source's direct adapter (DwpSource, HousingBenefitSource, SocialCareSource)
     ask: Ask
-    fetches: int = 0  # how many times the source's records were fetched (one per request: asserted in tests)
     _ties: DataLoader[SubjectKey, tuple[frozenset[str], frozenset[str]]] | None = field(default=None, repr=False)
 
     def in_scope(self, council: str | None) -> bool:
@@ -129,7 +128,6 @@ class SubgraphRequest:
             if key is not None:
                 wanted.append((i, key))
         if wanted:
-            self.fetches += 1
             trace = current_trace.get()
             with trace.span("fetch", keys=len(wanted)) if trace is not None else contextlib.nullcontext():
                 found = await self.source.fetch([k for _, k in wanted], self.ask)

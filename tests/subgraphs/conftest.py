@@ -45,7 +45,7 @@ SECRET = "subgraph-test-secret-0123456789abcdef"
 SOURCES = ("dwp", "hb", "social_care")
 
 
-def _url(base: str, database: str, user: str | None) -> str:
+def db_url(base: str, database: str, user: str | None) -> str:
     parts = urlsplit(base)
     host = parts.hostname or "127.0.0.1"
     netloc = f"{user}@{host}:{parts.port or 5432}" if user else parts.netloc
@@ -114,13 +114,13 @@ async def _insert_others(admin: dict[StoreName, asyncpg.Connection]) -> None:
 
 def owner_url(settings: Settings, store: StoreName) -> str:
     assert settings.database_url is not None
-    return _url(settings.database_url, settings.database_name(store), store_role_names(settings.db_prefix, store)[0])
+    return db_url(settings.database_url, settings.database_name(store), store_role_names(settings.db_prefix, store)[0])
 
 
 def reader_url(settings: Settings, store: StoreName) -> str:
     """The store's read-only role: a subgraph given it cannot write its access log."""
     assert settings.database_url is not None
-    return _url(settings.database_url, settings.database_name(store), store_role_names(settings.db_prefix, store)[1])
+    return db_url(settings.database_url, settings.database_name(store), store_role_names(settings.db_prefix, store)[1])
 
 
 @pytest.fixture(scope="session")
