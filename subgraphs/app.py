@@ -129,7 +129,12 @@ class Subgraph:
         reset = current_trace.set(trace)
         try:
             with trace.span("POST /graphql", "server", **{"http.request.method": "POST"}) as server:
-                answer = await self._answer(request, trace)
+                try:
+                    answer = await self._answer(request, trace)
+                except Exception as e:
+                    # Whatever failed, the hub gets the wire's shape (and no message that could quote data).
+                    log.error("subgraph %s: request failed: %s", self.config.source, type(e).__name__)
+                    answer = _Answer(500, {"data": None, "errors": [_error("INTERNAL", "internal error")]})
                 server.attributes["http.response.status_code"] = answer.status
                 if answer.status >= 400 or answer.body.get("errors"):
                     codes = [e.get("extensions", {}).get("code", "") for e in answer.body.get("errors", [])]

@@ -47,6 +47,7 @@ class Limits:
     max_aliases: int = 20
     max_tokens: int = 10_000
     max_representations: int = 1000
+    max_fragments: int = 100
 
 
 class Refused(Exception):
@@ -124,10 +125,15 @@ def check_document(
     if len(operations) != 1 or operations[0].operation is not OperationType.QUERY:
         raise Refused("OPERATION_NOT_SUPPORTED", "one query operation a document")
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    if len(fragments) > limits.max_fragments:
+        raise Refused("QUERY_TOO_COMPLEX", f"at most {limits.max_fragments} fragments a document")
     cost = _Cost(fragments)
-    for name in fragments:
-        cost.fragment(name)
-    depth, fields, aliases = cost.of(operations[0].selection_set)
+    try:
+        for name in fragments:
+            cost.fragment(name)
+        depth, fields, aliases = cost.of(operations[0].selection_set)
+    except RecursionError:  # fragments nested past Python's stack: far past any limit below
+        raise Refused("QUERY_TOO_COMPLEX", "the document nests too deeply") from None
     if depth > limits.max_depth or fields > limits.max_fields or aliases > limits.max_aliases:
         raise Refused(
             "QUERY_TOO_COMPLEX",

@@ -294,3 +294,22 @@ async def test_a_costly_document_is_refused(subgraphs: dict[str, Running], signe
     answer = await call(signer, subgraphs["dwp"], document, VARIABLES, ask(BADGE, purpose="BLUE_BADGE"))
     assert answer.codes == ["QUERY_TOO_COMPLEX"]
     read_nothing(answer)
+
+
+async def test_fragments_nested_past_the_stack_are_refused(
+    subgraphs: dict[str, Running], signer: AssertionSigner
+) -> None:
+    for n, refused in ((99, False), (100, True), (1200, True)):
+        fragments = " ".join(f"fragment F{i} on DwpPerson {{ ...F{i + 1} }}" for i in range(n))
+        document = (
+            "query($r: [_Any!]!) { _entities(representations: $r) { ...F0 } } "
+            + fragments
+            + f" fragment F{n} on DwpPerson {{ blueBadgeAutomaticEligibility }}"
+        )
+        answer = await call(signer, subgraphs["dwp"], document, VARIABLES, ask(BADGE, purpose="BLUE_BADGE"))
+        assert answer.status == 200
+        if refused:
+            assert answer.codes == ["QUERY_TOO_COMPLEX"]
+            read_nothing(answer)
+        else:
+            assert answer.body["data"]["_entities"] == [{"blueBadgeAutomaticEligibility": True}]
