@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from hub.cli import audit, keys, link, orgs, policy, serving, stores
+from hub.cli import audit, keys, link, orgs, policy, serving, stores, subgraph
 from hub.cli.common import unreachable
 from hub.config import Settings
 from hub.errors import ConfigError
@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="welfare-hub", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", required=True)
     # The order of --help: migrate, seed, serve, demo, keys, audit, link, orgs, policy, token.
-    for group in (stores, serving, keys, audit, link, orgs, policy):
+    for group in (stores, serving, keys, audit, link, orgs, policy, subgraph):
         group.add_commands(sub)
     keys.add_token_command(sub)
     return parser

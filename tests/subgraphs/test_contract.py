@@ -1,0 +1,79 @@
+"""The published contracts are the schemas printed from code; each owner's policy names only contract
+fields, and no more of a person than the hub's own register allows the purpose."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+from graphql import ObjectTypeDefinitionNode, parse
+
+from hub.errors import ConfigError
+from resolvers.sources.contract import ENTITIES, LINKAGE_PURPOSE, selection_from
+from subgraphs.policy import CANDIDATE_FIELDS, contract_coordinates, load_policy
+from subgraphs.schema import build_schema
+
+ROOT = Path(__file__).resolve().parents[2]
+HUB_INTERNAL = {"nino", "recordId", "councils", "postcodeDistricts", "recordIds", "homeKeys", "openClaims"}
+
+
+@pytest.mark.parametrize("source", sorted(ENTITIES))
+def test_the_printed_schema_is_the_published_contract(source: str) -> None:
+    assert build_schema(source).as_str() + "\n" == (ROOT / "subgraphs" / f"{source}.graphql").read_text()
+
+
+@pytest.mark.parametrize("source", sorted(ENTITIES))
+def test_every_field_and_type_is_described(source: str) -> None:
+    document = parse((ROOT / "subgraphs" / f"{source}.graphql").read_text())
+    for definition in document.definitions:
+        if not isinstance(definition, ObjectTypeDefinitionNode) or definition.name.value.startswith("_"):
+            continue
+        if definition.name.value != "Query":
+            assert definition.description is not None, definition.name.value
+        for f in definition.fields or ():
+            if not f.name.value.startswith("_"):
+                assert f.description is not None, f"{definition.name.value}.{f.name.value}"
+
+
+def test_candidate_fields_are_the_schemas() -> None:
+    document = parse((ROOT / "subgraphs" / "dwp.graphql").read_text())
+    (candidate,) = [d for d in document.definitions if getattr(d, "name", None) and d.name.value == "Candidate"]  # type: ignore[attr-defined]
+    assert tuple(f.name.value for f in candidate.fields) == CANDIDATE_FIELDS  # type: ignore[attr-defined]
+
+
+def internal(coordinate: str) -> bool:
+    """A hub-internal question (the keys, ties, record ids, homes, open claims), not a person's data."""
+    type_name, _, name = coordinate.partition(".")
+    return type_name == "OpenClaim" or (type_name in ENTITIES.values() and name in HUB_INTERNAL)
+
+
+@pytest.mark.parametrize("source", sorted(ENTITIES))
+def test_the_owners_policy_allows_no_more_of_a_person_than_the_register(source: str) -> None:
+    register = tomllib.loads((ROOT / "policy" / "purposes.toml").read_text())["purposes"]
+    policy = load_policy(source)
+    offered = contract_coordinates(source)
+    for purpose, allowed in policy.purposes.items():
+        assert allowed <= offered
+        if purpose == LINKAGE_PURPOSE:
+            assert allowed == {"Query.candidates", *(f"Candidate.{f}" for f in CANDIDATE_FIELDS)}
+            continue
+        assert not [c for c in allowed if c.startswith(("Query.", "Candidate."))], purpose
+        hub = selection_from(register[purpose]["fields"])
+        person = {c for c in allowed if not internal(c)}
+        beyond = {c for c in person if c.partition(".")[2] not in hub.get(c.partition(".")[0], frozenset())}
+        # The one person field beyond the register: the notifications' date of birth (an effective date's check).
+        assert beyond <= {"DwpPerson.dateOfBirth"}, (purpose, beyond)
+
+
+def test_a_policy_naming_what_the_contract_lacks_lists_every_problem(tmp_path: Path) -> None:
+    path = tmp_path / "dwp.toml"
+    path.write_text(
+        '[purposes]\nBLUE_BADGE = ["DwpPerson.blueBadge", "HbPerson.claims"]\nX = "DwpPerson.nino"\n'
+        'LINKAGE = ["Query.candidates", "DwpPerson.nino"]\n[other]\n'
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_policy("dwp", path)
+    problems = "\n".join(raised.value.problems)
+    for needle in ("DwpPerson.blueBadge", "HbPerson.claims", "X must be a list", "candidate search", "unknown table"):
+        assert needle in problems
