@@ -8,6 +8,7 @@ COPY pyproject.toml README.md ./
 COPY hub ./hub
 COPY linkage ./linkage
 COPY resolvers ./resolvers
+COPY subgraphs ./subgraphs
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 FROM python:3.11.11-slim-bookworm
