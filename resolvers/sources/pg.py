@@ -112,7 +112,8 @@ class PgSource:
                 continue
             typed: list[object] = list(values)
             if kind == "id" and self.people.id_type == "bigint":
-                typed = [int(v) for v in values]
+                # An id that is not this source's kind of id names no record here (never an error).
+                typed = [int(v) for v in values if v.isascii() and v.isdigit() and len(v) <= 18]
             for row in await self._fetch(self.record_sql.format(key=key_expr, where=where), typed):
                 found.setdefault((kind, row["k"]), []).append(row)
         return [build(found[key]) if key in found else None for key in keys]
@@ -140,10 +141,11 @@ class PgSource:
             if not values:
                 continue
             if kind == "id" and self.people.id_type == "bigint":
-                values = [int(str(v)) for v in values]
+                values = [int(str(v)) for v in values if str(v).isascii() and str(v).isdigit() and len(str(v)) <= 18]
             for row in await self._fetch(ties_sql(self.people, kind), values):
                 councils, districts = found.setdefault((kind, row["k"]), (set(), set()))
-                if row["council_code"]:
+                # Only the councils asked about: whether another council holds a record is its to say.
+                if row["council_code"] and (ask is None or ask.councils is None or row["council_code"] in ask.councils):
                     councils.add(row["council_code"])
                 parts = postcode_parts(normalise_postcode(row["postcode"]))
                 if parts is not None:
