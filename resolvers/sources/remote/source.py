@@ -217,11 +217,10 @@ class DwpSubgraph(SubgraphSource[DwpRecord]):
     entity = ENTITIES["dwp"]
 
     def _record(self, entity: Entity, ask: Ask) -> DwpRecord:
-        record: DwpRecord = build(DwpRecord, entity.values)
-        if "address" not in ask.of(self.entity):
-            return record
         # Whether the address is protected travels with the address (ADDRESS_PROTECTED at its path).
-        return dataclasses.replace(record, address_protected=entity.address_protected)
+        protected = entity.address_protected if "address" in ask.of(self.entity) else None
+        record: DwpRecord = build(DwpRecord, entity.values, address_protected=protected)
+        return record
 
     async def people_of(self, keys: Sequence[SubjectKey], ask: Ask) -> list[tuple[str, dt.date]]:
         """(person id, date of birth) of the DWP people these keys name."""
@@ -294,11 +293,11 @@ class CareSubgraph(SubgraphSource[SocialCareRecord]):
     entity = ENTITIES["social_care"]
 
     def _record(self, entity: Entity, ask: Ask) -> SocialCareRecord:
-        record: SocialCareRecord = build(SocialCareRecord, entity.values)
         councils = entity.values.get("councils")
         # The councils it answers for, when asked (the direct answer always knows them; the wire says only
         # what was asked). Care plans never cross the wire: only the answers derived from them do.
-        return dataclasses.replace(record, council_codes=tuple(sorted(councils or ())))
+        record: SocialCareRecord = build(SocialCareRecord, entity.values, council_codes=tuple(sorted(councils or ())))
+        return record
 
 
 def subgraph_sources(

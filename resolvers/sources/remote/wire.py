@@ -144,12 +144,14 @@ def _nullable(decode: Decode) -> Decode:
 
 
 def _list_of(decode: Decode) -> Decode:
+    """A list of non-null items (a null item is malformed: the records hold none)."""
+
     def each(v: Any) -> tuple[Any, ...]:
         if not isinstance(v, list):
             raise Malformed("a list field is not a list")
-        return tuple(decode(x) for x in v)
+        return tuple([decode(x) for x in v])
 
-    return _nullable(each)
+    return each
 
 
 # -- the contract's types, as records ----------------------------------------------------------------
@@ -173,19 +175,20 @@ _RECORD_OF: Mapping[str, type] = {
 
 #: Fields that are the hub's own questions or keys, not attributes of a record: their wire types.
 _OWN_FIELDS: Mapping[str, Decode] = {
-    "recordId": _nullable(_str),
-    "nino": _nullable(_str),
+    "recordId": _str,
+    "nino": _str,
     "councils": _list_of(_str),
     "postcodeDistricts": _list_of(_str),
     "recordIds": _list_of(_str),
     "homeKeys": _list_of(_str),
-    "claimRef": _nullable(_str),
-    "councilCode": _nullable(_str),
+    "claimRef": _str,
+    "councilCode": _str,
 }
 
 _SCALARS: Mapping[Any, Decode] = {str: _str, int: _int, bool: _bool, dt.date: _date, Decimal: _decimal}
 
 
+@functools.cache
 def attribute(field: str) -> str:
     """The record attribute a contract field fills (as the contract's projection names it)."""
     if field == "address":
@@ -209,40 +212,46 @@ def _hints(cls: type) -> dict[str, Any]:
 
 
 def _object(type_name: str, selection: Selection, *, entity: bool = False) -> Decode:
-    """The decoder of one object of ``type_name`` holding exactly the selected fields (or, when none is
-    selected, only ``__typename``: GraphQL needs a selection, and it tells nothing).
+    """The decoder of one (non-null) object of ``type_name`` holding exactly the selected fields (or, when
+    none is selected, only ``__typename``: GraphQL needs a selection, and it tells nothing). Any field
+    may be null.
 
     An entity (``entity=True``) also carries ``__typename`` (checked by :meth:`EntityPlan.decode`) and is
-    decoded to its values, not a record: some of its fields are keys or the hub's own questions."""
+    decoded to its values by field name, not a record: some of its fields are keys or the hub's own
+    questions. Other objects are built as their record at once (every attribute not answered None)."""
     chosen = sorted(f for f in selection.get(type_name, ()) if f in CONTRACT_FIELDS[type_name])
     record = None if entity else _RECORD_OF.get(type_name)
-    decoders: dict[str, Decode] = {f: _field(type_name, f, selection) for f in chosen}
-    if entity:
-        expected = frozenset({"__typename", *chosen})
-    elif not chosen:
-        expected = frozenset({"__typename"})
-    else:
-        expected = frozenset(chosen)
+    expected = frozenset({"__typename", *chosen} if entity or not chosen else chosen)
+    if record is None:
+        named = tuple((f, _field(type_name, f, selection)) for f in chosen)
 
-    def decode(v: Any) -> Any:
-        if not isinstance(v, dict):
-            raise Malformed(f"a {type_name} is not an object")
-        if v.keys() != expected:
+        def values(v: Any) -> dict[str, Any]:
+            if not isinstance(v, dict) or v.keys() != expected:
+                raise Malformed(f"a {type_name} does not hold exactly the fields asked for")
+            return {f: None if (x := v[f]) is None else decode(x) for f, decode in named}
+
+        return values
+    # Precomputed, since this runs for every object of every answer: the record's attributes, all None,
+    # and which attribute each answered field fills.
+    blank: dict[str, Any] = dict.fromkeys((f.name for f in dataclasses.fields(record)), None)
+    filled = tuple((f, attribute(f), _field(type_name, f, selection)) for f in chosen)
+
+    def built(v: Any) -> Any:
+        if not isinstance(v, dict) or v.keys() != expected:
             raise Malformed(f"a {type_name} does not hold exactly the fields asked for")
-        if not chosen and not entity:
-            if v["__typename"] != type_name:
-                raise Malformed(f"a {type_name} is of another type")
-            values: dict[str, Any] = {}
-        else:
-            values = {f: decoders[f](v[f]) for f in chosen}
-        if record is None:
-            return values
-        return build(record, values)
+        if not chosen and v["__typename"] != type_name:
+            raise Malformed(f"a {type_name} is of another type")
+        attrs = blank.copy()
+        for f, name, decode in filled:
+            x = v[f]
+            attrs[name] = None if x is None else decode(x)
+        return record(**attrs)
 
-    return _nullable(decode)
+    return built
 
 
 def _field(type_name: str, field: str, selection: Selection) -> Decode:
+    """The decoder of one field's non-null value."""
     child = CONTRACT_FIELDS[type_name][field]
     record = _RECORD_OF.get(type_name)
     hint = _hints(record).get(attribute(field)) if record is not None else None
@@ -254,19 +263,26 @@ def _field(type_name: str, field: str, selection: Selection) -> Decode:
     if child is not None:
         decode = _object(child, selection)
     elif isinstance(leaf, type) and issubclass(leaf, enum.Enum):
-        decode = _nullable(_enum(leaf))
+        decode = _enum(leaf)
     else:
-        decode = _nullable(_SCALARS[leaf])
+        decode = _SCALARS[leaf]
     return _list_of(decode) if many else decode
 
 
-def build(record: type, values: Mapping[str, Any]) -> Any:
-    """A record with the answered fields and every other attribute None (as the contract projects it)."""
-    attrs: dict[str, Any] = dict.fromkeys((f.name for f in dataclasses.fields(record)), None)
+@functools.cache
+def _blank(record: type) -> dict[str, Any]:
+    return dict.fromkeys((f.name for f in dataclasses.fields(record)), None)
+
+
+def build(record: type, values: Mapping[str, Any], **attributes: Any) -> Any:
+    """A record with the answered fields (and ``attributes``), every other attribute None (as the contract
+    projects it)."""
+    attrs = _blank(record).copy()
     for field, value in values.items():
         name = attribute(field)
         if name in attrs:
             attrs[name] = value
+    attrs.update(attributes)
     return record(**attrs)
 
 
