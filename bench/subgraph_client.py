@@ -3,8 +3,9 @@ the same HTTP hop made with aiohttp alone and with httpx, against one local serv
 
 The server (aiohttp.web, a separate process, so its CPU is not counted) answers every POST with the same
 well-formed ``_entities`` answer for a batch of three DWP people (names, date of birth, address, awards).
-The client process measures its own CPU (``time.process_time``) over N sequential keep-alive calls, after
-a warm-up, each target in turn, for several rounds (the machine drifts: compare within a round):
+The client process measures its own CPU (``time.process_time``) over N keep-alive calls per target (one or
+``--concurrency`` in flight), after a warm-up, the targets interleaved in blocks, for several rounds (the
+machine drifts: compare within a round):
 
 - ``transport``: ``DwpSubgraph.fetch`` as the hub calls it: mint the assertion, build the document (cached),
   POST, read capped, parse, check and decode into records.
@@ -12,7 +13,7 @@ a warm-up, each target in turn, for several rounds (the machine drifts: compare 
 - ``httpx hop``: the same with an ``httpx.AsyncClient`` (streamed read, parsed).
 - ``no network``: the transport's own work without the hop (mint + decode), for the split.
 
-    python -m bench.subgraph_client --calls 3000 --rounds 3
+    python -m bench.subgraph_client --calls 3000 --rounds 3 [--concurrency 32]
 """
 
 from __future__ import annotations
@@ -110,17 +111,39 @@ def _ask() -> Ask:
     )
 
 
-async def _measure(name: str, call: Callable[[], Awaitable[Any]], calls: int, warmup: int) -> dict[str, Any]:
-    for _ in range(warmup):
-        await call()
-    cpu, wall = time.process_time(), time.perf_counter()
-    for _ in range(calls):
-        await call()
-    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    return {"target": name, "cpu_us_per_call": cpu / calls * 1e6, "wall_us_per_call": wall / calls * 1e6}
+BLOCKS = 6  # each target runs in this many interleaved blocks, so drift on a shared machine hits all alike
 
 
-async def _round(url: str, calls: int, warmup: int) -> list[dict[str, Any]]:
+async def _interleaved(
+    targets: dict[str, Callable[[], Awaitable[Any]]], calls: int, warmup: int, concurrency: int
+) -> list[dict[str, Any]]:
+    async def block(call: Callable[[], Awaitable[Any]], n: int) -> None:
+        async def worker(k: int) -> None:
+            for _ in range(k):
+                await call()
+
+        share = [n // concurrency + (1 if i < n % concurrency else 0) for i in range(concurrency)]
+        await asyncio.gather(*(worker(k) for k in share))
+
+    for call in targets.values():
+        await block(call, warmup)
+    cpu = dict.fromkeys(targets, 0.0)
+    wall = dict.fromkeys(targets, 0.0)
+    per_block = max(1, calls // BLOCKS)
+    for _ in range(BLOCKS):
+        for name, call in targets.items():
+            c, w = time.process_time(), time.perf_counter()
+            await block(call, per_block)
+            cpu[name] += time.process_time() - c
+            wall[name] += time.perf_counter() - w
+    n = per_block * BLOCKS
+    return [
+        {"target": name, "cpu_us_per_call": cpu[name] / n * 1e6, "wall_us_per_call": wall[name] / n * 1e6}
+        for name in targets
+    ]
+
+
+async def _round(url: str, calls: int, warmup: int, concurrency: int) -> list[dict[str, Any]]:
     signer = AssertionSigner(Ed25519PrivateKey.generate(), "bench-1", issuer="welfare-hub-bench")
     ask = _ask()
     source = DwpSubgraph(url, signer=signer, timeout=5.0)
@@ -169,12 +192,13 @@ async def _round(url: str, calls: int, warmup: int) -> list[dict[str, Any]]:
 
     assert payload
     try:
-        return [
-            await _measure("transport (DwpSubgraph.fetch)", lambda: source.fetch(KEYS, ask), calls, warmup),
-            await _measure("aiohttp hop", aiohttp_hop, calls, warmup),
-            await _measure("httpx hop", httpx_hop, calls, warmup),
-            await _measure("no network (mint + decode)", no_network, calls, warmup),
-        ]
+        targets: dict[str, Callable[[], Awaitable[Any]]] = {
+            "transport (DwpSubgraph.fetch)": lambda: source.fetch(KEYS, ask),
+            "aiohttp hop": aiohttp_hop,
+            "httpx hop": httpx_hop,
+            "no network (mint + decode)": no_network,
+        }
+        return await _interleaved(targets, calls, warmup, concurrency)
     finally:
         await source.aclose()
         await session.close()
@@ -186,6 +210,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=1, help="calls in flight at once, per target")
     args = parser.parse_args()
 
     with socket.socket() as s:
@@ -204,7 +229,7 @@ def main() -> None:
             runner: Callable[[Any], Any] = uvloop.run
         except ImportError:
             runner = asyncio.run
-        rounds = [runner(_round(url, args.calls, args.warmup)) for _ in range(args.rounds)]
+        rounds = [runner(_round(url, args.calls, args.warmup, args.concurrency)) for _ in range(args.rounds)]
     finally:
         server.terminate()
         server.join(10)
@@ -242,12 +267,13 @@ def main() -> None:
     print(table)
     print(ratio_text)
     write_result(
-        "subgraph-client",
+        f"subgraph-client-c{args.concurrency}",
         "Subgraph client: CPU per call, transport vs aiohttp vs httpx",
         this_command("bench.subgraph_client"),
         [
-            f"{args.calls} sequential keep-alive calls per target after {args.warmup} warm-up calls, "
-            f"{args.rounds} rounds, against one aiohttp.web server in its own process on loopback answering a "
+            f"{args.calls} keep-alive calls per target ({args.concurrency} in flight at once) after "
+            f"{args.warmup} warm-up calls, {args.rounds} rounds, the targets interleaved in {BLOCKS} blocks within "
+            f"each round, against one aiohttp.web server in its own process on loopback answering a "
             f"3-entity DWP `_entities` answer ({len(ANSWER)} bytes). CPU is the client process's own "
             f"(time.process_time). Python {platform.python_version()}, aiohttp {aiohttp.__version__}, "
             f"httpx {httpx.__version__}, orjson {orjson.__version__}.",

@@ -21,7 +21,14 @@ from linkage import Demographics
 from resolvers.sources.assertion import AssertionVerifier, InvalidAssertion
 from resolvers.sources.contract import CONTRACT_FIELDS, ENTITIES, LINKAGE_PURPOSE, answer, coordinates
 from resolvers.sources.demographics import query_batch
-from resolvers.sources.remote import CANDIDATE_CHUNK
+from resolvers.sources.remote import (
+    CANDIDATE_CHUNK,
+    CareSubgraph,
+    DwpSubgraph,
+    HbSubgraph,
+    aclose_sources,
+    subgraph_sources,
+)
 from resolvers.sources.remote.wire import entity_plan
 from tests.sources.remote.conftest import (
     CARE_NINO,
@@ -358,3 +365,30 @@ async def test_a_candidate_for_no_query_fails_the_search(subgraphs: Any, connect
         await connect("dwp").find_candidates(
             [Demographics(given_name="A", family_name="Jones", dob="1950-01-01")], make_ask(SELECTIONS["dwp"])
         )
+
+
+# -- wiring ----------------------------------------------------------------------------------------------
+
+
+async def test_the_three_sources_are_built_from_their_urls(subgraphs: Any, signer: Any) -> None:
+    sources = subgraph_sources(
+        {name: s.url for name, s in subgraphs.items()}, signer=signer, timeout=1.0, breaker_threshold=2
+    )
+    try:
+        assert isinstance(sources.dwp, DwpSubgraph)
+        assert isinstance(sources.hb, HbSubgraph)
+        assert isinstance(sources.social_care, CareSubgraph)
+        assert sources.dwp.breaker is not sources.hb.breaker  # one breaker per source
+        assert sources.dwp.breaker.threshold == 2
+        ties = await sources.hb.ties([("nino", HB_NINO)], make_ask({}))
+        assert ties == [(frozenset({COUNCIL}), frozenset({"NT1"}))]
+    finally:
+        await aclose_sources(sources)
+    with pytest.raises(ValueError, match="no subgraph URL for: social_care"):
+        subgraph_sources({"dwp": "http://a", "hb": "http://b"}, signer=signer, timeout=1.0)
+
+
+@pytest.mark.parametrize("url", ["ftp://dwp.example", "http://", "https://dwp.example/?q=1", "dwp.example"])
+def test_a_bad_subgraph_url_fails_at_start_up(url: str, signer: Any) -> None:
+    with pytest.raises(ValueError, match="subgraph URL"):
+        DwpSubgraph(url, signer=signer, timeout=1.0)
