@@ -223,22 +223,26 @@ class DwpSubgraph(SubgraphSource[DwpRecord]):
         return record
 
     async def people_of(self, keys: Sequence[SubjectKey], ask: Ask) -> list[tuple[str, dt.date]]:
-        """(person id, date of birth) of the DWP people these keys name."""
+        """(person id, date of birth) of the DWP people these keys name.
+
+        A key field is an echo of the representation, not data (a subgraph may answer the other key
+        null): the ids a NINO names are its ``recordIds``; an id names itself."""
         if not keys:
             return []
 
         def finish(slots: list[Entity | SlotError | None]) -> list[tuple[str, dt.date]]:
             out: dict[str, dt.date] = {}
-            for e in self._each(slots):
+            for (kind, value), e in zip(keys, self._each(slots), strict=True):
                 if e is None:
                     continue
-                person, born = e.values["recordId"], e.values["dateOfBirth"]
-                if person is None or born is None:
+                born = e.values["dateOfBirth"]
+                ids = [str(value)] if kind == "id" else list(e.values["recordIds"] or ())
+                if born is None or not ids:
                     raise Malformed("a DWP person without an id or a date of birth")
-                out[person] = born
+                out.update(dict.fromkeys(ids, born))
             return sorted(out.items())
 
-        selection = {self.entity: frozenset({"recordId", "dateOfBirth"})}
+        selection = {self.entity: frozenset({"recordIds", "dateOfBirth"})}
         return await self._entities(keys, ask.asking(selection), selection, finish)
 
     async def homes(self, person_ids: Sequence[str], ask: Ask) -> dict[str, tuple[str, ...]]:

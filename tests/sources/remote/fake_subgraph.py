@@ -187,7 +187,8 @@ class FakeSubgraph:
             if held is None or scoped is None:
                 items.append(None)
                 continue
-            own = {**held.own, **({"nino": value} if kind == "nino" else {})}
+            # The key fields echo the representation (as the reference subgraphs do): the other key is null.
+            own = {**held.own, "nino": value if kind == "nino" else None, "recordId": value if kind == "id" else None}
             item = {"__typename": self.entity, **_render(scoped, self.entity, fragment.selection_set, own)}
             if getattr(scoped, "address_protected", None) and "address" in item:
                 item["address"] = None

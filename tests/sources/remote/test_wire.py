@@ -277,7 +277,7 @@ async def test_record_ids_people_homes_and_open_claims(subgraphs: Any, connect: 
     assert asked == [
         {"DwpPerson.nino", "DwpPerson.recordIds"},
         {"DwpPerson.nino", "DwpPerson.recordIds"},
-        {"DwpPerson.nino", "DwpPerson.recordId", "DwpPerson.dateOfBirth"},
+        {"DwpPerson.nino", "DwpPerson.recordId", "DwpPerson.recordIds", "DwpPerson.dateOfBirth"},
         {"DwpPerson.recordId", "DwpPerson.homeKeys"},
     ]
     assert subgraphs["hb"].received[-1].fields == {
