@@ -29,21 +29,15 @@ from resolvers.sources.base import HttpSpan, InboxChange, RemoteSpans, SourceNam
 from resolvers.sources.contract import ENTITIES, LINKAGE_PURPOSE, Ask, Selection
 from resolvers.sources.records import DwpRecord, HousingBenefitRecord, SocialCareRecord
 from resolvers.sources.remote.breaker import CircuitBreaker
-from resolvers.sources.remote.transport import MAX_BODY_BYTES, SubgraphClient
-from resolvers.sources.remote.wire import (
+from resolvers.sources.remote.candidates import (
     CANDIDATE_COORDINATES,
     CANDIDATE_FIELDS,
     CANDIDATES_QUERY,
-    REFUSALS,
-    Entity,
-    Malformed,
-    SlotError,
     blocking_queries,
-    build,
     decode_candidates,
-    entity_plan,
-    representation,
 )
+from resolvers.sources.remote.transport import MAX_BODY_BYTES, SubgraphClient
+from resolvers.sources.remote.wire import REFUSALS, Entity, Malformed, SlotError, build, entity_plan, representation
 
 __all__ = [
     "CANDIDATE_CHUNK",

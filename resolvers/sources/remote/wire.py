@@ -26,23 +26,19 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from hub.types import SubjectKey
-from linkage import Demographics
 from resolvers.sources import records
 from resolvers.sources.contract import CONTRACT_FIELDS, Selection, coordinates
-from resolvers.sources.demographics import query_batch
 
 __all__ = [
     "ADDRESS_PROTECTED",
-    "CANDIDATES_QUERY",
-    "CANDIDATE_FIELDS",
     "REFUSALS",
     "Entity",
     "EntityPlan",
     "Malformed",
     "Refusal",
     "SlotError",
-    "blocking_queries",
-    "decode_candidates",
+    "build",
+    "check_answer",
     "entity_plan",
     "representation",
 ]
@@ -402,6 +398,11 @@ def _plan(entity: str, normal: tuple[tuple[str, frozenset[str]], ...], key_kinds
     )
 
 
+def check_answer(payload: Any) -> tuple[Any, list[dict[str, Any]]]:
+    """(data, errors) of a GraphQL answer; a refusal anywhere in it refuses the whole call."""
+    return _parts(payload)
+
+
 def _parts(payload: Any) -> tuple[Any, list[dict[str, Any]]]:
     """(data, errors) of a GraphQL answer; a refusal anywhere in it refuses the whole call."""
     if not isinstance(payload, dict) or ("data" not in payload and "errors" not in payload):
@@ -422,82 +423,9 @@ def _code(error: Mapping[str, Any]) -> str | None:
     return code if isinstance(code, str) else None
 
 
-# -- candidate search --------------------------------------------------------------------------------
+# -- scalars for other answers (candidate search) ------------------------------------------------------
 
-#: Candidate's fields: the comparison fields of linkage.Demographics, and which query it answers.
-CANDIDATE_FIELDS: tuple[str, ...] = (
-    "query",
-    "recordId",
-    "nino",
-    "givenName",
-    "familyName",
-    "dateOfBirth",
-    "postcode",
-    "addressLine1",
-    "addressLine2",
-    "town",
-    "nhsNumber",
-)
-CANDIDATES_QUERY = f"query($q:[BlockingQuery!]!){{candidates(queries:$q){{{' '.join(CANDIDATE_FIELDS)}}}}}"
-CANDIDATE_COORDINATES: tuple[str, ...] = ("Query.candidates", *(f"Candidate.{f}" for f in CANDIDATE_FIELDS))
-
-_BLOCKING_KEYS = (
-    "given",
-    "family",
-    "dob",
-    "dobSwapped",
-    "postcode",
-    "town",
-    "monthStart",
-    "monthEnd",
-    "yearStart",
-    "yearEnd",
-)
-
-
-def blocking_queries(queries: Sequence[Demographics]) -> list[dict[str, str | None]]:
-    """The hub-computed blocking keys of each query, as BlockingQuery objects (the source evaluates them)."""
-    columns = query_batch(queries).args[1:]  # the first column is the index: the list position says it
-    return [
-        {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in zip(_BLOCKING_KEYS, row, strict=True)}
-        for row in zip(*columns, strict=True)
-    ]
-
-
-_CANDIDATE_TEXT = _nullable(_str)
-
-
-def decode_candidates(payload: Any, n: int) -> list[tuple[int, Demographics]]:
-    """The candidates answered for ``n`` queries: (query index, record) pairs."""
-    data, errors = _parts(payload)
-    if errors or data is None:
-        raise Malformed("the candidate search failed")
-    if not isinstance(data, dict) or data.keys() != {"candidates"} or not isinstance(data["candidates"], list):
-        raise Malformed("data is not a candidates answer")
-    expected = frozenset(CANDIDATE_FIELDS)
-    out: list[tuple[int, Demographics]] = []
-    for c in data["candidates"]:
-        if not isinstance(c, dict) or c.keys() != expected:
-            raise Malformed("a candidate does not hold exactly the fields asked for")
-        i = _int(c["query"])
-        if not 0 <= i < n:
-            raise Malformed("a candidate for no query asked")
-        record_id = _str(c["recordId"])
-        out.append(
-            (
-                i,
-                Demographics(
-                    given_name=_CANDIDATE_TEXT(c["givenName"]),
-                    family_name=_CANDIDATE_TEXT(c["familyName"]),
-                    dob=_nullable(_date)(c["dateOfBirth"]),
-                    postcode=_CANDIDATE_TEXT(c["postcode"]),
-                    address_line1=_CANDIDATE_TEXT(c["addressLine1"]),
-                    address_line2=_CANDIDATE_TEXT(c["addressLine2"]),
-                    town=_CANDIDATE_TEXT(c["town"]),
-                    nhs_number=_CANDIDATE_TEXT(c["nhsNumber"]),
-                    nino=_CANDIDATE_TEXT(c["nino"]),
-                    record_id=record_id,
-                ),
-            )
-        )
-    return out
+int_value: Decode = _int
+text_value: Decode = _nullable(_str)
+date_value: Decode = _nullable(_date)
+required_text: Decode = _str
