@@ -320,7 +320,7 @@ class EntityPlan:
 
     def decode(self, payload: Any, representations: Sequence[Mapping[str, str]]) -> list[Entity | SlotError | None]:
         """The answer to this document for these representations, one slot each, in order."""
-        data, errors = _parts(payload)
+        data, errors = check_answer(payload)
         if data is None:
             raise Malformed("data is null")
         if not isinstance(data, dict) or data.keys() != {"_entities"}:
@@ -399,11 +399,6 @@ def _plan(entity: str, normal: tuple[tuple[str, frozenset[str]], ...], key_kinds
 
 
 def check_answer(payload: Any) -> tuple[Any, list[dict[str, Any]]]:
-    """(data, errors) of a GraphQL answer; a refusal anywhere in it refuses the whole call."""
-    return _parts(payload)
-
-
-def _parts(payload: Any) -> tuple[Any, list[dict[str, Any]]]:
     """(data, errors) of a GraphQL answer; a refusal anywhere in it refuses the whole call."""
     if not isinstance(payload, dict) or ("data" not in payload and "errors" not in payload):
         raise Malformed("not a GraphQL answer")
