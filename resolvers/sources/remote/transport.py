@@ -122,8 +122,6 @@ class SubgraphClient:
     ) -> T:
         """POST ``document`` with an assertion for ``ask`` naming ``fields``; ``decode`` the answer (it raises
         :class:`Malformed` or :class:`Refusal`). ``size``: how many keys or queries it carries (for spans)."""
-        if not self.breaker.admit():
-            raise SourceUnavailable(self.source, f"source {self.source} is unavailable (circuit open)")
         body = orjson.dumps(document)
         token = self.signer.mint(audience=self.source, ask=ask, fields=fields, body=body)
         with self.http_span(self.source, self.url) as span:
@@ -142,6 +140,11 @@ class SubgraphClient:
             }
             if self.remote_spans is not None:
                 headers["x-welfare-hub-spans"] = "1"
+            # Admitted just before the try, so that nothing between admission and the verdict can leave a
+            # half-open breaker's probe slot taken.
+            if not self.breaker.admit():
+                span.set_attribute("welfare_hub.source.circuit", "open")
+                raise self._fail_fast(span)
             try:
                 payload = await self._exchange(body, headers, span)
                 result = decode(payload)
@@ -156,6 +159,11 @@ class SubgraphClient:
             if self.remote_spans is not None:
                 self._keep_spans(payload, context)
             return result
+
+    def _fail_fast(self, span: HttpSpanLike) -> SourceUnavailable:
+        error = SourceUnavailable(self.source, f"source {self.source} is unavailable (circuit open)")
+        span.record_error(str(error.extensions["code"]))
+        return error
 
     def _verdict(self, e: BaseException) -> SourceError | None:
         """The source error for what ended a call, with the breaker told whether the subgraph is up."""

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from hub.errors import SourceUnavailable
+from resolvers.sources.remote import CircuitBreaker
 from resolvers.sources.remote.spans import MAX_NAME, MAX_SPANS, MAX_VALUE, checked_spans
 from tests.sources.remote.conftest import MARGARET_NINO, make_ask
 
@@ -137,3 +138,16 @@ async def test_a_failing_sink_never_fails_the_answer(subgraphs: Any, connect: An
     source = connect("dwp", http_span=tracer.http_span, remote_spans=broken)
     (record,) = await source.fetch([("id", "1")], make_ask(SELECTION))
     assert record is not None
+
+
+async def test_a_call_failed_fast_by_the_breaker_is_traced_too(subgraphs: Any, connect: Any) -> None:
+    tracer = Tracer()
+    subgraphs["dwp"].fake.misbehave = "status_500"
+    source = connect("dwp", http_span=tracer.http_span, breaker=CircuitBreaker(threshold=1, cool_down=60))
+    for _ in range(2):
+        with pytest.raises(SourceUnavailable):
+            await source.fetch([("id", "1")], make_ask(SELECTION))
+    assert [s.errors for s in tracer.spans] == [["SOURCE_UNAVAILABLE"], ["SOURCE_UNAVAILABLE"]]
+    assert tracer.spans[1].attributes["welfare_hub.source.circuit"] == "open"
+    assert "http.response.status_code" not in tracer.spans[1].attributes
+    assert len(subgraphs["dwp"].received) == 1
