@@ -1,6 +1,6 @@
 """The subgraph transport: each source answered over HTTP by its owner's Apollo Federation v2 subgraph.
 
-``subgraph_sources(urls, signer=, timeout=)`` builds the three adapters (typed as
+``subgraph_source(name, url, signer=, timeout=)`` builds one adapter (``subgraph_sources`` all three, as
 :class:`~resolvers.sources.base.Sources`); each makes one POST per question, signed with a purpose
 assertion, under its own deadline and circuit breaker, and answers the same records as the direct
 transport.
@@ -14,6 +14,7 @@ from resolvers.sources.remote.source import (
     HbSubgraph,
     SubgraphSource,
     aclose_sources,
+    subgraph_source,
     subgraph_sources,
 )
 from resolvers.sources.remote.transport import MAX_BODY_BYTES
@@ -27,5 +28,6 @@ __all__ = [
     "HbSubgraph",
     "SubgraphSource",
     "aclose_sources",
+    "subgraph_source",
     "subgraph_sources",
 ]

@@ -19,7 +19,7 @@ import dataclasses
 import datetime as dt
 import functools
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar, Generic, TypeVar, cast
+from typing import Any, ClassVar, Generic, Literal, TypeVar, cast, overload
 
 from hub.errors import SourceError, SourceRefused, SourceUnavailable
 from hub.types import SubjectKey
@@ -46,12 +46,12 @@ __all__ = [
     "HbSubgraph",
     "SubgraphSource",
     "aclose_sources",
+    "subgraph_source",
     "subgraph_sources",
 ]
 
 R = TypeVar("R")
 T = TypeVar("T")
-S = TypeVar("S", bound="SubgraphSource[Any]")
 
 #: Most blocking queries in one candidate search call (the wire's limit).
 CANDIDATE_CHUNK = 100
@@ -298,6 +298,24 @@ class CareSubgraph(SubgraphSource[SocialCareRecord]):
         return record
 
 
+_BY_NAME: Mapping[str, type[SubgraphSource[Any]]] = {"dwp": DwpSubgraph, "hb": HbSubgraph, "social_care": CareSubgraph}
+
+
+@overload
+def subgraph_source(name: Literal["dwp"], url: str, **options: Any) -> DwpSubgraph: ...
+@overload
+def subgraph_source(name: Literal["hb"], url: str, **options: Any) -> HbSubgraph: ...
+@overload
+def subgraph_source(name: Literal["social_care"], url: str, **options: Any) -> CareSubgraph: ...
+@overload
+def subgraph_source(name: str, url: str, **options: Any) -> SubgraphSource[Any]: ...
+def subgraph_source(name: str, url: str, **options: Any) -> SubgraphSource[Any]:
+    """The adapter for source ``name`` over its subgraph at ``url`` (``options``: :class:`SubgraphSource`'s)."""
+    if name not in _BY_NAME:
+        raise ValueError(f"no source named {name!r}: one of {', '.join(_BY_NAME)}")
+    return _BY_NAME[name](url, **options)
+
+
 def subgraph_sources(
     urls: Mapping[str, str],
     *,
@@ -311,24 +329,28 @@ def subgraph_sources(
     remote_spans: RemoteSpans | None = None,
 ) -> Sources:
     """The three sources over their subgraphs, ``urls`` by source name (``dwp``, ``hb``, ``social_care``);
-    each with its own session and breaker. Close them with :func:`aclose_sources`."""
-    missing = sorted({"dwp", "hb", "social_care"} - urls.keys())
+    each with its own session and breaker. Close them with :func:`aclose_sources`. (A hub reading some
+    sources directly builds the others one by one with :func:`subgraph_source`.)"""
+    missing = sorted(_BY_NAME.keys() - urls.keys())
     if missing:
         raise ValueError(f"no subgraph URL for: {', '.join(missing)}")
 
-    def make(cls: type[S]) -> S:
-        return cls(
-            urls[cls.name],
-            signer=signer,
-            timeout=timeout,
-            breaker=CircuitBreaker(threshold=breaker_threshold, cool_down=breaker_cool_down),
-            max_body_bytes=max_body_bytes,
-            max_connections=max_connections,
-            http_span=http_span,
-            remote_spans=remote_spans,
-        )
+    def options() -> dict[str, Any]:
+        return {
+            "signer": signer,
+            "timeout": timeout,
+            "breaker": CircuitBreaker(threshold=breaker_threshold, cool_down=breaker_cool_down),
+            "max_body_bytes": max_body_bytes,
+            "max_connections": max_connections,
+            "http_span": http_span,
+            "remote_spans": remote_spans,
+        }
 
-    return Sources(dwp=make(DwpSubgraph), hb=make(HbSubgraph), social_care=make(CareSubgraph))
+    return Sources(
+        dwp=subgraph_source("dwp", urls["dwp"], **options()),
+        hb=subgraph_source("hb", urls["hb"], **options()),
+        social_care=subgraph_source("social_care", urls["social_care"], **options()),
+    )
 
 
 async def aclose_sources(sources: Sources) -> None:

@@ -27,6 +27,7 @@ from resolvers.sources.remote import (
     DwpSubgraph,
     HbSubgraph,
     aclose_sources,
+    subgraph_source,
     subgraph_sources,
 )
 from resolvers.sources.remote.wire import entity_plan
@@ -386,6 +387,18 @@ async def test_the_three_sources_are_built_from_their_urls(subgraphs: Any, signe
         await aclose_sources(sources)
     with pytest.raises(ValueError, match="no subgraph URL for: social_care"):
         subgraph_sources({"dwp": "http://a", "hb": "http://b"}, signer=signer, timeout=1.0)
+
+
+async def test_one_source_alone_over_its_subgraph(subgraphs: Any, signer: Any) -> None:
+    # A hub reading the others directly builds only this one.
+    care = subgraph_source("social_care", subgraphs["social_care"].url, signer=signer, timeout=1.0)
+    try:
+        assert isinstance(care, CareSubgraph)
+        assert await care.record_ids(CARE_NINO, make_ask({})) == ["C-1"]
+    finally:
+        await care.aclose()
+    with pytest.raises(ValueError, match="no source named 'dvla'"):
+        subgraph_source("dvla", "http://a", signer=signer, timeout=1.0)
 
 
 @pytest.mark.parametrize("url", ["ftp://dwp.example", "http://", "https://dwp.example/?q=1", "dwp.example"])
