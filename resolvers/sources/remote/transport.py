@@ -44,6 +44,10 @@ T = TypeVar("T")
 
 #: The largest answer read from a subgraph (decompressed): bounds memory and the JSON parse (~10 ms/MiB).
 MAX_BODY_BYTES = 1 << 20
+#: How long an idle connection is kept: less than the reference subgraphs' server keeps one (uvicorn's
+#: 5 s), so the hub, not the server, closes it. A request sent as the server closes its end fails, and is
+#: not retried: its assertion is single-use (a subgraph refuses a replayed jti).
+KEEPALIVE_SECONDS = 4.0
 _JSON_TYPES = frozenset({"application/json", "application/graphql-response+json"})
 _CHUNK = 1 << 16
 
@@ -99,7 +103,7 @@ class SubgraphClient:
             return self._session
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(
-                limit=self.max_connections, limit_per_host=self.max_connections, keepalive_timeout=30
+                limit=self.max_connections, limit_per_host=self.max_connections, keepalive_timeout=KEEPALIVE_SECONDS
             ),
             timeout=aiohttp.ClientTimeout(total=self.timeout),
             cookie_jar=aiohttp.DummyCookieJar(),  # a subgraph does not get to set state on the hub
