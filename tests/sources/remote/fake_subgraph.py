@@ -313,8 +313,9 @@ def _json(payload: Any, status: int = 200) -> web.Response:
 class Serving:
     """aiohttp.web serving ``handle`` on loopback from its own thread and event loop."""
 
-    def __init__(self, handle: Callable[[web.Request], Any]) -> None:
+    def __init__(self, handle: Callable[[web.Request], Any], *, keepalive_timeout: float = 75.0) -> None:
         self._handle = handle
+        self._keepalive = keepalive_timeout
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._runner: web.AppRunner | None = None
@@ -338,7 +339,7 @@ class Serving:
     async def _start(self) -> None:
         app = web.Application(client_max_size=4 << 20)
         app.router.add_post("/graphql", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True, keepalive_timeout=self._keepalive)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()

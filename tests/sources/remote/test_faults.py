@@ -22,7 +22,7 @@ from hub.errors import SourceError, SourceRefused, SourceTimeout, SourceUnavaila
 from resolvers.sources.assertion import AssertionSigner
 from resolvers.sources.remote import CircuitBreaker, DwpSubgraph
 from tests.sources.remote.conftest import ISSUER, MARGARET_NINO, make_ask
-from tests.sources.remote.fake_subgraph import LEAK
+from tests.sources.remote.fake_subgraph import LEAK, Serving
 
 SELECTION = {
     "DwpPerson": frozenset({"name", "dateOfBirth", "awardsInPayment", "address"}),
@@ -240,3 +240,17 @@ async def test_keep_alive_reuses_one_connection(subgraphs: Any, connect: Any) ->
     await source.aclose()
     await source.fetch(KEYS, make_ask(SELECTION))  # a new session after aclose
     assert len({r.peer for r in subgraphs["dwp"].received}) == 2
+
+
+async def test_a_connection_the_server_closed_while_idle_is_not_reused(subgraphs: Any, signer: Any) -> None:
+    # The subgraph's server drops idle connections after 0.2 s: each call after a pause finds its pooled
+    # connection closed by the server, and opens another rather than failing.
+    with Serving(subgraphs["dwp"].fake.handle, keepalive_timeout=0.2) as serving:
+        source = DwpSubgraph(serving.url, signer=signer, timeout=2.0)
+        try:
+            for _ in range(4):
+                assert (await source.fetch(KEYS, make_ask(SELECTION)))[0] is not None
+                await asyncio.sleep(0.3)
+        finally:
+            await source.aclose()
+    assert len({r.peer for r in subgraphs["dwp"].received}) == 4
