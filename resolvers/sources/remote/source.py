@@ -21,7 +21,7 @@ import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Generic, Literal, TypeVar, cast, overload
 
-from hub.errors import SourceError, SourceRefused, SourceUnavailable
+from hub.errors import SourceError, SourceUnavailable
 from hub.types import SubjectKey
 from linkage import Demographics, NormalisedNino
 from resolvers.sources.assertion import AssertionSigner
@@ -37,7 +37,7 @@ from resolvers.sources.remote.candidates import (
     decode_candidates,
 )
 from resolvers.sources.remote.transport import MAX_BODY_BYTES, SubgraphClient
-from resolvers.sources.remote.wire import REFUSALS, Entity, Malformed, SlotError, build, entity_plan, representation
+from resolvers.sources.remote.wire import Entity, Malformed, SlotError, build, entity_plan, representation
 
 __all__ = [
     "CANDIDATE_CHUNK",
@@ -125,8 +125,7 @@ class SubgraphSource(Generic[R]):
         )
 
     def _slot_error(self, slot: SlotError) -> SourceError:
-        if slot.code in REFUSALS:
-            return SourceRefused(self.name, f"source {self.name} refused the question for one subject")
+        # (A refusal code anywhere in an answer refuses the whole call before the slots are read.)
         return SourceUnavailable(self.name, f"source {self.name} could not answer for one subject")
 
     def _record(self, entity: Entity, ask: Ask) -> R:

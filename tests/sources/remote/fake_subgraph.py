@@ -287,6 +287,10 @@ class FakeSubgraph:
             answer_.setdefault("errors", []).append(
                 {"message": LEAK, "path": ["_entities", 1], "extensions": {"code": "INTERNAL"}}
             )
+        elif mode == "slot_refusal" and items:
+            answer_.setdefault("errors", []).append(
+                {"message": LEAK, "path": ["_entities", 0], "extensions": {"code": "FIELD_NOT_ALLOWED"}}
+            )
         elif mode == "error_no_path":
             answer_.setdefault("errors", []).append({"message": LEAK})
         elif mode == "error_out_of_range" and items is not None:

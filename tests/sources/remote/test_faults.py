@@ -129,7 +129,7 @@ async def test_a_slow_subgraph_is_cut_at_the_timeout(mode: str, subgraphs: Any, 
     assert source.breaker._failures == 1
 
 
-@pytest.mark.parametrize("mode", ["refuse_401", "status_403", "field_not_allowed", "policy"])
+@pytest.mark.parametrize("mode", ["refuse_401", "status_403", "field_not_allowed", "policy", "slot_refusal"])
 async def test_a_refusal_is_refused_and_not_a_breaker_failure(
     mode: str, subgraphs: Any, connect: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
