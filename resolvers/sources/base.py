@@ -14,7 +14,9 @@ Capabilities beyond :class:`Source` are small protocols of their own (:class:`Sp
 each can do, so every call a resolver makes is checked against what the adapter offers.
 
 Tracing is a cross-cutting concern, injected rather than imported: an adapter calls the :data:`DbSpan`
-it was given (the hub's is built on OpenTelemetry; batch jobs and tests may give :func:`no_span`).
+it was given (the hub's is built on OpenTelemetry; batch jobs and tests may give :func:`no_span`). A
+subgraph adapter is given an :data:`HttpSpan` for each call (whose span supplies the W3C ``traceparent``
+to send) and a :data:`RemoteSpans` sink for the spans the subgraph reports back.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Literal, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from hub.types import SubjectKey
 from linkage import Demographics, NormalisedNino
@@ -36,12 +38,16 @@ __all__ = [
     "SOURCE_NAMES",
     "ClaimsSource",
     "DbSpan",
+    "HttpSpan",
+    "HttpSpanLike",
     "InboxChange",
+    "RemoteSpans",
     "Source",
     "SourceName",
     "Sources",
     "SpanLike",
     "SpineSource",
+    "no_http_span",
     "no_span",
 ]
 
@@ -82,6 +88,44 @@ class _NoSpan:
 def no_span(namespace: str, query: str) -> Iterator[SpanLike]:
     """A :data:`DbSpan` that records nothing (batch jobs and tests that do not trace)."""
     yield _NoSpan()
+
+
+class HttpSpanLike(Protocol):
+    """A client span around one call to a subgraph: what it says, and the trace context it hands on."""
+
+    def set_attribute(self, key: str, value: str | int) -> None: ...
+
+    def record_error(self, code: str) -> None:
+        """Mark the span failed with the stable error code (never the subgraph's message: it may quote data)."""
+        ...
+
+    def headers(self) -> dict[str, str]:
+        """The headers that carry this span's context to the subgraph (W3C ``traceparent``)."""
+        ...
+
+
+#: ``http_span(source name, url)``: a context manager around one POST to a subgraph. The URL is the
+#: configured endpoint, never a query string: nothing asked for is in it.
+HttpSpan = Callable[[str, str], AbstractContextManager[HttpSpanLike]]
+
+#: ``remote_spans(source name, spans)``: the subgraph's own spans for one call (its ``extensions.spans``),
+#: already checked by the adapter (count, ids, the trace id, lengths); the hub keeps them with its own.
+#: An adapter given none does not ask for them.
+RemoteSpans = Callable[[str, list[dict[str, Any]]], None]
+
+
+class _NoHttpSpan(_NoSpan):
+    def set_attribute(self, key: str, value: str | int) -> None:
+        pass
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+@contextlib.contextmanager
+def no_http_span(source: str, url: str) -> Iterator[HttpSpanLike]:
+    """An :data:`HttpSpan` that records nothing and sends no trace context."""
+    yield _NoHttpSpan()
 
 
 # -- what every source answers -----------------------------------------------------------------------
