@@ -13,9 +13,10 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from starlette.applications import Starlette
@@ -66,8 +67,11 @@ from hub.roles import roles_for
 from hub.types import SOURCE_STORES, StoreName
 from linkage import FSModel, KeyRing, user_hash
 from resolvers.context import Services
-from resolvers.source_spans import source_span
-from resolvers.sources.direct import direct_sources
+from resolvers.source_spans import source_span, subgraph_span
+from resolvers.sources import DwpSource, HousingBenefitSource, SocialCareSource, Sources
+from resolvers.sources.assertion import AssertionSigner
+from resolvers.sources.base import SOURCE_NAMES
+from resolvers.sources.remote import CircuitBreaker, aclose_sources, subgraph_source
 
 __all__ = ["Hooks", "create_app"]
 
@@ -87,6 +91,7 @@ class _State:
     key_ring: KeyRing
     register: Register
     link_model: FSModel | None
+    assertion_key: IssuerKey | None = None
     pools: dict[StoreName, asyncpg.Pool] = field(default_factory=dict)
     _services: Services | None = None
 
@@ -121,6 +126,38 @@ def _assertion_key(settings: Settings) -> IssuerKey | None:
     return IssuerKey.load(settings.assertion_key_path)
 
 
+def _sources(settings: Settings, pools: Mapping[StoreName, asyncpg.Pool], key: IssuerKey | None) -> Sources:
+    """Each source over its owner's subgraph when one is configured, else read directly from its store."""
+    signer = AssertionSigner(key.private_key, key.kid, issuer=settings.assertion_issuer) if key is not None else None
+
+    def remote(name: str) -> Any:
+        assert signer is not None, "a subgraph source needs the hub's assertion key (checked at start-up)"
+        return subgraph_source(
+            name,
+            settings.subgraph_urls[name],
+            signer=signer,
+            timeout=settings.source_timeout,
+            breaker=CircuitBreaker(
+                threshold=settings.subgraph_breaker_failures, cool_down=settings.subgraph_breaker_seconds
+            ),
+            max_body_bytes=settings.subgraph_max_body_bytes,
+            http_span=subgraph_span,
+            remote_spans=tracing.keep_remote_spans,
+        )
+
+    def direct(store: StoreName, adapter: Any) -> Any:
+        return adapter(
+            pools[store], timeout=settings.source_timeout, namespace=settings.database_name(store), db_span=source_span
+        )
+
+    urls = settings.subgraph_urls
+    return Sources(
+        dwp=remote("dwp") if "dwp" in urls else direct("src_dwp", DwpSource),
+        hb=remote("hb") if "hb" in urls else direct("src_hb", HousingBenefitSource),
+        social_care=remote("social_care") if "social_care" in urls else direct("src_social_care", SocialCareSource),
+    )
+
+
 def _observer(hooks: Hooks, store: StoreName) -> Callable[[asyncpg.Connection], Awaitable[None]] | None:
     observe = hooks.on_source_connect
     if observe is None:
@@ -135,16 +172,13 @@ def _observer(hooks: Hooks, store: StoreName) -> Callable[[asyncpg.Connection], 
 async def _open(state: _State, hooks: Hooks, audit_keys: AuditKeys) -> Services:
     """The stores' pools, the sources over them, and every service a request may use."""
     settings = state.settings
-    for store in SOURCE_STORES:
+    for name, store in zip(SOURCE_NAMES, SOURCE_STORES, strict=True):
+        if name in settings.subgraph_urls:
+            continue  # its owner's subgraph answers for it: the hub holds no credentials for its store
         state.pools[store] = await create_store_pool(
             settings.service_url(store), acquire_timeout=settings.source_timeout, on_connect=_observer(hooks, store)
         )
-    sources = direct_sources(
-        state.pools,
-        timeout=settings.source_timeout,
-        namespaces={store: settings.database_name(store) for store in SOURCE_STORES},
-        db_span=source_span,
-    )
+    sources = _sources(settings, state.pools, state.assertion_key)
     hub = state.pools["hub"] = await create_store_pool(
         settings.service_url("hub"),
         acquire_timeout=settings.hub_timeout,
@@ -194,6 +228,7 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
         key_ring=load_key_ring(keys_path),
         register=load_purposes(settings, schema),
         link_model=load_link_model(settings.link_model_path),
+        assertion_key=assertion_key,
     )
     limits = load_rate_limits(settings.rate_limits_path, org_types=state.register.org_types)
     # One throttle per client address for every door a token comes in by: the API, and the console's
@@ -216,6 +251,7 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
             await roles.stop()
             limiter.store = None
             state._services = None
+            await aclose_sources(services.sources)
             pools = [*state.pools.values(), buckets]
             await asyncio.gather(*(p.close() for p in pools), return_exceptions=True)
             state.pools.clear()

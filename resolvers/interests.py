@@ -137,10 +137,11 @@ class InterestMutation:
         if indexed is not None and ctx.own_person_known is not None and indexed.person_key == ctx.own_person_known:
             raise own
         dwp = ctx.services.sources.dwp
-        people = await dwp.people_of([("nino", keyed)], await ctx.ask())
-        if not people:
+        # Only the DWP record id: a date of birth is not the purpose's to ask for.
+        ids = await dwp.record_ids(keyed, await ctx.ask())
+        if not ids:
             raise SubjectNotFound("DWP holds no one with this NINO")
-        person_id = people[0][0]
+        person_id = ids[0]
         if ctx.own_person_known is not None and person_key_for(person_id) == ctx.own_person_known:
             raise own
         # The same legitimate-relationship check as lookups; answered as "not found" when there is none.

@@ -1,5 +1,6 @@
-"""The span factory the hub gives its source adapters: :func:`hub.audit.tracing.db_span` behind the small
-:class:`~resolvers.sources.base.SpanLike` protocol, so that the adapters never import OpenTelemetry.
+"""The span factories the hub gives its source adapters: :func:`hub.audit.tracing.db_span` behind the small
+:class:`~resolvers.sources.base.SpanLike` protocol for a database, and a client span that hands its W3C
+trace context on for a subgraph, so that the adapters never import OpenTelemetry.
 
 A query's span carries the database's name and the parameterised SQL (never the values), the rows it
 returned, and on failure the stable error code only (a driver's message may quote data).
@@ -9,13 +10,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
-from opentelemetry.trace import Span, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from hub.audit.tracing import db_span
-from resolvers.sources.base import SpanLike
+from hub.audit.tracing import NS, db_span, span, trace_headers
+from resolvers.sources.base import HttpSpanLike, SpanLike
 
-__all__ = ["source_span"]
+__all__ = ["source_span", "subgraph_span"]
 
 
 class _OtelSpan:
@@ -34,3 +36,28 @@ def source_span(namespace: str, query: str) -> Iterator[SpanLike]:
     """A client span for one source query (a :data:`~resolvers.sources.base.DbSpan`)."""
     with db_span(namespace, query) as span:
         yield _OtelSpan(span)
+
+
+class _OtelHttpSpan(_OtelSpan):
+    def set_attribute(self, key: str, value: str | int) -> None:
+        self._span.set_attribute(key, value)
+
+    def headers(self) -> dict[str, str]:
+        return trace_headers()  # this span is current: the subgraph's server span becomes its child
+
+
+@contextlib.contextmanager
+def subgraph_span(source: str, url: str) -> Iterator[HttpSpanLike]:
+    """A client span for one call to a source's subgraph (an :data:`~resolvers.sources.base.HttpSpan`):
+    the method, the host and the source, never the body (it names people)."""
+    parts = urlsplit(url)
+    attributes: dict[str, str | int] = {
+        "http.request.method": "POST",
+        "server.address": parts.hostname or "",
+        "url.path": parts.path or "/",
+        f"{NS}.source": source,
+    }
+    if parts.port is not None:
+        attributes["server.port"] = parts.port
+    with span(f"POST {source}", kind=SpanKind.CLIENT, attributes=attributes) as current:
+        yield _OtelHttpSpan(current)

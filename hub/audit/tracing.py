@@ -148,6 +148,42 @@ def span(
             raise
 
 
+def trace_headers() -> dict[str, str]:
+    """The W3C trace context of the current span, to send with a call (``traceparent``; never baggage)."""
+    headers: dict[str, str] = {}
+    _PROPAGATOR.inject(headers)
+    return headers
+
+
+def keep_remote_spans(source: str, spans: Sequence[Mapping[str, Any]]) -> None:
+    """Keep a subgraph's own spans of this request beside the hub's (the auditor's trace shows both).
+
+    They come already checked by the adapter (our trace id, hex ids, bounded count and lengths); any that
+    does not fit the stored shape is dropped, never an error for the request."""
+    store = _current_store.get()
+    if store is None:
+        return
+    for remote in spans:
+        try:
+            started = dt.datetime.fromisoformat(str(remote["startedAt"]))
+            if started.tzinfo is None:
+                started = started.replace(tzinfo=dt.UTC)
+            record = SpanRecord(
+                trace_id=str(remote["traceId"]),
+                span_id=str(remote["spanId"]),
+                parent_span_id=str(remote["parentSpanId"]) if remote.get("parentSpanId") else None,
+                name=str(remote["name"]),
+                kind=str(remote["kind"]) if remote.get("kind") in {"server", "internal", "client"} else "internal",
+                started_at=started,
+                duration_us=max(0, int(remote["durationUs"])),
+                status=str(remote["status"]) if remote.get("status") in {"unset", "ok", "error"} else "unset",
+                attributes={**dict(remote.get("attributes") or {}), f"{NS}.remote.source": source},
+            )
+        except (KeyError, TypeError, ValueError):
+            continue
+        store.add(record)
+
+
 # -- the hub's own copy of its spans ---------------------------------------------------------------------
 
 #: The store of the app whose request is running (its middleware sets it): one process may run several apps.

@@ -12,6 +12,10 @@ allow-list), and whose councils' records may be answered. A subgraph receives it
 :func:`answer`: council records outside the scope are not there (the same as not held), the derived
 answers are computed from the full record, and every field not selected is ``None``, so that a hub that
 read a field it did not ask for fails loudly rather than releasing detail.
+
+The key fields (``nino``, ``recordId``) only echo the representation they were asked by: an entity asked
+for by record id answers ``nino: null``, so a NINO is never looked up or released by a key echo. A record's
+ids by NINO are ``recordIds``.
 """
 
 from __future__ import annotations
@@ -258,8 +262,14 @@ def _dwp(record: DwpRecord, ask: Ask) -> DwpRecord:
     )
     protected = record.address_protected
     projected = _project(derived, "DwpPerson", ask.selection)
-    # Whether the address is protected travels with the address (a subgraph answers ADDRESS_PROTECTED).
-    return dataclasses.replace(projected, address_protected=protected if "address" in ask.of("DwpPerson") else None)
+    # Whether the address is protected travels with the address (a subgraph answers ADDRESS_PROTECTED), and
+    # a protected address itself never leaves the source.
+    asked = "address" in ask.of("DwpPerson")
+    return dataclasses.replace(
+        projected,
+        address_protected=protected if asked else None,
+        held_address=None if protected else projected.held_address,
+    )
 
 
 def _hb(record: HousingBenefitRecord, ask: Ask) -> HousingBenefitRecord | None:
@@ -285,7 +295,8 @@ def _care(record: SocialCareRecord, ask: Ask, today: dt.date) -> SocialCareRecor
         domiciliary_hours_per_week=_current_hours(plans, today),
     )
     projected = _project(scoped, "CareClient", ask.selection)
-    return dataclasses.replace(projected, council_codes=councils)
+    # Which councils' records these are is said only when asked (``councils``), as on the wire.
+    return dataclasses.replace(projected, council_codes=councils if "councils" in ask.of("CareClient") else ())
 
 
 def _current_hours(plans: Iterable[CarePlan], today: dt.date) -> Decimal:

@@ -110,7 +110,7 @@ class DwpRecord:
 
     name: PersonName
     date_of_birth: dt.date
-    held_address: Address
+    held_address: Address | None  # None when protected (it never leaves the source) or not asked for
     address_protected: bool | None  # a protected address is never released, whatever the purpose
     awards_in_payment: tuple[BenefitAward, ...]
     declared_income: tuple[DeclaredIncome, ...]
