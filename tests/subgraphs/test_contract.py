@@ -10,7 +10,7 @@ import pytest
 from graphql import ObjectTypeDefinitionNode, parse
 
 from hub.errors import ConfigError
-from resolvers.sources.contract import ENTITIES, LINKAGE_PURPOSE, selection_from
+from resolvers.sources.contract import CORRECTION_ROUTING_PURPOSE, ENTITIES, LINKAGE_PURPOSE, selection_from
 from subgraphs.policy import CANDIDATE_FIELDS, contract_coordinates, load_policy
 from subgraphs.schema import build_schema
 
@@ -59,6 +59,11 @@ def test_the_owners_policy_allows_no_more_of_a_person_than_the_register(source: 
             assert allowed == {"Query.candidates", *(f"Candidate.{f}" for f in CANDIDATE_FIELDS)}
             continue
         assert not [c for c in allowed if c.startswith(("Query.", "Candidate."))], purpose
+        if purpose == CORRECTION_ROUTING_PURPOSE:
+            # The hub's own purpose for routing a reported inaccuracy: whose a record is, and no more of it.
+            person = {c for c in allowed if not internal(c)}
+            assert person <= {"HbPerson.claims", "HousingBenefitClaim.councilCode"}, person
+            continue
         hub = selection_from(register[purpose]["fields"])
         person = {c for c in allowed if not internal(c)}
         beyond = {c for c in person if c.partition(".")[2] not in hub.get(c.partition(".")[0], frozenset())}

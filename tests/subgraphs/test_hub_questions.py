@@ -54,7 +54,7 @@ async def test_dwp_ties_record_ids_and_homes(
         subgraphs["dwp"],
         document,
         {"r": [rep("DwpPerson", BADGE_DLA), rep("DwpPerson", record_id="2")]},
-        ask(selection, purpose="CORRECTION_REVIEW", councils=None),
+        ask(selection, purpose="CORRECTION_ROUTING", councils=None),
     )
     assert answer.status == 200, answer.body
     source, pool = await adapter(stores, "dwp")
@@ -126,7 +126,7 @@ async def test_care_record_ids_within_the_councils(subgraphs: dict[str, Running]
     document = entities_document("CareClient", "recordIds councils")
     variables = {"r": [rep("CareClient", CARE_ONLY), rep("CareClient", OTHER_ONLY)]}
     answer = await call(
-        signer, subgraphs["social_care"], document, variables, ask(selection, purpose="CORRECTION_REVIEW")
+        signer, subgraphs["social_care"], document, variables, ask(selection, purpose="CORRECTION_ROUTING")
     )
     assert answer.body["data"]["_entities"] == [
         {"__typename": "CareClient", "recordIds": ["SC000002"], "councils": ["E09000901"]},
