@@ -8,6 +8,7 @@ organisations are invented.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import shlex
 from collections.abc import Mapping
@@ -16,9 +17,10 @@ from typing import Any
 import asyncpg
 
 from hub.config import Settings
-from hub.ops.demo import DEMO_COUNCIL, DEMO_ORGS, register_demo_orgs, seed_sources
+from hub.ops.demo import DEMO_COUNCIL, DEMO_ORGS, ensure_keys, register_demo_orgs, seed_sources
 from hub.ops.issuer import IssuerKey
 from hub.ops.migrate import migration_url
+from hub.ops.subgraphs import running_subgraphs
 from hub.serve import serve
 from hub.types import SOURCE_STORES
 
@@ -179,5 +181,17 @@ async def run_demo(settings: Settings, *, people: int, seed: int) -> None:
         f'\nGraphiQL: open {url} in a browser and add the header {{"Authorization": "Bearer <token>"}} (Headers tab).'
     )
     print("The Blue Badge token asking for awardsInPayment is refused with PURPOSE_FORBIDS_FIELD.")
-    print("Stop with Ctrl-C.\n")
-    await serve(settings)
+    # The three sources answer as their owners would: each its own subgraph process over its own store,
+    # verifying the purpose assertion the hub signs on every question, and keeping its own access log.
+    keys = ensure_keys(settings.data_dir)
+    with running_subgraphs(
+        settings, jwks=keys.assertion_jwks, first_port=settings.port + 1, folder=settings.data_dir
+    ) as subgraphs:
+        print(
+            "\nThe sources are Apollo Federation v2 subgraphs, each its own process (the hub reads no source database):"
+        )
+        for name, sub in subgraphs.items():
+            print(f"  {name}: {sub.url}/graphql  (log {sub.log})")
+        print("Each keeps its own access log: welfare-hub subgraph dwp access-log --audit-id <a receipt's requestId>")
+        print("Stop with Ctrl-C.\n")
+        await serve(dataclasses.replace(settings, subgraph_urls={n: s.url for n, s in subgraphs.items()}))
