@@ -30,9 +30,11 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.hubserver import add_load_arguments, bench_caller, hub_env, hub_server, seeded_stores
+from bench.hubserver import add_load_arguments, bench_caller, free_port, hub_env, hub_server, seeded_stores
 from hub.config import Settings
+from hub.ops.demo import ensure_keys
 from hub.ops.migrate import drop_stores, migration_url
+from hub.ops.subgraphs import running_subgraphs
 from hub.types import SOURCE_STORES
 from resolvers.sources import DwpSource, HousingBenefitSource, SocialCareSource
 
@@ -132,9 +134,53 @@ async def _hub(url: str, token: str, ninos: list[str], requests: int, concurrenc
         return result
 
 
+def _three_free_ports() -> int:
+    """A port with the next two free as well (the subgraphs take three in a row)."""
+    import socket
+
+    for _ in range(50):
+        first = free_port()
+        taken = False
+        for port in (first + 1, first + 2):
+            with socket.socket() as probe:
+                try:
+                    probe.bind(("127.0.0.1", port))
+                except OSError:
+                    taken = True
+        if not taken:
+            return first
+    raise RuntimeError("no three free ports in a row")
+
+
+async def _over_subgraphs(
+    settings: Settings, token: str, ninos: list[str], requests: int, concurrency: int
+) -> dict[str, float]:
+    """The same hub with each source answered by its own subgraph process: CPU per request of the hub and
+    of the three subgraphs together (what the federation costs the hub, and what it costs the sources)."""
+    keys = ensure_keys(settings.data_dir)
+    with running_subgraphs(
+        settings, jwks=keys.assertion_jwks, first_port=_three_free_ports(), folder=settings.data_dir
+    ) as subs:
+        env = {
+            **hub_env(settings),
+            **{f"WELFARE_HUB_SUBGRAPH_{n.upper()}_URL": sub.url for n, sub in subs.items()},
+            "WELFARE_HUB_ASSERTION_KEY": str(keys.assertion),
+        }
+        async with hub_server(env) as (url, pid):
+            pids = [sub.process.pid for sub in subs.values()]
+            before = sum(_cpu_seconds(p) for p in pids)
+            result = await _hub(url, token, ninos, requests, concurrency, pid)
+            # The warm-up inside _hub is counted for the subgraphs too: subtract its share.
+            spent = sum(_cpu_seconds(p) for p in pids) - before
+            total = result["requests"] + min(200, requests)
+            result["subgraphs_cpu_ms_per_request"] = 1000 * spent / total
+            return result
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     add_load_arguments(parser)
+    parser.add_argument("--subgraphs", action="store_true", help="also run the hub over the sources' subgraphs")
     args = parser.parse_args()
     settings, issuer = await seeded_stores(args.database_url, args.people)
     try:
@@ -146,6 +192,9 @@ async def main() -> None:
             for concurrency, n in ((1, max(200, args.requests // 5)), (32, args.requests)):
                 results[f"baseline_c{concurrency}"] = await _baseline(settings, ninos, n, concurrency)
                 results[f"hub_c{concurrency}"] = await _hub(url, token, ninos, n, concurrency, pid)
+        if args.subgraphs:
+            for concurrency, n in ((1, max(200, args.requests // 5)), (32, args.requests)):
+                results[f"federated_c{concurrency}"] = await _over_subgraphs(settings, token, ninos, n, concurrency)
     finally:
         await drop_stores(settings)
     command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
@@ -169,6 +218,17 @@ async def main() -> None:
         lines.append(
             f"| hub / baseline | {c} | {h['p50_ms'] / b['p50_ms']:.2f}x | {h['p99_ms'] / b['p99_ms']:.2f}x | {h['rps'] / b['rps']:.2f}x | |"
         )
+        if f"federated_c{c}" in results:
+            f = results[f"federated_c{c}"]
+            lines.append(
+                f"| hub over subgraphs | {c} | {f['p50_ms']:.2f} | {f['p99_ms']:.2f} | {f['rps']:.0f} | "
+                f"{f['server_cpu_ms_per_request']:.2f} (+ {f['subgraphs_cpu_ms_per_request']:.2f} in the subgraphs) |"
+            )
+            lines.append(
+                f"| over subgraphs / direct hub | {c} | {f['p50_ms'] / h['p50_ms']:.2f}x | "
+                f"{f['p99_ms'] / h['p99_ms']:.2f}x | {f['rps'] / h['rps']:.2f}x | "
+                f"{f['server_cpu_ms_per_request'] / h['server_cpu_ms_per_request']:.2f}x |"
+            )
     text = "\n".join(lines) + "\n"
     out = Path(__file__).resolve().parent / "results" / f"latency-{stamp}.md"
     out.write_text(text + "\n```json\n" + json.dumps(results, indent=2) + "\n```\n")
