@@ -31,7 +31,7 @@ from linkage.link import person_key_for
 from resolvers import arguments
 from resolvers.context import RequestContext
 from resolvers.identity import match_demographics
-from resolvers.relationship import council_held, require_relationship
+from resolvers.relationship import council_held, records_of, require_relationship
 from resolvers.sensitivity import tier
 from resolvers.types import Purpose
 
@@ -127,11 +127,8 @@ _TIE_SOURCES = ("dwp", "hb", "social_care")
 
 
 async def _records_of(ctx: RequestContext, spine_record_id: str) -> dict[str, list[SubjectKey]]:
-    """Every record key of the person whose DWP record this is (the link index's, else DWP's alone)."""
-    indexed = await ctx.services.identity.by_person(person_key_for(spine_record_id))
-    keys = {s: [("id", r) for r in ids] for s, ids in (indexed.records.items() if indexed else ())}
-    keys.setdefault("dwp", [("id", spine_record_id)])
-    return keys
+    """Every record key of the person whose DWP record this is."""
+    return {s: [("id", r) for r in ids] for s, ids in (await records_of(ctx, spine_record_id)).items()}
 
 
 async def _require_some_tie(ctx: RequestContext, spine_record_ids: Sequence[str]) -> None:

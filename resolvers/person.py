@@ -31,7 +31,7 @@ from linkage import Band, Demographics, NormalisedNino, check_nino, subject_hash
 from linkage.link import person_key_for
 from resolvers.context import RequestContext
 from resolvers.identity import indexed_person, match_demographics
-from resolvers.relationship import allowed_sources, council_held, require_held, require_relationship
+from resolvers.relationship import allowed_sources, council_held, records_of, require_held, require_relationship
 from resolvers.sensitivity import tier
 from resolvers.sources import records
 from resolvers.sources.base import SOURCE_NAMES
@@ -214,7 +214,7 @@ async def by_demographics(ctx: RequestContext, given: PersonDemographics) -> Per
     person_key = person_key_for(chosen_id)
     if ctx.own_person_known is not None and person_key == ctx.own_person_known:
         raise OwnRecord("you may not look up your own record through the hub")
-    found = await _records_of(ctx, chosen_id)
+    found = await records_of(ctx, chosen_id)
     keys = _keys_for(ctx, found)
     await require_relationship(ctx, {n: [("id", r) for r in rids] for n, rids in found.items()})
     await require_held(ctx, keys)
@@ -224,11 +224,3 @@ async def by_demographics(ctx: RequestContext, given: PersonDemographics) -> Per
             ctx.services.key_ring.pseudonym(ctx.caller.org, subject_reference(person_key=person_key))
         ),
     )
-
-
-async def _records_of(ctx: RequestContext, spine_record_id: str) -> dict[str, list[str]]:
-    """Every source's records of the person whose DWP record this is (the link index's, else DWP's alone)."""
-    indexed = await ctx.services.identity.by_person(person_key_for(spine_record_id))
-    found = dict(indexed.records) if indexed else {}
-    found.setdefault("dwp", [spine_record_id])
-    return found

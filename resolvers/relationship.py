@@ -13,10 +13,11 @@ from collections.abc import Callable, Mapping, Sequence
 
 from hub.errors import NoLegitimateRelationship, SubjectNotFound
 from hub.types import SubjectKey
+from linkage.link import person_key_for
 from resolvers.context import RequestContext
 from resolvers.sources.base import SOURCE_NAMES
 
-__all__ = ["allowed_sources", "council_held", "require_held", "require_relationship"]
+__all__ = ["allowed_sources", "council_held", "records_of", "require_held", "require_relationship"]
 
 #: The Person field through which each source's data is released.
 _SOURCE_FIELDS = {"dwp": "Person.dwp", "hb": "Person.housingBenefit", "social_care": "Person.socialCare"}
@@ -77,6 +78,15 @@ async def require_held(ctx: RequestContext, keys: Mapping[str, Sequence[SubjectK
     if failed:
         raise failed[0]  # a source that did not answer may hold the person: say why, not "not found"
     raise SubjectNotFound("no source this purpose may read holds this person")
+
+
+async def records_of(ctx: RequestContext, spine_record_id: str) -> dict[str, list[str]]:
+    """Every source's record ids of the person whose DWP record this is (the link index's, else DWP's alone):
+    one spelling for the lookups and the notifications that name a person by their details."""
+    indexed = await ctx.services.identity.by_person(person_key_for(spine_record_id))
+    found = dict(indexed.records) if indexed else {}
+    found.setdefault("dwp", [spine_record_id])
+    return found
 
 
 async def council_held(ctx: RequestContext) -> Callable[[str | None], bool]:
