@@ -453,7 +453,7 @@ class CandidateQuery:
         ]
 
 
-def _linkage_page(values: Sequence[object], limit: int, what: str) -> None:
+def _at_most(values: Sequence[object], limit: int, what: str) -> None:
     if len(values) > limit:
         raise GraphQLError(f"at most {limit} {what} a call", extensions={"code": "TOO_MANY_QUERIES"})
 
@@ -466,7 +466,7 @@ class DwpQuery(CandidateQuery):
         "it carries. The hub asks only for the NINOs of the records it is linking."
     )
     async def people_by_nino(self, info: Info[SubgraphRequest, None], ninos: list[strawberry.ID]) -> list[Candidate]:
-        _linkage_page(ninos, MAX_NINOS, "NINOs")
+        _at_most(ninos, MAX_NINOS, "NINOs")
         index: dict[str, int] = {}
         for i, value in enumerate(ninos):
             checked = check_nino(str(value)).nino
@@ -511,7 +511,7 @@ class Mutation:
     async def deliver_changes(
         self, info: Info[SubgraphRequest, None], changes: list[InboxChangeInput]
     ) -> DeliveryReceipt:
-        _linkage_page(changes, MAX_DELIVERIES, "changes")
+        _at_most(changes, MAX_DELIVERIES, "changes")
         request = _request(info)
         source = request.source
         items = [_inbox_change(c, request.ask, source) for c in changes]
