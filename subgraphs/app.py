@@ -9,7 +9,8 @@
    assertion and in this source's own policy for the purpose, no introspection, bounded cost;
 4. the access is logged in the source's own store, which also refuses a replayed assertion; when the log
    cannot be written, no data is answered (``ACCESS_LOG_UNAVAILABLE``);
-5. the document runs: one fetch through the source's direct adapter for all representations.
+5. the document runs: one fetch through the source's direct adapter for all representations (or the
+   linkage question, or the delivery into the inbox, through the same adapter).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from starlette.routing import Route
 
 from hub.db import create_store_pool
 from hub.errors import HubError
+from linkage import check_nino
 from resolvers.sources.assertion import Assertion, InvalidAssertion
 from resolvers.sources.contract import Ask
 from resolvers.sources.dwp import DwpSource
@@ -246,8 +248,25 @@ class Subgraph:
         )
 
     def _subjects(self, checked: CheckedDocument) -> list[str]:
+        """Who the question is about, as logged: NINOs as keyed hashes, record ids as they are, a feed as
+        the range asked (the arguments are the document's, not yet validated: what is not of the shape is
+        skipped, and the schema's validation refuses it next)."""
         assert self.source is not None
         assert self.access_log is not None
+        arguments = checked.arguments
+        if checked.root == "peopleByNino":
+            ninos = arguments.get("ninos")
+            found = (check_nino(n).nino for n in ninos if isinstance(n, str)) if isinstance(ninos, list) else ()
+            return [self.access_log.subject(("nino", str(n))) for n in found if n is not None]
+        if checked.root == "feed":
+            after, limit = arguments.get("after"), arguments.get("limit")
+            return [
+                f"feed:after={after if isinstance(after, str) else ''};limit={limit if isinstance(limit, int) else ''}"
+            ]
+        if checked.root == "deliverChanges":
+            changes = arguments.get("changes")
+            refs = (c.get("targetRef") for c in changes if isinstance(c, dict)) if isinstance(changes, list) else ()
+            return [f"id:{r}" for r in refs if isinstance(r, str)]
         out: list[str] = []
         for representation in checked.representations:
             try:

@@ -11,7 +11,7 @@ document: one batched fetch a request.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from graphql import (
@@ -37,7 +37,7 @@ from graphql.utilities import value_from_ast_untyped
 __all__ = ["CheckedDocument", "Limits", "Refused", "check_document"]
 
 _FEDERATION_ROOTS = frozenset({"_entities", "_service"})
-_DATA_ROOTS = frozenset({"_entities", "_service", "candidates"})
+_DATA_ROOTS = frozenset({"_entities", "_service", "candidates", "peopleByNino", "feed", "deliverChanges"})
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,10 @@ class Refused(Exception):
 class CheckedDocument:
     document: DocumentNode
     coordinates: frozenset[str]  # the contract coordinates selected ("Type.field")
-    root: str | None  # "_entities", "candidates", "_service", or None (only __typename)
+    root: str | None  # "_entities", "candidates", "peopleByNino", "feed", "deliverChanges", "_service", or None
     representations: tuple[object, ...]
+    #: The root field's arguments, variables substituted (unchecked: the schema's validation comes next).
+    arguments: Mapping[str, Any] = field(default_factory=dict)
 
 
 class _Cost:
@@ -122,8 +124,9 @@ def check_document(
     except GraphQLError as e:
         raise Refused("GRAPHQL_PARSE_FAILED", e.message) from None
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    if len(operations) != 1 or operations[0].operation is not OperationType.QUERY:
-        raise Refused("OPERATION_NOT_SUPPORTED", "one query operation a document")
+    kinds = {OperationType.QUERY} | ({OperationType.MUTATION} if schema.mutation_type is not None else set())
+    if len(operations) != 1 or operations[0].operation not in kinds:
+        raise Refused("OPERATION_NOT_SUPPORTED", "one query (or, to an inbox, mutation) operation a document")
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
     if len(fragments) > limits.max_fragments:
         raise Refused("QUERY_TOO_COMPLEX", f"at most {limits.max_fragments} fragments a document")
@@ -143,6 +146,7 @@ def check_document(
 
     type_info = TypeInfo(schema)
     query_name = schema.query_type.name if schema.query_type is not None else "Query"
+    mutation_name = schema.mutation_type.name if schema.mutation_type is not None else None
     selected: set[str] = set()
     roots: list[FieldNode] = []
 
@@ -163,6 +167,10 @@ def check_document(
                 if name in _FEDERATION_ROOTS:
                     return
                 parent_name = "Query"
+            elif parent_name == mutation_name:
+                if name in _DATA_ROOTS:
+                    roots.append(node)
+                parent_name = "Mutation"
             elif parent_name == "_Service":
                 return
             coordinate = f"{parent_name}.{name}"
@@ -176,15 +184,19 @@ def check_document(
 
     visit(document, TypeInfoVisitor(type_info, Walk()))
     if len(roots) > 1:
-        raise Refused("OPERATION_NOT_SUPPORTED", "one of _entities, candidates or _service a document")
+        raise Refused("OPERATION_NOT_SUPPORTED", "one data root field a document (one batched read or delivery)")
     root = roots[0].name.value if roots else None
+    arguments = (
+        {a.name.value: value_from_ast_untyped(a.value, dict(variables or {})) for a in roots[0].arguments or ()}
+        if roots
+        else {}
+    )
     representations: tuple[object, ...] = ()
     if root == "_entities":
-        argument = next((a for a in roots[0].arguments or () if a.name.value == "representations"), None)
-        value = None if argument is None else value_from_ast_untyped(argument.value, dict(variables or {}))
+        value = arguments.get("representations")
         if not isinstance(value, list):
             raise Refused("GRAPHQL_VALIDATION_FAILED", "_entities needs a list of representations")
         if len(value) > limits.max_representations:
             raise Refused("QUERY_TOO_COMPLEX", f"at most {limits.max_representations} representations a call")
         representations = tuple(value)
-    return CheckedDocument(document, frozenset(selected), root, representations)
+    return CheckedDocument(document, frozenset(selected), root, representations, arguments)

@@ -16,7 +16,16 @@ from pathlib import Path
 from hub.errors import ConfigError
 from resolvers.sources.contract import CONTRACT_FIELDS, ENTITIES
 
-__all__ = ["CANDIDATE_FIELDS", "SubgraphPolicy", "contract_coordinates", "default_policy_path", "load_policy"]
+__all__ = [
+    "CANDIDATE_FIELDS",
+    "DELIVERY_COORDINATES",
+    "LINKAGE_ROOTS",
+    "SubgraphPolicy",
+    "contract_coordinates",
+    "default_policy_path",
+    "linkage_coordinates",
+    "load_policy",
+]
 
 #: The fields of ``Candidate`` (the comparison fields of linkage.Demographics, and the query's index).
 CANDIDATE_FIELDS = (
@@ -34,9 +43,34 @@ CANDIDATE_FIELDS = (
 )
 
 
+#: The linkage questions each source answers (root fields, each answering Candidates).
+LINKAGE_ROOTS: Mapping[str, tuple[str, ...]] = {
+    "dwp": ("Query.candidates", "Query.peopleByNino"),
+    "hb": ("Query.candidates", "Query.feed"),
+    "social_care": ("Query.candidates", "Query.feed"),
+}
+#: The delivery of changes of circumstance, for the sources with an inbox (DWP, HB).
+DELIVERY_COORDINATES = (
+    "Mutation.deliverChanges",
+    "DeliveryReceipt.landed",
+    "DeliveryReceipt.routed",
+    "RoutedClaim.claimRef",
+    "RoutedClaim.councilCode",
+)
+_INBOXES = frozenset({"dwp", "hb"})
+
+
+def linkage_coordinates(source: str) -> frozenset[str]:
+    """What the hub's linkage purpose may ask of a source: its linkage questions and the Candidate fields."""
+    return frozenset({*LINKAGE_ROOTS[source], *(f"Candidate.{f}" for f in CANDIDATE_FIELDS)})
+
+
 def contract_coordinates(source: str) -> frozenset[str]:
-    """Every coordinate a source's subgraph offers: its entity and the types it reaches, and candidates."""
-    found: set[str] = {"Query.candidates", *(f"Candidate.{f}" for f in CANDIDATE_FIELDS)}
+    """Every coordinate a source's subgraph offers: its entity and the types it reaches, its linkage
+    questions, and (DWP, HB) the delivery of changes to its inbox."""
+    found: set[str] = set(linkage_coordinates(source))
+    if source in _INBOXES:
+        found.update(DELIVERY_COORDINATES)
     pending, seen = [ENTITIES[source]], set()
     while pending:
         type_name = pending.pop()
@@ -85,7 +119,8 @@ def load_policy(source: str, path: Path | None = None) -> SubgraphPolicy:
         for coordinate in fields:
             if coordinate not in offered:
                 problems.append(f"{where}: {purpose}: {coordinate} is not a field of the {source} contract")
-        if "Query.candidates" in fields and any(not f.startswith(("Query.", "Candidate.")) for f in fields):
+        linkage = [f for f in fields if f.startswith(("Query.", "Candidate."))]
+        if linkage and len(linkage) != len(fields):
             problems.append(f"{where}: {purpose}: candidate search is a purpose of its own (linkage), not mixed")
         purposes[purpose] = frozenset(fields)
     if problems:

@@ -5,6 +5,11 @@ source's record id, and the hub's candidate search (``Query.candidates``, shared
 they compose). ``_entities`` is batched: all the representations of a request make one
 ``await source.fetch(keys, ask)`` (the direct adapter groups them by kind of key), never one call each.
 
+DWP also answers the records carrying given NINOs (``Query.peopleByNino``), the councils' sources their
+own records a page at a time (``Query.feed``): the batch link build's questions, for the hub's linkage
+purpose. DWP and HB take the changes of circumstance the hub delivers (``Mutation.deliverChanges``),
+idempotent by delivery id.
+
 The entity types read the plain records the adapter answered, already scoped to the assertion's councils,
 derived (the yes/no answers) and projected (a field not selected is None, and is never selected: the
 document check refused it before anything was read).
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -43,17 +49,24 @@ from subgraphs.types import (
     CarePlacement,
     DeclaredCapital,
     DeclaredIncome,
+    DeliveryReceipt,
     FinancialAssessment,
     HouseholdMember,
     HousingBenefitClaim,
+    InboxChangeInput,
     OpenClaim,
     PersonName,
+    RoutedClaim,
     each,
     one,
 )
 
 __all__ = [
+    "INBOXES",
     "MAX_CANDIDATE_QUERIES",
+    "MAX_DELIVERIES",
+    "MAX_FEED",
+    "MAX_NINOS",
     "BadRepresentation",
     "CareClient",
     "ContractSchema",
@@ -66,6 +79,10 @@ __all__ = [
 
 #: Most blocking queries in one candidate search (the hub sends a batch of records being linked).
 MAX_CANDIDATE_QUERIES = 100
+#: Most NINOs in one peopleByNino call, records in one feed page, changes in one delivery.
+MAX_NINOS = 100
+MAX_FEED = 1000
+MAX_DELIVERIES = 1000
 _MAX_RECORD_ID = 64  # characters: every source's record ids are far shorter
 
 
@@ -400,8 +417,8 @@ def _batch(queries: Sequence[BlockingQuery]) -> QueryBatch:
     )
 
 
-@strawberry.type
-class Query:
+@strawberry.type(name="Query")
+class CandidateQuery:
     @strawberry.federation.field(
         shareable=True,
         description="Hub-internal (the linkage purpose only): the records sharing a blocking key with each "
@@ -436,6 +453,122 @@ class Query:
         ]
 
 
+def _at_most(values: Sequence[object], limit: int, what: str) -> None:
+    if len(values) > limit:
+        raise GraphQLError(f"at most {limit} {what} a call", extensions={"code": "TOO_MANY_QUERIES"})
+
+
+@strawberry.type(name="Query")
+class DwpQuery(CandidateQuery):
+    @strawberry.field(
+        description="Hub-internal (the linkage purpose only): the records carrying these NINOs (normalised; "
+        f"at most {MAX_NINOS} a call), their comparison fields only; a candidate's query is the index of the NINO "
+        "it carries. The hub asks only for the NINOs of the records it is linking."
+    )
+    async def people_by_nino(self, info: Info[SubgraphRequest, None], ninos: list[strawberry.ID]) -> list[Candidate]:
+        _at_most(ninos, MAX_NINOS, "NINOs")
+        index: dict[str, int] = {}
+        for i, value in enumerate(ninos):
+            checked = check_nino(str(value)).nino
+            if checked is not None:
+                index.setdefault(str(checked), i)  # a NINO that cannot exist is held by no one: no read for it
+        if not index:
+            return []
+        source: PgSource = _request(info).source
+        found = await source.people_by_nino(sorted(index), _request(info).ask)
+        return [Candidate.of(index[str(check_nino(r.nino or "").nino)], r) for r in found]
+
+
+@strawberry.type(name="Query")
+class CouncilQuery(CandidateQuery):
+    @strawberry.federation.field(
+        shareable=True,
+        description="Hub-internal (the linkage purpose only): this source's own records in record-id order, "
+        f"after the record id `after` (null: from the first), at most `limit` (1 to {MAX_FEED}) of them; their "
+        "comparison fields only, a candidate's query being its place in the page. The keyset feed a batch link "
+        "run reads a page at a time: the next page is after the last record id of this one.",
+    )
+    async def feed(
+        self, info: Info[SubgraphRequest, None], limit: int, after: strawberry.ID | None = None
+    ) -> list[Candidate]:
+        if not 1 <= limit <= MAX_FEED:
+            raise GraphQLError(f"limit is 1 to {MAX_FEED}", extensions={"code": "TOO_MANY_QUERIES"})
+        if after is not None and not 0 < len(after) <= _MAX_RECORD_ID:
+            return []  # no record id is that: nothing is after it
+        source: PgSource = _request(info).source
+        found = await source.feed(None if after is None else str(after), limit, _request(info).ask)
+        return [Candidate.of(i, r) for i, r in enumerate(found)]
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.federation.mutation(
+        shareable=True,
+        description="Hub-internal (the notification purposes only): deliver changes of circumstance to this "
+        f"source's inbox, at most {MAX_DELIVERIES} a call, in one transaction. Idempotent by delivery id: a "
+        "delivery repeated lands once. The sender's organisation type is the assertion's.",
+    )
+    async def deliver_changes(
+        self, info: Info[SubgraphRequest, None], changes: list[InboxChangeInput]
+    ) -> DeliveryReceipt:
+        _at_most(changes, MAX_DELIVERIES, "changes")
+        request = _request(info)
+        source = request.source
+        items = [_inbox_change(c, request.ask, source) for c in changes]
+        if not items:
+            return DeliveryReceipt(landed=[], routed=[])
+        routed = await source.deliver(items)
+        # What the inbox holds now (landed here, or by an earlier repeat): the receipt is the store's word.
+        rows = await source._fetch(
+            f"SELECT item_id FROM {source.name}.hub_inbox WHERE item_id = ANY($1::uuid[])",  # noqa: S608 (closed set)
+            [i.delivery_id for i in items],
+        )
+        held = {r["item_id"] for r in rows}
+        return DeliveryReceipt(
+            landed=[strawberry.ID(str(i.delivery_id)) for i in items if i.delivery_id in held],
+            routed=[RoutedClaim(claim_ref=ref, council_code=council) for ref, council in sorted(routed.items())],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _InboxChange:
+    """An :class:`~resolvers.sources.base.InboxChange` as the direct adapter's ``deliver`` takes it."""
+
+    delivery_id: uuid.UUID
+    notification_id: uuid.UUID
+    kind: str
+    effective_date: dt.date
+    target_ref: str
+    council_code: str | None
+    sender_org_type: str
+
+
+def _inbox_change(change: InboxChangeInput, ask: Ask, source: PgSource) -> _InboxChange:
+    try:
+        delivery_id, notification_id = uuid.UUID(str(change.delivery_id)), uuid.UUID(str(change.notification_id))
+    except ValueError:
+        raise GraphQLError("deliveryId and notificationId are UUIDs", extensions={"code": "BAD_USER_INPUT"}) from None
+    ref = str(change.target_ref)
+    if not 0 < len(ref) <= _MAX_RECORD_ID or (
+        source.people.id_type == "bigint" and not (ref.isascii() and ref.isdigit() and len(ref) <= 18)
+    ):
+        raise GraphQLError("targetRef is not a record id of this source", extensions={"code": "BAD_USER_INPUT"})
+    return _InboxChange(
+        delivery_id=delivery_id,
+        notification_id=notification_id,
+        kind=change.kind.value,
+        effective_date=change.effective_date,
+        target_ref=ref,
+        council_code=change.council_code if source.name == "hb" else None,
+        sender_org_type=ask.org_type,
+    )
+
+
+_QUERIES: Mapping[str, type] = {"dwp": DwpQuery, "hb": CouncilQuery, "social_care": CouncilQuery}
+#: The sources with an inbox the hub delivers changes of circumstance to.
+INBOXES = frozenset({"dwp", "hb"})
+
+
 class ContractSchema(strawberry.federation.Schema):
     """A source's subgraph schema whose ``_entities`` makes one fetch for all representations."""
 
@@ -448,7 +581,8 @@ class ContractSchema(strawberry.federation.Schema):
 def build_schema(source: str) -> ContractSchema:
     """The subgraph schema of ``source`` ("dwp", "hb" or "social_care")."""
     return ContractSchema(
-        query=Query,
+        query=_QUERIES[source],
+        mutation=Mutation if source in INBOXES else None,
         types=[_ENTITY_TYPES[source]],
         # No "did you mean": a refused document must not teach the schema it was refused.
         config=StrawberryConfig(disable_field_suggestions=True),

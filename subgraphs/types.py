@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import strawberry
 
+from linkage import Demographics
 from resolvers.sources import records
 
 T = TypeVar("T")
@@ -28,15 +29,19 @@ __all__ = [
     "BlockingQuery",
     "Candidate",
     "CarePlacement",
+    "ChangeKind",
     "DeclaredCapital",
     "DeclaredIncome",
+    "DeliveryReceipt",
     "DhpAward",
     "FinancialAssessment",
     "HouseholdMember",
     "HousingBenefitClaim",
+    "InboxChangeInput",
     "OpenClaim",
     "PersonName",
     "PlacementKind",
+    "RoutedClaim",
     "TenancyType",
     "by_name",
     "each",
@@ -301,11 +306,14 @@ class BlockingQuery:
 
 @strawberry.federation.type(
     shareable=True,
-    description="A record sharing a blocking key with one query: the comparison fields only, for the hub's "
-    "linkage model.",
+    description="A record answering one of the hub's linkage questions (candidate search, peopleByNino, feed): "
+    "the comparison fields only, for the hub's linkage model.",
 )
 class Candidate:
-    query: int = strawberry.field(description="Which query it is a candidate for (its index in the list).")
+    query: int = strawberry.field(
+        description="Which query it answers: in candidate search, the index of the blocking query; in "
+        "peopleByNino, the index of the NINO it carries; in a feed page, its place in the page."
+    )
     record_id: strawberry.ID = strawberry.field(description="The source's id of the record.")
     nino: str | None = strawberry.field(description="The NINO on the record, as held, if any.")
     given_name: str | None = strawberry.field(description="Given name, as held.")
@@ -316,3 +324,73 @@ class Candidate:
     address_line2: str | None = strawberry.field(description="Second line of the address, as held.")
     town: str | None = strawberry.field(description="Town, as held.")
     nhs_number: str | None = strawberry.field(description="NHS number, as held (social care only).")
+
+    @classmethod
+    def of(cls, query: int, record: Demographics) -> Candidate:
+        assert record.record_id is not None  # every source's records have ids
+        born = record.dob
+        return cls(
+            query=query,
+            record_id=strawberry.ID(record.record_id),
+            nino=record.nino,
+            given_name=record.given_name,
+            family_name=record.family_name,
+            date_of_birth=born if isinstance(born, dt.date) or born is None else dt.date.fromisoformat(born),
+            postcode=record.postcode,
+            address_line1=record.address_line1,
+            address_line2=record.address_line2,
+            town=record.town,
+            nhs_number=record.nhs_number,
+        )
+
+
+# -- changes of circumstance delivered by the hub (DWP and HB, which have inboxes) ----------------------
+
+
+@strawberry.enum(description="A change of circumstance the hub delivers (the notification's kind).")
+class ChangeKind(Enum):
+    HOSPITAL_ADMISSION = "hospital_admission"
+    HOSPITAL_DISCHARGE = "hospital_discharge"
+    CARE_HOME_ADMISSION = "care_home_admission"
+    CARE_HOME_DISCHARGE = "care_home_discharge"
+    OVERNIGHT_CARE_STARTED = "overnight_care_started"
+    OVERNIGHT_CARE_ENDED = "overnight_care_ended"
+
+
+@strawberry.input(
+    description="One delivery of a change of circumstance to this source's inbox. The delivery id is the key: "
+    "a delivery repeated (after a fault, or a lease that expired) lands once. Who sent it (the sender's "
+    "organisation type) is the assertion's, not the input's."
+)
+class InboxChangeInput:
+    delivery_id: strawberry.ID = strawberry.field(description="The hub's id of this delivery (a UUID): the key.")
+    notification_id: strawberry.ID = strawberry.field(description="The hub's id of the notification (a UUID).")
+    kind: ChangeKind = strawberry.field(description="What changed.")
+    effective_date: dt.date = strawberry.field(description="When it took effect.")
+    target_ref: strawberry.ID = strawberry.field(
+        description="The record here the change is about: a DWP person id, or an HB claim reference."
+    )
+    council_code: str | None = strawberry.field(
+        default=None,
+        description="HB: the council whose team receives it; null when the hub routed it while HB did not answer "
+        "(the council is then read here, and answered in the receipt). DWP: null.",
+    )
+
+
+@strawberry.federation.type(
+    shareable=True, description="A claim a change was routed to without its council, and the council holding it."
+)
+class RoutedClaim:
+    claim_ref: str = strawberry.field(description="The claim reference the change was routed to.")
+    council_code: str = strawberry.field(description="The council that holds the claim.")
+
+
+@strawberry.federation.type(shareable=True, description="What a delivery call left in this source's inbox.")
+class DeliveryReceipt:
+    landed: list[strawberry.ID] = strawberry.field(
+        description="The delivery ids held in the inbox after this call (landed now, or by an earlier repeat). A "
+        "delivery to a record this source no longer holds has no one to tell: it is not held, and not an error."
+    )
+    routed: list[RoutedClaim] = strawberry.field(
+        description="For the changes sent without a council: the councils of the claims they are about."
+    )

@@ -11,7 +11,13 @@ from graphql import ObjectTypeDefinitionNode, parse
 
 from hub.errors import ConfigError
 from resolvers.sources.contract import CORRECTION_ROUTING_PURPOSE, ENTITIES, LINKAGE_PURPOSE, selection_from
-from subgraphs.policy import CANDIDATE_FIELDS, contract_coordinates, load_policy
+from subgraphs.policy import (
+    CANDIDATE_FIELDS,
+    DELIVERY_COORDINATES,
+    contract_coordinates,
+    linkage_coordinates,
+    load_policy,
+)
 from subgraphs.schema import build_schema
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +35,7 @@ def test_every_field_and_type_is_described(source: str) -> None:
     for definition in document.definitions:
         if not isinstance(definition, ObjectTypeDefinitionNode) or definition.name.value.startswith("_"):
             continue
-        if definition.name.value != "Query":
+        if definition.name.value not in {"Query", "Mutation"}:
             assert definition.description is not None, definition.name.value
         for f in definition.fields or ():
             if not f.name.value.startswith("_"):
@@ -45,6 +51,8 @@ def test_candidate_fields_are_the_schemas() -> None:
 def internal(coordinate: str) -> bool:
     """A hub-internal question (the keys, ties, record ids, homes, open claims), not a person's data."""
     type_name, _, name = coordinate.partition(".")
+    if coordinate in DELIVERY_COORDINATES:  # the hub delivering a change into the source's inbox: no read
+        return True
     return type_name == "OpenClaim" or (type_name in ENTITIES.values() and name in HUB_INTERNAL)
 
 
@@ -56,7 +64,7 @@ def test_the_owners_policy_allows_no_more_of_a_person_than_the_register(source: 
     for purpose, allowed in policy.purposes.items():
         assert allowed <= offered
         if purpose == LINKAGE_PURPOSE:
-            assert allowed == {"Query.candidates", *(f"Candidate.{f}" for f in CANDIDATE_FIELDS)}
+            assert allowed == linkage_coordinates(source)
             continue
         assert not [c for c in allowed if c.startswith(("Query.", "Candidate."))], purpose
         if purpose == CORRECTION_ROUTING_PURPOSE:
@@ -82,3 +90,20 @@ def test_a_policy_naming_what_the_contract_lacks_lists_every_problem(tmp_path: P
     problems = "\n".join(raised.value.problems)
     for needle in ("DwpPerson.blueBadge", "HbPerson.claims", "X must be a list", "candidate search", "unknown table"):
         assert needle in problems
+
+
+@pytest.mark.parametrize("source", sorted(ENTITIES))
+def test_linkage_and_delivery_are_allowed_only_for_their_purposes(source: str) -> None:
+    policy = load_policy(source)
+    for purpose, allowed in policy.purposes.items():
+        if purpose != LINKAGE_PURPOSE:
+            assert not allowed & linkage_coordinates(source), purpose
+        if allowed & set(DELIVERY_COORDINATES):
+            # Delivery goes with the notifications that send changes, and with nothing else.
+            assert purpose in {"CHANGE_NOTIFICATION", "OVERNIGHT_CARE_CONFIRMATION"}, purpose
+            assert set(DELIVERY_COORDINATES) <= allowed
+    delivering = {p for p, a in policy.purposes.items() if a & set(DELIVERY_COORDINATES)}
+    assert delivering == {
+        "dwp": {"CHANGE_NOTIFICATION"},
+        "hb": {"CHANGE_NOTIFICATION", "OVERNIGHT_CARE_CONFIRMATION"},
+    }.get(source, set())

@@ -1,6 +1,7 @@
-"""Candidate search on the wire: the hub's blocking keys as BlockingQuery objects, and the candidates
-answered checked (exactly the comparison fields, each query index one that was asked) before they become
-:class:`~linkage.Demographics`."""
+"""The linkage questions on the wire: candidate search (the hub's blocking keys as BlockingQuery objects),
+DWP's records carrying given NINOs (``peopleByNino``) and a council source's keyset feed (``feed``). Each
+answers Candidates, checked (exactly the comparison fields, each query index one that was asked; a feed
+page in order) before they become :class:`~linkage.Demographics`."""
 
 from __future__ import annotations
 
@@ -12,7 +13,18 @@ from linkage import Demographics
 from resolvers.sources.demographics import query_batch
 from resolvers.sources.remote.wire import Malformed, check_answer, date_value, int_value, required_text, text_value
 
-__all__ = ["CANDIDATES_QUERY", "CANDIDATE_COORDINATES", "CANDIDATE_FIELDS", "blocking_queries", "decode_candidates"]
+__all__ = [
+    "CANDIDATES_QUERY",
+    "CANDIDATE_COORDINATES",
+    "CANDIDATE_FIELDS",
+    "FEED_COORDINATES",
+    "FEED_QUERY",
+    "PEOPLE_BY_NINO_COORDINATES",
+    "PEOPLE_BY_NINO_QUERY",
+    "blocking_queries",
+    "decode_candidates",
+    "decode_feed",
+]
 
 #: Candidate's fields: the comparison fields of linkage.Demographics, and which query it answers.
 CANDIDATE_FIELDS: tuple[str, ...] = (
@@ -29,7 +41,12 @@ CANDIDATE_FIELDS: tuple[str, ...] = (
     "nhsNumber",
 )
 CANDIDATES_QUERY = f"query($q:[BlockingQuery!]!){{candidates(queries:$q){{{' '.join(CANDIDATE_FIELDS)}}}}}"
-CANDIDATE_COORDINATES: tuple[str, ...] = ("Query.candidates", *(f"Candidate.{f}" for f in CANDIDATE_FIELDS))
+_FIELDS = tuple(f"Candidate.{f}" for f in CANDIDATE_FIELDS)
+CANDIDATE_COORDINATES: tuple[str, ...] = ("Query.candidates", *_FIELDS)
+PEOPLE_BY_NINO_QUERY = f"query($n:[ID!]!){{peopleByNino(ninos:$n){{{' '.join(CANDIDATE_FIELDS)}}}}}"
+PEOPLE_BY_NINO_COORDINATES: tuple[str, ...] = ("Query.peopleByNino", *_FIELDS)
+FEED_QUERY = f"query($a:ID,$l:Int!){{feed(after:$a,limit:$l){{{' '.join(CANDIDATE_FIELDS)}}}}}"
+FEED_COORDINATES: tuple[str, ...] = ("Query.feed", *_FIELDS)
 
 _BLOCKING_KEYS = (
     "given",
@@ -54,16 +71,16 @@ def blocking_queries(queries: Sequence[Demographics]) -> list[dict[str, str | No
     ]
 
 
-def decode_candidates(payload: Any, n: int) -> list[tuple[int, Demographics]]:
-    """The candidates answered for ``n`` queries: (query index, record) pairs."""
+def decode_candidates(payload: Any, n: int, root: str = "candidates") -> list[tuple[int, Demographics]]:
+    """The candidates answered at ``root`` for ``n`` queries (or NINOs): (query index, record) pairs."""
     data, errors = check_answer(payload)
     if errors or data is None:
-        raise Malformed("the candidate search failed")
-    if not isinstance(data, dict) or data.keys() != {"candidates"} or not isinstance(data["candidates"], list):
-        raise Malformed("data is not a candidates answer")
+        raise Malformed(f"the {root} question failed")
+    if not isinstance(data, dict) or data.keys() != {root} or not isinstance(data[root], list):
+        raise Malformed(f"data is not a {root} answer")
     expected = frozenset(CANDIDATE_FIELDS)
     out: list[tuple[int, Demographics]] = []
-    for c in data["candidates"]:
+    for c in data[root]:
         if not isinstance(c, dict) or c.keys() != expected:
             raise Malformed("a candidate does not hold exactly the fields asked for")
         i = int_value(c["query"])
@@ -88,3 +105,16 @@ def decode_candidates(payload: Any, n: int) -> list[tuple[int, Demographics]]:
             )
         )
     return out
+
+
+def decode_feed(payload: Any, limit: int, after: str | None) -> list[Demographics]:
+    """A feed page of at most ``limit`` records: in place order (0, 1, ...), each id once and none ``after``
+    itself (a page that repeated its cursor would have the hub walk it for ever)."""
+    page = decode_candidates(payload, limit, "feed")
+    if [i for i, _ in page] != list(range(len(page))):
+        raise Malformed("a feed page out of order")
+    records = [r for _, r in page]
+    ids = [r.record_id for r in records]
+    if len(set(ids)) != len(ids) or (after is not None and after in ids):
+        raise Malformed("a feed page repeating a record")
+    return records

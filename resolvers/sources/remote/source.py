@@ -11,6 +11,11 @@ of :meth:`SubgraphSource.fetch` (a DataLoader raises it for that key alone); a p
 The hub's own questions (ties, record ids, homes, open claims) are entity fields of their own, asked for
 under the caller's ask with the selection each needs (the subgraph allows each only to the purposes that
 need it).
+
+The batch link build's questions are root fields for the linkage purpose: DWP's records carrying given
+NINOs (``peopleByNino``, in chunks of :data:`NINO_CHUNK`) and a council source's keyset feed (``feed``, in
+pages of :data:`FEED_PAGE`). Changes of circumstance reach DWP's and HB's inboxes by their own idempotent
+mutation (``deliverChanges``, :mod:`~resolvers.sources.remote.delivery`).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Generic, Literal, TypeVar, cast, overload
 
@@ -26,21 +32,36 @@ from hub.types import SubjectKey
 from linkage import Demographics, NormalisedNino
 from resolvers.sources.assertion import AssertionSigner
 from resolvers.sources.base import HttpSpan, InboxChange, RemoteSpans, SourceName, Sources, no_http_span
-from resolvers.sources.contract import ENTITIES, LINKAGE_PURPOSE, Ask, Selection
+from resolvers.sources.contract import ENTITIES, HUB_PURPOSES, LINKAGE_PURPOSE, Ask, Selection
 from resolvers.sources.records import DwpRecord, HousingBenefitRecord, SocialCareRecord
 from resolvers.sources.remote.breaker import CircuitBreaker
 from resolvers.sources.remote.candidates import (
     CANDIDATE_COORDINATES,
     CANDIDATE_FIELDS,
     CANDIDATES_QUERY,
+    FEED_COORDINATES,
+    FEED_QUERY,
+    PEOPLE_BY_NINO_COORDINATES,
+    PEOPLE_BY_NINO_QUERY,
     blocking_queries,
     decode_candidates,
+    decode_feed,
+)
+from resolvers.sources.remote.delivery import (
+    DELIVER_MUTATION,
+    DELIVERY_COORDINATES,
+    change_input,
+    decode_receipt,
+    delivery_asks,
 )
 from resolvers.sources.remote.transport import MAX_BODY_BYTES, SubgraphClient
 from resolvers.sources.remote.wire import Entity, Malformed, SlotError, build, entity_plan, representation
 
 __all__ = [
     "CANDIDATE_CHUNK",
+    "DELIVERY_CHUNK",
+    "FEED_PAGE",
+    "NINO_CHUNK",
     "CareSubgraph",
     "DwpSubgraph",
     "HbSubgraph",
@@ -55,6 +76,24 @@ T = TypeVar("T")
 
 #: Most blocking queries in one candidate search call (the wire's limit).
 CANDIDATE_CHUNK = 100
+#: Most NINOs in one peopleByNino call, records in one feed page (the wire's limits), changes in one delivery.
+NINO_CHUNK = 100
+FEED_PAGE = 1000
+DELIVERY_CHUNK = 500
+
+
+def hub_linkage_ask() -> Ask:
+    """The hub's own linkage question (a model's training, a build without a run id): a fresh audit id."""
+    return Ask(
+        purpose=LINKAGE_PURPOSE,
+        legal_basis=HUB_PURPOSES[LINKAGE_PURPOSE],
+        org="welfare-hub",
+        org_type="hub",
+        audit_id=uuid.uuid4(),
+        selection={},
+        councils=None,
+    )
+
 
 _KINDS = frozenset({"nino", "id"})
 
@@ -198,9 +237,52 @@ class SubgraphSource(Generic[R]):
             found.extend((start + i, record) for i, record in answered)
         return found
 
-    async def deliver(self, changes: Sequence[InboxChange]) -> dict[str, str]:
-        """Delivery over the wire is the source's own mutation (issue 14 part 5): not yet."""
-        raise NotImplementedError("delivering to a subgraph's inbox is not built yet")
+    # -- the link build's questions and the inbox (the subclasses that have them) -------------------------
+
+    async def _feed(self, after: str | None, limit: int, ask: Ask | None) -> list[Demographics]:
+        """This source's own records after record id ``after`` (None: from the first), in id order, at most
+        ``limit``: in pages of at most :data:`FEED_PAGE`, each after the last id of the one before."""
+        if limit < 1:
+            return []
+        the_ask = ask if ask is not None else hub_linkage_ask()
+        out: list[Demographics] = []
+        while len(out) < limit:
+            size = min(FEED_PAGE, limit - len(out))
+            cursor = after
+            page = await self.client.call(
+                {"query": FEED_QUERY, "variables": {"a": cursor, "l": size}},
+                ask=the_ask,
+                fields=FEED_COORDINATES,
+                decode=functools.partial(decode_feed, limit=size, after=cursor),
+                size=size,
+            )
+            out.extend(page)
+            if len(page) < size:
+                break
+            after = page[-1].record_id
+        return out
+
+    async def _deliver(self, changes: Sequence[InboxChange], *, with_council: bool) -> dict[str, str]:
+        """Write changes into the source's inbox by its own mutation, each once (keyed by delivery id); the
+        councils learnt. Raises (a source error) when any call fails: the outbox retries the batch, and
+        what already landed lands once."""
+        councils: dict[str, str] = {}
+        for ask, group in delivery_asks(changes):
+            for start in range(0, len(group), DELIVERY_CHUNK):
+                chunk = group[start : start + DELIVERY_CHUNK]
+                councils.update(
+                    await self.client.call(
+                        {
+                            "query": DELIVER_MUTATION,
+                            "variables": {"c": [change_input(c, with_council=with_council) for c in chunk]},
+                        },
+                        ask=ask,
+                        fields=DELIVERY_COORDINATES,
+                        decode=functools.partial(decode_receipt, sent=chunk),
+                        size=len(chunk),
+                    )
+                )
+        return councils
 
 
 class DwpSubgraph(SubgraphSource[DwpRecord]):
@@ -237,6 +319,30 @@ class DwpSubgraph(SubgraphSource[DwpRecord]):
 
         selection = {self.entity: frozenset({"recordIds", "dateOfBirth"})}
         return await self._entities(keys, ask.asking(selection), selection, finish)
+
+    async def people_by_nino(self, ninos: Sequence[str], ask: Ask | None = None) -> list[Demographics]:
+        """DWP's records carrying these normalised NINOs (``peopleByNino``, in chunks of
+        :data:`NINO_CHUNK`), under the caller's linkage ask as given (None: the hub's own)."""
+        the_ask = ask if ask is not None else hub_linkage_ask()
+        wanted = list(dict.fromkeys(ninos))
+        out: list[Demographics] = []
+        for start in range(0, len(wanted), NINO_CHUNK):
+            chunk = wanted[start : start + NINO_CHUNK]
+            found = await self.client.call(
+                {"query": PEOPLE_BY_NINO_QUERY, "variables": {"n": chunk}},
+                ask=the_ask,
+                fields=PEOPLE_BY_NINO_COORDINATES,
+                decode=functools.partial(decode_candidates, n=len(chunk), root="peopleByNino"),
+                size=len(chunk),
+            )
+            out.extend(record for _, record in found)
+        return out
+
+    async def deliver(self, changes: Sequence[InboxChange]) -> dict[str, str]:
+        """Write changes of circumstance into DWP's inbox (``deliverChanges``), each once; DWP learns no
+        council: nothing to report back."""
+        await self._deliver(changes, with_council=False)
+        return {}
 
     async def homes(self, person_ids: Sequence[str], ask: Ask) -> dict[str, tuple[str, ...]]:
         """Where each person lives, as keys to compare (never shown): for the auditors' same-address check."""
@@ -282,6 +388,15 @@ class HbSubgraph(SubgraphSource[HousingBenefitRecord]):
         selection = {self.entity: frozenset({"openClaims"}), "OpenClaim": frozenset({"claimRef", "councilCode"})}
         return await self._entities(keys, ask.asking(selection), selection, finish)
 
+    async def feed(self, after: str | None, limit: int, ask: Ask | None = None) -> list[Demographics]:
+        """The claims after claim ref ``after`` (None: from the first), in claim-ref order: the keyset feed."""
+        return await self._feed(after, limit, ask)
+
+    async def deliver(self, changes: Sequence[InboxChange]) -> dict[str, str]:
+        """Write changes of circumstance into the HB teams' inbox (``deliverChanges``), each once; the councils
+        of the claims routed without one (claim ref -> council). A claim HB no longer holds lands nothing."""
+        return await self._deliver(changes, with_council=True)
+
 
 class CareSubgraph(SubgraphSource[SocialCareRecord]):
     """The councils' adult social care over its subgraph."""
@@ -295,6 +410,10 @@ class CareSubgraph(SubgraphSource[SocialCareRecord]):
         # what was asked). Care plans never cross the wire: only the answers derived from them do.
         record: SocialCareRecord = build(SocialCareRecord, entity.values, council_codes=tuple(sorted(councils or ())))
         return record
+
+    async def feed(self, after: str | None, limit: int, ask: Ask | None = None) -> list[Demographics]:
+        """The client records after client id ``after`` (None: from the first), in id order: the keyset feed."""
+        return await self._feed(after, limit, ask)
 
 
 _BY_NAME: Mapping[str, type[SubgraphSource[Any]]] = {"dwp": DwpSubgraph, "hb": HbSubgraph, "social_care": CareSubgraph}

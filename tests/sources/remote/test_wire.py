@@ -290,11 +290,6 @@ async def test_record_ids_people_homes_and_open_claims(subgraphs: Any, connect: 
     }
 
 
-async def test_delivery_is_not_over_the_wire_yet(connect: Any) -> None:
-    with pytest.raises(NotImplementedError):
-        await connect("dwp").deliver([])
-
-
 # -- candidate search ----------------------------------------------------------------------------------
 
 
