@@ -12,6 +12,7 @@ import dataclasses
 import json
 import shlex
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -20,7 +21,7 @@ from hub.config import Settings
 from hub.ops.demo import DEMO_COUNCIL, DEMO_ORGS, ensure_keys, register_demo_orgs, seed_sources
 from hub.ops.issuer import IssuerKey
 from hub.ops.migrate import migration_url
-from hub.ops.subgraphs import running_subgraphs
+from hub.ops.subgraphs import SubgraphProcess, running_subgraphs
 from hub.serve import serve
 from hub.types import SOURCE_STORES
 
@@ -154,16 +155,47 @@ async def run_demo(settings: Settings, *, people: int, seed: int) -> None:
     }
     token_file = settings.data_dir / "demo-tokens.json"
     token_file.write_text(json.dumps(tokens, indent=2))
-    # The link index, so lookups find council records whose NINO is missing or wrong, and so a lookup
-    # by demographics works too.
-    from hub.ops.linking import build_links, save_model, train_model
-    from linkage import Thresholds
+    # The sources answer as their owners would: each its own subgraph process over its own store,
+    # verifying the purpose assertion the hub signs on every question, and keeping its own access log.
+    keys = ensure_keys(settings.data_dir)
+    with running_subgraphs(
+        settings, jwks=keys.assertion_jwks, first_port=settings.port + 1, folder=settings.data_dir
+    ) as subgraphs:
+        await _link_over(settings, subgraphs, people=people)
+        await _show_and_serve(settings, subgraphs, tokens, token_file)
 
+
+async def _link_over(settings: Settings, subgraphs: Mapping[str, SubgraphProcess], *, people: int) -> None:
+    """The link index, so lookups find council records whose NINO is missing or wrong: built across the
+    boundary (each council's records through its feed, DWP asked only for their candidates)."""
+    from hub.ops.issuer import IssuerKey
+    from hub.ops.linking import save_model, train_model
+    from hub.ops.linking.federated import build_links_federated
+    from linkage import Thresholds
+    from resolvers.sources.assertion import AssertionSigner
+    from resolvers.sources.remote import subgraph_source
+
+    # The model is trained where the data is (the operator's sample); the build asks the subgraphs.
     model = await train_model(settings, sample=people)
     if settings.link_model_path is not None:
         save_model(model, settings.link_model_path)
-    linked = await build_links(settings, model=model, thresholds=Thresholds(), progress=False)
-    print("link index built: " + json.dumps(linked.by_source))
+    assert settings.assertion_key_path is not None
+    key = IssuerKey.load(settings.assertion_key_path)
+    signer = AssertionSigner(key.private_key, key.kid, issuer=settings.assertion_issuer)
+    dwp = subgraph_source("dwp", subgraphs["dwp"].url, signer=signer, timeout=60.0)
+    hb = subgraph_source("hb", subgraphs["hb"].url, signer=signer, timeout=60.0)
+    care = subgraph_source("social_care", subgraphs["social_care"].url, signer=signer, timeout=60.0)
+    try:
+        run = await build_links_federated(settings, dwp, [hb, care], model=model, thresholds=Thresholds())
+    finally:
+        for source in (dwp, hb, care):
+            await source.aclose()
+    print(f"link index built over the subgraphs (run {run.run}): " + json.dumps(run.counts.by_source))
+
+
+async def _show_and_serve(
+    settings: Settings, subgraphs: Mapping[str, SubgraphProcess], tokens: Mapping[str, str], token_file: Path
+) -> None:
     picks = await _example_subjects(settings)
     url = f"http://{settings.host}:{settings.port}/graphql"
     print("\nwelfare-hub demo: tokens (valid 12 h) are in", token_file)
@@ -181,17 +213,9 @@ async def run_demo(settings: Settings, *, people: int, seed: int) -> None:
         f'\nGraphiQL: open {url} in a browser and add the header {{"Authorization": "Bearer <token>"}} (Headers tab).'
     )
     print("The Blue Badge token asking for awardsInPayment is refused with PURPOSE_FORBIDS_FIELD.")
-    # The three sources answer as their owners would: each its own subgraph process over its own store,
-    # verifying the purpose assertion the hub signs on every question, and keeping its own access log.
-    keys = ensure_keys(settings.data_dir)
-    with running_subgraphs(
-        settings, jwks=keys.assertion_jwks, first_port=settings.port + 1, folder=settings.data_dir
-    ) as subgraphs:
-        print(
-            "\nThe sources are Apollo Federation v2 subgraphs, each its own process (the hub reads no source database):"
-        )
-        for name, sub in subgraphs.items():
-            print(f"  {name}: {sub.url}/graphql  (log {sub.log})")
-        print("Each keeps its own access log: welfare-hub subgraph dwp access-log --audit-id <a receipt's requestId>")
-        print("Stop with Ctrl-C.\n")
-        await serve(dataclasses.replace(settings, subgraph_urls={n: s.url for n, s in subgraphs.items()}))
+    print("\nThe sources are Apollo Federation v2 subgraphs, each its own process (the hub reads no source database):")
+    for name, sub in subgraphs.items():
+        print(f"  {name}: {sub.url}/graphql  (log {sub.log})")
+    print("Each keeps its own access log: welfare-hub subgraph dwp access-log --audit-id <a receipt's requestId>")
+    print("Stop with Ctrl-C.\n")
+    await serve(dataclasses.replace(settings, subgraph_urls={n: s.url for n, s in subgraphs.items()}))
