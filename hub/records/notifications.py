@@ -207,7 +207,7 @@ WITH due AS (
     RETURNING o.delivery_id, o.notification_id, o.correction_id, o.request_ids, o.target, o.target_ref,
               o.council_code, o.attempts
 )
-SELECT c.*, n.kind, n.effective_date, n.sender_org_type, k.field
+SELECT c.*, n.kind, n.effective_date, n.sender_org, n.sender_org_type, k.field
   FROM claimed c
   LEFT JOIN hub.notification n ON n.notification_id = c.notification_id
   LEFT JOIN hub.correction k ON k.correction_id = c.correction_id
@@ -227,6 +227,7 @@ class OutboxItem:
     notification_id: uuid.UUID | None
     kind: str | None
     effective_date: dt.date | None
+    sender_org: str | None  # who sent the change (a source's subgraph is told who asks)
     sender_org_type: str | None
     correction_id: int | None
     field: str | None
@@ -242,6 +243,7 @@ class OutboxItem:
             notification_id=row["notification_id"],
             kind=row["kind"],
             effective_date=row["effective_date"],
+            sender_org=row["sender_org"],
             sender_org_type=row["sender_org_type"],
             correction_id=row["correction_id"],
             field=row["field"],

@@ -19,7 +19,7 @@ from hub.errors import SourceRefused
 from hub.records.notifications import OutboxItem
 from resolvers.sources.assertion import AssertionSigner
 from resolvers.sources.remote import CareSubgraph, subgraph_source
-from resolvers.sources.remote.delivery import DELIVERY_LEGAL_BASES, HUB_ORG, delivery_purpose
+from resolvers.sources.remote.delivery import DELIVERY_LEGAL_BASES, delivery_purpose
 from tests.subgraphs.conftest import COUNCIL, Running, ask, call
 from tests.subgraphs.test_hub_questions import adapter
 
@@ -44,6 +44,7 @@ def change(
         notification_id=notification or uuid.uuid4(),
         kind=kind,
         effective_date=dt.date(2025, 9, 1),
+        sender_org="care-north",
         sender_org_type=sender,
         correction_id=None,
         field=None,
@@ -123,7 +124,7 @@ async def test_overnight_care_goes_under_its_own_purpose(
     assert dict(row) == {
         "purpose": "OVERNIGHT_CARE_CONFIRMATION",
         "legal_basis": DELIVERY_LEGAL_BASES["OVERNIGHT_CARE_CONFIRMATION"],
-        "org": HUB_ORG,
+        "org": "care-north",  # the sender the hub recorded: the owner's log says who told it
         "org_type": "council_social_care",
         "subjects": ["id:HB0000001"],
     }

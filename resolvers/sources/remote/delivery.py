@@ -63,11 +63,10 @@ def _audit_id(change: InboxChange) -> uuid.UUID:
 
 def delivery_asks(changes: Sequence[InboxChange]) -> list[tuple[Ask, list[InboxChange]]]:
     """The changes grouped by the assertion each needs, in first-seen order."""
-    groups: dict[tuple[str, str, uuid.UUID], list[InboxChange]] = {}
+    groups: dict[tuple[str, str, str, uuid.UUID], list[InboxChange]] = {}
     for change in changes:
-        groups.setdefault((delivery_purpose(change.kind), change.sender_org_type or "", _audit_id(change)), []).append(
-            change
-        )
+        key = (delivery_purpose(change.kind), change.sender_org or "", change.sender_org_type or "", _audit_id(change))
+        groups.setdefault(key, []).append(change)
     selection = {
         "Mutation": frozenset({"deliverChanges"}),
         "DeliveryReceipt": frozenset({"landed", "routed"}),
@@ -78,7 +77,7 @@ def delivery_asks(changes: Sequence[InboxChange]) -> list[tuple[Ask, list[InboxC
             Ask(
                 purpose=purpose,
                 legal_basis=DELIVERY_LEGAL_BASES[purpose],
-                org=HUB_ORG,
+                org=org or HUB_ORG,  # the sender, as the hub recorded it
                 org_type=org_type or "hub",
                 audit_id=audit_id,
                 selection=selection,
@@ -86,7 +85,7 @@ def delivery_asks(changes: Sequence[InboxChange]) -> list[tuple[Ask, list[InboxC
             ),
             group,
         )
-        for (purpose, org_type, audit_id), group in groups.items()
+        for (purpose, org, org_type, audit_id), group in groups.items()
     ]
 
 

@@ -383,6 +383,7 @@ def _change(case: Case, *, target_ref: str, council: str | None) -> OutboxItem:
         notification_id=uuid.uuid4(),
         kind="hospital_admission",
         effective_date=dt.date(2025, 9, 1),
+        sender_org="sender-org",
         sender_org_type="council_social_care",
         correction_id=None,
         field=None,

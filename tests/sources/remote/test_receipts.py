@@ -25,6 +25,7 @@ def item(ref: str, council: str | None = None, notification: uuid.UUID | None = 
         notification_id=notification or uuid.uuid4(),
         kind="care_home_admission",
         effective_date=dt.date(2025, 1, 2),
+        sender_org="sender-org",
         sender_org_type="almo",
         correction_id=None,
         field=None,
