@@ -43,6 +43,7 @@ from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hub.access.freetext import has_nino
 from hub.records.spans import SpanRecord, SpanStore
 
 __all__ = [
@@ -155,15 +156,42 @@ def trace_headers() -> dict[str, str]:
     return headers
 
 
+#: What of a subgraph's span attributes the hub keeps: what the step was and how it ended, never text a
+#: source could have put a value in (a query's text, a free-form note). Another organisation wrote them.
+REMOTE_SPAN_ATTRIBUTES = frozenset(
+    {
+        "db.system.name",
+        "db.namespace",
+        "db.operation.name",
+        "db.response.returned_rows",
+        "http.request.method",
+        "http.response.status_code",
+        "error.type",
+        "welfare_hub.error_codes",
+        "welfare_hub.phase",
+    }
+)
+
+
 def keep_remote_spans(source: str, spans: Sequence[Mapping[str, Any]]) -> None:
     """Keep a subgraph's own spans of this request beside the hub's (the auditor's trace shows both).
 
-    They come already checked by the adapter (our trace id, hex ids, bounded count and lengths); any that
-    does not fit the stored shape is dropped, never an error for the request."""
+    They come already checked by the adapter (our trace id, hex ids, bounded count and lengths); here only
+    the attributes the hub knows are kept (:data:`REMOTE_SPAN_ATTRIBUTES`), a span whose name or kept value
+    is NINO-shaped is dropped, and so is any that does not fit the stored shape: never an error for the
+    request."""
     store = _current_store.get()
     if store is None:
         return
     for remote in spans:
+        name = str(remote.get("name", ""))
+        if has_nino(name):
+            continue  # a source's span that names someone is not kept (another organisation wrote it)
+        attributes = {
+            k: v
+            for k, v in dict(remote.get("attributes") or {}).items()
+            if k in REMOTE_SPAN_ATTRIBUTES and not (isinstance(v, str) and has_nino(v))
+        }
         try:
             started = dt.datetime.fromisoformat(str(remote["startedAt"]))
             if started.tzinfo is None:
@@ -172,12 +200,12 @@ def keep_remote_spans(source: str, spans: Sequence[Mapping[str, Any]]) -> None:
                 trace_id=str(remote["traceId"]),
                 span_id=str(remote["spanId"]),
                 parent_span_id=str(remote["parentSpanId"]) if remote.get("parentSpanId") else None,
-                name=str(remote["name"]),
+                name=name,
                 kind=str(remote["kind"]) if remote.get("kind") in {"server", "internal", "client"} else "internal",
                 started_at=started,
                 duration_us=max(0, int(remote["durationUs"])),
                 status=str(remote["status"]) if remote.get("status") in {"unset", "ok", "error"} else "unset",
-                attributes={**dict(remote.get("attributes") or {}), f"{NS}.remote.source": source},
+                attributes={**attributes, f"{NS}.remote.source": source},
             )
         except (KeyError, TypeError, ValueError):
             continue

@@ -139,6 +139,7 @@ SELECT c.i, {spec.select_list()} FROM c JOIN {spec.table} t ON t.{spec.id_column
 def ties_sql(spec: PeopleTable, kind: str) -> str:
     """The council and postcode of the records one kind of subject key finds (a legitimate relationship)."""
     council = f"t.{spec.council_column}" if spec.council_column else "NULL::text"
+    owner = council  # whose record it is, whether or not it still ties its person there
     if kind == "id":
         key, where = f"t.{spec.id_column}::text", f"t.{spec.id_column} = ANY($1::{spec.id_type}[])"
     elif spec.nino_column is None:
@@ -151,7 +152,10 @@ def ties_sql(spec: PeopleTable, kind: str) -> str:
     if spec.council_column and spec.council_current:
         council = f"CASE WHEN {spec.council_current} THEN {council} END"
     # Identifiers and conditions from PeopleTable (code, checked); every value is a bind parameter.
-    return f"SELECT {key} AS k, {council} AS council_code, t.postcode FROM {spec.table} t WHERE {where}"
+    return (
+        f"SELECT {key} AS k, {council} AS council_code, {owner} AS owner_council, t.postcode "
+        f"FROM {spec.table} t WHERE {where}"
+    )
 
 
 def scan_sql(spec: PeopleTable) -> str:

@@ -144,8 +144,12 @@ class PgSource:
                 values = [int(str(v)) for v in values if str(v).isascii() and str(v).isdigit() and len(str(v)) <= 18]
             for row in await self._fetch(ties_sql(self.people, kind), values):
                 councils, districts = found.setdefault((kind, row["k"]), (set(), set()))
-                # Only the councils asked about: whether another council holds a record is its to say.
-                if row["council_code"] and (ask is None or ask.councils is None or row["council_code"] in ask.councils):
+                # Only the records of the councils asked about: whether another council holds a record, and
+                # where that record says the person lives, are that council's to say.
+                owner = row["owner_council"]
+                if owner is not None and ask is not None and ask.councils is not None and owner not in ask.councils:
+                    continue
+                if row["council_code"]:
                     councils.add(row["council_code"])
                 parts = postcode_parts(normalise_postcode(row["postcode"]))
                 if parts is not None:
