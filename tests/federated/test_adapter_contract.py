@@ -158,6 +158,13 @@ async def test_ties_and_record_ids(both: tuple[Sources, Sources], name: str) -> 
         assert ties == await direct[name].ties(keys, ask)
         assert ties[2] == ties[3] == (frozenset(), frozenset())
         assert "NT1" in ties[0][1]
+    # Another council's question: a council's records there are not its to know, nor where they say the
+    # person lives; DWP's record is the person's own home, whoever asks.
+    elsewhere = policy_ask(name, "CARE_CHARGING_DOMICILIARY", councils=frozenset({"E09000999"}))
+    for each in (direct, remote):
+        councils, districts = (await each[name].ties([("nino", P.BADGE_DLA)], elsewhere))[0]
+        assert councils == frozenset()
+        assert (districts == frozenset()) == (name != "dwp")
     routing = policy_ask(
         name, CORRECTION_ROUTING_PURPOSE, councils=None, legal_basis=HUB_PURPOSES[CORRECTION_ROUTING_PURPOSE]
     )
