@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import pytest
@@ -106,3 +107,28 @@ async def test_a_second_run_decides_nothing_again(built: Built) -> None:
         await build_links_federated(built.settings, dwp, [hb, sc], model=built.model, thresholds=THRESHOLDS)
         again = await build_links_federated(built.settings, dwp, [hb, sc], model=built.model, thresholds=THRESHOLDS)
     assert all(set(c) == {"unchanged"} for c in again.counts.by_source.values()), again.counts.by_source
+
+
+class _Replaying:
+    """A council feed that serves its first page again after its second (a faulty or hostile source)."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.name = real.name
+        self.pages = 0
+
+    async def feed(self, after: str | None, limit: int, ask: Any) -> list[Any]:
+        self.pages += 1
+        return await self.real.feed(None if self.pages == 3 else after, limit, ask)
+
+
+async def test_a_feed_that_goes_back_stops_the_build(built: Built) -> None:
+    from hub.errors import SourceUnavailable
+
+    async with open_sources(built.settings) as (dwp, hb, _):
+        looping = _Replaying(hb)
+        with pytest.raises(SourceUnavailable):
+            await build_links_federated(
+                built.settings, dwp, [looping], model=built.model, thresholds=THRESHOLDS, chunk=100, resume=False
+            )
+    assert looping.pages == 3  # stopped at the first page served again, not walked for ever

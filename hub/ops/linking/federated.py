@@ -27,6 +27,7 @@ import asyncpg
 
 from hub.access.keys import load_key_ring
 from hub.config import Settings
+from hub.errors import SourceUnavailable
 from hub.ops.linking.build import unchanged_records
 from hub.ops.linking.rows import Rows, rows_for, write_rows
 from hub.ops.linking.sources import LinkCounts
@@ -153,8 +154,14 @@ async def build_links_federated(
             run_id, cursors = run["run_id"], json.loads(run["cursors"])
         for source in councils:
             after = cursors.get(source.name)
+            walked: set[str] = set()  # each page's last id: a feed that serves a page again would loop for ever
             while records := await source.feed(after, chunk, ask):
                 after = records[-1].record_id
+                if after is None or after in walked:
+                    raise SourceUnavailable(
+                        source.name, f"source {source.name}'s feed went back to a page it had served"
+                    )
+                walked.add(after)
                 fresh = set() if force else await unchanged_records(hub, source.name, records, ring, version)
                 todo = [r for r in records if r.record_id not in fresh]
                 counts.add(source.name, "unchanged", len(records) - len(todo))
