@@ -157,10 +157,11 @@ async def _link(
         if indexed is not None and indexed.records.get("dwp"):
             keys: dict[str, list[SubjectKey]] = {s: [("id", r) for r in ids] for s, ids in indexed.records.items()}
             return indexed.records["dwp"][0], None, keys
-        found = await ctx.services.sources.dwp.people_of([("nino", keyed)], await ctx.ask())
+        # The DWP record id only: the date of birth is read once the sender's tie is shown (below).
+        found = await ctx.services.sources.dwp.record_ids(keyed, await ctx.ask())
         if found:
-            person_id, born = found[0]
-            return person_id, born, {"dwp": [("id", person_id)], "hb": [("nino", keyed)]}
+            person_id = found[0]
+            return person_id, None, {"dwp": [("id", person_id)], "hb": [("nino", keyed)]}
         if person is None:
             raise SubjectNotFound("DWP holds no one with this NINO")
     assert person is not None
