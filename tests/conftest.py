@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import socket
 import uuid
@@ -28,13 +29,14 @@ from hub.access.orgs import Organisation
 from hub.app import Hooks, create_app
 from hub.audit import tracing
 from hub.audit.checkpoints import AuditKeys
-from hub.config import Settings
+from hub.config import Settings, store_role_names
 from hub.ops.issuer import IssuerKey
 from hub.ops.migrate import drop_stores, migrate
 from hub.records.orgs import load_areas
 from hub.records.orgs import upsert as upsert_orgs
-from hub.types import SOURCE_STORES
+from hub.types import SOURCE_STORES, StoreName
 from tests.people import insert_people
+from tests.subgraphs.conftest import Running, db_url, start_subgraph
 from tests.telemetry import Telemetry, collecting
 
 ISSUER = "test-idp"
@@ -169,6 +171,51 @@ async def running_client(settings: Settings, hooks: Hooks | None = None) -> Asyn
         transport = httpx.ASGITransport(app=_COLLECTED[0].wrap(app) if _COLLECTED else app)
         async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as client:
             yield client
+
+
+# -- the sources as their owners' subgraphs --------------------------------------------------------------
+
+SUBGRAPH_SOURCES = ("dwp", "hb", "social_care")
+SECRET = "federated-test-secret-0123456789abcdef"
+
+
+def subgraph_env(settings: Settings, source: str, jwks: Path) -> dict[str, str]:
+    store: StoreName = f"src_{source}"  # type: ignore[assignment]
+    assert settings.database_url is not None
+    owner = store_role_names(settings.db_prefix, store)[0]
+    return {
+        "WELFARE_SUBGRAPH_DATABASE_URL": db_url(settings.database_url, settings.database_name(store), owner),
+        "WELFARE_SUBGRAPH_HUB_JWKS": str(jwks),
+        "WELFARE_SUBGRAPH_HUB_ISSUER": settings.assertion_issuer,
+        "WELFARE_SUBGRAPH_SECRET": SECRET,
+        "WELFARE_SUBGRAPH_TIMEOUT": "2",
+    }
+
+
+@pytest.fixture(scope="session")
+def hub_jwks(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The hub's assertion key set, as each subgraph's operator is given it."""
+    assert settings.assertion_key_path is not None
+    path = tmp_path_factory.mktemp("hub-jwks") / "jwks.json"
+    path.write_text(json.dumps(IssuerKey.load(settings.assertion_key_path).jwks()))
+    return path
+
+
+@pytest.fixture(scope="session")
+def subgraphs(
+    settings: Settings, people: dict[str, Any], hub_jwks: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Running]]:
+    logs = tmp_path_factory.mktemp("subgraph-logs")
+    running: dict[str, Running] = {}
+    try:
+        for source in SUBGRAPH_SOURCES:
+            running[source] = start_subgraph(source, subgraph_env(settings, source, hub_jwks), logs / f"{source}.log")
+        yield running
+    finally:
+        for r in running.values():
+            r.process.terminate()
+        for r in running.values():
+            r.process.wait(10)
 
 
 @pytest.fixture(scope="session")
