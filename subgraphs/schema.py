@@ -493,11 +493,40 @@ class CouncilQuery(CandidateQuery):
     ) -> list[Candidate]:
         if not 1 <= limit <= MAX_FEED:
             raise GraphQLError(f"limit is 1 to {MAX_FEED}", extensions={"code": "TOO_MANY_QUERIES"})
-        if after is not None and not 0 < len(after) <= _MAX_RECORD_ID:
-            return []  # no record id is that: nothing is after it
         source: PgSource = _request(info).source
-        found = await source.feed(None if after is None else str(after), limit, _request(info).ask)
+        cursor = None if after is None else _feed_cursor(source, str(after))
+        found = await source.feed(cursor, limit, _request(info).ask)
+        _check_feed_order(source, cursor, [str(r.record_id) for r in found])
         return [Candidate.of(i, r) for i, r in enumerate(found)]
+
+
+def _feed_cursor(source: PgSource, after: str) -> str:
+    """``after`` when it can be one of this source's record ids; else BAD_USER_INPUT (a cursor that is no id
+    would answer an empty page, and a reader would take that for the end of the feed)."""
+    numeric = source.people.id_type == "bigint"
+    well_formed = 0 < len(after) <= _MAX_RECORD_ID and (
+        not numeric or (after.isascii() and after.isdigit() and int(after) < 2**63)
+    )
+    if not well_formed:
+        what = "a record id of this source (digits)" if numeric else f"a record id (1 to {_MAX_RECORD_ID} characters)"
+        raise GraphQLError(f"after is {what}, the last of the previous page", extensions={"code": "BAD_USER_INPUT"})
+    return after
+
+
+def _check_feed_order(source: PgSource, after: str | None, ids: Sequence[str]) -> None:
+    """The page's ids are strictly increasing and after the cursor, in the order the hub reads them by
+    (numbers; text by code point): a store whose collation orders ids otherwise would make the next page
+    repeat or skip records, so it is an error, never a silent page."""
+    key: Any = int if source.people.id_type == "bigint" else str
+    previous = None if after is None else key(after)
+    for record_id in ids:
+        current = key(record_id)
+        if previous is not None and not current > previous:
+            raise GraphQLError(
+                'the store\'s record ids are not in code-point order (index them with COLLATE "C")',
+                extensions={"code": "FEED_OUT_OF_ORDER"},
+            )
+        previous = current
 
 
 @strawberry.type
