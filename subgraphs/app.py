@@ -1,6 +1,7 @@
 """A source's subgraph over HTTP: the boundary the hub's calls cross, in the order of the checks.
 
-``POST /graphql`` only (anything else 405 or 404), the body capped at 1 MiB (413), JSON or 400. Then:
+``POST /graphql`` only (anything else 405 or 404), the body capped at 1 MiB (413) and in full within the
+body deadline (408), JSON or 400. Then:
 
 1. the purpose assertion (``Authorization: Bearer``) verifies: the hub's key, this source as audience, the
    hub as issuer, unexpired, bound to this exact body (else 401 ``ASSERTION_INVALID``, logged as refused);
@@ -15,6 +16,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import logging
@@ -77,7 +79,17 @@ class _TooLarge(Exception):
     pass
 
 
-async def _read_capped(request: Request) -> bytes:
+async def _read_capped(request: Request, deadline: float) -> bytes | None:
+    """The body, or None when all of it did not arrive within ``deadline`` seconds (it is read before the
+    assertion is checked: anyone who can connect could otherwise hold a request open by dripping it)."""
+    try:
+        async with asyncio.timeout(deadline):
+            return await _read_body(request)
+    except TimeoutError:
+        return None
+
+
+async def _read_body(request: Request) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise _TooLarge
@@ -145,13 +157,20 @@ class Subgraph:
             current_trace.reset(reset)
         if request.headers.get("x-welfare-hub-spans") == "1":
             answer.body.setdefault("extensions", {})["spans"] = trace.wire()
-        return Response(orjson.dumps(answer.body), status_code=answer.status, media_type="application/json")
+        # A body cut off at its deadline leaves the rest of it unread on the connection: close it.
+        headers = {"connection": "close"} if answer.status == 408 else None
+        return Response(
+            orjson.dumps(answer.body), status_code=answer.status, media_type="application/json", headers=headers
+        )
 
     async def _answer(self, request: Request, trace: Trace) -> _Answer:
         try:
-            body = await _read_capped(request)
+            body = await _read_capped(request, self.config.body_timeout)
         except _TooLarge:
             return _Answer(413, {"errors": [_error("BODY_TOO_LARGE", f"at most {MAX_BODY_BYTES} bytes a request")]})
+        if body is None:
+            limit = f"{self.config.body_timeout:g}"
+            return _Answer(408, {"errors": [_error("BODY_TIMEOUT", f"the body did not arrive within {limit} s")]})
         try:
             payload = orjson.loads(body)
         except orjson.JSONDecodeError:

@@ -7,6 +7,8 @@
 | ``WELFARE_SUBGRAPH_HUB_ISSUER`` | the hub's issuer (the assertions' ``iss``) |
 | ``WELFARE_SUBGRAPH_SECRET`` | key of the access log's subject hashes (32+ characters; never a clear NINO) |
 | ``WELFARE_SUBGRAPH_TIMEOUT`` | seconds a read of the store may take (default 2) |
+| ``WELFARE_SUBGRAPH_BODY_TIMEOUT`` | seconds a request's body may take to arrive, all of it (default 5; else 408) |
+| ``WELFARE_SUBGRAPH_MAX_CONNECTIONS`` | connections served at once (default 200; more are answered 503 at once) |
 | ``WELFARE_SUBGRAPH_POLICY`` | a policy file other than the shipped ``subgraphs/policy/<source>.toml`` |
 """
 
@@ -55,6 +57,12 @@ class SubgraphConfig:
     jwks_path: Path | None = None
     jwks_url: str | None = None
     timeout: float = 2.0
+    #: The whole body of a request, before the assertion is checked: a client that drips it is cut off.
+    body_timeout: float = 5.0
+    #: Connections (and requests) served at once; beyond it uvicorn answers 503 rather than queue.
+    max_connections: int = 200
+    #: Seconds an idle keep-alive connection is held open.
+    keep_alive_timeout: float = 5.0
     policy_path: Path | None = None
 
     @property
@@ -109,6 +117,8 @@ class SubgraphConfig:
                     raise ValueError
             except ValueError:
                 problems.append("WELFARE_SUBGRAPH_TIMEOUT: seconds, more than 0 and at most 60")
+        body_timeout = _number(env, "WELFARE_SUBGRAPH_BODY_TIMEOUT", 5.0, 60, problems)
+        max_connections = int(_number(env, "WELFARE_SUBGRAPH_MAX_CONNECTIONS", 200, 100_000, problems, whole=True))
         policy = env.get("WELFARE_SUBGRAPH_POLICY", "").strip()
         policy_path = Path(policy) if policy else None
         if policy_path is not None and not policy_path.is_file():
@@ -123,5 +133,24 @@ class SubgraphConfig:
             jwks_path=jwks_path,
             jwks_url=jwks_url,
             timeout=timeout,
+            body_timeout=body_timeout,
+            max_connections=max_connections,
             policy_path=policy_path,
         )
+
+
+def _number(
+    env: Mapping[str, str], name: str, default: float, most: float, problems: list[str], *, whole: bool = False
+) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw) if whole else float(raw)
+        if not 0 < value <= most:
+            raise ValueError
+    except ValueError:
+        what = "a whole number" if whole else "seconds"
+        problems.append(f"{name}: {what}, more than 0 and at most {most:g}")
+        return default
+    return value

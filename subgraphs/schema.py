@@ -27,7 +27,6 @@ from typing import Any, cast
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.dataloader import DataLoader
 from strawberry.federation.schema import FederationAny
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
@@ -37,9 +36,8 @@ from linkage import check_nino
 from resolvers.sources import records
 from resolvers.sources.contract import ENTITIES, Ask
 from resolvers.sources.demographics import QueryBatch, candidate_sql
-from resolvers.sources.dwp import DwpSource
-from resolvers.sources.hb import HousingBenefitSource
 from resolvers.sources.pg import PgSource
+from subgraphs.batches import Batches
 from subgraphs.spans import current_trace
 from subgraphs.types import (
     Address,
@@ -125,10 +123,13 @@ class SubgraphRequest:
 
     source: Any  # the source's direct adapter (DwpSource, HousingBenefitSource, SocialCareSource)
     ask: Ask
-    _ties: DataLoader[SubjectKey, tuple[frozenset[str], frozenset[str]]] | None = field(default=None, repr=False)
+    batches: Batches = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.batches = Batches(self.source, self.ask)
 
     def in_scope(self, council: str | None) -> bool:
-        return self.ask.councils is None or (council is not None and council in self.ask.councils)
+        return self.batches.in_scope(council)
 
     async def entities(self, representations: Sequence[object]) -> list[object]:
         """One answer per representation, in order: the entity, null (not held, or not this caller's), or
@@ -155,24 +156,10 @@ class SubgraphRequest:
         return slots
 
     async def ties(self, key: SubjectKey) -> tuple[list[str], list[str]]:
-        if self._ties is None:
-            source, ask = self.source, self.ask
-
-            async def batch(keys: list[SubjectKey]) -> list[tuple[frozenset[str], frozenset[str]]]:
-                return list(await source.ties(keys, ask))
-
-            self._ties = DataLoader(load_fn=batch)
-        councils, districts = await self._ties.load(key)
-        # Another council's records are that council's to tell of: "not yours" is "not held".
-        return sorted(c for c in councils if self.in_scope(c)), sorted(districts)
+        return await self.batches.ties(key)
 
     async def record_ids(self, key: SubjectKey) -> list[str]:
-        kind, value = key
-        ids = [value] if kind == "id" else list(await self.source.record_ids(value, self.ask))
-        if self.ask.councils is None or self.source.people.council_column is None or not ids:
-            return ids
-        ties = await self.source.ties([("id", i) for i in ids], self.ask)
-        return [i for i, (councils, _) in zip(ids, ties, strict=True) if any(self.in_scope(c) for c in councils)]
+        return await self.batches.record_ids(key)
 
 
 def _request(info: Info[SubgraphRequest, None]) -> SubgraphRequest:
@@ -190,7 +177,10 @@ _COUNCILS = (
     "Hub-internal (legitimate relationship): the councils whose records here tie the person to them, "
     "within the assertion's councils."
 )
-_DISTRICTS = "Hub-internal (legitimate relationship): the postcode districts of the person's records here."
+_DISTRICTS = (
+    "Hub-internal (legitimate relationship): the postcode districts of the person's records here, within the "
+    "assertion's councils (DWP, national: wherever the person lives)."
+)
 _RECORD_IDS = (
     "Hub-internal: the ids of this source's records of the person (by NINO: every record carrying it, "
     "within the assertion's councils)."
@@ -274,11 +264,7 @@ class DwpPerson:
         "compare, never to show: their household, and their postcode with the first line of their address."
     )
     async def home_keys(self, info: Info[SubgraphRequest, None]) -> list[str]:
-        request = _request(info)
-        source = cast(DwpSource, request.source)
-        ids = [self.key[1]] if self.key[0] == "id" else [i for i, _ in await source.people_of([self.key], request.ask)]
-        homes = await source.homes(ids, request.ask) if ids else {}
-        return sorted({k for keys in homes.values() for k in keys})
+        return await _request(info).batches.home_keys(self.key)
 
 
 # -- Housing Benefit ---------------------------------------------------------------------------------------
@@ -329,10 +315,8 @@ class HbPerson:
         "not yet passed) within the assertion's councils: where a change about them goes."
     )
     async def open_claims(self, info: Info[SubgraphRequest, None]) -> list[OpenClaim]:
-        request = _request(info)
-        source = cast(HousingBenefitSource, request.source)
-        found = await source.open_claims([self.key], request.ask)
-        return [OpenClaim(claim_ref=c, council_code=k) for c, k in found if request.in_scope(k)]
+        found = await _request(info).batches.open_claims(self.key)
+        return [OpenClaim(claim_ref=c, council_code=k) for c, k in found]
 
 
 # -- adult social care -------------------------------------------------------------------------------------
@@ -493,11 +477,40 @@ class CouncilQuery(CandidateQuery):
     ) -> list[Candidate]:
         if not 1 <= limit <= MAX_FEED:
             raise GraphQLError(f"limit is 1 to {MAX_FEED}", extensions={"code": "TOO_MANY_QUERIES"})
-        if after is not None and not 0 < len(after) <= _MAX_RECORD_ID:
-            return []  # no record id is that: nothing is after it
         source: PgSource = _request(info).source
-        found = await source.feed(None if after is None else str(after), limit, _request(info).ask)
+        cursor = None if after is None else _feed_cursor(source, str(after))
+        found = await source.feed(cursor, limit, _request(info).ask)
+        _check_feed_order(source, cursor, [str(r.record_id) for r in found])
         return [Candidate.of(i, r) for i, r in enumerate(found)]
+
+
+def _feed_cursor(source: PgSource, after: str) -> str:
+    """``after`` when it can be one of this source's record ids; else BAD_USER_INPUT (a cursor that is no id
+    would answer an empty page, and a reader would take that for the end of the feed)."""
+    numeric = source.people.id_type == "bigint"
+    well_formed = 0 < len(after) <= _MAX_RECORD_ID and (
+        not numeric or (after.isascii() and after.isdigit() and int(after) < 2**63)
+    )
+    if not well_formed:
+        what = "a record id of this source (digits)" if numeric else f"a record id (1 to {_MAX_RECORD_ID} characters)"
+        raise GraphQLError(f"after is {what}, the last of the previous page", extensions={"code": "BAD_USER_INPUT"})
+    return after
+
+
+def _check_feed_order(source: PgSource, after: str | None, ids: Sequence[str]) -> None:
+    """The page's ids are strictly increasing and after the cursor, in the order the hub reads them by
+    (numbers; text by code point): a store whose collation orders ids otherwise would make the next page
+    repeat or skip records, so it is an error, never a silent page."""
+    key: Any = int if source.people.id_type == "bigint" else str
+    previous = None if after is None else key(after)
+    for record_id in ids:
+        current = key(record_id)
+        if previous is not None and not current > previous:
+            raise GraphQLError(
+                'the store\'s record ids are not in code-point order (index them with COLLATE "C")',
+                extensions={"code": "FEED_OUT_OF_ORDER"},
+            )
+        previous = current
 
 
 @strawberry.type

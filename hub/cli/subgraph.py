@@ -32,7 +32,17 @@ def _cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     config = _config(args, serving=True)
     print(f"subgraph {config.source}: http://{args.host}:{args.port}/graphql", flush=True)
-    uvicorn.run(create_app(config), host=args.host, port=args.port, log_level="warning", access_log=False)
+    uvicorn.run(
+        create_app(config),
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+        # Bounded before the assertion is checked: connections at once (503 beyond), an idle keep-alive's
+        # life, and (in the app) the time a body may take to arrive.
+        limit_concurrency=config.max_connections,
+        timeout_keep_alive=config.keep_alive_timeout,
+    )
     return 0
 
 

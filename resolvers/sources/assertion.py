@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from resolvers.sources.contract import Ask
 
@@ -103,9 +103,16 @@ class AssertionVerifier:
     def __init__(self, jwks: Mapping[str, Any], *, issuer: str, audience: str, leeway_seconds: int = 5) -> None:
         self._keys: dict[str, Any] = {}
         for raw in jwks.get("keys", []):
-            key = jwt.PyJWK(raw)
-            if key.algorithm_name != "EdDSA" or not raw.get("kid"):
-                continue  # only the hub's Ed25519 keys, each named
+            # Only the hub's Ed25519 keys, each named; a key that does not parse is skipped on its own (one
+            # bad entry in the document must not refuse every assertion signed by the good ones).
+            if not isinstance(raw, Mapping) or not isinstance(raw.get("kid"), str) or not raw["kid"]:
+                continue
+            try:
+                key = jwt.PyJWK(dict(raw))
+            except (jwt.PyJWTError, ValueError, TypeError, KeyError):
+                continue
+            if key.algorithm_name != "EdDSA" or not isinstance(key.key, Ed25519PublicKey):
+                continue
             self._keys[raw["kid"]] = key.key
         self.issuer = issuer
         self.audience = audience

@@ -20,8 +20,10 @@ from resolvers.sources.demographics import query_batch
 from resolvers.sources.dwp import DwpSource
 from resolvers.sources.hb import HousingBenefitSource
 from resolvers.sources.social_care import SocialCareSource
-from tests.people import BADGE_DLA, CARE_ONLY, PIP_MOVING
+from tests.people import ALL, BADGE_DLA, CARE_ONLY, PIP_MOVING
 from tests.subgraphs.conftest import (
+    COUNCIL,
+    OTHER_COUNCIL,
     OTHER_ONLY,
     Running,
     ask,
@@ -80,8 +82,8 @@ async def test_dwp_ties_record_ids_and_homes(
     ]
     assert answer.body["data"]["_entities"][0]["postcodeDistricts"] == ["NT1"]
     # One batch of tie look-ups for the request, not one per person.
-    # fetch and ties: one statement per kind of key each; record ids: one per NINO
-    assert len([s for s in answer.spans if s["name"].startswith("SELECT")]) == 2 + 2 + 1
+    # fetch, ties and record ids: one statement per kind of key each
+    assert len([s for s in answer.spans if s["name"].startswith("SELECT")]) == 2 + 2 + 2
 
     audit = await call(
         signer,
@@ -236,3 +238,118 @@ async def test_a_protected_address_is_never_answered(address_subgraph: Running, 
     ]
     assert "Far Road" not in str(answer.body)
     # The shipped policy has no such purpose: the same question to the standard subgraph is refused.
+
+
+# -- scope of the ties, and batching ----------------------------------------------------------------------
+
+BOTH = "JK102039B"  # held by HB and social care at both councils (inserted for the test, then removed)
+
+
+@pytest.fixture
+async def at_both_councils(store_conns: dict[str, asyncpg.Connection]) -> Any:
+    hb, sc = store_conns["hb"], store_conns["social_care"]
+    await hb.execute(
+        """INSERT INTO hb.claim (claim_ref, council_code, nino, given_name, family_name, date_of_birth, address_line1,
+               postcode, tenancy_type, weekly_rent, weekly_award, bedroom_entitlement, overnight_carer_room, start_date)
+           VALUES ('HB0000050', $2, $1, 'Tam', 'Lowe', '1970-01-02', '1 Near Road', 'NT9 1AA',
+                   'lha', 100.00, 80.00, 1, false, '2022-01-01'),
+                  ('HB0000051', $3, $1, 'Tam', 'Lowe', '1970-01-02', '2 Far Road', 'ZZ1 1AA',
+                   'lha', 100.00, 80.00, 1, false, '2022-01-01')""",
+        BOTH,
+        COUNCIL,
+        OTHER_COUNCIL,
+    )
+    await sc.execute(
+        """INSERT INTO social_care.client (client_id, council_code, nino, given_name, family_name, date_of_birth,
+               postcode) VALUES ('SC000050', $2, $1, 'Tam', 'Lowe', '1970-01-02', 'NT9 1AA'),
+                                ('SC000051', $3, $1, 'Tam', 'Lowe', '1970-01-02', 'ZZ1 1AA')""",
+        BOTH,
+        COUNCIL,
+        OTHER_COUNCIL,
+    )
+    try:
+        yield
+    finally:
+        await hb.execute("DELETE FROM hb.claim WHERE claim_ref IN ('HB0000050', 'HB0000051')")
+        await sc.execute("DELETE FROM social_care.client WHERE client_id IN ('SC000050', 'SC000051')")
+
+
+@pytest.mark.parametrize(("source", "purpose"), [("hb", "CORRECTION_ROUTING"), ("social_care", "CORRECTION_ROUTING")])
+async def test_a_record_outside_the_councils_tells_neither_its_council_nor_its_district(
+    subgraphs: dict[str, Running], signer: AssertionSigner, at_both_councils: None, source: str, purpose: str
+) -> None:
+    entity = {"hb": "HbPerson", "social_care": "CareClient"}[source]
+    own = {"hb": "HB0000050", "social_care": "SC000050"}[source]
+    other = {"hb": "HB0000051", "social_care": "SC000051"}[source]
+    fields = frozenset({"councils", "postcodeDistricts", "recordIds"})
+    document = entities_document(entity, "councils postcodeDistricts recordIds")
+    variables = {"r": [rep(entity, BOTH), rep(entity, record_id=own)]}
+    scoped = await call(signer, subgraphs[source], document, variables, ask({entity: fields}, purpose=purpose))
+    assert scoped.status == 200, scoped.body
+    mine = {"__typename": entity, "councils": [COUNCIL], "postcodeDistricts": ["NT9"], "recordIds": [own]}
+    assert scoped.body["data"]["_entities"] == [mine, mine], scoped.body
+    every = await call(
+        signer, subgraphs[source], document, variables, ask({entity: fields}, purpose=purpose, councils=None)
+    )
+    assert every.body["data"]["_entities"][0] == {
+        "__typename": entity,
+        "councils": sorted([COUNCIL, OTHER_COUNCIL]),
+        "postcodeDistricts": ["NT9", "ZZ1"],
+        "recordIds": sorted([own, other]),
+    }
+
+
+def _selects(answer: Any) -> int:
+    spans = answer.spans
+    assert len(spans) < 64, "the span list was cut off: more statements than a handful"
+    return len([s for s in spans if s["name"].startswith("SELECT")])
+
+
+async def test_a_thousand_representations_are_a_handful_of_statements(
+    subgraphs: dict[str, Running], signer: AssertionSigner
+) -> None:
+    held = [BADGE_DLA, PIP_MOVING, CARE_ONLY, *ALL]
+    many = [held[i % len(held)] for i in range(1000)]
+
+    def reps(entity: str) -> list[dict[str, str]]:
+        return [rep(entity, n) for n in many[:900]] + [rep(entity, record_id=str(i)) for i in range(100)]
+
+    dwp = await call(
+        signer,
+        subgraphs["dwp"],
+        entities_document("DwpPerson", "homeKeys"),
+        {"r": reps("DwpPerson")},
+        ask({"DwpPerson": frozenset({"homeKeys"})}, purpose="AUDIT", councils=None),
+    )
+    assert dwp.status == 200, dwp.body
+    assert sum(1 for e in dwp.body["data"]["_entities"] if e and e["homeKeys"]) > 100
+    assert _selects(dwp) <= 2 + 2 + 1  # fetch by kind of key; people by kind of key; their homes
+
+    ids = await call(
+        signer,
+        subgraphs["dwp"],
+        entities_document("DwpPerson", "recordIds councils postcodeDistricts"),
+        {"r": reps("DwpPerson")},
+        ask(
+            {"DwpPerson": frozenset({"recordIds", "councils", "postcodeDistricts"})},
+            purpose="CORRECTION_ROUTING",
+            councils=None,
+        ),
+    )
+    assert ids.status == 200, ids.body
+    assert _selects(ids) <= 2 + 2 + 2
+
+    selection = {
+        "HbPerson": frozenset({"openClaims"}),
+        "OpenClaim": frozenset({"claimRef", "councilCode"}),
+    }
+    hb = await call(
+        signer,
+        subgraphs["hb"],
+        entities_document("HbPerson", "openClaims { claimRef councilCode }"),
+        {"r": [rep("HbPerson", n) for n in many]},
+        ask(selection, purpose="CHANGE_OF_CIRCUMSTANCES"),
+    )
+    assert hb.status == 200, hb.body
+    assert any(e and e["openClaims"] for e in hb.body["data"]["_entities"])
+    assert _selects(hb) <= 1 + 1

@@ -175,3 +175,42 @@ async def test_the_wires_limits(subgraphs: dict[str, Running], signer: Assertion
         signer, subgraphs["dwp"], "query { feed(limit: 1) { recordId } }", None, linkage(), fields=fields
     )
     assert answer.codes == ["FIELD_NOT_ALLOWED"]
+
+
+@pytest.mark.parametrize("after", ["", "H" * 65, "HB0000001" + "x" * 60])
+async def test_a_malformed_feed_cursor_is_bad_user_input(
+    subgraphs: dict[str, Running], signer: AssertionSigner, after: str
+) -> None:
+    from tests.subgraphs.conftest import call
+
+    fields = ["Query.feed", "Candidate.recordId"]
+    for source in ("hb", "social_care"):
+        answer = await call(
+            signer,
+            subgraphs[source],
+            "query($a: ID) { feed(limit: 5, after: $a) { recordId } }",
+            {"a": after},
+            linkage(),
+            fields=fields,
+        )
+        assert answer.status == 200, answer.body
+        # Not an empty page (a reader takes that for the end of the feed), not INTERNAL: the caller's error.
+        assert answer.codes == ["BAD_USER_INPUT"], answer.body
+        assert answer.body["data"] is None
+
+
+async def test_the_feed_is_strictly_increasing_after_the_cursor(
+    subgraphs: dict[str, Running], signer: AssertionSigner
+) -> None:
+    from tests.subgraphs.conftest import call
+
+    fields = ["Query.feed", "Candidate.recordId"]
+    for source in ("hb", "social_care"):
+        document = "query($a: ID) { feed(limit: 1000, after: $a) { recordId } }"
+        whole = await call(signer, subgraphs[source], document, {"a": None}, linkage(), fields=fields)
+        ids = [c["recordId"] for c in whole.body["data"]["feed"]]
+        assert len(ids) >= 3, ids
+        assert ids == sorted(set(ids)), ids
+        middle = ids[len(ids) // 2]
+        rest = await call(signer, subgraphs[source], document, {"a": middle}, linkage(), fields=fields)
+        assert [c["recordId"] for c in rest.body["data"]["feed"]] == [i for i in ids if i > middle]
