@@ -55,15 +55,83 @@ seccompProfile:
   type: RuntimeDefault
 {{- end -}}
 
-{{/* Database URLs, from the existing Secret only. */}}
+{{/* Database URLs, from the existing Secret only: the hub's own, and each source's that is read directly (a
+  source answered by its subgraph gets none: the hub holds no credentials for its store). */}}
 {{- define "welfare-hub.databaseEnv" -}}
 {{- $s := .Values.secrets.databaseUrls -}}
 - name: WELFARE_HUB_HUB_URL
   valueFrom: {secretKeyRef: {name: {{ $s.name }}, key: {{ $s.hubKey }}}}
-- name: WELFARE_HUB_DWP_URL
-  valueFrom: {secretKeyRef: {name: {{ $s.name }}, key: {{ $s.dwpKey }}}}
-- name: WELFARE_HUB_HB_URL
-  valueFrom: {secretKeyRef: {name: {{ $s.name }}, key: {{ $s.hbKey }}}}
-- name: WELFARE_HUB_SOCIAL_CARE_URL
-  valueFrom: {secretKeyRef: {name: {{ $s.name }}, key: {{ $s.socialCareKey }}}}
+{{- range (include "welfare-hub.sources" . | fromYamlArray) }}
+{{- if not .url }}
+- name: {{ .storeEnv }}
+  valueFrom: {secretKeyRef: {name: {{ $s.name }}, key: {{ get $s .secretKey }}}}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* The three sources: each one's values key, its subgraph URL (empty: read directly), the hub's variables
+  for it and its key in secrets.databaseUrls. One list, so the ConfigMap, the env, the checks and the
+  NetworkPolicy cannot disagree about which source is where. Read with `include ... | fromYamlArray`. */}}
+{{- define "welfare-hub.sources" -}}
+{{- $urls := .Values.hub.subgraphs | default dict -}}
+- {key: dwp, title: DWP, url: {{ dig "dwp" "url" "" $urls | quote }}, subgraphEnv: WELFARE_HUB_SUBGRAPH_DWP_URL, storeEnv: WELFARE_HUB_DWP_URL, secretKey: dwpKey}
+- {key: hb, title: Housing Benefit, url: {{ dig "hb" "url" "" $urls | quote }}, subgraphEnv: WELFARE_HUB_SUBGRAPH_HB_URL, storeEnv: WELFARE_HUB_HB_URL, secretKey: hbKey}
+- {key: socialCare, title: social care, url: {{ dig "socialCare" "url" "" $urls | quote }}, subgraphEnv: WELFARE_HUB_SUBGRAPH_SOCIAL_CARE_URL, storeEnv: WELFARE_HUB_SOCIAL_CARE_URL, secretKey: socialCareKey}
+{{- end -}}
+
+{{/* What the hub would refuse at start-up, refused at render instead (with the value to fix). */}}
+{{- define "welfare-hub.checks" -}}
+{{- $assertionKey := .Values.secrets.assertionKey | default dict -}}
+{{- range (include "welfare-hub.sources" . | fromYamlArray) }}
+{{- if .url }}
+{{- $u := urlParse .url }}
+{{- if not (get $assertionKey "name") }}
+{{- fail (printf "secrets.assertionKey: hub.subgraphs.%s.url is set (%s), and the hub signs every question to a subgraph with its assertion key: create a Secret holding it (JSON {\"kid\", \"pem\"}) and set secrets.assertionKey.name (and .key)" .key .url) }}
+{{- end }}
+{{- if and (eq $.Values.hub.environment "production") (eq $u.scheme "http") (not (has $u.hostname (list "127.0.0.1" "::1" "localhost"))) }}
+{{- fail (printf "hub.subgraphs.%s.url: %s is plain http to another host; in production the hub reaches a subgraph over https only (it would refuse to start): use the subgraph's https URL" .key .url) }}
+{{- end }}
+{{- else if not (get $.Values.secrets.databaseUrls .secretKey) }}
+{{- fail (printf "secrets.databaseUrls.%s: the %s source is read directly (hub.subgraphs.%s.url is empty), so the hub needs its database URL: name its key in the Secret, or set hub.subgraphs.%s.url" .secretKey .title .key .key) }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* One egress rule to an HTTP(S) endpoint the hub is configured with (a JWKS, a subgraph). A NetworkPolicy
+  cannot name a host: an address literal in the URL is allowed as itself, a name needs `where` (the addresses
+  it resolves to, or the namespace and pod labels of a service in the cluster), else the render fails with
+  `message` (printf'd with the URL and its host). The port is the URL's own (443 for https, 80 for http). */}}
+{{- define "welfare-hub.egressTo" -}}
+{{- $u := urlParse .url }}
+{{- $port := ternary 80 443 (eq $u.scheme "http") }}
+{{- with regexFind ":[0-9]+$" $u.host }}{{ $port = trimPrefix ":" . | atoi }}{{ end }}
+{{- $ip := "" }}
+{{- if regexMatch "^[0-9]{1,3}(\\.[0-9]{1,3}){3}$" $u.hostname }}{{ $ip = printf "%s/32" $u.hostname }}{{ end }}
+{{- if contains ":" $u.hostname }}{{ $ip = printf "%s/128" $u.hostname }}{{ end }}
+{{- $where := .where | default dict }}
+{{- $cidrs := get $where "cidrs" | default list }}
+{{- $namespace := get $where "namespace" | default "" }}
+{{- if not (or $ip $cidrs $namespace) }}
+{{- fail (printf .message .url $u.hostname) }}
+{{- end }}
+# {{ .comment }}: {{ .url }}
+- to:
+    {{- with $ip }}
+    - ipBlock: {cidr: {{ . | quote }}}
+    {{- end }}
+    {{- range $cidrs }}
+    - ipBlock: {cidr: {{ . | quote }}}
+    {{- end }}
+    {{- with $namespace }}
+    - namespaceSelector:
+        matchLabels:
+          kubernetes.io/metadata.name: {{ . }}
+      {{- with get $where "podLabels" }}
+      podSelector:
+        matchLabels:
+          {{- toYaml . | nindent 10 }}
+      {{- end }}
+    {{- end }}
+  ports:
+    - {protocol: TCP, port: {{ $port }}}
 {{- end -}}
