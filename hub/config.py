@@ -193,9 +193,11 @@ class Settings:
         for store, var in _STORE_ENV.items():
             if env.get(var):
                 store_urls[store] = env[var]
-        if store_urls and len(store_urls) != len(STORES):
-            missing = [var for store, var in _STORE_ENV.items() if store not in store_urls]
-            problems.append("per-store URLs must be given for every store; missing " + ", ".join(missing))
+        # Every store the hub reads itself needs its URL: its own, and each source no subgraph answers for.
+        needed = [s for s in STORES if s == "hub" or s.removeprefix("src_") not in subgraph_urls]
+        if store_urls and any(s not in store_urls for s in needed):
+            missing = [_STORE_ENV[s] for s in needed if s not in store_urls]
+            problems.append("per-store URLs must be given for every store the hub reads; missing " + ", ".join(missing))
         data_dir = Path(env.get("WELFARE_HUB_DATA_DIR") or ".welfare-hub")
 
         def path(name: str, default: Path | None) -> Path | None:

@@ -426,12 +426,6 @@ def test_every_subgraph_setting_reaches_the_hub() -> None:
     assert "WELFARE_HUB_ASSERTION_KEY" not in env
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ConfigError,
-    reason="hub/config.py still demands all four WELFARE_HUB_*_URL once any is given, though a source with a "
-    "subgraph needs none (hub.app opens no pool to it): remove this mark with that fix",
-)
 @pytest.mark.parametrize("values", [FEDERATED, _with_subgraph("hb", "https://hb.subgraph.gov.uk")], ids=["all", "hb"])
 def test_the_hub_parses_the_federated_configuration_as_the_chart_gives_it(values: dict[str, Any]) -> None:
     settings = hub_settings(render(values))

@@ -175,7 +175,7 @@ BAD: list[tuple[str, dict[str, str], list[str]]] = [
     (
         "three of four store URLs",
         {k: v for k, v in ALL_STORE_URLS.items() if k != "WELFARE_HUB_HB_URL"},
-        ["per-store URLs must be given for every store; missing WELFARE_HUB_HB_URL"],
+        ["per-store URLs must be given for every store the hub reads; missing WELFARE_HUB_HB_URL"],
     ),
     (
         "production with nothing",
@@ -290,3 +290,23 @@ def test_urls_without_a_database_url_name_the_variable_to_set() -> None:
     with pytest.raises(ConfigError, match="DATABASE_URL"):
         settings.admin_url("hub")
     assert settings.with_database("postgresql://u@h/postgres").service_url("hub") == "postgresql://hub_app@h/hub"
+
+
+def test_a_source_answered_by_its_subgraph_needs_no_store_url() -> None:
+    env = {k: v for k, v in ALL_STORE_URLS.items() if k != "WELFARE_HUB_HB_URL"}
+    settings = Settings.from_environ({**env, "WELFARE_HUB_SUBGRAPH_HB_URL": "http://127.0.0.1:4002/"})
+    assert dict(settings.subgraph_urls) == {"hb": "http://127.0.0.1:4002"}
+    with pytest.raises(ConfigError) as refused:  # the hub's own store is always needed
+        Settings.from_environ(
+            {**env, "WELFARE_HUB_HUB_URL": "", "WELFARE_HUB_SUBGRAPH_HB_URL": "http://127.0.0.1:4002"}
+        )
+    assert "WELFARE_HUB_HUB_URL" in " ".join(refused.value.problems)
+    with pytest.raises(ConfigError) as off_host:
+        Settings.from_environ(
+            {
+                **ALL_STORE_URLS,
+                "WELFARE_HUB_ENV": "production",
+                "WELFARE_HUB_SUBGRAPH_DWP_URL": "http://dwp.example.gov.uk",
+            }
+        )
+    assert any("https only in production" in p for p in off_host.value.problems)
