@@ -190,7 +190,10 @@ async def _hb_targets(ctx: RequestContext, keys: list[SubjectKey]) -> list[Targe
     if not keys:
         return []
     try:
-        claims = await ctx.services.sources.hb.open_claims(keys, await ctx.ask())
+        # Every council's open claims: the change goes to each council that has one (the sender is shown
+        # only its own council's deliveries), so the question is whose claims, not what they hold.
+        routing = dataclasses.replace(await ctx.ask(), councils=None)
+        claims = await ctx.services.sources.hb.open_claims(keys, routing)
     except SourceError:
         if any(kind != "id" for kind, _ in keys):
             raise

@@ -219,7 +219,15 @@ def subgraphs(
 
 
 @pytest.fixture(scope="session")
-async def client(settings: Settings, people: dict[str, Any], queries: QueryCounter) -> AsyncIterator[httpx.AsyncClient]:
+async def client(
+    settings: Settings, people: dict[str, Any], queries: QueryCounter, request: pytest.FixtureRequest
+) -> AsyncIterator[httpx.AsyncClient]:
+    # WELFARE_HUB_TEST_SOURCES=subgraph runs the hub's tests with every source answered by its subgraph
+    # process (the tests that count a source's SQL statements, or read its pools, then fail: they are the
+    # direct transport's own).
+    if os.environ.get("WELFARE_HUB_TEST_SOURCES") == "subgraph":
+        running = request.getfixturevalue("subgraphs")
+        settings = replace(settings, subgraph_urls={n: r.url.removesuffix("/graphql") for n, r in running.items()})
     async with running_client(settings, Hooks(on_source_connect=queries.attach)) as c:
         yield c
 
