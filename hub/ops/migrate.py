@@ -136,7 +136,7 @@ async def provision(settings: Settings) -> None:
     conn = await asyncpg.connect(settings.admin_url())
     try:
         await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
-        for store in STORES:
+        for store in hub_stores(settings):
             owner, service = store_role_names(settings.db_prefix, store)
             for role in (owner, service):
                 if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role):
@@ -226,12 +226,18 @@ async def _grant(conn: asyncpg.Connection, settings: Settings, store: StoreName)
         await conn.execute(f"GRANT INSERT ON {_qualified(_SOURCE_INBOX[store])} TO {svc}")
 
 
+def hub_stores(settings: Settings) -> list[StoreName]:
+    """The stores this hub provisions and migrates: its own, and each source no subgraph answers for (a
+    source's owner migrates its own store: ``welfare-hub subgraph <source> migrate``)."""
+    return [s for s in STORES if s == "hub" or s.removeprefix("src_") not in settings.subgraph_urls]
+
+
 async def migrate(settings: Settings) -> list[MigrationReport]:
     """Provision (when an administrator URL is configured) and bring every store up to date."""
     if settings.database_url is not None:
         await provision(settings)
     reports = []
-    for store in STORES:
+    for store in hub_stores(settings):
         conn = await asyncpg.connect(migration_url(settings, store))
         try:
             owner = store_role_names(settings.db_prefix, store)[0] if settings.database_url else None

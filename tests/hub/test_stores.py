@@ -107,3 +107,32 @@ async def test_even_the_owner_cannot_rewrite_the_audit_log(
         with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
             await hub.execute(statement)
     assert await hub.fetchval("SELECT count(*) FROM hub.audit_event") == before
+
+
+async def test_a_hub_federating_a_source_neither_creates_nor_migrates_its_store(settings: Settings) -> None:
+    import dataclasses
+    import uuid
+
+    from hub.ops.migrate import drop_stores
+
+    federating = dataclasses.replace(
+        settings,
+        db_prefix=f"m{uuid.uuid4().hex[:10]}_",
+        subgraph_urls={"dwp": "http://127.0.0.1:9", "hb": "http://127.0.0.1:9"},
+    )
+    try:
+        reports = await migrate(federating)
+        assert [r.store for r in reports] == ["hub", "src_social_care"]
+        admin = await asyncpg.connect(settings.admin_url())
+        try:
+            made = {
+                r["datname"]
+                for r in await admin.fetch(
+                    "SELECT datname FROM pg_database WHERE datname LIKE $1", f"{federating.db_prefix}%"
+                )
+            }
+        finally:
+            await admin.close()
+        assert made == {federating.database_name("hub"), federating.database_name("src_social_care")}
+    finally:
+        await drop_stores(federating)
