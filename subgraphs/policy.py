@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hub.errors import ConfigError
-from resolvers.sources.contract import CONTRACT_FIELDS, ENTITIES
+from resolvers.sources.contract import CANDIDATE_FIELDS, CONTRACT_FIELDS, ENTITIES
 
 __all__ = [
     "CANDIDATE_FIELDS",
@@ -26,21 +26,6 @@ __all__ = [
     "linkage_coordinates",
     "load_policy",
 ]
-
-#: The fields of ``Candidate`` (the comparison fields of linkage.Demographics, and the query's index).
-CANDIDATE_FIELDS = (
-    "query",
-    "recordId",
-    "nino",
-    "givenName",
-    "familyName",
-    "dateOfBirth",
-    "postcode",
-    "addressLine1",
-    "addressLine2",
-    "town",
-    "nhsNumber",
-)
 
 
 #: The linkage questions each source answers (root fields, each answering Candidates).

@@ -38,6 +38,7 @@ from resolvers.sources.records import (
 )
 
 __all__ = [
+    "CANDIDATE_FIELDS",
     "CONTRACT_FIELDS",
     "CORRECTION_ROUTING_PURPOSE",
     "ENTITIES",
@@ -128,6 +129,22 @@ CONTRACT_FIELDS: Mapping[str, Mapping[str, str | None]] = {
     "CarePlacement": {"kind": None, "admittedOn": None, "dischargedOn": None},
     "FinancialAssessment": {"assessedOn": None, "weeklyAssessedCharge": None, "capitalBand": None},
 }
+
+#: The fields of ``Candidate``, the answer to candidate search, a DWP NINO look-up and a council's feed: the
+#: comparison fields of :class:`linkage.Demographics`, and which query (or place in the page) it answers.
+CANDIDATE_FIELDS: tuple[str, ...] = (
+    "query",
+    "recordId",
+    "nino",
+    "givenName",
+    "familyName",
+    "dateOfBirth",
+    "postcode",
+    "addressLine1",
+    "addressLine2",
+    "town",
+    "nhsNumber",
+)
 
 #: The entity each source answers for a person, by source name.
 ENTITIES: Mapping[str, str] = {"dwp": "DwpPerson", "hb": "HbPerson", "social_care": "CareClient"}

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from hub.access.keys import load_key_ring
 from hub.config import Settings
-from hub.ops.linking.rows import Rows, fingerprint, rows_for, write_rows
+from hub.ops.linking.rows import Rows, fingerprint, open_run, rows_for, write_rows
 from hub.ops.linking.sources import LinkCounts, open_sources
 from hub.ops.migrate import migration_url
 from linkage import (
@@ -59,22 +59,7 @@ async def build_links(
     pool: ProcessPoolExecutor | None = None
     global _BATCH
     try:
-        run = (
-            await hub.fetchrow(
-                "SELECT run_id, cursors FROM hub.link_run WHERE finished_at IS NULL AND model_version = $1 "
-                "ORDER BY run_id DESC LIMIT 1",
-                version,
-            )
-            if resume
-            else None
-        )
-        if run is None:
-            run_id = await hub.fetchval(
-                "INSERT INTO hub.link_run (model_version) VALUES ($1) RETURNING run_id", version
-            )
-            cursors: dict[str, Any] = {}
-        else:
-            run_id, cursors = run["run_id"], json.loads(run["cursors"])
+        run_id, cursors = await open_run(hub, version, resume=resume)
         _BATCH = _Batch(ring, version, model, thresholds)
         loop = asyncio.get_running_loop()
 

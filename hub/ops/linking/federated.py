@@ -29,7 +29,7 @@ from hub.access.keys import load_key_ring
 from hub.config import Settings
 from hub.errors import SourceUnavailable
 from hub.ops.linking.build import unchanged_records
-from hub.ops.linking.rows import Rows, rows_for, write_rows
+from hub.ops.linking.rows import Rows, open_run, rows_for, write_rows
 from hub.ops.linking.sources import LinkCounts
 from hub.ops.migrate import migration_url
 from linkage import Band, Demographics, FSModel, Thresholds
@@ -136,22 +136,7 @@ async def build_links_federated(
     spine_read: set[str] = set()
     hub = await asyncpg.connect(migration_url(settings, "hub"))
     try:
-        run = (
-            await hub.fetchrow(
-                "SELECT run_id, cursors FROM hub.link_run WHERE finished_at IS NULL AND model_version = $1 "
-                "ORDER BY run_id DESC LIMIT 1",
-                version,
-            )
-            if resume
-            else None
-        )
-        if run is None:
-            run_id = await hub.fetchval(
-                "INSERT INTO hub.link_run (model_version) VALUES ($1) RETURNING run_id", version
-            )
-            cursors: dict[str, str] = {}
-        else:
-            run_id, cursors = run["run_id"], json.loads(run["cursors"])
+        run_id, cursors = await open_run(hub, version, resume=resume)
         for source in councils:
             after = cursors.get(source.name)
             walked: set[str] = set()  # each page's last id: a feed that serves a page again would loop for ever

@@ -3,6 +3,7 @@ the link index and the review queue."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +18,7 @@ from linkage import (
 )
 from linkage.link import Candidate, Decision, normalised_nino, person_key_for
 
-__all__ = ["Rows", "evidence_json", "fingerprint", "hash_of_nino", "rows_for", "write_rows"]
+__all__ = ["Rows", "evidence_json", "fingerprint", "hash_of_nino", "open_run", "rows_for", "write_rows"]
 
 
 def fingerprint(ring: KeyRing, record: Demographics) -> str:
@@ -145,3 +146,21 @@ async def write_rows(hub: asyncpg.Connection, rows: Rows) -> None:
             await hub.execute(_UPSERT)
         if rows.reviews:
             await hub.execute(_REVIEW, *_columns(rows.reviews))
+
+
+async def open_run(hub: asyncpg.Connection, version: str, *, resume: bool) -> tuple[int, dict[str, Any]]:
+    """The link run to carry on (``resume``: the last unfinished one of this model), or a new one: its id
+    and the cursor each source has reached."""
+    run = (
+        await hub.fetchrow(
+            "SELECT run_id, cursors FROM hub.link_run WHERE finished_at IS NULL AND model_version = $1 "
+            "ORDER BY run_id DESC LIMIT 1",
+            version,
+        )
+        if resume
+        else None
+    )
+    if run is None:
+        run_id = await hub.fetchval("INSERT INTO hub.link_run (model_version) VALUES ($1) RETURNING run_id", version)
+        return int(run_id), {}
+    return int(run["run_id"]), dict(json.loads(run["cursors"]))

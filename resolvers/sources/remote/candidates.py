@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from linkage import Demographics
+from resolvers.sources.contract import CANDIDATE_FIELDS
 from resolvers.sources.demographics import query_batch
 from resolvers.sources.remote.wire import Malformed, check_answer, date_value, int_value, required_text, text_value
 
@@ -26,20 +27,6 @@ __all__ = [
     "decode_feed",
 ]
 
-#: Candidate's fields: the comparison fields of linkage.Demographics, and which query it answers.
-CANDIDATE_FIELDS: tuple[str, ...] = (
-    "query",
-    "recordId",
-    "nino",
-    "givenName",
-    "familyName",
-    "dateOfBirth",
-    "postcode",
-    "addressLine1",
-    "addressLine2",
-    "town",
-    "nhsNumber",
-)
 CANDIDATES_QUERY = f"query($q:[BlockingQuery!]!){{candidates(queries:$q){{{' '.join(CANDIDATE_FIELDS)}}}}}"
 _FIELDS = tuple(f"Candidate.{f}" for f in CANDIDATE_FIELDS)
 CANDIDATE_COORDINATES: tuple[str, ...] = ("Query.candidates", *_FIELDS)
