@@ -27,6 +27,7 @@ from typing import Any, cast
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.federation.schema import FederationAny
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
@@ -599,4 +600,8 @@ def build_schema(source: str) -> ContractSchema:
         types=[_ENTITY_TYPES[source]],
         # No "did you mean": a refused document must not teach the schema it was refused.
         config=StrawberryConfig(disable_field_suggestions=True),
+        # The hub sends a handful of documents (one per selection), over and over: parse and validate each
+        # once. Factories: the caches live at module level, shared across requests. The validation is the
+        # schema's own rules only; the document check that depends on the assertion runs on every request.
+        extensions=[lambda: ParserCache(maxsize=512), lambda: ValidationCache(maxsize=512)],
     )
