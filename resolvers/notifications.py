@@ -192,7 +192,8 @@ async def _hb_targets(ctx: RequestContext, keys: list[SubjectKey]) -> list[Targe
     try:
         # Every council's open claims: the change goes to each council that has one (the sender is shown
         # only its own council's deliveries), so the question is whose claims, not what they hold.
-        routing = dataclasses.replace(await ctx.ask(), councils=None)
+        ask = await ctx.ask()
+        routing = ask.asking(ask.selection, every_council=True)
         claims = await ctx.services.sources.hb.open_claims(keys, routing)
     except SourceError:
         if any(kind != "id" for kind, _ in keys):

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from hub.types import SubjectKey
-from resolvers.sources.contract import Ask, answer
+from resolvers.sources.contract import Ask, answer, merge_care
 from resolvers.sources.demographics import PeopleTable
 from resolvers.sources.pg import PgSource, json_date
 from resolvers.sources.records import CarePlacement, CarePlan, FinancialAssessment, PlacementKind, SocialCareRecord
 
-__all__ = ["SocialCareSource", "held_by", "merge"]
+__all__ = ["SocialCareSource"]
 
 _RECORD_SQL = """
 SELECT {key} AS k, cl.client_id, cl.council_code,
@@ -69,35 +69,6 @@ def _client(row: Mapping[str, Any]) -> SocialCareRecord:
     )
 
 
-def merge(records: Sequence[SocialCareRecord]) -> SocialCareRecord:
-    """A council may hold duplicate client records for one person: answer from all of them."""
-    if len(records) == 1:
-        return records[0]
-    return SocialCareRecord(
-        care_plans=tuple(p for r in records for p in r.care_plans),
-        placements=tuple(sorted((p for r in records for p in r.placements), key=lambda p: p.admitted_on)),
-        financial_assessments=tuple(
-            sorted((f for r in records for f in r.financial_assessments), key=lambda f: f.assessed_on)
-        ),
-        council_codes=tuple(sorted({c for r in records for c in r.council_codes})),
-    )
-
-
-def held_by(record: SocialCareRecord, keep: Callable[[str | None], bool]) -> SocialCareRecord | None:
-    """What of ``record`` the councils ``keep`` accepts hold; None when they hold no client record of it."""
-    councils = tuple(c for c in record.council_codes if keep(c))
-    if not councils:
-        return None
-    if councils == record.council_codes:
-        return record
-    return SocialCareRecord(
-        care_plans=tuple(p for p in record.care_plans if p.council_code in councils),
-        placements=tuple(p for p in record.placements if p.council_code in councils),
-        financial_assessments=tuple(f for f in record.financial_assessments if f.council_code in councils),
-        council_codes=councils,
-    )
-
-
 class SocialCareSource(PgSource):
     name = "social_care"
     people = PeopleTable(
@@ -111,4 +82,6 @@ class SocialCareSource(PgSource):
     }
 
     async def fetch(self, keys: Sequence[SubjectKey], ask: Ask) -> list[SocialCareRecord | None]:
-        return answer(self.name, await self.fetch_records(keys, lambda rows: merge([_client(r) for r in rows])), ask)
+        return answer(
+            self.name, await self.fetch_records(keys, lambda rows: merge_care([_client(r) for r in rows])), ask
+        )
