@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -13,7 +12,7 @@ from hub.config import Settings
 if TYPE_CHECKING:
     pass
 
-from hub.cli.common import database, stopped_by_ctrl_c, with_local_keys
+from hub.cli.common import database, run_service, stopped_by_ctrl_c, with_local_keys
 
 __all__ = ["add_commands"]
 
@@ -25,7 +24,7 @@ def _cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     settings = with_local_keys(settings)
     with stopped_by_ctrl_c(), database(settings) as s:
-        asyncio.run(serve(s))
+        run_service(serve(s))
     return 0
 
 
@@ -34,7 +33,7 @@ def _cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
     settings = with_local_keys(replace(settings, port=args.port))
     with stopped_by_ctrl_c(), database(settings) as s:
-        asyncio.run(run_demo(s, people=args.people, seed=args.seed))
+        run_service(run_demo(s, people=args.people, seed=args.seed))
     return 0
 
 
