@@ -37,7 +37,7 @@ def _verifier(key: Ed25519PrivateKey = _KEY, kid: str = "k1") -> AssertionVerifi
 
 def _part(token: str, i: int) -> dict[str, object]:
     raw = token.split(".")[i]
-    return json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    return dict(json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))))
 
 
 def test_a_minted_assertion_is_a_standard_eddsa_jwt_with_every_claim() -> None:
