@@ -43,7 +43,12 @@ class _OtelHttpSpan(_OtelSpan):
         self._span.set_attribute(key, value)
 
     def headers(self) -> dict[str, str]:
-        return trace_headers()  # this span is current: the subgraph's server span becomes its child
+        # This span's own context as W3C trace context (what the propagator would inject while it is
+        # current, without looking it up): the subgraph's server span becomes its child.
+        ctx = self._span.get_span_context()
+        if not ctx.is_valid:
+            return trace_headers()
+        return {"traceparent": f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"}
 
 
 @contextlib.contextmanager

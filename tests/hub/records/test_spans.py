@@ -127,3 +127,23 @@ async def test_pruning_removes_only_what_is_older_than_the_retention(pool: async
     assert await kept() == ["step 2", "step 3", "step 4"]
     await spans.prune(pool, days=5)
     assert await kept() == ["step 4"]
+
+
+async def test_a_batch_with_a_span_twice_and_one_that_cannot_be_made_a_row_stores_the_rest(
+    pool: asyncpg.Pool,
+) -> None:
+    trace = new_trace()
+    store = SpanStore()
+
+    def broken(raw: object) -> SpanRecord:
+        raise ValueError(str(raw))
+
+    for n in range(1, 501):
+        store.defer(lambda n: span(trace, n), n)  # made a row at flush, as the tracer's spans are
+    store.add(span(trace, 7))  # the same span again, in the same batch
+    store.defer(broken, "x")
+    store.defer(lambda _: None, "dropped by its converter")
+    assert await store.flush(pool) == 501
+    rows = await spans.read(pool, trace, statement_timeout=5)
+    assert sorted(int(r.span_id, 16) for r in rows) == list(range(1, 501))
+    assert rows[0].started_at == NOW
