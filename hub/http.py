@@ -20,7 +20,7 @@ from typing import Any
 import asyncpg
 import orjson
 from cross_web import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -440,6 +440,10 @@ class GraphQLView(GraphQL[RequestContext, None]):
         except HTTPException as e:
             # strawberry's reasons can quote the request (an unknown operation name): never echo input.
             return json_error(e.status_code, "BAD_REQUEST", sanitise_message(e.reason))
+        except ClientDisconnect:
+            # Gone before its body arrived: nothing was run, and no one is there to read an answer. Not the
+            # server's error (uvicorn would log a traceback and count a 500 for a client's hang-up).
+            return json_error(400, "BAD_REQUEST", "the request body did not arrive")
         return response
 
 

@@ -59,7 +59,11 @@ _WHOLE_NINO = re.compile(
 def _folded(value: str) -> str:
     """The text as a reader sees it: compatibility forms folded (full-width letters and digits, ligatures),
     invisible format characters (zero-width spaces, soft hyphens, direction marks) removed, every script's
-    digits written as ASCII ones, and letters that look Latin made Latin."""
+    digits written as ASCII ones, and letters that look Latin made Latin. ASCII text is its own folding
+    (every ASCII character is NFKC-stable, and none is a lookalike, a format character or a foreign
+    digit), so it is returned as it is: most text checked is ASCII, and the loop below is per character."""
+    if value.isascii():
+        return value
     folded = unicodedata.normalize("NFKC", value).translate(_LOOKALIKES)
     out = []
     for ch in folded:

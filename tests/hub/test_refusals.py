@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any
 
@@ -355,3 +356,41 @@ async def test_a_flood_of_bad_tokens_cannot_flood_the_audit_log(
     )
     # Five a second, over the (whole or partial) seconds the forty took: far fewer than forty when fast.
     assert 5 <= written <= 5 * (int(seconds) + 2)
+
+
+async def test_a_caller_gone_before_its_body_arrived_is_answered_400_not_a_server_error(
+    client: httpx.AsyncClient, token: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = client._transport.app  # type: ignore[attr-defined]  # the ASGI app itself: httpx cannot hang up mid-body
+    t = token("council_blue_badge", "BLUE_BADGE")
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"authorization", f"Bearer {t}".encode()),
+            (b"content-type", b"application/json"),
+            (b"content-length", b"400"),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 80),
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    assert sent[0]["type"] == "http.response.start"
+    assert sent[0]["status"] == 400
+    assert codes(json.loads(b"".join(m.get("body", b"") for m in sent[1:]))) == ["BAD_REQUEST"]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

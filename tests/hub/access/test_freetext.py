@@ -81,3 +81,18 @@ def test_empty_long_or_control_text_is_bad_input(text: str) -> None:
 )
 def test_a_nino_in_disguise_is_still_one(text: str) -> None:
     assert has_nino(text)
+
+
+def test_ascii_text_is_its_own_folding_as_the_full_fold_would_make_it() -> None:
+    import string
+    import unicodedata
+
+    from hub.access.freetext import _LOOKALIKES, _folded
+
+    every_ascii = "".join(chr(c) for c in range(128))
+    assert _folded(every_ascii) == every_ascii
+    # What the fast path relies on: the full folding leaves every ASCII character as it is.
+    assert unicodedata.normalize("NFKC", every_ascii).translate(_LOOKALIKES) == every_ascii
+    assert all(unicodedata.category(ch) != "Cf" for ch in every_ascii)
+    assert _folded("ＡＢ１２３４５６Ｃ") == "AB123456C"  # full-width still folds (not ASCII)
+    assert string.digits == _folded(string.digits)
