@@ -45,7 +45,8 @@ _HUB_GRANTS: dict[str, str] = {
     "hub.audit_event": "SELECT",  # chained rows only (row-level security)
     "hub.audit_checkpoint": "SELECT",
     "hub.audit_hold": "SELECT, INSERT, UPDATE (lifted_at, lifted_by_hash)",
-    "hub.trace_span": "SELECT, INSERT, DELETE",  # the service prunes its own copy of old spans
+    "hub.trace_span": "SELECT, DELETE",  # spans stored before 0024: read, and pruned
+    "hub.trace_batch": "SELECT, INSERT, DELETE",  # the service prunes its own copy of old spans
     "hub.notification": "SELECT, INSERT",
     "hub.outbox": "SELECT, INSERT, UPDATE",  # the dispatcher marks attempts and deliveries
     "hub.interest": "SELECT, INSERT, UPDATE",  # re-checked answers and withdrawals; nothing deleted

@@ -8,9 +8,10 @@ kept ``trace_retention_days`` and then pruned (:func:`prune`, a background role 
 :class:`SpanStore` buffers the spans of one hub's requests as they end and writes them in batches
 (:meth:`SpanStore.flush`, another background role): the request never waits on the write, and does not
 pay for it either. A span is buffered as it came (``defer``: the SDK's ended span, a subgraph's checked
-dict) and turned into its row at flush, and a whole batch goes in one statement of column arrays
-(:data:`_INSERT`): one bind for the batch, not one per span (``executemany`` spent most of the flush
-encoding rows one at a time).
+dict) and made a row at flush, and a whole batch goes in one statement (:data:`_INSERT`), one row per
+trace holding its spans as a JSON array (``hub.trace_batch``, migration 0024): over the subgraphs a request
+has about 29 spans, which as rows of their own cost an insert each, and ``executemany`` encoded them one at
+a time.
 """
 
 from __future__ import annotations
@@ -34,14 +35,12 @@ log = logging.getLogger("welfare_hub.spans")
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
-# A batch as column arrays; the times as microseconds since the epoch (no datetime made per span here),
-# the attributes as JSON text (orjson) cast by the database.
+# A batch as one row per trace: its latest start (microseconds since the epoch, for pruning) and its spans
+# as one JSON array (orjson), so a request's spans cost the database one row.
 _INSERT = """
-INSERT INTO hub.trace_span (trace_id, span_id, parent_span_id, name, kind, started_at, duration_us, status, attributes)
-SELECT t, s, p, n, k, timestamptz 'epoch' + u * interval '1 microsecond', d, st, a::jsonb
-  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[], $8::text[],
-              $9::text[]) AS x(t, s, p, n, k, u, d, st, a)
-ON CONFLICT (trace_id, span_id) DO NOTHING
+INSERT INTO hub.trace_batch (trace_id, started_at, spans)
+SELECT t, timestamptz 'epoch' + u * interval '1 microsecond', s::json
+  FROM unnest($1::text[], $2::int8[], $3::text[]) AS x(t, u, s)
 """
 
 
@@ -116,50 +115,83 @@ class SpanStore:
         return rows
 
     async def flush(self, pool: asyncpg.Pool) -> int:
-        """Write what is buffered, in one statement; the number of spans written (or already there)."""
+        """Write what is buffered, in one statement; the number of spans written."""
         rows = self._rows()
-        if rows:
-            await pool.execute(
-                _INSERT,
-                [r.trace_id for r in rows],
-                [r.span_id for r in rows],
-                [r.parent_span_id for r in rows],
-                [r.name for r in rows],
-                [r.kind for r in rows],
-                [(r.started_at - _EPOCH) // _MICROSECOND for r in rows],
-                [r.duration_us for r in rows],
-                [r.status for r in rows],
-                [orjson.dumps(r.attributes).decode() for r in rows],
+        if not rows:
+            return 0
+        # One row per trace and hour of starting (a request's spans start within milliseconds: one row),
+        # stamped with its latest start: pruned once its youngest span is past the retention.
+        batches: dict[tuple[str, int], list[tuple[Any, ...]]] = {}
+        latest: dict[tuple[str, int], int] = {}
+        for r in rows:
+            started = (r.started_at - _EPOCH) // _MICROSECOND
+            key = (r.trace_id, started // _HOUR_US)
+            batches.setdefault(key, []).append(
+                (r.span_id, r.parent_span_id, r.name, r.kind, started, r.duration_us, r.status, r.attributes)
             )
+            latest[key] = max(latest.get(key, started), started)
+        await pool.execute(
+            _INSERT,
+            [trace for trace, _ in batches],
+            [latest[key] for key in batches],
+            [orjson.dumps(spans).decode() for spans in batches.values()],
+        )
         return len(rows)
 
 
 _MICROSECOND = dt.timedelta(microseconds=1)
+_HOUR_US = 3_600_000_000
 
 
 async def read(pool: asyncpg.Pool, trace_id: str, *, statement_timeout: float) -> list[SpanRow]:
-    """A trace's stored spans, in the order they started (none once pruned, or if never kept)."""
-    rows = await pool.fetch(
+    """A trace's stored spans, in the order they started (none once pruned, or if never kept). A span
+    stored twice (a flush retried) is read once."""
+    batches = await pool.fetch(
+        "SELECT spans FROM hub.trace_batch WHERE trace_id = $1", trace_id, timeout=statement_timeout
+    )
+    found: dict[str, SpanRow] = {}
+    for batch in batches:
+        raw = batch["spans"]
+        for span_id, parent, name, kind, started, duration, status, attributes in (
+            json.loads(raw) if isinstance(raw, str) else raw
+        ):
+            found.setdefault(
+                span_id,
+                SpanRow(
+                    span_id=span_id,
+                    parent_span_id=parent,
+                    name=name,
+                    kind=kind,
+                    started_at=_EPOCH + started * _MICROSECOND,
+                    duration_us=duration,
+                    status=status,
+                    attributes=dict(attributes),
+                ),
+            )
+    legacy = await pool.fetch(
         "SELECT span_id, parent_span_id, name, kind, started_at, duration_us, status, attributes "
-        "FROM hub.trace_span WHERE trace_id = $1 ORDER BY started_at, span_id",
+        "FROM hub.trace_span WHERE trace_id = $1",
         trace_id,
         timeout=statement_timeout,
     )
-    return [
-        SpanRow(
-            span_id=r["span_id"],
-            parent_span_id=r["parent_span_id"],
-            name=r["name"],
-            kind=r["kind"],
-            started_at=r["started_at"],
-            duration_us=r["duration_us"],
-            status=r["status"],
-            attributes=json.loads(r["attributes"]) if isinstance(r["attributes"], str) else dict(r["attributes"]),
+    for r in legacy:
+        found.setdefault(
+            r["span_id"],
+            SpanRow(
+                span_id=r["span_id"],
+                parent_span_id=r["parent_span_id"],
+                name=r["name"],
+                kind=r["kind"],
+                started_at=r["started_at"],
+                duration_us=r["duration_us"],
+                status=r["status"],
+                attributes=json.loads(r["attributes"]) if isinstance(r["attributes"], str) else dict(r["attributes"]),
+            ),
         )
-        for r in rows
-    ]
+    return sorted(found.values(), key=lambda row: (row.started_at, row.span_id))
 
 
 async def prune(pool: asyncpg.Pool, *, days: int) -> None:
     """Delete the spans that started more than ``days`` days ago (the service's retention)."""
+    await pool.execute("DELETE FROM hub.trace_batch WHERE started_at < now() - make_interval(days => $1)", days)
     await pool.execute("DELETE FROM hub.trace_span WHERE started_at < now() - make_interval(days => $1)", days)

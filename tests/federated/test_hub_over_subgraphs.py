@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import time
 import uuid
 from typing import Any
@@ -20,6 +19,8 @@ import httpx
 import pytest
 
 from hub.config import Settings
+from hub.records import spans
+from hub.records.spans import SpanRow
 from resolvers.sources.contract import selection_from
 from tests import people as P
 from tests.conftest import codes, gql, running_client
@@ -135,25 +136,25 @@ async def test_the_subgraphs_spans_join_the_hubs_trace(
         federated, token("council_care_finance", "CARE_CHARGING_DOMICILIARY"), CARE, {"n": P.BADGE_DLA}
     )
     trace_id = response.headers["traceresponse"].split("-")[1]
-    spans: list[dict[str, Any]] = []
+    stored: list[SpanRow] = []
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:  # the span store is flushed by a background role each second
-        rows = await admin["hub"].fetch("SELECT * FROM hub.trace_span WHERE trace_id = $1", trace_id)
-        spans = [{**dict(r), "attributes": json.loads(r["attributes"] or "{}")} for r in rows]
-        if {s["attributes"].get("welfare_hub.remote.source") for s in spans} >= {"dwp", "hb", "social_care"}:
+        stored = await spans.read(admin["hub"], trace_id, statement_timeout=5)  # type: ignore[arg-type]
+        if {s.attributes.get("welfare_hub.remote.source") for s in stored} >= {"dwp", "hb", "social_care"}:
             break
         await asyncio.sleep(0.2)
-    by_id = {s["span_id"]: s for s in spans}
-    remote = [s for s in spans if "welfare_hub.remote.source" in s["attributes"]]
-    assert {s["attributes"]["welfare_hub.remote.source"] for s in remote} == {"dwp", "hb", "social_care"}
+    by_id = {s.span_id: s for s in stored}
+    remote = [s for s in stored if "welfare_hub.remote.source" in s.attributes]
+    assert {s.attributes["welfare_hub.remote.source"] for s in remote} == {"dwp", "hb", "social_care"}
     # Each subgraph's server span is a child of the hub's client span for that call.
-    servers = [s for s in remote if s["kind"] == "server"]
+    servers = [s for s in remote if s.kind == "server"]
     assert servers
     for server in servers:
-        parent = by_id.get(server["parent_span_id"])
+        assert server.parent_span_id is not None
+        parent = by_id.get(server.parent_span_id)
         assert parent is not None
-        assert parent["kind"] == "client"
-        assert parent["name"].startswith("POST ")
+        assert parent.kind == "client"
+        assert parent.name.startswith("POST ")
 
 
 async def test_a_subgraph_down_costs_only_its_own_fields_and_its_breaker_opens(
