@@ -90,6 +90,7 @@ class RequestContext:
     _index_loader: DataLoader[NormalisedNino, IndexedPerson | None] | None = None
     _own_subject: str | None = None
     _own_person: uuid.UUID | None = None
+    _user_hash: str | None = None
     _ask: Ask | None = None
     _tie_loaders: dict[str, DataLoader[SubjectKey, tuple[frozenset[str], frozenset[str]]]] = field(default_factory=dict)
 
@@ -150,8 +151,11 @@ class RequestContext:
 
     @property
     def user_hash(self) -> str:
-        """The user, as the audit log and the hub's records know them: a keyed hash, stable across rotation."""
-        return user_hash(self.services.key_ring, self.caller.org, self.caller.user)
+        """The user, as the audit log and the hub's records know them: a keyed hash, stable across rotation
+        (an HMAC, made once per request: the guard, the audit record and the own-subject check all ask)."""
+        if self._user_hash is None:
+            self._user_hash = user_hash(self.services.key_ring, self.caller.org, self.caller.user)
+        return self._user_hash
 
     @property
     def own_subject_known(self) -> str | None:

@@ -76,7 +76,7 @@ def _exporting(env: Mapping[str, str]) -> bool:
 
 def configure(env: Mapping[str, str]) -> TracerProvider:
     """Install the process's tracer provider, once (later calls return it unchanged)."""
-    global _provider
+    global _provider, _TRACER
     with _lock:
         if _provider is not None:
             return _provider
@@ -96,6 +96,7 @@ def configure(env: Mapping[str, str]) -> TracerProvider:
         provider.add_span_processor(_Dispatch())
         trace.set_tracer_provider(provider)
         _provider = provider
+        _TRACER = provider.get_tracer("welfare-hub")  # the SDK's own, not the proxy in front of it
         return provider
 
 
