@@ -34,6 +34,9 @@ class _NoAudit:
     async def write(self, record: AuditRecord) -> None:
         return None
 
+    async def aclose(self) -> None:
+        return None
+
 
 @contextlib.contextmanager
 def _no_span(*_: Any, **__: Any) -> Iterator[Span]:

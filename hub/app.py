@@ -248,6 +248,7 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
         try:
             yield
         finally:
+            await services.audit.aclose()  # the records already taken are stored before the last checkpoint
             await roles.stop()
             limiter.store = None
             state._services = None
