@@ -176,6 +176,12 @@ def _append_many_sql() -> str:
 
 
 _APPEND_MANY = _append_many_sql()
+# A batch of one (a lone request) takes the plain call: the same function, without the unnesting (~0.2 ms).
+_APPEND_ONE = (
+    "SELECT 1::bigint AS ord, seq, record_hash, occurred_at FROM hub.audit_append("  # noqa: S608
+    + ", ".join(f"${i}" for i in range(1, len(BODY_FIELDS) + 2))
+    + ")"
+)
 
 #: The most records one append carries: bounds the statement's size and the time the chain's lock is held.
 MAX_BATCH = 64
@@ -251,11 +257,16 @@ class PgAuditSink:
             self._waiting.clear()
 
     async def _append(self, batch: list[_Waiting]) -> None:
-        columns: list[list[Any]] = [[w.body for w in batch]]
-        columns += [list(values) for values in zip(*(w.arguments for w in batch), strict=True)]
+        if len(batch) == 1:
+            statement, arguments = _APPEND_ONE, [batch[0].body, *batch[0].arguments]
+        else:
+            statement, arguments = _APPEND_MANY, [[w.body for w in batch]]
+            for name, values in zip(BODY_FIELDS, zip(*(w.arguments for w in batch), strict=True), strict=True):
+                # unnest cannot take an array of arrays of varying length: a list field goes as JSON text.
+                arguments.append([json.dumps(v) for v in values] if name in _LISTS else list(values))
         try:
             async with asyncio.timeout(self.timeout):
-                rows = await self.pool.fetch(_APPEND_MANY, *columns)
+                rows = await self.pool.fetch(statement, *arguments)
             if len(rows) != len(batch) or any(row["record_hash"] is None for row in rows):
                 raise RuntimeError(f"the audit append stored {len(rows)} records of {len(batch)}")
         except Exception as e:
@@ -273,7 +284,4 @@ class PgAuditSink:
 
 def _arguments(record: AuditRecord) -> list[Any]:
     values = [getattr(record, name) for name in BODY_FIELDS]
-    return [
-        json.dumps([str(v) for v in value]) if name in _LISTS else value
-        for name, value in zip(BODY_FIELDS, values, strict=True)
-    ]
+    return [[str(v) for v in value] if isinstance(value, list | tuple) else value for value in values]
