@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 import datetime as dt
 import hashlib
 import json
@@ -221,7 +222,9 @@ class PgAuditSink:
         waiting = _Waiting(canonical_body(record), _arguments(record), asyncio.get_running_loop().create_future())
         self._waiting.append(waiting)
         if self._writer is None:
-            self._writer = asyncio.create_task(self._write_all())
+            # A context of its own: the writer serves every request, so it must not run in (or trace into)
+            # the context of the one that happened to start it.
+            self._writer = asyncio.create_task(self._write_all(), context=contextvars.Context())
         # The timeout covers waiting for the writer, for a connection and for the chain's lock as well as
         # the INSERT: a hub database that hangs must fail the request quickly (closed), not hold it open.
         # A record given up on before its batch was taken is never written (the writer skips it).
