@@ -176,13 +176,17 @@ async def _open(state: _State, hooks: Hooks, audit_keys: AuditKeys) -> Services:
         if name in settings.subgraph_urls:
             continue  # its owner's subgraph answers for it: the hub holds no credentials for its store
         state.pools[store] = await create_store_pool(
-            settings.service_url(store), acquire_timeout=settings.source_timeout, on_connect=_observer(hooks, store)
+            settings.service_url(store),
+            acquire_timeout=settings.source_timeout,
+            max_size=settings.pool_size,
+            on_connect=_observer(hooks, store),
         )
     sources = _sources(settings, state.pools, state.assertion_key)
     hub = state.pools["hub"] = await create_store_pool(
         settings.service_url("hub"),
         acquire_timeout=settings.hub_timeout,
         statement_timeout=settings.hub_statement_timeout,
+        max_size=settings.pool_size,
     )
     return Services(
         settings=settings,
@@ -241,13 +245,14 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
         state._services = services = await _open(state, hooks, audit_keys)
         # The limiter has a pool of its own: a slow limiter store falls back, and never holds the
         # connections the audit needs.
-        buckets = await create_store_pool(settings.service_url("hub"), max_size=4)
+        buckets = await create_store_pool(settings.service_url("hub"), max_size=min(4, settings.pool_size))
         limiter.store = PgBuckets(buckets, timeout=settings.rate_limit_timeout)
         roles = roles_for(settings, services, state.pools, audit_keys=audit_keys, span_store=span_store)
         roles.start()
         try:
             yield
         finally:
+            await services.audit.aclose()  # the records already taken are stored before the last checkpoint
             await roles.stop()
             limiter.store = None
             state._services = None

@@ -113,6 +113,12 @@ class Settings:
     link_absent: float = 0.02  # prior that a record's person is not among its spine candidates
     host: str = "127.0.0.1"
     port: int = 8000
+    #: uvicorn worker processes serving the one port (``welfare-hub serve --workers``); each is a hub of its own
+    #: (pools, roles, in-memory throttles) coordinating with the others in the hub database (hub.roles).
+    workers: int = 1
+    #: Connections each store's pool may open, per process: processes x workers x pools must fit the server's
+    #: max_connections (PostgreSQL's default is 100), so scaling out lowers it.
+    pool_size: int = 10
     #: The standard OpenTelemetry variables (OTEL_*), as given: hub.audit.tracing reads what to export, and where.
     otel: Mapping[str, str] = field(default_factory=dict)
 
@@ -275,6 +281,8 @@ class Settings:
             link_absent=number("WELFARE_HUB_LINK_ABSENT", cls.link_absent, minimum=0.0001, maximum=0.9),
             host=text("WELFARE_HUB_HOST", cls.host),
             port=int(number("WELFARE_HUB_PORT", cls.port, integer=True, minimum=0, maximum=65535)),
+            workers=int(number("WELFARE_HUB_WORKERS", cls.workers, integer=True, minimum=1, maximum=64)),
+            pool_size=int(number("WELFARE_HUB_POOL_SIZE", cls.pool_size, integer=True, minimum=1, maximum=200)),
             otel={k: v for k, v in env.items() if k.startswith("OTEL_")},
         )
         if settings.production:

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
-
-from hub.config import Settings
-
-if TYPE_CHECKING:
-    pass
+from typing import Any
 
 from hub.cli.common import database, run_service, stopped_by_ctrl_c, with_local_keys
+from hub.config import Settings
 
 __all__ = ["add_commands"]
 
@@ -20,12 +17,24 @@ log = logging.getLogger("welfare_hub")
 
 
 def _cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    from hub.serve import serve
+    from hub.cli import configure_logging
+    from hub.serve import serve, serve_workers
 
-    settings = with_local_keys(settings)
+    settings = with_local_keys(settings if args.workers is None else replace(settings, workers=args.workers))
     with stopped_by_ctrl_c(), database(settings) as s:
-        run_service(serve(s))
+        if s.workers > 1:
+            # The workers share this process's database (an embedded one stays up for them).
+            serve_workers(s, logging_setup=functools.partial(configure_logging, json_lines=s.production))
+        else:
+            run_service(serve(s))
     return 0
+
+
+def _workers(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError("workers must be between 1 and 64")
+    return value
 
 
 def _cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
@@ -38,7 +47,11 @@ def _cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: Any) -> None:
-    sub.add_parser("serve", help="serve the GraphQL endpoint").set_defaults(func=_cmd_serve)
+    serve = sub.add_parser("serve", help="serve the GraphQL endpoint")
+    serve.add_argument(
+        "--workers", type=_workers, default=None, help="worker processes on the one port (WELFARE_HUB_WORKERS; 1)"
+    )
+    serve.set_defaults(func=_cmd_serve)
     demo = sub.add_parser("demo", help="embedded database, synthetic data, keys, tokens and the server")
     demo.add_argument("--people", type=int, default=3000)
     demo.add_argument("--seed", type=int, default=1)
