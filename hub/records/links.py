@@ -20,6 +20,8 @@ from typing import TypedDict
 
 import asyncpg
 
+from hub.db import unavailable_as
+from hub.errors import LinkageUnavailable
 from linkage import Demographics, FSModel, KeyedHash, Thresholds
 from linkage.link import Decision, decide
 
@@ -40,6 +42,10 @@ SELECT s.nino_hash, l.person_key, l.source, l.source_record_id
 """
 _BY_PERSON = "SELECT person_key, source, source_record_id FROM hub.link WHERE person_key = $1 AND band = 'link'"
 
+#: The link index not answering (down, slow, or no connection free in time): a stable code, never an
+#: internal error; nothing is released for a person who could not be found.
+_unavailable = unavailable_as(lambda: LinkageUnavailable("the link index cannot be read now"))
+
 
 class LinkIndex:
     def __init__(self, pool: asyncpg.Pool, *, model: FSModel | None, thresholds: Thresholds, timeout: float) -> None:
@@ -57,6 +63,7 @@ class LinkIndex:
             records.setdefault(row["source"], []).append(row["source_record_id"])
         return IndexedPerson(rows[0]["person_key"], records)
 
+    @_unavailable
     async def by_ninos(self, keyed: Sequence[Sequence[KeyedHash]]) -> list[IndexedPerson | None]:
         """One query for many lookups (a request's DataLoader batches them). Each lookup gives its NINO's
         hash under every key in the ring, so it is found whichever key the index row was made with."""
@@ -73,6 +80,7 @@ class LinkIndex:
             out.append(self._person(found))
         return out
 
+    @_unavailable
     async def by_person(self, person_key: uuid.UUID) -> IndexedPerson | None:
         return self._person(list(await self.pool.fetch(_BY_PERSON, person_key, timeout=self.timeout)))
 
