@@ -6,11 +6,11 @@ the subjects asked about. A NINO is kept only as a keyed hash (HMAC-SHA256 with 
 the ~10^9 possible NINOs could be enumerated against a plain hash. The assertion's id is unique here, so
 the row that logs a question is also what refuses the same assertion a second time.
 
-The rows of questions asked at once are written together (group commit): while one insert is in flight,
-the rows that arrive queue, and the next insert takes all of them (up to ``max_batch``), one statement and
-one commit. Each question still waits for its own row to be committed (or refused as a replay) before it is
-answered; a batch the store refuses is retried row by row, so one row it cannot take fails only its own
-question.
+The rows of questions asked at once are written together (group commit): a row asked with nothing in
+flight is inserted at once; while an insert is in flight, the rows that arrive queue, and the next insert
+takes all of them (up to ``max_batch``), one statement and one commit. Each question still waits for its
+own row to be committed (or refused as a replay) before it is answered; a batch the store refuses is
+retried row by row, so one row it cannot take fails only its own question.
 """
 
 from __future__ import annotations
@@ -103,6 +103,7 @@ class AccessLog:
         self.max_batch = max_batch
         self._queue: list[tuple[AccessEntry, asyncio.Future[int]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._alone = False  # a row is being inserted on its own (nothing else was in flight)
 
     def subject(self, key: SubjectKey) -> str:
         """How a subject key is logged: a NINO as its keyed hash, a record id as it is."""
@@ -116,9 +117,19 @@ class AccessLog:
         logged, and the driver's error when the store does not take it (the caller answers no data then)."""
         if entry.jti is None:  # a refusal before the assertion verified: rare, and matched by no id
             return await self._insert_one(entry)
+        if self._flusher is None and not self._alone:
+            # Nothing in flight: this row goes at once, on its own (no task, no wait); the rows that arrive
+            # meanwhile queue, and are flushed together once it is in.
+            self._alone = True
+            try:
+                return await self._insert_one(entry)
+            finally:
+                self._alone = False
+                if self._queue and self._flusher is None:
+                    self._flusher = asyncio.create_task(self._flush())
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._queue.append((entry, future))
-        if self._flusher is None:
+        if self._flusher is None and not self._alone:
             self._flusher = asyncio.create_task(self._flush())
         return await future
 
