@@ -64,6 +64,9 @@ class AccessRow:
     reason: str | None
 
 
+#: What one row can earn on its own (SQLSTATE classes 22 and 23: bad data, a constraint): a batch refused so is
+#: retried row by row. Anything else (the store down or slow, a privilege) fails the whole batch at once.
+_ROW_ERRORS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
 _COLUMNS = "jti, audit_id, org, org_type, purpose, legal_basis, fields, subjects, outcome, reason"
 
 
@@ -157,12 +160,13 @@ class AccessLog:
         try:
             ids = await self._insert([entry for entry, _ in batch])
         except Exception as e:
-            if len(batch) == 1:
-                if not batch[0][1].done():
-                    batch[0][1].set_exception(e)
+            if len(batch) > 1 and isinstance(e, _ROW_ERRORS):
+                for one in batch:  # a row the store refused: each on its own, so each its own verdict
+                    await self._settle([one])
                 return
-            for one in batch:  # the store refused the batch: each row on its own, so each its own verdict
-                await self._settle([one])
+            for _, future in batch:  # the store down, slow or refusing us: every question is told, at once
+                if not future.done():
+                    future.set_exception(e)
             return
         for entry, future in batch:
             if future.done():  # its question was cancelled; the row stands (it was asked)
