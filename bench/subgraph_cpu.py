@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import os
 import random
+import re
 import secrets
 import shutil
 import subprocess
@@ -162,6 +163,15 @@ def _revision(checkout: Path) -> str:
     return head.stdout.strip() + (" (with uncommitted changes)" if dirty.stdout.strip() else "")
 
 
+def _log_errors(log: Path) -> dict[str, int]:
+    """The exception types a subgraph logged (why a call was not answered: the store full, say)."""
+    found: Counter[str] = Counter()
+    with contextlib.suppress(OSError):
+        for line in log.read_text(errors="replace").splitlines():
+            found.update(set(re.findall(r"\b([A-Z]\w*(?:Error|Exception))\b", line)))
+    return dict(found)
+
+
 def _answer(payload: Any) -> Any:
     """The answer without its spans (ids and times differ from call to call)."""
     out = dict(payload)
@@ -297,11 +307,13 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
                                 rows.append({"round": r + 1, "concurrency": c, "target": target.label, **row})
                                 print(source, rows[-1], flush=True)
                     same_after = await _same_answers(caller, session, targets, args.check)
+            logged = {t: _log_errors(folder / f"{t}-{source}.log") for t in ("before", "after")}
             results["sources"][source] = {
                 "document": caller.plan.query,
                 "same_answers_before": same_before,
                 "same_answers_after": same_after,
                 "checked": args.check,
+                "logged_errors": logged,
                 "rows": rows,
             }
     return results
@@ -347,7 +359,7 @@ async def main() -> None:
     results = await _run(args)
     checks = "; ".join(
         f"{s}: {f['same_answers_before']}/{f['checked']} and {f['same_answers_after']}/{f['checked']} NINOs answered "
-        "alike by both before and after the timed blocks"
+        f"alike by both before and after the timed blocks; exceptions the subgraphs logged: {f['logged_errors']}"
         for s, f in results["sources"].items()
     )
     write_result(
