@@ -253,10 +253,11 @@ class DocumentChecks:
     walk are done once per text. What depends on the request is done on every one: the assertion's allowed
     set against the document's coordinates, the arguments with its variables, the representations. Bounded:
     at most ``maxsize`` texts (least recently used out first), and only texts of ``max_chars`` or fewer
-    (a larger document is analysed on every request, as before, and never held).
+    (a larger document is analysed on every request, as before, and never held): the hub's documents are
+    a few hundred characters, and a parsed document with its locations is tens of times its text.
     """
 
-    def __init__(self, schema: GraphQLSchema, limits: Limits, *, maxsize: int = 256, max_chars: int = 16_384) -> None:
+    def __init__(self, schema: GraphQLSchema, limits: Limits, *, maxsize: int = 128, max_chars: int = 8192) -> None:
         self.schema = schema
         self.limits = limits
         self.maxsize = maxsize
