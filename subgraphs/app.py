@@ -44,7 +44,7 @@ from resolvers.sources.pg import PgSource
 from resolvers.sources.social_care import SocialCareSource
 from subgraphs.access_log import AccessEntry, AccessLog, Replayed
 from subgraphs.config import SubgraphConfig
-from subgraphs.guard import CheckedDocument, Limits, Refused, check_document
+from subgraphs.guard import CheckedDocument, DocumentChecks, Limits, Refused
 from subgraphs.keys import HubKeys
 from subgraphs.policy import SubgraphPolicy, load_policy
 from subgraphs.schema import BadRepresentation, ContractSchema, SubgraphRequest, build_schema, representation_key
@@ -120,6 +120,10 @@ class Subgraph:
     pool: asyncpg.Pool | None = None
     source: PgSource | None = None
     access_log: AccessLog | None = None
+    checks: DocumentChecks = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.checks = DocumentChecks(self.schema._schema, self.limits)
 
     async def start(self) -> None:
         await self.keys.load()  # bad keys fail at start-up, not on the first call
@@ -192,9 +196,7 @@ class Subgraph:
         allowed = assertion.fields & self.policy.allowed(assertion.purpose)
         try:
             with trace.span("check document"):
-                checked = check_document(
-                    self.schema._schema, payload["query"], payload.get("variables"), allowed=allowed, limits=self.limits
-                )
+                checked = self.checks.check(payload["query"], payload.get("variables"), allowed=allowed)
         except Refused as refused:
             logged = await self._log(self._entry(assertion, (), (), "refused", refused.code), trace)
             if isinstance(logged, _Answer):

@@ -6,10 +6,15 @@ the assertion names and this source's own policy allows for the assertion's purp
 bounded (depth, fields, aliases, tokens) and computed once per fragment, so fragments spreading fragments
 cannot multiply the work (the trap strawberry's own limiters fall into). Only one data root field a
 document: one batched fetch a request.
+
+What the text alone decides (the parse, the cost, the walk's coordinates, the refusals that need no
+assertion) is memoised per document text by :class:`DocumentChecks`; the assertion's allowed set, the
+variables and the representations are checked on every request.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,7 +39,7 @@ from graphql import (
 )
 from graphql.utilities import value_from_ast_untyped
 
-__all__ = ["CheckedDocument", "Limits", "Refused", "check_document"]
+__all__ = ["CheckedDocument", "DocumentChecks", "Limits", "Refused", "check_document"]
 
 _FEDERATION_ROOTS = frozenset({"_entities", "_service"})
 _DATA_ROOTS = frozenset({"_entities", "_service", "candidates", "peopleByNino", "feed", "deliverChanges"})
@@ -110,44 +115,32 @@ class _Cost:
         return self.memo[name]
 
 
-def check_document(
-    schema: GraphQLSchema,
-    query: str,
-    variables: Mapping[str, Any] | None,
-    *,
-    allowed: frozenset[str],
-    limits: Limits = Limits(),
-) -> CheckedDocument:
-    """The document's selection, if every coordinate in it is ``allowed``; else :class:`Refused`."""
+@dataclass(frozen=True, slots=True)
+class _Analysis:
+    """What a document's text alone decides, whatever the assertion: the selection in visit order, the refusal
+    it earns on its own (after the coordinates visited before it), its data roots."""
+
+    document: DocumentNode | None
+    steps: tuple[str, ...]  # the coordinates, in the order the walk meets them (a refusal names the first)
+    coordinates: frozenset[str]
+    refusal: tuple[str, str] | None  # (code, message): refused whatever the assertion allows
+    roots: tuple[FieldNode, ...]
+
+
+def _analyse(schema: GraphQLSchema, query: str, limits: Limits) -> _Analysis:
     try:
         document = parse(query, no_location=False, max_tokens=limits.max_tokens)
     except GraphQLError as e:
-        raise Refused("GRAPHQL_PARSE_FAILED", e.message) from None
-    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    kinds = {OperationType.QUERY} | ({OperationType.MUTATION} if schema.mutation_type is not None else set())
-    if len(operations) != 1 or operations[0].operation not in kinds:
-        raise Refused("OPERATION_NOT_SUPPORTED", "one query (or, to an inbox, mutation) operation a document")
-    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-    if len(fragments) > limits.max_fragments:
-        raise Refused("QUERY_TOO_COMPLEX", f"at most {limits.max_fragments} fragments a document")
-    cost = _Cost(fragments)
+        return _Analysis(None, (), frozenset(), ("GRAPHQL_PARSE_FAILED", e.message), ())
     try:
-        for name in fragments:
-            cost.fragment(name)
-        depth, fields, aliases = cost.of(operations[0].selection_set)
-    except RecursionError:  # fragments nested past Python's stack: far past any limit below
-        raise Refused("QUERY_TOO_COMPLEX", "the document nests too deeply") from None
-    if depth > limits.max_depth or fields > limits.max_fields or aliases > limits.max_aliases:
-        raise Refused(
-            "QUERY_TOO_COMPLEX",
-            f"the document is too costly (depth {depth}/{limits.max_depth}, fields {fields}/{limits.max_fields}, "
-            f"aliases {aliases}/{limits.max_aliases})",
-        )
+        _bounded(schema, document, limits)
+    except Refused as refused:
+        return _Analysis(document, (), frozenset(), (refused.code, refused.message), ())
 
     type_info = TypeInfo(schema)
     query_name = schema.query_type.name if schema.query_type is not None else "Query"
     mutation_name = schema.mutation_type.name if schema.mutation_type is not None else None
-    selected: set[str] = set()
+    steps: list[str] = []
     roots: list[FieldNode] = []
 
     class Walk(Visitor):
@@ -173,16 +166,55 @@ def check_document(
                 parent_name = "Mutation"
             elif parent_name == "_Service":
                 return
-            coordinate = f"{parent_name}.{name}"
+            steps.append(f"{parent_name}.{name}")
+
+    refusal: tuple[str, str] | None = None
+    try:
+        visit(document, TypeInfoVisitor(type_info, Walk()))
+    except Refused as refused:  # the walk stops here: what follows it is never looked at
+        refusal = (refused.code, refused.message)
+    return _Analysis(document, tuple(steps), frozenset(steps), refusal, tuple(roots))
+
+
+def _bounded(schema: GraphQLSchema, document: DocumentNode, limits: Limits) -> None:
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    kinds = {OperationType.QUERY} | ({OperationType.MUTATION} if schema.mutation_type is not None else set())
+    if len(operations) != 1 or operations[0].operation not in kinds:
+        raise Refused("OPERATION_NOT_SUPPORTED", "one query (or, to an inbox, mutation) operation a document")
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    if len(fragments) > limits.max_fragments:
+        raise Refused("QUERY_TOO_COMPLEX", f"at most {limits.max_fragments} fragments a document")
+    cost = _Cost(fragments)
+    try:
+        for name in fragments:
+            cost.fragment(name)
+        depth, fields, aliases = cost.of(operations[0].selection_set)
+    except RecursionError:  # fragments nested past Python's stack: far past any limit below
+        raise Refused("QUERY_TOO_COMPLEX", "the document nests too deeply") from None
+    if depth > limits.max_depth or fields > limits.max_fields or aliases > limits.max_aliases:
+        raise Refused(
+            "QUERY_TOO_COMPLEX",
+            f"the document is too costly (depth {depth}/{limits.max_depth}, fields {fields}/{limits.max_fields}, "
+            f"aliases {aliases}/{limits.max_aliases})",
+        )
+
+
+def _checked(
+    analysis: _Analysis, variables: Mapping[str, Any] | None, allowed: frozenset[str], limits: Limits
+) -> CheckedDocument:
+    """This request's verdict on an analysed document: its assertion's ``allowed`` set and its variables."""
+    if analysis.refusal is not None or not analysis.coordinates <= allowed:
+        for coordinate in analysis.steps:  # the first one not allowed is the one named
             if coordinate not in allowed:
                 raise Refused(
                     "FIELD_NOT_ALLOWED",
                     f"{coordinate} is not allowed: the assertion does not name it, or this source does not "
                     "answer it for the purpose",
                 )
-            selected.add(coordinate)
-
-    visit(document, TypeInfoVisitor(type_info, Walk()))
+        assert analysis.refusal is not None
+        raise Refused(*analysis.refusal)
+    assert analysis.document is not None
+    roots = analysis.roots
     if len(roots) > 1:
         raise Refused("OPERATION_NOT_SUPPORTED", "one data root field a document (one batched read or delivery)")
     root = roots[0].name.value if roots else None
@@ -199,4 +231,47 @@ def check_document(
         if len(value) > limits.max_representations:
             raise Refused("QUERY_TOO_COMPLEX", f"at most {limits.max_representations} representations a call")
         representations = tuple(value)
-    return CheckedDocument(document, frozenset(selected), root, representations, arguments)
+    return CheckedDocument(analysis.document, analysis.coordinates, root, representations, arguments)
+
+
+def check_document(
+    schema: GraphQLSchema,
+    query: str,
+    variables: Mapping[str, Any] | None,
+    *,
+    allowed: frozenset[str],
+    limits: Limits = Limits(),
+) -> CheckedDocument:
+    """The document's selection, if every coordinate in it is ``allowed``; else :class:`Refused`."""
+    return _checked(_analyse(schema, query, limits), variables, allowed, limits)
+
+
+class DocumentChecks:
+    """:func:`check_document` for one schema and limits, the text-only analysis memoised per document text.
+
+    The hub sends a handful of documents over and over (one per selection), so the parse, the cost and the
+    walk are done once per text. What depends on the request is done on every one: the assertion's allowed
+    set against the document's coordinates, the arguments with its variables, the representations. Bounded:
+    at most ``maxsize`` texts (least recently used out first), and only texts of ``max_chars`` or fewer
+    (a larger document is analysed on every request, as before, and never held): the hub's documents are
+    a few hundred characters, and a parsed document with its locations is tens of times its text.
+    """
+
+    def __init__(self, schema: GraphQLSchema, limits: Limits, *, maxsize: int = 128, max_chars: int = 8192) -> None:
+        self.schema = schema
+        self.limits = limits
+        self.maxsize = maxsize
+        self.max_chars = max_chars
+        self._memo: OrderedDict[str, _Analysis] = OrderedDict()
+
+    def check(self, query: str, variables: Mapping[str, Any] | None, *, allowed: frozenset[str]) -> CheckedDocument:
+        analysis = self._memo.get(query)
+        if analysis is None:
+            analysis = _analyse(self.schema, query, self.limits)
+            if len(query) <= self.max_chars:
+                self._memo[query] = analysis
+                if len(self._memo) > self.maxsize:
+                    self._memo.popitem(last=False)
+        else:
+            self._memo.move_to_end(query)
+        return _checked(analysis, variables, allowed, self.limits)

@@ -22,7 +22,8 @@ from typing import Any
 import aiohttp
 import jwt
 
-from resolvers.sources.assertion import Assertion, AssertionVerifier, InvalidAssertion
+from resolvers.sources.assertion import Assertion, InvalidAssertion
+from subgraphs.verify import FastVerifier
 
 __all__ = ["HubKeys", "parse_jwks", "read_jwks"]
 
@@ -82,13 +83,13 @@ class HubKeys:
         self.deadline = deadline
         self._path, self._url = path, url
         self._now = now
-        self._verifier = AssertionVerifier({"keys": []}, issuer=issuer, audience=audience)
+        self._verifier = FastVerifier({"keys": []}, issuer=issuer, audience=audience)
         self._loaded_at: float | None = None
         self._refreshing = False
 
     async def load(self) -> None:
         document = await read_jwks(path=self._path, url=self._url, deadline=self.deadline)
-        self._verifier = AssertionVerifier(document, issuer=self.issuer, audience=self.audience)
+        self._verifier = FastVerifier(document, issuer=self.issuer, audience=self.audience)
         self._loaded_at = self._now()
 
     async def verify(self, token: str, body: bytes) -> Assertion:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import random
 import re
-import secrets
 import time
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any
 
 __all__ = ["MAX_SPANS", "Span", "Trace", "current_trace", "db_span", "parse_traceparent"]
@@ -22,6 +23,12 @@ __all__ = ["MAX_SPANS", "Span", "Trace", "current_trace", "db_span", "parse_trac
 #: Most spans one answer carries (the common brief's wire format).
 MAX_SPANS = 64
 _TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}")
+
+
+def _random_id(bits: int) -> str:
+    """A trace or span id: random, never all zeros. Not a secret (OpenTelemetry's own id generator uses
+    ``random.getrandbits`` too), so not a syscall per span; the module's generator is reseeded on fork."""
+    return f"{random.getrandbits(bits) or 1:0{bits // 4}x}"
 
 
 def parse_traceparent(value: str | None) -> tuple[str, str] | None:
@@ -40,7 +47,7 @@ class Span:
     parent_id: str | None
     name: str
     kind: str
-    started_at: dt.datetime
+    started_at: float  # seconds since the epoch (time.time()); formatted only when sent
     start: float
     duration_us: int = 0
     status: str = "unset"
@@ -58,7 +65,7 @@ class Trace:
     """The spans of one request. The trace id is decided once the assertion verified (:meth:`adopt`)."""
 
     def __init__(self) -> None:
-        self.trace_id = secrets.token_hex(16)
+        self.trace_id = _random_id(128)
         self.parent_id: str | None = None
         self.spans: list[Span] = []
         self._stack: list[Span] = []
@@ -69,31 +76,20 @@ class Trace:
         if parsed is not None:
             self.trace_id, self.parent_id = parsed
 
-    @contextlib.contextmanager
-    def span(self, name: str, kind: str = "internal", **attributes: str | int) -> Iterator[Span]:
+    def span(self, name: str, kind: str = "internal", **attributes: str | int) -> _Scope:
+        """A span of this trace, open for the ``with`` block (a child of the span open around it)."""
         parent = self._stack[-1].span_id if self._stack else None
         s = Span(
-            span_id=secrets.token_hex(8),
+            span_id=_random_id(64),
             parent_id=parent,
             name=name,
             kind=kind,
-            started_at=dt.datetime.now(dt.UTC),
+            started_at=time.time(),
             start=time.perf_counter(),
-            attributes=dict(attributes),
+            attributes=attributes,
         )
         self.spans.append(s)
-        self._stack.append(s)
-        try:
-            yield s
-        except BaseException:
-            if s.status == "unset":
-                s.status = "error"
-            raise
-        finally:
-            s.duration_us = int((time.perf_counter() - s.start) * 1_000_000)
-            self._stack.remove(s)
-            if s.status == "unset":
-                s.status = "ok"
+        return _Scope(self._stack, s)
 
     def wire(self) -> list[dict[str, Any]]:
         """The spans in the wire format (at most :data:`MAX_SPANS`, the server span first)."""
@@ -104,13 +100,36 @@ class Trace:
                 "parentSpanId": s.parent_id if s.parent_id is not None else self.parent_id,
                 "name": s.name,
                 "kind": s.kind,
-                "startedAt": s.started_at.isoformat().replace("+00:00", "Z"),
+                "startedAt": dt.datetime.fromtimestamp(s.started_at, dt.UTC).isoformat().replace("+00:00", "Z"),
                 "durationUs": s.duration_us,
                 "status": s.status,
                 "attributes": dict(s.attributes),
             }
             for s in self.spans[:MAX_SPANS]
         ]
+
+
+class _Scope:
+    """One span open: on the trace's stack while the block runs; its duration and status when it ends."""
+
+    __slots__ = ("span", "stack")
+
+    def __init__(self, stack: list[Span], span: Span) -> None:
+        self.stack = stack
+        self.span = span
+
+    def __enter__(self) -> Span:
+        self.stack.append(self.span)
+        return self.span
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        s = self.span
+        s.duration_us = int((time.perf_counter() - s.start) * 1_000_000)
+        self.stack.remove(s)
+        if s.status == "unset":
+            s.status = "ok" if kind is None else "error"
 
 
 current_trace: ContextVar[Trace | None] = ContextVar("welfare_subgraph_trace", default=None)

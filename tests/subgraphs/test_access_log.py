@@ -3,19 +3,24 @@ and the owner's question "who asked about this person, for what, under which hub
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import os
 import subprocess
 import sys
+import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 
 from hub.config import Settings
 from resolvers.sources.assertion import AssertionSigner
+from subgraphs.access_log import AccessEntry, AccessLog, Replayed
 from tests.people import ALL, BADGE_DLA
 from tests.subgraphs.conftest import (
     SECRET,
@@ -23,6 +28,7 @@ from tests.subgraphs.conftest import (
     ask,
     call,
     entities_document,
+    owner_url,
     reader_url,
     start_subgraph,
     subgraph_env,
@@ -136,3 +142,112 @@ def test_the_access_log_command_says_what_is_wrong(
     assert done.returncode == 2
     assert message in done.stderr
     assert "not-a-nino" not in done.stderr
+
+
+# -- group commit: the rows of questions asked at once, one insert; each question its own verdict ----------
+
+
+def _entry(jti: str | None, org: str = "org-a") -> AccessEntry:
+    return AccessEntry(
+        jti, uuid.uuid4(), org, "council_blue_badge", "BLUE_BADGE", "basis", ["DwpPerson.nino"], ["id:1"], "answered"
+    )
+
+
+class _Counting:
+    """The pool, counting the statements that reach it."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self.statements = 0
+
+    async def fetch(self, *args: Any, **kw: Any) -> Any:
+        self.statements += 1
+        return await self.pool.fetch(*args, **kw)
+
+    async def fetchval(self, *args: Any, **kw: Any) -> Any:
+        self.statements += 1
+        return await self.pool.fetchval(*args, **kw)
+
+
+@pytest.fixture
+async def owner_pool(stores: Settings) -> AsyncIterator[asyncpg.Pool]:
+    pool = await asyncpg.create_pool(owner_url(stores, "src_dwp"), min_size=1, max_size=2)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+def _log(pool: Any) -> AccessLog:
+    return AccessLog(pool, schema="dwp", secret=SECRET.encode(), timeout=2)
+
+
+async def test_rows_asked_at_once_share_one_insert_and_each_is_committed(
+    owner_pool: asyncpg.Pool, store_conns: dict[str, asyncpg.Connection]
+) -> None:
+    counting = _Counting(owner_pool)
+    log = _log(counting)
+    jtis = [uuid.uuid4().hex for _ in range(40)]
+    ids = await asyncio.gather(*(log.write(_entry(j)) for j in jtis))
+    assert len(set(ids)) == 40
+    assert counting.statements == 2  # the first alone (its insert went at once), the rest queued behind it
+    rows = await store_conns["dwp"].fetch("SELECT entry_id, jti FROM dwp.hub_access_log WHERE jti = ANY($1)", jtis)
+    assert {r["jti"]: r["entry_id"] for r in rows} == dict(zip(jtis, ids, strict=True))
+
+
+async def test_a_replay_in_the_same_batch_or_a_later_one_is_refused(owner_pool: asyncpg.Pool) -> None:
+    log = _log(owner_pool)
+    first, other = uuid.uuid4().hex, uuid.uuid4().hex
+    got = await asyncio.gather(
+        log.write(_entry(other)), log.write(_entry(first)), log.write(_entry(first)), return_exceptions=True
+    )
+    assert isinstance(got[0], int)
+    assert isinstance(got[1], int)
+    assert isinstance(got[2], Replayed)
+    with pytest.raises(Replayed):
+        await log.write(_entry(first))
+    again = await asyncio.gather(log.write(_entry(uuid.uuid4().hex)), log.write(_entry(other)), return_exceptions=True)
+    assert isinstance(again[0], int)
+    assert isinstance(again[1], Replayed)
+
+
+async def test_a_row_the_store_refuses_fails_only_its_own_question(
+    owner_pool: asyncpg.Pool, store_conns: dict[str, asyncpg.Connection]
+) -> None:
+    log = _log(owner_pool)
+    good = [uuid.uuid4().hex for _ in range(3)]
+    bad = uuid.uuid4().hex
+    got = await asyncio.gather(
+        log.write(_entry(good[0])),
+        log.write(_entry(good[1])),
+        log.write(_entry(bad, org="nul\x00byte")),  # PostgreSQL text takes no NUL: the batch is refused
+        log.write(_entry(good[2])),
+        return_exceptions=True,
+    )
+    assert [type(g) for g in got[:2]] == [int, int]
+    assert isinstance(got[2], asyncpg.DataError)
+    assert isinstance(got[3], int)
+    logged = await store_conns["dwp"].fetch("SELECT jti FROM dwp.hub_access_log WHERE jti = ANY($1)", [*good, bad])
+    assert {r["jti"] for r in logged} == set(good)
+
+
+async def test_no_row_no_answer_for_every_question_of_a_batch(stores: Settings) -> None:
+    # The read-only role cannot insert: every question waiting on the batch is told so (fail closed).
+    pool = await asyncpg.create_pool(reader_url(stores, "src_dwp"), min_size=1, max_size=1)
+    try:
+        got = await asyncio.gather(
+            *(_log(pool).write(_entry(uuid.uuid4().hex)) for _ in range(5)), return_exceptions=True
+        )
+    finally:
+        await pool.close()
+    assert all(isinstance(g, asyncpg.PostgresError) for g in got)
+
+
+async def test_a_refusal_without_an_assertion_id_is_logged_on_its_own(
+    owner_pool: asyncpg.Pool, store_conns: dict[str, asyncpg.Connection]
+) -> None:
+    log = _log(owner_pool)
+    ids = await asyncio.gather(log.write(_entry(None, org="anon-1")), log.write(_entry(None, org="anon-1")))
+    assert ids[0] != ids[1]
+    rows = await store_conns["dwp"].fetch("SELECT entry_id FROM dwp.hub_access_log WHERE entry_id = ANY($1)", ids)
+    assert len(rows) == 2

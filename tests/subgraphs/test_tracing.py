@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import secrets
 
 import orjson
+import pytest
 
 from resolvers.sources.assertion import AssertionSigner
+from subgraphs.spans import Trace
 from tests.people import ALL, BADGE_DLA, PIP_LOW
 from tests.subgraphs.conftest import Running, ask, call, entities_document, post
 
@@ -105,3 +108,32 @@ def test_no_nino_or_name_in_the_subgraphs_logs(subgraphs: dict[str, Running]) ->
         logs = running.logs()
         assert not [n for n in ALL if n in logs], running.source
         assert not [n for n in NAMES if n in logs], running.source
+
+
+def test_a_trace_on_its_own_nests_times_and_fails_its_spans() -> None:
+    trace = Trace()
+    before = dt.datetime.now(dt.UTC)
+    with trace.span("outer", "server", a=1) as outer:
+        with trace.span("inner"):
+            pass
+        with pytest.raises(ValueError, match="x"), trace.span("failing"):
+            raise ValueError("x")
+        with trace.span("marked") as marked:
+            marked.record_error("SOURCE_TIMEOUT")
+    wire = {s["name"]: s for s in trace.wire()}
+    assert re.fullmatch(r"[0-9a-f]{32}", trace.trace_id)
+    assert set(trace.trace_id) != {"0"}
+    assert all(re.fullmatch(r"[0-9a-f]{16}", s["spanId"]) for s in wire.values())
+    assert len({s["spanId"] for s in wire.values()}) == 4
+    assert wire["outer"]["parentSpanId"] is None
+    assert wire["outer"]["attributes"] == {"a": 1}
+    assert {wire[n]["parentSpanId"] for n in ("inner", "failing", "marked")} == {outer.span_id}
+    assert [wire[n]["status"] for n in ("outer", "inner", "failing", "marked")] == ["ok", "ok", "error", "error"]
+    started = dt.datetime.fromisoformat(wire["outer"]["startedAt"])
+    assert wire["outer"]["startedAt"].endswith("Z")
+    assert before - dt.timedelta(seconds=1) <= started
+    assert started <= dt.datetime.now(dt.UTC)
+    assert wire["outer"]["durationUs"] >= wire["inner"]["durationUs"] >= 0
+    trace.adopt("00-" + "ab" * 16 + "-" + "cd" * 8 + "-01")
+    assert trace.wire()[0]["parentSpanId"] == "cd" * 8
+    assert trace.wire()[0]["traceId"] == "ab" * 16
