@@ -812,10 +812,11 @@ async def _bench(
             Counters.open(settings) as counters,
         ):
             stand = Stand(settings, token, subs, env, supergraph, signer_config, entry_url, entry_pid, folder, counters)
-            # Round-robin: every target once per round and concurrency, so that drift hits them alike.
+            # Round-robin: every target once per round and concurrency, so that drift hits them alike (the
+            # order reversed every other round, so that no target always runs first after a change of load).
             for round_ in range(args.runs):
                 for c in args.concurrency:
-                    for name in args.targets:
+                    for name in args.targets if round_ % 2 == 0 else args.targets[::-1]:
                         result = await _one_run(stand, name, c, args, load_ninos, expected, absent)
                         result["round"] = round_ + 1
                         results.append(result)
