@@ -145,6 +145,7 @@ class Target:
     body: str  # the request body template: {nino} is replaced per subject
     headers: dict[str, str]
     gateway: bool
+    script: Path = Path()  # its wrk script
 
 
 async def _ready(url: str, headers: Mapping[str, str], process: subprocess.Popen[bytes], log: Path) -> None:
@@ -550,16 +551,15 @@ async def _entry_count(url: str) -> int:
 
 async def _one_run(
     stand: Stand,
-    name: str,
+    target: Target,
     concurrency: int,
     args: argparse.Namespace,
-    load_ninos: Sequence[str],
     expected: Mapping[str, Any],
     absent: str,
 ) -> dict[str, Any]:
     sub_pids = {s: p.process.pid for s, p in stand.subgraphs.items()}
 
-    async def snapshot(target: Target) -> dict[str, Any]:
+    async def snapshot() -> dict[str, Any]:
         return {
             "target": _tree_cpu(target.pid),
             "subgraphs": {s: _tree_cpu(p) for s, p in sub_pids.items()},
@@ -568,31 +568,29 @@ async def _one_run(
             "entry_answered": await _entry_count(stand.entry_url),
         }
 
-    async with _target(name, stand) as target:
-        script = _write_lua(target, load_ninos, stand.folder)
-        problems, errored = await _check_answers(target, expected, absent)
-        await _wrk(target, script, concurrency, args.warmup)
-        await asyncio.sleep(DRAIN_SECONDS)  # the warm-up's last requests finish outside the window
-        before = await snapshot(target)
-        result = await _wrk(target, script, concurrency, args.duration)
-        await asyncio.sleep(DRAIN_SECONDS)  # and the measured run's last ones inside it
-        after = await snapshot(target)
-        after_problems, after_errored = await _check_answers(target, expected, absent)
-        problems, errored = problems + after_problems, errored + after_errored
+    problems, errored = await _check_answers(target, expected, absent)
+    await _wrk(target, target.script, concurrency, args.warmup)
+    await asyncio.sleep(DRAIN_SECONDS)  # the warm-up's last requests finish outside the window
+    before = await snapshot()
+    result = await _wrk(target, target.script, concurrency, args.duration)
+    await asyncio.sleep(DRAIN_SECONDS)  # and the measured run's last ones inside it
+    after = await snapshot()
+    after_problems, after_errored = await _check_answers(target, expected, absent)
+    problems, errored = problems + after_problems, errored + after_errored
     counts = {k: after["counts"][k] - before["counts"][k] for k in after["counts"]}
     entry_answered = after["entry_answered"] - before["entry_answered"]
-    # The window's requests as the target served them (wrk does not count those still in flight when it
-    # stops, though their work is in the window): the hub writes one audit record a request, a gateway
-    # asks the entry subgraph once a request.
-    served = entry_answered if target.gateway else counts["audit"]
-    n = served if served > 0 else result["requests"] or 1
+    # The requests started in the window: wrk's closed loop leaves exactly `concurrency` of them in flight
+    # when it stops, uncounted by it, and their work is in the window (the drain). (A gateway's entry
+    # requests count the same thing, as a check; the hub's audit records, those it released or refused.)
+    n = result["requests"] + concurrency
     per = {s: 1000 * (after["subgraphs"][s] - before["subgraphs"][s]) / n for s in sub_pids}
     upstream = {s: counts[s] / n for s in SOURCES} | {"entry": entry_answered / n}
     return {
-        "target": name,
+        "target": target.name,
         "concurrency": concurrency,
         **result,
-        "served": served,
+        "started": n,
+        "entry_requests": entry_answered,
         "target_cpu_ms": 1000 * (after["target"] - before["target"]) / n,
         "subgraphs_cpu_ms": sum(per.values()),
         "subgraph_cpu_ms": per,
@@ -682,6 +680,9 @@ def _table(results: Sequence[Mapping[str, Any]], targets: Sequence[str], levels:
                 continue
             gateway = t not in ("hub", "hub-notrace")
             answers = "ok" if all(r["answers_ok"] for r in runs) else "**FAILED**"
+            errored = sum(r["answers_with_errors"] for r in runs)
+            if errored:
+                answers += f" ({errored} with errors)"
             lines.append(
                 f"| {t} | {c} | {_cell(runs, 'rps', '.1f')} | {_cell(runs, 'p50_ms', '.1f')} | "
                 f"{_cell(runs, 'p99_ms', '.1f')} | {_cell(runs, 'target_cpu_ms', '.2f')} | "
@@ -723,6 +724,9 @@ async def main() -> None:
     parser.add_argument("--people", type=int, default=3000)
     parser.add_argument("--duration", type=float, default=15, help="seconds per measured run")
     parser.add_argument("--warmup", type=float, default=5, help="seconds of warm-up before each measured run")
+    parser.add_argument(
+        "--first-warmup", type=float, default=30, help="seconds of warm-up of each target when it is started"
+    )
     parser.add_argument("--runs", type=int, default=2, help="measured runs per (target, concurrency)")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
     parser.add_argument("--targets", nargs="+", choices=TARGETS, default=list(TARGETS))
@@ -807,17 +811,28 @@ async def _bench(
             json.dump(signer.node_config(urls), out)
 
         results: list[dict[str, Any]] = []
-        async with (
-            _node("entry", ["entry.mjs", str(entry_port)], {}, entry_url, folder) as entry_pid,
-            Counters.open(settings) as counters,
-        ):
+        async with contextlib.AsyncExitStack() as stack:
+            entry_pid = await stack.enter_async_context(
+                _node("entry", ["entry.mjs", str(entry_port)], {}, entry_url, folder)
+            )
+            counters = await stack.enter_async_context(Counters.open(settings))
             stand = Stand(settings, token, subs, env, supergraph, signer_config, entry_url, entry_pid, folder, counters)
+            # Every target started once, one at a time, and warmed up at length before any run: a gateway's
+            # JIT needs many requests before its CPU per request settles (about half after 30 s than after
+            # 5 s here), and a long-running gateway in service is warm. Idle, they wait their turn.
+            targets: dict[str, Target] = {}
+            for name in args.targets:
+                target = await stack.enter_async_context(_target(name, stand))
+                target.script = _write_lua(target, load_ninos, folder)
+                await _wrk(target, target.script, max(args.concurrency), args.first_warmup)
+                targets[name] = target
+                print(f"{name} started and warmed up ({args.first_warmup:g} s)", flush=True)
             # Round-robin: every target once per round and concurrency, so that drift hits them alike (the
             # order reversed every other round, so that no target always runs first after a change of load).
             for round_ in range(args.runs):
                 for c in args.concurrency:
                     for name in args.targets if round_ % 2 == 0 else args.targets[::-1]:
-                        result = await _one_run(stand, name, c, args, load_ninos, expected, absent)
+                        result = await _one_run(stand, targets[name], c, args, expected, absent)
                         result["round"] = round_ + 1
                         results.append(result)
                         print(
@@ -838,6 +853,10 @@ async def _bench(
     return results, info
 
 
+def _quoted(text: str) -> str:
+    return text.replace("`", "'")
+
+
 def _report(
     command: str, started: str, args: argparse.Namespace, results: list[dict[str, Any]], info: dict[str, Any]
 ) -> None:
@@ -849,13 +868,17 @@ def _report(
         "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".",
         f"{args.people} synthetic people; the load picks one of {info['load_subjects']} subjects (in DWP and Housing "
         f"Benefit) at random per request; wrk -t1, closed loop, {args.warmup:g} s warm-up then {args.duration:g} s "
-        f"measured, {args.runs} runs per (target, concurrency), targets interleaved round-robin, each target "
-        "started fresh for its run on the same three subgraph processes.",
+        f"measured, {args.runs} runs per (target, concurrency), targets interleaved round-robin (the order reversed "
+        f"every other round). Each target was started once, one at a time, on the same three subgraph processes "
+        f"and warmed up for {args.first_warmup:g} s at c{max(args.concurrency)} (a gateway's JIT needs it), then "
+        "kept running, idle between its runs.",
         f"Answers: before and after every run, {info['sample']} subjects (one held by no source) asked of the "
         "target and compared with the subgraphs answered directly (the hub's subjectId checked as a pseudonym, "
         "never the NINO). "
         + ("Every run's answers matched." if not failed else f"**{len(failed)} run(s) failed the answer check.**"),
-        "Cells: median of the runs, then each run in round order. target CPU: the target's own process tree "
+        "Cells: median of the runs, then each run in round order. Per request means per request started in "
+        "the window: wrk's completed requests plus the c it leaves in flight when it stops (their work is in the "
+        "window: it ends 1 s after wrk). target CPU: the target's own process tree "
         "(/proc utime+stime); subgraphs CPU: the three source subgraphs together; entry CPU: the gateways' "
         "bench-only entry subgraph; upstream: subgraph access-log rows plus entry requests, per request; errors: "
         "non-2xx, GraphQL errors and socket errors, summed over runs.",
@@ -863,6 +886,14 @@ def _report(
         f"(purpose {info['claims']['purpose']}, legal basis {info['claims']['legal_basis']}, org "
         f"{info['claims']['org']}, the same field coordinates), so the subgraphs verify, guard and log the same.",
     ]
+    for name in args.targets:
+        seen = [r for r in results if r["target"] == name and r["errors"]]
+        if seen:
+            kinds = sum(r["non2xx"] for r in seen), sum(r["graphql_errors"] for r in seen)
+            paragraphs.append(
+                f"Errors, {name}: {int(sum(r['errors'] for r in seen))} in {len(seen)} run(s) ({int(kinds[0])} non-2xx, "
+                f"{int(kinds[1])} GraphQL errors); the first: `{_quoted(seen[0]['first_error'][:300])}`"
+            )
     table = _table(results, args.targets, args.concurrency)
     ratios = _ratios(results, args.concurrency)
     if ratios:
@@ -879,4 +910,7 @@ def _report(
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        sys.exit("interrupted: every process it started is stopped and its stores are dropped")
