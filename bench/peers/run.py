@@ -4,8 +4,9 @@
     python -m bench.peers.run [--people 3000] [--duration 15] [--warmup 5] [--runs 2] [--concurrency 1 32]
 
 One command: fresh seeded stores, the three reference subgraphs (each its own process over its own store),
-and then, one target at a time on those same subgraphs and data, round-robin so that drift on this shared
-machine hits every target alike:
+and the targets, each its own process, started one at a time on those same subgraphs and data and warmed up
+(``--first-warmup``, 30 s), then measured in turn, round-robin so that drift on this shared machine hits
+every target alike:
 
 - ``hub``: the hub over the subgraphs (``python -m hub serve``, one uvicorn worker);
 - ``hub-notrace``: the same with tracing off (``OTEL_SDK_DISABLED=true``), for the tracing ratio;
@@ -653,7 +654,7 @@ def _versions() -> dict[str, str]:
         "strawberry-graphql": importlib.metadata.version("strawberry-graphql"),
         "graphql-core": importlib.metadata.version("graphql-core"),
         "node": node.stdout.strip(),
-        "wrk": (wrk.stdout or wrk.stderr).splitlines()[0].split(" [")[0],
+        "wrk": (wrk.stdout or wrk.stderr).splitlines()[0].split(" [")[0].removeprefix("wrk "),
         **{p: npm(p) for p in NPM_PACKAGES},
     }
 
