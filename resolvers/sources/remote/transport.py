@@ -58,6 +58,15 @@ class _BadStatus(Exception):
         self.status = status
 
 
+def _sampled(context: Mapping[str, str]) -> bool:
+    """Whether the W3C trace context sent says the trace is recorded (the ``sampled`` flag)."""
+    flags = context.get("traceparent", "")[-2:]
+    try:
+        return bool(int(flags, 16) & 1)
+    except ValueError:
+        return False
+
+
 class SubgraphClient:
     """The HTTP side of one source: its session, deadline, breaker, assertion and spans."""
 
@@ -142,7 +151,10 @@ class SubgraphClient:
                 "Accept": "application/json",
                 **context,
             }
-            if self.remote_spans is not None:
+            spans_asked = self.remote_spans is not None and _sampled(context)
+            if spans_asked:
+                # Only for a trace being recorded: an operator's sampler (OTEL_TRACES_SAMPLER) that drops a
+                # trace drops its subgraphs' spans too, rather than have them made, sent and checked.
                 headers["x-welfare-hub-spans"] = "1"
             # Admitted just before the try, so that nothing between admission and the verdict can leave a
             # half-open breaker's probe slot taken.
@@ -160,7 +172,7 @@ class SubgraphClient:
                 # Chained for the hub's own logs; the messages are this module's words, never the answer's.
                 raise error from (e if isinstance(e, aiohttp.ClientError | OSError) else None)
             self.breaker.succeeded()
-            if self.remote_spans is not None:
+            if spans_asked:  # spans sent unasked are not kept
                 self._keep_spans(payload, context)
             return result
 

@@ -30,6 +30,7 @@ class RecordedSpan:
     url: str
     attributes: dict[str, str | int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    flags: str = "01"
 
     def set_attribute(self, key: str, value: str | int) -> None:
         self.attributes[key] = value
@@ -38,17 +39,18 @@ class RecordedSpan:
         self.errors.append(code)
 
     def headers(self) -> dict[str, str]:
-        return {"traceparent": f"00-{TRACE}-{SPAN}-01"}
+        return {"traceparent": f"00-{TRACE}-{SPAN}-{self.flags}"}
 
 
 class Tracer:
-    def __init__(self) -> None:
+    def __init__(self, flags: str = "01") -> None:
+        self.flags = flags
         self.spans: list[RecordedSpan] = []
         self.kept: list[tuple[str, list[dict[str, Any]]]] = []
 
     @contextlib.contextmanager
     def http_span(self, source: str, url: str) -> Iterator[RecordedSpan]:
-        span = RecordedSpan(source, url)
+        span = RecordedSpan(source, url, flags=self.flags)
         self.spans.append(span)
         yield span
 
@@ -151,3 +153,14 @@ async def test_a_call_failed_fast_by_the_breaker_is_traced_too(subgraphs: Any, c
     assert tracer.spans[1].attributes["welfare_hub.source.circuit"] == "open"
     assert "http.response.status_code" not in tracer.spans[1].attributes
     assert len(subgraphs["dwp"].received) == 1
+
+
+async def test_a_trace_not_sampled_asks_for_no_spans(subgraphs: Any, connect: Any) -> None:
+    tracer = Tracer(flags="00")  # the operator's sampler dropped this trace
+    subgraphs["dwp"].fake.extensions = {"spans": [remote()]}
+    source = connect("dwp", http_span=tracer.http_span, remote_spans=tracer.sink)
+    (record,) = await source.fetch([("id", "1")], make_ask(SELECTION))
+    assert record is not None
+    assert "x-welfare-hub-spans" not in {k.lower() for k in subgraphs["dwp"].received[0].headers}
+    assert subgraphs["dwp"].received[0].headers["traceparent"].endswith("-00")
+    assert tracer.kept == []
