@@ -9,6 +9,7 @@ returned, and on failure the stable error code only (a driver's message may quot
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -55,6 +56,13 @@ class _OtelHttpSpan(_OtelSpan):
 def subgraph_span(source: str, url: str) -> Iterator[HttpSpanLike]:
     """A client span for one call to a source's subgraph (an :data:`~resolvers.sources.base.HttpSpan`):
     the method, the host and the source, never the body (it names people)."""
+    with span(f"POST {source}", kind=SpanKind.CLIENT, attributes=_call_attributes(source, url)) as current:
+        yield _OtelHttpSpan(current)
+
+
+@functools.lru_cache(maxsize=64)
+def _call_attributes(source: str, url: str) -> dict[str, str | int]:
+    """What a call's URL says, worked out once per subgraph (a span copies the attributes it is given)."""
     parts = urlsplit(url)
     attributes: dict[str, str | int] = {
         "http.request.method": "POST",
@@ -62,7 +70,7 @@ def subgraph_span(source: str, url: str) -> Iterator[HttpSpanLike]:
         "url.path": parts.path or "/",
         f"{NS}.source": source,
     }
-    if parts.port is not None:
-        attributes["server.port"] = parts.port
-    with span(f"POST {source}", kind=SpanKind.CLIENT, attributes=attributes) as current:
-        yield _OtelHttpSpan(current)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    if port is not None:
+        attributes["server.port"] = port
+    return attributes

@@ -44,7 +44,7 @@ from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hub.access.freetext import has_nino
+from hub.access.freetext import any_nino, has_nino
 from hub.records.spans import SpanRecord, SpanStore
 
 __all__ = [
@@ -199,13 +199,12 @@ def keep_remote_spans(source: str, spans: Sequence[Mapping[str, Any]]) -> None:
 
 def _remote_record(source: str, remote: Mapping[str, Any]) -> SpanRecord | None:
     name = str(remote.get("name", ""))
-    if has_nino(name):
-        return None  # a source's span that names someone is not kept (another organisation wrote it)
-    attributes = {
-        k: v
-        for k, v in dict(remote.get("attributes") or {}).items()
-        if k in REMOTE_SPAN_ATTRIBUTES and not (isinstance(v, str) and has_nino(v))
-    }
+    attributes = {k: v for k, v in dict(remote.get("attributes") or {}).items() if k in REMOTE_SPAN_ATTRIBUTES}
+    # One search for the name and every kept text (the usual case: nothing NINO-shaped), then one at a time.
+    if any_nino([name, *(v for v in attributes.values() if isinstance(v, str))]):
+        if has_nino(name):
+            return None  # a source's span that names someone is not kept (another organisation wrote it)
+        attributes = {k: v for k, v in attributes.items() if not (isinstance(v, str) and has_nino(v))}
     try:
         started = remote["startedAt"]
         if not isinstance(started, dt.datetime):

@@ -97,8 +97,6 @@ class SubgraphClient:
         self.max_connections = max_connections
         self.http_span = http_span
         self.remote_spans = remote_spans
-        self._host = parts.hostname
-        self._port = parts.port or _PORTS[parts.scheme]
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -137,11 +135,8 @@ class SubgraphClient:
         :class:`Malformed` or :class:`Refusal`). ``size``: how many keys or queries it carries (for spans)."""
         body = orjson.dumps(document)
         token = self.signer.mint(audience=self.source, ask=ask, fields=fields, body=body)
+        # What the URL says (method, address, port, source) is the span factory's to record: it is given them.
         with self.http_span(self.source, self.url) as span:
-            span.set_attribute("http.request.method", "POST")
-            span.set_attribute("server.address", self._host)
-            span.set_attribute("server.port", self._port)
-            span.set_attribute("welfare_hub.source", self.source)
             span.set_attribute("welfare_hub.source.batch_size", size)
             span.set_attribute("http.request.body.size", len(body))
             context = span.headers()
@@ -252,6 +247,3 @@ class SubgraphClient:
             self.remote_spans(self.source, spans)
         except Exception as e:  # the spans are for the auditor's view: they never fail the answer
             log.warning("source %s: the remote span sink failed: %s", self.source, type(e).__name__)
-
-
-_PORTS = {"http": 80, "https": 443}
