@@ -20,12 +20,15 @@ from uvicorn.supervisors import Multiprocess
 
 from hub.app import create_app
 from hub.config import Settings
+from hub.runtime import settle_heap
 
 __all__ = ["serve", "serve_workers", "server_config"]
 
 
 async def serve(settings: Settings) -> None:
-    await uvicorn.Server(server_config(settings, create_app(settings))).serve()
+    app = create_app(settings)
+    settle_heap()
+    await uvicorn.Server(server_config(settings, app)).serve()
 
 
 def serve_workers(settings: Settings, *, logging_setup: Callable[[], None]) -> None:
@@ -45,7 +48,9 @@ def serve_workers(settings: Settings, *, logging_setup: Callable[[], None]) -> N
 
 def _worker_app(settings: Settings, logging_setup: Callable[[], None]) -> Starlette:
     logging_setup()
-    return create_app(settings)
+    app = create_app(settings)
+    settle_heap()
+    return app
 
 
 def server_config(settings: Settings, app: Any, *, workers: int = 1) -> uvicorn.Config:

@@ -11,9 +11,9 @@ import signal
 import socket
 import sys
 import urllib.parse
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
 from hub.config import STORE_URL_VARIABLES, Settings
 from hub.errors import ConfigError
@@ -29,27 +29,12 @@ __all__ = [
     "database",
     "in_hub",
     "migrate_serialised",
-    "run_service",
     "stopped_by_ctrl_c",
     "unreachable",
     "with_local_keys",
 ]
 
 log = logging.getLogger("welfare_hub")
-
-T = TypeVar("T")
-
-
-def run_service(main: Coroutine[Any, Any, T]) -> T:
-    """Run a long-lived service's coroutine on uvloop where it is installed (a dependency off Windows), as
-    ``uvicorn.run`` would: ``asyncio.run`` alone gives the stdlib loop, whose socket and scheduling paths
-    cost the hub about a fifth more CPU per request (bench/results/loop-*)."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - Windows, or a build without it
-        return asyncio.run(main)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(main)
 
 
 @contextlib.contextmanager

@@ -8,8 +8,9 @@ import logging
 from dataclasses import replace
 from typing import Any
 
-from hub.cli.common import database, run_service, stopped_by_ctrl_c, with_local_keys
+from hub.cli.common import database, stopped_by_ctrl_c, with_local_keys
 from hub.config import Settings
+from hub.runtime import run_service
 
 __all__ = ["add_commands"]
 

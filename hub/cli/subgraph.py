@@ -28,12 +28,15 @@ def _config(args: argparse.Namespace, *, serving: bool) -> Any:
 def _cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from hub.runtime import settle_heap
     from subgraphs.app import create_app
 
     config = _config(args, serving=True)
     print(f"subgraph {config.source}: http://{args.host}:{args.port}/graphql", flush=True)
+    app = create_app(config)
+    settle_heap()  # as the hub's own processes do
     uvicorn.run(
-        create_app(config),
+        app,
         host=args.host,
         port=args.port,
         log_level="warning",
