@@ -134,7 +134,11 @@ class AccessLog:
         self._queue.append((entry, future))
         if self._flusher is None and not self._alone:
             self._flusher = asyncio.create_task(self._flush())
-        return await future
+        # Bounded like the row's own insert: a queue behind a slow store must not hold a question for
+        # batches of timeouts. A question given up on is answered with no data; its row, if the batch still
+        # commits it, names an assertion that was never answered (its jti is spent either way).
+        async with asyncio.timeout(self.timeout):
+            return await future
 
     async def _flush(self) -> None:
         """Insert what is queued, a batch at a time, until nothing is."""

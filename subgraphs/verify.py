@@ -47,9 +47,12 @@ def _decode(segment: str) -> bytes:
     if _SEGMENT.fullmatch(segment) is None or len(segment) % 4 == 1:
         raise ValueError("not base64url")
     try:
-        return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
     except binascii.Error:
         raise ValueError("not base64url") from None
+    if base64.urlsafe_b64encode(raw).rstrip(b"=") != segment.encode("ascii"):
+        raise ValueError("not base64url")  # unused bits set: one of several spellings of the same bytes
+    return raw
 
 
 def _object(raw: bytes) -> dict[str, Any]:

@@ -210,6 +210,9 @@ class RateLimiter:
         takes += 1
         if now - start >= 1.0:
             rate, start, takes = takes / (now - start), now, 0
+        if key not in self._pace and len(self._pace) >= self.max_keys:
+            # Full: forget the callers not seen for two windows (their pace is no longer known anyway).
+            self._pace = {k: v for k, v in self._pace.items() if now - v[0] < 2.0}
         if key in self._pace or len(self._pace) < self.max_keys:
             self._pace[key] = (start, takes, rate)
         return max(rate, takes / max(now - start, 1.0))
@@ -252,7 +255,8 @@ class RateLimiter:
         store = self._shared()
         if store is not None:
             try:
-                levels = await self._take_leasing(store, buckets, cost, wants, now)
+                async with asyncio.timeout(store.timeout):  # the whole check, a retry and refunds included
+                    levels = await self._take_leasing(store, buckets, cost, wants, now)
             except UNAVAILABLE as e:
                 self._failed(e)
             else:
@@ -265,24 +269,38 @@ class RateLimiter:
         self, store: PgBuckets, buckets: Sequence[Bucket], cost: float, wants: Sequence[float], now: float
     ) -> list[Level]:
         """Take ``cost`` for the buckets whose lease here covers it, and a lease for the others; a bucket
-        that cannot spare a lease but holds the cost is asked for the cost alone, as without leases."""
-        short = [(b, w) for b, w in zip(buckets, wants, strict=True) if self._held(b.key, now) < cost]
+        that cannot spare a lease but holds the cost is asked for the cost alone, as without leases.
+
+        The covered buckets' leases are spent before the store is asked, and given back if the request is
+        refused or the store fails: a concurrent take in this pod sees each lease as it is after this one
+        (spent after the await, every request in flight would have spent the same tokens)."""
         covered = [b for b in buckets if self._held(b.key, now) >= cost]
-        ask = [b for b, _ in short]
-        leased = [w for _, w in short]
-        levels = await store.take(ask, leased)
-        if not all(lv.granted for lv in levels) and any(w > cost for w in leased):
-            levels = await store.take(ask, cost)  # no room for a lease: the cost alone
-            leased = [cost] * len(ask)
-        if not all(lv.granted for lv in levels):
-            by_key = {lv.bucket.key: lv for lv in levels}
-            return [by_key.get(b.key) or Level(b, True, self._held(b.key, now)) for b in buckets]
-        self._lease(levels, leased, cost, now)
+        short = [(b, w) for b, w in zip(buckets, wants, strict=True) if self._held(b.key, now) < cost]
         for bucket in covered:
             tokens, until = self._leases[bucket.key]
             self._leases[bucket.key] = (tokens - cost, until)
+        ask = [b for b, _ in short]
+        leased = [w for _, w in short]
+        try:
+            levels = await store.take(ask, leased)
+            if not all(lv.granted for lv in levels) and any(w > cost for w in leased):
+                levels = await store.take(ask, cost)  # no room for a lease: the cost alone
+                leased = [cost] * len(ask)
+        except BaseException:
+            self._give_back(covered, cost)
+            raise
         by_key = {lv.bucket.key: lv for lv in levels}
+        if not all(lv.granted for lv in levels):
+            self._give_back(covered, cost)  # refused: charged to none
+            return [by_key.get(b.key) or Level(b, True, self._held(b.key, now)) for b in buckets]
+        self._lease(levels, leased, cost, now)
         return [by_key.get(b.key) or Level(b, True, self._held(b.key, now)) for b in buckets]
+
+    def _give_back(self, buckets: Sequence[Bucket], cost: float) -> None:
+        for bucket in buckets:
+            held = self._leases.get(bucket.key)
+            if held is not None:  # a lease pruned meanwhile is simply gone (it was paid for: stricter, never looser)
+                self._leases[bucket.key] = (held[0] + cost, held[1])
 
     async def charge(self, buckets: Sequence[Bucket], cost: float) -> None:
         store = self._shared()

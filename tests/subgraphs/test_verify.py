@@ -175,3 +175,18 @@ def test_a_good_assertion_reads_as_pyjwt_reads_it() -> None:
     assert (fast.audit_id, fast.councils, fast.purpose) == (ask.audit_id, frozenset({"E09000901"}), ask.purpose)
     listed = _token(aud=["hb", "dwp"])  # an audience list naming this source is accepted, as pyjwt does
     assert FastVerifier(HUB.jwks(), issuer="welfare-hub", audience="dwp").verify(listed, BODY).audience == "dwp"
+
+
+def test_only_the_one_spelling_of_each_segment_verifies() -> None:
+    # An Ed25519 signature is 64 bytes: 86 base64url characters, the last carrying 4 unused bits. Setting
+    # them spells the same bytes another way; only the canonical spelling is the token the hub signed.
+    fast = FastVerifier(HUB.jwks(), issuer="welfare-hub", audience="dwp")
+    token = _token()
+    header, payload, signature = token.split(".")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    last = alphabet.index(signature[-1])
+    other = alphabet[(last & ~0b1111) | ((last + 1) & 0b1111)]
+    respelled = f"{header}.{payload}.{signature[:-1]}{other}"
+    assert base64.urlsafe_b64decode(respelled.split(".")[2] + "==") == base64.urlsafe_b64decode(signature + "==")
+    assert fast.verify(token, BODY).audience == "dwp"
+    assert _reason(fast.verify, respelled) == "malformed"

@@ -119,3 +119,26 @@ async def test_a_refused_request_spends_no_lease(pool: asyncpg.Pool) -> None:
     assert results == [True, True, True, False, False, False]
     # The user's bucket paid only for the three granted requests (and at most a lease beyond them).
     assert 50 - await _level(pool, user.key) <= 3 + 50 * LEASE_SHARE + 1e-6
+
+
+async def test_concurrent_takes_on_one_pod_never_spend_one_lease_twice(pool: asyncpg.Pool) -> None:
+    # A request's user bucket is never leased (its 5% share is under one request) and its organisation's
+    # is: while the user bucket's statement is in flight, other requests must not spend the same lease.
+    import asyncio
+
+    clock = _Clock()
+    limiter = RateLimiter(PgBuckets(pool, timeout=5), clock=clock)
+    org = Bucket(f"org:{uuid.uuid4().hex[:8]}", "organisation", BucketSpec(400, 0.0001))
+    for _ in range(200):  # the organisation's pace makes a lease worth taking
+        user = Bucket(f"user:{uuid.uuid4().hex[:8]}", "user", BucketSpec(10, 0.0001))
+        await limiter.take([user, org], 1.0)
+        clock.now += 0.004
+    granted_before = 400 - await _level(pool, org.key)  # what the shared bucket has given (leases included)
+    held = limiter._held(org.key, clock.now)
+    users = [Bucket(f"user:{uuid.uuid4().hex[:8]}", "user", BucketSpec(10, 0.0001)) for _ in range(64)]
+    levels = await asyncio.gather(*(limiter.take([u, org], 1.0) for u in users))
+    granted = sum(all(lv.granted for lv in lv_) for lv_ in levels)
+    spent_from_store = (400 - await _level(pool, org.key)) - granted_before
+    # Every grant was paid from the lease held or from the store: never the same token twice.
+    assert granted <= held + spent_from_store + 1e-6
+    assert limiter._held(org.key, clock.now) >= -1e-9  # no lease goes into debt
