@@ -27,7 +27,6 @@ import asyncio
 import collections
 import datetime as dt
 import multiprocessing
-import os
 import random
 import statistics
 import sys
@@ -40,7 +39,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.hubserver import BENCH_ORG, add_load_arguments, bench_caller, hub_env, hub_server, seeded_stores
+from bench.hubserver import BENCH_ORG, add_load_arguments, bench_caller, cpu_seconds, hub_env, hub_server, seeded_stores
 from bench.results_file import this_command, write_result
 from hub.access.orgs import Organisation
 from hub.ops.issuer import IssuerKey
@@ -64,11 +63,6 @@ def fan_out(levels: int, spreads: int) -> str:
     lines += [f"fragment F{i} on Query {{ {' '.join([f'...F{i + 1}'] * spreads)} }}" for i in range(levels)]
     lines.append(f"fragment F{levels} on Query {{ __typename }}")
     return "\n".join(lines)
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -126,7 +120,7 @@ async def _phase(
     await asyncio.sleep(0.5)  # the probe process has started (spawning takes a moment)
     stop = time.perf_counter() + seconds - 0.5
     answers: collections.Counter[str] = collections.Counter()
-    cpu_before = _cpu_seconds(pid)
+    cpu_before = cpu_seconds(pid)
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=attackers)) as session:
 
@@ -141,7 +135,7 @@ async def _phase(
         if attack is None:
             await asyncio.sleep(max(0.0, stop - time.perf_counter()))
         await asyncio.gather(*(attacker() for _ in range(attackers if attack else 0)))
-    cpu = _cpu_seconds(pid) - cpu_before
+    cpu = cpu_seconds(pid) - cpu_before
     latencies, probe_answers = await asyncio.to_thread(results.get, True, seconds + 60)
     await asyncio.to_thread(prober.join, 10)
     sent = sum(answers.values())

@@ -27,19 +27,17 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import statistics
 import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import asyncpg
 
-from bench.hubserver import add_load_arguments, bench_caller, hub_env, hub_server, seeded_stores
+from bench.hubserver import add_load_arguments, bench_caller, cpu_seconds, hub_env, hub_server, seeded_stores
 from bench.results_file import this_command, write_result
 from hub.audit.chain import BODY_FIELDS, Appended, AuditRecord, PgAuditSink, canonical_body
 from hub.config import Settings
@@ -81,11 +79,6 @@ class SingleAppendSink:
 
     async def aclose(self) -> None:
         return None
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _record() -> AuditRecord:

@@ -27,6 +27,13 @@ from hub.records.orgs import upsert
 BENCH_ORG = "bench-council"
 
 
+def cpu_seconds(pid: int) -> float:
+    """The CPU (user + system) process ``pid`` has used so far, from /proc: what every bench's figure of CPU
+    per request is the difference of."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

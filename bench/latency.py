@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import datetime as dt
 import json
-import os
 import random
 import shlex
 import statistics
@@ -30,7 +29,7 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.hubserver import add_load_arguments, bench_caller, free_port, hub_env, hub_server, seeded_stores
+from bench.hubserver import add_load_arguments, bench_caller, cpu_seconds, free_port, hub_env, hub_server, seeded_stores
 from hub.config import Settings
 from hub.ops.demo import ensure_keys
 from hub.ops.migrate import drop_stores, migration_url
@@ -43,12 +42,6 @@ QUERY = """query Charging($nino: String!) { person(nino: $nino, purpose: CARE_CH
   dwp { awardsInPayment { benefit component rate weeklyAmount } declaredIncome { kind weeklyAmount } }
   housingBenefit { claims { tenancyType weeklyRent weeklyAward } }
   socialCare { domiciliaryHoursPerWeek financialAssessments { weeklyAssessedCharge capitalBand } } } }"""
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
 
 
 async def _drive(
@@ -128,9 +121,9 @@ async def _hub(url: str, token: str, ninos: list[str], requests: int, concurrenc
                     raise RuntimeError(f"bad answer {r.status}: {str(body)[:200]}")
 
         await _drive(call, ninos, min(200, requests), concurrency)  # warm-up
-        cpu0 = _cpu_seconds(pid)
+        cpu0 = cpu_seconds(pid)
         result = await _drive(call, ninos, requests, concurrency)
-        result["server_cpu_ms_per_request"] = 1000 * (_cpu_seconds(pid) - cpu0) / result["requests"]
+        result["server_cpu_ms_per_request"] = 1000 * (cpu_seconds(pid) - cpu0) / result["requests"]
         return result
 
 
@@ -168,10 +161,10 @@ async def _over_subgraphs(
         }
         async with hub_server(env) as (url, pid):
             pids = [sub.process.pid for sub in subs.values()]
-            before = sum(_cpu_seconds(p) for p in pids)
+            before = sum(cpu_seconds(p) for p in pids)
             result = await _hub(url, token, ninos, requests, concurrency, pid)
             # The warm-up inside _hub is counted for the subgraphs too: subtract its share.
-            spent = sum(_cpu_seconds(p) for p in pids) - before
+            spent = sum(cpu_seconds(p) for p in pids) - before
             total = result["requests"] + min(200, requests)
             result["subgraphs_cpu_ms_per_request"] = 1000 * spent / total
             return result

@@ -30,8 +30,7 @@ import aiohttp
 import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bench.hubserver import BENCH_ORG, add_load_arguments, bench_caller, hub_env, hub_server, seeded_stores
-from bench.latency import _cpu_seconds
+from bench.hubserver import BENCH_ORG, add_load_arguments, bench_caller, cpu_seconds, hub_env, hub_server, seeded_stores
 from bench.results_file import this_command, write_result
 from hub.access.ratelimit import Bucket, BucketSpec
 from hub.ops.issuer import IssuerKey
@@ -109,10 +108,10 @@ async def _through_hub(url: str, tokens: list[str], pid: int, *, requests: int, 
 
         await drive(min(200, requests))  # warm-up
         latencies.clear()
-        cpu0 = _cpu_seconds(pid)
+        cpu0 = cpu_seconds(pid)
         wall = await drive(requests)
         result = _summary(latencies, wall)
-        result["server_cpu_ms_per_request"] = 1000 * (_cpu_seconds(pid) - cpu0) / requests
+        result["server_cpu_ms_per_request"] = 1000 * (cpu_seconds(pid) - cpu0) / requests
         return result
 
 
@@ -121,7 +120,7 @@ async def _flood(url: str, forged: str, good: str, pid: int, *, seconds: float) 
     probes: list[float] = []
     probe_errors: dict[int, int] = {}
     stop = time.monotonic() + seconds
-    cpu0 = _cpu_seconds(pid)
+    cpu0 = cpu_seconds(pid)
     flood_headers = {"Authorization": f"Bearer {forged}", "Content-Type": "application/json"}
 
     async def flood(session: aiohttp.ClientSession) -> None:
@@ -146,7 +145,7 @@ async def _flood(url: str, forged: str, good: str, pid: int, *, seconds: float) 
 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=32)) as session:
         await asyncio.gather(probe(), *(flood(session) for _ in range(32)))
-    cpu = _cpu_seconds(pid) - cpu0
+    cpu = cpu_seconds(pid) - cpu0
     flooded = sum(statuses.values())
     probes.sort()
     return {

@@ -39,7 +39,7 @@ import aiohttp
 import asyncpg
 import orjson
 
-from bench.hubserver import free_port, seeded_stores
+from bench.hubserver import cpu_seconds, free_port, seeded_stores
 from bench.results_file import this_command, write_result
 from hub.config import Settings
 from hub.ops.demo import ensure_keys
@@ -69,11 +69,6 @@ SELECTIONS: Mapping[str, dict[str, frozenset[str]]] = {
 _ENTITY = {"dwp": "DwpPerson", "hb": "HbPerson", "social_care": "CareClient"}
 _STORE: Mapping[str, StoreName] = {"dwp": "src_dwp", "hb": "src_hb", "social_care": "src_social_care"}
 _TABLE = {"dwp": "dwp.person", "hb": "hb.claim", "social_care": "social_care.client"}
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -212,9 +207,9 @@ async def _block(caller: Caller, session: aiohttp.ClientSession, target: Target,
                 bad[f"{status} {','.join(codes) or 'no data'}"] += 1
 
     pid = target.process.pid
-    cpu, wall = _cpu_seconds(pid), time.perf_counter()
+    cpu, wall = cpu_seconds(pid), time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(c)))
-    wall, cpu = time.perf_counter() - wall, _cpu_seconds(pid) - cpu
+    wall, cpu = time.perf_counter() - wall, cpu_seconds(pid) - cpu
     latencies.sort()
     return {
         "calls": calls,

@@ -61,7 +61,7 @@ import asyncpg  # noqa: E402
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 
-from bench.hubserver import bench_caller, free_port, hub_env, hub_server, seeded_stores  # noqa: E402
+from bench.hubserver import bench_caller, cpu_seconds, free_port, hub_env, hub_server, seeded_stores  # noqa: E402
 from bench.latency import QUERY as HUB_QUERY  # noqa: E402
 from bench.results_file import this_command, write_result  # noqa: E402
 from hub.config import Settings  # noqa: E402
@@ -107,14 +107,6 @@ _NINO = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D](?![A-Z
 # -- processes and /proc ---------------------------------------------------------------------------------
 
 
-def _cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _tree(pid: int) -> list[int]:
     """``pid`` and every live descendant (a gateway that forks workers is charged for all of them)."""
     children: dict[int, list[int]] = {}
@@ -135,7 +127,13 @@ def _tree(pid: int) -> list[int]:
 
 
 def _tree_cpu(pid: int) -> float:
-    return sum(_cpu_seconds(p) for p in _tree(pid))
+    total = 0.0
+    for p in _tree(pid):
+        try:
+            total += cpu_seconds(p)
+        except FileNotFoundError:  # a descendant that ended since the walk
+            continue
+    return total
 
 
 @dataclasses.dataclass
@@ -564,7 +562,7 @@ async def _one_run(
         return {
             "target": _tree_cpu(target.pid),
             "subgraphs": {s: _tree_cpu(p) for s, p in sub_pids.items()},
-            "entry": _cpu_seconds(stand.entry_pid),
+            "entry": cpu_seconds(stand.entry_pid),
             "counts": await stand.counters.read(),
             "entry_answered": await _entry_count(stand.entry_url),
         }

@@ -274,13 +274,17 @@ class RateLimiter:
         The covered buckets' leases are spent before the store is asked, and given back if the request is
         refused or the store fails: a concurrent take in this pod sees each lease as it is after this one
         (spent after the await, every request in flight would have spent the same tokens)."""
-        covered = [b for b in buckets if self._held(b.key, now) >= cost]
-        short = [(b, w) for b, w in zip(buckets, wants, strict=True) if self._held(b.key, now) < cost]
-        for bucket in covered:
-            tokens, until = self._leases[bucket.key]
-            self._leases[bucket.key] = (tokens - cost, until)
-        ask = [b for b, _ in short]
-        leased = [w for _, w in short]
+        covered: list[Bucket] = []
+        ask: list[Bucket] = []
+        leased: list[float] = []
+        for bucket, want in zip(buckets, wants, strict=True):
+            held = self._held(bucket.key, now)
+            if held >= cost:
+                covered.append(bucket)
+                self._leases[bucket.key] = (held - cost, self._leases[bucket.key][1])
+            else:
+                ask.append(bucket)
+                leased.append(want)
         try:
             levels = await store.take(ask, leased)
             if not all(lv.granted for lv in levels) and any(w > cost for w in leased):
@@ -289,11 +293,11 @@ class RateLimiter:
         except BaseException:
             self._give_back(covered, cost)
             raise
-        by_key = {lv.bucket.key: lv for lv in levels}
-        if not all(lv.granted for lv in levels):
+        if all(lv.granted for lv in levels):
+            self._lease(levels, leased, cost, now)
+        else:
             self._give_back(covered, cost)  # refused: charged to none
-            return [by_key.get(b.key) or Level(b, True, self._held(b.key, now)) for b in buckets]
-        self._lease(levels, leased, cost, now)
+        by_key = {lv.bucket.key: lv for lv in levels}
         return [by_key.get(b.key) or Level(b, True, self._held(b.key, now)) for b in buckets]
 
     def _give_back(self, buckets: Sequence[Bucket], cost: float) -> None:

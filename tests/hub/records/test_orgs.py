@@ -11,27 +11,15 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import pytest
 
 from hub.access.orgs import Organisation
-from hub.config import Settings
-from hub.db import create_store_pool
 from hub.records.orgs import OrgRegister, load_areas, record_staff, upsert
 
 TODAY = dt.date.today()
-
-
-@pytest.fixture
-async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_store_pool(settings.service_url("hub"), max_size=2)
-    try:
-        yield pool
-    finally:
-        await pool.close()
 
 
 def ids() -> str:

@@ -5,14 +5,12 @@ leases fall, the pods together never allow more than the shared bucket holds."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 import asyncpg
 import pytest
 
 from hub.access.ratelimit import Bucket, BucketSpec, Level
-from hub.config import Settings
-from hub.db import create_store_pool
 from hub.records.ratelimits import LEASE_SHARE, LEASE_TTL, PgBuckets, RateLimiter
 
 
@@ -32,15 +30,6 @@ class _Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_store_pool(settings.service_url("hub"), max_size=2)
-    try:
-        yield pool
-    finally:
-        await pool.close()
 
 
 def _buckets(capacity: float, per_second: float) -> list[Bucket]:

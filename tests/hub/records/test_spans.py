@@ -9,26 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
-from hub.config import Settings
-from hub.db import create_store_pool
 from hub.records import spans
 from hub.records.spans import SpanRecord, SpanStore
 
 NOW = dt.datetime.now(dt.UTC)
-
-
-@pytest.fixture
-async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_store_pool(settings.service_url("hub"), max_size=2)
-    try:
-        yield pool
-    finally:
-        await pool.close()
 
 
 def span(
