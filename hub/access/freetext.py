@@ -25,12 +25,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
 
 from hub.errors import BadUserInput, NinoInFreeText
 from linkage import check_nino
 
-__all__ = ["any_nino", "free_text", "has_nino", "refuse_nino"]
+__all__ = ["free_text", "has_nino", "refuse_nino"]
 
 # Up to six non-alphanumeric characters between two of a NINO's characters (":", " - ", ". ", a run of
 # spaces).
@@ -82,17 +81,6 @@ def has_nino(value: str, *, identifier: bool = False) -> bool:
     if identifier:
         return any(check_nino(m.group()).valid for m in _WHOLE_NINO.finditer(folded))
     return _NINO_SHAPED.search(folded) is not None
-
-
-#: Longer than a separator may be (``_SEP``: at most six), and no letter or digit: no NINO-shaped match can
-#: run across it, and it changes no match next to it (the look-arounds see a non-alphanumeric either way).
-_APART = "|" * 7
-
-
-def any_nino(values: Iterable[str]) -> bool:
-    """Whether any of ``values`` holds a NINO-shaped value: ``any(has_nino(v) for v in values)``, in one
-    search (each search has a fixed cost; a span's name and attributes are checked together)."""
-    return has_nino(_APART.join(values))
 
 
 def refuse_nino(value: str, what: str, *, identifier: bool = False) -> str:

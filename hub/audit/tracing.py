@@ -18,34 +18,40 @@ in the tracing backend) and its async form is slow on large results, so the hub 
   the parameterised ``db.query.text``; parameter values never);
 - ``welfare_hub.audit``: the audit write. The trace id is stored on the audit record.
 
-Export is by OTLP/HTTP, configured with the standard ``OTEL_*`` variables: spans are exported when
-``OTEL_EXPORTER_OTLP_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` is set (or ``OTEL_TRACES_EXPORTER``
-says ``otlp``), and not at all when ``OTEL_SDK_DISABLED=true`` or ``OTEL_TRACES_EXPORTER=none``. Trace ids
-are made either way: the audit log and the callers' own traces refer to them. An app given a span store
-(:class:`hub.records.spans.SpanStore`) also keeps its requests' spans in the hub database, for auditors.
+The spans are made by the hub's own tracer on the SDK's provider (:mod:`hub.audit.recorder`: the SDK's
+tracer cost ~85 µs a span), sampled by ``OTEL_TRACES_SAMPLER`` as the SDK samples. Export is by OTLP/HTTP,
+configured with the standard ``OTEL_*`` variables: spans are exported when ``OTEL_EXPORTER_OTLP_ENDPOINT``
+or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` is set (or ``OTEL_TRACES_EXPORTER`` says ``otlp``), and not when
+``OTEL_TRACES_EXPORTER=none``; trace ids are made either way (the audit log and the callers' own traces
+refer to them). ``OTEL_SDK_DISABLED=true`` turns tracing off altogether: no spans, no trace ids. An app
+given a span store (:class:`hub.records.spans.SpanStore`) also keeps its requests' spans in the hub
+database, for auditors: each trace whole once its server span ends, with the spans its subgraphs returned
+(:func:`keep_remote_spans`), made rows when the store is flushed, off the request path.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-import datetime as dt
-import functools
+import logging
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from types import TracebackType
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hub.access.freetext import any_nino, has_nino
+from hub.access.freetext import has_nino
+from hub.audit.recorder import Provider, Recording, current_recording
 from hub.records.spans import SpanRecord, SpanStore
+from hub.types import RemoteSpan
 
 __all__ = [
     "NS",
@@ -60,6 +66,7 @@ __all__ = [
 
 NS = "welfare_hub"  # the namespace of the hub's own span attributes
 _PROPAGATOR = TraceContextTextMapPropagator()
+log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _provider: TracerProvider | None = None
 
@@ -75,13 +82,19 @@ def _exporting(env: Mapping[str, str]) -> bool:
 
 
 def configure(env: Mapping[str, str]) -> TracerProvider:
-    """Install the process's tracer provider, once (later calls return it unchanged)."""
+    """Install the process's tracer provider, once (later calls return it unchanged): the hub's tracer
+    (:mod:`hub.audit.recorder`) on the SDK's provider, exporting by OTLP when ``env`` says so."""
     global _provider, _TRACER
     with _lock:
         if _provider is not None:
             return _provider
         resource = Resource.create({"service.name": env.get("OTEL_SERVICE_NAME") or "welfare-hub"})
-        provider = TracerProvider(resource=resource)
+        provider = Provider(
+            resource,
+            disabled=env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true",
+            sink=_keep,
+            store_of_the_moment=_current_store.get,
+        )
         if _exporting(env):
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
@@ -93,10 +106,9 @@ def configure(env: Mapping[str, str]) -> TracerProvider:
                 else None
             )
             provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
-        provider.add_span_processor(_Dispatch())
         trace.set_tracer_provider(provider)
         _provider = provider
-        _TRACER = provider.get_tracer("welfare-hub")  # the SDK's own, not the proxy in front of it
+        _TRACER = provider.get_tracer("welfare-hub")  # its own, not the proxy in front of it
         return provider
 
 
@@ -135,27 +147,41 @@ def db_span(system_namespace: str, query: str, *, operation: str = "SELECT") -> 
         yield current
 
 
-@contextlib.contextmanager
 def span(
     name: str,
     *,
     kind: SpanKind = SpanKind.INTERNAL,
     attributes: Mapping[str, Any] | None = None,
     links: Sequence[Link] = (),
-) -> Iterator[Span]:
-    """A span that never records an exception's message (it may quote input): a failure is marked by its
-    type only (``error.type``), and whoever knows the stable error code adds it. Made current for its body
-    by hand rather than through ``start_as_current_span`` (a second generator per span, on every step)."""
-    current = _TRACER.start_span(name, kind=kind, attributes=attributes, links=links)
-    token = otel_context.attach(trace.set_span_in_context(current))
-    try:
-        yield current
-    except BaseException as e:
-        current.set_attribute("error.type", getattr(e, "extensions", {}).get("code") or type(e).__name__)
-        current.set_status(Status(StatusCode.ERROR))
-        raise
-    finally:
-        otel_context.detach(token)
+) -> _Current:
+    """A span, current for the ``with`` block, that never records an exception's message (it may quote
+    input): a failure is marked by its type only (``error.type``), and whoever knows the stable error code
+    adds it."""
+    return _Current(_TRACER.start_span(name, kind=kind, attributes=attributes, links=links))
+
+
+class _Current:
+    """A span made current for a ``with`` block, and ended with it (a class rather than a generator: it is
+    entered about eight times a request)."""
+
+    __slots__ = ("_span", "_token")
+
+    def __init__(self, started: Span) -> None:
+        self._span = started
+        self._token: object = None
+
+    def __enter__(self) -> Span:
+        self._token = otel_context.attach(trace.set_span_in_context(self._span))
+        return self._span
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        current = self._span
+        if error is not None:
+            current.set_attribute("error.type", getattr(error, "extensions", {}).get("code") or type(error).__name__)
+            current.set_status(Status(StatusCode.ERROR))
+        otel_context.detach(self._token)  # type: ignore[arg-type]
         current.end()
 
 
@@ -183,47 +209,48 @@ REMOTE_SPAN_ATTRIBUTES = frozenset(
 )
 
 
-def keep_remote_spans(source: str, spans: Sequence[Mapping[str, Any]]) -> None:
-    """Keep a subgraph's own spans of this request beside the hub's (the auditor's trace shows both).
-
-    They come already checked by the adapter (our trace id, hex ids, bounded count and lengths); here only
-    the attributes the hub knows are kept (:data:`REMOTE_SPAN_ATTRIBUTES`), a span whose name or kept value
-    is NINO-shaped is dropped, and so is any that does not fit the stored shape: never an error for the
-    request."""
-    store = _current_store.get()
-    if store is None:
-        return
-    for remote in spans:
-        store.defer(functools.partial(_remote_record, source), remote)
+def keep_remote_spans(source: str, spans: Callable[[], Sequence[RemoteSpan]]) -> None:
+    """Keep a subgraph's own spans of this call beside the hub's (the auditor's trace shows both), with the
+    current trace's: ``spans()`` gives them checked by the adapter (our trace, hex ids, bounded count and
+    lengths), and is called when the trace is made rows, off the request path. Then only the attributes the
+    hub knows are kept (:data:`REMOTE_SPAN_ATTRIBUTES`) and a span whose name or kept value is NINO-shaped
+    is dropped: never an error for the request."""
+    recording = current_recording()
+    if recording is not None and recording.store is not None:
+        recording.remote.append((source, spans))
 
 
-def _remote_record(source: str, remote: Mapping[str, Any]) -> SpanRecord | None:
-    name = str(remote.get("name", ""))
-    attributes = {k: v for k, v in dict(remote.get("attributes") or {}).items() if k in REMOTE_SPAN_ATTRIBUTES}
-    # One search for the name and every kept text (the usual case: nothing NINO-shaped), then one at a time.
-    if any_nino([name, *(v for v in attributes.values() if isinstance(v, str))]):
-        if has_nino(name):
-            return None  # a source's span that names someone is not kept (another organisation wrote it)
-        attributes = {k: v for k, v in attributes.items() if not (isinstance(v, str) and has_nino(v))}
-    try:
-        started = remote["startedAt"]
-        if not isinstance(started, dt.datetime):
-            started = dt.datetime.fromisoformat(str(started))
-        if started.tzinfo is None:
-            started = started.replace(tzinfo=dt.UTC)
-        return SpanRecord(
-            trace_id=str(remote["traceId"]),
-            span_id=str(remote["spanId"]),
-            parent_span_id=str(remote["parentSpanId"]) if remote.get("parentSpanId") else None,
-            name=name,
-            kind=str(remote["kind"]) if remote.get("kind") in {"server", "internal", "client"} else "internal",
-            started_at=started,
-            duration_us=max(0, int(remote["durationUs"])),
-            status=str(remote["status"]) if remote.get("status") in {"unset", "ok", "error"} else "unset",
-            attributes={**attributes, f"{NS}.remote.source": source},
-        )
-    except (KeyError, TypeError, ValueError):
-        return None
+def _remote_rows(trace_id: str, source: str, spans: Sequence[RemoteSpan]) -> list[SpanRecord]:
+    rows = []
+    for s in spans:
+        if not _nino_free(s.name):
+            continue  # a source's span that names someone is not kept (another organisation wrote it)
+        attributes: dict[str, Any] = {
+            k: v
+            for k, v in s.attributes.items()
+            if k in REMOTE_SPAN_ATTRIBUTES and (not isinstance(v, str) or _nino_free(v))
+        }
+        attributes[f"{NS}.remote.source"] = source
+        rows.append(SpanRecord(trace_id, *s[:7], attributes))
+    return rows
+
+
+#: Span texts already found free of anything NINO-shaped. A subgraph's names and kept values repeat from
+#: call to call ("SELECT src_dwp", "postgresql"), and the search costs ~0.1 µs a character: each distinct
+#: text is searched once. Bounded (emptied when full): a source sending ever-new texts costs only searches.
+_NINO_FREE: set[str] = set()
+_NINO_FREE_MAX = 4096
+
+
+def _nino_free(text: str) -> bool:
+    if text in _NINO_FREE:
+        return True
+    if has_nino(text):
+        return False
+    if len(_NINO_FREE) >= _NINO_FREE_MAX:
+        _NINO_FREE.clear()
+    _NINO_FREE.add(text)
+    return True
 
 
 # -- the hub's own copy of its spans ---------------------------------------------------------------------
@@ -234,33 +261,44 @@ _current_store: contextvars.ContextVar[SpanStore | None] = contextvars.ContextVa
 )
 
 
-def _stored(span: ReadableSpan) -> SpanRecord | None:
-    """An ended span as the hub keeps it (hub.records.spans); None if it never really started or ended."""
-    ctx = span.context
-    if ctx is None or span.start_time is None or span.end_time is None:
-        return None
-    parent = span.parent.span_id if span.parent is not None else None
-    return SpanRecord(
-        f"{ctx.trace_id:032x}",
-        f"{ctx.span_id:016x}",
-        f"{parent:016x}" if parent else None,
-        span.name,
-        span.kind.name.lower(),
-        dt.datetime.fromtimestamp(span.start_time / 1e9, dt.UTC),
-        max(0, (span.end_time - span.start_time) // 1000),
-        span.status.status_code.name.lower(),
-        {k: list(v) if isinstance(v, tuple) else v for k, v in (span.attributes or {}).items()},
-    )
+def _keep(recording: Recording) -> None:
+    """A trace's spans, once its root ended, to the store of the app it began in (made rows at its flush)."""
+    if recording.store is not None:
+        recording.store.defer(_rows_of, recording)
 
 
-class _Dispatch(SpanProcessor):
-    """One processor on the process's provider: each span, when it ends, goes to the store of the app whose
-    request made it; the app's background task writes the store in batches (:meth:`SpanStore.flush`)."""
+def _rows_of(recording: Recording) -> list[SpanRecord]:
+    """A trace's spans as the hub keeps them (:mod:`hub.records.spans`): its own, then its subgraphs'."""
+    rows = []
+    trace_id = None
+    for s in recording.spans:
+        context, parent, end = s.get_span_context(), s.parent, s.end_time or s.start_time
+        trace_id = trace_id or f"{context.trace_id:032x}"
+        rows.append(
+            SpanRecord(
+                trace_id,
+                f"{context.span_id:016x}",
+                f"{parent.span_id:016x}" if parent is not None else None,
+                s.name,
+                _KIND_NAMES[s.kind],
+                s.start_time // 1000,
+                max(0, (end - s.start_time) // 1000),
+                _STATUS_NAMES[s.status.status_code],
+                s.attributes,
+            )
+        )
+    if trace_id is None:
+        return rows
+    for source, checked in recording.remote:
+        try:
+            rows.extend(_remote_rows(trace_id, source, checked()))
+        except Exception as e:  # one subgraph's spans that cannot be kept never cost the trace the rest
+            log.warning("the spans of source %s could not be kept: %s", source, type(e).__name__)
+    return rows
 
-    def on_end(self, span: ReadableSpan) -> None:
-        store = _current_store.get()
-        if store is not None:
-            store.defer(_stored, span)  # made a row at flush, off the request path
+
+_KIND_NAMES = {k: k.name.lower() for k in SpanKind}
+_STATUS_NAMES = {c: c.name.lower() for c in StatusCode}
 
 
 class TraceMiddleware:

@@ -7,11 +7,11 @@ kept ``trace_retention_days`` and then pruned (:func:`prune`, a background role 
 
 :class:`SpanStore` buffers the spans of one hub's requests as they end and writes them in batches
 (:meth:`SpanStore.flush`, another background role): the request never waits on the write, and does not
-pay for it either. A span is buffered as it came (``defer``: the SDK's ended span, a subgraph's checked
-dict) and made a row at flush, and a whole batch goes in one statement (:data:`_INSERT`), one row per
-trace holding its spans as a JSON array (``hub.trace_batch``, migration 0024): over the subgraphs a request
-has about 29 spans, which as rows of their own cost an insert each, and ``executemany`` encoded them one at
-a time.
+pay for it either. A request's trace is buffered whole as it ended (``defer``: the tracer's recording,
+with what its subgraphs returned) and made rows at flush, and a whole batch goes in one statement
+(:data:`_INSERT`), one row per trace holding its spans as a JSON array (``hub.trace_batch``, migration
+0024): over the subgraphs a request has about 29 spans, which as rows of their own cost an insert each,
+and ``executemany`` encoded them one at a time.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import collections
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -52,7 +52,7 @@ class SpanRecord(NamedTuple):
     parent_span_id: str | None
     name: str
     kind: str  # server, internal, client
-    started_at: dt.datetime
+    started_us: int  # microseconds since the epoch
     duration_us: int
     status: str  # unset, ok, error
     attributes: dict[str, Any]
@@ -72,8 +72,8 @@ class SpanRow:
     attributes: dict[str, Any]
 
 
-#: A span not yet made a row: a converter and what it converts (returning None drops it).
-Pending = tuple[Callable[[Any], SpanRecord | None], Any]
+#: Spans not yet made rows: a converter and what it converts (a request's trace: all its spans).
+Pending = tuple[Callable[[Any], Iterable[SpanRecord]], Any]
 
 
 class SpanStore:
@@ -91,8 +91,8 @@ class SpanStore:
             self.dropped += 1
         self._buffer.append(span)
 
-    def defer(self, convert: Callable[[Any], SpanRecord | None], raw: Any) -> None:
-        """Buffer ``raw``, made a row by ``convert`` at flush (off the request path); None drops it."""
+    def defer(self, convert: Callable[[Any], Iterable[SpanRecord]], raw: Any) -> None:
+        """Buffer ``raw``, made rows by ``convert`` at flush (off the request path): a whole trace at once."""
         if len(self._buffer) == _MAX_BUFFERED:
             self.dropped += 1
         self._buffer.append((convert, raw))
@@ -106,12 +106,9 @@ class SpanStore:
                 continue
             convert, raw = item
             try:
-                record = convert(raw)
-            except Exception as e:  # one span that cannot be made a row never costs the others theirs
-                log.warning("a span could not be stored: %s", type(e).__name__)
-                continue
-            if record is not None:
-                rows.append(record)
+                rows.extend(convert(raw))
+            except Exception as e:  # spans that cannot be made rows never cost the others theirs
+                log.warning("spans could not be stored: %s", type(e).__name__)
         return rows
 
     async def flush(self, pool: asyncpg.Pool) -> int:
@@ -124,11 +121,9 @@ class SpanStore:
         batches: dict[tuple[str, int], list[tuple[Any, ...]]] = {}
         latest: dict[tuple[str, int], int] = {}
         for r in rows:
-            started = (r.started_at - _EPOCH) // _MICROSECOND
+            started = r.started_us
             key = (r.trace_id, started // _HOUR_US)
-            batches.setdefault(key, []).append(
-                (r.span_id, r.parent_span_id, r.name, r.kind, started, r.duration_us, r.status, r.attributes)
-            )
+            batches.setdefault(key, []).append(r[1:])  # the stored order: span id .. attributes
             latest[key] = max(latest.get(key, started), started)
         await pool.execute(
             _INSERT,

@@ -27,9 +27,9 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Literal, Protocol, TypeVar
 
-from hub.types import SubjectKey
+from hub.types import RemoteSpan, SubjectKey
 from linkage import Demographics, NormalisedNino
 from resolvers.sources.contract import Ask
 from resolvers.sources.records import DwpRecord, HousingBenefitRecord, SocialCareRecord
@@ -108,10 +108,12 @@ class HttpSpanLike(Protocol):
 #: configured endpoint, never a query string: nothing asked for is in it.
 HttpSpan = Callable[[str, str], AbstractContextManager[HttpSpanLike]]
 
-#: ``remote_spans(source name, spans)``: the subgraph's own spans for one call (its ``extensions.spans``),
-#: already checked by the adapter (count, ids, the trace id, lengths); the hub keeps them with its own.
-#: An adapter given none does not ask for them.
-RemoteSpans = Callable[[str, list[dict[str, Any]]], None]
+
+#: ``remote_spans(source name, spans)``: the subgraph's own spans for one call (its ``extensions.spans``);
+#: ``spans()`` gives them checked by the adapter (count, ids, the trace id, lengths), when the hub keeps
+#: them with its own (off the request path: the call only hands them on). An adapter given none does not
+#: ask for them.
+RemoteSpans = Callable[[str, Callable[[], list[RemoteSpan]]], None]
 
 
 class _NoHttpSpan(_NoSpan):

@@ -12,6 +12,8 @@ import datetime as dt
 import re
 from typing import Any
 
+from hub.types import RemoteSpan
+
 __all__ = ["MAX_SPANS", "checked_spans", "trace_id_of"]
 
 MAX_SPANS = 64
@@ -36,11 +38,11 @@ def trace_id_of(headers: dict[str, str]) -> str | None:
     return found.group(1) if found else None
 
 
-def checked_spans(raw: Any, trace_id: str) -> list[dict[str, Any]]:
+def checked_spans(raw: Any, trace_id: str) -> list[RemoteSpan]:
     """The spans of ``raw`` (an answer's ``extensions.spans``) that fit, at most :data:`MAX_SPANS`."""
     if not isinstance(raw, list):
         return []
-    out: list[dict[str, Any]] = []
+    out: list[RemoteSpan] = []
     for span in raw[:MAX_SPANS]:
         checked = _span(span, trace_id)
         if checked is not None:
@@ -48,23 +50,20 @@ def checked_spans(raw: Any, trace_id: str) -> list[dict[str, Any]]:
     return out
 
 
-def _span(span: Any, trace_id: str) -> dict[str, Any] | None:
-    if not isinstance(span, dict) or not span.keys() <= _KEYS:
+def _span(span: Any, trace_id: str) -> RemoteSpan | None:
+    if not isinstance(span, dict) or not span.keys() <= _KEYS or span.get("traceId") != trace_id:
         return None
-    parent = span.get("parentSpanId")
-    started = span.get("startedAt")
-    duration = span.get("durationUs")
-    name = span.get("name")
+    span_id, parent, name = span.get("spanId"), span.get("parentSpanId"), span.get("name")
+    kind, status = span.get("kind"), span.get("status", "unset")
+    started, duration = span.get("startedAt"), span.get("durationUs")
     if (
-        span.get("traceId") != trace_id
-        or not isinstance(span.get("spanId"), str)
-        or not _HEX16.fullmatch(span["spanId"])
+        not isinstance(span_id, str)
+        or not _HEX16.fullmatch(span_id)
         or not (parent is None or (isinstance(parent, str) and _HEX16.fullmatch(parent)))
         or not isinstance(name, str)
-        or span.get("kind") not in _KINDS
-        or span.get("status", "unset") not in _STATUSES
-        or not isinstance(duration, int)
-        or isinstance(duration, bool)
+        or kind not in _KINDS
+        or status not in _STATUSES
+        or type(duration) is not int
         or not 0 <= duration < 10**12
         or not isinstance(started, str)
         or len(started) > 40
@@ -74,19 +73,23 @@ def _span(span: Any, trace_id: str) -> dict[str, Any] | None:
         when = dt.datetime.fromisoformat(started)
     except ValueError:
         return None
-    if when.utcoffset() != dt.timedelta(0):
+    if when.utcoffset() != _ZERO:
         return None
-    return {
-        "traceId": trace_id,
-        "spanId": span["spanId"],
-        "parentSpanId": parent,
-        "name": name[:MAX_NAME],
-        "kind": span["kind"],
-        "startedAt": when.isoformat(),
-        "durationUs": duration,
-        "status": span.get("status", "unset"),
-        "attributes": _attributes(span.get("attributes")),
-    }
+    return RemoteSpan(
+        span_id,
+        parent,
+        name[:MAX_NAME],
+        kind,
+        (when - _EPOCH) // _MICROSECOND,
+        duration,
+        status,
+        _attributes(span.get("attributes")),
+    )
+
+
+_ZERO = dt.timedelta(0)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MICROSECOND = dt.timedelta(microseconds=1)
 
 
 def _attributes(raw: Any) -> dict[str, str | int]:

@@ -21,6 +21,7 @@ subgraph's body may quote anything, so it is never copied into a message, a log 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -240,10 +241,10 @@ class SubgraphClient:
         extensions = payload.get("extensions") if isinstance(payload, dict) else None
         if trace_id is None or not isinstance(extensions, dict) or "spans" not in extensions:
             return
-        spans = checked_spans(extensions["spans"], trace_id)
-        if not spans or self.remote_spans is None:
+        if self.remote_spans is None:
             return
+        # Checked when the sink reads them (it keeps them for its span store's flush, off the request path).
         try:
-            self.remote_spans(self.source, spans)
+            self.remote_spans(self.source, functools.partial(checked_spans, extensions["spans"], trace_id))
         except Exception as e:  # the spans are for the auditor's view: they never fail the answer
             log.warning("source %s: the remote span sink failed: %s", self.source, type(e).__name__)

@@ -97,38 +97,3 @@ def test_ascii_text_is_its_own_folding_as_the_full_fold_would_make_it() -> None:
     full_width = "\uff21\uff22\uff11\uff12\uff13\uff14\uff15\uff16\uff23"
     assert _folded(full_width) == "AB123456C"  # still folded: not ASCII
     assert string.digits == _folded(string.digits)
-
-
-@pytest.mark.parametrize(
-    "values",
-    [
-        ["AB", "123456C"],  # a NINO split across two values is no NINO in either
-        ["AB 12", "34 56 C"],
-        ["9", "0z01234"],
-        ["90", "z01234", "5"],
-        ["name", "AB123456C"],
-        ["x", "ab 12 34 56 c", "y"],
-        ["12A34567", "z"],  # a temporary reference
-        ["", "", ""],
-        ["SELECT src_dwp", "postgresql", "SELECT"],
-        ["\uff21\uff22123456C", "x"],
-        ["AB123456", "C"],
-        ["AB12345", "6C"],
-    ],
-)
-def test_any_nino_is_any_of_has_nino(values: list[str]) -> None:
-    from hub.access.freetext import any_nino, has_nino
-
-    assert any_nino(values) == any(has_nino(v) for v in values)
-
-
-def test_any_nino_agrees_with_has_nino_on_random_pieces() -> None:
-    import random
-
-    from hub.access.freetext import any_nino, has_nino
-
-    rng = random.Random(7)
-    alphabet = "AB12345 6C-_.|x"
-    for _ in range(3000):
-        values = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8))) for _ in range(rng.randint(1, 4))]
-        assert any_nino(values) == any(has_nino(v) for v in values), values

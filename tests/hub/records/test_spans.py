@@ -17,6 +17,7 @@ from hub.records import spans
 from hub.records.spans import SpanRecord, SpanStore
 
 NOW = dt.datetime.now(dt.UTC)
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def span(
@@ -33,7 +34,7 @@ def span(
         parent_span_id=f"{parent:016x}" if parent is not None else None,
         name=f"step {n}",
         kind="internal",
-        started_at=started_at,
+        started_us=(started_at - EPOCH) // dt.timedelta(microseconds=1),
         duration_us=1000 * n,
         status="ok",
         attributes=attributes or {},
@@ -123,14 +124,14 @@ async def test_a_batch_with_a_span_twice_and_one_that_cannot_be_made_a_row_store
     trace = new_trace()
     store = SpanStore()
 
-    def broken(raw: object) -> SpanRecord:
+    def broken(raw: object) -> list[SpanRecord]:
         raise ValueError(str(raw))
 
-    for n in range(1, 501):
-        store.defer(lambda n: span(trace, n), n)  # made a row at flush, as the tracer's spans are
+    for n in range(1, 501, 2):  # made rows at flush, as the tracer's traces are
+        store.defer(lambda n: [span(trace, n), span(trace, n + 1)], n)
     store.add(span(trace, 7))  # the same span again, in the same batch
     store.defer(broken, "x")
-    store.defer(lambda _: None, "dropped by its converter")
+    store.defer(lambda _: [], "nothing to keep")
     assert await store.flush(pool) == 501
     rows = await spans.read(pool, trace, statement_timeout=5)
     assert sorted(int(r.span_id, 16) for r in rows) == list(range(1, 501))

@@ -7,14 +7,16 @@ names and attributes) reach the sink.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from hub.errors import SourceUnavailable
+from hub.types import RemoteSpan
 from resolvers.sources.remote import CircuitBreaker
 from resolvers.sources.remote.spans import MAX_NAME, MAX_SPANS, MAX_VALUE, checked_spans
 from tests.sources.remote.conftest import MARGARET_NINO, make_ask
@@ -46,7 +48,7 @@ class Tracer:
     def __init__(self, flags: str = "01") -> None:
         self.flags = flags
         self.spans: list[RecordedSpan] = []
-        self.kept: list[tuple[str, list[dict[str, Any]]]] = []
+        self.kept: list[tuple[str, list[RemoteSpan]]] = []
 
     @contextlib.contextmanager
     def http_span(self, source: str, url: str) -> Iterator[RecordedSpan]:
@@ -54,8 +56,8 @@ class Tracer:
         self.spans.append(span)
         yield span
 
-    def sink(self, source: str, spans: list[dict[str, Any]]) -> None:
-        self.kept.append((source, spans))
+    def sink(self, source: str, spans: Callable[[], list[RemoteSpan]]) -> None:
+        self.kept.append((source, spans()))
 
 
 def remote(**overrides: Any) -> dict[str, Any]:
@@ -117,11 +119,21 @@ async def test_the_subgraphs_spans_are_kept_when_asked_for_and_checked(subgraphs
     assert subgraphs["dwp"].received[0].headers["x-welfare-hub-spans"] == "1"
     ((name, spans),) = tracer.kept
     assert name == "dwp"
-    assert [s["spanId"] for s in spans] == [good["spanId"], spans[1]["spanId"]]
-    assert spans[0] == {**good, "startedAt": "2026-12-03T10:00:00.123456+00:00"}
+    assert len(spans) == 2
+    started = dt.datetime(2026, 12, 3, 10, 0, 0, 123456, tzinfo=dt.UTC)
+    assert spans[0] == RemoteSpan(
+        span_id=good["spanId"],
+        parent_span_id=SPAN,
+        name="POST /graphql",
+        kind="server",
+        started_us=(started - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1),
+        duration_us=840,
+        status="ok",
+        attributes={"db.operation.name": "SELECT", "welfare_hub.entities": 2},
+    )
     long = spans[1]
-    assert len(long["name"]) == MAX_NAME
-    assert long["attributes"] == {"k": "v" * MAX_VALUE, "n": 3}
+    assert len(long.name) == MAX_NAME
+    assert long.attributes == {"k": "v" * MAX_VALUE, "n": 3}
 
 
 def test_at_most_64_spans_are_kept() -> None:
@@ -132,7 +144,7 @@ def test_at_most_64_spans_are_kept() -> None:
 async def test_a_failing_sink_never_fails_the_answer(subgraphs: Any, connect: Any) -> None:
     tracer = Tracer()
 
-    def broken(source: str, spans: list[dict[str, Any]]) -> None:
+    def broken(source: str, spans: Callable[[], list[RemoteSpan]]) -> None:
         raise RuntimeError("sink down")
 
     subgraphs["dwp"].fake.extensions = {"spans": [remote()]}
