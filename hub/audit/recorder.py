@@ -27,7 +27,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from typing import Any
 
 from opentelemetry import trace
@@ -38,6 +37,9 @@ from opentelemetry.sdk.trace.sampling import Decision
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util import types
+from opentelemetry.util._decorator import _agnosticcontextmanager
+
+from hub.access.freetext import has_nino
 
 __all__ = ["MAX_ATTRIBUTES", "Provider", "RecordedSpan", "Recording", "current_recording"]
 
@@ -48,6 +50,17 @@ _CODE = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
 _UNSET = Status(StatusCode.UNSET)
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
+
+
+def _kept(*given: types.Attributes) -> dict[str, Any]:
+    """Attributes given at a span's start, as :meth:`RecordedSpan.set_attribute` would keep them."""
+    out: dict[str, Any] = {}
+    for attributes in given:
+        for key, value in (attributes or {}).items():
+            clean = _clean(value)
+            if key and clean is not None and (key in out or len(out) < MAX_ATTRIBUTES):
+                out[key] = clean
+    return out
 
 
 def _clean(value: Any) -> Any:
@@ -88,6 +101,7 @@ class RecordedSpan(trace.Span):
         "parent",
         "recording",
         "root",
+        "scope",
         "start_time",
         "status",
     )
@@ -103,6 +117,8 @@ class RecordedSpan(trace.Span):
         attributes: dict[str, Any],
         links: list[Link],
         start_time: int,
+        scope: InstrumentationScope,
+        *,
         root: bool,
     ) -> None:
         self._provider = provider
@@ -117,6 +133,7 @@ class RecordedSpan(trace.Span):
         self.start_time = start_time
         self.end_time: int | None = None
         self.status = _UNSET
+        self.scope = scope
         self.root = root
 
     def get_span_context(self) -> SpanContext:
@@ -159,8 +176,15 @@ class RecordedSpan(trace.Span):
             code = status
         if code is StatusCode.UNSET:
             return
-        # A description could quote input (use_span writes the exception's message there): a code only.
-        kept = description if code is StatusCode.ERROR and description and _CODE.fullmatch(description) else None
+        # A description could quote input (use_span writes the exception's message there): a code only, and
+        # never one shaped like a NINO ("AB123456C" is also shaped like a code).
+        kept = (
+            description
+            if code is StatusCode.ERROR and description and _CODE.fullmatch(description) and not has_nino(description)
+            else None
+        )
+        if kept is None and code is StatusCode.ERROR and self.status.status_code is StatusCode.ERROR:
+            return  # an error already marked keeps the code it was given
         self.status = Status(code, kept)
 
     def record_exception(
@@ -179,7 +203,7 @@ class RecordedSpan(trace.Span):
         self.end_time = end_time if end_time is not None else time.time_ns()
         self._provider.ended(self)
 
-    def readable(self, resource: Resource, scope: InstrumentationScope) -> ReadableSpan:
+    def readable(self, resource: Resource) -> ReadableSpan:
         """This span as the SDK's exporters take it."""
         return ReadableSpan(
             name=self.name,
@@ -193,7 +217,7 @@ class RecordedSpan(trace.Span):
             status=self.status,
             start_time=self.start_time,
             end_time=self.end_time,
-            instrumentation_scope=scope,
+            instrumentation_scope=self.scope,
         )
 
 
@@ -226,10 +250,11 @@ class _Tracer(trace.Tracer):
         parent_context = parent.get_span_context()
         kept = [link for link in links or () if link.context.is_valid]
         span_id = provider.id_generator.generate_span_id()
-        if isinstance(parent, RecordedSpan) and parent_context.trace_flags.sampled and parent.recording.open:
+        if isinstance(parent, RecordedSpan) and parent.recording.open:
             # A span in a trace being recorded here: recorded, without asking the sampler again.
-            own = SpanContext(parent_context.trace_id, span_id, False, _SAMPLED, parent_context.trace_state)
-            values = {k: c for k, v in (attributes or {}).items() if (c := _clean(v)) is not None}
+            own = SpanContext(
+                parent_context.trace_id, span_id, False, parent_context.trace_flags, parent_context.trace_state
+            )
             return RecordedSpan(
                 provider,
                 parent.recording,
@@ -237,9 +262,10 @@ class _Tracer(trace.Tracer):
                 own,
                 parent_context,
                 kind,
-                values,
+                _kept(attributes),
                 kept,
                 start_time or time.time_ns(),
+                self.scope,
                 root=False,
             )
         trace_id = parent_context.trace_id if parent_context.is_valid else provider.id_generator.generate_trace_id()
@@ -248,9 +274,6 @@ class _Tracer(trace.Tracer):
         own = SpanContext(trace_id, span_id, False, flags, result.trace_state)
         if result.decision is Decision.DROP:
             return NonRecordingSpan(own)
-        values = {
-            k: c for k, v in {**(attributes or {}), **(result.attributes or {})}.items() if (c := _clean(v)) is not None
-        }
         recording = Recording(provider.store_of_the_moment())
         return RecordedSpan(
             provider,
@@ -259,14 +282,17 @@ class _Tracer(trace.Tracer):
             own,
             parent_context if parent_context.is_valid else None,
             kind,
-            values,
+            _kept(attributes, result.attributes),
             kept,
             start_time or time.time_ns(),
+            self.scope,
             root=True,
         )
 
-    @contextmanager
-    def start_as_current_span(  # type: ignore[override]  # the API's own decorator is private; same protocol
+    # The API's own decorator (private to it, but what its Tracer declares): a context manager that also
+    # decorates a function, a coroutine function included.
+    @_agnosticcontextmanager
+    def start_as_current_span(
         self,
         name: str,
         context: Context | None = None,
@@ -307,7 +333,6 @@ class Provider(TracerProvider):
         self.exporting = False  # a span processor was added: ended spans go to it as ReadableSpans
         self._sink = sink
         self.store_of_the_moment = store_of_the_moment
-        self._scope = InstrumentationScope("welfare-hub")
 
     def add_span_processor(self, span_processor: Any) -> None:
         super().add_span_processor(span_processor)
@@ -344,4 +369,4 @@ class Provider(TracerProvider):
         if self.exporting:
             resource = self.resource
             for s in recording.spans:
-                self._processors.on_end(s.readable(resource, self._scope))
+                self._processors.on_end(s.readable(resource))
