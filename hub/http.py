@@ -444,6 +444,10 @@ class GraphQLView(GraphQL[RequestContext, None]):
             # Gone before its body arrived: nothing was run, and no one is there to read an answer. Not the
             # server's error (uvicorn would log a traceback and count a 500 for a client's hang-up).
             return json_error(400, "BAD_REQUEST", "the request body did not arrive")
+        finally:
+            context = request.scope.get(REQUEST_CONTEXT)
+            if context is not None:
+                context.finish()
         return response
 
 

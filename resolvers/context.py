@@ -177,6 +177,14 @@ class RequestContext:
             self._own_subject, self._own_person = found if found is not None else ("", None)
         return self._own_subject or None
 
+    def finish(self) -> None:
+        """The request is answered: its loaders let go. A source's loader calls back into this context (the
+        ask, the sources read), so context and loaders held each other, a cycle that left each request's
+        records and batches to the garbage collector rather than freed as the answer left."""
+        self._loaders.clear()
+        self._tie_loaders.clear()
+        self._index_loader = None
+
     def index_loader(self) -> DataLoader[NormalisedNino, IndexedPerson | None]:
         """Link-index lookups batched per request, so the source loads after them batch too."""
         if self._index_loader is None:

@@ -86,6 +86,11 @@ class Recording:
         self.open = True
 
 
+#: What an ended span's trace is once handed on: closed, and no longer the recording (which holds the span).
+_HANDED_ON = Recording(None)
+_HANDED_ON.open = False
+
+
 class RecordedSpan(trace.Span):
     """A span of a :class:`Recording`: what the SDK's span keeps, without its per-call machinery."""
 
@@ -370,3 +375,7 @@ class Provider(TracerProvider):
             resource = self.resource
             for s in recording.spans:
                 self._processors.on_end(s.readable(resource))
+        # Its spans let go of it: span and recording held each other, a cycle that left every request's
+        # spans to the garbage collector rather than freed when the store has written them.
+        for s in recording.spans:
+            s.recording = _HANDED_ON

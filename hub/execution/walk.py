@@ -40,33 +40,42 @@ def field_coordinates(
     schema: Any, operation: OperationDefinitionNode, fragments: dict[str, FragmentDefinitionNode]
 ) -> set[str]:
     """Every ``Type.field`` an operation can resolve, through fragments, inline fragments and aliases."""
-    root = schema.get_root_type(operation.operation)
     found: set[str] = set()
-    seen: set[tuple[str, str]] = set()
-
-    def walk(selection_set: SelectionSetNode, parent: GraphQLNamedType) -> None:
-        for selection in selection_set.selections:
-            if isinstance(selection, FieldNode):
-                name = selection.name.value
-                found.add(f"{parent.name}.{name}")
-                if selection.selection_set is None or not isinstance(parent, GraphQLObjectType):
-                    continue
-                definition = parent.fields.get(name)
-                if definition is not None:
-                    walk(selection.selection_set, get_named_type(definition.type))
-            elif isinstance(selection, InlineFragmentNode):
-                condition = selection.type_condition
-                walk(selection.selection_set, schema.get_type(condition.name.value) if condition else parent)
-            elif isinstance(selection, FragmentSpreadNode):
-                fragment = fragments.get(selection.name.value)
-                key = (selection.name.value, parent.name)
-                if fragment is None or key in seen:
-                    continue
-                seen.add(key)
-                walk(fragment.selection_set, schema.get_type(fragment.type_condition.name.value) or parent)
-
-    walk(operation.selection_set, root)
+    _walk(schema, fragments, operation.selection_set, schema.get_root_type(operation.operation), found, set())
     return found
+
+
+def _walk(
+    schema: Any,
+    fragments: dict[str, FragmentDefinitionNode],
+    selection_set: SelectionSetNode,
+    parent: GraphQLNamedType,
+    found: set[str],
+    seen: set[tuple[str, str]],
+) -> None:
+    # A function of the module, not a closure: a nested function that calls itself is a reference cycle,
+    # one per request for the collector.
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            name = selection.name.value
+            found.add(f"{parent.name}.{name}")
+            if selection.selection_set is None or not isinstance(parent, GraphQLObjectType):
+                continue
+            definition = parent.fields.get(name)
+            if definition is not None:
+                _walk(schema, fragments, selection.selection_set, get_named_type(definition.type), found, seen)
+        elif isinstance(selection, InlineFragmentNode):
+            condition = selection.type_condition
+            target = schema.get_type(condition.name.value) if condition else parent
+            _walk(schema, fragments, selection.selection_set, target, found, seen)
+        elif isinstance(selection, FragmentSpreadNode):
+            fragment = fragments.get(selection.name.value)
+            key = (selection.name.value, parent.name)
+            if fragment is None or key in seen:
+                continue
+            seen.add(key)
+            target = schema.get_type(fragment.type_condition.name.value) or parent
+            _walk(schema, fragments, fragment.selection_set, target, found, seen)
 
 
 def argument_of(field: FieldNode, definition: Any, variables: Any, name: str) -> Any:
