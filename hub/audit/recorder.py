@@ -24,6 +24,7 @@ since the API's ``use_span`` would otherwise write the exception's message there
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -43,6 +44,8 @@ from hub.access.freetext import has_nino
 
 __all__ = ["MAX_ATTRIBUTES", "Provider", "RecordedSpan", "Recording", "current_recording"]
 
+log = logging.getLogger(__name__)
+
 #: The most attributes a span keeps (the SDK's default limit); more are dropped.
 MAX_ATTRIBUTES = 128
 _PLAIN = (str, bool, int, float)
@@ -58,18 +61,24 @@ def _kept(*given: types.Attributes) -> dict[str, Any]:
     for attributes in given:
         for key, value in (attributes or {}).items():
             clean = _clean(value)
-            if key and clean is not None and (key in out or len(out) < MAX_ATTRIBUTES):
+            if isinstance(key, str) and key and clean is not None and (key in out or len(out) < MAX_ATTRIBUTES):
                 out[key] = clean
     return out
 
 
 def _clean(value: Any) -> Any:
-    """An attribute value as OpenTelemetry allows it (a sequence as a tuple), or None when it is not one."""
+    """An attribute value as OpenTelemetry allows it (a sequence as a tuple; an integer of 64 bits, as OTLP
+    carries it), or None when it is not one."""
     if isinstance(value, _PLAIN):
-        return value
-    if isinstance(value, list | tuple) and all(isinstance(v, _PLAIN) for v in value):
+        return value if not isinstance(value, int) or _INT64 <= value < -_INT64 else None
+    if isinstance(value, list | tuple) and all(
+        isinstance(v, _PLAIN) and (not isinstance(v, int) or _INT64 <= v < -_INT64) for v in value
+    ):
         return tuple(value)
     return None
+
+
+_INT64 = -(2**63)
 
 
 class Recording:
@@ -148,7 +157,7 @@ class RecordedSpan(trace.Span):
         return self.end_time is None
 
     def set_attribute(self, key: str, value: types.AttributeValue) -> None:
-        if self.end_time is not None or not key:
+        if self.end_time is not None or not isinstance(key, str) or not key:
             return
         clean = _clean(value)
         if clean is not None and (key in self.attributes or len(self.attributes) < MAX_ATTRIBUTES):
@@ -370,11 +379,19 @@ class Provider(TracerProvider):
             self._hand_on(recording)
 
     def _hand_on(self, recording: Recording) -> None:
-        self._sink(recording)
+        # After the answer has left: a sink or processor that fails is logged (its type only, a message may
+        # quote a span), never raised into the request's end.
+        try:
+            self._sink(recording)
+        except Exception as e:
+            log.warning("a trace could not be kept: %s", type(e).__name__)
         if self.exporting:
             resource = self.resource
             for s in recording.spans:
-                self._processors.on_end(s.readable(resource))
+                try:
+                    self._processors.on_end(s.readable(resource))
+                except Exception as e:
+                    log.warning("a span could not be exported: %s", type(e).__name__)
         # Its spans let go of it: span and recording held each other, a cycle that left every request's
         # spans to the garbage collector rather than freed when the store has written them.
         for s in recording.spans:

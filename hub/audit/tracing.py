@@ -178,11 +178,15 @@ class _Current:
         self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
     ) -> None:
         current = self._span
-        if error is not None:
-            current.set_attribute("error.type", getattr(error, "extensions", {}).get("code") or type(error).__name__)
-            current.set_status(Status(StatusCode.ERROR))
-        otel_context.detach(self._token)  # type: ignore[arg-type]
-        current.end()
+        try:
+            if error is not None:
+                extensions = getattr(error, "extensions", None)
+                code = extensions.get("code") if isinstance(extensions, dict) else None
+                current.set_attribute("error.type", code if isinstance(code, str) else type(error).__name__)
+                current.set_status(Status(StatusCode.ERROR))
+        finally:
+            otel_context.detach(self._token)  # type: ignore[arg-type]
+            current.end()
 
 
 def trace_headers() -> dict[str, str]:

@@ -110,9 +110,9 @@ HttpSpan = Callable[[str, str], AbstractContextManager[HttpSpanLike]]
 
 
 #: ``remote_spans(source name, spans)``: the subgraph's own spans for one call (its ``extensions.spans``);
-#: ``spans()`` gives them checked by the adapter (count, ids, the trace id, lengths), when the hub keeps
-#: them with its own (off the request path: the call only hands them on). An adapter given none does not
-#: ask for them.
+#: ``spans()`` gives them as the adapter checked them when the call returned (count, ids, the trace id,
+#: lengths: only what fits is held), called when the hub keeps them with its own (off the request path).
+#: An adapter given none does not ask for them.
 RemoteSpans = Callable[[str, Callable[[], list[RemoteSpan]]], None]
 
 

@@ -620,3 +620,28 @@ def test_a_trace_recorded_but_not_sampled_stays_one_recording(recorder: Hub) -> 
         assert not child.get_span_context().trace_flags.sampled
     assert [[s.name for s in r.spans] for r in recorder.sink] == [["child", "root"]]
     assert child.get_span_context().trace_id == root.get_span_context().trace_id
+
+
+def test_attributes_otlp_cannot_carry_are_not_kept(recorder: Hub) -> None:
+    span = recorder.tracer().start_span("root", attributes={1: "a", "big": 2**64, "ok": 2**63 - 1})  # type: ignore[dict-item]
+    assert isinstance(span, RecordedSpan)
+    span.set_attribute(2, "b")  # type: ignore[arg-type]
+    span.set_attribute("small", -(2**63) - 1)
+    span.set_attribute("list", [1, 2**70])
+    assert span.attributes == {"ok": 2**63 - 1}
+
+
+def test_a_failing_sink_or_processor_never_fails_the_requests_end(recorder: Hub) -> None:
+    class Broken(SimpleSpanProcessor):
+        def on_end(self, span: Any) -> None:
+            raise RuntimeError("exporter down")
+
+    recorder.provider.add_span_processor(Broken(InMemorySpanExporter()))
+    recorder.tracer().start_span("root").end()  # no exception
+    assert [s.name for r in recorder.sink for s in r.spans] == ["root"]
+
+    def broken_sink(recording: Recording) -> None:
+        raise RuntimeError("store down")
+
+    provider = Provider(Resource.create({}), disabled=False, sink=broken_sink, store_of_the_moment=lambda: None)
+    provider.get_tracer("t").start_span("root").end()  # no exception

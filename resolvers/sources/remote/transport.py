@@ -243,8 +243,12 @@ class SubgraphClient:
             return
         if self.remote_spans is None:
             return
-        # Checked when the sink reads them (it keeps them for its span store's flush, off the request path).
+        # Checked now, so that only what fits is held (the answer may carry up to its cap of span text);
+        # the sink vets and stores them at its span store's flush, off the request path.
+        checked = checked_spans(extensions["spans"], trace_id)
+        if not checked:
+            return
         try:
-            self.remote_spans(self.source, functools.partial(checked_spans, extensions["spans"], trace_id))
+            self.remote_spans(self.source, functools.partial(list, checked))
         except Exception as e:  # the spans are for the auditor's view: they never fail the answer
             log.warning("source %s: the remote span sink failed: %s", self.source, type(e).__name__)

@@ -136,3 +136,13 @@ async def test_a_batch_with_a_span_twice_and_one_that_cannot_be_made_a_row_store
     rows = await spans.read(pool, trace, statement_timeout=5)
     assert sorted(int(r.span_id, 16) for r in rows) == list(range(1, 501))
     assert rows[0].started_at == NOW
+
+
+async def test_a_trace_that_cannot_be_encoded_costs_no_other_trace_its_row(pool: asyncpg.Pool) -> None:
+    good, bad = new_trace(), new_trace()
+    store = SpanStore()
+    store.add(span(good, 1))
+    store.add(span(bad, 1, attributes={"n": 2**70}))  # JSON cannot carry it
+    assert await store.flush(pool) == 1
+    assert [r.span_id for r in await spans.read(pool, good, statement_timeout=5)] == [f"{1:016x}"]
+    assert await spans.read(pool, bad, statement_timeout=5) == []

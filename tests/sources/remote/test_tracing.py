@@ -175,3 +175,30 @@ async def test_a_trace_not_sampled_asks_for_no_spans(subgraphs: Any, connect: An
     assert "x-welfare-hub-spans" not in {k.lower() for k in subgraphs["dwp"].received[0].headers}
     assert subgraphs["dwp"].received[0].headers["traceparent"].endswith("-00")
     assert tracer.kept == []
+
+
+async def test_only_the_spans_that_fit_are_held_after_the_call(subgraphs: Any, connect: Any) -> None:
+    import tracemalloc
+
+    held: list[Callable[[], list[RemoteSpan]]] = []
+    # Near the answer's cap: a few spans, then thousands of small junk ones and one huge name.
+    junk = [{} for _ in range(40_000)]
+    subgraphs["dwp"].fake.extensions = {"spans": [remote() for _ in range(3)] + junk + [remote(name="x" * 200_000)]}
+    source = connect("dwp", http_span=Tracer().http_span, remote_spans=lambda _, spans: held.append(spans))
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        (record,) = await source.fetch([("id", "1")], make_ask(SELECTION))
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    assert record is not None
+    # What the client side still holds (the fake subgraph, in this process, keeps its own copy of its answer).
+    retained = sum(
+        stat.size_diff
+        for stat in after.compare_to(before, "filename")
+        if not stat.traceback[0].filename.endswith("fake_subgraph.py")
+    )
+    assert retained < 512 * 1024, retained  # the parsed junk alone is megabytes
+    (spans,) = held
+    assert len(spans()) == 3
