@@ -91,7 +91,7 @@ class Recording:
     def __init__(self, store: Any) -> None:
         self.store = store
         self.spans: list[RecordedSpan] = []
-        self.remote: list[tuple[str, Callable[[], Sequence[Any]]]] = []
+        self.remote: list[tuple[str, Sequence[Any]]] = []
         self.open = True
 
 
@@ -191,7 +191,7 @@ class RecordedSpan(trace.Span):
         if code is StatusCode.UNSET:
             return
         # A description could quote input (use_span writes the exception's message there): a code only, and
-        # never one shaped like a NINO ("AB123456C" is also shaped like a code).
+        # never one shaped like a NINO (two capitals, six digits and a capital are also shaped like a code).
         kept = (
             description
             if code is StatusCode.ERROR and description and _CODE.fullmatch(description) and not has_nino(description)
@@ -266,29 +266,18 @@ class _Tracer(trace.Tracer):
         span_id = provider.id_generator.generate_span_id()
         if isinstance(parent, RecordedSpan) and parent.recording.open:
             # A span in a trace being recorded here: recorded, without asking the sampler again.
+            recording, root, sampled_attributes = parent.recording, False, None
             own = SpanContext(
                 parent_context.trace_id, span_id, False, parent_context.trace_flags, parent_context.trace_state
             )
-            return RecordedSpan(
-                provider,
-                parent.recording,
-                name,
-                own,
-                parent_context,
-                kind,
-                _kept(attributes),
-                kept,
-                start_time or time.time_ns(),
-                self.scope,
-                root=False,
-            )
-        trace_id = parent_context.trace_id if parent_context.is_valid else provider.id_generator.generate_trace_id()
-        result = provider.sampler.should_sample(context, trace_id, name, kind, attributes, kept)
-        flags = _SAMPLED if result.decision is Decision.RECORD_AND_SAMPLE else _NOT_SAMPLED
-        own = SpanContext(trace_id, span_id, False, flags, result.trace_state)
-        if result.decision is Decision.DROP:
-            return NonRecordingSpan(own)
-        recording = Recording(provider.store_of_the_moment())
+        else:
+            trace_id = parent_context.trace_id if parent_context.is_valid else provider.id_generator.generate_trace_id()
+            result = provider.sampler.should_sample(context, trace_id, name, kind, attributes, kept)
+            flags = _SAMPLED if result.decision is Decision.RECORD_AND_SAMPLE else _NOT_SAMPLED
+            own = SpanContext(trace_id, span_id, False, flags, result.trace_state)
+            if result.decision is Decision.DROP:
+                return NonRecordingSpan(own)
+            recording, root, sampled_attributes = Recording(provider.store_of_the_moment()), True, result.attributes
         return RecordedSpan(
             provider,
             recording,
@@ -296,11 +285,11 @@ class _Tracer(trace.Tracer):
             own,
             parent_context if parent_context.is_valid else None,
             kind,
-            _kept(attributes, result.attributes),
+            _kept(attributes, sampled_attributes),
             kept,
             start_time or time.time_ns(),
             self.scope,
-            root=True,
+            root=root,
         )
 
     # The API's own decorator (private to it, but what its Tracer declares): a context manager that also

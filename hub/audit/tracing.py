@@ -33,9 +33,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import logging
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -66,7 +65,6 @@ __all__ = [
 
 NS = "welfare_hub"  # the namespace of the hub's own span attributes
 _PROPAGATOR = TraceContextTextMapPropagator()
-log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _provider: TracerProvider | None = None
 
@@ -213,12 +211,12 @@ REMOTE_SPAN_ATTRIBUTES = frozenset(
 )
 
 
-def keep_remote_spans(source: str, spans: Callable[[], Sequence[RemoteSpan]]) -> None:
+def keep_remote_spans(source: str, spans: Sequence[RemoteSpan]) -> None:
     """Keep a subgraph's own spans of this call beside the hub's (the auditor's trace shows both), with the
-    current trace's: ``spans()`` gives them checked by the adapter (our trace, hex ids, bounded count and
-    lengths), and is called when the trace is made rows, off the request path. Then only the attributes the
-    hub knows are kept (:data:`REMOTE_SPAN_ATTRIBUTES`) and a span whose name or kept value is NINO-shaped
-    is dropped: never an error for the request."""
+    current trace's, as the adapter checked them (our trace, hex ids, bounded count and lengths). When the
+    trace is made rows, off the request path, only the attributes the hub knows are kept
+    (:data:`REMOTE_SPAN_ATTRIBUTES`) and a span whose name or kept value is NINO-shaped is dropped: never
+    an error for the request."""
     recording = current_recording()
     if recording is not None and recording.store is not None:
         recording.remote.append((source, spans))
@@ -273,11 +271,12 @@ def _keep(recording: Recording) -> None:
 
 def _rows_of(recording: Recording) -> list[SpanRecord]:
     """A trace's spans as the hub keeps them (:mod:`hub.records.spans`): its own, then its subgraphs'."""
+    if not recording.spans:
+        return []
+    trace_id = f"{recording.spans[0].get_span_context().trace_id:032x}"  # one trace: its spans share it
     rows = []
-    trace_id = None
     for s in recording.spans:
         context, parent, end = s.get_span_context(), s.parent, s.end_time or s.start_time
-        trace_id = trace_id or f"{context.trace_id:032x}"
         rows.append(
             SpanRecord(
                 trace_id,
@@ -291,13 +290,8 @@ def _rows_of(recording: Recording) -> list[SpanRecord]:
                 s.attributes,
             )
         )
-    if trace_id is None:
-        return rows
-    for source, checked in recording.remote:
-        try:
-            rows.extend(_remote_rows(trace_id, source, checked()))
-        except Exception as e:  # one subgraph's spans that cannot be kept never cost the trace the rest
-            log.warning("the spans of source %s could not be kept: %s", source, type(e).__name__)
+    for source, spans in recording.remote:
+        rows.extend(_remote_rows(trace_id, source, spans))
     return rows
 
 

@@ -109,11 +109,10 @@ class HttpSpanLike(Protocol):
 HttpSpan = Callable[[str, str], AbstractContextManager[HttpSpanLike]]
 
 
-#: ``remote_spans(source name, spans)``: the subgraph's own spans for one call (its ``extensions.spans``);
-#: ``spans()`` gives them as the adapter checked them when the call returned (count, ids, the trace id,
-#: lengths: only what fits is held), called when the hub keeps them with its own (off the request path).
-#: An adapter given none does not ask for them.
-RemoteSpans = Callable[[str, Callable[[], list[RemoteSpan]]], None]
+#: ``remote_spans(source name, spans)``: the subgraph's own spans for one call (its ``extensions.spans``),
+#: as the adapter checked them when the call returned (count, ids, the trace id, lengths: only what fits
+#: is held); the hub keeps them with its own. An adapter given none does not ask for them.
+RemoteSpans = Callable[[str, list[RemoteSpan]], None]
 
 
 class _NoHttpSpan(_NoSpan):

@@ -21,7 +21,6 @@ subgraph's body may quote anything, so it is never copied into a message, a log 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -241,14 +240,10 @@ class SubgraphClient:
         extensions = payload.get("extensions") if isinstance(payload, dict) else None
         if trace_id is None or not isinstance(extensions, dict) or "spans" not in extensions:
             return
-        if self.remote_spans is None:
-            return
-        # Checked now, so that only what fits is held (the answer may carry up to its cap of span text);
-        # the sink vets and stores them at its span store's flush, off the request path.
-        checked = checked_spans(extensions["spans"], trace_id)
-        if not checked:
+        spans = checked_spans(extensions["spans"], trace_id)  # only what fits is held past the call
+        if not spans or self.remote_spans is None:
             return
         try:
-            self.remote_spans(self.source, functools.partial(list, checked))
+            self.remote_spans(self.source, spans)
         except Exception as e:  # the spans are for the auditor's view: they never fail the answer
             log.warning("source %s: the remote span sink failed: %s", self.source, type(e).__name__)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,8 +56,8 @@ class Tracer:
         self.spans.append(span)
         yield span
 
-    def sink(self, source: str, spans: Callable[[], list[RemoteSpan]]) -> None:
-        self.kept.append((source, spans()))
+    def sink(self, source: str, spans: list[RemoteSpan]) -> None:
+        self.kept.append((source, spans))
 
 
 def remote(**overrides: Any) -> dict[str, Any]:
@@ -144,7 +144,7 @@ def test_at_most_64_spans_are_kept() -> None:
 async def test_a_failing_sink_never_fails_the_answer(subgraphs: Any, connect: Any) -> None:
     tracer = Tracer()
 
-    def broken(source: str, spans: Callable[[], list[RemoteSpan]]) -> None:
+    def broken(source: str, spans: list[RemoteSpan]) -> None:
         raise RuntimeError("sink down")
 
     subgraphs["dwp"].fake.extensions = {"spans": [remote()]}
@@ -180,7 +180,7 @@ async def test_a_trace_not_sampled_asks_for_no_spans(subgraphs: Any, connect: An
 async def test_only_the_spans_that_fit_are_held_after_the_call(subgraphs: Any, connect: Any) -> None:
     import tracemalloc
 
-    held: list[Callable[[], list[RemoteSpan]]] = []
+    held: list[list[RemoteSpan]] = []
     # Near the answer's cap: a few spans, then thousands of small junk ones and one huge name.
     junk = [{} for _ in range(40_000)]
     subgraphs["dwp"].fake.extensions = {"spans": [remote() for _ in range(3)] + junk + [remote(name="x" * 200_000)]}
@@ -201,4 +201,4 @@ async def test_only_the_spans_that_fit_are_held_after_the_call(subgraphs: Any, c
     )
     assert retained < 512 * 1024, retained  # the parsed junk alone is megabytes
     (spans,) = held
-    assert len(spans()) == 3
+    assert len(spans) == 3
