@@ -47,6 +47,8 @@ from resolvers.arguments import public_period
 from resolvers.context import RequestContext, Services
 
 __all__ = [
+    "GRAPHQL_RESPONSE",
+    "LEGACY_JSON",
     "AddressThrottle",
     "BearerAuth",
     "BodyLimit",
@@ -54,8 +56,11 @@ __all__ = [
     "RateLimit",
     "ThrottleLog",
     "health_routes",
+    "is_request_error",
     "json_error",
+    "negotiate",
     "publication_routes",
+    "request_error_status",
 ]
 
 log = logging.getLogger("welfare_hub")
@@ -66,6 +71,7 @@ CALLER = "welfare_hub.caller"
 #: for the rate limit to price the outcome once the response is sent.
 REQUEST_CONTEXT = "welfare_hub.request_context"
 OUTCOME_REFUSALS = "welfare_hub.outcome_refusals"
+_REQUEST_ERROR = "welfare_hub.request_error"
 
 
 class OrjsonResponse(JSONResponse):
@@ -81,9 +87,77 @@ def json_error(
     message: str,
     headers: Mapping[str, str] | None = None,
     extensions: Mapping[str, object] | None = None,
+    *,
+    media_type: str = "application/json",
 ) -> JSONResponse:
     body = {"errors": [{"message": message, "extensions": {"code": code, **(extensions or {})}}]}
-    return OrjsonResponse(body, status, headers=headers)
+    return OrjsonResponse(body, status, headers=headers, media_type=media_type)
+
+
+# -- GraphQL over HTTP: the media types ------------------------------------------------------------------
+
+#: The GraphQL-over-HTTP media types a response can have: the specification's own, and the legacy one.
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+LEGACY_JSON = "application/json"
+
+
+def _accepted(accept: str) -> list[tuple[str, float]]:
+    ranges = []
+    for part in accept.split(","):
+        kind, *params = (p.strip() for p in part.split(";"))
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if kind:
+            ranges.append((kind.lower(), q))
+    return ranges
+
+
+def request_error_status(result: Any) -> int:
+    """A request error's status for a client of ``application/graphql-response+json``: 400 for what the
+    request was (a document, variables or a purpose refused), 503 when the hub could not decide now (a
+    store it must write or read first was unavailable: it failed closed), 500 for the hub's own fault."""
+    found = {str((e.extensions or {}).get("code", "")) for e in getattr(result, "errors", None) or []}
+    if "INTERNAL_SERVER_ERROR" in found:
+        return 500
+    if any(c.endswith("_UNAVAILABLE") or c.endswith("_TIMEOUT") for c in found):
+        return 503
+    return 400
+
+
+def negotiate(accept: str | None) -> str | None:
+    """The response's media type for a request's ``Accept`` header, or None when it accepts neither.
+
+    ``application/graphql-response+json`` when the client names it (and does not prefer JSON); otherwise
+    ``application/json`` (what a client that sends no ``Accept``, or only wildcards, has always had: the
+    specification's rule for legacy clients)."""
+    if accept is None or not accept.strip():
+        return LEGACY_JSON
+    ranges = _accepted(accept)
+    explicit = dict(ranges)
+    q_response = explicit.get(GRAPHQL_RESPONSE, 0.0)
+    q_json = max(
+        (q for kind, q in ranges if kind in (LEGACY_JSON, "application/*", "*/*")),
+        default=0.0,
+    )
+    if q_response > 0 and q_response >= q_json:
+        return GRAPHQL_RESPONSE
+    if q_json > 0:
+        return LEGACY_JSON
+    return None
+
+
+def is_request_error(result: Any) -> bool:
+    """Whether an execution result is a request error: refused before execution began (a document that does
+    not parse or validate, variables that do not coerce, a purpose refused up front), so that no ``data``
+    entry belongs in it. A field error has a path; a request error's errors have none."""
+    errors = getattr(result, "errors", None) or []
+    return bool(errors) and getattr(result, "data", None) is None and all(e.path is None for e in errors)
 
 
 def too_many_requests(limit: str, wait: int) -> JSONResponse:
@@ -443,22 +517,60 @@ class GraphQLView(GraphQL[RequestContext, None]):
         # The outcome, for the rate limit to price after the response: how many of its errors are refusals
         # or not-found answers (each aliased lookup that named no one is priced, not the request once).
         request.scope[OUTCOME_REFUSALS] = refusals_in(result)
-        return await super().process_result(request, result)
+        processed = await super().process_result(request, result)
+        if is_request_error(result):
+            # No execution, so no data entry (GraphQL's response format), and a 4xx where the client asked
+            # for the specification's media type.
+            processed.pop("data", None)
+            request.scope[_REQUEST_ERROR] = request_error_status(result)
+        return processed
 
     async def endpoint(self, request: Request) -> Response:
+        media = negotiate(request.headers.get("accept"))
+        if request.method == "GET" and "query" in request.query_params:
+            # A query's variables in a URL, a NINO among them, land in proxy and server logs: only POST runs
+            # one (a GET without a query is the GraphiQL page, in development).
+            return json_error(
+                405,
+                "METHOD_NOT_ALLOWED",
+                "a GraphQL request is POSTed",
+                {"Allow": "POST"},
+                media_type=media or LEGACY_JSON,
+            )
+        if request.method == "POST":
+            if media is None:
+                return json_error(
+                    406,
+                    "NOT_ACCEPTABLE",
+                    f"a GraphQL response is {GRAPHQL_RESPONSE} or {LEGACY_JSON}: the Accept header names neither",
+                )
+            content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+            if content_type != LEGACY_JSON:
+                return json_error(
+                    415,
+                    "UNSUPPORTED_MEDIA_TYPE",
+                    f"a GraphQL request is POSTed as {LEGACY_JSON}",
+                    {"Accept-Post": LEGACY_JSON},
+                    media_type=media,
+                )
+        media = media or LEGACY_JSON
         try:
             response: Response = await self.run(request)
         except HTTPException as e:
             # strawberry's reasons can quote the request (an unknown operation name): never echo input.
-            return json_error(e.status_code, "BAD_REQUEST", sanitise_message(e.reason))
+            return json_error(e.status_code, "BAD_REQUEST", sanitise_message(e.reason), media_type=media)
         except ClientDisconnect:
             # Gone before its body arrived: nothing was run, and no one is there to read an answer. Not the
             # server's error (uvicorn would log a traceback and count a 500 for a client's hang-up).
-            return json_error(400, "BAD_REQUEST", "the request body did not arrive")
+            return json_error(400, "BAD_REQUEST", "the request body did not arrive", media_type=media)
         finally:
             context = request.scope.get(REQUEST_CONTEXT)
             if context is not None:
                 context.finish()
+        if request.method == "POST":
+            response.headers["content-type"] = f"{media}; charset=utf-8"
+            if media == GRAPHQL_RESPONSE and (status := request.scope.get(_REQUEST_ERROR)):
+                response.status_code = status
         return response
 
 

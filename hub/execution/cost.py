@@ -29,7 +29,7 @@ from graphql import (
     SelectionSetNode,
 )
 
-__all__ = ["Cost", "Limits", "document_cost", "over_limits"]
+__all__ = ["Cost", "Limits", "document_cost", "over_limits", "too_many_tokens"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,3 +136,9 @@ def _breaches(costs: Iterable[tuple[str | None, Cost]], limits: Limits) -> Itera
             yield _error(f"{label} has more than {limits.max_aliases} aliases", "aliases")
         if cost.fields > limits.max_fields:
             yield _error(f"{label} would resolve over {limits.max_fields} fields", "fields")
+
+
+def too_many_tokens(message: str) -> bool:
+    """Whether a parser error is the token limit (graphql-core raises it as a syntax error): a cost limit,
+    answered as the other limits are, not a document that is not GraphQL."""
+    return message.startswith("Syntax Error: Document contains more than") and "tokens" in message

@@ -28,6 +28,7 @@ from graphql import (
 from graphql import (
     FragmentDefinitionNode,
     GraphQLError,
+    GraphQLSyntaxError,
     OperationDefinitionNode,
     OperationType,
 )
@@ -54,6 +55,7 @@ from hub.errors import (
     UnknownPurpose,
 )
 from hub.execution import record as audit
+from hub.execution.cost import too_many_tokens
 from hub.execution.redaction import sanitise_message
 from hub.execution.walk import argument_of, field_coordinates, purpose_of, root_fields
 from linkage import check_nino, subject_hash
@@ -212,8 +214,11 @@ class PurposeGuard(SchemaExtension):
                 raise refusal
             try:
                 yield
-            except GraphQLError:
-                await self._audit_unexecuted(ctx, ["GRAPHQL_VALIDATION_FAILED"])
+            except GraphQLError as e:
+                # Not GraphQL at all, as the caller is told (the token limit is a cost limit, though the parser
+                # raises it).
+                parse = isinstance(e, GraphQLSyntaxError) and not too_many_tokens(e.message)
+                await self._audit_unexecuted(ctx, ["GRAPHQL_PARSE_FAILED" if parse else "GRAPHQL_VALIDATION_FAILED"])
                 raise
             if not ctx.audited:
                 await self._audit_unexecuted(ctx, None)

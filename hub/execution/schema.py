@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 import strawberry
-from graphql import FieldNode, GraphQLError
+from graphql import FieldNode, GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import MaxTokensLimiter, ParserCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
@@ -22,7 +22,7 @@ from hub.access.policy import Register, load_register
 from hub.config import Settings
 from hub.errors import HubError
 from hub.execution.budget import LoopBudget
-from hub.execution.cost import Limits
+from hub.execution.cost import Limits, too_many_tokens
 from hub.execution.guard import PurposeGuard
 from hub.execution.redaction import request_inputs, sanitise_message, without_suggestions
 from hub.execution.validation import BoundedValidation
@@ -69,6 +69,10 @@ class HubSchema(strawberry.Schema):
             if code is None:
                 if "'Purpose'" in error.message and "enum" in error.message:
                     code = "UNKNOWN_PURPOSE"
+                elif too_many_tokens(error.message):
+                    code = "GRAPHQL_VALIDATION_FAILED"  # a cost limit, as the others are, not a malformed document
+                elif isinstance(error, GraphQLSyntaxError) or error.message.startswith("Syntax Error"):
+                    code = "GRAPHQL_PARSE_FAILED"  # the document is not GraphQL at all: not a validation failure
                 elif error.message.startswith("Variable"):
                     code = "BAD_USER_INPUT"
                 else:

@@ -50,7 +50,7 @@ async def test_no_consent_no_data_and_no_source_read(
     queries.reset()
     body = (await gql(client, adviser, LOOKUP, {"n": P.PIP_LOW})).json()
     assert codes(body) == ["CONSENT_REQUIRED"]
-    assert body["data"] is None
+    assert "data" not in body  # refused before execution: a request error
     assert queries.total == 0
 
 
@@ -170,7 +170,7 @@ async def test_consent_recorded_by_one_organisation_lets_no_other_read(
     assert "errors" not in (await gql(client, adviser, LOOKUP, {"n": P.EXTRA[3]})).json()
     body = (await gql(client, other, LOOKUP, {"n": P.EXTRA[3]})).json()
     assert codes(body) == ["CONSENT_REQUIRED"]
-    assert body["data"] is None
+    assert "data" not in body  # refused before execution: a request error
 
 
 async def test_recording_consent_needs_a_legitimate_relationship(

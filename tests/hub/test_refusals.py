@@ -135,7 +135,7 @@ async def test_purpose_not_granted(
     queries.reset()
     body = (await gql(client, token(org_type, *granted, org="not-granted"), BLUE_BADGE, {"nino": P.BADGE_DLA})).json()
     assert codes(body) == ["PURPOSE_NOT_GRANTED"]
-    assert body["data"] is None
+    assert "data" not in body  # refused before execution: a request error
     assert queries.total == 0
     row = await admin["hub"].fetchrow(
         "SELECT decision, reason_codes, fields_released FROM hub.audit_event WHERE caller_org = 'not-granted' ORDER BY event_id DESC LIMIT 1"
@@ -183,7 +183,7 @@ async def test_fields_outside_the_purpose_refuse_the_whole_operation(
     q = "query($n: String!) " + selection
     body = (await gql(client, token("council_blue_badge", "BLUE_BADGE"), q, {"n": P.BADGE_DLA})).json()
     assert codes(body) == ["PURPOSE_FORBIDS_FIELD"]
-    assert body["data"] is None
+    assert "data" not in body  # refused before execution: a request error
     assert queries.total == 0, "the purpose check must come before any source is read"
 
 
@@ -224,7 +224,7 @@ async def test_consent_purpose_refused_without_consent(client: httpx.AsyncClient
             "GRAPHQL_VALIDATION_FAILED",
         ),
         ("{ " + " ".join(f"a{i}: __typename" for i in range(40)) + " }", "GRAPHQL_VALIDATION_FAILED"),
-        ('{ person(nino: "JK102030A", purpose: BLUE_BADGE) { subjectId ', "GRAPHQL_VALIDATION_FAILED"),
+        ('{ person(nino: "JK102030A", purpose: BLUE_BADGE) { subjectId ', "GRAPHQL_PARSE_FAILED"),
         ('{ person(nino: "JK102030A", purpose: BLUE_BADGE) { dwp { nope } } }', "GRAPHQL_VALIDATION_FAILED"),
         ("mutation { person }", "GRAPHQL_VALIDATION_FAILED"),
     ],
@@ -285,11 +285,12 @@ async def test_refused_documents_are_audited_too(
     assert [dict(r) for r in rows] == [
         {
             "decision": "refused",
-            "reason_codes": ["GRAPHQL_VALIDATION_FAILED"],
+            "reason_codes": [code],
             "fields_released": [],
             "sources_read": [],
         }
-    ] * 2
+        for code in ("GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED")
+    ]
 
 
 @pytest.mark.parametrize(
