@@ -94,8 +94,10 @@ def from_request(ctx: RequestContext, ec: ExecutionContext, result: Any) -> Audi
 
 
 def annotate(record: AuditRecord, operation: Span | None = None) -> None:
-    """The operation span (the current one by default) carries what the audit record says, in pseudonymous
-    form only."""
+    """The operation span (the current one by default) carries what the audit record says of the request,
+    never whom it was about: a tracing backend is another recipient, and the hub-wide keyed hashes would
+    let it join one person's requests across callers and purposes. It gets how many subjects there were;
+    the audit record (``request_id``, and the trace id it holds) says who."""
     operation = operation or trace.get_current_span()
     operation.update_name(record.operation_type or "graphql")
     attributes: dict[str, Any] = {
@@ -107,7 +109,7 @@ def annotate(record: AuditRecord, operation: Span | None = None) -> None:
         f"{NS}.fields_released": list(record.fields_released),
         f"{NS}.sources_read": list(record.sources_read),
         f"{NS}.reason_codes": list(record.reason_codes),
-        f"{NS}.subjects": list(record.subject_hashes),  # keyed hashes: no one without the hub's key can reverse them
+        f"{NS}.subject_count": len(record.subject_hashes),
     }
     if record.operation_name:
         attributes["graphql.operation.name"] = record.operation_name
