@@ -18,6 +18,7 @@ here, in the hub's own store. This module knows them only as the :class:`Inbox` 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -290,7 +291,7 @@ class Dispatcher:
         *,
         timeout: float = 2.0,
         batch: int = 200,
-        lease_seconds: float = 30.0,
+        lease_seconds: float | None = None,
         backoff_base: float = 0.5,
         backoff_cap: float = 60.0,
     ) -> None:
@@ -298,7 +299,11 @@ class Dispatcher:
         self.targets = targets
         self.timeout = timeout
         self.batch = batch
-        self.lease_seconds = lease_seconds
+        # A round is the claim, then for every target at once its inbox write and the record of it, each
+        # bounded by ``timeout``: a lease a little longer than that. One that outlives its dispatcher costs
+        # a repeat, which lands once, so a round lost half-way (a claim whose answer timed out) is due
+        # again within seconds rather than after a fixed half-minute.
+        self.lease_seconds = 4 * timeout if lease_seconds is None else lease_seconds
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
 
@@ -314,10 +319,9 @@ class Dispatcher:
         by_target: dict[str, list[asyncpg.Record]] = {}
         for row in claimed:
             by_target.setdefault(row["target"], []).append(row)
-        delivered = 0
-        for target, rows in by_target.items():
-            delivered += await self._deliver(target, rows)
-        return delivered
+        # The targets at once: one slow or down target neither delays the others nor outlasts the lease.
+        delivered = await asyncio.gather(*(self._deliver(target, rows) for target, rows in by_target.items()))
+        return sum(delivered)
 
     async def write_inbox(self, target: str, rows: Sequence[asyncpg.Record]) -> Mapping[str, str]:
         """Hand claimed deliveries to the target's inbox (a repeat lands once); the councils of HB claims
@@ -331,18 +335,28 @@ class Dispatcher:
         except (*_UNAVAILABLE, KeyError) as e:
             code = e.extensions["code"] if isinstance(e, HubError) else type(e).__name__
             log.warning("delivery to %s failed (%d items): %s", target, len(rows), code)
-            await self._retry_later(rows, str(code))
+            with contextlib.suppress(*_UNAVAILABLE):  # else the lease runs out: due again all the same
+                await self._retry_later(rows, str(code))
             return 0
-        async with asyncio.timeout(self.timeout):
-            await self.hub.executemany(
-                "UPDATE hub.outbox SET status = 'delivered', delivered_at = clock_timestamp(), lease_until = NULL, "
-                "last_error = NULL, council_code = coalesce(council_code, $2) WHERE delivery_id = $1",
-                [(r["delivery_id"], councils.get(r["target_ref"])) for r in rows],
-            )
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self.hub.executemany(
+                    "UPDATE hub.outbox SET status = 'delivered', delivered_at = clock_timestamp(), "
+                    "lease_until = NULL, last_error = NULL, council_code = coalesce(council_code, $2) "
+                    "WHERE delivery_id = $1",
+                    [(r["delivery_id"], councils.get(r["target_ref"])) for r in rows],
+                )
+        except _UNAVAILABLE as e:
+            # Delivered but not recorded: due again at once (the repeat lands once) rather than when the
+            # lease runs out; if the hub's store is still not answering, the lease is the fallback.
+            log.warning("recording delivery to %s failed (%d items): %s", target, len(rows), type(e).__name__)
+            with contextlib.suppress(*_UNAVAILABLE):
+                await self._retry_later(rows, "NOT_RECORDED", at_once=True)
+            return 0
         return len(rows)
 
-    async def _retry_later(self, rows: Sequence[asyncpg.Record], code: str) -> None:
-        with_delay = [(r["delivery_id"], self.backoff(r["attempts"])) for r in rows]
+    async def _retry_later(self, rows: Sequence[asyncpg.Record], code: str, *, at_once: bool = False) -> None:
+        with_delay = [(r["delivery_id"], 0.0 if at_once else self.backoff(r["attempts"])) for r in rows]
         async with asyncio.timeout(self.timeout):
             await self.hub.executemany(
                 "UPDATE hub.outbox SET lease_until = NULL, last_error = $3, "

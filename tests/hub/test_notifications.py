@@ -317,6 +317,76 @@ async def test_a_dispatcher_killed_after_delivering_but_before_recording_it_deli
     assert (len(inbox["dwp"]), len(inbox["hb"])) == (1, 1)  # the repeat landed on the first: one effect
 
 
+class _HeldWhileRecording:
+    """A real inbox whose delivery of one notification ends with that notification's outbox rows locked by
+    another transaction for ``hold`` seconds: the dispatcher's record of the delivery waits past its bound."""
+
+    def __init__(self, inbox: Any, hub: asyncpg.Pool, nid: uuid.UUID, hold: float) -> None:
+        self.inbox, self.hub, self.nid, self.hold = inbox, hub, nid, hold
+        self.calls = 0
+        self.holding: asyncio.Task[None] | None = None
+
+    async def deliver(self, changes: Any) -> Any:
+        councils = await self.inbox.deliver(changes)
+        if any(c.notification_id == self.nid for c in changes) and self.holding is None:
+            self.calls += 1
+            locked = asyncio.Event()
+            self.holding = asyncio.create_task(self._hold(locked))
+            await locked.wait()
+        elif any(c.notification_id == self.nid for c in changes):
+            self.calls += 1
+        return councils
+
+    async def _hold(self, locked: asyncio.Event) -> None:
+        async with self.hub.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT 1 FROM hub.outbox WHERE notification_id = $1 FOR UPDATE", self.nid)
+            locked.set()
+            await asyncio.sleep(self.hold)
+
+
+async def test_a_delivery_whose_record_timed_out_is_due_again_at_once_and_lands_once(
+    own: Settings, client: httpx.AsyncClient, token: Any, admin: dict[str, asyncpg.Connection]
+) -> None:
+    # Before, a round that failed after its claim left the deliveries leased for half a minute whatever
+    # the cause; a hub store slow for a moment held a change back that long (seen in CI).
+    t = token("council_social_care", "CHANGE_NOTIFICATION", org="care-slow-record")
+    sent = (await _notify(client, t, _key(), kind="CARE_HOME_ADMISSION"))["data"]["notifyChange"]
+    nid = uuid.UUID(sent["notificationId"])
+    hub = await asyncpg.create_pool(own.service_url("hub"), min_size=1, max_size=4)
+    pools = {
+        "dwp": await asyncpg.create_pool(own.service_url("src_dwp"), min_size=1, max_size=2),
+        "hb": await asyncpg.create_pool(own.service_url("src_hb"), min_size=1, max_size=2),
+    }
+    dwp = _HeldWhileRecording(DwpSource(pools["dwp"], timeout=5), hub, nid, hold=1.5)
+    targets = {"dwp": dwp, "hb": HousingBenefitSource(pools["hb"], timeout=5)}
+    try:
+        dispatcher = Dispatcher(hub, targets, timeout=1.0)
+        assert dispatcher.lease_seconds == 4.0  # a round's bounds, not a fixed half-minute
+        await dispatcher.run_once()  # the record of the DWP delivery times out; HB's is recorded
+        assert dwp.holding is not None
+        await dwp.holding
+        row = await hub.fetchrow(
+            "SELECT status, attempts, last_error, lease_until, next_attempt_at <= clock_timestamp() AS due "
+            "FROM hub.outbox WHERE notification_id = $1 AND target = 'dwp'",
+            nid,
+        )
+        assert dict(row) == {
+            "status": "pending",
+            "attempts": 1,
+            "last_error": "NOT_RECORDED",
+            "lease_until": None,
+            "due": True,
+        }
+        assert await _mine(hub, nid, "delivered") == 1  # HB's, in the same round
+        await dispatcher.run_once()
+        assert await _mine(hub, nid, "delivered") == 2
+        assert dwp.calls == 2
+    finally:
+        await asyncio.gather(hub.close(), *(p.close() for p in pools.values()))
+    inbox = await _inbox(admin, str(nid))
+    assert (len(inbox["dwp"]), len(inbox["hb"])) == (1, 1)  # delivered twice, landed once
+
+
 async def _mine(hub: asyncpg.Pool, nid: uuid.UUID, status: str) -> int:
     value: int = await hub.fetchval(
         "SELECT count(*) FROM hub.outbox WHERE notification_id = $1 AND status = $2", nid, status
