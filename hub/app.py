@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from hub import metrics
 from hub.access.caller import Caller
 from hub.access.keys import load_key_ring
 from hub.access.policy import Register
@@ -53,6 +54,7 @@ from hub.http import (
     health_routes,
     publication_routes,
 )
+from hub.metrics import RequestMetrics
 from hub.ops.issuer import IssuerKey
 from hub.records.complaints import ComplaintStore
 from hub.records.consent import ConsentStore
@@ -67,7 +69,7 @@ from hub.roles import roles_for
 from hub.types import SOURCE_STORES, StoreName
 from linkage import FSModel, KeyRing, user_hash
 from resolvers.context import Services
-from resolvers.source_spans import source_span, subgraph_span
+from resolvers.source_spans import source_span_for, subgraph_span
 from resolvers.sources import DwpSource, HousingBenefitSource, SocialCareSource, Sources
 from resolvers.sources.assertion import AssertionSigner
 from resolvers.sources.base import SOURCE_NAMES
@@ -145,16 +147,21 @@ def _sources(settings: Settings, pools: Mapping[StoreName, asyncpg.Pool], key: I
             remote_spans=tracing.keep_remote_spans,
         )
 
-    def direct(store: StoreName, adapter: Any) -> Any:
+    def direct(name: str, store: StoreName, adapter: Any) -> Any:
         return adapter(
-            pools[store], timeout=settings.source_timeout, namespace=settings.database_name(store), db_span=source_span
+            pools[store],
+            timeout=settings.source_timeout,
+            namespace=settings.database_name(store),
+            db_span=source_span_for(name),
         )
 
     urls = settings.subgraph_urls
     return Sources(
-        dwp=remote("dwp") if "dwp" in urls else direct("src_dwp", DwpSource),
-        hb=remote("hb") if "hb" in urls else direct("src_hb", HousingBenefitSource),
-        social_care=remote("social_care") if "social_care" in urls else direct("src_social_care", SocialCareSource),
+        dwp=remote("dwp") if "dwp" in urls else direct("dwp", "src_dwp", DwpSource),
+        hb=remote("hb") if "hb" in urls else direct("hb", "src_hb", HousingBenefitSource),
+        social_care=remote("social_care")
+        if "social_care" in urls
+        else direct("social_care", "src_social_care", SocialCareSource),
     )
 
 
@@ -218,6 +225,12 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
     audit_keys = AuditKeys.load(audit_keys_path)
     assertion_key = _assertion_key(settings)
     tracing.configure(settings.otel)
+    try:
+        metrics.configure(
+            settings.otel, prometheus=(settings.metrics_host, settings.metrics_port) if settings.metrics_port else None
+        )
+    except OSError as e:
+        raise ConfigError([f"WELFARE_HUB_METRICS_PORT {settings.metrics_port}: cannot listen ({e.strerror})"]) from None
     span_store = SpanStore() if settings.trace_retention_days > 0 else None
     schema = build_schema(settings)
     verifier = TokenVerifier.from_source(
@@ -248,10 +261,14 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
         buckets = await create_store_pool(settings.service_url("hub"), max_size=min(4, settings.pool_size))
         limiter.store = PgBuckets(buckets, timeout=settings.rate_limit_timeout)
         roles = roles_for(settings, services, state.pools, audit_keys=audit_keys, span_store=span_store)
+        unwatch = metrics.watch_pools(
+            {str(name): pool for name, pool in state.pools.items()} | {"rate_limits": buckets}
+        )
         roles.start()
         try:
             yield
         finally:
+            unwatch()
             await services.audit.aclose()  # the records already taken are stored before the last checkpoint
             await roles.stop()
             limiter.store = None
@@ -360,5 +377,6 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
         throttle=address_throttle,
     )
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    app.add_middleware(TraceMiddleware, store=span_store)  # outermost: a refused body is traced too
+    app.add_middleware(TraceMiddleware, store=span_store)  # a refused body is traced too
+    app.add_middleware(RequestMetrics)  # outermost: every request's duration, to the end of its answer
     return app

@@ -119,6 +119,10 @@ class Settings:
     #: Connections each store's pool may open, per process: processes x workers x pools must fit the server's
     #: max_connections (PostgreSQL's default is 100), so scaling out lowers it.
     pool_size: int = 10
+    #: Prometheus text at /metrics on a port of its own (never the API's); 0 serves none. One process's
+    #: metrics: with several workers, use OTLP (OTEL_METRICS_EXPORTER) or one worker a pod.
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
     #: The standard OpenTelemetry variables (OTEL_*), as given: hub.audit.tracing reads what to export, and where.
     otel: Mapping[str, str] = field(default_factory=dict)
 
@@ -283,8 +287,14 @@ class Settings:
             port=int(number("WELFARE_HUB_PORT", cls.port, integer=True, minimum=0, maximum=65535)),
             workers=int(number("WELFARE_HUB_WORKERS", cls.workers, integer=True, minimum=1, maximum=64)),
             pool_size=int(number("WELFARE_HUB_POOL_SIZE", cls.pool_size, integer=True, minimum=1, maximum=200)),
+            metrics_port=int(number("WELFARE_HUB_METRICS_PORT", cls.metrics_port, integer=True, maximum=65535)),
+            metrics_host=text("WELFARE_HUB_METRICS_HOST", cls.metrics_host),
             otel={k: v for k, v in env.items() if k.startswith("OTEL_")},
         )
+        if settings.metrics_port and settings.metrics_port == settings.port:
+            problems.append(
+                "WELFARE_HUB_METRICS_PORT must not be the API's port (WELFARE_HUB_PORT): metrics are the operator's"
+            )
         if settings.production:
             problems += settings.production_problems()
         if problems:

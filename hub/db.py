@@ -31,7 +31,7 @@ from asyncpg.pool import PoolAcquireContext
 
 from hub.errors import HubError, HubStoreUnavailable
 
-__all__ = ["UNAVAILABLE", "create_store_pool", "hub_records", "unavailable_as"]
+__all__ = ["UNAVAILABLE", "Failing", "create_store_pool", "hub_records", "unavailable_as"]
 
 log = logging.getLogger("welfare_hub.stores")
 
@@ -202,3 +202,28 @@ async def create_store_pool(
     pool.acquire_timeout = acquire_timeout
     await pool  # min_size=0: opens nothing yet
     return pool
+
+
+class Failing:
+    """A background loop's failures, told once: when they start, when what fails changes, and when they end
+    (not every round, which for a store down an hour was thousands of lines). While they last, the loop's
+    :attr:`wait` doubles from ``every`` up to ``cap`` (or ``every``, when that is longer)."""
+
+    def __init__(self, what: str, every: float, *, cap: float = 60.0, log: logging.Logger) -> None:
+        self.what, self.every, self.cap, self.log = what, every, max(cap, every), log
+        self.wait = every
+        self.failure: str | None = None
+
+    def failed(self, e: BaseException) -> None:
+        failure = str(e.extensions["code"]) if isinstance(e, HubError) else type(e).__name__
+        if failure != self.failure:
+            self.log.warning(
+                "%s failed: %s (retrying, with backoff; logged again when this changes)", self.what, failure
+            )
+        self.failure = failure
+        self.wait = min(self.cap, self.wait * 2)
+
+    def succeeded(self) -> None:
+        if self.failure is not None:
+            self.log.warning("%s recovered after %s", self.what, self.failure)
+        self.failure, self.wait = None, self.every

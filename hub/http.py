@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
@@ -41,6 +42,7 @@ from hub.errors import AuthError, BadUserInput, HubError, RateLimited
 from hub.execution.record import reasons_of
 from hub.execution.redaction import sanitise_message
 from hub.execution.schema import HubSchema
+from hub.metrics import RATE_LIMITED
 from hub.records.ratelimits import RateLimiter
 from hub.types import StoreName
 from resolvers.arguments import public_period
@@ -162,9 +164,15 @@ def is_request_error(result: Any) -> bool:
 
 def too_many_requests(limit: str, wait: int) -> JSONResponse:
     """429, with the wait in whole seconds (rounded up) in ``Retry-After`` and in the error's extensions."""
+    RATE_LIMITED.add(1, _limited(limit))
     error = RateLimited(limit, wait)
     code = str(error.extensions.pop("code"))
     return json_error(429, code, error.message, {"Retry-After": str(wait)}, error.extensions)
+
+
+@functools.lru_cache(maxsize=64)
+def _limited(limit: str) -> dict[str, str]:
+    return {"welfare_hub.rate_limit.limit": limit}
 
 
 def client_address(scope: Scope) -> str:

@@ -19,6 +19,7 @@ import asyncpg
 
 from hub.audit.checkpoints import AuditKeys, write_checkpoint
 from hub.config import Settings
+from hub.db import Failing
 from hub.records import ratelimits, spans
 from hub.records.notifications import CorrectionNotices, Dispatcher, Inbox
 from hub.records.spans import SpanStore
@@ -34,6 +35,8 @@ Job = Callable[[], Awaitable[object]]
 
 #: How often a pod looks whether enough records were appended to sign the head: two index reads.
 COUNT_CHECK_SECONDS = 1.0
+#: How often the outbox's backlog and oldest waiting delivery are measured (welfare_hub.outbox.*).
+OUTBOX_MEASURE_SECONDS = 15.0
 
 
 @dataclass(frozen=True)
@@ -45,13 +48,16 @@ class Role:
 
 
 async def _every(role: Role) -> None:
+    failing = Failing(role.what, role.every, log=log)
     while True:
-        await asyncio.sleep(role.every)
+        await asyncio.sleep(failing.wait)
         try:
             async with asyncio.timeout(role.limit):
                 await role.job()
         except Exception as e:
-            log.warning("%s failed: %s", role.what, type(e).__name__)
+            failing.failed(e)
+        else:
+            failing.succeeded()
 
 
 @dataclass
@@ -143,6 +149,7 @@ def roles_for(
             "org": CorrectionNotices(hub_pool, timeout=settings.source_timeout),
         }
         dispatcher = Dispatcher(hub_pool, targets, timeout=settings.source_timeout)
+        roles.append(Role(OUTBOX_MEASURE_SECONDS, dispatcher.measure, "measuring the outbox", background))
     return Roles(
         roles=roles,
         on_stop=[store_spans, checkpoint],

@@ -20,6 +20,7 @@ from uvicorn.supervisors import Multiprocess
 
 from hub.app import create_app
 from hub.config import Settings
+from hub.errors import ConfigError
 from hub.runtime import settle_heap
 
 __all__ = ["serve", "serve_workers", "server_config"]
@@ -35,6 +36,14 @@ def serve_workers(settings: Settings, *, logging_setup: Callable[[], None]) -> N
     """``settings.workers`` processes on one socket, bound here; uvicorn's supervisor restarts a worker that
     dies and, on SIGTERM or Ctrl-C, stops each (each drains its requests and its audit writer).
     ``logging_setup`` (picklable: a module's function) runs first in each worker, which starts with none."""
+    if settings.metrics_port:
+        # Each worker would answer for itself on the one port, a scrape seeing one at random.
+        raise ConfigError(
+            [
+                "WELFARE_HUB_METRICS_PORT serves one process's metrics: with several workers, export them by "
+                "OTLP (OTEL_METRICS_EXPORTER=otlp) or run one worker a pod"
+            ]
+        )
     # Each worker is spawned, not forked: it builds its app from the settings (pickled across) in its own
     # process, so no pool, task or lock is shared by accident.
     app = functools.partial(_worker_app, settings, logging_setup)

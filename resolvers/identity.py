@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import re
 
 from hub.audit.tracing import NS, span
 from hub.errors import BadUserInput, LinkageUnavailable
+from hub.metrics import LINK_DECISIONS
 from hub.records.links import IndexedPerson
 from hub.types import TIERS
 from linkage import Band, Demographics, NormalisedNino
@@ -101,9 +103,16 @@ async def indexed_person(ctx: RequestContext, nino: NormalisedNino) -> IndexedPe
     than the last build: the sources' own NINOs then decide)."""
     with span("welfare_hub.link", attributes={f"{NS}.link.method": "nino"}) as link:
         indexed = await ctx.index_loader().load(nino)
-        link.set_attribute(f"{NS}.link.method", "link_index" if indexed is not None else "nino")
-        link.set_attribute(f"{NS}.link.band", "link" if indexed is not None else "source_nino")
+        method, band = ("link_index", "link") if indexed is not None else ("nino", "source_nino")
+        link.set_attribute(f"{NS}.link.method", method)
+        link.set_attribute(f"{NS}.link.band", band)
+    LINK_DECISIONS.add(1, _decided(method, band))
     return indexed
+
+
+@functools.lru_cache(maxsize=64)
+def _decided(method: str, band: str) -> dict[str, str]:
+    return {f"{NS}.link.method": method, f"{NS}.link.band": band}
 
 
 async def match_demographics(ctx: RequestContext, query: Demographics) -> tuple[Decision, NormalisedNino | None]:
@@ -130,6 +139,7 @@ async def match_demographics(ctx: RequestContext, query: Demographics) -> tuple[
         )
         if decision.chosen is not None:
             link.set_attribute(f"{NS}.link.probability", decision.chosen.probability)
+    LINK_DECISIONS.add(1, _decided("probabilistic", decision.band.value))
     ctx.link_method = "probabilistic"
     ctx.model_version = identity.model.version
     if decision.chosen is not None:

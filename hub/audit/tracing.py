@@ -49,6 +49,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub.access.freetext import has_nino
 from hub.audit.recorder import Provider, Recording, current_recording
+from hub.metrics import ROUTES
 from hub.records.spans import SpanRecord, SpanStore
 from hub.types import RemoteSpan
 
@@ -316,7 +317,7 @@ class TraceMiddleware:
         callers = trace.get_current_span(_PROPAGATOR.extract(carrier=carrier)).get_span_context()
         links = [Link(callers, {f"{NS}.link": "caller"})] if callers.is_valid else []
         method, path = scope.get("method", "GET"), scope.get("path", "")
-        route = path if path in _ROUTES else "other"  # never an arbitrary path: it could carry anything
+        route = path if path in ROUTES else "other"  # never an arbitrary path: it could carry anything
         token = otel_context.attach(otel_context.Context())  # a root: no ambient or caller parent
         kept = _current_store.set(self.store)
         try:
@@ -349,17 +350,3 @@ class TraceMiddleware:
         finally:
             _current_store.reset(kept)
             otel_context.detach(token)
-
-
-_ROUTES = frozenset(
-    {
-        "/graphql",
-        "/healthz",
-        "/readyz",
-        "/audit/keys",
-        "/.well-known/jwks.json",
-        "/audit/console",
-        "/audit/console/login",
-        "/transparency",
-    }
-)

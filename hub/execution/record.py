@@ -7,6 +7,8 @@ response leaves, and the operation span carries the same facts, in pseudonymous 
 
 from __future__ import annotations
 
+import functools
+import time
 import uuid
 from typing import Any
 
@@ -18,6 +20,7 @@ from hub.audit.chain import Appended, AuditRecord, AuditSink
 from hub.audit.tracing import NS, current_trace_id, span
 from hub.errors import HubError
 from hub.execution.redaction import safe_operation_name
+from hub.metrics import AUDIT_APPEND, REFUSALS, elapsed
 from resolvers.context import RequestContext
 
 __all__ = ["decision_of", "from_request", "refused_token", "write"]
@@ -123,10 +126,34 @@ def annotate(record: AuditRecord, operation: Span | None = None) -> None:
 
 
 async def write(sink: AuditSink, record: AuditRecord) -> Appended:
-    """Append ``record`` (traced): where the chain put it, from which the caller's receipt is signed. Raises
-    if the store does not take it, and the caller then releases nothing."""
-    with span("welfare_hub.audit", attributes={f"{NS}.decision": record.decision}):
-        return await sink.write(record)
+    """Append ``record`` (traced and measured): where the chain put it, from which the caller's receipt is
+    signed. Raises if the store does not take it, and the caller then releases nothing. A refusal is
+    counted by its reason codes once stored."""
+    started = time.perf_counter()
+    error: str | None = None
+    try:
+        with span("welfare_hub.audit", attributes={f"{NS}.decision": record.decision}):
+            appended = await sink.write(record)
+    except BaseException as e:
+        error = str(e.extensions["code"]) if isinstance(e, HubError) else type(e).__name__
+        raise
+    finally:
+        AUDIT_APPEND.record(elapsed(started), _appended(record.decision, error))
+    if record.decision == "refused":
+        purpose = record.purpose or "none"
+        for code in record.reason_codes:
+            REFUSALS.add(1, _refused(code, purpose))
+    return appended
+
+
+@functools.lru_cache(maxsize=256)
+def _appended(decision: str, error: str | None) -> dict[str, str]:
+    return {f"{NS}.decision": decision} if error is None else {f"{NS}.decision": decision, "error.type": error}
+
+
+@functools.lru_cache(maxsize=1024)
+def _refused(code: str, purpose: str) -> dict[str, str]:
+    return {"error.type": code, f"{NS}.purpose": purpose}
 
 
 def refused_token(code: str) -> AuditRecord:

@@ -21,16 +21,19 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import logging
 import random
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import asyncpg
 
-from hub.db import UNAVAILABLE, unavailable_as
+from hub.db import UNAVAILABLE, Failing, unavailable_as
 from hub.errors import HubError, IdempotencyKeyReused, NotificationUnavailable
+from hub.metrics import OUTBOX_BACKLOG, OUTBOX_DELIVERY_AGE, OUTBOX_OLDEST, elapsed
 
 __all__ = [
     "Accepted",
@@ -206,7 +209,7 @@ WITH due AS (
        SET lease_until = clock_timestamp() + make_interval(secs => $2), attempts = o.attempts + 1
       FROM due WHERE o.delivery_id = due.delivery_id
     RETURNING o.delivery_id, o.notification_id, o.correction_id, o.request_ids, o.target, o.target_ref,
-              o.council_code, o.attempts
+              o.council_code, o.attempts, extract(epoch FROM clock_timestamp() - o.created_at)::float8 AS age
 )
 SELECT c.*, n.kind, n.effective_date, n.sender_org, n.sender_org_type, k.field
   FROM claimed c
@@ -281,6 +284,11 @@ class CorrectionNotices:
         return {}
 
 
+@functools.lru_cache(maxsize=16)
+def _by_target(target: str) -> dict[str, str]:
+    return {"welfare_hub.outbox.target": target}
+
+
 class Dispatcher:
     """Delivers the outbox: ``targets`` maps each target ("dwp", "hb", "org") to its inbox."""
 
@@ -316,11 +324,14 @@ class Dispatcher:
         """Claim what is due, deliver it; the number delivered."""
         async with asyncio.timeout(self.timeout):
             claimed = await self.hub.fetch(_CLAIM, self.batch, self.lease_seconds)
+        claimed_at = time.perf_counter()
         by_target: dict[str, list[asyncpg.Record]] = {}
         for row in claimed:
             by_target.setdefault(row["target"], []).append(row)
         # The targets at once: one slow or down target neither delays the others nor outlasts the lease.
-        delivered = await asyncio.gather(*(self._deliver(target, rows) for target, rows in by_target.items()))
+        delivered = await asyncio.gather(
+            *(self._deliver(target, rows, claimed_at) for target, rows in by_target.items())
+        )
         return sum(delivered)
 
     async def write_inbox(self, target: str, rows: Sequence[asyncpg.Record]) -> Mapping[str, str]:
@@ -329,7 +340,7 @@ class Dispatcher:
         inbox = self.targets[target]
         return await inbox.deliver([OutboxItem.of(r) for r in rows])
 
-    async def _deliver(self, target: str, rows: list[asyncpg.Record]) -> int:
+    async def _deliver(self, target: str, rows: list[asyncpg.Record], claimed_at: float) -> int:
         try:
             councils = await self.write_inbox(target, rows)
         except (*_UNAVAILABLE, KeyError) as e:
@@ -346,6 +357,9 @@ class Dispatcher:
                     "WHERE delivery_id = $1",
                     [(r["delivery_id"], councils.get(r["target_ref"])) for r in rows],
                 )
+            since_claim = elapsed(claimed_at)
+            for r in rows:
+                OUTBOX_DELIVERY_AGE.record(r["age"] + since_claim, _by_target(target))
         except _UNAVAILABLE as e:
             # Delivered but not recorded: due again at once (the repeat lands once) rather than when the
             # lease runs out; if the hub's store is still not answering, the lease is the fallback.
@@ -364,13 +378,30 @@ class Dispatcher:
                 [(d, delay, code) for d, delay in with_delay],
             )
 
+    async def measure(self) -> None:
+        """Set the outbox's gauges: the deliveries waiting and the oldest one's age, by target."""
+        async with asyncio.timeout(self.timeout):
+            rows = await self.hub.fetch(
+                "SELECT target, count(*) AS waiting, "
+                "extract(epoch FROM clock_timestamp() - min(created_at))::float8 AS oldest "
+                "FROM hub.outbox WHERE status = 'pending' GROUP BY target"
+            )
+        found = {r["target"]: (r["waiting"], r["oldest"]) for r in rows}
+        for target in {*self.targets, *found}:
+            waiting, oldest = found.get(target, (0, 0.0))
+            OUTBOX_BACKLOG.set(waiting, _by_target(target))
+            OUTBOX_OLDEST.set(max(0.0, oldest), _by_target(target))
+
     async def run_forever(self, interval: float) -> None:
         """Deliver until cancelled: at once while there is work, every ``interval`` seconds otherwise."""
+        failing = Failing("dispatching the outbox", interval, cap=max(interval, 5.0), log=log)
         while True:
             try:
                 delivered = await self.run_once()
             except _UNAVAILABLE as e:  # the hub's own store did not answer: leases expire, nothing is lost
-                log.warning("dispatch round failed: %s", type(e).__name__)
+                failing.failed(e)
                 delivered = 0
+            else:
+                failing.succeeded()
             if delivered < self.batch:
-                await asyncio.sleep(interval)
+                await asyncio.sleep(failing.wait)

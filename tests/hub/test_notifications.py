@@ -318,11 +318,11 @@ async def test_a_dispatcher_killed_after_delivering_but_before_recording_it_deli
 
 
 class _HeldWhileRecording:
-    """A real inbox whose delivery of one notification ends with that notification's outbox rows locked by
+    """A real inbox (``target``'s) whose delivery of one notification ends with its outbox row locked by
     another transaction for ``hold`` seconds: the dispatcher's record of the delivery waits past its bound."""
 
-    def __init__(self, inbox: Any, hub: asyncpg.Pool, nid: uuid.UUID, hold: float) -> None:
-        self.inbox, self.hub, self.nid, self.hold = inbox, hub, nid, hold
+    def __init__(self, target: str, inbox: Any, hub: asyncpg.Pool, nid: uuid.UUID, hold: float) -> None:
+        self.target, self.inbox, self.hub, self.nid, self.hold = target, inbox, hub, nid, hold
         self.calls = 0
         self.holding: asyncio.Task[None] | None = None
 
@@ -339,7 +339,9 @@ class _HeldWhileRecording:
 
     async def _hold(self, locked: asyncio.Event) -> None:
         async with self.hub.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT 1 FROM hub.outbox WHERE notification_id = $1 FOR UPDATE", self.nid)
+            await conn.execute(
+                "SELECT 1 FROM hub.outbox WHERE notification_id = $1 AND target = $2 FOR UPDATE", self.nid, self.target
+            )
             locked.set()
             await asyncio.sleep(self.hold)
 
@@ -357,7 +359,7 @@ async def test_a_delivery_whose_record_timed_out_is_due_again_at_once_and_lands_
         "dwp": await asyncpg.create_pool(own.service_url("src_dwp"), min_size=1, max_size=2),
         "hb": await asyncpg.create_pool(own.service_url("src_hb"), min_size=1, max_size=2),
     }
-    dwp = _HeldWhileRecording(DwpSource(pools["dwp"], timeout=5), hub, nid, hold=1.5)
+    dwp = _HeldWhileRecording("dwp", DwpSource(pools["dwp"], timeout=5), hub, nid, hold=1.5)
     targets = {"dwp": dwp, "hb": HousingBenefitSource(pools["hb"], timeout=5)}
     try:
         dispatcher = Dispatcher(hub, targets, timeout=1.0)
