@@ -126,7 +126,13 @@ def test_pods_run_locked_down_with_probes(values: dict[str, Any]) -> None:
             assert sc["allowPrivilegeEscalation"] is False
             assert sc["readOnlyRootFilesystem"] is True
             assert sc["capabilities"]["drop"] == ["ALL"]
+            assert "add" not in sc["capabilities"]
+            assert sc["privileged"] is False
+            assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
+            assert sc["runAsUser"] == sc["runAsGroup"] == 10001
             assert container["resources"]["limits"]
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert pod["securityContext"]["fsGroup"] == 10001
     hub = deployment["spec"]["template"]["spec"]["containers"][0]
     assert hub["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert hub["livenessProbe"]["httpGet"]["path"] == "/healthz"
@@ -329,6 +335,93 @@ def test_an_issuer_the_policy_would_block_fails_the_install() -> None:
         ("the whole internet for a subgraph", {"networkPolicy": {"subgraphs": {"dwp": {"cidrs": ["::/0"]}}}}, "cidrs"),
         ("a key inlined for the assertion key", {"secrets": {"assertionKey": {"pem": "-----BEGIN"}}}, "pem"),
         ("an impossible breaker", {"hub": {"subgraphBreakerFailures": 0}}, "subgraphBreakerFailures"),
+        # Each value added for operators is as strict as the rest: an unknown key is refused at every level.
+        ("a misspelt metrics key", {"metrics": {"prot": 9100}}, "prot"),
+        ("a misspelt ServiceMonitor key", {"metrics": {"serviceMonitor": {"intervall": "1m"}}}, "intervall"),
+        ("a scrape interval that is not a duration", {"metrics": {"serviceMonitor": {"interval": "30 s"}}}, "interval"),
+        ("a metrics port out of range", {"metrics": {"port": 70000}}, "metrics/port"),
+        (
+            "a ServiceMonitor label the chart sets itself",
+            {"metrics": {"serviceMonitor": {"labels": {"app.kubernetes.io/name": "x"}}}},
+            "app.kubernetes.io/name",
+        ),
+        ("the metrics port by extraEnv", {"hub": {"extraEnv": {"WELFARE_HUB_METRICS_PORT": "1"}}}, "METRICS_PORT"),
+        ("the metrics host by extraEnv", {"hub": {"extraEnv": {"WELFARE_HUB_METRICS_HOST": "::"}}}, "METRICS_HOST"),
+        ("a misspelt network policy key", {"networkPolicy": {"metricsFrm": []}}, "metricsFrm"),
+        ("a misspelt peer key", {"networkPolicy": {"metricsFrom": [{"namespaceSelectr": {}}]}}, "namespaceSelectr"),
+        ("a peer that names nothing", {"networkPolicy": {"metricsFrom": [{}]}}, "metricsFrom/0.*minProperties"),
+        (
+            "an address block with a selector in one peer",
+            {"networkPolicy": {"metricsFrom": [{"ipBlock": {"cidr": "10.0.0.0/8"}, "podSelector": {}}]}},
+            "metricsFrom/0.*maxProperties",
+        ),
+        (
+            "an egress rule to everywhere",
+            {"networkPolicy": {"extraEgress": [{"ports": [{"port": 3128}]}]}},
+            "missing property 'to'",
+        ),
+        (
+            "an egress rule to the whole internet",
+            {"networkPolicy": {"extraEgress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]}},
+            "extraEgress/0/to/0/ipBlock/cidr",
+        ),
+        (
+            "a misspelt egress rule key",
+            {"networkPolicy": {"extraEgress": [{"to": [{"podSelector": {}}], "port": [{"port": 1}]}]}},
+            "'port' not allowed",
+        ),
+        ("an image pull secret by another key", {"imagePullSecrets": [{"secretName": "reg"}]}, "secretName"),
+        ("an image pull secret as a bare name", {"imagePullSecrets": ["reg"]}, "imagePullSecrets"),
+        ("a misspelt affinity", {"affinity": {"nodeAfinity": {}}}, "nodeAfinity"),
+        ("a misspelt toleration key", {"tolerations": [{"key": "x", "efect": "NoSchedule"}]}, "efect"),
+        (
+            "a misspelt spread constraint key",
+            {
+                "topologySpreadConstraints": [
+                    {"maxSkew": 1, "topologyKey": "k", "whenUnsatisfiable": "DoNotSchedule", "labelSelectr": {}}
+                ]
+            },
+            "labelSelectr",
+        ),
+        (
+            "an unknown spread policy",
+            {"topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "k", "whenUnsatisfiable": "Never"}]},
+            "whenUnsatisfiable",
+        ),
+        ("a misspelt pod security key", {"podSecurityContext": {"runAsUsr": 1000}}, "runAsUsr"),
+        ("a misspelt container security key", {"containerSecurityContext": {"readOnlyRootFS": True}}, "readOnlyRootFS"),
+        # ... and may not weaken what the pods run with.
+        ("running as root", {"podSecurityContext": {"runAsNonRoot": False}}, "runAsNonRoot"),
+        ("running as uid 0", {"containerSecurityContext": {"runAsUser": 0}}, "runAsUser"),
+        ("dropping runAsNonRoot", {"containerSecurityContext": {"runAsNonRoot": None}}, "runAsNonRoot"),
+        (
+            "privilege escalation",
+            {"containerSecurityContext": {"allowPrivilegeEscalation": True}},
+            "allowPrivilegeEscalation",
+        ),
+        (
+            "a writable root filesystem",
+            {"containerSecurityContext": {"readOnlyRootFilesystem": False}},
+            "readOnlyRootFilesystem",
+        ),
+        ("a privileged container", {"containerSecurityContext": {"privileged": True}}, "/privileged"),
+        (
+            "a capability added",
+            {"containerSecurityContext": {"capabilities": {"add": ["NET_ADMIN"]}}},
+            "'add' not allowed",
+        ),
+        (
+            "not every capability dropped",
+            {"containerSecurityContext": {"capabilities": {"drop": ["NET_RAW"]}}},
+            "capabilities/drop",
+        ),
+        (
+            "an unconfined seccomp profile",
+            {"containerSecurityContext": {"seccompProfile": {"type": "Unconfined"}}},
+            "seccompProfile",
+        ),
+        ("no seccomp profile", {"containerSecurityContext": {"seccompProfile": None}}, "seccompProfile"),
+        ("an unconfined pod", {"podSecurityContext": {"seccompProfile": {"type": "Unconfined"}}}, "seccompProfile"),
     ],
 )
 def test_the_values_schema_refuses_mistakes(description: str, values: dict[str, Any], message: str) -> None:
@@ -350,7 +443,8 @@ def test_the_image_is_linted_and_in_step_with_the_project() -> None:
     assert f"welfare-hub=={project['version']}" in dockerfile
     (script,) = project["scripts"]
     assert f'ENTRYPOINT ["{script}"]' in dockerfile
-    assert re.search(r"^USER 10001", dockerfile, flags=re.M)  # as the chart's runAsUser
+    uid = yaml.safe_load((CHART / "values.yaml").read_text())["containerSecurityContext"]["runAsUser"]
+    assert re.search(rf"^USER {uid}\b", dockerfile, flags=re.M)  # as the chart's default runAsUser
     assert "COPY policy" in dockerfile
     assert "COPY schema.graphql" in dockerfile
 
@@ -556,7 +650,8 @@ def test_a_subgraph_the_policy_would_block_fails_the_install() -> None:
 
 def test_the_hubs_key_set_is_reachable_where_the_subgraphs_fetch_it() -> None:
     """The subgraphs fetch /.well-known/jwks.json from the hub (WELFARE_SUBGRAPH_HUB_JWKS): it is served by the
-    hub's Service on its one port, and through the ingress host when the ingress is on (README)."""
+    hub's Service on its http port (the metrics port serves metrics only), and through the ingress host when the
+    ingress is on (README)."""
     objects = render(FEDERATED)
     (ingress,) = by_kind(objects, "Ingress")
     (rule,) = ingress["spec"]["rules"]
@@ -566,7 +661,381 @@ def test_the_hubs_key_set_is_reachable_where_the_subgraphs_fetch_it() -> None:
     )
     assert "hub.council.gov.uk" in ingress["spec"]["tls"][0]["hosts"]  # https, as the subgraphs require off-host
     (service,) = by_kind(objects, "Service")
-    assert [p["targetPort"] for p in service["spec"]["ports"]] == ["http"]
+    assert [p["targetPort"] for p in service["spec"]["ports"] if p["name"] != "metrics"] == ["http"]
+    assert rule["http"]["paths"][0]["backend"]["service"]["port"] == {"name": "http"}
     readme = (CHART / "README.md").read_text()
     assert "/.well-known/jwks.json" in readme
     assert "WELFARE_SUBGRAPH_HUB_JWKS" in readme
+
+
+# --- what an operator sets: scheduling, security contexts, metrics, more policy, the notes (issue 16, item 10) --
+
+#: Prometheus, by the labels the kube-prometheus-stack gives it, in its namespace.
+MONITORING: list[dict[str, Any]] = [
+    {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+    }
+]
+#: An HTTP proxy the chart does not know of.
+PROXY_RULE: dict[str, Any] = {
+    "to": [{"ipBlock": {"cidr": "10.30.0.0/24"}}],
+    "ports": [{"protocol": "TCP", "port": 3128}],
+}
+#: PRODUCTION with every value an operator may add set.
+OPERATED: dict[str, Any] = {
+    **PRODUCTION,
+    "imagePullSecrets": [{"name": "council-registry"}],
+    "nodeSelector": {"kubernetes.io/os": "linux", "pool": "welfare"},
+    "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "welfare", "effect": "NoSchedule"}],
+    "affinity": {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {
+                        "matchExpressions": [
+                            {
+                                "key": "topology.kubernetes.io/zone",
+                                "operator": "In",
+                                "values": ["eu-west-2a", "eu-west-2b"],
+                            }
+                        ]
+                    }
+                ]
+            }
+        }
+    },
+    "topologySpreadConstraints": [
+        {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule"},
+        {
+            "maxSkew": 2,
+            "topologyKey": "kubernetes.io/hostname",
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": {"tier": "welfare"}},
+        },
+    ],
+    "metrics": {
+        "serviceMonitor": {
+            "enabled": True,
+            "interval": "15s",
+            "scrapeTimeout": "5s",
+            "labels": {"release": "kube-prometheus-stack"},
+        }
+    },
+    "networkPolicy": {**PRODUCTION["networkPolicy"], "metricsFrom": MONITORING, "extraEgress": [PROXY_RULE]},
+}
+#: PRODUCTION as OpenShift's restricted-v2 wants it: the platform assigns the user and the groups.
+OPENSHIFT: dict[str, Any] = {
+    **PRODUCTION,
+    "podSecurityContext": {"fsGroup": None, "runAsUser": None},  # runAsUser has no default there: null all the same
+    "containerSecurityContext": {"runAsUser": None, "runAsGroup": None},
+}
+NOTES = "welfare-hub/templates/NOTES.txt"
+
+
+def render_notes(values: dict[str, Any], *, upgrade: bool = False) -> str:
+    chart = helm_python.Chart.load(str(CHART))
+    try:
+        files = chart.render(values, name="wh", namespace="welfare", is_install=not upgrade, is_upgrade=upgrade)
+    finally:
+        chart.close()
+    return files[NOTES]
+
+
+def pod_templates(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The pod template of the hub's Deployment and of the migration Job."""
+    (deployment,) = by_kind(objects, "Deployment")
+    (job,) = by_kind(objects, "Job")
+    return {"hub": deployment["spec"]["template"], "migrate": job["spec"]["template"]}
+
+
+@pytest.mark.parametrize("values", [OPERATED, OPENSHIFT], ids=["operated", "openshift"])
+def test_every_manifest_an_operator_can_ask_for_validates(values: dict[str, Any]) -> None:
+    objects = render(values)
+    for obj in objects:
+        if obj["kind"] == "ServiceMonitor":
+            continue  # a CRD, not in Kubernetes' schemas: its shape is asserted below
+        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+    assert helm_python.lint(str(CHART), values, strict=True)["errors"] == []
+
+
+def test_scheduling_values_reach_the_hub_and_the_migration_job() -> None:
+    templates = pod_templates(render(OPERATED))
+    for template in templates.values():
+        pod = template["spec"]
+        assert pod["imagePullSecrets"] == [{"name": "council-registry"}]
+        assert pod["nodeSelector"] == OPERATED["nodeSelector"]
+        assert pod["tolerations"] == OPERATED["tolerations"]
+        assert pod["affinity"] == OPERATED["affinity"]
+        zone, host = pod["topologySpreadConstraints"]
+        # A constraint without a selector spreads the pod's own kind (the hub's pods, the Job's), ...
+        assert zone == {
+            **OPERATED["topologySpreadConstraints"][0],
+            "labelSelector": {"matchLabels": template["metadata"]["labels"]},
+        }
+        # ... one with a selector is used as given.
+        assert host == OPERATED["topologySpreadConstraints"][1]
+    hub, migrate = templates["hub"], templates["migrate"]
+    assert hub["metadata"]["labels"]["app.kubernetes.io/component"] == "hub"
+    assert migrate["metadata"]["labels"]["app.kubernetes.io/component"] == "migrations"
+
+
+def test_default_scheduling_spreads_over_zones_and_nodes_and_sets_nothing_else() -> None:
+    objects = render(PRODUCTION)
+    (deployment,) = by_kind(objects, "Deployment")
+    own = deployment["spec"]["selector"]["matchLabels"]
+    for template in pod_templates(objects).values():
+        pod = template["spec"]
+        assert not {"imagePullSecrets", "nodeSelector", "tolerations", "affinity"} & set(pod)
+        assert [(c["topologyKey"], c["whenUnsatisfiable"], c["maxSkew"]) for c in pod["topologySpreadConstraints"]] == [
+            ("topology.kubernetes.io/zone", "ScheduleAnyway", 1),
+            ("kubernetes.io/hostname", "ScheduleAnyway", 1),
+        ]
+    spread = deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
+    assert all(c["labelSelector"] == {"matchLabels": own} for c in spread)  # the hub's own pods, as always
+    # [] turns the spreading off.
+    for template in pod_templates(render({**PRODUCTION, "topologySpreadConstraints": []})).values():
+        assert "topologySpreadConstraints" not in template["spec"]
+
+
+def test_openshift_may_leave_the_user_and_groups_to_the_platform() -> None:
+    default = pod_templates(render(PRODUCTION))
+    templates = pod_templates(render(OPENSHIFT))
+    for name, template in templates.items():
+        pod_sc = template["spec"]["securityContext"]
+        assert not {"runAsUser", "runAsGroup", "fsGroup"} & set(pod_sc)  # omitted, not null
+        # Everything else as by default: non-root (OpenShift's UIDs are not 0), seccomp RuntimeDefault.
+        assert pod_sc == {k: v for k, v in default[name]["spec"]["securityContext"].items() if k != "fsGroup"}
+        assert pod_sc == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+        for container, before in zip(template["spec"]["containers"], default[name]["spec"]["containers"], strict=True):
+            sc = container["securityContext"]
+            assert not {"runAsUser", "runAsGroup"} & set(sc)
+            assert sc == {k: v for k, v in before["securityContext"].items() if k not in {"runAsUser", "runAsGroup"}}
+            assert sc["runAsNonRoot"] is True
+            assert sc["readOnlyRootFilesystem"] is True
+            assert sc["allowPrivilegeEscalation"] is False
+            assert sc["capabilities"] == {"drop": ["ALL"]}
+            assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
+    # A value given replaces that key only (Helm merges the values): the rest stays as it is by default.
+    values = {
+        **PRODUCTION,
+        "containerSecurityContext": {"runAsUser": 1000680000},
+        "podSecurityContext": {"fsGroup": 1000680000},
+    }
+    for name, template in pod_templates(render(values)).items():
+        assert template["spec"]["securityContext"] == {
+            **default[name]["spec"]["securityContext"],
+            "fsGroup": 1000680000,
+        }
+        (container, *_) = template["spec"]["containers"]
+        assert container["securityContext"] == {
+            **default[name]["spec"]["containers"][0]["securityContext"],
+            "runAsUser": 1000680000,
+        }
+
+
+def test_extra_egress_is_appended_as_given() -> None:
+    (before,) = by_kind(render(PRODUCTION), "NetworkPolicy")
+    (policy,) = by_kind(render(OPERATED), "NetworkPolicy")
+    assert policy["spec"]["egress"] == [*before["spec"]["egress"], PROXY_RULE]
+    assert egress_allows(policy, port=3128, ip="10.30.0.7")
+    assert not egress_allows(policy, port=3129, ip="10.30.0.7")
+    assert not egress_allows(policy, port=3128, ip="10.31.0.7")
+    # After the chart's own rules, the subgraphs' included, in the order given.
+    dns = {
+        "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "dns"}}}],
+        "ports": [{"protocol": "UDP", "port": 5353}],
+    }
+    values = {**FEDERATED, "networkPolicy": {**FEDERATED["networkPolicy"], "extraEgress": [PROXY_RULE, dns]}}
+    (federated,) = by_kind(render(FEDERATED), "NetworkPolicy")
+    (policy,) = by_kind(render(values), "NetworkPolicy")
+    kubernetes_validate.validate(policy, K8S_VERSION, strict=True)
+    assert policy["spec"]["egress"] == [*federated["spec"]["egress"], PROXY_RULE, dns]
+
+
+def _ingress_ports(policy: dict[str, Any]) -> list[tuple[list[dict[str, Any]], list[int]]]:
+    rules = policy["spec"]["ingress"]
+    assert all(rule.get("from") for rule in rules)  # a rule without peers would admit everyone
+    return [(rule["from"], [p["port"] for p in rule["ports"]]) for rule in rules]
+
+
+def test_only_metrics_from_reaches_the_metrics_port() -> None:
+    ingress_nginx = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}]
+    (policy,) = by_kind(render(OPERATED), "NetworkPolicy")
+    assert _ingress_ports(policy) == [(ingress_nginx, [8000]), (MONITORING, [9464])]
+    # Its own port: the ingress controller does not reach the metrics, nor the scrapers the API.
+    values = {**OPERATED, "metrics": {**OPERATED["metrics"], "port": 9100}}
+    (policy,) = by_kind(render(values), "NetworkPolicy")
+    assert _ingress_ports(policy) == [(ingress_nginx, [8000]), (MONITORING, [9100])]
+    # No one named: no rule (never one with an empty `from`); metrics off: none either.
+    (policy,) = by_kind(render(PRODUCTION), "NetworkPolicy")
+    assert _ingress_ports(policy) == [(ingress_nginx, [8000])]
+    off = {**OPERATED, "metrics": {"enabled": False}}
+    (policy,) = by_kind(render(off), "NetworkPolicy")
+    assert _ingress_ports(policy) == [(ingress_nginx, [8000])]
+
+
+def _metrics_wiring(objects: list[dict[str, Any]]) -> tuple[dict[str, str], list[dict[str, Any]], list[dict[str, Any]]]:
+    (deployment,) = by_kind(objects, "Deployment")
+    (service,) = by_kind(objects, "Service")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    return hub_environ(objects), container["ports"], service["spec"]["ports"]
+
+
+@pytest.mark.parametrize("port", [9464, 9100])
+def test_metrics_are_served_on_a_port_of_their_own_named_metrics(port: int) -> None:
+    values = PRODUCTION if port == 9464 else {**PRODUCTION, "metrics": {"port": port}}
+    objects = render(values)
+    env, container_ports, service_ports = _metrics_wiring(objects)
+    assert env["WELFARE_HUB_METRICS_PORT"] == str(port)
+    assert env["WELFARE_HUB_METRICS_HOST"] == "0.0.0.0"  # the pod's address, not its loopback
+    assert {"name": "metrics", "containerPort": port, "protocol": "TCP"} in container_ports
+    assert {"name": "metrics", "port": port, "targetPort": "metrics", "protocol": "TCP"} in service_ports
+    assert {p["name"] for p in container_ports} == {p["targetPort"] for p in service_ports} == {"http", "metrics"}
+    assert by_kind(objects, "ServiceMonitor") == []  # not unless asked for
+
+
+def test_the_hub_reads_the_metrics_settings_as_the_chart_gives_them() -> None:
+    names = ("metrics_port", "metrics_host")
+
+    def metrics_of(values: dict[str, Any]) -> tuple[Any, ...]:
+        settings = hub_settings(render(values))  # parsed by the hub's own parser: no ConfigError
+        return tuple(getattr(settings, name) for name in names)
+
+    assert metrics_of(PRODUCTION) == (9464, "0.0.0.0")
+    assert metrics_of({**PRODUCTION, "metrics": {"port": 9100}}) == (9100, "0.0.0.0")
+    assert metrics_of({**PRODUCTION, "metrics": {"enabled": False}})[0] == 0
+
+
+def test_metrics_off_means_port_zero_and_no_port_to_scrape() -> None:
+    objects = render({**OPERATED, "metrics": {"enabled": False}})
+    env, container_ports, service_ports = _metrics_wiring(objects)
+    assert env["WELFARE_HUB_METRICS_PORT"] == "0"
+    assert "WELFARE_HUB_METRICS_HOST" not in env
+    assert [p["name"] for p in container_ports] == [p["name"] for p in service_ports] == ["http"]
+    assert by_kind(objects, "ServiceMonitor") == []
+    # A ServiceMonitor with nothing to scrape is a mistake, said as such.
+    values = {**OPERATED, "metrics": {"enabled": False, "serviceMonitor": {"enabled": True}}}
+    with pytest.raises(
+        helm_python.HelmRenderError, match=r"metrics\.serviceMonitor\.enabled.*metrics\.enabled is false"
+    ):
+        render(values)
+
+
+def test_the_service_monitor_scrapes_the_hub_services_metrics_port() -> None:
+    objects = render(OPERATED)
+    (monitor,) = by_kind(objects, "ServiceMonitor")
+    (service,) = by_kind(objects, "Service")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert monitor["metadata"]["name"] == service["metadata"]["name"]
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"  # for Prometheus' selector
+    assert monitor["metadata"]["labels"]["app.kubernetes.io/instance"] == "wh"
+    spec = monitor["spec"]
+    assert set(spec) == {"selector", "namespaceSelector", "endpoints"}
+    assert _labels_match(spec["selector"], service["metadata"]["labels"])
+    assert spec["namespaceSelector"] == {"matchNames": ["welfare"]}
+    (endpoint,) = spec["endpoints"]
+    assert endpoint == {
+        "port": "metrics",
+        "path": "/metrics",
+        "scheme": "http",
+        "interval": "15s",
+        "scrapeTimeout": "5s",
+    }
+    assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
+    # The selector picks the hub's Service by labels it does not share with another release's.
+    other = {**service["metadata"]["labels"], "app.kubernetes.io/instance": "other"}
+    assert not _labels_match(spec["selector"], other)
+
+
+def test_a_service_monitor_the_policy_would_block_fails_the_install() -> None:
+    values = {**OPERATED, "networkPolicy": {**OPERATED["networkPolicy"], "metricsFrom": []}}
+    with pytest.raises(helm_python.HelmRenderError, match=r"networkPolicy\.metricsFrom.*would block"):
+        render(values)
+    # With the policy off there is nothing to block.
+    (monitor,) = by_kind(render({**values, "networkPolicy": {"enabled": False}}), "ServiceMonitor")
+    assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+
+
+def test_the_metrics_port_cannot_be_the_apis() -> None:
+    with pytest.raises(helm_python.HelmRenderError, match=r"metrics\.port: 8000 is also hub\.port"):
+        render({**PRODUCTION, "metrics": {"port": 8000}})
+    # Off, the port is not used.
+    render({**PRODUCTION, "metrics": {"enabled": False, "port": 8000}})
+
+
+def _forwards(notes: str) -> list[tuple[str, str, int, int]]:
+    return [
+        (ns, name, int(local), int(remote))
+        for ns, name, local, remote in re.findall(r"kubectl -n (\S+) port-forward svc/(\S+) (\d+):(\d+)", notes)
+    ]
+
+
+def test_the_notes_say_how_to_reach_the_hub_watch_it_and_what_it_needs() -> None:
+    objects = render(PRODUCTION)
+    notes = render_notes(PRODUCTION)
+    assert "<no value>" not in notes
+    assert "{{" not in notes
+    (service,) = by_kind(objects, "Service")
+    (deployment,) = by_kind(objects, "Deployment")
+    (job,) = by_kind(objects, "Job")
+    ports = {p["name"]: p["port"] for p in service["spec"]["ports"]}
+    # Each port-forward names the release's Service and one of its ports; the curl after it uses the local end.
+    forwards = {remote: (ns, name, local) for ns, name, local, remote in _forwards(notes)}
+    assert set(forwards) == {ports["http"], ports["metrics"]}
+    for ns, name, _ in forwards.values():
+        assert (ns, name) == ("welfare", service["metadata"]["name"])
+    assert f"curl -s http://127.0.0.1:{forwards[ports['http']][2]}/graphql" in notes
+    assert f"curl -s http://127.0.0.1:{forwards[ports['metrics']][2]}/metrics" in notes
+    assert "https://hub.council.gov.uk/graphql" in notes  # the ingress
+    assert f"kubectl -n welfare rollout status deployment/{deployment['metadata']['name']}" in notes
+    assert f"job/{job['metadata']['name']}" in notes
+    # Every Secret the pods reference, by name and key, as the pods reference them.
+    pods = pod_templates(objects)
+    for template in pods.values():
+        for volume in template["spec"]["volumes"]:
+            if "secret" in volume:
+                assert f"Secret {volume['secret']['secretName']}, key " in notes
+        for container in template["spec"]["containers"]:
+            for ref in (e["valueFrom"]["secretKeyRef"] for e in container.get("env", []) if "valueFrom" in e):
+                (line,) = [ln for ln in notes.splitlines() if f"Secret {ref['name']}, keys" in ln]
+                assert re.search(rf"\b{re.escape(ref['key'])}\b", line), (ref, line)
+    env = hub_environ(objects)
+    for variable in ("WELFARE_HUB_KEYS", "WELFARE_HUB_AUDIT_KEYS"):
+        assert f"key {Path(env[variable]).name}: " in notes
+    # What production refuses, and the warning that nothing may scrape yet.
+    assert "embedded PostgreSQL" in notes
+    assert "WHAT PRODUCTION REFUSES" in notes
+    assert "networkPolicy.metricsFrom is empty" in notes
+    assert "placeholders" not in notes  # PRODUCTION names its own image and issuer; the defaults do not
+    assert "placeholders" in render_notes({})
+
+
+def test_the_notes_follow_the_values() -> None:
+    # Every source asked over its subgraph: no database key of a source, the assertion key, the key set's URL.
+    notes = render_notes(FEDERATED)
+    assert "Secret welfare-hub-assertion-key, key assertion-key.json" in notes
+    (line,) = [ln for ln in notes.splitlines() if "Secret welfare-hub-database, keys" in ln]
+    assert not re.search(r"\b(dwp-url|hb-url|social-care-url)\b", line)
+    assert "hub-url" in line
+    assert notes.count("https://hub.council.gov.uk/.well-known/jwks.json") == 3
+    # Everything on: the ServiceMonitor, its labels, the pull secret; no warning about scraping.
+    notes = render_notes(OPERATED)
+    assert f"ServiceMonitor/{by_kind(render(OPERATED), 'Service')[0]['metadata']['name']}" in notes
+    assert "release=kube-prometheus-stack" in notes
+    assert "Image pull Secrets: council-registry" in notes
+    assert "networkPolicy.metricsFrom is empty" not in notes
+    # Metrics off: said so, and no port-forward to a port that is not there.
+    notes = render_notes({**PRODUCTION, "metrics": {"enabled": False}})
+    assert "WELFARE_HUB_METRICS_PORT=0" in notes
+    assert [remote for *_, remote in _forwards(notes)] == [80]
+    # Outside production nothing is said to be refused; no migrations, no Job and no owner URL.
+    notes = render_notes({**PRODUCTION, "hub": {**PRODUCTION["hub"], "environment": "development"}})
+    assert "WHAT PRODUCTION REFUSES" not in notes
+    notes = render_notes({**PRODUCTION, "migrations": {"enabled": False}})
+    assert "-migrate" not in notes
+    assert "admin-url" not in notes
+    assert "is upgraded" in render_notes(PRODUCTION, upgrade=True)
+    # Without an fsGroup the key Secrets (mode 0400) are readable only if the platform assigns one: said so.
+    assert "fsGroup is not set" in render_notes(OPENSHIFT)
+    assert "fsGroup is not set" not in render_notes(PRODUCTION)

@@ -41,18 +41,58 @@ app.kubernetes.io/component: hub
 {{- end -}}
 {{- end -}}
 
-{{/* The pod security context every welfare-hub container runs with. */}}
+{{/* A mapping as YAML without its null entries: a value set to null (runAsUser on OpenShift, say) is left out
+  rather than rendered as null, whether or not Helm's merge of the values has already dropped it. */}}
+{{- define "welfare-hub.withoutNulls" -}}
+{{- $out := dict -}}
+{{- range $k, $v := . }}
+{{- if not (kindIs "invalid" $v) }}{{ $_ := set $out $k $v }}{{ end }}
+{{- end }}
+{{- toYaml $out -}}
+{{- end -}}
+
+{{/* The security context every welfare-hub container runs with (containerSecurityContext). */}}
 {{- define "welfare-hub.containerSecurity" -}}
-runAsNonRoot: true
-runAsUser: 10001
-runAsGroup: 10001
-allowPrivilegeEscalation: false
-readOnlyRootFilesystem: true
-privileged: false
-capabilities:
-  drop: ["ALL"]
-seccompProfile:
-  type: RuntimeDefault
+{{- include "welfare-hub.withoutNulls" .Values.containerSecurityContext -}}
+{{- end -}}
+
+{{/* The pod security context of every welfare-hub pod (podSecurityContext). */}}
+{{- define "welfare-hub.podSecurity" -}}
+{{- include "welfare-hub.withoutNulls" .Values.podSecurityContext -}}
+{{- end -}}
+
+{{/* Where a pod may run and what it pulls with, the same for the hub's pods and the migration Job's: image pull
+  secrets, node selector, tolerations, affinity and topology spread constraints, each only when set. A spread
+  constraint without a labelSelector gets the pod's own labels (`labels`); one with a labelSelector is used as
+  given. Called with (dict "root" $ "labels" <the pod's selector labels, a map>). */}}
+{{- define "welfare-hub.podScheduling" -}}
+{{- $v := .root.Values -}}
+{{- with $v.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $v.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $v.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $v.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- $spread := list }}
+{{- range $v.topologySpreadConstraints }}
+{{- $c := deepCopy . }}
+{{- if not $c.labelSelector }}{{ $_ := set $c "labelSelector" (dict "matchLabels" $.labels) }}{{ end }}
+{{- $spread = append $spread $c }}
+{{- end }}
+{{- with $spread }}
+topologySpreadConstraints:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 {{- end -}}
 
 {{/* Database URLs, from the existing Secret only: the hub's own, and each source's that is read directly (a
@@ -79,8 +119,19 @@ seccompProfile:
 - {key: socialCare, title: social care, url: {{ dig "socialCare" "url" "" $urls | quote }}, subgraphEnv: WELFARE_HUB_SUBGRAPH_SOCIAL_CARE_URL, storeEnv: WELFARE_HUB_SOCIAL_CARE_URL, secretKey: socialCareKey}
 {{- end -}}
 
-{{/* What the hub would refuse at start-up, refused at render instead (with the value to fix). */}}
+{{/* What the hub would refuse at start-up, refused at render instead (with the value to fix); and settings that
+  cannot work together. */}}
 {{- define "welfare-hub.checks" -}}
+{{- $metrics := .Values.metrics -}}
+{{- if and $metrics.serviceMonitor.enabled (not $metrics.enabled) }}
+{{- fail "metrics.serviceMonitor.enabled: a ServiceMonitor scrapes the hub's metrics port, and metrics.enabled is false (the hub serves no metrics, and the pods and Service have no metrics port): set metrics.enabled true, or metrics.serviceMonitor.enabled false" }}
+{{- end }}
+{{- if and $metrics.enabled (eq (int $metrics.port) (int .Values.hub.port)) }}
+{{- fail (printf "metrics.port: %d is also hub.port; the metrics are served on a port of their own: choose another (9464 is the default)" (int $metrics.port)) }}
+{{- end }}
+{{- if and $metrics.serviceMonitor.enabled .Values.networkPolicy.enabled (not .Values.networkPolicy.metricsFrom) }}
+{{- fail "networkPolicy.metricsFrom: metrics.serviceMonitor.enabled asks Prometheus to scrape the hub's metrics port, and the NetworkPolicy would block it (it admits no one there): list where Prometheus runs, as NetworkPolicy peers (say [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: monitoring}}}])" }}
+{{- end }}
 {{- $assertionKey := .Values.secrets.assertionKey | default dict -}}
 {{- range (include "welfare-hub.sources" . | fromYamlArray) }}
 {{- if .url }}
