@@ -218,11 +218,29 @@ def _cmd_audit_keys(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: Any) -> None:
-    audit = sub.add_parser("audit", help="the tamper-evident audit log: verify, export, checkpoint")
-    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
-    verify = audit_sub.add_parser("verify", help="recompute every hash and signature; name the first bad record")
-    verify.add_argument("--file", default=None, help="an export file to verify offline instead of the database")
-    verify.add_argument("--public-keys", default=None, help="the hub's published audit keys (JSON) to trust")
+    audit = sub.add_parser(
+        "audit",
+        help="the tamper-evident audit log: verify, export, checkpoint",
+        description="The hash-chained, signed audit log of every request: check it, export a period to "
+        "verify elsewhere, sign its head, publish and rotate its keys, report on it.",
+    )
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="COMMAND", title="commands")
+    verify = audit_sub.add_parser(
+        "verify",
+        help="recompute every hash and signature; name the first bad record",
+        description="Recompute every record's hash and every checkpoint's signature, in the database or in an "
+        "export file (--file), and name the first bad record; or check one caller's receipt (--receipt). "
+        "Exit status 0 when it verifies, 1 when it does not.",
+    )
+    verify.add_argument(
+        "--file", default=None, metavar="FILE", help="an export file to verify offline instead of the database"
+    )
+    verify.add_argument(
+        "--public-keys",
+        default=None,
+        metavar="FILE",
+        help="the hub's published audit keys (JSON) to trust (default: the hub's own; for --file, the export's)",
+    )
     verify.add_argument(
         "--receipt",
         default=None,
@@ -230,18 +248,42 @@ def add_commands(sub: Any) -> None:
         help="check a caller's audit receipt (JSON, or - for stdin) against the log and the published keys",
     )
     verify.set_defaults(func=_cmd_audit_verify)
-    export = audit_sub.add_parser("export", help="write a period's records and checkpoints to a file")
+    export = audit_sub.add_parser(
+        "export",
+        help="write a period's records and checkpoints to a file",
+        description="Write a period's records, with the checkpoints that sign them and the public keys, to a "
+        "file that `welfare-hub audit verify --file` checks offline.",
+    )
     export.add_argument("--since", required=True, help="ISO 8601 start (inclusive; UTC if no offset)")
     export.add_argument("--until", required=True, help="ISO 8601 end (exclusive)")
-    export.add_argument("--out", required=True)
+    export.add_argument("--out", required=True, metavar="FILE", help="the file to write (replaced if it exists)")
     export.set_defaults(func=_cmd_audit_export)
-    audit_sub.add_parser("checkpoint", help="sign the chain head now").set_defaults(func=_cmd_audit_checkpoint)
-    audit_sub.add_parser("keys", help="print the public audit keys to publish").set_defaults(func=_cmd_audit_keys)
-    rotate_audit = audit_sub.add_parser("rotate-key", help="a new checkpoint signing key (the old ones keep verifying)")
-    rotate_audit.add_argument("--key-id", required=True)
+    audit_sub.add_parser(
+        "checkpoint",
+        help="sign the chain head now",
+        description="Sign the chain's head now with the current audit key (the hub also does so every "
+        "WELFARE_HUB_AUDIT_CHECKPOINT_SECONDS); prints the record signed through, or null if nothing new.",
+    ).set_defaults(func=_cmd_audit_checkpoint)
+    audit_sub.add_parser(
+        "keys",
+        help="print the public audit keys to publish",
+        description="Print the public halves of the audit signing keys (JSON), for auditors and callers to pin.",
+    ).set_defaults(func=_cmd_audit_keys)
+    rotate_audit = audit_sub.add_parser(
+        "rotate-key",
+        help="a new checkpoint signing key (the old ones keep verifying)",
+        description="Add a new audit signing key and make it the one that signs checkpoints; the old keys "
+        "still verify what they signed. Publish the new public keys afterwards (welfare-hub audit keys).",
+    )
+    rotate_audit.add_argument("--key-id", required=True, help="the new key's id (any name not used yet)")
     rotate_audit.set_defaults(func=_cmd_audit_rotate)
-    report = audit_sub.add_parser("report", help="the transparency report for a period (counts only)")
+    report = audit_sub.add_parser(
+        "report",
+        help="the transparency report for a period (counts only)",
+        description="The transparency report for a period: requests, releases and refusals as counts by "
+        "purpose, organisation type and reason; no person, user or organisation is named.",
+    )
     report.add_argument("--since", default=None, help="ISO 8601 start (default: 30 days before --until)")
     report.add_argument("--until", default=None, help="ISO 8601 end, exclusive (default: now)")
-    report.add_argument("--format", choices=("md", "csv"), default="md")
+    report.add_argument("--format", choices=("md", "csv"), default="md", help="Markdown or CSV")
     report.set_defaults(func=_cmd_audit_report)

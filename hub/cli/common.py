@@ -47,6 +47,13 @@ def database(settings: Settings) -> Iterator[Settings]:
         raise ConfigError(["production mode needs a configured database, not an embedded one"])
     from hub.ops.embedded import start_embedded
 
+    try:
+        # Made this user's alone, as the demo keys' (embedded adds only the search bit a root run needs).
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(
+            [f"cannot create the data directory {settings.data_dir} ({e.strerror}): choose another with --data-dir"]
+        ) from None
     server = start_embedded(settings.data_dir.resolve() / "pg")
     log.info("embedded PostgreSQL running in %s", server.data_dir)
     try:

@@ -1,5 +1,5 @@
 """``welfare-hub demo``: seed the sources, register the demo organisations, mint their tokens, build the link
-index, print ready-to-paste example queries, then serve.
+index, print ready-to-paste example queries and the auditor console's address and token, then serve.
 
 Everything here uses the real parts (PostgreSQL, Ed25519-signed tokens, HMAC keys); only the data and the
 organisations are invented.
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 import shlex
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,8 +18,18 @@ from typing import Any
 
 import asyncpg
 
+from hub.cli.datadir import ENV_VARIABLE
 from hub.config import Settings
-from hub.ops.demo import DEMO_COUNCIL, DEMO_ORGS, ensure_keys, register_demo_orgs, seed_sources
+from hub.console import ROOT as CONSOLE_ROOT
+from hub.ops.demo import (
+    DEMO_AUDITOR,
+    DEMO_COUNCIL,
+    DEMO_ORGS,
+    ensure_keys,
+    mint_demo_tokens,
+    register_demo_orgs,
+    seed_sources,
+)
 from hub.ops.issuer import IssuerKey
 from hub.ops.migrate import migration_url
 from hub.ops.subgraphs import SubgraphProcess, running_subgraphs
@@ -135,26 +146,23 @@ def _curl(url: str, token_var: str, query: str, variables: Mapping[str, Any]) ->
     )
 
 
-async def run_demo(settings: Settings, *, people: int, seed: int) -> None:
+def data_dir_line(settings: Settings, *, embedded: bool) -> str:
+    """Where the demo keeps what it makes, and how to choose another place (every command reads the same)."""
+    held = "keys, tokens, the link model, subgraph logs" + (", the embedded PostgreSQL in pg/" if embedded else "")
+    return (
+        f"welfare-hub demo: data directory {settings.data_dir} ({held}); "
+        f"choose another with --data-dir DIR or {ENV_VARIABLE}"
+    )
+
+
+async def run_demo(settings: Settings, *, people: int, seed: int, embedded: bool) -> None:
     counts = await seed_sources(settings, people=people, seed=seed)
     await register_demo_orgs(settings)
     print(f"seeded {people} synthetic people: " + ", ".join(f"{t}={n}" for t, n in counts.items()))
     assert settings.jwks_path is not None
-    issuer = IssuerKey.load(settings.jwks_path.parent / "demo-issuer.json")
-    tokens = {
-        org: issuer.mint(
-            issuer=settings.issuer,
-            audience=settings.audience,
-            org=org,
-            org_type=org_type,
-            user=f"{org}-officer",
-            purposes=purposes,
-            lifetime_seconds=12 * 3600,
-        )
-        for org, org_type, purposes in DEMO_ORGS
-    }
+    tokens = mint_demo_tokens(settings, IssuerKey.load(settings.jwks_path.parent / "demo-issuer.json"))
     token_file = settings.data_dir / "demo-tokens.json"
-    token_file.write_text(json.dumps(tokens, indent=2))
+    _write_private(token_file, json.dumps(tokens, indent=2))
     # The sources answer as their owners would: each its own subgraph process over its own store,
     # verifying the purpose assertion the hub signs on every question, and keeping its own access log.
     keys = ensure_keys(settings.data_dir)
@@ -162,7 +170,15 @@ async def run_demo(settings: Settings, *, people: int, seed: int) -> None:
         settings, jwks=keys.assertion_jwks, first_port=settings.port + 1, folder=settings.data_dir
     ) as subgraphs:
         await _link_over(settings, subgraphs, people=people)
-        await _show_and_serve(settings, subgraphs, tokens, token_file)
+        await _show_and_serve(settings, subgraphs, tokens, token_file, embedded=embedded)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Live tokens: readable by this user only (the umask would let anyone on the machine use them)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    os.fchmod(fd, 0o600)  # a file made earlier with wider permissions
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
 
 
 async def _link_over(settings: Settings, subgraphs: Mapping[str, SubgraphProcess], *, people: int) -> None:
@@ -194,13 +210,20 @@ async def _link_over(settings: Settings, subgraphs: Mapping[str, SubgraphProcess
 
 
 async def _show_and_serve(
-    settings: Settings, subgraphs: Mapping[str, SubgraphProcess], tokens: Mapping[str, str], token_file: Path
+    settings: Settings,
+    subgraphs: Mapping[str, SubgraphProcess],
+    tokens: Mapping[str, str],
+    token_file: Path,
+    *,
+    embedded: bool,
 ) -> None:
     picks = await _example_subjects(settings)
-    url = f"http://{settings.host}:{settings.port}/graphql"
+    base = f"http://{settings.host}:{settings.port}"
+    url = f"{base}/graphql"
     print("\nwelfare-hub demo: tokens (valid 12 h) are in", token_file)
-    for org, _, _ in DEMO_ORGS:
-        print(f"export {org.upper().replace('-', '_')}_TOKEN={tokens[org]}")
+    for org in DEMO_ORGS:
+        if org != DEMO_AUDITOR:
+            print(f"export {org.token_variable}={tokens[org.org_id]}")
     print("\nBlue Badge team, a yes/no from DWP:")
     print(_curl(url, "NORTHSHIRE_BLUE_BADGE_TOKEN", _BLUE_BADGE_QUERY, {"nino": picks["blue_badge"]}))
     print("\nHB team, overnight-carer room (social care answers yes/no only):")
@@ -217,5 +240,12 @@ async def _show_and_serve(
     for name, sub in subgraphs.items():
         print(f"  {name}: {sub.url}/graphql  (log {sub.log})")
     print("Each keeps its own access log: welfare-hub subgraph dwp access-log --audit-id <a receipt's requestId>")
-    print("Stop with Ctrl-C.\n")
+    print(
+        f"\nAuditor console (organisation {DEMO_AUDITOR.org_id}, type {DEMO_AUDITOR.org_type}, purpose AUDIT): "
+        "every request above in the audit log, the chain's verification, anomalies."
+    )
+    print(f"Open {base}{CONSOLE_ROOT} and sign in with this token (the part after the =):")
+    print(f"export {DEMO_AUDITOR.token_variable}={tokens[DEMO_AUDITOR.org_id]}")
+    print("\n" + data_dir_line(settings, embedded=embedded))
+    print("Stop with Ctrl-C.\n", flush=True)  # all of it before the server starts (stdout may be a pipe)
     await serve(dataclasses.replace(settings, subgraph_urls={n: s.url for n, s in subgraphs.items()}))

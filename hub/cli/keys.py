@@ -81,26 +81,68 @@ def _cmd_token(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: Any) -> None:
-    keys = sub.add_parser("keys", help="key management")
-    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
-    init = keys_sub.add_parser("init", help="make the hub key ring and a demo token issuer if missing")
-    init.add_argument("--dir", default=None)
+    keys = sub.add_parser(
+        "keys",
+        help="key management",
+        description="The hub's own keys: the NINO hashing key ring (and re-keying the link index after a "
+        "rotation), plus the demo's token issuer, audit signing and assertion keys outside production.",
+    )
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="COMMAND", title="commands")
+    init = keys_sub.add_parser(
+        "init",
+        help="make the hub key ring and a demo token issuer if missing",
+        description="Create, where missing, the hub key ring, the audit signing keys, the demo token issuer "
+        "and the hub's assertion key (with their public key sets) in DIR/keys; print their paths as JSON. "
+        "Existing keys are kept.",
+    )
+    init.add_argument("--dir", default=None, metavar="DIR", help="where to make them (default: the data directory)")
     init.set_defaults(func=_cmd_keys_init)
-    rotate = keys_sub.add_parser("rotate", help="add a new NINO hashing key and make it current (dev key file)")
-    rotate.add_argument("--key-id", required=True)
+    rotate = keys_sub.add_parser(
+        "rotate",
+        help="add a new NINO hashing key and make it current (dev key file)",
+        description="Add a new HMAC key to the key ring file (WELFARE_HUB_KEYS, else the data directory's) and "
+        "make it current; the old keys still match what they hashed. Run `welfare-hub keys rekey` next.",
+    )
+    rotate.add_argument("--key-id", required=True, help="the new key's id (any name not in the ring yet)")
     rotate.set_defaults(func=_cmd_keys_rotate)
-    rekey_cmd = keys_sub.add_parser("rekey", help="re-hash the link index with the current key (resumable)")
-    rekey_cmd.add_argument("--chunk", type=int, default=2000)
+    rekey_cmd = keys_sub.add_parser(
+        "rekey",
+        help="re-hash the link index with the current key (resumable)",
+        description="Re-hash the link index with the key ring's current key, each NINO read again from its "
+        "source; lookups keep working throughout, and an interrupted run resumes where it stopped.",
+    )
+    rekey_cmd.add_argument("--chunk", type=int, default=2000, help="link rows re-hashed per batch")
     rekey_cmd.set_defaults(func=_cmd_keys_rekey)
 
 
 def add_token_command(sub: Any) -> None:
     """Listed last in --help, after the register commands."""
-    token = sub.add_parser("token", help="mint a token from the demo issuer (development only)")
-    token.add_argument("--org", required=True)
-    token.add_argument("--org-type", required=True)
-    token.add_argument("--user", default="demo-user")
-    token.add_argument("--purpose", action="append", default=[], required=True)
-    token.add_argument("--role", default="user")
-    token.add_argument("--lifetime", type=int, default=3600)
+    token = sub.add_parser(
+        "token",
+        help="mint a token from the demo issuer (development only)",
+        description="Print a token signed by the demo issuer in the data directory (the key the hub trusts "
+        "outside production). The hub admits it only if --org is in the organisation register with the type "
+        "--org-type (welfare-hub orgs load), and answers only for a purpose that type may use "
+        "(policy/purposes.toml). `welfare-hub demo` registers its organisations and prints their tokens.",
+    )
+    token.add_argument("--org", required=True, help="the organisation's id in the register (e.g. northshire-hb)")
+    token.add_argument(
+        "--org-type",
+        required=True,
+        help="its type, as the register holds it ([org_types] of policy/purposes.toml, e.g. council_hb, auditor)",
+    )
+    token.add_argument("--user", default="demo-user", help="the user the token names, its sub claim")
+    token.add_argument(
+        "--purpose",
+        action="append",
+        default=[],
+        required=True,
+        help="a purpose the token grants (e.g. BLUE_BADGE, AUDIT); repeat for several",
+    )
+    token.add_argument(
+        "--role",
+        default="user",
+        help="the role claim: user, or admin, who may use introspection and field suggestions in production",
+    )
+    token.add_argument("--lifetime", type=int, default=3600, help="seconds until the token expires")
     token.set_defaults(func=_cmd_token)

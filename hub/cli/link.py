@@ -72,17 +72,54 @@ def _cmd_link_build(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: Any) -> None:
-    link = sub.add_parser("link", help="the link index: train the model, build or refresh links")
-    link_sub = link.add_subparsers(dest="link_command", required=True)
-    train = link_sub.add_parser("train", help="fit the Fellegi-Sunter model on a sample of the sources")
-    train.add_argument("--sample", type=int, default=50_000)
-    train.add_argument("--model", default=None, help="model file (default: DATA_DIR/link-model.json)")
+    link = sub.add_parser(
+        "link",
+        help="the link index: train the model, build or refresh links",
+        description="The link index: which council records (Housing Benefit, social care) are which DWP "
+        "person, decided by a Fellegi-Sunter model, so lookups find records whose NINO is missing or wrong.",
+    )
+    link_sub = link.add_subparsers(dest="link_command", required=True, metavar="COMMAND", title="commands")
+    train = link_sub.add_parser(
+        "train",
+        help="fit the Fellegi-Sunter model on a sample of the sources",
+        description="Fit the Fellegi-Sunter model on a sample of the sources (u from random pairs, m from "
+        "council records whose NINO finds a DWP record) and write it, versioned, to the model file.",
+    )
+    train.add_argument("--sample", type=int, default=50_000, help="records sampled from the sources")
+    train.add_argument(
+        "--model",
+        default=None,
+        metavar="FILE",
+        help="model file (default: WELFARE_HUB_LINK_MODEL, else DATA_DIR/link-model.json)",
+    )
     train.set_defaults(func=_cmd_link_train)
-    build = link_sub.add_parser("build", help="build or refresh the link index (resumable, incremental)")
-    build.add_argument("--model", default=None)
-    build.add_argument("--chunk", type=int, default=2000)
-    build.add_argument("--link-threshold", type=float, default=None, help="default: WELFARE_HUB_LINK_THRESHOLD")
-    build.add_argument("--review-threshold", type=float, default=None, help="default: WELFARE_HUB_REVIEW_THRESHOLD")
+    build = link_sub.add_parser(
+        "build",
+        help="build or refresh the link index (resumable, incremental)",
+        description="Link every council record to the DWP spine with the model (trained first if the model "
+        "file is missing). Incremental: only records or a model changed since are decided again; an "
+        "interrupted run resumes; clerical decisions stand.",
+    )
+    build.add_argument(
+        "--model",
+        default=None,
+        metavar="FILE",
+        help="model file (default: WELFARE_HUB_LINK_MODEL, else DATA_DIR/link-model.json)",
+    )
+    build.add_argument("--chunk", type=int, default=2000, help="records decided per batch")
+    build.add_argument(
+        "--link-threshold",
+        type=float,
+        default=None,
+        help="match probability at or above which a record is linked (default: WELFARE_HUB_LINK_THRESHOLD, else 0.999)",
+    )
+    build.add_argument(
+        "--review-threshold",
+        type=float,
+        default=None,
+        help="probability at or above which a record below the link threshold goes to clerical review "
+        "(default: WELFARE_HUB_REVIEW_THRESHOLD, else 0.5)",
+    )
     build.add_argument("--restart", action="store_true", help="start a new run instead of resuming")
     build.add_argument("--workers", type=int, default=2, help="processes deciding links in parallel")
     build.add_argument("--full", action="store_true", help="re-decide every record, changed or not")

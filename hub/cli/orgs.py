@@ -69,11 +69,27 @@ def _cmd_orgs_staff(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: Any) -> None:
-    orgs = sub.add_parser("orgs", help="the organisation register")
-    orgs_sub = orgs.add_subparsers(dest="orgs_command", required=True)
-    load = orgs_sub.add_parser("load", help="add or update organisations from a TOML file ([organisations.<id>])")
-    load.add_argument("file")
+    orgs = sub.add_parser(
+        "orgs",
+        help="the organisation register",
+        description="The organisation register: which organisations may call the hub, as which type, for "
+        "which council, until when; and who their users are as people (so no one looks themselves up).",
+    )
+    orgs_sub = orgs.add_subparsers(dest="orgs_command", required=True, metavar="COMMAND", title="commands")
+    load = orgs_sub.add_parser(
+        "load",
+        help="add or update organisations from a TOML file ([organisations.<id>])",
+        description="Add or update organisations from a TOML file of [organisations.<id>] tables (see "
+        "policy/organisations.example.toml); every problem in the file is listed before anything is written.",
+    )
+    load.add_argument("file", help="the TOML file (e.g. policy/organisations.example.toml)")
     load.set_defaults(func=_cmd_orgs_load)
-    staff = orgs_sub.add_parser("staff", help="who the hub's users are as people (CSV: org,user,nino; hashed on load)")
-    staff.add_argument("file")
+    staff = orgs_sub.add_parser(
+        "staff",
+        help="who the hub's users are as people (CSV: org,user,nino; hashed on load)",
+        description="Record who the hub's users are as people, from a CSV file with the columns org, user "
+        "and nino: only keyed hashes (and each person's hub key) are kept, so a user's own record is refused "
+        "to them however it is reached.",
+    )
+    staff.add_argument("file", help="the CSV file (header: org,user,nino)")
     staff.set_defaults(func=_cmd_orgs_staff)

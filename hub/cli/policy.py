@@ -42,10 +42,25 @@ def _cmd_policy_notice(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: Any) -> None:
-    policy = sub.add_parser("policy", help="the purpose register")
-    policy_sub = policy.add_subparsers(dest="policy_command", required=True)
-    policy_sub.add_parser("check", help="validate the register against the schema").set_defaults(func=_cmd_policy_check)
-    notice = policy_sub.add_parser("notice", help="the privacy notice, generated from the register")
-    notice.add_argument("--format", choices=("md", "html"), default="md")
-    notice.add_argument("--purpose", help="one purpose only")
+    policy = sub.add_parser(
+        "policy",
+        help="the purpose register",
+        description="The purpose register (WELFARE_HUB_PURPOSES, else policy/purposes.toml): which "
+        "organisation types may see which fields, for what, on what legal basis.",
+    )
+    policy_sub = policy.add_subparsers(dest="policy_command", required=True, metavar="COMMAND", title="commands")
+    policy_sub.add_parser(
+        "check",
+        help="validate the register against the schema",
+        description="Load the purpose register and check it against the schema; list every problem at once "
+        "(exit status 2), or print its size.",
+    ).set_defaults(func=_cmd_policy_check)
+    notice = policy_sub.add_parser(
+        "notice",
+        help="the privacy notice, generated from the register",
+        description="Print the privacy notice generated from the purpose register and the schema's field "
+        "descriptions: what is shared, with whom, why, on what basis, for how long.",
+    )
+    notice.add_argument("--format", choices=("md", "html"), default="md", help="Markdown or a standalone HTML page")
+    notice.add_argument("--purpose", default=None, help="one purpose only (default: every purpose)")
     notice.set_defaults(func=_cmd_policy_notice)

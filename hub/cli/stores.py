@@ -43,10 +43,24 @@ def _cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: Any) -> None:
-    sub.add_parser("migrate", help="create (if allowed) and migrate the four stores").set_defaults(func=_cmd_migrate)
-    seed = sub.add_parser("seed", help="fill the three sources with synthetic people")
-    seed.add_argument("--people", type=int, default=5000)
-    seed.add_argument("--seed", type=int, default=1)
-    seed.add_argument("--hb-coverage", type=float, default=None, help="share of people with an HB claim (0.3)")
-    seed.add_argument("--care-coverage", type=float, default=None, help="share known to social care (0.15)")
+    sub.add_parser(
+        "migrate",
+        help="create (if allowed) and migrate the four stores",
+        description="Create the hub's store and the three sources' (when DATABASE_URL names a role that may "
+        "create databases and roles), then apply every migration not yet applied. Safe to run again.",
+    ).set_defaults(func=_cmd_migrate)
+    seed = sub.add_parser(
+        "seed",
+        help="fill the three sources with synthetic people",
+        description="Migrate, then replace the three sources' contents (DWP, Housing Benefit, social care) "
+        "with synthetic people: invented, reproducible from --seed.",
+    )
+    seed.add_argument("--people", type=int, default=5000, help="how many synthetic people")
+    seed.add_argument("--seed", type=int, default=1, help="the random seed: the same seed makes the same people")
+    seed.add_argument(
+        "--hb-coverage", type=float, default=None, help="share of people with a Housing Benefit claim (default: 0.3)"
+    )
+    seed.add_argument(
+        "--care-coverage", type=float, default=None, help="share of people known to social care (default: 0.15)"
+    )
     seed.set_defaults(func=_cmd_seed)

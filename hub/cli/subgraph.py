@@ -104,15 +104,35 @@ def _cmd_access_log(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: Any) -> None:
-    parser = sub.add_parser("subgraph", help="a source's reference subgraph (serve, migrate, access-log)")
+    parser = sub.add_parser(
+        "subgraph",
+        help="a source's reference subgraph (serve, migrate, access-log)",
+        description="A source's reference subgraph, as its owner (DWP, a council) runs it: configured from "
+        "WELFARE_SUBGRAPH_* (see subgraphs/README.md), over its own store, trusting only the hub's public keys.",
+    )
     parser.add_argument("source", choices=["dwp", "hb", "social-care"], help="which source it serves")
-    commands = parser.add_subparsers(dest="subgraph_command", required=True)
-    serve = commands.add_parser("serve", help="serve the subgraph (POST /graphql)")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=4001, help="port to listen on (default 4001)")
+    commands = parser.add_subparsers(dest="subgraph_command", required=True, metavar="COMMAND", title="commands")
+    serve = commands.add_parser(
+        "serve",
+        help="serve the subgraph (POST /graphql)",
+        description="Serve the subgraph's GraphQL endpoint (POST /graphql), answering only questions the hub "
+        "signed, and recording each in its access log.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=4001, help="port to listen on")
     serve.set_defaults(func=_cmd_serve)
-    commands.add_parser("migrate", help="migrate the subgraph's own store").set_defaults(func=_cmd_migrate)
-    access = commands.add_parser("access-log", help="who asked about a person, for what, under which audit record")
+    commands.add_parser(
+        "migrate",
+        help="migrate the subgraph's own store",
+        description="Bring the subgraph's own store up to date with the source's migrations (its access log "
+        "included), with the subgraph's own credentials.",
+    ).set_defaults(func=_cmd_migrate)
+    access = commands.add_parser(
+        "access-log",
+        help="who asked about a person, for what, under which audit record",
+        description="The subgraph's own record of the hub's questions: about one person (--nino), or under "
+        "one hub audit record (--audit-id); give one of them.",
+    )
     access.add_argument("--nino", default=None, help="the person's National Insurance number")
-    access.add_argument("--audit-id", default=None, help="the hub audit record's id")
+    access.add_argument("--audit-id", default=None, help="the hub audit record's id (a receipt's requestId)")
     access.set_defaults(func=_cmd_access_log)

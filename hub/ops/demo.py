@@ -1,4 +1,5 @@
-"""The demo's operating work: keys, synthetic data in the sources, and a handful of registered organisations.
+"""The demo's operating work: keys, synthetic data in the sources, a handful of registered organisations
+and their tokens (an auditor's among them, for the console).
 
 Everything here uses the real parts (PostgreSQL, Ed25519-signed tokens, HMAC keys); only the data and the
 organisations are invented.
@@ -22,7 +23,17 @@ from hub.ops.issuer import IssuerKey
 from hub.ops.migrate import connect_store, migrate, migration_url
 from hub.types import SOURCE_STORES
 
-__all__ = ["DEMO_COUNCIL", "DEMO_ORGS", "KeyPaths", "ensure_keys", "register_demo_orgs", "seed_sources"]
+__all__ = [
+    "DEMO_AUDITOR",
+    "DEMO_COUNCIL",
+    "DEMO_ORGS",
+    "DemoOrg",
+    "KeyPaths",
+    "ensure_keys",
+    "mint_demo_tokens",
+    "register_demo_orgs",
+    "seed_sources",
+]
 
 
 @dataclass(frozen=True)
@@ -37,17 +48,41 @@ class KeyPaths:
 
 #: The council the demo organisations serve (the synthetic data's first).
 DEMO_COUNCIL = "E09000901"
-#: Demo organisations: (org id, org type, purposes its token grants).
-DEMO_ORGS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("northshire-blue-badge", "council_blue_badge", ("BLUE_BADGE",)),
-    ("northshire-hb", "council_hb", ("HB_OVERNIGHT_CARER_ROOM", "DISCRETIONARY_HOUSING_PAYMENT")),
-    ("northshire-care-finance", "council_care_finance", ("CARE_CHARGING_DOMICILIARY", "CARE_CHARGING_RESIDENTIAL")),
+
+
+@dataclass(frozen=True)
+class DemoOrg:
+    """A demo organisation as the register holds it, and the purposes its demo token grants."""
+
+    org_id: str
+    org_type: str
+    purposes: tuple[str, ...]
+    council_code: str | None = DEMO_COUNCIL  # None: a national body, serving no one council's area
+
+    @property
+    def token_variable(self) -> str:
+        """The shell variable the demo prints its token into."""
+        return self.org_id.upper().replace("-", "_") + "_TOKEN"
+
+
+#: The auditor, for the console: purpose AUDIT (which the console's pages run under) is for organisations of
+#: type auditor only; registered as national, since the purpose register has auditors oversee every council.
+DEMO_AUDITOR = DemoOrg("internal-audit", "auditor", ("AUDIT",), council_code=None)
+DEMO_ORGS: tuple[DemoOrg, ...] = (
+    DemoOrg("northshire-blue-badge", "council_blue_badge", ("BLUE_BADGE",)),
+    DemoOrg("northshire-hb", "council_hb", ("HB_OVERNIGHT_CARER_ROOM", "DISCRETIONARY_HOUSING_PAYMENT")),
+    DemoOrg(
+        "northshire-care-finance", "council_care_finance", ("CARE_CHARGING_DOMICILIARY", "CARE_CHARGING_RESIDENTIAL")
+    ),
+    DEMO_AUDITOR,
 )
 
 
 def ensure_keys(data_dir: Path) -> KeyPaths:
     """Create the hub key ring, the audit signing keys and a demo token issuer in ``data_dir/keys`` unless
     they exist."""
+    # The data directory holds private keys and live tokens: this user's alone when we make it.
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     folder = data_dir / "keys"
     paths = KeyPaths(
         folder / "hub-key-ring.json",
@@ -98,8 +133,8 @@ async def seed_sources(
 
 
 async def register_demo_orgs(settings: Settings) -> None:
-    """The demo organisations in the organisation register (one council, E09000901, the synthetic data's
-    first)."""
+    """The demo organisations in the organisation register: three teams of one council (E09000901, the
+    synthetic data's first) and a national auditor."""
     from hub.access.orgs import Organisation
     from hub.records.orgs import upsert
 
@@ -107,7 +142,30 @@ async def register_demo_orgs(settings: Settings) -> None:
         await upsert(
             conn,
             [
-                Organisation(org, org.replace("-", " ").title(), org_type, council_code=DEMO_COUNCIL)
-                for org, org_type, _ in DEMO_ORGS
+                Organisation(
+                    org.org_id,
+                    org.org_id.replace("-", " ").title(),
+                    org.org_type,
+                    council_code=org.council_code,
+                    national=org.council_code is None,
+                )
+                for org in DEMO_ORGS
             ],
         )
+
+
+def mint_demo_tokens(settings: Settings, issuer: IssuerKey, *, lifetime_seconds: int = 12 * 3600) -> dict[str, str]:
+    """A token for each demo organisation (org id -> token), signed by ``issuer`` for ``settings``' hub:
+    its registered type, its purposes, one officer."""
+    return {
+        org.org_id: issuer.mint(
+            issuer=settings.issuer,
+            audience=settings.audience,
+            org=org.org_id,
+            org_type=org.org_type,
+            user=f"{org.org_id}-officer",
+            purposes=org.purposes,
+            lifetime_seconds=lifetime_seconds,
+        )
+        for org in DEMO_ORGS
+    }
