@@ -275,25 +275,31 @@ class PurposeGuard(SchemaExtension):
             elif ctx.claimed_purpose is not None:
                 decision.set_attribute(f"{NS}.purpose", ctx.claimed_purpose)
         yield
-        result = self.execution_context.result
         try:
             await self._notify_subject(ctx)
         except Exception as e:
             log.error("share notification failed, nothing released: %s", type(e).__name__)
             ctx.released.clear()
-            self.execution_context.result = result = _refusal(
+            self._withhold(
                 ConsentUnavailable("the person asked to be told of each share and the notice could not be recorded")
             )
+        result = self.execution_context.result
         try:
             await self._write(ctx, audit.from_request(ctx, self.execution_context, result))
         except Exception as e:
             log.error("audit write failed, nothing released: %s", type(e).__name__)
-            error = AuditUnavailable("the audit record could not be written, so no data was released")
-            if isinstance(result, GraphQLExecutionResult):
-                result.data = None
-                result.errors = [GraphQLError(error.message, extensions=error.extensions)]
-            else:
-                self.execution_context.result = _refusal(error)
+            self._withhold(AuditUnavailable("the audit record could not be written, so no data was released"))
+
+    def _withhold(self, error: HubError) -> None:
+        """Answer ``error`` instead of what execution produced. In place: strawberry returns the result
+        object it already holds once this hook resumes, so replacing ``execution_context.result`` would
+        leave the data in the answer while the audit record said nothing was released."""
+        result = self.execution_context.result
+        if isinstance(result, GraphQLExecutionResult):
+            result.data = None
+            result.errors = [GraphQLError(error.message, extensions=error.extensions)]
+        else:
+            self.execution_context.result = _refusal(error)
 
     def resolve(self, _next: Callable[..., Any], root: Any, info: Any, *args: Any, **kwargs: Any) -> Any:
         # Defence in depth: even if the operation check were bypassed, no field outside the purpose's

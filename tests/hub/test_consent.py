@@ -277,3 +277,31 @@ async def test_a_user_cannot_record_consent_about_themself(
         ],
     )
     assert codes((await gql(client, t, RECORD, {"n": P.EXTRA[4], "notify": False})).json()) == ["OWN_RECORD"]
+
+
+async def test_a_share_notice_that_cannot_be_recorded_releases_nothing_and_says_so(
+    client: httpx.AsyncClient, adviser: str, admin: dict[str, asyncpg.Connection]
+) -> None:
+    # Seen in review: the answer was replaced after execution, but strawberry returns the result it already
+    # held, so the award went out while the audit record and the signed receipt said nothing was released.
+    assert "errors" not in (await gql(client, adviser, RECORD, {"n": P.PIP_DISTRESS, "notify": True})).json()
+    async with admin["hub"].transaction():
+        # The notice table held by another transaction: the notice times out, as if the store were down.
+        await admin["hub"].execute("LOCK TABLE hub.subject_notification IN ACCESS EXCLUSIVE MODE")
+        response = await gql(client, adviser, LOOKUP, {"n": P.PIP_DISTRESS})
+    body = response.json()
+    assert codes(body) == ["CONSENT_UNAVAILABLE"]
+    assert "data" not in body
+    assert "awardsInPayment" not in response.text
+    assert "weeklyAmount" not in response.text
+    receipt = body["extensions"]["auditReceipt"]
+    assert (receipt["decision"], receipt["fieldsReleased"]) == ("error", [])
+    row = await admin["hub"].fetchrow(
+        "SELECT decision, fields_released, reason_codes FROM hub.audit_event WHERE request_id = $1::uuid",
+        receipt["requestId"],
+    )
+    assert (row["decision"], list(row["fields_released"]), list(row["reason_codes"])) == (
+        "error",
+        [],
+        ["CONSENT_UNAVAILABLE"],
+    )
