@@ -44,6 +44,7 @@ from hub.errors import ConfigError
 from hub.execution import record
 from hub.execution.schema import build_schema, load_purposes
 from hub.http import (
+    CONTRACT_PATH,
     AddressThrottle,
     BearerAuth,
     BodyLimit,
@@ -51,6 +52,7 @@ from hub.http import (
     RateLimit,
     RefusalBudget,
     ThrottleLog,
+    contract_routes,
     health_routes,
     publication_routes,
 )
@@ -76,6 +78,9 @@ from resolvers.sources.base import SOURCE_NAMES
 from resolvers.sources.remote import CircuitBreaker, aclose_sources, subgraph_source
 
 __all__ = ["Hooks", "create_app"]
+
+#: What a bearer token opens, each request under the caller's rate limits: the API, and purposes' contracts.
+_API_PATHS = frozenset({"/graphql", CONTRACT_PATH})
 
 log = logging.getLogger("welfare_hub")
 
@@ -351,6 +356,7 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
                 throttle=address_throttle,
                 rate_limit=console_rate_limit,
             ),
+            *contract_routes(schema.as_str(), state.register),
             *health_routes(state.pools, timeout=settings.source_timeout),
             *publication_routes(
                 lambda since, until: state.services().audit_log.transparency(since, until),
@@ -363,6 +369,7 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
     app.state.hub = state
     app.add_middleware(
         RateLimit,
+        paths=_API_PATHS,
         limiter=limiter,
         limits=limits,
         in_flight=settings.user_in_flight,
@@ -371,6 +378,7 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
     )
     app.add_middleware(
         BearerAuth,
+        paths=_API_PATHS,
         verify=verified,
         refused=refused,
         ide=not settings.production,

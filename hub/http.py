@@ -28,6 +28,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from hub.access.caller import Caller
+from hub.access.notice import CONTRACT_PATH
+from hub.access.policy import Register
 from hub.access.ratelimit import (
     BASE_COST,
     REFUSAL_CODES,
@@ -39,6 +41,7 @@ from hub.access.ratelimit import (
     retry_after,
 )
 from hub.errors import AuthError, BadUserInput, HubError, RateLimited
+from hub.execution.contract import purpose_sdl
 from hub.execution.record import reasons_of
 from hub.execution.redaction import sanitise_message
 from hub.execution.schema import HubSchema
@@ -49,6 +52,7 @@ from resolvers.arguments import public_period
 from resolvers.context import RequestContext, Services
 
 __all__ = [
+    "CONTRACT_PATH",
     "GRAPHQL_RESPONSE",
     "LEGACY_JSON",
     "AddressThrottle",
@@ -602,6 +606,27 @@ def health_routes(pools: Mapping[StoreName, asyncpg.Pool], *, timeout: float) ->
         return JSONResponse({"status": "ready" if ready else "not ready", "stores": results}, 200 if ready else 503)
 
     return [Route("/healthz", healthz), Route("/readyz", readyz)]
+
+
+def contract_routes(full_sdl: str, register: Register) -> list[Route]:
+    """``GET /graphql/contract?purpose=P``: the schema contract of a purpose the caller's organisation holds
+    and its token grants (:func:`hub.execution.contract.purpose_sdl`), as SDL: what a front end for that
+    purpose may ask, and its docs (GraphiQL builds its schema from it, so no introspection is needed). An
+    unknown purpose and one not the caller's are one answer, 404. Bearer token required (BearerAuth)."""
+    made: dict[str, bytes] = {}
+
+    async def contract(request: Request) -> Response:
+        caller: Caller = request.scope[CALLER]
+        purpose = request.query_params.get("purpose", "")
+        spec = register.purposes.get(purpose)
+        if spec is None or caller.org_type not in spec.org_types or purpose not in caller.purposes:
+            return json_error(404, "NOT_FOUND", "no such purpose is granted to your organisation")
+        sdl = made.get(purpose)
+        if sdl is None:
+            sdl = made[purpose] = purpose_sdl(full_sdl, spec).encode()
+        return Response(sdl, media_type="text/plain; charset=utf-8", headers={"Cache-Control": "private, max-age=300"})
+
+    return [Route(CONTRACT_PATH, contract, methods=["GET"])]
 
 
 def publication_routes(

@@ -20,6 +20,10 @@ __all__ = ["NoticeField", "PurposeNotice", "field_descriptions", "in_words", "no
 
 _UNITS = (("Y", "year"), ("M", "month"), ("W", "week"), ("D", "day"))
 
+#: Where each purpose's schema contract is served (hub.http.contract_routes), to the organisations it is for.
+CONTRACT_PATH = "/graphql/contract"
+CONTRACT_LINK = f"{CONTRACT_PATH}?purpose="
+
 
 def field_descriptions(schema: GraphQLSchema) -> dict[str, str]:
     """Each field coordinate's description in the schema ("" when it has none)."""
@@ -102,6 +106,7 @@ def _markdown(register: Register, purposes: Sequence[PurposeNotice]) -> str:
         if p.special_category_condition:
             lines[-1] += f" Special category data: Article {p.special_category_condition}."
         lines += ["", f"**How long it is kept:** {p.retention}."]
+        lines += ["", f"**Exactly what may be asked:** the schema contract, `{CONTRACT_LINK}{p.purpose}`."]
         if p.consent_required:
             lines += [
                 "",
@@ -130,6 +135,9 @@ def _html(register: Register, purposes: Sequence[PurposeNotice]) -> str:
             basis += f" Special category data: Article {p.special_category_condition}."
         out += [f"<p><strong>Why it is allowed:</strong> {e(basis)}</p>"]
         out += [f"<p><strong>How long it is kept:</strong> {e(p.retention)}.</p>"]
+        contract = e(f"{CONTRACT_LINK}{p.purpose}")
+        link = f'<a href="{contract}">{contract}</a>'
+        out += [f"<p><strong>Exactly what may be asked:</strong> the schema contract, {link}.</p>"]
         if p.consent_required:
             lasts = e(p.consent_renewal or "")
             out += [

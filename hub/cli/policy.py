@@ -41,6 +41,28 @@ def _cmd_policy_notice(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_policy_sdl(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.execution.contract import purpose_sdl
+    from hub.execution.schema import build_schema, load_purposes
+
+    schema = build_schema(settings)
+    register = load_purposes(settings, schema)
+    spec = register.purposes.get(args.purpose)
+    if spec is None:
+        print(f"no purpose {args.purpose!r} in the register ({', '.join(register.purposes)})", file=sys.stderr)
+        return 2
+    if args.org_type is not None and args.org_type not in spec.org_types:
+        known = args.org_type in register.org_types
+        why = "is not one the purpose belongs to" if known else "is not in the register"
+        print(
+            f"organisation type {args.org_type!r} {why}: {args.purpose} is for {', '.join(sorted(spec.org_types))}",
+            file=sys.stderr,
+        )
+        return 2
+    sys.stdout.write(purpose_sdl(schema.as_str(), spec))
+    return 0
+
+
 def add_commands(sub: Any) -> None:
     policy = sub.add_parser(
         "policy",
@@ -64,3 +86,18 @@ def add_commands(sub: Any) -> None:
     notice.add_argument("--format", choices=("md", "html"), default="md", help="Markdown or a standalone HTML page")
     notice.add_argument("--purpose", default=None, help="one purpose only (default: every purpose)")
     notice.set_defaults(func=_cmd_policy_notice)
+    sdl = policy_sub.add_parser(
+        "sdl",
+        help="a purpose's schema contract, as SDL",
+        description="Print the part of the schema one purpose may ask for (its allow-list in the register, "
+        "and what any caller may use without a purpose), as SDL that builds on its own: what a front-end "
+        "team for that purpose codes against, like a router's contract variant. The hub serves the same at "
+        "GET /graphql/contract?purpose=P to a caller the purpose is granted to.",
+    )
+    sdl.add_argument("--purpose", required=True, help="the purpose, as the register names it (e.g. BLUE_BADGE)")
+    sdl.add_argument(
+        "--org-type",
+        default=None,
+        help="refuse unless the purpose belongs to this organisation type (default: any of its types)",
+    )
+    sdl.set_defaults(func=_cmd_policy_sdl)
