@@ -64,6 +64,7 @@ from hub.records.corrections import CorrectionStore
 from hub.records.interests import InterestStore
 from hub.records.links import LinkIndex, ReviewQueue, load_link_model
 from hub.records.notifications import NotificationStore
+from hub.records.operations import OperationSafelist
 from hub.records.orgs import OrgRegister
 from hub.records.ratelimits import PgBuckets, RateLimiter
 from hub.records.spans import SpanStore
@@ -220,6 +221,7 @@ async def _open(state: _State, hooks: Hooks, audit_keys: AuditKeys) -> Services:
         interests=InterestStore(hub, timeout=settings.audit_query_timeout),
         corrections=CorrectionStore(hub, timeout=settings.audit_query_timeout),
         complaints=ComplaintStore(hub, timeout=settings.audit_query_timeout),
+        operations=OperationSafelist(hub, ttl=settings.org_cache_seconds, timeout=settings.source_timeout),
     )
 
 
@@ -345,7 +347,8 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
     view = GraphQLView(schema, state.services, ide=not settings.production)
     app = Starlette(
         routes=[
-            Route("/graphql", view.endpoint, methods=["GET", "POST"]),
+            # Every method reaches the view, which answers each but POST (and GraphiQL's GET) with a 405.
+            Route("/graphql", view.endpoint, methods=["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]),
             Route("/audit/keys", audit_keys_document),
             Route("/.well-known/jwks.json", assertion_keys_document),
             *console_routes(

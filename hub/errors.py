@@ -17,7 +17,10 @@
     │   ├── MixedPurposes                      MIXED_PURPOSES
     │   ├── IntrospectionDisabled              INTROSPECTION_DISABLED
     │   ├── OperationNotSupported              OPERATION_NOT_SUPPORTED
-    │   └── NotReceived                        NOT_RECEIVED (a correction of a field never received)
+    │   ├── NotReceived                        NOT_RECEIVED (a correction of a field never received)
+    │   └── OperationNotRegistered             OPERATION_NOT_REGISTERED (a partner's operation not in its safelist)
+    ├── PersistedQueryNotFound                 PERSISTED_QUERY_NOT_FOUND (APQ: a hash not registered here)
+    ├── PersistedQueryMismatch                 PERSISTED_QUERY_HASH_MISMATCH (a document and a hash that disagree)
     ├── BadUserInput (also ValueError)         BAD_USER_INPUT
     │   ├── InvalidNinoInput                   INVALID_NINO (reason in extensions.reason)
     │   ├── InvalidEffectiveDate               INVALID_EFFECTIVE_DATE (a change dated in the future or before birth)
@@ -74,10 +77,14 @@ __all__ = [
     "MixedPurposes",
     "NinoInFreeText",
     "NoLegitimateRelationship",
+    "OperationNotRegistered",
     "OperationNotSupported",
+    "OperationsUnavailable",
     "OrgRegisterUnavailable",
     "OrganisationTypeMismatch",
     "OwnRecord",
+    "PersistedQueryMismatch",
+    "PersistedQueryNotFound",
     "ProtectedAddress",
     "PurposeForbidsField",
     "PurposeNotGranted",
@@ -257,6 +264,9 @@ class SubjectNotFound(HubError, LookupError):
     :class:`NoLegitimateRelationship` shares."""
 
     code = "SUBJECT_NOT_FOUND"
+    # Nothing released, by decision, as for someone not the caller's to ask about: the receipt's decision
+    # (which the caller holds) must not tell the two apart. The audit record's reason codes do.
+    refusal = True
 
     def __init__(self, message: str = NOT_FOUND_MESSAGE) -> None:
         super().__init__(NOT_FOUND_MESSAGE)
@@ -270,6 +280,7 @@ class MatchNeedsReview(HubError, LookupError):
 
     code = "SUBJECT_NOT_FOUND"
     audit_code = "MATCH_NEEDS_REVIEW"
+    refusal = True  # as SubjectNotFound: one decision for every "not found"
 
     def __init__(self, message: str = NOT_FOUND_MESSAGE) -> None:
         super().__init__(NOT_FOUND_MESSAGE)
@@ -301,6 +312,27 @@ class SourceRefused(SourceError):
     allow for the purpose): a failure to answer, never "not held"."""
 
     code = "SOURCE_REFUSED"
+
+
+class OperationNotRegistered(RequestRefused):
+    """The caller's organisation type sends registered operations only (the register's ``[operations]``),
+    and this one is not in its organisation's safelist."""
+
+    code = "OPERATION_NOT_REGISTERED"
+
+
+class PersistedQueryNotFound(HubError):
+    """A hash with no document (the APQ code: a client then sends the document; a partner's is refused)."""
+
+    code = "PERSISTED_QUERY_NOT_FOUND"
+
+
+class PersistedQueryMismatch(HubError):
+    code = "PERSISTED_QUERY_HASH_MISMATCH"
+
+
+class OperationsUnavailable(HubError):
+    code = "OPERATIONS_UNAVAILABLE"
 
 
 class OrgRegisterUnavailable(HubError):

@@ -8,11 +8,14 @@ middleware here is plain ASGI.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import dataclasses
 import datetime as dt
 import functools
 import hashlib
 import json
 import logging
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
@@ -40,14 +43,25 @@ from hub.access.ratelimit import (
     outcome_price,
     retry_after,
 )
-from hub.errors import AuthError, BadUserInput, HubError, RateLimited
+from hub.errors import (
+    AuthError,
+    BadUserInput,
+    HubError,
+    OperationNotRegistered,
+    PersistedQueryMismatch,
+    PersistedQueryNotFound,
+    RateLimited,
+)
 from hub.execution.contract import purpose_sdl
-from hub.execution.record import reasons_of
+from hub.execution.record import reasons_of, refused_token
+from hub.execution.record import write as write_record
 from hub.execution.redaction import sanitise_message
 from hub.execution.schema import HubSchema
 from hub.metrics import RATE_LIMITED
+from hub.records.operations import operation_hash
 from hub.records.ratelimits import RateLimiter
 from hub.types import StoreName
+from linkage import user_hash
 from resolvers.arguments import public_period
 from resolvers.context import RequestContext, Services
 
@@ -107,21 +121,41 @@ GRAPHQL_RESPONSE = "application/graphql-response+json"
 LEGACY_JSON = "application/json"
 
 
-def _accepted(accept: str) -> list[tuple[str, float]]:
-    ranges = []
+#: The most of an ``Accept`` or ``Content-Type`` header the hub reads: real clients send tens of bytes, and
+#: parsing megabytes of media ranges held the event loop for seconds.
+MAX_MEDIA_HEADER = 1024
+# RFC 9110 12.4.2: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+#: The verified caller of the request being parsed (strawberry's request adapter does not say).
+_SENDER: contextvars.ContextVar[Caller | None] = contextvars.ContextVar("welfare_hub_sender", default=None)
+_QVALUE = re.compile(r"0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?")
+
+
+def _accepted(accept: str) -> dict[str, float]:
+    """Each media range's weight (the highest where one is repeated); a range whose ``q`` is not a qvalue
+    (``q=nan``, ``q=2``, ``q=abc``) is ignored, as if it were not there."""
+    ranges: dict[str, float] = {}
     for part in accept.split(","):
         kind, *params = (p.strip() for p in part.split(";"))
-        q = 1.0
+        q: float | None = 1.0
         for param in params:
             name, _, value = param.partition("=")
             if name.strip().lower() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        if kind:
-            ranges.append((kind.lower(), q))
+                value = value.strip()
+                q = float(value) if _QVALUE.fullmatch(value) else None
+        if kind and q is not None:
+            kind = kind.lower()
+            ranges[kind] = max(q, ranges.get(kind, 0.0))
     return ranges
+
+
+def _utf8(params: str) -> bool:
+    """Whether a JSON request's media type parameters leave it UTF-8 (JSON is UTF-8: RFC 8259 8.1)."""
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in ("utf-8", "utf8"):
+            return False
+    return True
 
 
 def request_error_status(result: Any) -> int:
@@ -145,12 +179,8 @@ def negotiate(accept: str | None) -> str | None:
     if accept is None or not accept.strip():
         return LEGACY_JSON
     ranges = _accepted(accept)
-    explicit = dict(ranges)
-    q_response = explicit.get(GRAPHQL_RESPONSE, 0.0)
-    q_json = max(
-        (q for kind, q in ranges if kind in (LEGACY_JSON, "application/*", "*/*")),
-        default=0.0,
-    )
+    q_response = ranges.get(GRAPHQL_RESPONSE, 0.0)
+    q_json = max((ranges.get(kind, 0.0) for kind in (LEGACY_JSON, "application/*", "*/*")), default=0.0)
     if q_response > 0 and q_response >= q_json:
         return GRAPHQL_RESPONSE
     if q_json > 0:
@@ -519,6 +549,40 @@ class GraphQLView(GraphQL[RequestContext, None]):
             raise json.JSONDecodeError("a GraphQL request body is a JSON object", "", 0)
         return value
 
+    async def parse_http_body(self, request: Any) -> Any:
+        """The request as strawberry reads it, with a registered operation put in where it was named by hash
+        (APQ), and a partner organisation's operation refused unless registered for it — before anything
+        is parsed, validated or read."""
+        data = await super().parse_http_body(request)
+        if isinstance(data, list):
+            return data  # batches are refused by strawberry (not enabled)
+        caller = _SENDER.get()
+        if caller is None:
+            return data
+        persisted = (data.extensions or {}).get("persistedQuery")
+        named = persisted.get("sha256Hash") if isinstance(persisted, dict) else None
+        if persisted is not None and (not isinstance(named, str) or not _SHA256.fullmatch(named)):
+            raise BadUserInput("extensions.persistedQuery.sha256Hash must be 64 lower-case hex digits")
+        partner = caller.org_type in self.services().register.persisted_only
+        if data.query is None and named is not None:
+            document = await self.services().operations.document(caller.org, named)
+            if document is None:
+                if partner:
+                    raise OperationNotRegistered("only your organisation's registered operations are run")
+                raise PersistedQueryNotFound("no operation is registered by that hash: send the document")
+            data.query = document
+            return data
+        if data.query is not None and named is not None and operation_hash(data.query) != named:
+            raise PersistedQueryMismatch("the document's sha256 is not the hash it was sent with")
+        registered = self.services().operations.document
+        if (
+            partner
+            and data.query is not None
+            and await registered(caller.org, named or operation_hash(data.query)) is None
+        ):
+            raise OperationNotRegistered("only your organisation's registered operations are run")
+        return data
+
     async def get_context(self, request: Any, response: Any) -> RequestContext:
         # Only the GraphiQL page (development, GET, no query run) arrives without a verified caller.
         caller: Caller = request.scope.get(CALLER, _NOBODY)
@@ -537,11 +601,37 @@ class GraphQLView(GraphQL[RequestContext, None]):
             request.scope[_REQUEST_ERROR] = request_error_status(result)
         return processed
 
+    async def _audit_refusal(self, request: Request, code: str) -> None:
+        caller: Caller | None = request.scope.get(CALLER)
+        if caller is None:
+            return
+        services = self.services()
+        refusal = dataclasses.replace(
+            refused_token(code),
+            caller_org=caller.org,
+            caller_org_type=caller.org_type,
+            caller_user_hash=user_hash(services.key_ring, caller.org, caller.user),
+        )
+        try:
+            await write_record(services.audit, refusal)
+        except Exception as e:  # nothing was read: a failed write is only logged
+            log.error("audit write for a refused operation failed: %s", type(e).__name__)
+
     async def endpoint(self, request: Request) -> Response:
-        media = negotiate(request.headers.get("accept"))
-        if request.method == "GET" and "query" in request.query_params:
+        # Repeated Accept headers are one list (RFC 9110 5.3); Content-Type is one value.
+        accept = ", ".join(request.headers.getlist("accept")) or None
+        content_types = request.headers.getlist("content-type")
+        if len(accept or "") > MAX_MEDIA_HEADER or sum(len(c) for c in content_types) > MAX_MEDIA_HEADER:
+            return json_error(
+                431,
+                "REQUEST_HEADER_TOO_LARGE",
+                f"the Accept and Content-Type headers are read up to {MAX_MEDIA_HEADER} bytes each",
+            )
+        media = negotiate(accept)
+        ide_page = request.method == "GET" and "query" not in request.query_params and self.graphql_ide is not None
+        if request.method != "POST" and not ide_page:
             # A query's variables in a URL, a NINO among them, land in proxy and server logs: only POST runs
-            # one (a GET without a query is the GraphiQL page, in development).
+            # one (a GET without a query is the GraphiQL page, in development). Every other method alike.
             return json_error(
                 405,
                 "METHOD_NOT_ALLOWED",
@@ -556,21 +646,36 @@ class GraphQLView(GraphQL[RequestContext, None]):
                     "NOT_ACCEPTABLE",
                     f"a GraphQL response is {GRAPHQL_RESPONSE} or {LEGACY_JSON}: the Accept header names neither",
                 )
-            content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-            if content_type != LEGACY_JSON:
+            kind, _, params = (content_types[0] if len(content_types) == 1 else "").partition(";")
+            if kind.strip().lower() != LEGACY_JSON or not _utf8(params):
                 return json_error(
                     415,
                     "UNSUPPORTED_MEDIA_TYPE",
-                    f"a GraphQL request is POSTed as {LEGACY_JSON}",
+                    f"a GraphQL request is POSTed as {LEGACY_JSON} (UTF-8)",
                     {"Accept-Post": LEGACY_JSON},
                     media_type=media,
                 )
+            # strawberry reads the type as it was sent, case and all: it is given the one form it knows.
+            request.scope["headers"] = [
+                (k, LEGACY_JSON.encode()) if k.lower() == b"content-type" else (k, v)
+                for k, v in request.scope["headers"]
+            ]
+            request = Request(request.scope, request.receive)
         media = media or LEGACY_JSON
+        _SENDER.set(request.scope.get(CALLER))  # this request's task only (parse_http_body reads it)
         try:
             response: Response = await self.run(request)
         except HTTPException as e:
             # strawberry's reasons can quote the request (an unknown operation name): never echo input.
             return json_error(e.status_code, "BAD_REQUEST", sanitise_message(e.reason), media_type=media)
+        except HubError as e:
+            # A persisted operation not found, not registered or not matching its hash: nothing was parsed
+            # or read. A partner's unregistered operation is a refusal, and audited as one.
+            if e.refusal:
+                await self._audit_refusal(request, str(e.extensions["code"]))
+            code = str(e.extensions["code"])
+            failed = 503 if code.endswith("_UNAVAILABLE") else 400
+            return json_error(failed if media == GRAPHQL_RESPONSE else 200, code, e.message, media_type=media)
         except ClientDisconnect:
             # Gone before its body arrived: nothing was run, and no one is there to read an answer. Not the
             # server's error (uvicorn would log a traceback and count a 500 for a client's hang-up).
@@ -581,8 +686,8 @@ class GraphQLView(GraphQL[RequestContext, None]):
                 context.finish()
         if request.method == "POST":
             response.headers["content-type"] = f"{media}; charset=utf-8"
-            if media == GRAPHQL_RESPONSE and (status := request.scope.get(_REQUEST_ERROR)):
-                response.status_code = status
+            if media == GRAPHQL_RESPONSE and (error_status := request.scope.get(_REQUEST_ERROR)):
+                response.status_code = error_status
         return response
 
 

@@ -31,6 +31,7 @@ from hub.records.corrections import CorrectionStore
 from hub.records.interests import InterestStore
 from hub.records.links import IndexedPerson, LinkIndex, ReviewQueue
 from hub.records.notifications import NotificationStore
+from hub.records.operations import OperationSafelist
 from hub.records.orgs import OrgRegister
 from hub.types import SubjectKey
 from linkage import KeyedHash, KeyRing, NormalisedNino, user_hash
@@ -60,6 +61,7 @@ class Services:
     interests: InterestStore
     corrections: CorrectionStore
     complaints: ComplaintStore
+    operations: OperationSafelist  # each organisation's registered operations (hub.records.operations)
 
 
 @dataclass

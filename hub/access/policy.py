@@ -45,6 +45,8 @@ class Register:
     purposes: Mapping[str, PurposeSpec]
     org_types: Mapping[str, str]
     notice: Mapping[str, str]  # the register's [notice] table: controller, complaints, regulator
+    #: Organisation types that send their organisation's registered operations only ([operations] required_for)
+    persisted_only: frozenset[str] = frozenset()
 
 
 _REQUIRED = ("title", "summary", "legal_basis", "gdpr_article6", "org_types", "fields", "tier", "retention")
@@ -117,11 +119,20 @@ def load_register(
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise ConfigError([f"cannot read the purpose register {path}: {e}"]) from e
     problems: list[str] = []
-    problems += [f"unknown top-level table {k!r}" for k in sorted(set(doc) - {"org_types", "purposes", "notice"})]
+    problems += [
+        f"unknown top-level table {k!r}" for k in sorted(set(doc) - {"org_types", "purposes", "notice", "operations"})
+    ]
     org_types = {str(k): str(v) for k, v in doc.get("org_types", {}).items()}
     if not org_types:
         problems.append("the register defines no org_types")
     notice = {str(k): str(v) for k, v in doc.get("notice", {}).items()}
+    operations = doc.get("operations", {})
+    problems += [f"[operations] has unknown key {k!r}" for k in sorted(set(operations) - {"required_for"})]
+    required = operations.get("required_for", [])
+    if not isinstance(required, list) or not all(isinstance(t, str) for t in required):
+        problems.append("[operations] required_for must be a list of organisation types")
+        required = []
+    problems += [f"[operations] required_for: unknown org type {t!r}" for t in required if t not in org_types]
     problems += [f"[notice] misses {k}" for k in _NOTICE if k not in notice]
     problems += [f"[notice] has unknown key {k!r}" for k in sorted(notice.keys() - set(_NOTICE))]
     purposes: dict[str, PurposeSpec] = {}
@@ -159,7 +170,7 @@ def load_register(
     ]
     if problems:
         raise ConfigError(problems)
-    return Register(purposes=purposes, org_types=org_types, notice=notice)
+    return Register(purposes=purposes, org_types=org_types, notice=notice, persisted_only=frozenset(required))
 
 
 def decide(register: Register, caller: Caller, purpose_id: str, coordinates: Iterable[str]) -> PurposeSpec:

@@ -62,6 +62,7 @@ _HUB_GRANTS: dict[str, str] = {
     "hub.consent": "SELECT, INSERT, UPDATE",  # withdrawal sets withdrawn_at; nothing is deleted
     "hub.subject_notification": "SELECT, INSERT",
     "hub.organisation": "SELECT",
+    "hub.persisted_operation": "SELECT",  # written by `welfare-hub operations` only (the owner)
     "hub.council_area": "SELECT",
     "hub.staff_identity": "SELECT",  # maintained by the operator (welfare-hub orgs load), read by the service
     "hub.rate_bucket": "SELECT, INSERT, UPDATE, DELETE",  # the limiter's buckets; refilled ones are pruned

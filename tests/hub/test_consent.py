@@ -16,6 +16,7 @@ import pytest
 from hub.access.keys import load_key_ring
 from hub.config import Settings
 from hub.ops.issuer import IssuerKey
+from hub.records.operations import add_operations
 from hub.records.orgs import record_staff
 from linkage import NormalisedNino, subject_hash, user_hash
 from tests import people as P
@@ -202,6 +203,7 @@ async def test_only_the_holder_or_the_recorder_withdraws(
     client: httpx.AsyncClient, adviser: str, token: Any, admin: dict[str, asyncpg.Connection]
 ) -> None:
     agency = token("voluntary_agency", "INCOME_MAXIMISATION", org="advice-agency")
+    await add_operations(admin["hub"], "advice-agency", [(d, None) for d in (RECORD_FOR, LOOKUP, WITHDRAW_FOR)])
     bystander = token("council_welfare_rights", "INCOME_MAXIMISATION", org="welfare-rights-bystander")
     # The agency records the person's consent to share with welfare-rights-1 (not with the agency itself).
     given = (await gql(client, agency, RECORD_FOR, {"n": P.EXTRA[5], "to": "welfare-rights-1"})).json()

@@ -16,6 +16,7 @@ from hub.config import Settings
 from hub.errors import ConfigError
 from hub.execution.schema import build_schema, load_purposes
 from hub.ops.issuer import IssuerKey
+from hub.records.operations import add_operations
 from hub.records.orgs import upsert
 from tests import people as P
 from tests.conftest import AUDIENCE, ISSUER, QueryCounter, codes, gql
@@ -82,6 +83,7 @@ async def test_a_partner_gets_nothing_after_its_accreditation_expires(
     org = f"advice-agency-{days}"
     until = dt.date.today() + dt.timedelta(days=days)
     await upsert(admin["hub"], [Organisation(org, "An advice agency", "voluntary_agency", accredited_until=until)])
+    await add_operations(admin["hub"], org, [(ADVICE, None)])  # a partner runs registered operations only
     t = _mint(issuer, org, "voluntary_agency", "INCOME_MAXIMISATION")
     if expired:
         assert await _refused(client, t, ADVICE, queries, admin, org) == ["ACCREDITATION_EXPIRED"]
