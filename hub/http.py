@@ -57,6 +57,7 @@ from hub.execution.record import reasons_of, refused_token
 from hub.execution.record import write as write_record
 from hub.execution.redaction import sanitise_message
 from hub.execution.schema import HubSchema
+from hub.logs import REQUEST_ID
 from hub.metrics import RATE_LIMITED
 from hub.records.operations import operation_hash
 from hub.records.ratelimits import RateLimiter
@@ -587,6 +588,7 @@ class GraphQLView(GraphQL[RequestContext, None]):
         # Only the GraphiQL page (development, GET, no query run) arrives without a verified caller.
         caller: Caller = request.scope.get(CALLER, _NOBODY)
         context = request.scope[REQUEST_CONTEXT] = RequestContext(services=self.services(), caller=caller)
+        REQUEST_ID.set(str(context.request_id))  # every log line of this request names its audit record
         return context
 
     async def process_result(self, request: Any, result: Any) -> Any:

@@ -8,10 +8,7 @@ their keys, tokens and (with no database configured) an embedded PostgreSQL in o
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import importlib.metadata
-import json
-import logging
 import os
 import sys
 import textwrap
@@ -155,32 +152,12 @@ def _note_legacy(args: argparse.Namespace, settings: Settings, data_dir: DataDir
         )
 
 
-class JsonLines(logging.Formatter):
-    """One JSON object a line (what a log platform ingests): time, level, logger, message, and an
-    exception's type only (its message may quote data; the hub's own messages never do)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        if record.exc_info and record.exc_info[0] is not None:
-            entry["exception"] = record.exc_info[0].__name__
-        return json.dumps(entry, ensure_ascii=False)
-
-
 def configure_logging(*, json_lines: bool) -> None:
-    """Plain lines for a person at a terminal; JSON lines in production."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(
-        JsonLines() if json_lines else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    )
-    root = logging.getLogger()
-    if not root.handlers:  # as logging.basicConfig: a host that set up logging (a test runner) keeps its own
-        root.addHandler(handler)
-        root.setLevel(logging.INFO)
+    """Plain lines for a person at a terminal; JSON lines in production; OTLP when OTEL_LOGS_EXPORTER says
+    so (:mod:`hub.logs`)."""
+    from hub import logs
+
+    logs.configure(json_lines=json_lines, env=os.environ)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
