@@ -49,7 +49,8 @@ FAILURE = SourceUnavailable("hb", "source hb is unavailable")
         ({"person": None}, [FAILURE], "error"),
         ({"person": None}, [SourceTimeout("dwp", "timed out")], "error"),
         ({"person": None}, [REFUSAL, FAILURE], "error"),  # a failure too: not only a decision
-        ({"person": None}, [SubjectNotFound("no such person")], "error"),
+        # Not found is a refusal, as "not yours" is: the receipt's decision must not tell them apart.
+        ({"person": None}, [SubjectNotFound("no such person")], "refused"),
         (None, [AuditUnavailable("audit down")], "error"),
         ({"person": None}, [None], "error"),  # an error the hub did not raise is a failure
         ({"person": None}, [], "error"),
@@ -76,4 +77,5 @@ def test_every_refusal_class_says_so_and_no_failure_does() -> None:
     for c in classes:
         if issubclass(c, errors.RequestRefused):
             assert c.refusal, c
-    assert not {"SourceError", "SourceUnavailable", "AuditUnavailable", "SubjectNotFound", "HubError"} & refusals
+    assert {"SubjectNotFound", "MatchNeedsReview"} <= refusals
+    assert not {"SourceError", "SourceUnavailable", "AuditUnavailable", "HubError"} & refusals
