@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -24,7 +25,7 @@ from resolvers import arguments
 from resolvers.arguments import cursor, number, page_size, period
 from resolvers.context import RequestContext
 from resolvers.sensitivity import tier
-from resolvers.types import Purpose
+from resolvers.types import Purpose, PurposeArgument
 
 __all__ = ["AuditMutation", "AuditQuery"]
 
@@ -271,15 +272,49 @@ class AuditQuery:
     async def audit_events(
         self,
         info: Info[RequestContext, None],
-        purpose: Purpose,
-        since: dt.datetime | None = None,
-        until: dt.datetime | None = None,
-        organisation: str | None = None,
-        for_purpose: str | None = None,
-        decision: str | None = None,
-        subject_nino: str | None = None,
-        first: int = 50,
-        after: strawberry.ID | None = None,
+        purpose: PurposeArgument,
+        since: Annotated[
+            dt.datetime | None,
+            strawberry.argument(
+                description="Only events at or after this time (with a UTC offset); null for no lower bound."
+            ),
+        ] = None,
+        until: Annotated[
+            dt.datetime | None,
+            strawberry.argument(
+                description="Only events before this time (with a UTC offset); null for no upper bound."
+            ),
+        ] = None,
+        organisation: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Only events of this calling organisation (its id); null for every organisation."
+            ),
+        ] = None,
+        for_purpose: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Only events declaring this purpose (a Purpose value, "
+                "e.g. BLUE_BADGE); null for every purpose."
+            ),
+        ] = None,
+        decision: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Only events that ended this way: released, partial, refused or error; null for all."
+            ),
+        ] = None,
+        subject_nino: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Only events concerning the person with this National Insurance number; null for everyone."
+            ),
+        ] = None,
+        first: Annotated[int, strawberry.argument(description="How many events to return, 1 to 500.")] = 50,
+        after: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="The nextCursor of the previous page; null for the newest events."),
+        ] = None,
     ) -> AuditEventPage:
         ctx = info.context
         page_size(first, 500)
@@ -305,13 +340,18 @@ class AuditQuery:
 
     @strawberry.field(description="One audit event by its id (sequence number).")
     async def audit_event(
-        self, info: Info[RequestContext, None], purpose: Purpose, event_id: strawberry.ID
+        self,
+        info: Info[RequestContext, None],
+        purpose: PurposeArgument,
+        event_id: Annotated[
+            strawberry.ID, strawberry.argument(description="The event (AuditEvent.eventId, its sequence number).")
+        ],
     ) -> AuditEvent | None:
         row = await info.context.services.audit_log.event(number(event_id, "eventId"))
         return _event(info.context, row) if row is not None else None
 
     @strawberry.field(description="The audit chain verified: every hash and checkpoint signature recomputed.")
-    async def audit_verification(self, info: Info[RequestContext, None], purpose: Purpose) -> AuditVerification:
+    async def audit_verification(self, info: Info[RequestContext, None], purpose: PurposeArgument) -> AuditVerification:
         at, report = await info.context.services.audit_verification.status()
         keys = info.context.services.audit_public_keys
         return _verification(at, report, dict(keys))
@@ -323,9 +363,20 @@ class AuditQuery:
     async def audit_anomalies(
         self,
         info: Info[RequestContext, None],
-        purpose: Purpose,
-        since: dt.datetime | None = None,
-        until: dt.datetime | None = None,
+        purpose: PurposeArgument,
+        since: Annotated[
+            dt.datetime | None,
+            strawberry.argument(
+                description="The start of the period (inclusive), with a UTC offset; null for 30 days before until."
+            ),
+        ] = None,
+        until: Annotated[
+            dt.datetime | None,
+            strawberry.argument(
+                description="The end of the period (exclusive), with a UTC offset; "
+                "null for now. At most a year after since."
+            ),
+        ] = None,
     ) -> list[AuditAnomaly]:
         start, end = period(since, until)
         ask = await info.context.ask()
@@ -340,7 +391,10 @@ class AuditQuery:
         description="Every release of one person's data: when, to whom, for what, on what basis, which fields."
     )
     async def subject_access_report(
-        self, info: Info[RequestContext, None], purpose: Purpose, nino: str
+        self,
+        info: Info[RequestContext, None],
+        purpose: PurposeArgument,
+        nino: Annotated[str, strawberry.argument(description="The person's National Insurance number.")],
     ) -> SubjectAccessReport:
         ctx = info.context
         now = dt.datetime.now(dt.UTC)
@@ -378,7 +432,15 @@ class AuditQuery:
 class AuditMutation:
     @strawberry.mutation(description="Keep one audit record out of subject access reports until lifted.")
     async def place_investigation_hold(
-        self, info: Info[RequestContext, None], purpose: Purpose, event_id: strawberry.ID, reason: str
+        self,
+        info: Info[RequestContext, None],
+        purpose: PurposeArgument,
+        event_id: Annotated[
+            strawberry.ID, strawberry.argument(description="The audit event to hold back (AuditEvent.eventId).")
+        ],
+        reason: Annotated[
+            str, strawberry.argument(description="Why: a case reference, at most 500 characters, never personal data.")
+        ],
     ) -> AuditHold | None:
         hold = await info.context.services.audit_log.place_hold(
             number(event_id, "eventId"),
@@ -389,7 +451,10 @@ class AuditMutation:
 
     @strawberry.mutation(description="Lift a hold: the entry shows in subject access reports from now on.")
     async def lift_investigation_hold(
-        self, info: Info[RequestContext, None], purpose: Purpose, hold_id: strawberry.ID
+        self,
+        info: Info[RequestContext, None],
+        purpose: PurposeArgument,
+        hold_id: Annotated[strawberry.ID, strawberry.argument(description="The hold to lift (AuditHold.holdId).")],
     ) -> AuditHold | None:
         hold = await info.context.services.audit_log.lift_hold(
             number(hold_id, "holdId"), lifted_by=info.context.user_hash

@@ -13,6 +13,7 @@ notes are free text other organisations read: a NINO in them is refused (NINO_IN
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -23,7 +24,7 @@ from hub.records.complaints import ComplaintRow
 from resolvers.arguments import number, page_size
 from resolvers.context import RequestContext
 from resolvers.sensitivity import tier
-from resolvers.types import Purpose
+from resolvers.types import PurposeArgument
 
 __all__ = ["ComplaintMutation", "ComplaintQuery"]
 
@@ -91,7 +92,21 @@ def _complaint(row: ComplaintRow) -> Complaint:
 class ComplaintMutation:
     @strawberry.mutation(description="Record a complaint about the audit events it concerns.")
     async def raise_complaint(
-        self, info: Info[RequestContext, None], purpose: Purpose, event_ids: list[strawberry.ID], summary: str
+        self,
+        info: Info[RequestContext, None],
+        purpose: PurposeArgument,
+        event_ids: Annotated[
+            list[strawberry.ID],
+            strawberry.argument(
+                description="The audit events the complaint is about (SubjectAccessEntry.eventId), 1 to 100."
+            ),
+        ],
+        summary: Annotated[
+            str,
+            strawberry.argument(
+                description="What the complaint is about, in free text (up to 2,000 characters; no NINO)."
+            ),
+        ],
     ) -> Complaint:
         try:
             seqs = sorted({int(e) for e in event_ids})
@@ -115,7 +130,19 @@ class ComplaintMutation:
         "complaint closes when every part has. Null when there is no complaint open for you to answer."
     )
     async def respond_to_complaint(
-        self, info: Info[RequestContext, None], complaint_id: strawberry.ID, status: str, note: str
+        self,
+        info: Info[RequestContext, None],
+        complaint_id: Annotated[
+            strawberry.ID, strawberry.argument(description="The complaint (Complaint.complaintId).")
+        ],
+        status: Annotated[
+            str,
+            strawberry.argument(description="The new status of your part: open, investigating, resolved or rejected."),
+        ],
+        note: Annotated[
+            str,
+            strawberry.argument(description="What you say about it, in free text (up to 2,000 characters; no NINO)."),
+        ],
     ) -> Complaint | None:
         if status not in _STATUSES:
             raise BadUserInput("status must be open, investigating, resolved or rejected")
@@ -133,14 +160,31 @@ class ComplaintMutation:
 class ComplaintQuery:
     @strawberry.field(description="Every complaint (auditors, data protection officers), newest first.")
     async def complaints(
-        self, info: Info[RequestContext, None], purpose: Purpose, status: str | None = None, first: int = 100
+        self,
+        info: Info[RequestContext, None],
+        purpose: PurposeArgument,
+        status: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Only complaints with this status (open, investigating, resolved, rejected); null for all."
+            ),
+        ] = None,
+        first: Annotated[int, strawberry.argument(description="How many complaints to return, 1 to 500.")] = 100,
     ) -> list[Complaint]:
         rows = await info.context.services.complaints.involving(None, status=status, limit=page_size(first, 500))
         return [_complaint(r) for r in rows]
 
     @strawberry.field(description="Complaints your organisation is involved in, newest first.")
     async def complaints_involving_us(
-        self, info: Info[RequestContext, None], status: str | None = None, first: int = 100
+        self,
+        info: Info[RequestContext, None],
+        status: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Only complaints with this status (open, investigating, resolved, rejected); null for all."
+            ),
+        ] = None,
+        first: Annotated[int, strawberry.argument(description="How many complaints to return, 1 to 500.")] = 100,
     ) -> list[Complaint]:
         rows = await info.context.services.complaints.involving(
             info.context.caller.org, status=status, limit=page_size(first, 500)

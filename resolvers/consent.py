@@ -17,6 +17,7 @@ Consent is specific (report 2.21): to one recipient organisation, for one purpos
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -32,7 +33,7 @@ from resolvers.identity import indexed_person
 from resolvers.relationship import allowed_sources, require_held, require_relationship
 from resolvers.sensitivity import tier
 from resolvers.sources.base import SOURCE_NAMES
-from resolvers.types import Purpose
+from resolvers.types import Purpose, PurposeArgument
 
 __all__ = ["ConsentMutation", "ConsentReceipt"]
 
@@ -122,11 +123,25 @@ class ConsentMutation:
     async def record_consent(
         self,
         info: Info[RequestContext, None],
-        purpose: Purpose,
-        nino: str,
-        notify_on_share: bool,
-        recipient_organisation: str | None = None,
-        expires_on: dt.date | None = None,
+        purpose: PurposeArgument,
+        nino: Annotated[str, strawberry.argument(description="The person's National Insurance number.")],
+        notify_on_share: Annotated[
+            bool,
+            strawberry.argument(
+                description="True when the person wants to be told each time their information is shared."
+            ),
+        ],
+        recipient_organisation: Annotated[
+            str | None,
+            strawberry.argument(description="The organisation id the consent is to; null for your own organisation."),
+        ] = None,
+        expires_on: Annotated[
+            dt.date | None,
+            strawberry.argument(
+                description="The last day the consent lasts (UTC), today or later; "
+                "null for the register's renewal period."
+            ),
+        ] = None,
     ) -> ConsentReceipt:
         ctx = info.context
         store, renewal = _spec(ctx, purpose, withdrawing=False)
@@ -156,9 +171,15 @@ class ConsentMutation:
     async def withdraw_consent(
         self,
         info: Info[RequestContext, None],
-        purpose: Purpose,
-        nino: str,
-        recipient_organisation: str | None = None,
+        purpose: PurposeArgument,
+        nino: Annotated[str, strawberry.argument(description="The person's National Insurance number.")],
+        recipient_organisation: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Withdraw only the consent to this organisation id; null "
+                "for every consent your organisation holds."
+            ),
+        ] = None,
     ) -> ConsentReceipt:
         ctx = info.context
         store, _ = _spec(ctx, purpose, withdrawing=True)

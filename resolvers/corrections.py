@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -31,7 +32,7 @@ from resolvers.arguments import cursor, number, page_size
 from resolvers.context import RequestContext
 from resolvers.sensitivity import tier
 from resolvers.sources.contract import CORRECTION_ROUTING_PURPOSE
-from resolvers.types import Purpose
+from resolvers.types import PurposeArgument
 
 __all__ = ["OWNER_OF_TYPE", "CorrectionMutation", "CorrectionQuery"]
 
@@ -166,7 +167,18 @@ class CorrectionMutation:
         "audit log shows your organisation received for that person can be reported."
     )
     async def report_inaccuracy(
-        self, info: Info[RequestContext, None], nino: str, field: str, evidence: str
+        self,
+        info: Info[RequestContext, None],
+        nino: Annotated[str, strawberry.argument(description="The person's National Insurance number.")],
+        field: Annotated[
+            str,
+            strawberry.argument(
+                description="The field that is wrong, as its coordinate (Type.field, e.g. DwpRecord.dateOfBirth)."
+            ),
+        ],
+        evidence: Annotated[
+            str, strawberry.argument(description="Why it is wrong, in free text (up to 2,000 characters; no NINO).")
+        ],
     ) -> Correction:
         ctx = info.context
         type_name, _, name = field.partition(".")
@@ -205,7 +217,19 @@ class CorrectionMutation:
         "decide (none, another owner's, or decided already)."
     )
     async def decide_correction(
-        self, info: Info[RequestContext, None], purpose: Purpose, correction_id: strawberry.ID, confirm: bool
+        self,
+        info: Info[RequestContext, None],
+        purpose: PurposeArgument,
+        correction_id: Annotated[
+            strawberry.ID, strawberry.argument(description="The correction to decide (Correction.correctionId).")
+        ],
+        confirm: Annotated[
+            bool,
+            strawberry.argument(
+                description="True: the record was wrong (confirmed; recipients are "
+                "told); false: it was right (rejected)."
+            ),
+        ],
     ) -> Correction | None:
         ctx = info.context
         row = await ctx.services.corrections.decide(
@@ -226,7 +250,16 @@ class CorrectionQuery:
         "own council's claims or cases), oldest first."
     )
     async def corrections_to_review(
-        self, info: Info[RequestContext, None], purpose: Purpose, after: strawberry.ID | None = None, first: int = 50
+        self,
+        info: Info[RequestContext, None],
+        purpose: PurposeArgument,
+        after: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(
+                description="The correctionId of the last item of the previous page; null for the first page."
+            ),
+        ] = None,
+        first: Annotated[int, strawberry.argument(description="How many to return, 1 to 500.")] = 50,
     ) -> list[CorrectionForReview]:
         ctx = info.context
         sources, council = _owned(ctx), await _council(ctx)
@@ -252,7 +285,15 @@ class CorrectionQuery:
         "confirmed, who was told."
     )
     async def corrections_we_reported(
-        self, info: Info[RequestContext, None], after: strawberry.ID | None = None, first: int = 100
+        self,
+        info: Info[RequestContext, None],
+        after: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(
+                description="The correctionId of the last item of the previous page; null for the first page."
+            ),
+        ] = None,
+        first: Annotated[int, strawberry.argument(description="How many to return, 1 to 1000.")] = 100,
     ) -> list[Correction]:
         rows = await info.context.services.corrections.reported_by(
             info.context.caller.org, after=cursor(after, "after") or 0, limit=page_size(first, 1000)
@@ -261,7 +302,16 @@ class CorrectionQuery:
 
     @strawberry.field(description="Correction notices for your organisation, oldest first (after: a deliveredAt).")
     async def correction_notices(
-        self, info: Info[RequestContext, None], after: dt.datetime | None = None, first: int = 100
+        self,
+        info: Info[RequestContext, None],
+        after: Annotated[
+            dt.datetime | None,
+            strawberry.argument(
+                description="Only notices delivered after this time (the deliveredAt "
+                "of the last one seen); null for all."
+            ),
+        ] = None,
+        first: Annotated[int, strawberry.argument(description="How many to return, 1 to 1000.")] = 100,
     ) -> list[CorrectionNotice]:
         rows = await info.context.services.corrections.notices(
             info.context.caller.org, after=after, limit=page_size(first, 1000)

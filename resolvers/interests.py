@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -29,7 +30,7 @@ from resolvers.sensitivity import tier
 from resolvers.sources.base import Source
 from resolvers.sources.contract import Ask, fetched, selection_from
 from resolvers.sources.records import DwpRecord
-from resolvers.types import Purpose
+from resolvers.types import Purpose, PurposeArgument
 
 __all__ = ["WATCHED", "InterestMutation", "InterestQuery", "answers_from"]
 
@@ -122,7 +123,12 @@ class InterestMutation:
         description="Register an interest in the yes/no your decision on this person rests on: changes to it "
         "appear in entitlementChanges while the interest is live."
     )
-    async def register_interest(self, info: Info[RequestContext, None], purpose: Purpose, nino: str) -> Interest:
+    async def register_interest(
+        self,
+        info: Info[RequestContext, None],
+        purpose: PurposeArgument,
+        nino: Annotated[str, strawberry.argument(description="The person's National Insurance number.")],
+    ) -> Interest:
         ctx = info.context
         field, read = _watched(ctx, purpose)
         keyed = arguments.nino(nino)
@@ -166,7 +172,12 @@ class InterestMutation:
 
     @strawberry.mutation(description="Withdraw an interest: no more changes are fed for it.")
     async def withdraw_interest(
-        self, info: Info[RequestContext, None], purpose: Purpose, interest_id: strawberry.ID
+        self,
+        info: Info[RequestContext, None],
+        purpose: PurposeArgument,
+        interest_id: Annotated[
+            strawberry.ID, strawberry.argument(description="The interest to withdraw (Interest.interestId).")
+        ],
     ) -> Interest | None:
         _watched(info.context, purpose)
         row = await info.context.services.interests.withdraw(info.context.caller.org, number(interest_id, "interestId"))
@@ -177,7 +188,16 @@ class InterestMutation:
 class InterestQuery:
     @strawberry.field(description="Changes to the answers your interests rest on, oldest first, after a cursor.")
     async def entitlement_changes(
-        self, info: Info[RequestContext, None], purpose: Purpose, after: strawberry.ID | None = None, first: int = 100
+        self,
+        info: Info[RequestContext, None],
+        purpose: PurposeArgument,
+        after: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(
+                description="The nextCursor of the previous page; null to start from the beginning of the feed."
+            ),
+        ] = None,
+        first: Annotated[int, strawberry.argument(description="How many changes to return, 1 to 1000.")] = 100,
     ) -> EntitlementChangePage:
         ctx = info.context
         _watched(ctx, purpose)

@@ -7,6 +7,7 @@ fields are outside every allow-list (the guard exempts exactly the coordinates o
 from __future__ import annotations
 
 import dataclasses
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -26,8 +27,8 @@ class SharedField:
 
 @strawberry.type(description="What is shared for one purpose, with whom, why, on what legal basis, for how long.")
 class PurposeNotice:
-    purpose: Purpose
-    title: str
+    purpose: Purpose = strawberry.field(description="The purpose this part of the notice describes.")
+    title: str = strawberry.field(description="The purpose in plain words.")
     summary: str = strawberry.field(description="What is shared and why, written for the person.")
     recipients: list[str] = strawberry.field(description="Who receives it.")
     shared: list[SharedField] = strawberry.field(description="Exactly the fields the purpose may release.")
@@ -35,17 +36,25 @@ class PurposeNotice:
     lawful_basis: str = strawberry.field(description="The UK GDPR Article 6 basis.")
     special_category_condition: str | None = strawberry.field(description="The UK GDPR Article 9 condition.")
     retention: str = strawberry.field(description="How long the recipient may keep it.")
-    consent_required: bool
+    consent_required: bool = strawberry.field(
+        description="True when sharing for this purpose rests on the person's consent (and stops without it)."
+    )
     consent_renewal: str | None = strawberry.field(description="How long a consent lasts.")
-    notified_on_each_share: bool
+    notified_on_each_share: bool = strawberry.field(
+        description="True when the person is told each time their information is shared for this purpose."
+    )
 
 
 @strawberry.type(description="How people's information is shared through the hub, and how to complain.")
 class PrivacyNotice:
-    controller: str
-    complaints: str
-    regulator: str
-    purposes: list[PurposeNotice]
+    controller: str = strawberry.field(
+        description="Who is responsible for the hub (the data controller), and how to reach them."
+    )
+    complaints: str = strawberry.field(description="How to complain about how your information was shared.")
+    regulator: str = strawberry.field(description="The regulator you may complain to (the Information Commissioner).")
+    purposes: list[PurposeNotice] = strawberry.field(
+        description="Each purpose described (one, when a purpose was asked for)."
+    )
 
 
 @strawberry.type
@@ -53,7 +62,14 @@ class NoticeQuery:
     @strawberry.field(
         description="The privacy notice, from the purpose register the hub enforces (all purposes, or one)."
     )
-    def privacy_notice(self, info: Info[RequestContext, None], purpose: Purpose | None = None) -> PrivacyNotice:
+    def privacy_notice(
+        self,
+        info: Info[RequestContext, None],
+        purpose: Annotated[
+            Purpose | None,
+            strawberry.argument(description="The one purpose to describe; null for every purpose in the register."),
+        ] = None,
+    ) -> PrivacyNotice:
         register = info.context.services.register
         items = notice(register, field_descriptions(info.schema._schema), purpose.value if purpose else None)
         return PrivacyNotice(

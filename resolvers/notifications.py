@@ -18,6 +18,7 @@ import json
 import uuid
 from collections.abc import Callable, Sequence
 from enum import Enum
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -33,7 +34,7 @@ from resolvers.context import RequestContext
 from resolvers.identity import match_demographics
 from resolvers.relationship import council_held, records_of, require_relationship
 from resolvers.sensitivity import tier
-from resolvers.types import Purpose
+from resolvers.types import Purpose, PurposeArgument, describe_values
 
 __all__ = ["ChangeKind", "NotificationMutation", "NotificationQuery"]
 
@@ -47,6 +48,18 @@ class ChangeKind(Enum):
     OVERNIGHT_CARE_STARTED = "overnight_care_started"
     OVERNIGHT_CARE_ENDED = "overnight_care_ended"
 
+
+describe_values(
+    ChangeKind,
+    {
+        ChangeKind.HOSPITAL_ADMISSION: "The person went into hospital.",
+        ChangeKind.HOSPITAL_DISCHARGE: "The person left hospital.",
+        ChangeKind.CARE_HOME_ADMISSION: "The person went into a care home.",
+        ChangeKind.CARE_HOME_DISCHARGE: "The person left a care home.",
+        ChangeKind.OVERNIGHT_CARE_STARTED: "The person's care plan now includes overnight care.",
+        ChangeKind.OVERNIGHT_CARE_ENDED: "The person's care plan no longer includes overnight care.",
+    },
+)
 
 #: Which purpose may send which kinds, and where each goes: a stay in hospital or a care home to DWP and
 #: HB; overnight care (whether a carer's bedroom is needed) to the HB team alone.
@@ -68,11 +81,15 @@ _HB_ONLY = frozenset({ChangeKind.OVERNIGHT_CARE_STARTED, ChangeKind.OVERNIGHT_CA
 
 @strawberry.input(description="Who the person is, when there is no NINO.")
 class NotifiedPerson:
-    given_name: str | None = None
-    family_name: str | None = None
-    date_of_birth: dt.date | None = None
-    postcode: str | None = None
-    address_line1: str | None = None
+    given_name: str | None = strawberry.field(default=None, description="First name; null if not known.")
+    family_name: str | None = strawberry.field(default=None, description="Surname; null if not known.")
+    date_of_birth: dt.date | None = strawberry.field(default=None, description="Date of birth; null if not known.")
+    postcode: str | None = strawberry.field(
+        default=None, description="Postcode of the current address; null if not known."
+    )
+    address_line1: str | None = strawberry.field(
+        default=None, description="First line of the current address; null if not known."
+    )
 
 
 @strawberry.type(description="One delivery of a notification to a team's inbox.", directives=tier("special_category"))
@@ -211,12 +228,30 @@ class NotificationMutation:
     async def notify_change(
         self,
         info: Info[RequestContext, None],
-        purpose: Purpose,
-        kind: ChangeKind,
-        effective_date: dt.date,
-        idempotency_key: str,
-        nino: str | None = None,
-        person: NotifiedPerson | None = None,
+        purpose: PurposeArgument,
+        kind: Annotated[
+            ChangeKind, strawberry.argument(description="What changed; the purpose decides which kinds it may send.")
+        ],
+        effective_date: Annotated[
+            dt.date,
+            strawberry.argument(
+                description="The day the change took effect: not in the future, not before the person was born."
+            ),
+        ],
+        idempotency_key: Annotated[
+            str,
+            strawberry.argument(
+                description="Your own id for this notification: 1 to 200 printable characters, no NINO."
+            ),
+        ],
+        nino: Annotated[
+            str | None,
+            strawberry.argument(description="The person's National Insurance number; null when you do not have it."),
+        ] = None,
+        person: Annotated[
+            NotifiedPerson | None,
+            strawberry.argument(description="Who the person is by their details: needed when there is no NINO."),
+        ] = None,
     ) -> Notification:
         ctx = info.context
         if kind not in _KINDS_OF.get(purpose, frozenset()):
@@ -279,7 +314,12 @@ class NotificationMutation:
 class NotificationQuery:
     @strawberry.field(description="A notification your organisation sent, with each delivery's status.")
     async def notification(
-        self, info: Info[RequestContext, None], purpose: Purpose, notification_id: strawberry.ID
+        self,
+        info: Info[RequestContext, None],
+        purpose: PurposeArgument,
+        notification_id: Annotated[
+            strawberry.ID, strawberry.argument(description="The notification (Notification.notificationId, a UUID).")
+        ],
     ) -> Notification | None:
         try:
             wanted = uuid.UUID(str(notification_id))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 import strawberry
 from strawberry.types import Info
@@ -36,7 +36,7 @@ from resolvers.sensitivity import tier
 from resolvers.sources import records
 from resolvers.sources.base import SOURCE_NAMES
 from resolvers.sources.contract import merge_care, merge_claims
-from resolvers.types import DwpRecord, HousingBenefitRecord, Purpose, SocialCareRecord
+from resolvers.types import DwpRecord, HousingBenefitRecord, PurposeArgument, SocialCareRecord
 
 __all__ = ["Person", "PersonDemographics", "PersonQuery"]
 
@@ -45,12 +45,20 @@ T = TypeVar("T")
 
 @strawberry.input(description="Who the person is, when there is no NINO (or it may be wrong).")
 class PersonDemographics:
-    given_name: str | None = None
-    family_name: str | None = None
-    date_of_birth: dt.date | None = None
-    postcode: str | None = None
-    address_line1: str | None = None
-    nhs_number: str | None = None
+    given_name: str | None = strawberry.field(default=None, description="First name; null if not known.")
+    family_name: str | None = strawberry.field(default=None, description="Surname; null if not known.")
+    date_of_birth: dt.date | None = strawberry.field(default=None, description="Date of birth; null if not known.")
+    postcode: str | None = strawberry.field(
+        default=None, description="Postcode of the current address; null if not known."
+    )
+    address_line1: str | None = strawberry.field(
+        default=None, description="First line of the current address; null if not known."
+    )
+    nhs_number: str | None = strawberry.field(
+        default=None,
+        description="NHS number (10 digits; spaces and hyphens allowed); null if not known. It corroborates the "
+        "match for special-category data.",
+    )
 
 
 def _held(found: Sequence[T | None]) -> list[T]:
@@ -120,9 +128,18 @@ class PersonQuery:
     async def person(
         self,
         info: Info[RequestContext, None],
-        purpose: Purpose,
-        nino: str | None = None,
-        demographics: PersonDemographics | None = None,
+        purpose: PurposeArgument,
+        nino: Annotated[
+            str | None,
+            strawberry.argument(description="The person's National Insurance number; null when you do not have it."),
+        ] = None,
+        demographics: Annotated[
+            PersonDemographics | None,
+            strawberry.argument(
+                description="Who the person is by their details: used when there is "
+                "no NINO, or when the NINO finds no one."
+            ),
+        ] = None,
     ) -> Person | None:
         ctx = info.context
         if nino is None and demographics is None:

@@ -8,6 +8,7 @@ rejects the candidate. The candidate person appears only as the reviewer organis
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -17,7 +18,7 @@ from hub.types import subject_reference
 from resolvers.arguments import cursor, number, page_size
 from resolvers.context import RequestContext
 from resolvers.sensitivity import tier
-from resolvers.types import Purpose
+from resolvers.types import PurposeArgument
 
 __all__ = ["FieldEvidence", "ReviewItem", "ReviewMutation", "ReviewQuery"]
 
@@ -75,7 +76,16 @@ def _item(ctx: RequestContext, row: ReviewRow) -> ReviewItem:
 class ReviewQuery:
     @strawberry.field(description="Open review items, oldest first (cursor: the last reviewId seen).")
     async def review_queue(
-        self, info: Info[RequestContext, None], purpose: Purpose, first: int = 20, after: strawberry.ID | None = None
+        self,
+        info: Info[RequestContext, None],
+        purpose: PurposeArgument,
+        first: Annotated[int, strawberry.argument(description="How many items to return, 1 to 100.")] = 20,
+        after: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(
+                description="The reviewId of the last item of the previous page; null for the first page."
+            ),
+        ] = None,
     ) -> list[ReviewItem]:
         rows = await info.context.services.review.open_items(limit=page_size(first, 100), after=cursor(after, "after"))
         return [_item(info.context, r) for r in rows]
@@ -85,7 +95,16 @@ class ReviewQuery:
 class ReviewMutation:
     @strawberry.mutation(description="Accept or reject a candidate. Audited; never undone by a batch build.")
     async def decide_review(
-        self, info: Info[RequestContext, None], purpose: Purpose, review_id: strawberry.ID, accept: bool
+        self,
+        info: Info[RequestContext, None],
+        purpose: PurposeArgument,
+        review_id: Annotated[
+            strawberry.ID, strawberry.argument(description="The review item to decide (ReviewItem.reviewId).")
+        ],
+        accept: Annotated[
+            bool,
+            strawberry.argument(description="True: the record is the candidate person (link them); false: it is not."),
+        ],
     ) -> ReviewItem | None:
         ctx = info.context
         row = await ctx.services.review.decide(number(review_id, "reviewId"), accept=accept, decided_by=ctx.user_hash)

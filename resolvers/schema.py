@@ -24,7 +24,10 @@ from resolvers.transparency import TransparencyQuery
 __all__ = ["Mutation", "Query"]
 
 
-@strawberry.type(directives=tier("identity"))
+@strawberry.type(
+    description="What the hub answers. Every read of personal data names a purpose and is audited.",
+    directives=tier("identity"),
+)
 class Query(
     ReviewQuery,
     NoticeQuery,
@@ -39,7 +42,11 @@ class Query(
     pass
 
 
-@strawberry.type(directives=tier("identity"))
+@strawberry.type(
+    description="What the hub records: decisions, consents, notifications, "
+    "corrections, complaints. Every one is audited.",
+    directives=tier("identity"),
+)
 class Mutation(
     ReviewMutation,
     ConsentMutation,

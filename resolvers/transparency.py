@@ -6,7 +6,7 @@ purpose: resolvers.notice.PUBLIC_ROOTS), and to anyone, with no token, at GET /t
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.types import Info
@@ -92,7 +92,21 @@ def transparency_report(data: dict[str, Any]) -> TransparencyReport:
 class TransparencyQuery:
     @strawberry.field(description="Counts for publication: requests, releases and refusals per purpose and more.")
     async def transparency_report(
-        self, info: Info[RequestContext, None], since: dt.datetime | None = None, until: dt.datetime | None = None
+        self,
+        info: Info[RequestContext, None],
+        since: Annotated[
+            dt.datetime | None,
+            strawberry.argument(
+                description="The first day of the period: a midnight (UTC), inclusive; null for 30 days before until."
+            ),
+        ] = None,
+        until: Annotated[
+            dt.datetime | None,
+            strawberry.argument(
+                description="The end of the period: a midnight (UTC), exclusive, no "
+                "later than today's; null for today's midnight."
+            ),
+        ] = None,
     ) -> TransparencyReport:
         start, end = public_period(since, until)
         return transparency_report(await info.context.services.audit_log.transparency(start, end))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from enum import Enum
+from typing import Annotated, Any
 
 import strawberry
 
@@ -42,9 +43,20 @@ __all__ = [
     "PersonName",
     "PlacementKind",
     "Purpose",
+    "PurposeArgument",
     "SocialCareRecord",
     "TenancyType",
+    "describe_values",
 ]
+
+
+def describe_values(cls: type[Enum], values: dict[Any, str]) -> None:
+    """Describe each value of an enum registered with strawberry. Done here rather than with
+    ``strawberry.enum_value`` so that each member's value stays the plain string the code and the database
+    use (and the records module stays free of strawberry)."""
+    assert set(values) == set(cls), f"describe every value of {cls.__name__}"
+    for value in cls.__strawberry_definition__.values:  # type: ignore[attr-defined]
+        value.description = values[cls[value.name]]
 
 
 @strawberry.enum(description="A purpose for which the law allows data to be shared (the purpose register).")
@@ -69,12 +81,84 @@ class Purpose(Enum):
     COMPLAINTS = "COMPLAINTS"
 
 
-# The records' own enums, registered with strawberry (which marks the class itself): one definition each.
-strawberry.enum(Benefit, description="A DWP benefit.")
-strawberry.enum(
-    TenancyType, description="Housing Benefit tenancy type: social rented sector or Local Housing Allowance."
+describe_values(
+    Purpose,
+    {
+        Purpose.BLUE_BADGE: "Deciding a Blue Badge application.",
+        Purpose.CONCESSIONARY_TRAVEL: "Deciding a disabled person's concessionary travel pass.",
+        Purpose.CARE_CHARGING_DOMICILIARY: "Financial assessment for charging for care at home.",
+        Purpose.CARE_CHARGING_RESIDENTIAL: "Financial assessment for charging for residential care.",
+        Purpose.DISABLED_FACILITIES_GRANT: (
+            "Means test for a Disabled Facilities Grant (England and Wales) or adaptation grant (Scotland)."
+        ),
+        Purpose.SUPPORTING_PEOPLE: "Supporting People / housing-related support.",
+        Purpose.DISCRETIONARY_HOUSING_PAYMENT: "Deciding a Discretionary Housing Payment.",
+        Purpose.HOMELESSNESS_PREVENTION: "Preventing homelessness.",
+        Purpose.HB_OVERNIGHT_CARER_ROOM: "Housing Benefit: an extra bedroom for an overnight carer.",
+        Purpose.INCOME_MAXIMISATION: (
+            "Income maximisation advice by a welfare rights team (outside the gateway: consent only)."
+        ),
+        Purpose.IDENTITY_REVIEW: "Deciding uncertain record links (clerical review of the link index).",
+        Purpose.CHANGE_OF_CIRCUMSTANCES: "DWP learning that a person has gone into, or left, hospital or a care home.",
+        Purpose.AUDIT: "Audit of the hub's decisions by internal audit or the Information Commissioner.",
+        Purpose.SUBJECT_ACCESS: "Telling you who has received your information through the hub.",
+        Purpose.CHANGE_NOTIFICATION: (
+            "Telling DWP and your council's Housing Benefit team that you went into, or left, hospital or a care home."
+        ),
+        Purpose.OVERNIGHT_CARE_CONFIRMATION: (
+            "Social care telling your council's Housing Benefit team that your overnight care started or ended."
+        ),
+        Purpose.CORRECTION_REVIEW: "Putting right a mistake in what the hub shared about you.",
+        Purpose.COMPLAINTS: "Your complaint about how your information was shared.",
+    },
 )
-strawberry.enum(PlacementKind, description="Where a person was placed by social care.")
+
+#: The purpose argument every purpose-bound field takes: the one thing the access decision turns on.
+PurposeArgument = Annotated[
+    Purpose,
+    strawberry.argument(
+        description="The purpose you declare for this operation. It decides which fields your organisation may "
+        "select and is recorded in the audit log; a purpose not granted to your organisation type refuses the "
+        "whole operation."
+    ),
+]
+
+
+def _enum(cls: type[Enum], description: str, values: dict[Any, str]) -> None:
+    """Register a record's enum with strawberry (which marks the class itself: one definition each)."""
+    strawberry.enum(cls, description=description)
+    describe_values(cls, values)
+
+
+_enum(
+    Benefit,
+    "A DWP benefit, by DWP's own abbreviation.",
+    {
+        Benefit.DLA: "Disability Living Allowance.",
+        Benefit.PIP: "Personal Independence Payment.",
+        Benefit.AA: "Attendance Allowance.",
+        Benefit.PC: "Pension Credit.",
+        Benefit.ESA: "Employment and Support Allowance.",
+        Benefit.JSA: "Jobseeker's Allowance.",
+        Benefit.IS: "Income Support.",
+        Benefit.UC: "Universal Credit.",
+        Benefit.SP: "State Pension.",
+        Benefit.CA: "Carer's Allowance.",
+    },
+)
+_enum(
+    TenancyType,
+    "Housing Benefit tenancy type: social rented sector or Local Housing Allowance.",
+    {
+        TenancyType.SOCIAL: "Rented from a council or housing association (social rented sector).",
+        TenancyType.LHA: "Rented privately: the award follows the Local Housing Allowance rates.",
+    },
+)
+_enum(
+    PlacementKind,
+    "Where a person was placed by social care.",
+    {PlacementKind.HOSPITAL: "A stay in hospital.", PlacementKind.CARE_HOME: "A stay in a care home."},
+)
 
 
 @strawberry.type(description="A person's name as the source holds it.", directives=tier("identity"))
