@@ -215,17 +215,23 @@ async def test_each_aliased_lookup_that_names_no_one_is_priced(
 
 
 async def test_the_bucket_refills(settings: Settings, people: Any, token: Any, tmp_path: Path) -> None:
-    limited = with_limits(settings, tmp_path, user=(2, 4), org=(1000, 10), refusal=2)
+    """The bucket refills by the database's clock, up to its capacity and no further. The rate is slow
+    enough (one token in 0.8 s) that three requests on a loaded CI runner finish before the next refill:
+    at 4 a second, two slow requests let a third through (CI saw it)."""
+    limited = with_limits(settings, tmp_path, user=(2, 1.25), org=(1000, 10), refusal=2)
     t = token("council_blue_badge", "BLUE_BADGE", org=org_name())
     async with running_client(limited) as client:
         n, r = await allowed_until_limited(client, t, CHEAP)
         assert n == 2
         assert_rate_limited(r, "user")
-        assert r.headers["Retry-After"] == "1"  # a quarter of a second, rounded up
-        await asyncio.sleep(0.6)  # two refills at 4 a second
+        assert r.headers["Retry-After"] == "1"  # at most 0.8 s, rounded up
+        await asyncio.sleep(1.7)  # more than two refills: the bucket stops at its capacity of two
+        started = time.monotonic()
         assert (await gql(client, t, CHEAP)).status_code == 200
         assert (await gql(client, t, CHEAP)).status_code == 200
-        assert (await gql(client, t, CHEAP)).status_code == 429
+        third = await gql(client, t, CHEAP)
+        elapsed = time.monotonic() - started
+        assert third.status_code == 429, f"three requests took {elapsed:.2f} s, under a refill of 0.8 s"
 
 
 async def test_limits_follow_the_organisation_type(settings: Settings, people: Any, token: Any, tmp_path: Path) -> None:
