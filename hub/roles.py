@@ -4,13 +4,16 @@ of spans, keeping the audit verification fresh, re-checking continuing-entitleme
 dispatching the notification outbox.
 
 They coordinate through the hub database (advisory locks, SKIP LOCKED, leases), so any pod may stop at any
-time. A failing round is logged and the next round tries again: these are never a request's work.
+time. A failing round is logged and the next round tries again: these are never a request's work. A loop
+that ends all the same (a fault it did not catch) is logged and started again, rather than leaving, say,
+the outbox undelivered until the pod restarts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +40,9 @@ Job = Callable[[], Awaitable[object]]
 COUNT_CHECK_SECONDS = 1.0
 #: How often the outbox's backlog and oldest waiting delivery are measured (welfare_hub.outbox.*).
 OUTBOX_MEASURE_SECONDS = 15.0
+#: How long a role's loop that ended waits before it is started again, doubling each time, up to a minute.
+RESTART_SECONDS = 1.0
+RESTART_CAP_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -69,12 +75,39 @@ class Roles:
     dispatcher: Dispatcher | None
     dispatch_seconds: float
     stop_timeout: float
+    restart_seconds: float = RESTART_SECONDS
     _tasks: list[asyncio.Task[None]] | None = None
 
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(_every(role)) for role in self.roles]
+        self._tasks = []
+        for role in self.roles:
+            self._keep(role.what, functools.partial(_every, role))
         if self.dispatcher is not None:
-            self._tasks.append(asyncio.create_task(self.dispatcher.run_forever(self.dispatch_seconds)))
+            self._keep("dispatching the outbox", functools.partial(self.dispatcher.run_forever, self.dispatch_seconds))
+
+    def _keep(self, what: str, loop: Callable[[], Awaitable[None]], wait: float = 0.0) -> None:
+        """Run ``loop`` (after ``wait`` seconds) until stopped; started again, logged, if it ends before."""
+
+        async def run() -> None:
+            await asyncio.sleep(wait)
+            await loop()
+
+        assert self._tasks is not None
+        task = asyncio.create_task(run(), name=f"welfare-hub: {what}")
+        self._tasks.append(task)
+        task.add_done_callback(functools.partial(self._ended, what, loop, wait))
+
+    def _ended(self, what: str, loop: Callable[[], Awaitable[None]], wait: float, task: asyncio.Task[None]) -> None:
+        if self._tasks is None or task not in self._tasks:  # stopped: its end was asked for
+            return
+        self._tasks.remove(task)
+        # Only the type (a message may quote data); taking the exception also keeps asyncio from logging
+        # it, traceback and message, when the task is collected.
+        error = None if task.cancelled() else task.exception()
+        ended = "cancelled" if task.cancelled() else "returned" if error is None else type(error).__name__
+        wait = min(RESTART_CAP_SECONDS, max(self.restart_seconds, 2 * wait))
+        log.error("%s ended unexpectedly: %s (started again in %.1f s)", what, ended, wait)
+        self._keep(what, loop, wait)
 
     async def stop(self) -> None:
         tasks, self._tasks = self._tasks or [], None

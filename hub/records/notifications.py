@@ -10,6 +10,11 @@ delivery id (``ON CONFLICT DO NOTHING``: a delivery repeated after a crash lands
 delivered. A target that is down is retried with exponential backoff and jitter until it answers; a
 dispatcher killed mid-flight leaves its lease to expire and the next one delivers.
 
+Each claim carries a token of its own (``claim_id``) and every later change to the row is fenced by it: a
+round that outlived its lease (a slow dispatcher, an answer lost on the way back) changes nothing once
+another dispatcher has claimed the row, nor a row already recorded delivered. A round cannot outlive its
+lease by writing, either: a target's write is given up in time to record the outcome within the lease.
+
 The targets own their inboxes: DWP's and the HB teams' are written by the source adapters (each in its
 own store, through its own role), the organisations' correction notices by :class:`CorrectionNotices`
 here, in the hub's own store. This module knows them only as the :class:`Inbox` protocol.
@@ -18,7 +23,6 @@ here, in the hub's own store. This module knows them only as the :class:`Inbox` 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import datetime as dt
 import functools
@@ -206,15 +210,33 @@ WITH due AS (
      FOR UPDATE SKIP LOCKED
 ), claimed AS (
     UPDATE hub.outbox o
-       SET lease_until = clock_timestamp() + make_interval(secs => $2), attempts = o.attempts + 1
+       SET lease_until = clock_timestamp() + make_interval(secs => $2), attempts = o.attempts + 1,
+           claim_id = gen_random_uuid()
       FROM due WHERE o.delivery_id = due.delivery_id
-    RETURNING o.delivery_id, o.notification_id, o.correction_id, o.request_ids, o.target, o.target_ref,
+    RETURNING o.delivery_id, o.claim_id, o.notification_id, o.correction_id, o.request_ids, o.target, o.target_ref,
               o.council_code, o.attempts, extract(epoch FROM clock_timestamp() - o.created_at)::float8 AS age
 )
 SELECT c.*, n.kind, n.effective_date, n.sender_org, n.sender_org_type, k.field
   FROM claimed c
   LEFT JOIN hub.notification n ON n.notification_id = c.notification_id
   LEFT JOIN hub.correction k ON k.correction_id = c.correction_id
+"""
+# Changes to a claimed row, each only while this round's claim holds it (the row's claim_id its token, still
+# pending): once another dispatcher has claimed it, or it was recorded delivered, a late round changes nothing.
+_DELIVERED = """
+UPDATE hub.outbox o
+   SET status = 'delivered', delivered_at = clock_timestamp(), lease_until = NULL, claim_id = NULL,
+       last_error = NULL, council_code = coalesce(o.council_code, d.council_code)
+  FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS d(delivery_id, claim_id, council_code)
+ WHERE o.delivery_id = d.delivery_id AND o.claim_id = d.claim_id AND o.status = 'pending'
+RETURNING o.delivery_id
+"""
+_RETRY_LATER = """
+UPDATE hub.outbox o
+   SET lease_until = NULL, claim_id = NULL, last_error = $4,
+       next_attempt_at = clock_timestamp() + make_interval(secs => d.delay)
+  FROM unnest($1::uuid[], $2::uuid[], $3::float8[]) AS d(delivery_id, claim_id, delay)
+ WHERE o.delivery_id = d.delivery_id AND o.claim_id = d.claim_id AND o.status = 'pending'
 """
 _UNAVAILABLE = (*UNAVAILABLE, HubError)  # a target source's own errors included
 
@@ -312,6 +334,9 @@ class Dispatcher:
         # a repeat, which lands once, so a round lost half-way (a claim whose answer timed out) is due
         # again within seconds rather than after a fixed half-minute.
         self.lease_seconds = 4 * timeout if lease_seconds is None else lease_seconds
+        # The inbox writes (each also bounded by its own adapter) end this long after the claim was sent,
+        # keeping the rest of the lease (``timeout``, at most a quarter of it) to record what happened.
+        self.write_seconds = self.lease_seconds - min(timeout, self.lease_seconds / 4)
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
 
@@ -322,17 +347,33 @@ class Dispatcher:
 
     async def run_once(self) -> int:
         """Claim what is due, deliver it; the number delivered."""
+        loop = asyncio.get_running_loop()
+        # The lease starts when the server runs the claim, after this: a deadline from here ends within it.
+        started = loop.time()
         async with asyncio.timeout(self.timeout):
             claimed = await self.hub.fetch(_CLAIM, self.batch, self.lease_seconds)
         claimed_at = time.perf_counter()
+        # Each target's write ends in time to record its outcome before the lease does: a round never
+        # outlives its claim by waiting on a slow target (which the next claim would then write to as well).
+        write_by = started + self.write_seconds
         by_target: dict[str, list[asyncpg.Record]] = {}
         for row in claimed:
             by_target.setdefault(row["target"], []).append(row)
         # The targets at once: one slow or down target neither delays the others nor outlasts the lease.
-        delivered = await asyncio.gather(
-            *(self._deliver(target, rows, claimed_at) for target, rows in by_target.items())
+        # Every one is waited for, whatever another raised: none is left running on after the round.
+        targets = list(by_target)
+        results = await asyncio.gather(
+            *(self._deliver(target, by_target[target], claimed_at, write_by) for target in targets),
+            return_exceptions=True,
         )
-        return sum(delivered)
+        delivered = 0
+        for target, result in zip(targets, results, strict=True):
+            if isinstance(result, BaseException):
+                # Only the type: a message may quote what was delivered. Its lease runs out: due again.
+                log.error("delivering to %s failed unexpectedly: %s", target, type(result).__name__)
+            else:
+                delivered += result
+        return delivered
 
     async def write_inbox(self, target: str, rows: Sequence[asyncpg.Record]) -> Mapping[str, str]:
         """Hand claimed deliveries to the target's inbox (a repeat lands once); the councils of HB claims
@@ -340,42 +381,57 @@ class Dispatcher:
         inbox = self.targets[target]
         return await inbox.deliver([OutboxItem.of(r) for r in rows])
 
-    async def _deliver(self, target: str, rows: list[asyncpg.Record], claimed_at: float) -> int:
+    async def _deliver(self, target: str, rows: list[asyncpg.Record], claimed_at: float, write_by: float) -> int:
         try:
-            councils = await self.write_inbox(target, rows)
+            async with asyncio.timeout_at(write_by):
+                councils = await self.write_inbox(target, rows)
         except (*_UNAVAILABLE, KeyError) as e:
             code = e.extensions["code"] if isinstance(e, HubError) else type(e).__name__
             log.warning("delivery to %s failed (%d items): %s", target, len(rows), code)
-            with contextlib.suppress(*_UNAVAILABLE):  # else the lease runs out: due again all the same
-                await self._retry_later(rows, str(code))
+            await self._release(target, rows, str(code))
+            return 0
+        except Exception as e:  # an inbox's own fault: logged, and retried like a target that is down
+            log.error("delivery to %s failed unexpectedly (%d items): %s", target, len(rows), type(e).__name__)
+            await self._release(target, rows, type(e).__name__)
             return 0
         try:
             async with asyncio.timeout(self.timeout):
-                await self.hub.executemany(
-                    "UPDATE hub.outbox SET status = 'delivered', delivered_at = clock_timestamp(), "
-                    "lease_until = NULL, last_error = NULL, council_code = coalesce(council_code, $2) "
-                    "WHERE delivery_id = $1",
-                    [(r["delivery_id"], councils.get(r["target_ref"])) for r in rows],
+                recorded = await self.hub.fetch(
+                    _DELIVERED,
+                    [r["delivery_id"] for r in rows],
+                    [r["claim_id"] for r in rows],
+                    [councils.get(r["target_ref"]) for r in rows],
                 )
-            since_claim = elapsed(claimed_at)
-            for r in rows:
-                OUTBOX_DELIVERY_AGE.record(r["age"] + since_claim, _by_target(target))
         except _UNAVAILABLE as e:
             # Delivered but not recorded: due again at once (the repeat lands once) rather than when the
-            # lease runs out; if the hub's store is still not answering, the lease is the fallback.
+            # lease runs out; if the hub's store is still not answering, the lease is the fallback. (If the
+            # record did commit and only its answer was lost, the row is delivered: released, it is left.)
             log.warning("recording delivery to %s failed (%d items): %s", target, len(rows), type(e).__name__)
-            with contextlib.suppress(*_UNAVAILABLE):
-                await self._retry_later(rows, "NOT_RECORDED", at_once=True)
+            await self._release(target, rows, "NOT_RECORDED", at_once=True)
             return 0
-        return len(rows)
+        if len(recorded) < len(rows):
+            # Claimed again meanwhile (this round outlived its lease): the new claim delivers and records them.
+            log.warning("delivery to %s not recorded for %d items: claimed again", target, len(rows) - len(recorded))
+        since_claim = elapsed(claimed_at)
+        ages = {r["delivery_id"]: r["age"] for r in rows}
+        for r in recorded:
+            OUTBOX_DELIVERY_AGE.record(ages[r["delivery_id"]] + since_claim, _by_target(target))
+        return len(recorded)
+
+    async def _release(self, target: str, rows: Sequence[asyncpg.Record], code: str, *, at_once: bool = False) -> None:
+        try:
+            await self._retry_later(rows, code, at_once=at_once)
+        except _UNAVAILABLE as e:  # the lease runs out instead: due again all the same
+            log.warning("rescheduling delivery to %s failed (%d items): %s", target, len(rows), type(e).__name__)
 
     async def _retry_later(self, rows: Sequence[asyncpg.Record], code: str, *, at_once: bool = False) -> None:
-        with_delay = [(r["delivery_id"], 0.0 if at_once else self.backoff(r["attempts"])) for r in rows]
         async with asyncio.timeout(self.timeout):
-            await self.hub.executemany(
-                "UPDATE hub.outbox SET lease_until = NULL, last_error = $3, "
-                "next_attempt_at = clock_timestamp() + make_interval(secs => $2) WHERE delivery_id = $1",
-                [(d, delay, code) for d, delay in with_delay],
+            await self.hub.execute(
+                _RETRY_LATER,
+                [r["delivery_id"] for r in rows],
+                [r["claim_id"] for r in rows],
+                [0.0 if at_once else self.backoff(r["attempts"]) for r in rows],
+                code,
             )
 
     async def measure(self) -> None:
@@ -398,7 +454,7 @@ class Dispatcher:
         while True:
             try:
                 delivered = await self.run_once()
-            except _UNAVAILABLE as e:  # the hub's own store did not answer: leases expire, nothing is lost
+            except Exception as e:  # the hub's store did not answer, or a fault of ours: leases expire
                 failing.failed(e)
                 delivered = 0
             else:

@@ -7,8 +7,10 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import logging
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -17,11 +19,13 @@ import pytest
 
 from hub.access.keys import load_key_ring
 from hub.config import Settings
+from hub.errors import SourceUnavailable
 from hub.ops.issuer import IssuerKey
 from hub.ops.migrate import drop_stores, migrate
 from hub.records.notifications import _CLAIM, Dispatcher
 from hub.records.operations import add_operations
 from hub.records.orgs import load_areas
+from hub.roles import Roles
 from hub.types import SOURCE_STORES
 from linkage import NormalisedNino
 from linkage.link import person_key_for
@@ -320,10 +324,14 @@ async def test_a_dispatcher_killed_after_delivering_but_before_recording_it_deli
 
 class _HeldWhileRecording:
     """A real inbox (``target``'s) whose delivery of one notification ends with its outbox row locked by
-    another transaction for ``hold`` seconds: the dispatcher's record of the delivery waits past its bound."""
+    another transaction for ``hold`` seconds: the dispatcher's record of the delivery waits past its bound.
+    With ``recorded``, that transaction records the delivery itself, as the dispatcher's own record would
+    have had it committed and its answer been lost."""
 
-    def __init__(self, target: str, inbox: Any, hub: asyncpg.Pool, nid: uuid.UUID, hold: float) -> None:
-        self.target, self.inbox, self.hub, self.nid, self.hold = target, inbox, hub, nid, hold
+    def __init__(
+        self, target: str, inbox: Any, hub: asyncpg.Pool, nid: uuid.UUID, hold: float, *, recorded: bool = False
+    ) -> None:
+        self.target, self.inbox, self.hub, self.nid, self.hold, self.recorded = target, inbox, hub, nid, hold, recorded
         self.calls = 0
         self.holding: asyncio.Task[None] | None = None
 
@@ -343,6 +351,13 @@ class _HeldWhileRecording:
             await conn.execute(
                 "SELECT 1 FROM hub.outbox WHERE notification_id = $1 AND target = $2 FOR UPDATE", self.nid, self.target
             )
+            if self.recorded:
+                await conn.execute(
+                    "UPDATE hub.outbox SET status = 'delivered', delivered_at = clock_timestamp(), lease_until = NULL "
+                    "WHERE notification_id = $1 AND target = $2",
+                    self.nid,
+                    self.target,
+                )
             locked.set()
             await asyncio.sleep(self.hold)
 
@@ -395,6 +410,272 @@ async def _mine(hub: asyncpg.Pool, nid: uuid.UUID, status: str) -> int:
         "SELECT count(*) FROM hub.outbox WHERE notification_id = $1 AND status = $2", nid, status
     )
     return value
+
+
+@contextlib.asynccontextmanager
+async def _stores(own: Settings) -> AsyncIterator[tuple[asyncpg.Pool, DwpSource, HousingBenefitSource]]:
+    """The hub's store and DWP's and HB's real inboxes, as a dispatcher outside the module's hub uses them."""
+    hub = await asyncpg.create_pool(own.service_url("hub"), min_size=1, max_size=4)
+    pools = [await asyncpg.create_pool(own.service_url(s), min_size=1, max_size=2) for s in ("src_dwp", "src_hb")]
+    try:
+        yield hub, DwpSource(pools[0], timeout=5), HousingBenefitSource(pools[1], timeout=5)
+    finally:
+        await asyncio.gather(hub.close(), *(p.close() for p in pools))
+
+
+async def _within(seconds: float, done: Callable[[], Awaitable[bool]]) -> None:
+    deadline = time.monotonic() + seconds
+    while not await done():
+        assert time.monotonic() < deadline, f"not within {seconds} s"
+        await asyncio.sleep(0.05)
+
+
+class _Contended:
+    """DWP's real inbox, contended for one notification: its first write fails and its second waits for
+    ``go``, counting every write and how many were under way at once. The first dispatcher is late with its
+    failure either way: ``stall`` None, the target is slow (it answers with an error only once the second
+    write has begun); else the target fails at once and that dispatcher's hub store (``stall``, a pool of
+    one) stalls until the second write has begun."""
+
+    def __init__(self, inbox: Any, nid: uuid.UUID, stall: asyncpg.Pool | None) -> None:
+        self.inbox, self.nid, self.stall = inbox, nid, stall
+        self.calls = self.under_way = self.most_at_once = 0
+        self.first, self.second, self.go = asyncio.Event(), asyncio.Event(), asyncio.Event()
+        self.stalling: asyncio.Task[None] | None = None
+
+    async def deliver(self, changes: Any) -> Any:
+        if not any(c.notification_id == self.nid for c in changes):
+            return await self.inbox.deliver(changes)
+        self.calls += 1
+        self.under_way += 1
+        self.most_at_once = max(self.most_at_once, self.under_way)
+        try:
+            if self.calls == 1:
+                self.first.set()
+                await self._first()
+            if self.calls == 2:
+                self.second.set()
+                async with asyncio.timeout(30):
+                    await self.go.wait()
+            return await self.inbox.deliver(changes)
+        finally:
+            self.under_way -= 1
+
+    async def _first(self) -> None:
+        if self.stall is None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(30):
+                    await self.second.wait()
+        else:
+            held = asyncio.Event()
+            self.stalling = asyncio.create_task(self._stall(self.stall, held))
+            await held.wait()
+        raise SourceUnavailable("dwp", "DWP did not answer")
+
+    async def _stall(self, pool: asyncpg.Pool, held: asyncio.Event) -> None:
+        async with pool.acquire():
+            held.set()
+            async with asyncio.timeout(30):
+                await self.second.wait()
+
+
+@pytest.mark.parametrize("late", ["slow target", "stalled store"])
+async def test_a_round_that_outlives_its_lease_never_releases_the_next_claim(
+    own: Settings, client: httpx.AsyncClient, token: Any, admin: dict[str, asyncpg.Connection], late: str
+) -> None:
+    # Security review: dispatcher A, late with DWP's failure, cleared the lease of B, which had claimed the
+    # delivery since and was writing it; C claimed it too, and the slow target was written three times.
+    # Now A gives a slow target up within its lease, and nothing A does after it changes B's claim.
+    t = token("council_social_care", "CHANGE_NOTIFICATION", org=f"care-lease-{late.replace(' ', '-')}")
+    sent = (await _notify(client, t, _key(), kind="HOSPITAL_DISCHARGE"))["data"]["notifyChange"]
+    nid = uuid.UUID(sent["notificationId"])
+    async with _stores(own) as (hub, dwp_inbox, hb_inbox):
+        a_hub = await asyncpg.create_pool(own.service_url("hub"), min_size=1, max_size=1)
+        dwp = _Contended(dwp_inbox, nid, a_hub if late == "stalled store" else None)
+        targets = {"dwp": dwp, "hb": hb_inbox}
+        # A slow target: A's lease (4 s) outlasts its write (3 s: the rest is kept to record it). A stalled
+        # store: A's lease (1 s) is shorter than its round may be (its store's bound, 10 s).
+        a = (
+            Dispatcher(a_hub, targets, timeout=1.5, lease_seconds=4.0, backoff_base=0.05, backoff_cap=0.1)
+            if dwp.stall is None
+            else Dispatcher(a_hub, targets, timeout=10.0, lease_seconds=1.0, backoff_base=0.05, backoff_cap=0.1)
+        )
+        b, c = Dispatcher(hub, targets, timeout=5.0), Dispatcher(hub, targets, timeout=5.0)
+
+        async def b_claims() -> None:
+            while dwp.calls < 2:  # claims once A's lease ran out or A gave the delivery back
+                await b.run_once()
+                await asyncio.sleep(0.05)
+
+        rounds: list[asyncio.Task[Any]] = []
+        try:
+            async with asyncio.timeout(60):
+                round_a = asyncio.create_task(a.run_once())
+                rounds.append(round_a)
+                await dwp.first.wait()  # A claimed it, and is writing
+                round_b = asyncio.create_task(b_claims())
+                rounds.append(round_b)
+                await dwp.second.wait()  # B is writing
+                await round_a  # and A's round is over, whatever it did last
+                row = await hub.fetchrow(
+                    "SELECT status, lease_until > clock_timestamp() AS leased FROM hub.outbox "
+                    "WHERE notification_id = $1 AND target = 'dwp'",
+                    nid,
+                )
+                assert dict(row) == {"status": "pending", "leased": True}  # still B's
+                await c.run_once()  # so C does not take it
+                assert dwp.calls == 2
+                dwp.go.set()
+                await round_b
+        finally:  # nothing left running into the next test when this one failed
+            dwp.go.set()
+            left = [task for task in (*rounds, dwp.stalling) if task is not None]
+            for task in left:
+                task.cancel()
+            await asyncio.gather(*left, return_exceptions=True)
+            await a_hub.close()
+        assert await _mine(hub, nid, "delivered") == 2
+    assert dwp.calls == 2  # A's write and B's: at most twice
+    assert dwp.most_at_once == 1  # A's was given up before B claimed it, never left running beside it
+    inbox = await _inbox(admin, str(nid))
+    assert (len(inbox["dwp"]), len(inbox["hb"])) == (1, 1)
+
+
+async def test_a_record_whose_answer_was_lost_leaves_the_delivered_row_as_it_is(
+    own: Settings, client: httpx.AsyncClient, token: Any, admin: dict[str, asyncpg.Connection]
+) -> None:
+    # Security review: when the "delivered" update committed but its answer did not come back in time, the
+    # retry-later wrote NOT_RECORDED and a next attempt onto the delivered row. Here the row is recorded
+    # delivered, as that update would have, by a transaction that holds it past the dispatcher's bound.
+    t = token("council_social_care", "CHANGE_NOTIFICATION", org="care-lost-answer")
+    sent = (await _notify(client, t, _key(), kind="HOSPITAL_ADMISSION"))["data"]["notifyChange"]
+    nid = uuid.UUID(sent["notificationId"])
+    async with _stores(own) as (hub, dwp_inbox, hb_inbox):
+        # The record waits for the row (2 s, then gives up); the retry-later after it gets the row, once the
+        # holder commits (at 3 s), within its own 2 s.
+        dwp = _HeldWhileRecording("dwp", dwp_inbox, hub, nid, hold=3.0, recorded=True)
+        dispatcher = Dispatcher(hub, {"dwp": dwp, "hb": hb_inbox}, timeout=2.0)
+        await dispatcher.run_once()
+        assert dwp.holding is not None
+        await dwp.holding
+        row = await hub.fetchrow(
+            "SELECT status, last_error, lease_until FROM hub.outbox WHERE notification_id = $1 AND target = 'dwp'",
+            nid,
+        )
+        assert dict(row) == {"status": "delivered", "last_error": None, "lease_until": None}
+        await dispatcher.run_once()
+        assert dwp.calls == 1  # delivered, so never due again
+    inbox = await _inbox(admin, str(nid))
+    assert (len(inbox["dwp"]), len(inbox["hb"])) == (1, 1)
+
+
+class _Faulty:
+    """A real inbox that, while ``broken``, raises an error no adapter maps for one notification's
+    deliveries (a bug of its own), its message quoting the person."""
+
+    def __init__(self, inbox: Any, nid: uuid.UUID) -> None:
+        self.inbox, self.nid = inbox, nid
+        self.broken = True
+        self.calls = 0
+
+    async def deliver(self, changes: Any) -> Any:
+        if any(c.notification_id == self.nid for c in changes):
+            self.calls += 1
+            if self.broken:
+                raise RuntimeError(f"cannot deliver to {P.BADGE_DLA}")
+        return await self.inbox.deliver(changes)
+
+
+async def test_an_inbox_raising_an_unexpected_error_is_logged_and_retried_while_the_others_are_delivered(
+    own: Settings,
+    client: httpx.AsyncClient,
+    token: Any,
+    admin: dict[str, asyncpg.Connection],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Security review: such an error ended the round at once (the other targets left running on) and then
+    # the dispatcher's loop, silently: the outbox stalled until the hub restarted.
+    caplog.set_level(logging.WARNING, logger="welfare_hub.notifications")
+    t = token("council_social_care", "CHANGE_NOTIFICATION", org="care-faulty-inbox")
+    sent = (await _notify(client, t, _key(), kind="CARE_HOME_DISCHARGE"))["data"]["notifyChange"]
+    nid = uuid.UUID(sent["notificationId"])
+    async with _stores(own) as (hub, dwp_inbox, hb_inbox):
+        hb = _Faulty(hb_inbox, nid)
+        dispatcher = Dispatcher(hub, {"dwp": dwp_inbox, "hb": hb}, timeout=5, backoff_base=0.05, backoff_cap=0.2)
+        loop = asyncio.create_task(dispatcher.run_forever(0.05))
+        try:
+
+            async def dwp_delivered_and_hb_retried() -> bool:
+                return hb.calls >= 3 and await _mine(hub, nid, "delivered") == 1
+
+            await _within(30, dwp_delivered_and_hb_retried)
+            assert not loop.done()  # the dispatcher keeps running
+            row = await hub.fetchrow(
+                "SELECT status, last_error FROM hub.outbox WHERE notification_id = $1 AND target = 'hb'", nid
+            )
+            assert dict(row) == {"status": "pending", "last_error": "RuntimeError"}
+            logged = [r.getMessage() for r in caplog.records if r.name == "welfare_hub.notifications"]
+            assert "delivery to hb failed unexpectedly (1 items): RuntimeError" in logged
+            assert P.BADGE_DLA not in caplog.text  # the type alone: its message quotes the person
+
+            hb.broken = False
+
+            async def all_delivered() -> bool:
+                return await _mine(hub, nid, "delivered") == 2
+
+            await _within(30, all_delivered)
+            assert not loop.done()
+        finally:
+            loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
+    inbox = await _inbox(admin, str(nid))
+    assert (len(inbox["dwp"]), len(inbox["hb"])) == (1, 1)
+
+
+class _LeaksACancellation(Dispatcher):
+    """A dispatcher whose first round raises a cancellation no one asked for (as a library that swallows its
+    own and raises one later would): not an Exception, so its loop ends, with nothing to catch."""
+
+    leaked = False
+
+    async def run_once(self) -> int:
+        if not self.leaked:
+            self.leaked = True
+            raise asyncio.CancelledError
+        return await super().run_once()
+
+
+async def test_a_dispatcher_loop_that_ends_is_logged_and_started_again(
+    own: Settings,
+    client: httpx.AsyncClient,
+    token: Any,
+    admin: dict[str, asyncpg.Connection],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="welfare_hub")
+    t = token("council_social_care", "CHANGE_NOTIFICATION", org="care-dead-loop")
+    sent = (await _notify(client, t, _key(), kind="CARE_HOME_ADMISSION"))["data"]["notifyChange"]
+    nid = uuid.UUID(sent["notificationId"])
+    async with _stores(own) as (hub, dwp_inbox, hb_inbox):
+        dispatcher = _LeaksACancellation(hub, {"dwp": dwp_inbox, "hb": hb_inbox}, timeout=5)
+        roles = Roles(
+            roles=[], on_stop=[], dispatcher=dispatcher, dispatch_seconds=0.05, stop_timeout=5, restart_seconds=0.1
+        )
+        roles.start()
+        try:
+
+            async def delivered() -> bool:
+                return await _mine(hub, nid, "delivered") == 2
+
+            await _within(30, delivered)
+        finally:
+            await roles.stop()
+    assert dispatcher.leaked
+    logged = [r.getMessage() for r in caplog.records if r.name == "welfare_hub"]
+    assert "dispatching the outbox ended unexpectedly: cancelled (started again in 0.1 s)" in logged
+    inbox = await _inbox(admin, str(nid))
+    assert (len(inbox["dwp"]), len(inbox["hb"])) == (1, 1)
 
 
 async def test_social_care_confirms_overnight_care_to_the_hb_team_alone(

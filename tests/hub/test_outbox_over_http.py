@@ -264,9 +264,11 @@ async def test_every_delivery_lands_exactly_once_through_an_outage(
             await task
 
     outbox = await hub.fetch(
-        "SELECT delivery_id, notification_id, target, target_ref, council_code, status FROM hub.outbox"
+        "SELECT delivery_id, notification_id, target, target_ref, council_code, status, lease_until, claim_id "
+        "FROM hub.outbox"
     )
     assert {r["status"] for r in outbox} == {"delivered"}
+    assert {(r["lease_until"], r["claim_id"]) for r in outbox} == {(None, None)}  # no claim outlives its record
     assert len(outbox) == 2 * (3 * WAVE + 3)
     landed = {
         "dwp": await admin["dwp"].fetch(
