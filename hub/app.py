@@ -43,6 +43,8 @@ from hub.db import create_store_pool
 from hub.errors import ConfigError
 from hub.execution import record
 from hub.execution.schema import build_schema, load_purposes
+from hub.graphiql import ROOT as GRAPHIQL
+from hub.graphiql import graphiql_routes
 from hub.http import (
     CONTRACT_PATH,
     AddressThrottle,
@@ -344,10 +346,10 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
         levels = await limiter.take(buckets, BASE_COST)
         return retry_after(levels) if not all(lv.granted for lv in levels) else None
 
-    view = GraphQLView(schema, state.services, ide=not settings.production)
+    view = GraphQLView(schema, state.services, ide_path=GRAPHIQL)
     app = Starlette(
         routes=[
-            # Every method reaches the view, which answers each but POST (and GraphiQL's GET) with a 405.
+            # Every method reaches the view, which answers each but POST with a 405 (a browser's GET: to GraphiQL).
             Route("/graphql", view.endpoint, methods=["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]),
             Route("/audit/keys", audit_keys_document),
             Route("/.well-known/jwks.json", assertion_keys_document),
@@ -360,6 +362,7 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
                 rate_limit=console_rate_limit,
             ),
             *contract_routes(schema.as_str(), state.register),
+            *graphiql_routes(),
             *health_routes(state.pools, timeout=settings.source_timeout),
             *publication_routes(
                 lambda since, until: state.services().audit_log.transparency(since, until),
@@ -384,7 +387,7 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
         paths=_API_PATHS,
         verify=verified,
         refused=refused,
-        ide=not settings.production,
+        ide_path="/graphql",
         throttle=address_throttle,
     )
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

@@ -25,7 +25,7 @@ import asyncpg
 import orjson
 from cross_web import HTTPException
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
@@ -386,8 +386,9 @@ class BearerAuth:
     issuer), or 401. Every refusal is reported to ``refused`` with its code, to be audited. With a
     ``throttle``, an address whose requests keep being refused is answered 429 before any token is read.
 
-    Only the GraphiQL page (outside production: a GET asking for HTML, which runs no query) is let through
-    without a token; other methods go on to the router, which answers 405."""
+    Only a browser opening ``ide_path`` (a GET of that path alone, asking for HTML, which runs no query and is
+    sent on to GraphiQL) is let through without a token; other methods go on to the router, which answers
+    405."""
 
     def __init__(
         self,
@@ -396,14 +397,14 @@ class BearerAuth:
         verify: Callable[[str], Awaitable[Caller]],
         refused: Callable[[str], Awaitable[None]],
         paths: Collection[str] = frozenset({"/graphql"}),
-        ide: bool = False,
+        ide_path: str | None = None,
         throttle: AddressThrottle | None = None,
     ) -> None:
         self.app = app
         self.verify = verify
         self.refused = refused
         self.paths = paths
-        self.ide = ide
+        self.ide_path = ide_path
         self.throttle = throttle
 
     async def _verify_given(self, token: str) -> Caller:
@@ -418,7 +419,12 @@ class BearerAuth:
         headers: dict[bytes, bytes] = {}
         for name, value in scope.get("headers", []):
             headers.setdefault(name.lower(), value)  # the first of repeated headers, as Starlette reads them
-        if self.ide and scope["method"] == "GET" and b"text/html" in headers.get(b"accept", b""):
+        if (
+            scope["path"] == self.ide_path
+            and scope["method"] == "GET"
+            and not scope.get("query_string")
+            and b"text/html" in headers.get(b"accept", b"")
+        ):
             await self.app(scope, receive, send)
             return
         scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
@@ -535,9 +541,12 @@ def refusals_in(result: Any) -> int:
 class GraphQLView(GraphQL[RequestContext, None]):
     """strawberry's ASGI view, with the caller taken from the verified bearer token and JSON by orjson."""
 
-    def __init__(self, schema: HubSchema, services: Callable[[], Services], *, ide: bool) -> None:
-        super().__init__(schema, graphql_ide="graphiql" if ide else None, allow_queries_via_get=False)
+    def __init__(self, schema: HubSchema, services: Callable[[], Services], *, ide_path: str | None = None) -> None:
+        # strawberry's own GraphiQL loads from a public CDN and introspects: never served. A browser that
+        # opens /graphql is sent to the hub's own (``ide_path``, :mod:`hub.graphiql`), which does neither.
+        super().__init__(schema, graphql_ide=None, allow_queries_via_get=False)
         self.services = services
+        self.ide_path = ide_path
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
@@ -630,10 +639,17 @@ class GraphQLView(GraphQL[RequestContext, None]):
                 f"the Accept and Content-Type headers are read up to {MAX_MEDIA_HEADER} bytes each",
             )
         media = negotiate(accept)
-        ide_page = request.method == "GET" and "query" not in request.query_params and self.graphql_ide is not None
-        if request.method != "POST" and not ide_page:
+        if (
+            self.ide_path is not None
+            and request.method == "GET"
+            and not request.query_params
+            and "text/html" in (accept or "")
+        ):
+            # A browser opening the endpoint: to GraphiQL (no token needed for the page, none sent).
+            return RedirectResponse(request.scope.get("root_path", "") + self.ide_path, status_code=303)
+        if request.method != "POST":
             # A query's variables in a URL, a NINO among them, land in proxy and server logs: only POST runs
-            # one (a GET without a query is the GraphiQL page, in development). Every other method alike.
+            # one. Every other method alike.
             return json_error(
                 405,
                 "METHOD_NOT_ALLOWED",

@@ -1,4 +1,5 @@
-"""Production mode: no introspection or field suggestions for non-admin callers, no GraphiQL."""
+"""Production mode: no introspection or field suggestions for non-admin callers. GraphiQL in either mode is the
+hub's own (hub.graphiql: nothing from a CDN, docs from the purpose's contract, not introspection)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import subprocess
 import sys
 from dataclasses import replace
 from typing import Any
+
+import httpx
 
 from hub.config import Settings
 from tests.conftest import codes, gql, running_client
@@ -26,8 +29,7 @@ async def test_production_hides_the_schema(settings: Settings, people: Any, toke
         typo = (await gql(client, user, TYPO)).json()
         assert codes(typo) == ["GRAPHQL_VALIDATION_FAILED"]
         assert "Did you mean" not in typo["errors"][0]["message"]
-        ide = await client.get("/graphql", headers={"Accept": "text/html"})
-        assert ide.status_code == 401
+        await assert_browsers_are_sent_to_the_hub_s_graphiql(client)
 
 
 async def test_development_offers_introspection_and_graphiql(settings: Settings, people: Any, token: Any) -> None:
@@ -35,9 +37,23 @@ async def test_development_offers_introspection_and_graphiql(settings: Settings,
         user = token("council_blue_badge", "BLUE_BADGE")
         assert (await gql(client, user, INTROSPECT)).json()["data"]["__schema"]["queryType"]["name"] == "Query"
         assert "Did you mean" in (await gql(client, user, TYPO)).json()["errors"][0]["message"]
-        ide = await client.get("/graphql", headers={"Accept": "text/html"})
-        assert ide.status_code == 200
-        assert "graphiql" in ide.text.lower()
+        await assert_browsers_are_sent_to_the_hub_s_graphiql(client)
+
+
+async def assert_browsers_are_sent_to_the_hub_s_graphiql(client: httpx.AsyncClient) -> None:
+    """A browser opening /graphql is sent to /graphiql, whose page runs the hub's own script alone; nothing
+    else gets through without a token: a GET with a query (405 after the token), the contract (401)."""
+    browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    opened = await client.get("/graphql", headers=browser)
+    assert opened.status_code == 303
+    assert opened.headers["Location"] == "/graphiql"
+    page = await client.get("/graphiql", headers=browser)
+    assert page.status_code == 200
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    assert "cdn" not in page.text.lower()
+    assert "introspection" not in page.text.lower()
+    for path in ("/graphql?query={__typename}", "/graphql/contract?purpose=BLUE_BADGE"):
+        assert (await client.get(path, headers=browser)).status_code == 401
 
 
 async def test_production_suggests_nothing(settings: Settings, people: Any, token: Any) -> None:
