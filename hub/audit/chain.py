@@ -14,6 +14,11 @@ caller's receipt is signed (:mod:`hub.audit.receipts`). The chain's head is sign
 
 Fail closed: :meth:`PgAuditSink.write` raises if the record is not durably stored, and the caller then
 releases nothing.
+
+Traced apart from the requests: an append serves every record of its batch, so its span
+(``SELECT hub.audit_append``) is the root of a trace of its own, linked to each traced request's
+``welfare_hub.audit`` span, never a child of the request that happened to start the writer. The record's
+``trace_id`` is its request's (taken in the request, before it is queued), never the append's.
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
 import asyncpg
+from opentelemetry.trace import Link
+
+from hub.records.spans import StoreQuery, current_link, database_of, traced_for
 
 __all__ = [
     "BODY_FIELDS",
@@ -193,6 +201,7 @@ class _Waiting:
     body: bytes
     arguments: list[Any]
     done: asyncio.Future[Appended]
+    link: Link | None  # to the span of the request writing it, if that is traced
 
 
 class PgAuditSink:
@@ -215,11 +224,18 @@ class PgAuditSink:
         self._waiting: collections.deque[_Waiting] = collections.deque()
         self._writer: asyncio.Task[None] | None = None
         self._closed = False
+        namespace = database_of(pool)
+        self._queries = {
+            statement: StoreQuery(namespace, "hub.audit_event", statement, procedure="hub.audit_append")
+            for statement in (_APPEND_ONE, _APPEND_MANY)
+        }
 
     async def write(self, record: AuditRecord) -> Appended:
         if self._closed:
             raise AuditClosed("the audit log is closed: the hub is stopping")
-        waiting = _Waiting(canonical_body(record), _arguments(record), asyncio.get_running_loop().create_future())
+        waiting = _Waiting(
+            canonical_body(record), _arguments(record), asyncio.get_running_loop().create_future(), current_link()
+        )
         self._waiting.append(waiting)
         if self._writer is None:
             # A context of its own: the writer serves every request, so it must not run in (or trace into)
@@ -267,11 +283,14 @@ class PgAuditSink:
             for name, values in zip(BODY_FIELDS, zip(*(w.arguments for w in batch), strict=True), strict=True):
                 # unnest cannot take an array of arrays of varying length: a list field goes as JSON text.
                 arguments.append([json.dumps(v) for v in values] if name in _LISTS else list(values))
+        links = [w.link for w in batch if w.link is not None]
         try:
-            async with asyncio.timeout(self.timeout):
-                rows = await self.pool.fetch(statement, *arguments)
-            if len(rows) != len(batch) or any(row["record_hash"] is None for row in rows):
-                raise RuntimeError(f"the audit append stored {len(rows)} records of {len(batch)}")
+            with traced_for(self._queries[statement], links) as span:
+                span.set_attribute("welfare_hub.audit.records", len(batch))
+                async with asyncio.timeout(self.timeout):
+                    rows = await self.pool.fetch(statement, *arguments)
+                if len(rows) != len(batch) or any(row["record_hash"] is None for row in rows):
+                    raise RuntimeError(f"the audit append stored {len(rows)} records of {len(batch)}")
         except Exception as e:
             for waiting in batch:
                 if not waiting.done.done():

@@ -7,8 +7,12 @@ in the tracing backend) and its async form is slow on large results, so the hub 
   caller's W3C ``traceparent`` is kept as a span *link*, never as the parent: a caller cannot put the
   hub's spans into a trace it chose (one organisation's audit event showing another's spans), and the
   hub's trace id, which the audit record stores, is always the hub's. The response's ``traceresponse``
-  header tells the caller the hub's trace and server span. Records the method, the route and the status,
-  never the query string (a GET carries the document there);
+  header tells the caller the hub's trace and server span. Carries what the HTTP conventions ask of a server
+  span, within what a caller cannot fill: the method (a known one, else ``_OTHER``), the route and
+  ``url.path`` (an allow-listed path, else ``other``), the scheme, ``server.address``/``server.port`` (a
+  Host header that is a host name or an IP address, nothing else), the protocol version and the status;
+  never the query string (a GET carries the document there) nor the User-Agent (:class:`TraceMiddleware`).
+  The health probes are not traced unless asked (``trace_probes``);
 - ``{graphql.operation.type}`` (``query``/``mutation``): the operation, with the hub's attributes under
   ``welfare_hub.*`` (caller organisation, purpose, legal basis, pseudonymous subjects, fields released,
   decision) and ``graphql.operation.name`` when it is a plain identifier; the document is not recorded;
@@ -16,7 +20,12 @@ in the tracing backend) and its async form is slow on large results, so the hub 
 - ``welfare_hub.link``: how the person was found (method, band, score, model version);
 - one span per source query, by the database semantic conventions (``db.system.name``, ``db.namespace``,
   the parameterised ``db.query.text``; parameter values never);
-- ``welfare_hub.audit``: the audit write. The trace id is stored on the audit record.
+- one span per round trip to the hub's own stores (the link index, consent, the organisation register),
+  by the same conventions with ``db.collection.name`` and the statement's own ``db.operation.name``
+  (:func:`hub.records.spans.traced`);
+- ``welfare_hub.audit``: the audit write. The trace id is stored on the audit record. The append itself
+  serves a batch of requests (group commit), so its span is the root of a trace of its own, linked to
+  each request's ``welfare_hub.audit`` span (:mod:`hub.audit.chain`).
 
 The spans are made by the hub's own tracer on the SDK's provider (:mod:`hub.audit.recorder`: the SDK's
 tracer cost ~85 µs a span), sampled by ``OTEL_TRACES_SAMPLER`` as the SDK samples. Export is by OTLP/HTTP,
@@ -33,6 +42,9 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
+import ipaddress
+import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
@@ -55,6 +67,7 @@ from hub.types import RemoteSpan
 
 __all__ = [
     "NS",
+    "PROBES",
     "TraceMiddleware",
     "configure",
     "current_trace_id",
@@ -300,36 +313,125 @@ _KIND_NAMES = {k: k.name.lower() for k in SpanKind}
 _STATUS_NAMES = {c: c.name.lower() for c in StatusCode}
 
 
+#: The orchestrator's probes, called every few seconds: untraced unless asked (``trace_probes``). Their
+#: spans would outnumber the requests' and say only that the hub answered.
+PROBES = frozenset({"/healthz", "/readyz"})
+#: The methods the HTTP conventions know (as hub.metrics counts them); any other is ``_OTHER``: a method is
+#: the caller's word, and could be anything.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"})
+_PROTOCOL_VERSIONS = frozenset({"1.0", "1.1", "2", "3"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# A host name (RFC 1123 labels; an IPv4 address is one too), or a bracketed IPv6 address, and a port.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
+_HOST = re.compile(rf"(?:(?P<name>{_NAME.pattern})|\[(?P<ip6>[0-9A-Fa-f:.]{{2,45}})\])(?::(?P<port>[0-9]{{1,5}}))?")
+_MAX_HOST = 260  # 253 for the name, a port: a longer Host header is not one
+
+
+@functools.lru_cache(maxsize=64)
+def _server(host: str, scheme: str) -> tuple[tuple[str, str | int], ...]:
+    """``server.address`` and ``server.port`` from a Host header, when it is a host name or an IP address
+    (and a port); nothing otherwise. The caller writes the header: anything else in it (a path, a NINO
+    shaped as a host name) would be the caller's text on the span. Cached: a deployment's requests name a
+    handful of hosts."""
+    found = _HOST.fullmatch(host)
+    if found is None:
+        return ()
+    if found["ip6"] is not None:
+        try:
+            address: str | None = str(ipaddress.IPv6Address(found["ip6"]))
+        except ValueError:
+            return ()
+    else:
+        address = _address(found["name"])
+    if address is None:
+        return ()
+    port = int(found["port"]) if found["port"] is not None else _DEFAULT_PORTS.get(scheme)
+    if port is None:
+        return (("server.address", address),)
+    return (("server.address", address), ("server.port", port)) if 0 < port < 65536 else ()
+
+
+def _address(text: str) -> str | None:
+    """An IP address, or a host name that is not shaped like a NINO, as the conventions write it."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        pass
+    if _NAME.fullmatch(text) is None or has_nino(text):
+        return None
+    return text.lower()
+
+
+def _server_attributes(carrier: Mapping[str, str], scope: Scope, scheme: str) -> tuple[tuple[str, str | int], ...]:
+    """Where the request was sent, by the HTTP conventions: the Host header (HTTP/2's ``:authority``, which
+    the ASGI server passes as one), else the address the server listens on (an HTTP/1.0 request may send
+    no Host). ``Forwarded`` and ``X-Forwarded-Host`` are not read: no proxy in front of the hub is trusted
+    to set them, so they would be anyone's."""
+    host = carrier.get("host")
+    if host is not None:
+        return _server(host.strip(), scheme) if len(host) <= _MAX_HOST else ()
+    listening = scope.get("server")
+    if isinstance(listening, tuple | list) and len(listening) == 2:
+        name, port = listening
+        address = _address(name) if isinstance(name, str) and len(name) <= _MAX_HOST else None
+        if address is not None and isinstance(port, int) and 0 < port < 65536:
+            return (("server.address", address), ("server.port", port))
+    return ()
+
+
 class TraceMiddleware:
     """Pure ASGI (Starlette's BaseHTTPMiddleware would cut the context the spans live in): one server span
     per HTTP request, the root of a trace of the hub's own, linked to the caller's ``traceparent`` when it
-    is valid. With a ``store``, the request's spans are also kept in the hub's database."""
+    is valid. With a ``store``, the request's spans are also kept in the hub's database. The probes
+    (:data:`PROBES`) are not traced, unless ``trace_probes``: no span, no trace id, nothing exported.
 
-    def __init__(self, app: ASGIApp, store: SpanStore | None = None) -> None:
+    The server span carries, by the HTTP conventions: ``http.request.method`` (a known one, else
+    ``_OTHER``), ``http.route`` and ``url.path`` (the path when it is one of ``hub.metrics.ROUTES``, else
+    ``other``: an arbitrary path could carry a NINO), ``url.scheme``, ``server.address`` and
+    ``server.port`` (see :func:`_server_attributes`), ``network.protocol.version`` and
+    ``http.response.status_code``. Never the query string (a GET carries the document there), and never
+    ``user_agent.original``: the User-Agent is the caller's free text, and could carry anything a caller
+    types, a name or a NINO included, to every tracing backend."""
+
+    def __init__(self, app: ASGIApp, store: SpanStore | None = None, *, trace_probes: bool = False) -> None:
         self.app = app
         self.store = store
+        self.trace_probes = trace_probes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path = scope.get("path", "")
+        if path in PROBES and not self.trace_probes:
+            await self.app(scope, receive, send)
+            return
         carrier = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         callers = trace.get_current_span(_PROPAGATOR.extract(carrier=carrier)).get_span_context()
         links = [Link(callers, {f"{NS}.link": "caller"})] if callers.is_valid else []
-        method, path = scope.get("method", "GET"), scope.get("path", "")
+        method = scope.get("method", "GET")
+        method = method if method in _METHODS else "_OTHER"
         route = path if path in ROUTES else "other"  # never an arbitrary path: it could carry anything
+        scheme = scope.get("scheme", "http")
+        attributes: dict[str, str | int] = {
+            "http.request.method": method,
+            "http.route": route,
+            "url.path": route,
+            "url.scheme": scheme,
+        }
+        attributes.update(_server_attributes(carrier, scope, scheme))
+        version = scope.get("http_version")
+        if version in _PROTOCOL_VERSIONS:
+            attributes["network.protocol.version"] = version
         token = otel_context.attach(otel_context.Context())  # a root: no ambient or caller parent
         kept = _current_store.set(self.store)
         try:
             with span(
-                f"{method} {route}",
+                f"{'HTTP' if method == '_OTHER' else method} {route}",
                 kind=SpanKind.SERVER,
                 links=links,
-                attributes={
-                    "http.request.method": method,
-                    "http.route": route,
-                    "url.scheme": scope.get("scheme", "http"),
-                },
+                attributes=attributes,
             ) as server:
                 own = server.get_span_context()
                 traceresponse = f"00-{own.trace_id:032x}-{own.span_id:016x}-{int(own.trace_flags):02x}".encode()

@@ -24,6 +24,7 @@ import asyncpg
 
 from hub.db import unavailable_as
 from hub.errors import ConsentUnavailable
+from hub.records.spans import StoreQuery, database_of, traced
 
 __all__ = ["ConsentRecord", "ConsentStore"]
 
@@ -61,6 +62,10 @@ _WITHDRAW = (
     "AND (recipient_org = $3 OR recorded_by_org = $3) AND ($4::text IS NULL OR recipient_org = $4) "
     f"RETURNING {_COLUMNS}"
 )
+_NOTIFY = (
+    "INSERT INTO hub.subject_notification (subject_hash, purpose, recipient_org, fields, request_id) "
+    "VALUES ($1, $2, $3, $4, $5)"
+)
 
 
 # Every read and write: a consent store that does not answer refuses the operation (nothing released).
@@ -71,11 +76,17 @@ class ConsentStore:
     def __init__(self, pool: asyncpg.Pool, *, timeout: float) -> None:
         self.pool = pool
         self.timeout = timeout
+        namespace = database_of(pool)
+        self._live = StoreQuery(namespace, "hub.consent", _LIVE)
+        self._record = StoreQuery(namespace, "hub.consent", _RECORD)
+        self._withdraw = StoreQuery(namespace, "hub.consent", _WITHDRAW)
+        self._notify = StoreQuery(namespace, "hub.subject_notification", _NOTIFY)
 
     @_consent_records
     async def live(self, subject: str, purpose: str, *, recipient_org: str) -> ConsentRecord | None:
         """The person's live consent to share with ``recipient_org`` for the purpose, if any (the latest)."""
-        row = await self.pool.fetchrow(_LIVE, subject, purpose, recipient_org, timeout=self.timeout)
+        with traced(self._live):
+            row = await self.pool.fetchrow(self._live.text, subject, purpose, recipient_org, timeout=self.timeout)
         return None if row is None else ConsentRecord(**dict(row))
 
     @_consent_records
@@ -93,18 +104,19 @@ class ConsentStore:
     ) -> ConsentRecord:
         """``lasts``: an ISO 8601 duration (the register's renewal period), read by PostgreSQL; ``until``: the
         last day the person agreed to, when sooner."""
-        row = await self.pool.fetchrow(
-            _RECORD,
-            subject,
-            purpose,
-            lasts,
-            notify_on_share,
-            org,
-            user_hash,
-            until,
-            recipient_org,
-            timeout=self.timeout,
-        )
+        with traced(self._record):
+            row = await self.pool.fetchrow(
+                self._record.text,
+                subject,
+                purpose,
+                lasts,
+                notify_on_share,
+                org,
+                user_hash,
+                until,
+                recipient_org,
+                timeout=self.timeout,
+            )
         assert row is not None
         return ConsentRecord(**dict(row))
 
@@ -114,20 +126,17 @@ class ConsentStore:
     ) -> list[ConsentRecord]:
         """End the person's live consents for the purpose that ``org`` holds as recipient or recorded (to
         ``recipient_org`` only, when given); what was withdrawn. Another organisation's are untouched."""
-        rows = await self.pool.fetch(_WITHDRAW, subject, purpose, org, recipient_org, timeout=self.timeout)
+        with traced(self._withdraw):
+            rows = await self.pool.fetch(
+                self._withdraw.text, subject, purpose, org, recipient_org, timeout=self.timeout
+            )
         return [ConsentRecord(**dict(r)) for r in rows]
 
     @_consent_records
     async def notify(
         self, subject: str, purpose: str, *, recipient_org: str, fields: Sequence[str], request_id: uuid.UUID
     ) -> None:
-        await self.pool.execute(
-            "INSERT INTO hub.subject_notification (subject_hash, purpose, recipient_org, fields, request_id) "
-            "VALUES ($1, $2, $3, $4, $5)",
-            subject,
-            purpose,
-            recipient_org,
-            sorted(fields),
-            request_id,
-            timeout=self.timeout,
-        )
+        with traced(self._notify):
+            await self.pool.execute(
+                self._notify.text, subject, purpose, recipient_org, sorted(fields), request_id, timeout=self.timeout
+            )

@@ -22,6 +22,7 @@ import asyncpg
 
 from hub.db import unavailable_as
 from hub.errors import LinkageUnavailable
+from hub.records.spans import StoreQuery, database_of, traced
 from linkage import Demographics, FSModel, KeyedHash, Thresholds
 from linkage.link import Decision, decide
 
@@ -53,6 +54,9 @@ class LinkIndex:
         self.model = model
         self.thresholds = thresholds
         self.timeout = timeout
+        namespace = database_of(pool)
+        self._by_nino = StoreQuery(namespace, "hub.link", _BY_NINO)
+        self._by_person = StoreQuery(namespace, "hub.link", _BY_PERSON)
 
     @staticmethod
     def _person(rows: list[asyncpg.Record]) -> IndexedPerson | None:
@@ -68,7 +72,8 @@ class LinkIndex:
         """One query for many lookups (a request's DataLoader batches them). Each lookup gives its NINO's
         hash under every key in the ring, so it is found whichever key the index row was made with."""
         values = [k.value for hashes in keyed for k in hashes]
-        rows = await self.pool.fetch(_BY_NINO, values, timeout=self.timeout)
+        with traced(self._by_nino):
+            rows = await self.pool.fetch(self._by_nino.text, values, timeout=self.timeout)
         grouped: dict[str, list[asyncpg.Record]] = {}
         for row in rows:
             grouped.setdefault(row["nino_hash"], []).append(row)
@@ -82,7 +87,9 @@ class LinkIndex:
 
     @_unavailable
     async def by_person(self, person_key: uuid.UUID) -> IndexedPerson | None:
-        return self._person(list(await self.pool.fetch(_BY_PERSON, person_key, timeout=self.timeout)))
+        with traced(self._by_person):
+            rows = await self.pool.fetch(self._by_person.text, person_key, timeout=self.timeout)
+        return self._person(list(rows))
 
     def decide(self, query: Demographics, candidates: list[tuple[int, Demographics]]) -> Decision | None:
         if self.model is None:

@@ -22,6 +22,7 @@ import asyncpg
 from hub.access.orgs import Organisation, admitted
 from hub.db import unavailable_as
 from hub.errors import OrgRegisterUnavailable
+from hub.records.spans import StoreQuery, database_of, traced
 
 __all__ = ["OrgRegister", "load_areas", "record_staff", "upsert"]
 
@@ -55,6 +56,14 @@ async def upsert(conn: asyncpg.Connection, orgs: Sequence[Organisation]) -> None
         )
 
 
+_ORGANISATION = (
+    "SELECT org_id, name, org_type, council_code, controller_org, accredited_until, active, national "
+    "FROM hub.organisation WHERE org_id = $1"
+)
+_DISTRICTS = "SELECT postcode_district FROM hub.council_area WHERE council_code = $1"
+_STAFF = "SELECT subject_hash, person_key FROM hub.staff_identity WHERE user_hash = $1"
+
+
 class _TtlCache(Generic[K, V]):
     """Values loaded on a miss and kept ``ttl`` seconds (bounded: cleared when it grows past ``limit``)."""
 
@@ -76,7 +85,8 @@ class _TtlCache(Generic[K, V]):
 
 class OrgRegister:
     """Reads of the organisation register, council areas and staff identities, each cached for ``ttl``
-    seconds. A read that fails raises :class:`OrgRegisterUnavailable`: the caller refuses (fail closed)."""
+    seconds. A read that fails raises :class:`OrgRegisterUnavailable`: the caller refuses (fail closed).
+    Each read of the database is traced; an answer from the cache makes no span."""
 
     def __init__(self, pool: asyncpg.Pool, *, ttl: float, timeout: float) -> None:
         self.pool = pool
@@ -84,18 +94,19 @@ class OrgRegister:
         self._orgs: _TtlCache[str, Organisation | None] = _TtlCache(ttl, 10_000)
         self._areas: _TtlCache[str, frozenset[str]] = _TtlCache(ttl, 1_000)
         self._staff: _TtlCache[str, tuple[str, uuid.UUID | None] | None] = _TtlCache(ttl, 10_000)
+        namespace = database_of(pool)
+        self._organisation = StoreQuery(namespace, "hub.organisation", _ORGANISATION)
+        self._districts = StoreQuery(namespace, "hub.council_area", _DISTRICTS)
+        self._staff_identity = StoreQuery(namespace, "hub.staff_identity", _STAFF)
 
     @unavailable_as(lambda: OrgRegisterUnavailable("the organisation register cannot be read, so nothing is released"))
-    async def _fetch(self, sql: str, *args: object) -> list[asyncpg.Record]:
-        return list(await self.pool.fetch(sql, *args, timeout=self.timeout))
+    async def _fetch(self, query: StoreQuery, *args: object) -> list[asyncpg.Record]:
+        with traced(query):
+            return list(await self.pool.fetch(query.text, *args, timeout=self.timeout))
 
     async def get(self, org_id: str) -> Organisation | None:
         async def load(key: str) -> Organisation | None:
-            rows = await self._fetch(
-                "SELECT org_id, name, org_type, council_code, controller_org, accredited_until, active, national "
-                "FROM hub.organisation WHERE org_id = $1",
-                key,
-            )
+            rows = await self._fetch(self._organisation, key)
             return Organisation(**dict(rows[0])) if rows else None
 
         return await self._orgs.get(org_id, load)
@@ -104,7 +115,7 @@ class OrgRegister:
         """The postcode districts in the council's area."""
 
         async def load(key: str) -> frozenset[str]:
-            rows = await self._fetch("SELECT postcode_district FROM hub.council_area WHERE council_code = $1", key)
+            rows = await self._fetch(self._districts, key)
             return frozenset(r["postcode_district"] for r in rows)
 
         return await self._areas.get(council, load)
@@ -114,9 +125,7 @@ class OrgRegister:
         person key (when the link index knew them)."""
 
         async def load(key: str) -> tuple[str, uuid.UUID | None] | None:
-            rows = await self._fetch(
-                "SELECT subject_hash, person_key FROM hub.staff_identity WHERE user_hash = $1", key
-            )
+            rows = await self._fetch(self._staff_identity, key)
             return (str(rows[0]["subject_hash"]), rows[0]["person_key"]) if rows else None
 
         return await self._staff.get(user_hash, load)

@@ -12,22 +12,46 @@ with what its subgraphs returned) and made rows at flush, and a whole batch goes
 (:data:`_INSERT`), one row per trace holding its spans as a JSON array (``hub.trace_batch``, migration
 0024): over the subgraphs a request has about 29 spans, which as rows of their own cost an insert each,
 and ``executemany`` encoded them one at a time.
+
+The hub's own stores' statements are spans too (:class:`StoreQuery`, :func:`traced`): a client span per
+round trip, by the database conventions, with the statement's parameterised text and never its values.
+They are made through the OpenTelemetry API (the provider is the one :mod:`hub.audit.tracing` installs;
+this layer may not import it), and only inside a trace being recorded: none when tracing is off
+(``OTEL_SDK_DISABLED``), outside a request, or in a trace the sampler dropped.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any, NamedTuple
+from urllib.parse import unquote, urlsplit
 
 import asyncpg
 import orjson
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 
-__all__ = ["SpanRecord", "SpanRow", "SpanStore", "prune", "read"]
+__all__ = [
+    "SpanRecord",
+    "SpanRow",
+    "SpanStore",
+    "StoreQuery",
+    "current_link",
+    "database_of",
+    "prune",
+    "read",
+    "traced",
+    "traced_for",
+]
 
 #: Traces waiting to be stored (each a request's spans, about 29 over the subgraphs, at most 64 a call from
 #: each subgraph): beyond that the oldest are dropped, and counted.
@@ -199,3 +223,106 @@ async def prune(pool: asyncpg.Pool, *, days: int) -> None:
     """Delete the spans that started more than ``days`` days ago (the service's retention)."""
     await pool.execute("DELETE FROM hub.trace_batch WHERE started_at < now() - make_interval(days => $1)", days)
     await pool.execute("DELETE FROM hub.trace_span WHERE started_at < now() - make_interval(days => $1)", days)
+
+
+# -- the hub's own stores' statements, as client spans -------------------------------------------------
+
+#: The API's tracer: it finds the provider hub.audit.tracing installs, once there is one.
+_TRACER = trace.get_tracer("welfare-hub")
+_NOT_TRACED: AbstractContextManager[Span] = contextlib.nullcontext(trace.INVALID_SPAN)
+_ROOT = otel_context.Context()  # no parent: a span of its own trace
+
+
+def database_of(pool: object) -> str | None:
+    """The database a pool's connections open, from the URL it was made with (read once, no round trip):
+    its statements' ``db.namespace``. None when the pool does not say (a wrapper, a DSN naming none)."""
+    # asyncpg keeps what its pool was given, and has no public reader for it.
+    args = getattr(pool, "_connect_args", None) or ()
+    kwargs = getattr(pool, "_connect_kwargs", None) or {}
+    if isinstance(kwargs.get("database"), str):
+        return str(kwargs["database"])
+    dsn = args[0] if args and isinstance(args[0], str) else kwargs.get("dsn")
+    if not isinstance(dsn, str):
+        return None
+    parts = urlsplit(dsn)
+    if parts.scheme not in ("postgres", "postgresql"):
+        return None
+    return unquote(parts.path.lstrip("/")) or None
+
+
+class StoreQuery:
+    """One statement of a hub store, as its client span describes it (the database semantic conventions):
+    made once per store, so that running it traced costs only the span's start and end.
+
+    ``db.operation.name`` is the statement's own verb (``SELECT``, ``INSERT``, ``UPDATE``), read from its
+    text; ``collection`` the table it acts on; ``procedure`` the function it calls, if it does (the audit
+    append is a ``SELECT`` of ``hub.audit_append``, which inserts). The span is named by the query's
+    summary: the verb and what it is applied to (``SELECT hub.link``, ``SELECT hub.audit_append``)."""
+
+    __slots__ = ("attributes", "name", "text")
+
+    def __init__(self, namespace: str | None, collection: str, text: str, *, procedure: str | None = None) -> None:
+        operation = text.split(None, 1)[0].upper()
+        self.text = text
+        self.name = f"{operation} {procedure or collection}"
+        self.attributes: dict[str, str] = {
+            "db.system.name": "postgresql",
+            "db.collection.name": collection,
+            "db.operation.name": operation,
+            "db.query.summary": self.name,
+            "db.query.text": text,  # placeholders only: every value goes as a parameter, never on a span
+        }
+        if namespace:
+            self.attributes["db.namespace"] = namespace
+        if procedure:
+            self.attributes["db.stored_procedure.name"] = procedure
+
+
+def traced(query: StoreQuery) -> AbstractContextManager[Span]:
+    """A client span, child of the current one, for one run of ``query``; none (a span that records
+    nothing) outside a trace being recorded."""
+    if not trace.get_current_span().is_recording():
+        return _NOT_TRACED
+    return _QuerySpan(_TRACER.start_span(query.name, kind=SpanKind.CLIENT, attributes=query.attributes))
+
+
+def traced_for(query: StoreQuery, links: Sequence[Link]) -> AbstractContextManager[Span]:
+    """A client span for one run of ``query`` on behalf of many requests (the audit log's group commit): the
+    root of a trace of its own, linked to each request's span, so that no request's trace holds a statement
+    that served the others too. None when no request in it was traced (``links`` empty)."""
+    if not links:
+        return _NOT_TRACED
+    return _QuerySpan(
+        _TRACER.start_span(query.name, context=_ROOT, kind=SpanKind.CLIENT, attributes=query.attributes, links=links)
+    )
+
+
+def current_link() -> Link | None:
+    """A link to the current span, if it is being recorded: what :func:`traced_for` is given."""
+    current = trace.get_current_span()
+    return Link(current.get_span_context()) if current.is_recording() else None
+
+
+class _QuerySpan:
+    """A query's span for a ``with`` block, ended with it. Not made current: a statement has no steps of its
+    own to trace. A failure is marked by its type and SQLSTATE only (a driver's message may quote a value)."""
+
+    __slots__ = ("_span",)
+
+    def __init__(self, started: Span) -> None:
+        self._span = started
+
+    def __enter__(self) -> Span:
+        return self._span
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        current = self._span
+        if error is not None:
+            current.set_attribute("error.type", type(error).__name__)
+            sqlstate = getattr(error, "sqlstate", None)
+            if isinstance(sqlstate, str):
+                current.set_attribute("db.response.status_code", sqlstate)
+            current.set_status(Status(StatusCode.ERROR))
+        current.end()
