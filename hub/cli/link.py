@@ -67,7 +67,7 @@ def _cmd_link_build(settings: Settings, args: argparse.Namespace) -> int:
                 force=args.full,
             )
         )
-    print(json.dumps({"model": model.version, "counts": counts.by_source}, indent=2))
+    print(json.dumps({"model": model.version, "counts": counts.by_source, "review": counts.review}, indent=2))
     return 0
 
 

@@ -158,8 +158,8 @@ class ReviewQueue:
     async def decide(self, review_id: int, *, accept: bool, decided_by: str) -> ReviewRow | None:
         """Accept (link the record to the candidate; other candidates for it are rejected) or reject.
 
-        A record whose every candidate was rejected becomes a clerical non-link. Clerical decisions are
-        never overwritten by a later batch build."""
+        A record with no candidate left open or accepted (each rejected, or superseded by a rebuild) becomes
+        a clerical non-link. Clerical decisions are never overwritten by a later batch build."""
         async with self.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
                 f"UPDATE hub.review_item SET status = $2, decided_at = now(), decided_by_hash = $3 "  # noqa: S608
@@ -189,7 +189,7 @@ class ReviewQueue:
                 await conn.execute(
                     "UPDATE hub.link SET person_key = NULL, band = 'non_link', method = 'clerical', linked_at = now() "
                     "WHERE source = $1 AND source_record_id = $2 AND NOT EXISTS (SELECT 1 FROM hub.review_item r "
-                    "WHERE r.source = $1 AND r.source_record_id = $2 AND r.status <> 'rejected')",
+                    "WHERE r.source = $1 AND r.source_record_id = $2 AND r.status IN ('open', 'accepted'))",
                     row["source"],
                     row["source_record_id"],
                 )

@@ -19,7 +19,17 @@ from tqdm import tqdm
 
 from hub.access.keys import load_key_ring
 from hub.config import Settings
-from hub.ops.linking.rows import Rows, fingerprint, open_run, rows_for, write_rows
+from hub.ops.linking.rows import (
+    ReviewChanges,
+    Rows,
+    fingerprint,
+    finish_run,
+    open_items,
+    open_run,
+    rows_for,
+    thresholds_key,
+    write_rows,
+)
 from hub.ops.linking.sources import LinkCounts, open_sources
 from hub.ops.migrate import migration_url
 from linkage import (
@@ -60,6 +70,8 @@ async def build_links(
     global _BATCH
     try:
         run_id, cursors = await open_run(hub, version, resume=resume)
+        open_before = await open_items(hub)
+        changes = ReviewChanges()
         _BATCH = _Batch(ring, version, model, thresholds)
         loop = asyncio.get_running_loop()
 
@@ -94,7 +106,7 @@ async def build_links(
                     bar.update(len(records))
                     if reread:
                         return
-                    await write_rows(hub, rows)
+                    await write_rows(hub, rows, run_id=run_id, thresholds=thresholds, changes=changes)
                     for key in rows.counted:
                         counts.add(source.name, key)
                     cursors[source.name] = _cursor(source, records[-1])
@@ -111,7 +123,11 @@ async def build_links(
                     reread = spine is not None and done is not None and after <= done
                     todo: list[Demographics] = []
                     if not reread:
-                        fresh = set() if force else await unchanged_records(hub, source.name, records, ring, version)
+                        fresh = (
+                            set()
+                            if force
+                            else await unchanged_records(hub, source.name, records, ring, version, thresholds)
+                        )
                         todo = [r for r in records if r.record_id not in fresh]
                         counts.add(source.name, "unchanged", len(records) - len(todo))
                     in_flight.append((records, reread, submit(work, source.name, records, todo)))
@@ -135,7 +151,7 @@ async def build_links(
                 await run_source(source, _council_chunk)
         # Fresh statistics: a bulk load leaves the planner guessing (a 1M-row index scanned per lookup).
         await hub.execute("ANALYZE hub.link")
-        await hub.execute("UPDATE hub.link_run SET finished_at = now() WHERE run_id = $1", run_id)
+        counts.review = await finish_run(hub, run_id, changes, open_before=open_before)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
@@ -150,10 +166,18 @@ def _spine_decision(record: Demographics) -> Decision:
 
 
 async def unchanged_records(
-    hub: asyncpg.Connection, source: str, records: Sequence[Demographics], ring: KeyRing, version: str
+    hub: asyncpg.Connection,
+    source: str,
+    records: Sequence[Demographics],
+    ring: KeyRing,
+    version: str,
+    thresholds: Thresholds,
 ) -> set[str]:
+    """The records whose decision stands: decided by a person, or from the same data by the same model with
+    the same bands."""
+    bands = thresholds_key(thresholds)
     rows = await hub.fetch(
-        "SELECT source_record_id, fingerprint, model_version, method FROM hub.link "
+        "SELECT source_record_id, fingerprint, model_version, thresholds, method FROM hub.link "
         "WHERE source = $1 AND source_record_id = ANY($2::text[])",
         source,
         [r.record_id for r in records],
@@ -165,7 +189,9 @@ async def unchanged_records(
         if row is None:
             continue
         if row["method"] == "clerical" or (
-            row["fingerprint"] == fingerprint(ring, record) and row["model_version"] in (version, None)
+            row["fingerprint"] == fingerprint(ring, record)
+            and row["model_version"] in (version, None)
+            and row["thresholds"] == bands
         ):
             same.add(record.record_id or "")
     return same
@@ -237,7 +263,7 @@ def _spine_chunk(source: str, records: list[Demographics], todo: list[Demographi
     prepared, go to the spine held for the council sources."""
     batch = _BATCH
     assert batch is not None
-    rows = rows_for(source, todo, [_spine_decision(r) for r in todo], batch.ring, batch.version)
+    rows = rows_for(source, todo, [_spine_decision(r) for r in todo], batch.ring, batch.version, batch.thresholds)
     return rows, (prepare(columns_of(records)), [r.record_id or "" for r in records], _normalised(records))
 
 
@@ -259,4 +285,4 @@ def _council_chunk(source: str, records: list[Demographics], todo: list[Demograp
     decisions = decide_pairs(
         left, ninos, spine.columns, spine.ids, spine.ninos, (ia, ib), model=batch.model, thresholds=batch.thresholds
     )
-    return rows_for(source, todo, decisions, batch.ring, batch.version), None
+    return rows_for(source, todo, decisions, batch.ring, batch.version, batch.thresholds), None

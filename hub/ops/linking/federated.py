@@ -29,7 +29,7 @@ from hub.access.keys import load_key_ring
 from hub.config import Settings
 from hub.errors import SourceUnavailable
 from hub.ops.linking.build import unchanged_records
-from hub.ops.linking.rows import Rows, open_run, rows_for, write_rows
+from hub.ops.linking.rows import ReviewChanges, Rows, finish_run, open_items, open_run, rows_for, write_rows
 from hub.ops.linking.sources import LinkCounts
 from hub.ops.migrate import migration_url
 from linkage import Band, Demographics, FSModel, Thresholds
@@ -137,6 +137,8 @@ async def build_links_federated(
     hub = await asyncpg.connect(migration_url(settings, "hub"))
     try:
         run_id, cursors = await open_run(hub, version, resume=resume)
+        open_before = await open_items(hub)
+        changes = ReviewChanges()
         for source in councils:
             after = cursors.get(source.name)
             walked: set[str] = set()  # each page's last id: a feed that serves a page again would loop for ever
@@ -147,17 +149,30 @@ async def build_links_federated(
                         source.name, f"source {source.name}'s feed went back to a page it had served"
                     )
                 walked.add(after)
-                fresh = set() if force else await unchanged_records(hub, source.name, records, ring, version)
+                fresh = (
+                    set() if force else await unchanged_records(hub, source.name, records, ring, version, thresholds)
+                )
                 todo = [r for r in records if r.record_id not in fresh]
                 counts.add(source.name, "unchanged", len(records) - len(todo))
                 decisions, chosen, read = await decide_chunk(dwp, todo, ask, model=model, thresholds=thresholds)
                 spine_read |= read
-                rows = rows_for(source.name, todo, decisions, ring, version)
+                rows = rows_for(source.name, todo, decisions, ring, version, thresholds)
                 # DWP's record of each person linked is indexed too (the person key is derived from it).
                 spine_rows = rows_for(
-                    dwp.name, list(chosen.values()), [_spine_decision(r) for r in chosen.values()], ring, version
+                    dwp.name,
+                    list(chosen.values()),
+                    [_spine_decision(r) for r in chosen.values()],
+                    ring,
+                    version,
+                    thresholds,
                 )
-                await write_rows(hub, Rows(rows.links + spine_rows.links, rows.reviews, rows.counted))
+                await write_rows(
+                    hub,
+                    Rows(rows.links + spine_rows.links, rows.reviews, rows.counted),
+                    run_id=run_id,
+                    thresholds=thresholds,
+                    changes=changes,
+                )
                 for key in rows.counted:
                     counts.add(source.name, key)
                 assert after is not None
@@ -169,7 +184,7 @@ async def build_links_federated(
                     json.dumps(counts.by_source),
                 )
         await hub.execute("ANALYZE hub.link")
-        await hub.execute("UPDATE hub.link_run SET finished_at = now() WHERE run_id = $1", run_id)
+        counts.review = await finish_run(hub, run_id, changes, open_before=open_before)
     finally:
         await hub.close()
     return FederatedRun(counts, run_uuid, time.perf_counter() - started, len(spine_read))

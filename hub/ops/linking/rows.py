@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -15,10 +15,23 @@ from linkage import (
     Band,
     Demographics,
     KeyRing,
+    Thresholds,
 )
 from linkage.link import Candidate, Decision, normalised_nino, person_key_for
 
-__all__ = ["Rows", "evidence_json", "fingerprint", "hash_of_nino", "open_run", "rows_for", "write_rows"]
+__all__ = [
+    "ReviewChanges",
+    "Rows",
+    "evidence_json",
+    "fingerprint",
+    "finish_run",
+    "hash_of_nino",
+    "open_items",
+    "open_run",
+    "rows_for",
+    "thresholds_key",
+    "write_rows",
+]
 
 
 def fingerprint(ring: KeyRing, record: Demographics) -> str:
@@ -54,32 +67,64 @@ def evidence_json(candidate: Candidate) -> str:
 _STAGE = """
 CREATE TEMP TABLE IF NOT EXISTS link_stage (
     source text, source_record_id text, person_key uuid, nino_key_id text, nino_hash text, method text,
-    band text, probability float8, match_weight float8, model_version text, evidence text, fingerprint text
+    band text, probability float8, match_weight float8, model_version text, evidence text, fingerprint text,
+    thresholds text
 )
 """
 _STAGE_COLUMNS = (
     "source", "source_record_id", "person_key", "nino_key_id", "nino_hash", "method", "band", "probability",
-    "match_weight", "model_version", "evidence", "fingerprint",
+    "match_weight", "model_version", "evidence", "fingerprint", "thresholds",
 )  # fmt: skip
 _UPSERT = """
 INSERT INTO hub.link (source, source_record_id, person_key, nino_key_id, nino_hash, method, band, probability,
-                      match_weight, model_version, evidence, fingerprint, linked_at)
+                      match_weight, model_version, evidence, fingerprint, thresholds, linked_at)
 SELECT source, source_record_id, person_key, nino_key_id, nino_hash, method, band, probability, match_weight,
-       model_version, evidence::jsonb, fingerprint, now() FROM link_stage
+       model_version, evidence::jsonb, fingerprint, thresholds, now() FROM link_stage
 ON CONFLICT (source, source_record_id) DO UPDATE SET
     person_key = EXCLUDED.person_key, nino_key_id = EXCLUDED.nino_key_id, nino_hash = EXCLUDED.nino_hash,
     method = EXCLUDED.method, band = EXCLUDED.band, probability = EXCLUDED.probability,
     match_weight = EXCLUDED.match_weight, model_version = EXCLUDED.model_version, evidence = EXCLUDED.evidence,
-    fingerprint = EXCLUDED.fingerprint, linked_at = now()
+    fingerprint = EXCLUDED.fingerprint, thresholds = EXCLUDED.thresholds, linked_at = now()
 WHERE hub.link.method <> 'clerical'
 """
 
+# A record's review items, from its latest decision. A candidate proposed again is refreshed (its evidence,
+# probability, model, run and thresholds), and reopened if a run had superseded it; one a person decided
+# stays decided. Nothing is proposed for a record a person linked (``clerical``): a forced rebuild re-decides
+# it, but its decision stands.
 _REVIEW = """
-INSERT INTO hub.review_item (source, source_record_id, candidate_person, reason, probability, match_weight,
-                             model_version, evidence)
-SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::float8[], $6::float8[], $7::text[],
-                     $8::jsonb[])
-ON CONFLICT (source, source_record_id, candidate_person) DO NOTHING
+INSERT INTO hub.review_item AS r (source, source_record_id, candidate_person, reason, probability, match_weight,
+                                  model_version, evidence, run_id, link_threshold, review_threshold)
+SELECT u.*, $9::bigint, $10::float8, $11::float8
+  FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::float8[], $6::float8[], $7::text[],
+              $8::jsonb[])
+       AS u(source, source_record_id, candidate_person, reason, probability, match_weight, model_version, evidence)
+ WHERE NOT EXISTS (SELECT 1 FROM hub.link l
+                    WHERE l.source = u.source AND l.source_record_id = u.source_record_id AND l.method = 'clerical')
+ON CONFLICT (source, source_record_id, candidate_person) DO UPDATE SET
+    reason = EXCLUDED.reason, probability = EXCLUDED.probability, match_weight = EXCLUDED.match_weight,
+    model_version = EXCLUDED.model_version, evidence = EXCLUDED.evidence, run_id = EXCLUDED.run_id,
+    link_threshold = EXCLUDED.link_threshold, review_threshold = EXCLUDED.review_threshold,
+    status = 'open', superseded_by_run = NULL, superseded_at = NULL, superseded_because = NULL
+ WHERE r.status IN ('open', 'superseded')
+RETURNING (xmax = 0) AS new
+"""
+# The open items of the records just re-decided that their new decision no longer proposes: closed as
+# superseded, saying why (the record linked, is no one in the spine, or has other candidates now). A
+# record a person linked keeps what it has.
+_SUPERSEDE = """
+UPDATE hub.review_item r
+   SET status = 'superseded', superseded_at = now(), superseded_by_run = $5,
+       superseded_because = CASE d.band WHEN 'link' THEN 'linked' WHEN 'review' THEN 'candidate_dropped'
+                                        ELSE 'not_linked' END
+  FROM unnest($1::text[], $2::text[], $3::text[]) AS d(source, source_record_id, band)
+ WHERE r.status = 'open' AND r.source = d.source AND r.source_record_id = d.source_record_id
+   AND (r.source, r.source_record_id, r.candidate_person) NOT IN (
+        SELECT * FROM unnest($1::text[], $2::text[], $4::uuid[]) AS k(source, source_record_id, candidate_person)
+         WHERE k.candidate_person IS NOT NULL)
+   AND NOT EXISTS (SELECT 1 FROM hub.link l
+                    WHERE l.source = r.source AND l.source_record_id = r.source_record_id AND l.method = 'clerical')
+RETURNING r.superseded_because
 """
 
 
@@ -96,8 +141,19 @@ class Rows:
     counted: list[str]
 
 
+def thresholds_key(thresholds: Thresholds) -> str:
+    """The bands a decision was made with, as the link index keeps it: a record decided with other bands is
+    decided again (new thresholds change the bands and the review queue, not only new data or a new model)."""
+    return f"link={thresholds.link!r} review={thresholds.review!r} absent={thresholds.absent!r}"
+
+
 def rows_for(
-    source: str, records: Sequence[Demographics], decisions: Sequence[Decision], ring: KeyRing, version: str
+    source: str,
+    records: Sequence[Demographics],
+    decisions: Sequence[Decision],
+    ring: KeyRing,
+    version: str,
+    thresholds: Thresholds,
 ) -> Rows:
     out = Rows([], [], [])
     for record, decision in zip(records, decisions, strict=True):
@@ -118,6 +174,7 @@ def rows_for(
                 version,
                 evidence_json(chosen) if chosen else None,
                 fingerprint(ring, record),
+                thresholds_key(thresholds),
             )
         )
         out.counted.append(f"{decision.method}:{decision.band.value}")
@@ -137,7 +194,24 @@ def rows_for(
     return out
 
 
-async def write_rows(hub: asyncpg.Connection, rows: Rows) -> None:
+@dataclass
+class ReviewChanges:
+    """What a run did to the review queue: items proposed for the first time, proposed again (refreshed or
+    reopened), and superseded, by why."""
+
+    new: int = 0
+    again: int = 0
+    superseded: dict[str, int] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"new": self.new, "proposed_again": self.again, "superseded": dict(sorted(self.superseded.items()))}
+
+
+async def write_rows(
+    hub: asyncpg.Connection, rows: Rows, *, run_id: int, thresholds: Thresholds, changes: ReviewChanges
+) -> None:
+    """A decided chunk into the link index and the review queue, in one transaction: the links, the review
+    items its decisions propose, and the open items they no longer propose closed as superseded."""
     async with hub.transaction():
         if rows.links:
             await hub.execute(_STAGE)
@@ -145,7 +219,42 @@ async def write_rows(hub: asyncpg.Connection, rows: Rows) -> None:
             await hub.copy_records_to_table("link_stage", records=rows.links, columns=_STAGE_COLUMNS)
             await hub.execute(_UPSERT)
         if rows.reviews:
-            await hub.execute(_REVIEW, *_columns(rows.reviews))
+            proposed = await hub.fetch(_REVIEW, *_columns(rows.reviews), run_id, thresholds.link, thresholds.review)
+            new = sum(1 for r in proposed if r["new"])
+            changes.new += new
+            changes.again += len(proposed) - new
+        if rows.links:
+            # Each decided record once, with every candidate its decision puts to review (none: a NULL).
+            proposed_for: dict[tuple[str, str], list[Any]] = {}
+            for review in rows.reviews:
+                proposed_for.setdefault((review[0], review[1]), []).append(review[2])
+            sources, ids, bands, candidates = [], [], [], []
+            for link in rows.links:
+                source, record_id, band = link[0], link[1], link[6]
+                for candidate in proposed_for.get((source, record_id)) or [None]:
+                    sources.append(source)
+                    ids.append(record_id)
+                    bands.append(band)
+                    candidates.append(candidate)
+            for closed in await hub.fetch(_SUPERSEDE, sources, ids, bands, candidates, run_id):
+                because = closed["superseded_because"]
+                changes.superseded[because] = changes.superseded.get(because, 0) + 1
+
+
+async def open_items(hub: asyncpg.Connection) -> int:
+    return int(await hub.fetchval("SELECT count(*) FROM hub.review_item WHERE status = 'open'"))
+
+
+async def finish_run(
+    hub: asyncpg.Connection, run_id: int, changes: ReviewChanges, *, open_before: int
+) -> dict[str, Any]:
+    """Mark the run finished, with what it did to the review queue and the queue's size after it (also what
+    ``welfare-hub link build`` prints)."""
+    review = {**changes.as_json(), "open_before": open_before, "open_after": await open_items(hub)}
+    await hub.execute(
+        "UPDATE hub.link_run SET finished_at = now(), review = $2::jsonb WHERE run_id = $1", run_id, json.dumps(review)
+    )
+    return review
 
 
 async def open_run(hub: asyncpg.Connection, version: str, *, resume: bool) -> tuple[int, dict[str, Any]]:

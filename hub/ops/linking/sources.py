@@ -27,6 +27,8 @@ BATCH_TIMEOUT = 120.0
 @dataclass
 class LinkCounts:
     by_source: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: What the run did to the review queue, and its size before and after (hub.ops.linking.rows.finish_run).
+    review: dict[str, Any] = field(default_factory=dict)
 
     def add(self, source: str, key: str, n: int = 1) -> None:
         bucket = self.by_source.setdefault(source, {})
