@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from hub.cli import audit, keys, link, operations, orgs, policy, serving, stores, subgraph
+from hub.cli import audit, importing, keys, link, operations, orgs, policy, serving, stores, subgraph
 from hub.cli.common import unreachable
 from hub.cli.datadir import ENV_VARIABLE, LEGACY_DIR, DataDir, default_data_dir, resolve_data_dir
 from hub.config import Settings
@@ -117,9 +117,9 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument("--data-dir", metavar="DIR", default=None, help=data_dir_help)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
-    # The order of --help: migrate, seed, serve, demo, keys, audit, link, orgs, operations, policy, subgraph,
-    # token.
-    for group in (stores, serving, keys, audit, link, orgs, operations, policy, subgraph):
+    # The order of --help: migrate, seed, import, serve, demo, keys, audit, link, orgs, operations, policy,
+    # subgraph, token.
+    for group in (stores, importing, serving, keys, audit, link, orgs, operations, policy, subgraph):
         group.add_commands(sub)
     keys.add_token_command(sub)
     for words, command, line in _commands(parser):
