@@ -9,6 +9,7 @@ review-band match releases nothing and says so, a non-link is "not found".
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import uuid
@@ -155,12 +156,28 @@ class ReviewQueue:
         )
         return [_review(r) for r in rows]
 
+    @_unavailable
     async def decide(self, review_id: int, *, accept: bool, decided_by: str) -> ReviewRow | None:
         """Accept (link the record to the candidate; other candidates for it are rejected) or reject.
 
         A record with no candidate left open or accepted (each rejected, or superseded by a rebuild) becomes
-        a clerical non-link. Clerical decisions are never overwritten by a later batch build."""
-        async with self.pool.acquire() as conn, conn.transaction():
+        a clerical non-link. Clerical decisions are never overwritten by a later batch build.
+
+        The record's link row is locked first, then its item: the order the batch build takes them in (its
+        chunk's links, then their review items), so a decision and a rebuild wait for each other rather than
+        deadlock, and two reviewers deciding one record's candidates at once are taken one after the other
+        (each sees what the other left open). Bounded: the whole decision within the store's timeout."""
+        async with asyncio.timeout(self.timeout), self.pool.acquire() as conn, conn.transaction():
+            item = await conn.fetchrow(
+                "SELECT source, source_record_id FROM hub.review_item WHERE review_id = $1", review_id
+            )
+            if item is None:
+                return None
+            await conn.execute(
+                "SELECT 1 FROM hub.link WHERE source = $1 AND source_record_id = $2 FOR UPDATE",
+                item["source"],
+                item["source_record_id"],
+            )
             row = await conn.fetchrow(
                 f"UPDATE hub.review_item SET status = $2, decided_at = now(), decided_by_hash = $3 "  # noqa: S608
                 f"WHERE review_id = $1 AND status = 'open' RETURNING {_REVIEW_COLUMNS}",

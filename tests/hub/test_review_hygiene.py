@@ -5,6 +5,7 @@ Its own stores: synthetic people with twins, households, missing and wrong NINOs
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import uuid
@@ -182,3 +183,38 @@ async def test_a_record_whose_every_candidate_is_rejected_or_superseded_becomes_
         item["source_record_id"],
     )
     assert (link["band"], link["method"]) == ("non_link", "clerical")
+
+
+async def test_a_decision_during_a_rebuild_s_chunk_waits_for_it_and_never_deadlocks(stores: Stores) -> None:
+    """A rebuild's chunk locks its records' links, then their items (the refresh, the supersede); a reviewer's
+    decision takes the same two in the same order, so it waits for the chunk, then decides."""
+    item = await stores.hub.fetchrow("SELECT * FROM hub.review_item WHERE status = 'open' ORDER BY review_id LIMIT 1")
+    assert item is not None
+    record = (item["source"], item["source_record_id"])
+    pool = await asyncpg.create_pool(stores.settings.admin_url("hub"), min_size=1, max_size=2)
+    queue = ReviewQueue(pool, timeout=10)
+    chunk = await asyncpg.connect(stores.settings.admin_url("hub"))
+    try:
+        async with chunk.transaction():
+            # The chunk's link upsert: the record's link row locked.
+            await chunk.execute(
+                "UPDATE hub.link SET linked_at = now() WHERE source = $1 AND source_record_id = $2", *record
+            )
+            deciding = asyncio.create_task(queue.decide(item["review_id"], accept=True, decided_by="reviewer-4"))
+            await asyncio.sleep(0.3)  # the decision is under way: waiting for the link row, holding nothing
+            assert not deciding.done()
+            # The chunk's refresh of the item (what _REVIEW's ON CONFLICT DO UPDATE does): not blocked.
+            async with asyncio.timeout(5):
+                await chunk.execute(
+                    "UPDATE hub.review_item SET probability = probability WHERE review_id = $1", item["review_id"]
+                )
+        decided = await asyncio.wait_for(deciding, 10)
+    finally:
+        await chunk.close()
+        await pool.close()
+    assert decided is not None
+    assert decided.status == "accepted"
+    link = await stores.hub.fetchrow(
+        "SELECT band, method FROM hub.link WHERE source = $1 AND source_record_id = $2", *record
+    )
+    assert (link["band"], link["method"]) == ("link", "clerical")

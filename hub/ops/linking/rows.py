@@ -3,6 +3,7 @@ the link index and the review queue."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -207,38 +208,67 @@ class ReviewChanges:
         return {"new": self.new, "proposed_again": self.again, "superseded": dict(sorted(self.superseded.items()))}
 
 
+#: A chunk's transaction taken again when PostgreSQL aborted it to break a deadlock or a serialisation
+#: conflict (a reviewer's decision on one of its records, another build): it is idempotent.
+_RETRIES = 3
+_RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+
+
 async def write_rows(
     hub: asyncpg.Connection, rows: Rows, *, run_id: int, thresholds: Thresholds, changes: ReviewChanges
 ) -> None:
     """A decided chunk into the link index and the review queue, in one transaction: the links, the review
-    items its decisions propose, and the open items they no longer propose closed as superseded."""
-    async with hub.transaction():
-        if rows.links:
-            await hub.execute(_STAGE)
-            await hub.execute("TRUNCATE link_stage")
-            await hub.copy_records_to_table("link_stage", records=rows.links, columns=_STAGE_COLUMNS)
-            await hub.execute(_UPSERT)
-        if rows.reviews:
-            proposed = await hub.fetch(_REVIEW, *_columns(rows.reviews), run_id, thresholds.link, thresholds.review)
-            new = sum(1 for r in proposed if r["new"])
-            changes.new += new
-            changes.again += len(proposed) - new
-        if rows.links:
-            # Each decided record once, with every candidate its decision puts to review (none: a NULL).
-            proposed_for: dict[tuple[str, str], list[Any]] = {}
-            for review in rows.reviews:
-                proposed_for.setdefault((review[0], review[1]), []).append(review[2])
-            sources, ids, bands, candidates = [], [], [], []
-            for link in rows.links:
-                source, record_id, band = link[0], link[1], link[6]
-                for candidate in proposed_for.get((source, record_id)) or [None]:
-                    sources.append(source)
-                    ids.append(record_id)
-                    bands.append(band)
-                    candidates.append(candidate)
-            for closed in await hub.fetch(_SUPERSEDE, sources, ids, bands, candidates, run_id):
-                because = closed["superseded_because"]
-                changes.superseded[because] = changes.superseded.get(because, 0) + 1
+    items its decisions propose, and the open items they no longer propose closed as superseded.
+
+    Locks are taken in one order, the chunk's link rows and then their review items, as a reviewer's
+    decision takes them (:meth:`hub.records.links.ReviewQueue.decide`); a transaction PostgreSQL aborts all
+    the same is run again, and ``changes`` counts what committed."""
+    for attempt in range(_RETRIES):
+        done = ReviewChanges()
+        try:
+            async with hub.transaction():
+                await _write(hub, rows, run_id=run_id, thresholds=thresholds, changes=done)
+        except _RETRYABLE:
+            if attempt == _RETRIES - 1:
+                raise
+            await asyncio.sleep(0.05 * 2**attempt)
+            continue
+        changes.new += done.new
+        changes.again += done.again
+        for because, n in done.superseded.items():
+            changes.superseded[because] = changes.superseded.get(because, 0) + n
+        return
+
+
+async def _write(
+    hub: asyncpg.Connection, rows: Rows, *, run_id: int, thresholds: Thresholds, changes: ReviewChanges
+) -> None:
+    if rows.links:
+        await hub.execute(_STAGE)
+        await hub.execute("TRUNCATE link_stage")
+        await hub.copy_records_to_table("link_stage", records=rows.links, columns=_STAGE_COLUMNS)
+        await hub.execute(_UPSERT)
+    if rows.reviews:
+        proposed = await hub.fetch(_REVIEW, *_columns(rows.reviews), run_id, thresholds.link, thresholds.review)
+        new = sum(1 for r in proposed if r["new"])
+        changes.new += new
+        changes.again += len(proposed) - new
+    if rows.links:
+        # Each decided record once, with every candidate its decision puts to review (none: a NULL).
+        proposed_for: dict[tuple[str, str], list[Any]] = {}
+        for review in rows.reviews:
+            proposed_for.setdefault((review[0], review[1]), []).append(review[2])
+        sources, ids, bands, candidates = [], [], [], []
+        for link in rows.links:
+            source, record_id, band = link[0], link[1], link[6]
+            for candidate in proposed_for.get((source, record_id)) or [None]:
+                sources.append(source)
+                ids.append(record_id)
+                bands.append(band)
+                candidates.append(candidate)
+        for closed in await hub.fetch(_SUPERSEDE, sources, ids, bands, candidates, run_id):
+            because = closed["superseded_because"]
+            changes.superseded[because] = changes.superseded.get(because, 0) + 1
 
 
 async def open_items(hub: asyncpg.Connection) -> int:
