@@ -9,8 +9,8 @@ in the tracing backend) and its async form is slow on large results, so the hub 
   hub's trace id, which the audit record stores, is always the hub's. The response's ``traceresponse``
   header tells the caller the hub's trace and server span. Carries what the HTTP conventions ask of a server
   span, within what a caller cannot fill: the method (a known one, else ``_OTHER``), the route and
-  ``url.path`` (an allow-listed path, else ``other``), the scheme, ``server.address``/``server.port`` (a
-  Host header that is a host name or an IP address, nothing else), the protocol version and the status;
+  ``url.path`` (an allow-listed path, else ``other``), the scheme, ``server.address``/``server.port`` (the
+  socket the server listens on, never the caller's Host header), the protocol version and the status;
   never the query string (a GET carries the document there) nor the User-Agent (:class:`TraceMiddleware`).
   The health probes are not traced unless asked (``trace_probes``);
 - ``{graphql.operation.type}`` (``query``/``mutation``): the operation, with the hub's attributes under
@@ -42,9 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import functools
 import ipaddress
-import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
@@ -320,62 +318,25 @@ PROBES = frozenset({"/healthz", "/readyz"})
 #: the caller's word, and could be anything.
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"})
 _PROTOCOL_VERSIONS = frozenset({"1.0", "1.1", "2", "3"})
+_MAX_HOST = 260  # 253 for a name, a port
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-# A host name (RFC 1123 labels; an IPv4 address is one too), or a bracketed IPv6 address, and a port.
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
-_HOST = re.compile(rf"(?:(?P<name>{_NAME.pattern})|\[(?P<ip6>[0-9A-Fa-f:.]{{2,45}})\])(?::(?P<port>[0-9]{{1,5}}))?")
-_MAX_HOST = 260  # 253 for the name, a port: a longer Host header is not one
 
 
-@functools.lru_cache(maxsize=64)
-def _server(host: str, scheme: str) -> tuple[tuple[str, str | int], ...]:
-    """``server.address`` and ``server.port`` from a Host header, when it is a host name or an IP address
-    (and a port); nothing otherwise. The caller writes the header: anything else in it (a path, a NINO
-    shaped as a host name) would be the caller's text on the span. Cached: a deployment's requests name a
-    handful of hosts."""
-    found = _HOST.fullmatch(host)
-    if found is None:
-        return ()
-    if found["ip6"] is not None:
-        try:
-            address: str | None = str(ipaddress.IPv6Address(found["ip6"]))
-        except ValueError:
-            return ()
-    else:
-        address = _address(found["name"])
-    if address is None:
-        return ()
-    port = int(found["port"]) if found["port"] is not None else _DEFAULT_PORTS.get(scheme)
-    if port is None:
-        return (("server.address", address),)
-    return (("server.address", address), ("server.port", port)) if 0 < port < 65536 else ()
-
-
-def _address(text: str) -> str | None:
-    """An IP address, or a host name that is not shaped like a NINO, as the conventions write it."""
-    try:
-        return str(ipaddress.ip_address(text))
-    except ValueError:
-        pass
-    if _NAME.fullmatch(text) is None or has_nino(text):
-        return None
-    return text.lower()
-
-
-def _server_attributes(carrier: Mapping[str, str], scope: Scope, scheme: str) -> tuple[tuple[str, str | int], ...]:
-    """Where the request was sent, by the HTTP conventions: the Host header (HTTP/2's ``:authority``, which
-    the ASGI server passes as one), else the address the server listens on (an HTTP/1.0 request may send
-    no Host). ``Forwarded`` and ``X-Forwarded-Host`` are not read: no proxy in front of the hub is trusted
-    to set them, so they would be anyone's."""
-    host = carrier.get("host")
-    if host is not None:
-        return _server(host.strip(), scheme) if len(host) <= _MAX_HOST else ()
+def _server_attributes(scope: Scope) -> tuple[tuple[str, str | int], ...]:
+    """``server.address`` and ``server.port``: the address the server listens on, as the ASGI server says
+    (its socket). Never the Host header (nor ``Forwarded``, ``X-Forwarded-Host``): any client writes those,
+    and whatever shape check is put on them, a host name can spell a NINO or a name inside a label
+    (``zjk102030a.example``), which would go to every tracing backend and the auditor's span store."""
     listening = scope.get("server")
     if isinstance(listening, tuple | list) and len(listening) == 2:
         name, port = listening
-        address = _address(name) if isinstance(name, str) and len(name) <= _MAX_HOST else None
-        if address is not None and isinstance(port, int) and 0 < port < 65536:
+        if port is None and not str(name).startswith("/"):  # the scheme's own port (no Unix socket has one)
+            port = _DEFAULT_PORTS.get(scope.get("scheme", "http"))
+        if isinstance(name, str) and len(name) <= _MAX_HOST and isinstance(port, int) and 0 < port < 65536:
+            try:
+                address = str(ipaddress.ip_address(name))
+            except ValueError:
+                address = name.lower()
             return (("server.address", address), ("server.port", port))
     return ()
 
@@ -389,7 +350,7 @@ class TraceMiddleware:
     The server span carries, by the HTTP conventions: ``http.request.method`` (a known one, else
     ``_OTHER``), ``http.route`` and ``url.path`` (the path when it is one of ``hub.metrics.ROUTES``, else
     ``other``: an arbitrary path could carry a NINO), ``url.scheme``, ``server.address`` and
-    ``server.port`` (see :func:`_server_attributes`), ``network.protocol.version`` and
+    ``server.port`` (the listening socket's, :func:`_server_attributes`), ``network.protocol.version`` and
     ``http.response.status_code``. Never the query string (a GET carries the document there), and never
     ``user_agent.original``: the User-Agent is the caller's free text, and could carry anything a caller
     types, a name or a NINO included, to every tracing backend."""
@@ -420,7 +381,7 @@ class TraceMiddleware:
             "url.path": route,
             "url.scheme": scheme,
         }
-        attributes.update(_server_attributes(carrier, scope, scheme))
+        attributes.update(_server_attributes(scope))
         version = scope.get("http_version")
         if version in _PROTOCOL_VERSIONS:
             attributes["network.protocol.version"] = version
