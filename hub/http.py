@@ -82,6 +82,7 @@ __all__ = [
     "negotiate",
     "publication_routes",
     "request_error_status",
+    "route_path",
 ]
 
 log = logging.getLogger("welfare_hub")
@@ -381,6 +382,20 @@ class _NoToken(AuthError):
     """No bearer token at all (answered with the realm, not as an invalid token)."""
 
 
+_VERIFIED = frozenset({"GET", "HEAD", "POST"})
+
+
+def route_path(scope: Scope) -> str:
+    """The path the router matches: the request's, less the root path it is mounted under (a hub served
+    behind ``--root-path /hub`` is asked for ``/hub/graphql``, and its router matches ``/graphql``). Every
+    middleware that guards a route matches this, never ``scope["path"]`` alone."""
+    path: str = scope.get("path", "")
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root) and (len(path) == len(root) or path[len(root)] == "/"):
+        return path[len(root) :] or "/"
+    return path
+
+
 class BearerAuth:
     """The caller of the GraphQL endpoint, from a verified bearer token (signature, expiry, audience,
     issuer), or 401. Every refusal is reported to ``refused`` with its code, to be audited. With a
@@ -413,14 +428,16 @@ class BearerAuth:
         return await self.verify(token)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] not in self.paths or scope["method"] not in {"GET", "POST"}:
+        # GET, HEAD (which Starlette answers on every GET route) and POST are verified; any other method goes
+        # on to the router, whose routes answer it 405 without running anything.
+        if scope["type"] != "http" or route_path(scope) not in self.paths or scope["method"] not in _VERIFIED:
             await self.app(scope, receive, send)
             return
         headers: dict[bytes, bytes] = {}
         for name, value in scope.get("headers", []):
             headers.setdefault(name.lower(), value)  # the first of repeated headers, as Starlette reads them
         if (
-            scope["path"] == self.ide_path
+            route_path(scope) == self.ide_path
             and scope["method"] == "GET"
             and not scope.get("query_string")
             and b"text/html" in headers.get(b"accept", b"")
@@ -485,7 +502,9 @@ class RateLimit:
         self.paths = paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        caller: Caller | None = scope.get(CALLER) if scope["type"] == "http" and scope["path"] in self.paths else None
+        caller: Caller | None = (
+            scope.get(CALLER) if scope["type"] == "http" and route_path(scope) in self.paths else None
+        )
         if caller is None or not self.limits.enabled:
             await self.app(scope, receive, send)
             return
@@ -680,6 +699,14 @@ class GraphQLView(GraphQL[RequestContext, None]):
             ]
             request = Request(request.scope, request.receive)
         media = media or LEGACY_JSON
+        if CALLER not in request.scope:  # fail closed: BearerAuth verifies every POST that reaches here
+            return json_error(
+                401,
+                "UNAUTHENTICATED",
+                "a bearer token is required",
+                {"WWW-Authenticate": 'Bearer realm="welfare-hub"'},
+                media_type=media,
+            )
         _SENDER.set(request.scope.get(CALLER))  # this request's task only (parse_http_body reads it)
         try:
             response: Response = await self.run(request)
@@ -739,7 +766,11 @@ def contract_routes(full_sdl: str, register: Register) -> list[Route]:
     made: dict[str, bytes] = {}
 
     async def contract(request: Request) -> Response:
-        caller: Caller = request.scope[CALLER]
+        caller: Caller | None = request.scope.get(CALLER)
+        if caller is None:  # fail closed: BearerAuth verifies every method that reaches here
+            return json_error(
+                401, "UNAUTHENTICATED", "a bearer token is required", {"WWW-Authenticate": 'Bearer realm="welfare-hub"'}
+            )
         purpose = request.query_params.get("purpose", "")
         spec = register.purposes.get(purpose)
         if spec is None or caller.org_type not in spec.org_types or purpose not in caller.purposes:

@@ -47,6 +47,8 @@ __all__ = [
 ROUTES = frozenset(
     {
         "/graphql",
+        "/graphql/contract",
+        "/graphiql",
         "/healthz",
         "/readyz",
         "/audit/keys",

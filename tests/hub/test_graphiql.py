@@ -19,11 +19,12 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from hub.app import create_app
 from hub.config import Settings
 from hub.errors import ConfigError
 from hub.graphiql import ROOT, STATIC, Bundle, graphiql_routes
 from tests import people as P
-from tests.conftest import serving
+from tests.conftest import running_client, serving
 
 REPO = Path(__file__).resolve().parents[2]
 BUNDLE = REPO / "hub" / "static" / "graphiql"
@@ -282,3 +283,35 @@ async def test_graphiql_offline_shows_only_the_purpose_s_fields(served: str, tok
     assert "__schema" not in posted[0]
     assert P.PIP_MOVING not in json.loads(posted[0])["query"]
     assert (ARTIFACTS / "graphiql-docs.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("method", ["HEAD", "GET", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"])
+@pytest.mark.parametrize("path", ["/graphql/contract?purpose=BLUE_BADGE", "/graphql?query={__typename}", "/graphql"])
+async def test_no_method_reaches_an_api_route_without_a_token(
+    settings: Settings, people: Any, method: str, path: str
+) -> None:
+    """Only a browser's GET of /graphql itself is let through without a token, and it is only redirected.
+    HEAD (which Starlette answers on GET routes) is verified like GET; the rest are 405 before anything runs."""
+    async with running_client(settings) as client:
+        answer = await client.request(method, path, headers={"Accept": "text/html"})
+    if method == "GET" and path == "/graphql":
+        assert answer.status_code == 303
+    elif method in ("HEAD", "GET", "POST"):
+        assert answer.status_code == 401
+    else:
+        assert answer.status_code == 405
+
+
+async def test_behind_a_root_path_the_routes_are_guarded_all_the_same(settings: Settings, people: Any) -> None:
+    """A hub mounted under a root path is asked for /hub/graphql; its guards match what the router matches."""
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app=app, root_path="/hub")
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://hub.test") as client,
+    ):
+        posted = await client.post("/hub/graphql", json={"query": "{ __typename }"})
+        contract = await client.get("/hub/graphql/contract?purpose=BLUE_BADGE")
+    for answer in (posted, contract):
+        assert answer.status_code == 401, answer.text
+        assert answer.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
