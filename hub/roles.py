@@ -88,16 +88,26 @@ class Roles:
     def _keep(self, what: str, loop: Callable[[], Awaitable[None]], wait: float = 0.0) -> None:
         """Run ``loop`` (after ``wait`` seconds) until stopped; started again, logged, if it ends before."""
 
+        started: list[float] = []
+
         async def run() -> None:
             await asyncio.sleep(wait)
+            started.append(asyncio.get_running_loop().time())
             await loop()
 
         assert self._tasks is not None
         task = asyncio.create_task(run(), name=f"welfare-hub: {what}")
         self._tasks.append(task)
-        task.add_done_callback(functools.partial(self._ended, what, loop, wait))
+        task.add_done_callback(functools.partial(self._ended, what, loop, wait, started))
 
-    def _ended(self, what: str, loop: Callable[[], Awaitable[None]], wait: float, task: asyncio.Task[None]) -> None:
+    def _ended(
+        self,
+        what: str,
+        loop: Callable[[], Awaitable[None]],
+        wait: float,
+        started: list[float],
+        task: asyncio.Task[None],
+    ) -> None:
         if self._tasks is None or task not in self._tasks:  # stopped: its end was asked for
             return
         self._tasks.remove(task)
@@ -105,7 +115,13 @@ class Roles:
         # it, traceback and message, when the task is collected.
         error = None if task.cancelled() else task.exception()
         ended = "cancelled" if task.cancelled() else "returned" if error is None else type(error).__name__
-        wait = min(RESTART_CAP_SECONDS, max(self.restart_seconds, 2 * wait))
+        # Doubling while it keeps ending at once; a loop that ran a good while before it ended starts afresh.
+        ran = asyncio.get_running_loop().time() - started[0] if started else 0.0
+        wait = (
+            self.restart_seconds
+            if ran >= RESTART_CAP_SECONDS
+            else min(RESTART_CAP_SECONDS, max(self.restart_seconds, 2 * wait))
+        )
         log.error("%s ended unexpectedly: %s (started again in %.1f s)", what, ended, wait)
         self._keep(what, loop, wait)
 
