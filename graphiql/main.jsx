@@ -5,8 +5,8 @@
 // Sign in first: a bearer token and the purpose to ask under. The docs and autocomplete are that purpose's
 // schema contract (GET /graphql/contract?purpose=P with the token, SDL), built here with buildSchema: a
 // caller sees exactly what the register lets the purpose ask, and the hub's introspection (off for
-// non-admins in production) is never needed. The token is kept in sessionStorage (this tab only, gone when it
-// closes: council machines are shared) and sent by the fetcher from GraphiQL's headers pane, prefilled, so
+// non-admins in production) is never needed. The token is kept in sessionStorage (this tab only: council
+// machines are shared; a tab brought back by the browser drops a token past its expiry) and sent by the fetcher from GraphiQL's headers pane, prefilled, so
 // what is sent is what is shown. GraphiQL's own state (tabs, history: queries may hold a NINO typed inline)
 // is kept in sessionStorage too, never localStorage, and signing out clears it.
 
@@ -65,7 +65,9 @@ async function contract(token, purpose) {
   const url = `${config.contract}?purpose=${encodeURIComponent(purpose)}`;
   const response = await fetch(url, { headers: { Authorization: `Bearer ${token}` }, credentials: 'omit' });
   if (!response.ok) {
-    throw new Error(await refusal(response));
+    const error = new Error(await refusal(response));
+    error.status = response.status;
+    throw error;
   }
   return buildSchema(await response.text());
 }
@@ -226,14 +228,29 @@ function App() {
 
   useEffect(() => {
     // A reload keeps the sign-in (this tab's storage): the contract is asked for again with the token.
+    // A tab brought back ("reopen closed tab", a restored browser session) brings its storage back too: a
+    // token past its expiry (or with none) is dropped with everything else, never sent again.
     const token = sessionStorage.getItem(TOKEN);
     const purpose = sessionStorage.getItem(PURPOSE);
     if (!token || !purpose) return;
+    const expiry = claimsOf(token)?.exp;
+    if (typeof expiry !== 'number' || expiry * 1000 <= Date.now()) {
+      sessionStorage.clear();
+      setError('Signed out: the token has expired');
+      setRestoring(false);
+      return;
+    }
     contract(token, purpose)
       .then((schema) => setSession({ token, purpose, schema, storage: sessionStore() }))
       .catch((e) => {
-        sessionStorage.clear();
-        setError(`Signed out: ${e.message}`);
+        // Refused (the token, or the purpose): signed out, tabs and history gone. A hub that did not answer
+        // (a 429, a 503, the network) keeps the sign-in for a reload to try again.
+        if ([401, 403, 404].includes(e.status)) {
+          sessionStorage.clear();
+          setError(`Signed out: ${e.message}`);
+        } else {
+          setError(`The hub did not answer (${e.message}): reload the page to try again`);
+        }
       })
       .finally(() => setRestoring(false));
   }, []);
