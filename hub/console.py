@@ -42,7 +42,9 @@ from hub.access.tokens import Caller
 from hub.errors import AuthError, HubError, RateLimited
 from hub.http import AddressThrottle
 from linkage import KeyRing
+from resolvers.audit import AuditDecision
 from resolvers.context import RequestContext, Services
+from resolvers.types import Purpose
 
 __all__ = ["console_routes"]
 
@@ -69,9 +71,12 @@ _SCAN = 500  # events read per query while the console's own views are hidden (t
 _SCANS = 3  # queries at most per page: a long run of console views ends a page early, with "Older events"
 #: The console's own operations: its page views, hidden from the event list unless asked for.
 CONSOLE_OPERATIONS = frozenset({"Console", "ConsoleOverview", "ConsoleEvent"})
+#: What the filters offer: the schema's own values (a bookmark with the old lower-case ones still works).
+PURPOSES = tuple(p.name for p in Purpose)
+DECISIONS = tuple(d.name for d in AuditDecision)
 
-EVENTS = """query Console($since: DateTime, $until: DateTime, $org: String, $purpose: String, $decision: String,
-    $subject: String, $after: ID, $first: Int!) {
+EVENTS = """query Console($since: DateTime, $until: DateTime, $org: String, $purpose: Purpose,
+    $decision: AuditDecision, $subject: String, $after: ID, $first: Int!) {
   auditEvents(purpose: AUDIT, since: $since, until: $until, organisation: $org, forPurpose: $purpose,
       decision: $decision, subjectNino: $subject, first: $first, after: $after) {
     events { eventId occurredAt operationName callerOrg purpose decision reasonCodes fieldsReleased }
@@ -87,7 +92,8 @@ EVENT = """query ConsoleEvent($id: ID!) { auditEvent(purpose: AUDIT, eventId: $i
 
 @dataclass(frozen=True)
 class Filters:
-    """What the auditor filters the event list by (dates as typed: YYYY-MM-DD)."""
+    """What the auditor filters the event list by (dates as typed: YYYY-MM-DD; purpose and decision as the
+    schema names them, BLUE_BADGE, RELEASED)."""
 
     organisation: str | None = None
     purpose: str | None = None
@@ -102,10 +108,14 @@ class Filters:
         def field(name: str) -> str | None:
             return (fields.get(name) or "").strip()[:200] or None
 
+        def named(name: str) -> str | None:
+            value = field(name)
+            return value.upper() if value is not None else None
+
         return cls(
             organisation=field("organisation"),
-            purpose=field("purpose"),
-            decision=field("decision"),
+            purpose=named("purpose"),
+            decision=named("decision"),
             since=field("since"),
             until=field("until"),
             subject=field("subject") if subject else None,
@@ -159,12 +169,14 @@ def _console_view(event: Mapping[str, Any]) -> bool:
     return (
         event.get("purpose") == "AUDIT"
         and event.get("operationName") in CONSOLE_OPERATIONS
-        and event.get("decision") in {"released", "partial"}
+        and event.get("decision") in {AuditDecision.RELEASED.name, AuditDecision.PARTIAL.name}
     )
 
 
 def _page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    html = _ENV.get_template(f"console/{template}").render({"root": ROOT, "errors": [], "caller": None, **context})
+    html = _ENV.get_template(f"console/{template}").render(
+        {"root": ROOT, "errors": [], "caller": None, "purposes": PURPOSES, "decisions": DECISIONS, **context}
+    )
     return HTMLResponse(html, status, headers=_HEADERS)
 
 

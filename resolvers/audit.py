@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
+from enum import Enum
 from typing import Annotated
 
 import strawberry
@@ -24,14 +25,166 @@ from hub.errors import BadUserInput
 from resolvers import arguments
 from resolvers.arguments import cursor, number, page_size, period
 from resolvers.context import RequestContext
+from resolvers.corrections import CorrectionStatus
 from resolvers.sensitivity import tier
-from resolvers.types import Purpose, PurposeArgument
+from resolvers.types import Purpose, PurposeArgument, describe_values
 
-__all__ = ["AuditMutation", "AuditQuery"]
+__all__ = [
+    "AnomalyKind",
+    "AuditDecision",
+    "AuditMutation",
+    "AuditProblemKind",
+    "AuditQuery",
+    "LinkMethod",
+    "OperationType",
+    "SpanKind",
+    "SpanStatus",
+]
 
 #: Purposes that read the audit log itself: a person's report lists who received their data, not the
 #: oversight of those releases (which could also tip off an investigation).
 _OVERSIGHT = (Purpose.AUDIT.value, Purpose.SUBJECT_ACCESS.value)
+
+
+@strawberry.enum(description="How an operation ended, as its audit record says.")
+class AuditDecision(Enum):
+    RELEASED = "released"
+    PARTIAL = "partial"
+    REFUSED = "refused"
+    ERROR = "error"
+
+
+describe_values(
+    AuditDecision,
+    {
+        AuditDecision.RELEASED: "Everything asked for was released.",
+        AuditDecision.PARTIAL: "Some fields were released beside a refusal or a failure.",
+        AuditDecision.REFUSED: "The hub decided to release nothing (the register, the law or a protection said so).",
+        AuditDecision.ERROR: "The hub could not answer: nothing was released.",
+    },
+)
+
+
+@strawberry.enum(description="The kind of GraphQL operation a request sent.")
+class OperationType(Enum):
+    QUERY = "query"
+    MUTATION = "mutation"
+    SUBSCRIPTION = "subscription"
+
+
+describe_values(
+    OperationType,
+    {
+        OperationType.QUERY: "A query: it reads.",
+        OperationType.MUTATION: "A mutation: it records something (a consent, a notification, a correction, ...).",
+        OperationType.SUBSCRIPTION: "A subscription: the hub offers none, so it was refused (OPERATION_NOT_SUPPORTED).",
+    },
+)
+
+
+@strawberry.enum(description="How the hub found the person an operation named.")
+class LinkMethod(Enum):
+    NINO = "nino"
+    LINK_INDEX = "link_index"
+    PROBABILISTIC = "probabilistic"
+
+
+describe_values(
+    LinkMethod,
+    {
+        LinkMethod.NINO: "By the NINO given, in the sources' own NINO columns (the link index did not know it yet).",
+        LinkMethod.LINK_INDEX: "By the NINO given, through the link index of every source's records of the person.",
+        LinkMethod.PROBABILISTIC: "By the details given (no NINO), matched by the linkage model.",
+    },
+)
+
+
+@strawberry.enum(description="What is wrong in the audit chain.")
+class AuditProblemKind(Enum):
+    MISSING = "missing"
+    ALTERED = "altered"
+    BROKEN_LINK = "broken_link"
+    OUT_OF_ORDER = "out_of_order"
+    DUPLICATE = "duplicate"
+    UNCHAINED = "unchained"
+    FORGED_CHECKPOINT = "forged_checkpoint"
+    REWRITTEN = "rewritten"
+
+
+describe_values(
+    AuditProblemKind,
+    {
+        AuditProblemKind.MISSING: "Records are missing: the sequence jumps, or a checkpoint signed past the log's end.",
+        AuditProblemKind.ALTERED: "A record's content, position or time is not what was hashed.",
+        AuditProblemKind.BROKEN_LINK: "A record does not follow the one before it (inserted or reordered).",
+        AuditProblemKind.OUT_OF_ORDER: "A record is dated before the one before it.",
+        AuditProblemKind.DUPLICATE: "Two records claim one place in the chain.",
+        AuditProblemKind.UNCHAINED: "A record outside the chain (no sequence number or hashes), and not a documented "
+        "one from before the chain.",
+        AuditProblemKind.FORGED_CHECKPOINT: "A checkpoint signed by an unknown key, or its signature does not verify.",
+        AuditProblemKind.REWRITTEN: "A checkpoint signed a head the log no longer has: the log was rewritten.",
+    },
+)
+
+
+@strawberry.enum(description="A pattern in the audit log for an auditor to look at (not a verdict).")
+class AnomalyKind(Enum):
+    OWN_RECORD = "own_record"
+    SAME_ADDRESS = "same_address"
+    FISHING = "fishing"
+    VOLUME = "volume"
+    OUT_OF_HOURS = "out_of_hours"
+
+
+describe_values(
+    AnomalyKind,
+    {
+        AnomalyKind.OWN_RECORD: "A user looked for their own record (the hub refused it; every attempt is shown).",
+        AnomalyKind.SAME_ADDRESS: "Data released about someone who lives where the user lives.",
+        AnomalyKind.FISHING: "Many lookups by one user that named no one they may ask about (not found, not "
+        "connected with their area, or too close to call).",
+        AnomalyKind.VOLUME: "A user's lookups far above their organisation's other users.",
+        AnomalyKind.OUT_OF_HOURS: "Lookups before or after working hours (UK time) or at weekends.",
+    },
+)
+
+
+@strawberry.enum(description="A span's kind (OpenTelemetry's span kinds).")
+class SpanKind(Enum):
+    SERVER = "server"
+    INTERNAL = "internal"
+    CLIENT = "client"
+    PRODUCER = "producer"
+    CONSUMER = "consumer"
+
+
+describe_values(
+    SpanKind,
+    {
+        SpanKind.SERVER: "Serving a request that came in (the hub's request, a subgraph's answer).",
+        SpanKind.INTERNAL: "A step inside one process (the purpose decision, the link, the audit write).",
+        SpanKind.CLIENT: "A call out: to a source, a subgraph or the hub's own database.",
+        SpanKind.PRODUCER: "A message sent for later handling.",
+        SpanKind.CONSUMER: "A message received for handling.",
+    },
+)
+
+
+@strawberry.enum(description="How a span ended (OpenTelemetry's status codes).")
+class SpanStatus(Enum):
+    UNSET = "unset"
+    OK = "ok"
+    ERROR = "error"
+
+
+describe_values(
+    SpanStatus,
+    {
+        SpanStatus.UNSET: "Nothing said: it did not fail.",
+        SpanStatus.OK: "Marked as a success.",
+        SpanStatus.ERROR: "It failed.",
+    },
+)
 
 
 @strawberry.type(description="One attribute of a span (its value as JSON).", directives=tier("identity"))
@@ -45,10 +198,10 @@ class TraceSpan:
     span_id: str = strawberry.field(description="The span's id (hex).")
     parent_span_id: str | None = strawberry.field(description="Its parent's id, if it has one in this trace.")
     name: str = strawberry.field(description="What it timed.")
-    kind: str = strawberry.field(description="server, internal or client (a source query).")
+    kind: SpanKind = strawberry.field(description="What kind of step it was (client: a call to a source).")
     started_at: dt.datetime = strawberry.field(description="When it started.")
     duration_ms: float = strawberry.field(description="How long it took, in milliseconds.")
-    status: str = strawberry.field(description="unset, ok or error.")
+    status: SpanStatus = strawberry.field(description="How it ended.")
     attributes: list[SpanAttribute] = strawberry.field(description="What it recorded (never personal data).")
 
 
@@ -59,20 +212,24 @@ class AuditEvent:
     event_id: strawberry.ID = strawberry.field(description="Its place in the chain (sequence number).")
     occurred_at: dt.datetime = strawberry.field(description="When the hub recorded it (UTC).")
     request_id: str = strawberry.field(description="The request's id.")
-    operation_type: str | None = strawberry.field(description="query or mutation; none if it never parsed.")
+    operation_type: OperationType | None = strawberry.field(
+        description="The kind of operation; null if the document never parsed."
+    )
     operation_name: str | None = strawberry.field(description="The operation's name, if a plain identifier.")
     caller_org: str = strawberry.field(description="The organisation that asked.")
     caller_org_type: str = strawberry.field(description="Its type.")
     caller_user: str = strawberry.field(description="The user, as the hub's keyed hash (their organisation can tell).")
-    purpose: str | None = strawberry.field(description="The purpose declared.")
+    purpose: Purpose | None = strawberry.field(description="The purpose declared; null if none was.")
     legal_basis: str | None = strawberry.field(description="The legal basis of that purpose.")
     subjects: list[strawberry.ID] = strawberry.field(description="The people concerned, as your pseudonyms.")
-    link_method: str | None = strawberry.field(description="How the person was found: nino, link_index, probabilistic.")
+    link_method: LinkMethod | None = strawberry.field(
+        description="How the person was found; null if no one was looked for."
+    )
     link_probability: float | None = strawberry.field(description="For a probabilistic match, how likely.")
     model_version: str | None = strawberry.field(description="The linkage model used.")
     fields_released: list[str] = strawberry.field(description="The fields that left the hub (Type.field).")
     sources_read: list[str] = strawberry.field(description="The sources read.")
-    decision: str = strawberry.field(description="released, partial, refused or error.")
+    decision: AuditDecision = strawberry.field(description="How the operation ended.")
     reason_codes: list[str] = strawberry.field(description="Why (error codes).")
     trace_id: str | None = strawberry.field(description="The trace of the request (W3C trace id).")
     record_hash: str = strawberry.field(description="The record's hash in the chain (hex).")
@@ -86,10 +243,10 @@ class AuditEvent:
                 span_id=s.span_id,
                 parent_span_id=s.parent_span_id,
                 name=s.name,
-                kind=s.kind,
+                kind=SpanKind(s.kind),
                 started_at=s.started_at,
                 duration_ms=s.duration_us / 1000,
-                status=s.status,
+                status=SpanStatus(s.status),
                 attributes=[
                     SpanAttribute(key=k, value=json.dumps(v, sort_keys=True)) for k, v in sorted(s.attributes.items())
                 ],
@@ -106,9 +263,7 @@ class AuditEventPage:
 
 @strawberry.type(description="Something wrong in the audit chain.", directives=tier("identity"))
 class AuditProblem:
-    kind: str = strawberry.field(
-        description="missing, altered, broken_link, out_of_order, duplicate, unchained, forged_checkpoint or rewritten."
-    )
+    kind: AuditProblemKind = strawberry.field(description="What kind of problem it is.")
     event_id: strawberry.ID | None = strawberry.field(description="The record (sequence number) it concerns.")
     message: str = strawberry.field(description="What is wrong.")
 
@@ -141,7 +296,7 @@ class SubjectAccessEntry:
     occurred_at: dt.datetime = strawberry.field(description="When.")
     organisation: str = strawberry.field(description="Which organisation received it.")
     organisation_type: str = strawberry.field(description="What kind of organisation.")
-    purpose: str | None = strawberry.field(description="For which purpose.")
+    purpose: Purpose | None = strawberry.field(description="For which purpose.")
     legal_basis: str | None = strawberry.field(description="On what legal basis.")
     fields: list[str] = strawberry.field(description="Which fields.")
 
@@ -149,7 +304,7 @@ class SubjectAccessEntry:
 @strawberry.type(description="A correction of the person's shared data.", directives=tier("identity"))
 class SubjectAccessCorrection:
     field: str = strawberry.field(description="Which information was reported wrong.")
-    status: str = strawberry.field(description="reported, confirmed or rejected.")
+    status: CorrectionStatus = strawberry.field(description="Where the correction stands.")
     reported_at: dt.datetime = strawberry.field(description="When it was reported.")
     decided_at: dt.datetime | None = strawberry.field(description="When the organisation holding it decided.")
     organisations_notified: list[str] = strawberry.field(description="Who was told of the correction.")
@@ -180,7 +335,7 @@ class AuditHold:
 
 @strawberry.type(description="A pattern for an auditor to look at; not a verdict.", directives=tier("identity"))
 class AuditAnomaly:
-    kind: str = strawberry.field(description="own_record, same_address, fishing, volume or out_of_hours.")
+    kind: AnomalyKind = strawberry.field(description="What pattern was seen.")
     organisation: str = strawberry.field(description="The user's organisation.")
     user: str = strawberry.field(description="The user, as the hub's keyed hash.")
     count: int = strawberry.field(description="How many operations.")
@@ -195,20 +350,20 @@ def _event(ctx: RequestContext, row: EventRow) -> AuditEvent:
         event_id=strawberry.ID(str(row.seq)),
         occurred_at=row.occurred_at,
         request_id=row.request_id,
-        operation_type=row.operation_type,
+        operation_type=OperationType(row.operation_type) if row.operation_type is not None else None,
         operation_name=row.operation_name,
         caller_org=row.caller_org,
         caller_org_type=row.caller_org_type,
         caller_user=row.caller_user_hash,
-        purpose=row.purpose,
+        purpose=Purpose(row.purpose) if row.purpose is not None else None,
         legal_basis=row.legal_basis,
         subjects=[strawberry.ID(pseudonym(ctx.caller.org, f"audit-subject:{h}")) for h in row.subject_hashes],
-        link_method=row.link_method,
+        link_method=LinkMethod(row.link_method) if row.link_method is not None else None,
         link_probability=row.link_probability,
         model_version=row.model_version,
         fields_released=list(row.fields_released),
         sources_read=list(row.sources_read),
-        decision=row.decision,
+        decision=AuditDecision(row.decision),
         reason_codes=list(row.reason_codes),
         trace_id=row.trace_id,
         record_hash=row.record_hash,
@@ -244,7 +399,7 @@ def _verification(at: dt.datetime, report: Verification, keys: dict[str, str]) -
         unsigned_records=report.unsigned,
         problems=[
             AuditProblem(
-                kind=p.kind,
+                kind=AuditProblemKind(p.kind),
                 event_id=strawberry.ID(str(p.seq)) if p.seq is not None else None,
                 message=p.message,
             )
@@ -256,7 +411,7 @@ def _verification(at: dt.datetime, report: Verification, keys: dict[str, str]) -
 
 def _anomaly(a: Anomaly) -> AuditAnomaly:
     return AuditAnomaly(
-        kind=a.kind,
+        kind=AnomalyKind(a.kind),
         organisation=a.caller_org,
         user=a.caller_user_hash,
         count=a.count,
@@ -292,17 +447,12 @@ class AuditQuery:
             ),
         ] = None,
         for_purpose: Annotated[
-            str | None,
-            strawberry.argument(
-                description="Only events declaring this purpose (a Purpose value, "
-                "e.g. BLUE_BADGE); null for every purpose."
-            ),
+            Purpose | None,
+            strawberry.argument(description="Only events declaring this purpose; null for every purpose."),
         ] = None,
         decision: Annotated[
-            str | None,
-            strawberry.argument(
-                description="Only events that ended this way: released, partial, refused or error; null for all."
-            ),
+            AuditDecision | None,
+            strawberry.argument(description="Only events that ended this way; null for all."),
         ] = None,
         subject_nino: Annotated[
             str | None,
@@ -318,16 +468,14 @@ class AuditQuery:
     ) -> AuditEventPage:
         ctx = info.context
         page_size(first, 500)
-        if decision is not None and decision not in {"released", "partial", "refused", "error"}:
-            raise BadUserInput("decision must be released, partial, refused or error")
         if (since and since.tzinfo is None) or (until and until.tzinfo is None):
             raise BadUserInput("give times with a UTC offset (2026-01-31T00:00:00Z)")
         f = EventFilter(
             since=since,
             until=until,
             organisation=organisation,
-            purpose=for_purpose,
-            decision=decision,
+            purpose=for_purpose.value if for_purpose is not None else None,
+            decision=decision.value if decision is not None else None,
             subject_hashes=_subject(ctx, subject_nino) if subject_nino is not None else None,
         )
         rows = await ctx.services.audit_log.events(f, limit=first + 1, before=cursor(after, "after"))
@@ -409,7 +557,7 @@ class AuditQuery:
                     occurred_at=r.occurred_at,
                     organisation=r.caller_org,
                     organisation_type=r.caller_org_type,
-                    purpose=r.purpose,
+                    purpose=Purpose(r.purpose) if r.purpose is not None else None,
                     legal_basis=r.legal_basis,
                     fields=list(r.fields_released),
                 )
@@ -418,7 +566,7 @@ class AuditQuery:
             corrections=[
                 SubjectAccessCorrection(
                     field=c.field,
-                    status=c.status,
+                    status=CorrectionStatus(c.status),
                     reported_at=c.reported_at,
                     decided_at=c.decided_at,
                     organisations_notified=list(c.notified),

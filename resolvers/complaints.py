@@ -13,6 +13,7 @@ notes are free text other organisations read: a NINO in them is refused (NINO_IN
 from __future__ import annotations
 
 import datetime as dt
+from enum import Enum
 from typing import Annotated
 
 import strawberry
@@ -24,17 +25,34 @@ from hub.records.complaints import ComplaintRow
 from resolvers.arguments import number, page_size
 from resolvers.context import RequestContext
 from resolvers.sensitivity import tier
-from resolvers.types import PurposeArgument
+from resolvers.types import PurposeArgument, describe_values
 
-__all__ = ["ComplaintMutation", "ComplaintQuery"]
+__all__ = ["ComplaintMutation", "ComplaintQuery", "ComplaintStatus"]
 
-_STATUSES = ("open", "investigating", "resolved", "rejected")
+
+@strawberry.enum(description="Where a complaint, or one organisation's part of it, stands.")
+class ComplaintStatus(Enum):
+    OPEN = "open"
+    INVESTIGATING = "investigating"
+    RESOLVED = "resolved"
+    REJECTED = "rejected"
+
+
+describe_values(
+    ComplaintStatus,
+    {
+        ComplaintStatus.OPEN: "Raised, not yet taken up.",
+        ComplaintStatus.INVESTIGATING: "Being looked into.",
+        ComplaintStatus.RESOLVED: "Closed: put right, or answered.",
+        ComplaintStatus.REJECTED: "Closed: not upheld.",
+    },
+)
 
 
 @strawberry.type(description="A response to a complaint.", directives=tier("identity"))
 class ComplaintResponse:
     organisation: str = strawberry.field(description="Who responded.")
-    status: str = strawberry.field(description="The status it set.")
+    status: ComplaintStatus = strawberry.field(description="The status it set.")
     note: str = strawberry.field(description="What it said.")
     responded_at: dt.datetime = strawberry.field(description="When.")
 
@@ -45,9 +63,7 @@ class ComplaintResponse:
 )
 class ComplaintPart:
     organisation: str = strawberry.field(description="The organisation the complaint is about (an event's caller).")
-    status: str = strawberry.field(
-        description="open, investigating, resolved or rejected: set by that organisation alone."
-    )
+    status: ComplaintStatus = strawberry.field(description="Where its part stands: set by that organisation alone.")
     updated_at: dt.datetime = strawberry.field(description="When it last changed.")
 
 
@@ -55,9 +71,9 @@ class ComplaintPart:
 class Complaint:
     complaint_id: strawberry.ID = strawberry.field(description="Its number.")
     summary: str = strawberry.field(description="What the complaint is about.")
-    status: str = strawberry.field(
-        description="open, investigating, resolved or rejected, from its parts: resolved or rejected only when every "
-        "part is closed (rejected when every party rejected it), investigating once any part moved on."
+    status: ComplaintStatus = strawberry.field(
+        description="Where it stands, from its parts: RESOLVED or REJECTED only when every part is closed (REJECTED "
+        "when every party rejected it), INVESTIGATING once any part moved on."
     )
     raised_by: str = strawberry.field(description="The organisation that recorded it.")
     organisations: list[str] = strawberry.field(description="Every organisation involved.")
@@ -74,17 +90,22 @@ def _complaint(row: ComplaintRow) -> Complaint:
     return Complaint(
         complaint_id=strawberry.ID(str(row.complaint_id)),
         summary=row.summary,
-        status=row.status,
+        status=ComplaintStatus(row.status),
         raised_by=row.raised_by_org,
         organisations=list(row.organisations),
         event_ids=[strawberry.ID(str(s)) for s in row.event_seqs],
         created_at=row.created_at,
         updated_at=row.updated_at,
         responses=[
-            ComplaintResponse(organisation=r.org, status=r.status, note=r.note, responded_at=r.responded_at)
+            ComplaintResponse(
+                organisation=r.org, status=ComplaintStatus(r.status), note=r.note, responded_at=r.responded_at
+            )
             for r in row.responses
         ],
-        parts=[ComplaintPart(organisation=p.org, status=p.status, updated_at=p.updated_at) for p in row.parts],
+        parts=[
+            ComplaintPart(organisation=p.org, status=ComplaintStatus(p.status), updated_at=p.updated_at)
+            for p in row.parts
+        ],
     )
 
 
@@ -126,7 +147,7 @@ class ComplaintMutation:
 
     @strawberry.mutation(
         description="Respond to a complaint your organisation is involved in. The status is your own part's: only "
-        "an organisation the complaint is about closes its part (resolved, rejected), never another's, and the "
+        "an organisation the complaint is about closes its part (RESOLVED, REJECTED), never another's, and the "
         "complaint closes when every part has. Null when there is no complaint open for you to answer."
     )
     async def respond_to_complaint(
@@ -135,22 +156,17 @@ class ComplaintMutation:
         complaint_id: Annotated[
             strawberry.ID, strawberry.argument(description="The complaint (Complaint.complaintId).")
         ],
-        status: Annotated[
-            str,
-            strawberry.argument(description="The new status of your part: open, investigating, resolved or rejected."),
-        ],
+        status: Annotated[ComplaintStatus, strawberry.argument(description="The new status of your part.")],
         note: Annotated[
             str,
             strawberry.argument(description="What you say about it, in free text (up to 2,000 characters; no NINO)."),
         ],
     ) -> Complaint | None:
-        if status not in _STATUSES:
-            raise BadUserInput("status must be open, investigating, resolved or rejected")
         row = await info.context.services.complaints.respond(
             number(complaint_id, "complaintId"),
             org=info.context.caller.org,
             user_hash=info.context.user_hash,
-            status=status,
+            status=status.value,
             note=free_text(note, "note"),
         )
         return _complaint(row) if row is not None else None
@@ -164,14 +180,14 @@ class ComplaintQuery:
         info: Info[RequestContext, None],
         purpose: PurposeArgument,
         status: Annotated[
-            str | None,
-            strawberry.argument(
-                description="Only complaints with this status (open, investigating, resolved, rejected); null for all."
-            ),
+            ComplaintStatus | None,
+            strawberry.argument(description="Only complaints with this status; null for all."),
         ] = None,
         first: Annotated[int, strawberry.argument(description="How many complaints to return, 1 to 500.")] = 100,
     ) -> list[Complaint]:
-        rows = await info.context.services.complaints.involving(None, status=status, limit=page_size(first, 500))
+        rows = await info.context.services.complaints.involving(
+            None, status=status.value if status is not None else None, limit=page_size(first, 500)
+        )
         return [_complaint(r) for r in rows]
 
     @strawberry.field(description="Complaints your organisation is involved in, newest first.")
@@ -179,14 +195,12 @@ class ComplaintQuery:
         self,
         info: Info[RequestContext, None],
         status: Annotated[
-            str | None,
-            strawberry.argument(
-                description="Only complaints with this status (open, investigating, resolved, rejected); null for all."
-            ),
+            ComplaintStatus | None,
+            strawberry.argument(description="Only complaints with this status; null for all."),
         ] = None,
         first: Annotated[int, strawberry.argument(description="How many complaints to return, 1 to 500.")] = 100,
     ) -> list[Complaint]:
         rows = await info.context.services.complaints.involving(
-            info.context.caller.org, status=status, limit=page_size(first, 500)
+            info.context.caller.org, status=status.value if status is not None else None, limit=page_size(first, 500)
         )
         return [_complaint(r) for r in rows]

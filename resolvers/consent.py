@@ -17,6 +17,7 @@ Consent is specific (report 2.21): to one recipient organisation, for one purpos
 from __future__ import annotations
 
 import datetime as dt
+from enum import Enum
 from typing import Annotated
 
 import strawberry
@@ -33,9 +34,24 @@ from resolvers.identity import indexed_person
 from resolvers.relationship import allowed_sources, require_held, require_relationship
 from resolvers.sensitivity import tier
 from resolvers.sources.base import SOURCE_NAMES
-from resolvers.types import Purpose, PurposeArgument
+from resolvers.types import Purpose, PurposeArgument, describe_values
 
-__all__ = ["ConsentMutation", "ConsentReceipt"]
+__all__ = ["ConsentMutation", "ConsentReceipt", "ConsentStatus"]
+
+
+@strawberry.enum(description="Whether a consent lets the hub share.")
+class ConsentStatus(Enum):
+    LIVE = "live"
+    WITHDRAWN = "withdrawn"
+
+
+describe_values(
+    ConsentStatus,
+    {
+        ConsentStatus.LIVE: "Recorded: the hub shares with the recipient until it lapses or is withdrawn.",
+        ConsentStatus.WITHDRAWN: "Withdrawn: nothing more is shared for the purpose with the recipient.",
+    },
+)
 
 
 @strawberry.type(
@@ -44,7 +60,7 @@ __all__ = ["ConsentMutation", "ConsentReceipt"]
 )
 class ConsentReceipt:
     purpose: Purpose = strawberry.field(description="The purpose the consent is for.")
-    status: str = strawberry.field(description="live (recorded) or withdrawn.")
+    status: ConsentStatus = strawberry.field(description="Whether the consent now lets the hub share.")
     recipient_organisation: str | None = strawberry.field(
         description="The one organisation the consent lets the hub share with (null for a withdrawal)."
     )
@@ -102,7 +118,7 @@ async def _require_tie(ctx: RequestContext, nino: NormalisedNino) -> None:
 def _receipt(purpose: Purpose, record: ConsentRecord | None, *, withdrawn: int = 0) -> ConsentReceipt:
     return ConsentReceipt(
         purpose=purpose,
-        status="live" if record is not None and record.withdrawn_at is None else "withdrawn",
+        status=ConsentStatus.LIVE if record is not None and record.withdrawn_at is None else ConsentStatus.WITHDRAWN,
         recipient_organisation=record.recipient_org if record is not None else None,
         expires_at=record.expires_at if record is not None else None,
         notify_on_share=record.notify_on_share if record is not None else False,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from enum import Enum
 from typing import Annotated
 
 import strawberry
@@ -32,9 +33,9 @@ from resolvers.arguments import cursor, number, page_size
 from resolvers.context import RequestContext
 from resolvers.sensitivity import tier
 from resolvers.sources.contract import CORRECTION_ROUTING_PURPOSE
-from resolvers.types import PurposeArgument
+from resolvers.types import PurposeArgument, SourceSystem, describe_values
 
-__all__ = ["OWNER_OF_TYPE", "CorrectionMutation", "CorrectionQuery"]
+__all__ = ["OWNER_OF_TYPE", "CorrectionMutation", "CorrectionQuery", "CorrectionStatus"]
 
 #: Which source owns a released field, by the field's type.
 OWNER_OF_TYPE = {
@@ -53,11 +54,29 @@ OWNERS = {
 }
 
 
+@strawberry.enum(description="Where a reported inaccuracy stands.")
+class CorrectionStatus(Enum):
+    REPORTED = "reported"
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
+
+
+describe_values(
+    CorrectionStatus,
+    {
+        CorrectionStatus.REPORTED: "Reported: the organisation that owns the record has not decided yet.",
+        CorrectionStatus.CONFIRMED: "The owner found the record wrong: every organisation that received the field "
+        "for the person is sent a correction notice.",
+        CorrectionStatus.REJECTED: "The owner found the record right: nothing changes.",
+    },
+)
+
+
 @strawberry.type(description="A reported inaccuracy in a released field.", directives=tier("identity"))
 class Correction:
     correction_id: strawberry.ID = strawberry.field(description="Its number.")
     field: str = strawberry.field(description="The field (Type.field).")
-    status: str = strawberry.field(description="reported, confirmed or rejected.")
+    status: CorrectionStatus = strawberry.field(description="Where the correction stands.")
     reported_at: dt.datetime = strawberry.field(description="When it was reported.")
     decided_at: dt.datetime | None = strawberry.field(description="When the owner of the record decided.")
     organisations_notified: list[str] = strawberry.field(
@@ -73,7 +92,7 @@ class Correction:
 class CorrectionForReview:
     correction_id: strawberry.ID = strawberry.field(description="Its number.")
     field: str = strawberry.field(description="The field (Type.field).")
-    source: str = strawberry.field(description="Your source that holds it.")
+    source: SourceSystem = strawberry.field(description="Your source that holds it.")
     source_record_ids: list[str] = strawberry.field(description="Your own records of the person, to check.")
     evidence: str = strawberry.field(description="What the reporter gave as evidence.")
     reporter_org: str = strawberry.field(description="Who reported it.")
@@ -93,7 +112,7 @@ def _correction(row: CorrectionRow, viewer: str) -> Correction:
     return Correction(
         correction_id=strawberry.ID(str(row.correction_id)),
         field=row.field,
-        status=row.status,
+        status=CorrectionStatus(row.status),
         reported_at=row.reported_at,
         decided_at=row.decided_at,
         organisations_notified=[org for org in row.notified if org == viewer],
@@ -271,7 +290,7 @@ class CorrectionQuery:
             CorrectionForReview(
                 correction_id=strawberry.ID(str(r.correction_id)),
                 field=r.field,
-                source=r.source,
+                source=SourceSystem(r.source),
                 source_record_ids=list(r.source_record_ids),
                 evidence=r.evidence,
                 reporter_org=r.reporter_org,

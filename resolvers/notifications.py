@@ -36,7 +36,14 @@ from resolvers.relationship import council_held, records_of, require_relationshi
 from resolvers.sensitivity import tier
 from resolvers.types import Purpose, PurposeArgument, describe_values
 
-__all__ = ["ChangeKind", "NotificationMutation", "NotificationQuery"]
+__all__ = [
+    "ChangeKind",
+    "DeliveryStatus",
+    "DeliveryTarget",
+    "NotificationMutation",
+    "NotificationQuery",
+    "NotificationStatus",
+]
 
 
 @strawberry.enum(description="A change of circumstance that can affect benefits.")
@@ -58,6 +65,51 @@ describe_values(
         ChangeKind.CARE_HOME_DISCHARGE: "The person left a care home.",
         ChangeKind.OVERNIGHT_CARE_STARTED: "The person's care plan now includes overnight care.",
         ChangeKind.OVERNIGHT_CARE_ENDED: "The person's care plan no longer includes overnight care.",
+    },
+)
+
+
+@strawberry.enum(description="What the hub did with a notification.")
+class NotificationStatus(Enum):
+    ACCEPTED = "accepted"
+    REVIEW = "review"
+
+
+describe_values(
+    NotificationStatus,
+    {
+        NotificationStatus.ACCEPTED: "The person was linked: the deliveries follow.",
+        NotificationStatus.REVIEW: "No certain match: a person decides, and nothing is delivered meanwhile.",
+    },
+)
+
+
+@strawberry.enum(description="Whose inbox a notification is delivered to.")
+class DeliveryTarget(Enum):
+    DWP = "dwp"
+    HB = "hb"
+
+
+describe_values(
+    DeliveryTarget,
+    {
+        DeliveryTarget.DWP: "DWP.",
+        DeliveryTarget.HB: "A council's Housing Benefit team (the delivery's councilCode says which).",
+    },
+)
+
+
+@strawberry.enum(description="How far one delivery of a notification got.")
+class DeliveryStatus(Enum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+
+
+describe_values(
+    DeliveryStatus,
+    {
+        DeliveryStatus.PENDING: "Not landed yet: retried until it does.",
+        DeliveryStatus.DELIVERED: "In the team's inbox.",
     },
 )
 
@@ -94,9 +146,9 @@ class NotifiedPerson:
 
 @strawberry.type(description="One delivery of a notification to a team's inbox.", directives=tier("special_category"))
 class NotificationDelivery:
-    target: str = strawberry.field(description="dwp, or hb (a council's Housing Benefit team).")
-    council_code: str | None = strawberry.field(description="For hb: the council whose team receives it.")
-    status: str = strawberry.field(description="pending (will be retried until it lands) or delivered.")
+    target: DeliveryTarget = strawberry.field(description="Whose inbox it goes to.")
+    council_code: str | None = strawberry.field(description="For HB: the council whose team receives it.")
+    status: DeliveryStatus = strawberry.field(description="How far it got.")
     attempts: int = strawberry.field(description="Delivery attempts so far.")
     delivered_at: dt.datetime | None = strawberry.field(description="When it landed.")
 
@@ -104,10 +156,7 @@ class NotificationDelivery:
 @strawberry.type(description="A change of circumstance as the hub recorded it.", directives=tier("special_category"))
 class Notification:
     notification_id: strawberry.ID = strawberry.field(description="The hub's id for it.")
-    status: str = strawberry.field(
-        description="accepted (the person was linked; deliveries follow) or review (no certain match: a person "
-        "decides; nothing is delivered meanwhile)."
-    )
+    status: NotificationStatus = strawberry.field(description="What the hub did with it.")
     kind: ChangeKind = strawberry.field(description="What changed.")
     effective_date: dt.date = strawberry.field(description="When it took effect.")
     created_at: dt.datetime = strawberry.field(description="When the hub accepted it.")
@@ -120,16 +169,16 @@ def _notification(a: Accepted, ours: Callable[[str | None], bool]) -> Notificati
     the sender may be given (its own); that another council holds a claim is that council's to say."""
     return Notification(
         notification_id=strawberry.ID(str(a.notification_id)),
-        status=a.status,
+        status=NotificationStatus(a.status),
         kind=ChangeKind(a.kind),
         effective_date=a.effective_date,
         created_at=a.created_at,
         replayed=a.replayed,
         deliveries=[
             NotificationDelivery(
-                target=d.target,
+                target=DeliveryTarget(d.target),
                 council_code=d.council_code,
-                status=d.status,
+                status=DeliveryStatus(d.status),
                 attempts=d.attempts,
                 delivered_at=d.delivered_at,
             )

@@ -8,6 +8,7 @@ rejects the candidate. The candidate person appears only as the reviewer organis
 from __future__ import annotations
 
 import datetime as dt
+from enum import Enum
 from typing import Annotated
 
 import strawberry
@@ -18,9 +19,43 @@ from hub.types import subject_reference
 from resolvers.arguments import cursor, number, page_size
 from resolvers.context import RequestContext
 from resolvers.sensitivity import tier
-from resolvers.types import PurposeArgument
+from resolvers.types import PurposeArgument, SourceSystem, describe_values
 
-__all__ = ["FieldEvidence", "ReviewItem", "ReviewMutation", "ReviewQuery"]
+__all__ = ["FieldEvidence", "ReviewItem", "ReviewMutation", "ReviewQuery", "ReviewReason", "ReviewStatus"]
+
+
+@strawberry.enum(description="Where a review item stands.")
+class ReviewStatus(Enum):
+    OPEN = "open"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    SUPERSEDED = "superseded"
+
+
+describe_values(
+    ReviewStatus,
+    {
+        ReviewStatus.OPEN: "Waiting for a reviewer.",
+        ReviewStatus.ACCEPTED: "A reviewer found the record is the candidate person: they are linked.",
+        ReviewStatus.REJECTED: "A reviewer found the record is not the candidate person.",
+        ReviewStatus.SUPERSEDED: "Closed by a later linking run, which no longer puts this candidate to review.",
+    },
+)
+
+
+@strawberry.enum(description="Why the hub could not link a record with certainty.")
+class ReviewReason(Enum):
+    PROBABILISTIC = "probabilistic"
+    NINO_CONFLICT = "nino_conflict"
+
+
+describe_values(
+    ReviewReason,
+    {
+        ReviewReason.PROBABILISTIC: "The linkage model judged it between the bands: likely, not certain.",
+        ReviewReason.NINO_CONFLICT: "The NINOs agree, but the given name or the date of birth clearly does not.",
+    },
+)
 
 
 @strawberry.type(
@@ -28,7 +63,10 @@ __all__ = ["FieldEvidence", "ReviewItem", "ReviewMutation", "ReviewQuery"]
 )
 class FieldEvidence:
     comparison: str = strawberry.field(description="Which detail was compared (name, date of birth, address).")
-    level: str = strawberry.field(description="How closely it agreed (exact, similar, different), not the values.")
+    level: str = strawberry.field(
+        description="How closely it agreed, in that comparison's own words (exact, similar, two digits off, "
+        "missing, ...), not the values."
+    )
     weight: float = strawberry.field(description="How much that agreement counted, in bits.")
 
 
@@ -38,15 +76,15 @@ class FieldEvidence:
 )
 class ReviewItem:
     review_id: strawberry.ID = strawberry.field(description="The review item's number.")
-    source: str = strawberry.field(description="Which system holds the record (hb, social_care).")
+    source: SourceSystem = strawberry.field(description="Which system holds the record.")
     source_record_id: str = strawberry.field(description="The record's id in that system.")
-    reason: str = strawberry.field(description="probabilistic (between the bands) or nino_conflict")
+    reason: ReviewReason = strawberry.field(description="Why the hub was unsure.")
     probability: float | None = strawberry.field(description="How likely the hub judged the two to be one person.")
     match_weight: float | None = strawberry.field(description="The same, as a match weight (log2 odds).")
     model_version: str | None = strawberry.field(description="The linkage model that judged it.")
     evidence: list[FieldEvidence] = strawberry.field(description="How each detail compared.")
     candidate_subject: strawberry.ID = strawberry.field(description="The candidate person, as your pseudonym.")
-    status: str = strawberry.field(description="open, accepted or rejected.")
+    status: ReviewStatus = strawberry.field(description="Where the item stands.")
     created_at: dt.datetime = strawberry.field(description="When the item was queued.")
 
 
@@ -57,9 +95,9 @@ def _evidence(e: EvidenceTerm) -> FieldEvidence:
 def _item(ctx: RequestContext, row: ReviewRow) -> ReviewItem:
     return ReviewItem(
         review_id=strawberry.ID(str(row.review_id)),
-        source=row.source,
+        source=SourceSystem(row.source),
         source_record_id=row.source_record_id,
-        reason=row.reason,
+        reason=ReviewReason(row.reason),
         probability=row.probability,
         match_weight=row.match_weight,
         model_version=row.model_version,
@@ -67,7 +105,7 @@ def _item(ctx: RequestContext, row: ReviewRow) -> ReviewItem:
         candidate_subject=strawberry.ID(
             ctx.services.key_ring.pseudonym(ctx.caller.org, subject_reference(person_key=row.candidate_person))
         ),
-        status=row.status,
+        status=ReviewStatus(row.status),
         created_at=row.created_at,
     )
 

@@ -10,6 +10,11 @@ the record by its name (a field computed here, like a derived yes/no, reads the 
 ``strawberry.Parent``). What a record holds and the schema does not declare (a PIP award's points, a care
 plan, a protected address) cannot be selected. The enums are the records' own, registered with strawberry,
 so each is defined once.
+
+A closed set of values is an enum in the schema, never a ``String``: its GraphQL values are the members'
+UPPER_CASE names, and each member's value is the plain string the code, the sources and the database keep
+(``Enum(stored)`` reads a stored value, ``member.value`` is what is stored), so the mapping happens at the
+resolver boundary and nothing stored changes.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from typing import Annotated, Any
 
 import strawberry
 
-from hub.errors import ProtectedAddress
+from hub.errors import ProtectedAddress, SourceUnavailable
 from resolvers.sensitivity import tier
 from resolvers.sources import records
 from resolvers.sources.contract import fetched
@@ -31,6 +36,7 @@ __all__ = [
     "Address",
     "Benefit",
     "BenefitAward",
+    "CapitalBand",
     "CarePlacement",
     "DeclaredCapital",
     "DeclaredIncome",
@@ -45,6 +51,7 @@ __all__ = [
     "Purpose",
     "PurposeArgument",
     "SocialCareRecord",
+    "SourceSystem",
     "TenancyType",
     "describe_values",
 ]
@@ -53,7 +60,7 @@ __all__ = [
 def describe_values(cls: type[Enum], values: dict[Any, str]) -> None:
     """Describe each value of an enum registered with strawberry. Done here rather than with
     ``strawberry.enum_value`` so that each member's value stays the plain string the code and the database
-    use (and the records module stays free of strawberry)."""
+    use (and the records module stays free of strawberry). Every member must be described, once."""
     assert set(values) == set(cls), f"describe every value of {cls.__name__}"
     for value in cls.__strawberry_definition__.values:  # type: ignore[attr-defined]
         value.description = values[cls[value.name]]
@@ -122,6 +129,40 @@ PurposeArgument = Annotated[
         "whole operation."
     ),
 ]
+
+
+@strawberry.enum(description="A system the hub reads records from.")
+class SourceSystem(Enum):
+    DWP = "dwp"
+    HB = "hb"
+    SOCIAL_CARE = "social_care"
+
+
+describe_values(
+    SourceSystem,
+    {
+        SourceSystem.DWP: "DWP's benefit records (the spine: every person with a NINO).",
+        SourceSystem.HB: "A council's Housing Benefit records.",
+        SourceSystem.SOCIAL_CARE: "A council's adult social care records.",
+    },
+)
+
+
+@strawberry.enum(description="Savings and capital as a band against the care charging limits, never the amount.")
+class CapitalBand(Enum):
+    BELOW_LOWER_LIMIT = "below_lower_limit"
+    TARIFF = "tariff"
+    ABOVE_UPPER_LIMIT = "above_upper_limit"
+
+
+describe_values(
+    CapitalBand,
+    {
+        CapitalBand.BELOW_LOWER_LIMIT: "Below the lower capital limit: capital is disregarded.",
+        CapitalBand.TARIFF: "Between the limits: a tariff income is assumed from the capital.",
+        CapitalBand.ABOVE_UPPER_LIMIT: "Above the upper capital limit: the person pays the full cost of care.",
+    },
+)
 
 
 def _enum(cls: type[Enum], description: str, values: dict[Any, str]) -> None:
@@ -297,9 +338,14 @@ class CarePlacement:
 class FinancialAssessment:
     assessed_on: dt.date = strawberry.field(description="When social care last assessed what you pay for care.")
     weekly_assessed_charge: Decimal = strawberry.field(description="What you were assessed to pay a week.")
-    capital_band: str = strawberry.field(
-        description="Your savings as a band (below, between or above the limits), not the amount."
-    )
+
+    @strawberry.field(description="Your savings as a band against the charging limits, not the amount.")
+    def capital_band(self, record: strawberry.Parent[records.FinancialAssessment]) -> CapitalBand:
+        try:
+            return CapitalBand(fetched(record.capital_band))
+        except ValueError:
+            # A source's word outside the contract: a failure to answer, never passed on as something else.
+            raise SourceUnavailable("social_care", "the source sent a capital band outside the contract") from None
 
 
 @strawberry.type(

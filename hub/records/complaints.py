@@ -138,7 +138,7 @@ class ComplaintStore:
             if part is None and status not in ("open", "investigating"):
                 raise BadUserInput(
                     "only the organisations the complaint is about close their own part of it: yours is a note "
-                    "(status open or investigating)"
+                    "(status OPEN or INVESTIGATING)"
                 )
             if part in CLOSED:
                 return None

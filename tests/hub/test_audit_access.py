@@ -32,7 +32,7 @@ BADGE = "query($n: String!) { person(nino: $n, purpose: BLUE_BADGE) { dwp { blue
 BADGE_FIELDS = {"Query.person", "Person.dwp", "DwpRecord.blueBadgeAutomaticEligibility"}
 SAR = """query($n: String!) { subjectAccessReport(purpose: SUBJECT_ACCESS, nino: $n) {
   generatedAt entries { occurredAt organisation organisationType purpose legalBasis fields } } }"""
-EVENTS = """query($n: String, $org: String, $decision: String, $first: Int!, $after: ID) {
+EVENTS = """query($n: String, $org: String, $decision: AuditDecision, $first: Int!, $after: ID) {
   auditEvents(purpose: AUDIT, subjectNino: $n, organisation: $org, decision: $decision, first: $first, after: $after) {
     events { eventId occurredAt callerOrg callerOrgType purpose legalBasis subjects fieldsReleased decision
              reasonCodes traceId recordHash }
@@ -120,7 +120,7 @@ async def test_a_hold_keeps_an_entry_back_until_it_is_lifted(
 ) -> None:
     auditor = token("auditor", "AUDIT", org="internal-audit")
     dpo = token("data_protection_officer", "SUBJECT_ACCESS", org="hub-dpo")
-    released = await _events(client, auditor, n=subject, decision="released")
+    released = await _events(client, auditor, n=subject, decision="RELEASED")
     south = next(e for e in released if e["callerOrg"] == "sar-badge-south")
     placed = (await gql(client, auditor, HOLD, {"e": south["eventId"]})).json()["data"]["placeInvestigationHold"]
     assert placed["eventId"] == south["eventId"]
@@ -152,10 +152,10 @@ async def test_audit_events_filter_page_and_pseudonymise(
     assert [int(e["eventId"]) for e in everything] == sorted((int(e["eventId"]) for e in everything), reverse=True)
     north = next(e for e in everything if e["callerOrg"] == "sar-badge-north")
     assert set(north["fieldsReleased"]) == BADGE_FIELDS
-    assert (north["decision"], north["purpose"], north["reasonCodes"]) == ("released", "BLUE_BADGE", [])
+    assert (north["decision"], north["purpose"], north["reasonCodes"]) == ("RELEASED", "BLUE_BADGE", [])
     assert all(len(e["recordHash"]) == 64 and len(e["traceId"]) == 32 for e in everything)
     (wide,) = await _events(client, auditor, org="sar-badge-wide")
-    assert (wide["decision"], wide["reasonCodes"], wide["fieldsReleased"]) == ("refused", ["PURPOSE_FORBIDS_FIELD"], [])
+    assert (wide["decision"], wide["reasonCodes"], wide["fieldsReleased"]) == ("REFUSED", ["PURPOSE_FORBIDS_FIELD"], [])
     assert wide["subjects"] == []
     only_north = await _events(client, auditor, n=subject, org="sar-badge-north")
     assert [e["callerOrg"] for e in only_north] == ["sar-badge-north"]
@@ -368,10 +368,10 @@ async def test_a_release_about_someone_at_the_users_own_address_is_flagged(
       kind organisation user count firstEventId lastEventId } }"""
     body = (await gql(client, auditor, q, {"s": since.isoformat(), "u": until.isoformat()})).json()
     assert "errors" not in body, body
-    flagged = [a for a in body["data"]["auditAnomalies"] if a["kind"] == "same_address"]
+    flagged = [a for a in body["data"]["auditAnomalies"] if a["kind"] == "SAME_ADDRESS"]
     assert flagged == [
         {
-            "kind": "same_address",
+            "kind": "SAME_ADDRESS",
             "organisation": "neighbour-team",
             "user": user_hash(ring, "neighbour-team", "officer-1"),
             "count": 2,
@@ -437,7 +437,7 @@ async def test_a_row_forged_around_the_chain_reaches_no_report_and_fails_verific
             q = "{ auditVerification(purpose: AUDIT) { ok problems { kind eventId message } } }"
             verification = (await gql(client, auditor, q)).json()["data"]["auditVerification"]
             assert verification["ok"] is False
-            assert [(p["kind"], p["eventId"]) for p in verification["problems"]] == [("unchained", None)]
+            assert [(p["kind"], p["eventId"]) for p in verification["problems"]] == [("UNCHAINED", None)]
             assert f"row {forged} " in verification["problems"][0]["message"]
         monkeypatch.setenv("DATABASE_URL", str(own.database_url))
         monkeypatch.setenv("WELFARE_HUB_DB_PREFIX", own.db_prefix)

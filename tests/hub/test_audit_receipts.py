@@ -37,7 +37,7 @@ from tests.conftest import AUDIENCE, ISSUER, codes, gql, make_token, running_cli
 BADGE = "query($n: String!) { person(nino: $n, purpose: BLUE_BADGE) { dwp { blueBadgeAutomaticEligibility } } }"
 TOO_MUCH = "query($n: String!) { person(nino: $n, purpose: BLUE_BADGE) { dwp { name { familyName } } } }"
 TYPO = "query($n: String!) { person(nino: $n, purpose: BLUE_BADGE) { subjectI } }"
-REFUSED_EVENTS = """query($org: String!) { auditEvents(purpose: AUDIT, organisation: $org, decision: "refused", first: 10) {
+REFUSED_EVENTS = """query($org: String!) { auditEvents(purpose: AUDIT, organisation: $org, decision: REFUSED, first: 10) {
   events { eventId decision reasonCodes recordHash } } }"""
 
 

@@ -19,7 +19,7 @@ RAISE = """mutation($e: [ID!]!, $s: String!) { raiseComplaint(purpose: COMPLAINT
 MINE = """{ complaintsInvolvingUs { complaintId status organisations responses { organisation status note }
   parts { organisation status } } }"""
 ALL = "{ complaints(purpose: AUDIT) { complaintId status } }"
-RESPOND = """mutation($c: ID!, $s: String!, $n: String!) { respondToComplaint(complaintId: $c, status: $s, note: $n) {
+RESPOND = """mutation($c: ID!, $s: ComplaintStatus!, $n: String!) { respondToComplaint(complaintId: $c, status: $s, note: $n) {
   complaintId status responses { organisation status note } parts { organisation status } } }"""
 
 
@@ -37,7 +37,7 @@ async def test_a_complaint_is_shared_by_the_organisations_involved(client: httpx
     raised = (await gql(client, dpo, RAISE, {"e": events, "s": "I did not apply for a Blue Badge."})).json()
     assert "errors" not in raised, raised
     complaint = raised["data"]["raiseComplaint"]
-    assert complaint["status"] == "open"
+    assert complaint["status"] == "OPEN"
     assert complaint["organisations"] == ["complaint-badge-east", "complaint-badge-west", "complaint-dpo"]
     assert sorted(complaint["eventIds"], key=int) == sorted(events, key=int)
 
@@ -52,32 +52,32 @@ async def test_a_complaint_is_shared_by_the_organisations_involved(client: httpx
         c["complaintId"] for c in (await gql(client, auditor, ALL)).json()["data"]["complaints"]
     ]
 
-    answer = {"c": complaint["complaintId"], "s": "investigating", "n": "Checking who opened the case."}
+    answer = {"c": complaint["complaintId"], "s": "INVESTIGATING", "n": "Checking who opened the case."}
     responded = (await gql(client, east, RESPOND, answer)).json()["data"]["respondToComplaint"]
-    assert responded["status"] == "investigating"
+    assert responded["status"] == "INVESTIGATING"
     assert responded["responses"] == [
-        {"organisation": "complaint-badge-east", "status": "investigating", "note": "Checking who opened the case."}
+        {"organisation": "complaint-badge-east", "status": "INVESTIGATING", "note": "Checking who opened the case."}
     ]
     assert (await gql(client, outsider, RESPOND, answer)).json()["data"]["respondToComplaint"] is None
     # West closes its own part only: the complaint stays open for east (issue 13.9).
-    closed = (await gql(client, west, RESPOND, {**answer, "s": "resolved", "n": "Opened in error; closed."})).json()
+    closed = (await gql(client, west, RESPOND, {**answer, "s": "RESOLVED", "n": "Opened in error; closed."})).json()
     got = closed["data"]["respondToComplaint"]
-    assert got["status"] == "investigating"
+    assert got["status"] == "INVESTIGATING"
     assert got["parts"] == [
-        {"organisation": "complaint-badge-east", "status": "investigating"},
-        {"organisation": "complaint-badge-west", "status": "resolved"},
+        {"organisation": "complaint-badge-east", "status": "INVESTIGATING"},
+        {"organisation": "complaint-badge-west", "status": "RESOLVED"},
     ]
-    again = (await gql(client, west, RESPOND, {**answer, "s": "open", "n": "Reopening."})).json()
+    again = (await gql(client, west, RESPOND, {**answer, "s": "OPEN", "n": "Reopening."})).json()
     assert again["data"]["respondToComplaint"] is None  # a closed part is not reopened by a response
     # The raiser is involved and may add a note, but closes no one's part.
-    dpo_closes = (await gql(client, dpo, RESPOND, {**answer, "s": "resolved", "n": "Closing for all."})).json()
+    dpo_closes = (await gql(client, dpo, RESPOND, {**answer, "s": "RESOLVED", "n": "Closing for all."})).json()
     assert codes(dpo_closes) == ["BAD_USER_INPUT"]
-    note = (await gql(client, dpo, RESPOND, {**answer, "s": "investigating", "n": "Person told."})).json()
-    assert note["data"]["respondToComplaint"]["status"] == "investigating"
+    note = (await gql(client, dpo, RESPOND, {**answer, "s": "INVESTIGATING", "n": "Person told."})).json()
+    assert note["data"]["respondToComplaint"]["status"] == "INVESTIGATING"
     # East closes its own: every part is closed, so the complaint is.
-    last = (await gql(client, east, RESPOND, {**answer, "s": "rejected", "n": "Lawful: a renewal."})).json()
-    assert last["data"]["respondToComplaint"]["status"] == "resolved"  # rejected only if every party rejected
-    after = (await gql(client, east, RESPOND, {**answer, "s": "open"})).json()
+    last = (await gql(client, east, RESPOND, {**answer, "s": "REJECTED", "n": "Lawful: a renewal."})).json()
+    assert last["data"]["respondToComplaint"]["status"] == "RESOLVED"  # rejected only if every party rejected
+    after = (await gql(client, east, RESPOND, {**answer, "s": "OPEN"})).json()
     assert after["data"]["respondToComplaint"] is None  # a resolved complaint is not reopened by a response
 
 
@@ -103,24 +103,24 @@ async def test_no_party_closes_a_complaint_for_another(client: httpx.AsyncClient
     raised = (await gql(client, dpo, RAISE, {"e": events, "s": "Why was my badge checked twice?"})).json()
     complaint_id = raised["data"]["raiseComplaint"]["complaintId"]
     # One party's closing answer leaves the other's part, and the complaint, open; a second changes nothing.
-    body = (await gql(client, first, RESPOND, {"c": complaint_id, "s": "rejected", "n": "Ours is closed."})).json()
-    assert body["data"]["respondToComplaint"]["status"] == "investigating"
-    body = (await gql(client, first, RESPOND, {"c": complaint_id, "s": "resolved", "n": "Closed again."})).json()
+    body = (await gql(client, first, RESPOND, {"c": complaint_id, "s": "REJECTED", "n": "Ours is closed."})).json()
+    assert body["data"]["respondToComplaint"]["status"] == "INVESTIGATING"
+    body = (await gql(client, first, RESPOND, {"c": complaint_id, "s": "RESOLVED", "n": "Closed again."})).json()
     assert body["data"]["respondToComplaint"] is None
     mine = (await gql(client, second, MINE)).json()["data"]["complaintsInvolvingUs"]
     seen = next(c for c in mine if c["complaintId"] == complaint_id)
-    assert seen["status"] == "investigating"
+    assert seen["status"] == "INVESTIGATING"
     assert {p["organisation"]: p["status"] for p in seen["parts"]} == {
-        "complaint-part-a": "rejected",
-        "complaint-part-b": "open",
+        "complaint-part-a": "REJECTED",
+        "complaint-part-b": "OPEN",
     }
-    both = (await gql(client, second, RESPOND, {"c": complaint_id, "s": "rejected", "n": "Lawful."})).json()
-    assert both["data"]["respondToComplaint"]["status"] == "rejected"  # every party rejected it
+    both = (await gql(client, second, RESPOND, {"c": complaint_id, "s": "REJECTED", "n": "Lawful."})).json()
+    assert both["data"]["respondToComplaint"]["status"] == "REJECTED"  # every party rejected it
 
 
 async def test_a_summary_or_note_holding_a_nino_is_refused(client: httpx.AsyncClient, token: Any) -> None:
     dpo = token("data_protection_officer", "COMPLAINTS", org="complaint-dpo-nino")
     body = (await gql(client, dpo, RAISE, {"e": ["1"], "s": "Complaint from jk 10 20 30 a about sharing"})).json()
     assert codes(body) == ["NINO_IN_FREE_TEXT"]
-    note = (await gql(client, dpo, RESPOND, {"c": "1", "s": "open", "n": "Her NI number is JK-10-20-30-A"})).json()
+    note = (await gql(client, dpo, RESPOND, {"c": "1", "s": "OPEN", "n": "Her NI number is JK-10-20-30-A"})).json()
     assert codes(note) == ["NINO_IN_FREE_TEXT"]

@@ -61,7 +61,7 @@ async def test_recorded_consent_releases_and_withdrawal_stops_it(
     receipt = (await gql(client, adviser, RECORD, {"n": P.PIP_MOVING, "notify": False})).json()
     assert "errors" not in receipt, receipt
     got = receipt["data"]["recordConsent"]
-    assert (got["purpose"], got["status"], got["notifyOnShare"]) == ("INCOME_MAXIMISATION", "live", False)
+    assert (got["purpose"], got["status"], got["notifyOnShare"]) == ("INCOME_MAXIMISATION", "LIVE", False)
     expires = await admin["hub"].fetchval(
         "SELECT expires_at - granted_at FROM hub.consent ORDER BY consent_id DESC LIMIT 1"
     )
@@ -73,7 +73,7 @@ async def test_recorded_consent_releases_and_withdrawal_stops_it(
     assert len(await _notices(admin)) == before, "the person did not ask to be told of each share"
 
     withdrawn = (await gql(client, adviser, WITHDRAW, {"n": P.PIP_MOVING})).json()
-    assert withdrawn["data"]["withdrawConsent"] == {"status": "withdrawn", "withdrawn": 1}
+    assert withdrawn["data"]["withdrawConsent"] == {"status": "WITHDRAWN", "withdrawn": 1}
     queries.reset()
     after = (await gql(client, adviser, LOOKUP, {"n": P.PIP_MOVING})).json()
     assert codes(after) == ["CONSENT_REQUIRED"]
@@ -214,7 +214,7 @@ async def test_only_the_holder_or_the_recorder_withdraws(
 
     # Another organisation cannot end it: nothing is withdrawn, and the recipient still reads.
     tried = (await gql(client, bystander, WITHDRAW, {"n": P.EXTRA[5]})).json()
-    assert tried["data"]["withdrawConsent"] == {"status": "withdrawn", "withdrawn": 0}
+    assert tried["data"]["withdrawConsent"] == {"status": "WITHDRAWN", "withdrawn": 0}
     assert "errors" not in (await gql(client, adviser, LOOKUP, {"n": P.EXTRA[5]})).json()
     row = await admin["hub"].fetchrow(
         "SELECT withdrawn_at, recipient_org, recorded_by_org FROM hub.consent ORDER BY consent_id DESC LIMIT 1"
@@ -227,13 +227,13 @@ async def test_only_the_holder_or_the_recorder_withdraws(
 
     # The recorder can, on the person's behalf.
     ended = (await gql(client, agency, WITHDRAW_FOR, {"n": P.EXTRA[5], "to": "welfare-rights-1"})).json()
-    assert ended["data"]["withdrawConsent"] == {"status": "withdrawn", "withdrawn": 1}
+    assert ended["data"]["withdrawConsent"] == {"status": "WITHDRAWN", "withdrawn": 1}
     assert codes((await gql(client, adviser, LOOKUP, {"n": P.EXTRA[5]})).json()) == ["CONSENT_REQUIRED"]
 
     # And so can the recipient that holds one.
     assert "errors" not in (await gql(client, adviser, RECORD, {"n": P.EXTRA[5], "notify": False})).json()
     mine = (await gql(client, adviser, WITHDRAW, {"n": P.EXTRA[5]})).json()
-    assert mine["data"]["withdrawConsent"] == {"status": "withdrawn", "withdrawn": 1}
+    assert mine["data"]["withdrawConsent"] == {"status": "WITHDRAWN", "withdrawn": 1}
 
 
 async def test_a_recipient_must_be_one_the_purpose_shares_with(

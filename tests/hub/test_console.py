@@ -148,7 +148,7 @@ async def test_every_filter_survives_paging_and_no_nino_is_in_an_address(
     today = dt.datetime.now(dt.UTC).date()
     form = {
         "organisation": "paging-badge",
-        "decision": "released",
+        "decision": "RELEASED",
         "subject": P.PIP_MOVING,
         "since": (today - dt.timedelta(days=1)).isoformat(),
         "until": today.isoformat(),
@@ -292,7 +292,7 @@ async def test_the_console_in_a_real_browser(served: str, token: Any) -> None:
             assert P.PIP_MOVING not in await page.content()
             rows = await page.locator("#event-table tbody tr.event").all_inner_texts()
             assert len(rows) == 1
-            assert all("browser-badge" in row and "released" in row for row in rows)
+            assert all("browser-badge" in row and "RELEASED" in row for row in rows)
             await page.fill("input[name=subject]", "")
             await page.click("#apply")
             await page.wait_for_selector("#event-table")
@@ -302,7 +302,7 @@ async def test_the_console_in_a_real_browser(served: str, token: Any) -> None:
 
             await page.locator("a.event-link").first.click()
             await page.wait_for_selector("#decision")
-            assert await page.inner_text("#decision") == "released"
+            assert await page.inner_text("#decision") == "RELEASED"
             for _ in range(30):  # the hub writes its spans each second (the server span, ending last, maybe later)
                 if await page.locator("#waterfall").count() and "POST /graphql" in (
                     await page.text_content("#waterfall") or ""

@@ -68,7 +68,7 @@ async def test_a_confirmed_correction_reaches_every_recipient_and_no_one_else(
     reported = (await gql(client, north, REPORT, {"n": nino, "f": FIELD, "e": evidence})).json()
     assert "errors" not in reported, reported
     correction = reported["data"]["reportInaccuracy"]
-    assert (correction["field"], correction["status"], correction["organisationsNotified"]) == (FIELD, "reported", [])
+    assert (correction["field"], correction["status"], correction["organisationsNotified"]) == (FIELD, "REPORTED", [])
     # Only a recipient of that field for that person may report it.
     for t in (bystander, refused):
         assert codes((await gql(client, t, REPORT, {"n": nino, "f": FIELD, "e": "x"})).json()) == ["NOT_RECEIVED"]
@@ -80,7 +80,7 @@ async def test_a_confirmed_correction_reaches_every_recipient_and_no_one_else(
         {
             "correctionId": correction["correctionId"],
             "field": FIELD,
-            "source": "dwp",
+            "source": "DWP",
             "sourceRecordIds": [str(person_id)],
             "evidence": evidence,
             "reporterOrg": "fix-badge-north",
@@ -96,7 +96,7 @@ async def test_a_confirmed_correction_reaches_every_recipient_and_no_one_else(
 
     decided = (await gql(client, dwp, DECIDE, {"c": correction["correctionId"], "ok": True})).json()
     result = decided["data"]["decideCorrection"]
-    assert result["status"] == "confirmed"
+    assert result["status"] == "CONFIRMED"
     # Who else looked the person up is for the auditors and the person, not the owner: a count.
     assert (result["organisationsNotified"], result["notifiedCount"]) == ([], 2)
     again = (await gql(client, dwp, DECIDE, {"c": correction["correctionId"], "ok": False})).json()
@@ -135,7 +135,7 @@ async def test_a_confirmed_correction_reaches_every_recipient_and_no_one_else(
     dpo = token("data_protection_officer", "SUBJECT_ACCESS", org="fix-dpo")
     report = (await gql(client, dpo, SAR, {"n": nino})).json()["data"]["subjectAccessReport"]
     assert report["corrections"] == [
-        {"field": FIELD, "status": "confirmed", "organisationsNotified": ["fix-badge-north", "fix-badge-south"]}
+        {"field": FIELD, "status": "CONFIRMED", "organisationsNotified": ["fix-badge-north", "fix-badge-south"]}
     ]
 
 
@@ -208,14 +208,14 @@ async def test_a_council_s_record_is_corrected_by_that_council_alone(
     )
 
     decided = (await gql(client, owner, DECIDE, {"c": ours, "ok": True})).json()["data"]["decideCorrection"]
-    assert (decided["status"], decided["organisationsNotified"], decided["notifiedCount"]) == ("confirmed", [], 1)
+    assert (decided["status"], decided["organisationsNotified"], decided["notifiedCount"]) == ("CONFIRMED", [], 1)
 
     # The reporter still sees its status; no one else does.
     seen = {
         c["correctionId"]: c for c in (await gql(client, finance, REPORTED)).json()["data"]["correctionsWeReported"]
     }
     assert (seen[ours]["status"], seen[ours]["field"], seen[ours]["organisationsNotified"]) == (
-        "confirmed",
+        "CONFIRMED",
         RENT,
         ["fix-finance"],
     )
@@ -264,10 +264,10 @@ async def test_records_held_by_two_councils_are_corrected_by_each_for_its_own(
     ] is None
     assert (await gql(client, here, DECIDE, {"c": mine[0]["correctionId"], "ok": False})).json()["data"][
         "decideCorrection"
-    ]["status"] == "rejected"
+    ]["status"] == "REJECTED"
     reported = (await gql(client, dwp, REPORTED)).json()["data"]["correctionsWeReported"]
     status = {c["correctionId"]: c["status"] for c in reported}
-    assert (status[mine[0]["correctionId"]], status[theirs[0]["correctionId"]]) == ("rejected", "reported")
+    assert (status[mine[0]["correctionId"]], status[theirs[0]["correctionId"]]) == ("REJECTED", "REPORTED")
 
 
 async def test_a_social_care_record_is_corrected_by_its_own_council(
@@ -296,7 +296,7 @@ async def test_a_social_care_record_is_corrected_by_its_own_council(
     )
     assert _queue((await gql(client, far, TO_REVIEW)).json(), {client_id}) == []
     decided = (await gql(client, owner, DECIDE, {"c": str(correction_id), "ok": False})).json()
-    assert decided["data"]["decideCorrection"]["status"] == "rejected"
+    assert decided["data"]["decideCorrection"]["status"] == "REJECTED"
 
 
 async def test_evidence_holding_a_nino_is_refused(client: httpx.AsyncClient, token: Any) -> None:

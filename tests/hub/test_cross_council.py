@@ -131,8 +131,8 @@ async def test_a_sender_is_not_told_that_another_council_holds_a_claim(
     body = (await gql(client, t, NOTIFY, {"date": "2026-01-05", "key": "cc-1", "n": moved})).json()
     assert "errors" not in body, body
     shown = {(d["target"], d["councilCode"]) for d in body["data"]["notifyChange"]["deliveries"]}
-    assert ("hb", OTHER_COUNCIL) not in shown
-    assert ("hb", TEST_COUNCIL) in shown
+    assert ("HB", OTHER_COUNCIL) not in shown
+    assert ("HB", TEST_COUNCIL) in shown
     # The other council is still told: only the sender is not told of it.
     told = await admin["hub"].fetch(
         "SELECT o.council_code FROM hub.outbox o JOIN hub.notification n USING (notification_id) "

@@ -24,6 +24,7 @@ from hub.ops.migrate import drop_stores
 from hub.types import SOURCE_STORES
 from linkage import Thresholds, check_nino
 from linkage.link import person_key_for
+from resolvers.types import SourceSystem
 from tests.conftest import codes, gql, make_token, running_client
 from tests.receipts import public_part, without_receipt
 from tests.telemetry import Telemetry
@@ -415,7 +416,7 @@ async def test_clerical_review_flow(linked: Linked, token: Any) -> None:
         items = queue["data"]["reviewQueue"]
         assert items, "the synthetic data leaves some records for review"
         for item in items:
-            assert item["status"] == "open"
+            assert item["status"] == "OPEN"
             assert {e["comparison"] for e in item["evidence"]} >= {"given_name", "dob"}
             assert item["candidateSubject"].startswith("ps_")
         accept, reject = (
@@ -436,13 +437,13 @@ async def test_clerical_review_flow(linked: Linked, token: Any) -> None:
                 QUEUE.replace("IDENTITY_REVIEW", "HB_OVERNIGHT_CARER_ROOM"),
             )
         ).json()
-    assert accepted["data"]["decideReview"]["status"] == "accepted"
-    assert rejected["data"]["decideReview"]["status"] == "rejected"
+    assert accepted["data"]["decideReview"]["status"] == "ACCEPTED"
+    assert rejected["data"]["decideReview"]["status"] == "REJECTED"
     assert again["data"]["decideReview"] is None  # a decision is made once
     assert codes(outsider) == ["PURPOSE_FORBIDS_FIELD"]
     link = await linked.admin["hub"].fetchrow(
         "SELECT band, method, person_key FROM hub.link WHERE source = $1 AND source_record_id = $2",
-        accept["source"],
+        SourceSystem[accept["source"]].value,  # the schema's name for the source, stored as its value
         accept["sourceRecordId"],
     )
     assert (link["band"], link["method"]) == ("link", "clerical")
@@ -460,7 +461,7 @@ async def test_clerical_review_flow(linked: Linked, token: Any) -> None:
     )
     after = await linked.admin["hub"].fetchrow(
         "SELECT band, method, person_key FROM hub.link WHERE source = $1 AND source_record_id = $2",
-        accept["source"],
+        SourceSystem[accept["source"]].value,
         accept["sourceRecordId"],
     )
     assert dict(after) == dict(link)
@@ -569,7 +570,7 @@ async def test_who_exists_outside_the_area_cannot_be_learned_and_fishing_is_flag
             await gql(client, token("auditor", "AUDIT"), q, {"s": since.isoformat(), "u": until.isoformat()})
         ).json()
     assert "errors" not in body, body
-    fishing = [a for a in body["data"]["auditAnomalies"] if a["kind"] == "fishing"]
+    fishing = [a for a in body["data"]["auditAnomalies"] if a["kind"] == "FISHING"]
     assert [a["organisation"] for a in fishing] == ["oracle-badges"]
     assert fishing[0]["count"] >= 27
 

@@ -116,7 +116,7 @@ async def _delivered(
     query = STATUS.replace("CHANGE_NOTIFICATION", purpose)
     for _ in range(int(seconds * 10)):
         found: dict[str, Any] = (await gql(client, t, query, {"id": notification_id})).json()["data"]["notification"]
-        if found["deliveries"] and all(d["status"] == "delivered" for d in found["deliveries"]):
+        if found["deliveries"] and all(d["status"] == "DELIVERED" for d in found["deliveries"]):
             return found
         await asyncio.sleep(0.1)
     raise AssertionError(f"not delivered in {seconds} s: {found}")
@@ -142,12 +142,12 @@ async def test_a_change_reaches_dwp_and_the_councils_hb_team(
     assert "errors" not in body, body
     sent = body["data"]["notifyChange"]
     assert (sent["status"], sent["kind"], sent["effectiveDate"], sent["replayed"]) == (
-        "accepted",
+        "ACCEPTED",
         "CARE_HOME_ADMISSION",
         YESTERDAY,
         False,
     )
-    assert {(d["target"], d["councilCode"]) for d in sent["deliveries"]} == {("dwp", None), ("hb", "E09000901")}
+    assert {(d["target"], d["councilCode"]) for d in sent["deliveries"]} == {("DWP", None), ("HB", "E09000901")}
     async with dispatching(own):
         done = await _delivered(client, t, sent["notificationId"])
     assert all(d["deliveredAt"] for d in done["deliveries"])
@@ -259,7 +259,7 @@ async def test_a_target_that_is_down_receives_the_change_when_it_returns(
         assert by_target["hb"]["status"] == "pending"
         assert by_target["hb"]["attempts"] >= 2
         state = (await gql(client, t, STATUS, {"id": nid})).json()["data"]["notification"]
-        assert [d["target"] for d in state["deliveries"]] == ["dwp"]
+        assert [d["target"] for d in state["deliveries"]] == ["DWP"]
     async with dispatching(own):
         for _ in range(300):
             rows = await admin["hub"].fetch(outbox, uuid.UUID(nid))
@@ -268,7 +268,7 @@ async def test_a_target_that_is_down_receives_the_change_when_it_returns(
             await asyncio.sleep(0.1)
         done = await _delivered(client, t, nid, seconds=30)
     # Delivered, HB's council learnt (the sender's own): now the sender is shown it.
-    assert {d["target"]: d["status"] for d in done["deliveries"]} == {"dwp": "delivered", "hb": "delivered"}
+    assert {d["target"]: d["status"] for d in done["deliveries"]} == {"DWP": "DELIVERED", "HB": "DELIVERED"}
     inbox = await _inbox(admin, nid)
     assert (len(inbox["dwp"]), len(inbox["hb"])) == (1, 1)
 
@@ -279,7 +279,7 @@ async def test_a_change_accepted_by_a_hub_that_stopped_is_delivered_by_the_next(
     t = token("council_social_care", "CHANGE_NOTIFICATION", org="care-restart")
     async with running_client(dataclasses.replace(own, dispatch_seconds=0)) as first:  # accepts, then stops
         sent = (await _notify(first, t, _key(), kind="CARE_HOME_DISCHARGE"))["data"]["notifyChange"]
-    assert {d["status"] for d in sent["deliveries"]} == {"pending"}
+    assert {d["status"] for d in sent["deliveries"]} == {"PENDING"}
     assert await _inbox(admin, sent["notificationId"]) == {"dwp": [], "hb": []}
     async with dispatching(own):  # the next hub to start
         await _delivered(client, t, sent["notificationId"])
@@ -687,7 +687,7 @@ async def test_social_care_confirms_overnight_care_to_the_hb_team_alone(
     body = (await gql(client, t, q, variables)).json()
     assert "errors" not in body, body
     sent = body["data"]["notifyChange"]
-    assert [(d["target"], d["councilCode"]) for d in sent["deliveries"]] == [("hb", "E09000901")]
+    assert [(d["target"], d["councilCode"]) for d in sent["deliveries"]] == [("HB", "E09000901")]
     async with dispatching(own):
         await _delivered(client, t, sent["notificationId"], purpose="OVERNIGHT_CARE_CONFIRMATION")
     inbox = await _inbox(admin, sent["notificationId"])

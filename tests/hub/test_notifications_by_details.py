@@ -129,7 +129,7 @@ async def test_details_fitting_several_people_are_held_only_for_a_sender_tied_to
             }
             sent = await notify(national, p)
             assert "errors" not in sent, sent
-            if sent["data"]["notifyChange"]["status"] != "review":
+            if sent["data"]["notifyChange"]["status"] != "REVIEW":
                 continue
             held += 1
             # Held for review, delivered nowhere, for a sender who may tell about them; for one tied to none of

@@ -41,7 +41,7 @@ async def test_federated_query_answers_from_all_three_sources(client: httpx.Asyn
         {"tenancyType": "SOCIAL", "weeklyRent": "95.50", "weeklyAward": "80.00"}
     ]
     assert Decimal(person["socialCare"]["domiciliaryHoursPerWeek"]) == Decimal("14.0")
-    assert person["socialCare"]["financialAssessments"] == [{"weeklyAssessedCharge": "42.75", "capitalBand": "tariff"}]
+    assert person["socialCare"]["financialAssessments"] == [{"weeklyAssessedCharge": "42.75", "capitalBand": "TARIFF"}]
     assert person["subjectId"].startswith("ps_")
 
 

@@ -88,7 +88,7 @@ async def consented(client: httpx.AsyncClient, token: Any) -> None:
     t = token("council_welfare_rights", "INCOME_MAXIMISATION", org="matrix")
     q = "mutation($n: String!) { recordConsent(purpose: INCOME_MAXIMISATION, nino: $n, notifyOnShare: false) { status } }"
     body = (await gql(client, t, q, {"n": CONSENTING})).json()
-    assert body["data"]["recordConsent"]["status"] == "live", body
+    assert body["data"]["recordConsent"]["status"] == "LIVE", body
 
 
 def test_the_matrix_reaches_every_field_of_the_query_roots() -> None:
