@@ -42,7 +42,7 @@ from hub.access.tokens import Caller
 from hub.errors import AuthError, HubError, RateLimited
 from hub.http import AddressThrottle
 from linkage import KeyRing
-from resolvers.audit import AuditDecision
+from resolvers.audit import AuditDecision, events_cursor
 from resolvers.context import RequestContext, Services
 from resolvers.types import Purpose
 
@@ -79,7 +79,7 @@ EVENTS = """query Console($since: DateTime, $until: DateTime, $org: String, $pur
     $decision: AuditDecision, $subject: String, $after: ID, $first: Int!) {
   auditEvents(purpose: AUDIT, since: $since, until: $until, organisation: $org, forPurpose: $purpose,
       decision: $decision, subjectNino: $subject, first: $first, after: $after) {
-    events { eventId occurredAt operationName callerOrg purpose decision reasonCodes fieldsReleased }
+    items { eventId occurredAt operationName callerOrg purpose decision reasonCodes fieldsReleased }
     nextCursor } }"""
 OVERVIEW = """query ConsoleOverview { auditVerification(purpose: AUDIT) { ok verifiedAt records lastEventId
     checkpoints lastCheckpointEventId unsignedRecords problems { kind eventId message } publicKeys { keyId } }
@@ -280,7 +280,7 @@ def console_routes(
         if filters.views:
             found, errors = await run(caller, EVENTS, {**variables, "after": after, "first": PAGE})
             page = found.get("auditEvents") if found else None
-            return (page["events"], page["nextCursor"], errors) if page else (None, None, errors)
+            return (page["items"], page["nextCursor"], errors) if page else (None, None, errors)
         shown: list[dict[str, Any]] = []
         cursor = after
         for _ in range(_SCANS):
@@ -288,14 +288,15 @@ def console_routes(
             page = found.get("auditEvents") if found else None
             if page is None:
                 return None, None, errors
-            events = page["events"]
+            events = page["items"]
             for i, e in enumerate(events):
                 if _console_view(e):
                     continue
                 shown.append(e)
                 if len(shown) == PAGE:
                     more = i < len(events) - 1 or page["nextCursor"] is not None
-                    return shown, e["eventId"] if more else None, []
+                    # The page ends part way through ours: the cursor after its last event shown.
+                    return shown, events_cursor(e["eventId"]) if more else None, []
             cursor = page["nextCursor"]
             if cursor is None:
                 break

@@ -1,5 +1,5 @@
-"""Checking the arguments many fields share: ids given as strings, page sizes, free text, periods. Each
-failure is BAD_USER_INPUT with a message naming the argument."""
+"""Checking the arguments many fields share: ids given as strings, page sizes, free text, periods (a page's
+cursor: :mod:`resolvers.pages`). Each failure is BAD_USER_INPUT with a message naming the argument."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import datetime as dt
 from hub.errors import BadUserInput, InvalidNinoInput
 from linkage import NormalisedNino, check_nino
 
-__all__ = ["cursor", "nino", "number", "page_size", "period", "public_period", "text"]
+__all__ = ["nino", "number", "page_size", "period", "public_period", "text"]
 
 _MAX_PERIOD = dt.timedelta(days=366)
 
@@ -30,11 +30,6 @@ def number(value: str, what: str) -> int:
     if parsed < 1:
         raise BadUserInput(f"{what} must be positive")
     return parsed
-
-
-def cursor(value: str | None, what: str) -> int | None:
-    """An optional cursor (the last id of the previous page)."""
-    return None if value is None else number(value, what)
 
 
 def page_size(first: int, maximum: int) -> int:

@@ -23,9 +23,10 @@ from hub.audit.events import EventFilter, EventRow, Hold
 from hub.audit.verify import Verification
 from hub.errors import BadUserInput
 from resolvers import arguments
-from resolvers.arguments import cursor, number, page_size, period
+from resolvers.arguments import number, page_size, period
 from resolvers.context import RequestContext
 from resolvers.corrections import CorrectionStatus
+from resolvers.pages import AfterArgument, after_id, encode, page
 from resolvers.sensitivity import tier
 from resolvers.types import Purpose, PurposeArgument, describe_values
 
@@ -255,9 +256,19 @@ class AuditEvent:
         ]
 
 
+#: The field whose cursors are the sequence numbers of events.
+EVENTS = "auditEvents"
+
+
+def events_cursor(event_id: str) -> strawberry.ID:
+    """The auditEvents cursor after the event ``event_id`` (an AuditEvent.eventId): for a client in this
+    process (the auditor console) that ends its page part way through one of ours."""
+    return encode(EVENTS, (number(event_id, "eventId"),))
+
+
 @strawberry.type(description="A page of audit events, newest first.", directives=tier("identity"))
 class AuditEventPage:
-    events: list[AuditEvent] = strawberry.field(description="The events.")
+    items: list[AuditEvent] = strawberry.field(description="The events.")
     next_cursor: strawberry.ID | None = strawberry.field(description="Pass as `after` for the next page.")
 
 
@@ -461,10 +472,7 @@ class AuditQuery:
             ),
         ] = None,
         first: Annotated[int, strawberry.argument(description="How many events to return, 1 to 500.")] = 50,
-        after: Annotated[
-            strawberry.ID | None,
-            strawberry.argument(description="The nextCursor of the previous page; null for the newest events."),
-        ] = None,
+        after: AfterArgument = None,
     ) -> AuditEventPage:
         ctx = info.context
         page_size(first, 500)
@@ -478,13 +486,9 @@ class AuditQuery:
             decision=decision.value if decision is not None else None,
             subject_hashes=_subject(ctx, subject_nino) if subject_nino is not None else None,
         )
-        rows = await ctx.services.audit_log.events(f, limit=first + 1, before=cursor(after, "after"))
-        more = len(rows) > first
-        rows = rows[:first]
-        return AuditEventPage(
-            events=[_event(ctx, r) for r in rows],
-            next_cursor=strawberry.ID(str(rows[-1].seq)) if more and rows else None,
-        )
+        rows = await ctx.services.audit_log.events(f, limit=first + 1, before=after_id(after, EVENTS))
+        shown, next_cursor = page(rows, first, EVENTS, lambda r: (r.seq,))
+        return AuditEventPage(items=[_event(ctx, r) for r in shown], next_cursor=next_cursor)
 
     @strawberry.field(description="One audit event by its id (sequence number).")
     async def audit_event(

@@ -24,6 +24,7 @@ from hub.errors import BadUserInput
 from hub.records.complaints import ComplaintRow
 from resolvers.arguments import number, page_size
 from resolvers.context import RequestContext
+from resolvers.pages import AfterArgument, after_id, page
 from resolvers.sensitivity import tier
 from resolvers.types import PurposeArgument, describe_values
 
@@ -84,6 +85,30 @@ class Complaint:
     parts: list[ComplaintPart] = strawberry.field(
         description="Each organisation the complaint is about, with the status of its own part."
     )
+
+
+@strawberry.type(description="A page of complaints, newest first.", directives=tier("identity"))
+class ComplaintPage:
+    items: list[Complaint] = strawberry.field(description="The complaints.")
+    next_cursor: strawberry.ID | None = strawberry.field(description="Pass as `after` for the next page.")
+
+
+async def _page(
+    info: Info[RequestContext, None],
+    field: str,
+    org: str | None,
+    status: ComplaintStatus | None,
+    first: int,
+    after: str | None,
+) -> ComplaintPage:
+    rows = await info.context.services.complaints.involving(
+        org,
+        status=status.value if status is not None else None,
+        before=after_id(after, field),
+        limit=page_size(first, 500) + 1,
+    )
+    shown, next_cursor = page(rows, first, field, lambda r: (r.complaint_id,))
+    return ComplaintPage(items=[_complaint(r) for r in shown], next_cursor=next_cursor)
 
 
 def _complaint(row: ComplaintRow) -> Complaint:
@@ -184,11 +209,9 @@ class ComplaintQuery:
             strawberry.argument(description="Only complaints with this status; null for all."),
         ] = None,
         first: Annotated[int, strawberry.argument(description="How many complaints to return, 1 to 500.")] = 100,
-    ) -> list[Complaint]:
-        rows = await info.context.services.complaints.involving(
-            None, status=status.value if status is not None else None, limit=page_size(first, 500)
-        )
-        return [_complaint(r) for r in rows]
+        after: AfterArgument = None,
+    ) -> ComplaintPage:
+        return await _page(info, "complaints", None, status, first, after)
 
     @strawberry.field(description="Complaints your organisation is involved in, newest first.")
     async def complaints_involving_us(
@@ -199,8 +222,6 @@ class ComplaintQuery:
             strawberry.argument(description="Only complaints with this status; null for all."),
         ] = None,
         first: Annotated[int, strawberry.argument(description="How many complaints to return, 1 to 500.")] = 100,
-    ) -> list[Complaint]:
-        rows = await info.context.services.complaints.involving(
-            info.context.caller.org, status=status.value if status is not None else None, limit=page_size(first, 500)
-        )
-        return [_complaint(r) for r in rows]
+        after: AfterArgument = None,
+    ) -> ComplaintPage:
+        return await _page(info, "complaintsInvolvingUs", info.context.caller.org, status, first, after)

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Sequence
 from enum import Enum
 from typing import Annotated
@@ -29,8 +30,9 @@ from hub.access.freetext import free_text
 from hub.errors import BadUserInput, NotReceived, SubjectNotFound
 from hub.records.corrections import CorrectionRow
 from resolvers import arguments
-from resolvers.arguments import cursor, number, page_size
+from resolvers.arguments import number, page_size
 from resolvers.context import RequestContext
+from resolvers.pages import AfterArgument, after_id, decode, page
 from resolvers.sensitivity import tier
 from resolvers.sources.contract import CORRECTION_ROUTING_PURPOSE
 from resolvers.types import PurposeArgument, SourceSystem, describe_values
@@ -105,6 +107,37 @@ class CorrectionNotice:
     field: str = strawberry.field(description="The field that was wrong (Type.field).")
     request_ids: list[str] = strawberry.field(description="Your requests that received it (audit request ids).")
     delivered_at: dt.datetime = strawberry.field(description="When the notice reached you.")
+
+
+@strawberry.type(description="A page of corrections, oldest first.", directives=tier("identity"))
+class CorrectionPage:
+    items: list[Correction] = strawberry.field(description="The corrections.")
+    next_cursor: strawberry.ID | None = strawberry.field(description="Pass as `after` for the next page.")
+
+
+@strawberry.type(
+    description="A page of corrections for you to check, oldest first.", directives=tier("special_category")
+)
+class CorrectionForReviewPage:
+    items: list[CorrectionForReview] = strawberry.field(description="The corrections.")
+    next_cursor: strawberry.ID | None = strawberry.field(description="Pass as `after` for the next page.")
+
+
+@strawberry.type(description="A page of correction notices, oldest first.", directives=tier("identity"))
+class CorrectionNoticePage:
+    items: list[CorrectionNotice] = strawberry.field(description="The notices.")
+    next_cursor: strawberry.ID | None = strawberry.field(description="Pass as `after` for the next page.")
+
+
+def _notices_after(after: str | None) -> tuple[dt.datetime, uuid.UUID] | None:
+    """A correctionNotices cursor: the last notice's delivery time and id (the id breaks ties)."""
+    key = decode(after, "correctionNotices", (dt.datetime, uuid.UUID))
+    if key is None:
+        return None
+    at, notice = key
+    assert isinstance(at, dt.datetime), "decode gives the kinds asked for"
+    assert isinstance(notice, uuid.UUID), "decode gives the kinds asked for"
+    return at, notice
 
 
 def _correction(row: CorrectionRow, viewer: str) -> Correction:
@@ -272,21 +305,17 @@ class CorrectionQuery:
         self,
         info: Info[RequestContext, None],
         purpose: PurposeArgument,
-        after: Annotated[
-            strawberry.ID | None,
-            strawberry.argument(
-                description="The correctionId of the last item of the previous page; null for the first page."
-            ),
-        ] = None,
         first: Annotated[int, strawberry.argument(description="How many to return, 1 to 500.")] = 50,
-    ) -> list[CorrectionForReview]:
+        after: AfterArgument = None,
+    ) -> CorrectionForReviewPage:
         ctx = info.context
         sources, council = _owned(ctx), await _council(ctx)
-        limit, start = page_size(first, 500), cursor(after, "after") or 0
+        limit, start = page_size(first, 500) + 1, after_id(after, "correctionsToReview") or 0
         if council is not None:
             await _assign_owners(ctx, [s for s in sources if s != "dwp"])
         rows = await ctx.services.corrections.open_for(sources, council, after=start, limit=limit)
-        return [
+        shown, next_cursor = page(rows, first, "correctionsToReview", lambda r: (r.correction_id,))
+        items = [
             CorrectionForReview(
                 correction_id=strawberry.ID(str(r.correction_id)),
                 field=r.field,
@@ -296,8 +325,9 @@ class CorrectionQuery:
                 reporter_org=r.reporter_org,
                 reported_at=r.reported_at,
             )
-            for r in rows
+            for r in shown
         ]
+        return CorrectionForReviewPage(items=items, next_cursor=next_cursor)
 
     @strawberry.field(
         description="The corrections your organisation reported, oldest first, with their status and, once "
@@ -306,41 +336,35 @@ class CorrectionQuery:
     async def corrections_we_reported(
         self,
         info: Info[RequestContext, None],
-        after: Annotated[
-            strawberry.ID | None,
-            strawberry.argument(
-                description="The correctionId of the last item of the previous page; null for the first page."
-            ),
-        ] = None,
         first: Annotated[int, strawberry.argument(description="How many to return, 1 to 1000.")] = 100,
-    ) -> list[Correction]:
+        after: AfterArgument = None,
+    ) -> CorrectionPage:
         rows = await info.context.services.corrections.reported_by(
-            info.context.caller.org, after=cursor(after, "after") or 0, limit=page_size(first, 1000)
+            info.context.caller.org,
+            after=after_id(after, "correctionsWeReported") or 0,
+            limit=page_size(first, 1000) + 1,
         )
-        return [_correction(r, info.context.caller.org) for r in rows]
+        shown, next_cursor = page(rows, first, "correctionsWeReported", lambda r: (r.correction_id,))
+        return CorrectionPage(items=[_correction(r, info.context.caller.org) for r in shown], next_cursor=next_cursor)
 
-    @strawberry.field(description="Correction notices for your organisation, oldest first (after: a deliveredAt).")
+    @strawberry.field(description="Correction notices for your organisation, oldest first (by deliveredAt).")
     async def correction_notices(
         self,
         info: Info[RequestContext, None],
-        after: Annotated[
-            dt.datetime | None,
-            strawberry.argument(
-                description="Only notices delivered after this time (the deliveredAt "
-                "of the last one seen); null for all."
-            ),
-        ] = None,
         first: Annotated[int, strawberry.argument(description="How many to return, 1 to 1000.")] = 100,
-    ) -> list[CorrectionNotice]:
+        after: AfterArgument = None,
+    ) -> CorrectionNoticePage:
         rows = await info.context.services.corrections.notices(
-            info.context.caller.org, after=after, limit=page_size(first, 1000)
+            info.context.caller.org, after=_notices_after(after), limit=page_size(first, 1000) + 1
         )
-        return [
+        shown, next_cursor = page(rows, first, "correctionNotices", lambda r: (r.delivered_at, r.notice_id))
+        items = [
             CorrectionNotice(
                 correction_id=strawberry.ID(str(r.correction_id)),
                 field=r.field,
                 request_ids=[str(x) for x in r.request_ids],
                 delivered_at=r.delivered_at,
             )
-            for r in rows
+            for r in shown
         ]
+        return CorrectionNoticePage(items=items, next_cursor=next_cursor)

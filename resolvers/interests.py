@@ -23,8 +23,9 @@ from hub.types import subject_reference
 from linkage import subject_hash
 from linkage.link import person_key_for
 from resolvers import arguments
-from resolvers.arguments import cursor, number, page_size
+from resolvers.arguments import number, page_size
 from resolvers.context import RequestContext
+from resolvers.pages import AfterArgument, after_id, page
 from resolvers.relationship import require_relationship
 from resolvers.sensitivity import tier
 from resolvers.sources.base import Source
@@ -85,7 +86,7 @@ class Interest:
 
 @strawberry.type(description="The answer a decision rests on changed.", directives=tier("benefit_status"))
 class EntitlementChange:
-    change_id: strawberry.ID = strawberry.field(description="Its place in your feed (the cursor).")
+    change_id: strawberry.ID = strawberry.field(description="Its place in your feed.")
     interest_id: strawberry.ID = strawberry.field(description="The interest it answers.")
     subject_id: strawberry.ID = strawberry.field(description="The person, as your pseudonym.")
     answer: bool = strawberry.field(description="The new answer.")
@@ -94,7 +95,7 @@ class EntitlementChange:
 
 @strawberry.type(description="A page of your feed, oldest first.", directives=tier("benefit_status"))
 class EntitlementChangePage:
-    changes: list[EntitlementChange] = strawberry.field(description="The changes.")
+    items: list[EntitlementChange] = strawberry.field(description="The changes.")
     next_cursor: strawberry.ID | None = strawberry.field(description="Pass as `after` for what follows.")
 
 
@@ -191,21 +192,20 @@ class InterestQuery:
         self,
         info: Info[RequestContext, None],
         purpose: PurposeArgument,
-        after: Annotated[
-            strawberry.ID | None,
-            strawberry.argument(
-                description="The nextCursor of the previous page; null to start from the beginning of the feed."
-            ),
-        ] = None,
         first: Annotated[int, strawberry.argument(description="How many changes to return, 1 to 1000.")] = 100,
+        after: AfterArgument = None,
     ) -> EntitlementChangePage:
         ctx = info.context
         _watched(ctx, purpose)
         rows = await ctx.services.interests.changes(
-            ctx.caller.org, purpose.value, after=cursor(after, "after") or 0, limit=page_size(first, 1000)
+            ctx.caller.org,
+            purpose.value,
+            after=after_id(after, "entitlementChanges") or 0,
+            limit=page_size(first, 1000) + 1,
         )
+        shown, next_cursor = page(rows, first, "entitlementChanges", lambda r: (r.change_id,))
         return EntitlementChangePage(
-            changes=[
+            items=[
                 EntitlementChange(
                     change_id=strawberry.ID(str(r.change_id)),
                     interest_id=strawberry.ID(str(r.interest_id)),
@@ -213,7 +213,7 @@ class InterestQuery:
                     answer=r.answer,
                     changed_at=r.changed_at,
                 )
-                for r in rows
+                for r in shown
             ],
-            next_cursor=strawberry.ID(str(rows[-1].change_id)) if len(rows) == first else None,
+            next_cursor=next_cursor,
         )

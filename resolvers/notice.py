@@ -102,9 +102,12 @@ PUBLIC_TYPES = frozenset(
         "Count",
         # Corrections (resolvers.corrections): each organisation's own, checked against the audit log.
         "Correction",
+        "CorrectionPage",
         "CorrectionNotice",
+        "CorrectionNoticePage",
         # Complaints (resolvers.complaints): only those the caller's organisation is involved in.
         "Complaint",
+        "ComplaintPage",
         "ComplaintResponse",
         "ComplaintPart",
     }

@@ -16,8 +16,9 @@ from strawberry.types import Info
 
 from hub.records.links import EvidenceTerm, ReviewRow
 from hub.types import subject_reference
-from resolvers.arguments import cursor, number, page_size
+from resolvers.arguments import number, page_size
 from resolvers.context import RequestContext
+from resolvers.pages import AfterArgument, after_id, page
 from resolvers.sensitivity import tier
 from resolvers.types import PurposeArgument, SourceSystem, describe_values
 
@@ -88,6 +89,12 @@ class ReviewItem:
     created_at: dt.datetime = strawberry.field(description="When the item was queued.")
 
 
+@strawberry.type(description="A page of open review items, oldest first.", directives=tier("identity"))
+class ReviewItemPage:
+    items: list[ReviewItem] = strawberry.field(description="The review items.")
+    next_cursor: strawberry.ID | None = strawberry.field(description="Pass as `after` for the next page.")
+
+
 def _evidence(e: EvidenceTerm) -> FieldEvidence:
     return FieldEvidence(comparison=e["comparison"], level=e["level"], weight=float(e["weight"]))
 
@@ -112,21 +119,19 @@ def _item(ctx: RequestContext, row: ReviewRow) -> ReviewItem:
 
 @strawberry.type(directives=tier("identity"))
 class ReviewQuery:
-    @strawberry.field(description="Open review items, oldest first (cursor: the last reviewId seen).")
+    @strawberry.field(description="Open review items, oldest first.")
     async def review_queue(
         self,
         info: Info[RequestContext, None],
         purpose: PurposeArgument,
         first: Annotated[int, strawberry.argument(description="How many items to return, 1 to 100.")] = 20,
-        after: Annotated[
-            strawberry.ID | None,
-            strawberry.argument(
-                description="The reviewId of the last item of the previous page; null for the first page."
-            ),
-        ] = None,
-    ) -> list[ReviewItem]:
-        rows = await info.context.services.review.open_items(limit=page_size(first, 100), after=cursor(after, "after"))
-        return [_item(info.context, r) for r in rows]
+        after: AfterArgument = None,
+    ) -> ReviewItemPage:
+        rows = await info.context.services.review.open_items(
+            limit=page_size(first, 100) + 1, after=after_id(after, "reviewQueue")
+        )
+        shown, next_cursor = page(rows, first, "reviewQueue", lambda r: (r.review_id,))
+        return ReviewItemPage(items=[_item(info.context, r) for r in shown], next_cursor=next_cursor)
 
 
 @strawberry.type(directives=tier("identity"))

@@ -103,15 +103,19 @@ class ComplaintStore:
             return (await self._with_responses(conn, [row]))[0]
 
     @hub_records
-    async def involving(self, org: str | None, *, status: str | None, limit: int) -> list[ComplaintRow]:
-        """Complaints an organisation is involved in (None: every complaint, for auditors), newest first."""
+    async def involving(
+        self, org: str | None, *, status: str | None, before: int | None, limit: int
+    ) -> list[ComplaintRow]:
+        """Complaints an organisation is involved in (None: every complaint, for auditors), newest first;
+        ``before``: the complaintId of the last one of the previous page."""
         async with asyncio.timeout(self.timeout), self.pool.acquire() as conn:
             rows = await conn.fetch(
                 f"SELECT {_COLUMNS} FROM hub.complaint "  # noqa: S608
                 "WHERE ($1::text IS NULL OR $1 = ANY(organisations)) AND ($2::text IS NULL OR status = $2) "
-                "ORDER BY complaint_id DESC LIMIT $3",
+                "AND ($3::bigint IS NULL OR complaint_id < $3) ORDER BY complaint_id DESC LIMIT $4",
                 org,
                 status,
+                before,
                 limit,
             )
             return await self._with_responses(conn, rows)

@@ -229,13 +229,18 @@ class CorrectionStore:
             return _row(decided, [r["caller_org"] for r in recipients])
 
     @hub_records
-    async def notices(self, org: str, *, after: dt.datetime | None, limit: int) -> list[NoticeRow]:
+    async def notices(self, org: str, *, after: tuple[dt.datetime, uuid.UUID] | None, limit: int) -> list[NoticeRow]:
+        """Notices for ``org`` by delivery time (the notice id breaking ties); ``after``: the last one's
+        (delivered_at, notice_id)."""
+        at, notice = after if after is not None else (None, None)
         async with asyncio.timeout(self.timeout):
             rows = await self.pool.fetch(
                 "SELECT notice_id, correction_id, field, request_ids, delivered_at FROM hub.correction_notice "
-                "WHERE org = $1 AND ($2::timestamptz IS NULL OR delivered_at > $2) ORDER BY delivered_at LIMIT $3",
+                "WHERE org = $1 AND ($2::timestamptz IS NULL OR (delivered_at, notice_id) > ($2, $3::uuid)) "
+                "ORDER BY delivered_at, notice_id LIMIT $4",
                 org,
-                after,
+                at,
+                notice,
                 limit,
             )
         return [NoticeRow(**{**dict(r), "request_ids": tuple(r["request_ids"])}) for r in rows]

@@ -278,19 +278,19 @@ BAD_VALUES = [
         id="respondToComplaint-status-string",
     ),
     pytest.param(
-        "{ complaintsInvolvingUs(status: CLOSED) { complaintId } }",
+        "{ complaintsInvolvingUs(status: CLOSED) { items { complaintId } } }",
         "ComplaintStatus",
         None,
         id="complaintsInvolvingUs-status-unknown",
     ),
     pytest.param(
-        '{ auditEvents(purpose: AUDIT, decision: "released") { events { eventId } } }',
+        '{ auditEvents(purpose: AUDIT, decision: "released") { items { eventId } } }',
         "AuditDecision",
         "RELEASED",
         id="auditEvents-decision-string",
     ),
     pytest.param(
-        "{ complaints(purpose: AUDIT, status: open) { complaintId } }",
+        "{ complaints(purpose: AUDIT, status: open) { items { complaintId } } }",
         "ComplaintStatus",
         "OPEN",
         id="complaints-status-lower-case",
@@ -316,7 +316,7 @@ async def test_a_bad_enum_variable_is_bad_input_that_names_the_enum(client: http
     # A variable is coerced, not validated: the request is refused as bad input (as any variable of the wrong
     # type is), before any source is read, and the message says which enum the value was not in.
     auditor = token("auditor", "AUDIT", org="enum-auditor")
-    q = "query($d: AuditDecision) { auditEvents(purpose: AUDIT, decision: $d) { events { eventId } } }"
+    q = "query($d: AuditDecision) { auditEvents(purpose: AUDIT, decision: $d) { items { eventId } } }"
     body = (await gql(client, auditor, q, {"d": "released"})).json()
     assert codes(body) == ["BAD_USER_INPUT"], body
     assert "'AuditDecision' enum" in body["errors"][0]["message"]
@@ -335,10 +335,10 @@ async def test_an_enum_field_round_trips_the_stored_value(
 
     auditor = token("auditor", "AUDIT", org="enum-auditor")
     q = """query($d: AuditDecision!) { auditEvents(purpose: AUDIT, organisation: "enum-badge", decision: $d,
-      forPurpose: BLUE_BADGE) { events { eventId decision purpose operationType linkMethod } } }"""
+      forPurpose: BLUE_BADGE) { items { eventId decision purpose operationType linkMethod } } }"""
     released = (await gql(client, auditor, q, {"d": "RELEASED"})).json()
     assert "errors" not in released, released
-    assert released["data"]["auditEvents"]["events"] == [
+    assert released["data"]["auditEvents"]["items"] == [
         {
             "eventId": str(stored["seq"]),
             "decision": "RELEASED",
@@ -348,7 +348,7 @@ async def test_an_enum_field_round_trips_the_stored_value(
         }
     ]
     refused = (await gql(client, auditor, q, {"d": "REFUSED"})).json()
-    assert refused["data"]["auditEvents"]["events"] == []  # the filter is mapped to the stored value too
+    assert refused["data"]["auditEvents"]["items"] == []  # the filter is mapped to the stored value too
 
 
 #: Each enum beside the column it is stored in: the column's CHECK constraint is the set the database holds.
@@ -418,3 +418,94 @@ def test_a_capital_band_outside_the_source_contract_is_a_source_failure() -> Non
     (error,) = result.errors or []
     assert isinstance(error.original_error, SourceUnavailable)
     assert "between" not in error.message  # a source's value is never repeated in a message
+
+
+#: Arguments that page a list: a field taking one is a page, of the one shape (docs/api.md).
+_PAGING = {"first", "after", "last", "before", "limit", "offset", "cursor", "since_id"}
+
+
+def _page_style_problems(schema: GraphQLSchema) -> list[str]:
+    """Every field that pages (takes a paging argument or returns a ``...Page``) and is not
+    ``field(..., first: Int!, after: ID): XPage!`` with ``XPage { items: [X!]! nextCursor: ID }``."""
+    problems: list[str] = []
+    for name, named in schema.type_map.items():
+        if name.startswith("__") or not isinstance(named, GraphQLObjectType | GraphQLInterfaceType):
+            continue
+        for field_name, field in named.fields.items():
+            where = f"{name}.{field_name}"
+            returned = get_named_type(field.type)
+            if not set(field.args) & _PAGING and not returned.name.endswith("Page"):
+                continue
+            args = list(field.args)
+            if not (
+                "first" in field.args
+                and str(field.args["first"].type) == "Int!"
+                and "after" in field.args
+                and str(field.args["after"].type) == "ID"
+                and args.index("first") < args.index("after")
+                and not set(args) & (_PAGING - {"first", "after"})
+            ):
+                problems.append(f"{where}: take first: Int! then after: ID, and no other paging argument")
+            if not (graphql.is_non_null_type(field.type) and isinstance(returned, GraphQLObjectType)):
+                problems.append(f"{where}: return a page type (XPage!), not {field.type}")
+                continue
+            page = returned.fields
+            items = page.get("items")
+            cursor = page.get("nextCursor")
+            if (
+                set(page) != {"items", "nextCursor"}
+                or items is None
+                or not re.fullmatch(r"\[\w+!\]!", str(items.type))
+                or cursor is None
+                or str(cursor.type) != "ID"
+                or (returned.name != f"{get_named_type(items.type).name}Page" and returned.name not in _PAGE_NAMES_KEPT)
+            ):
+                problems.append(f"{where}: return XPage {{ items: [X!]! nextCursor: ID }}, not {returned.name}")
+    return problems
+
+
+#: Page types whose names came before the one shape (kept: clients name them in fragments).
+_PAGE_NAMES_KEPT = {"AuditEventPage", "EntitlementChangePage"}
+
+
+def test_every_paged_list_has_the_one_page_shape() -> None:
+    schema = build_schema(Settings())._schema
+    assert _page_style_problems(schema) == []
+    query = schema.query_type
+    assert query is not None
+    paged = {f for f, field in query.fields.items() if "after" in field.args}
+    assert paged >= {
+        "auditEvents",
+        "entitlementChanges",
+        "reviewQueue",
+        "correctionsToReview",
+        "correctionsWeReported",
+        "correctionNotices",
+        "complaints",
+        "complaintsInvolvingUs",
+    }
+
+
+@strawberry.type(description="A page (of the check's own schema).")
+class IntPage:
+    items: list[int] = strawberry.field(description="The things.")
+    next_cursor: strawberry.ID | None = strawberry.field(description="The next.")
+
+
+def test_the_page_check_sees_a_fifth_style() -> None:
+    @strawberry.type(description="A root.")
+    class Query:
+        @strawberry.field(description="A plain list with a limit.")
+        def listed(self, limit: int = 10) -> list[int]:
+            return []
+
+        @strawberry.field(description="Arguments the other way round.")
+        def swapped(self, after: strawberry.ID | None = None, first: int = 10) -> IntPage:
+            return IntPage(items=[], next_cursor=None)
+
+        @strawberry.field(description="The one shape.")
+        def good(self, first: int = 10, after: strawberry.ID | None = None) -> IntPage:
+            return IntPage(items=[], next_cursor=None)
+
+    problems = _page_style_problems(strawberry.Schema(query=Query)._schema)
+    assert [p.split(":")[0] for p in problems] == ["Query.listed", "Query.listed", "Query.swapped"]

@@ -34,7 +34,7 @@ SAR = """query($n: String!) { subjectAccessReport(purpose: SUBJECT_ACCESS, nino:
   generatedAt entries { occurredAt organisation organisationType purpose legalBasis fields } } }"""
 EVENTS = """query($n: String, $org: String, $decision: AuditDecision, $first: Int!, $after: ID) {
   auditEvents(purpose: AUDIT, subjectNino: $n, organisation: $org, decision: $decision, first: $first, after: $after) {
-    events { eventId occurredAt callerOrg callerOrgType purpose legalBasis subjects fieldsReleased decision
+    items { eventId occurredAt callerOrg callerOrgType purpose legalBasis subjects fieldsReleased decision
              reasonCodes traceId recordHash }
     nextCursor } }"""
 HOLD = 'mutation($e: ID!) { placeInvestigationHold(purpose: AUDIT, eventId: $e, reason: "CASE-2026-17") { holdId eventId liftedAt } }'
@@ -91,7 +91,7 @@ async def _events(client: httpx.AsyncClient, auditor: str, **variables: Any) -> 
         body = (await gql(client, auditor, EVENTS, {"first": 1, "after": after, **variables})).json()
         assert "errors" not in body, body
         page = body["data"]["auditEvents"]
-        out += page["events"]
+        out += page["items"]
         after = page["nextCursor"]
         if after is None:
             return out

@@ -38,7 +38,7 @@ BADGE = "query($n: String!) { person(nino: $n, purpose: BLUE_BADGE) { dwp { blue
 TOO_MUCH = "query($n: String!) { person(nino: $n, purpose: BLUE_BADGE) { dwp { name { familyName } } } }"
 TYPO = "query($n: String!) { person(nino: $n, purpose: BLUE_BADGE) { subjectI } }"
 REFUSED_EVENTS = """query($org: String!) { auditEvents(purpose: AUDIT, organisation: $org, decision: REFUSED, first: 10) {
-  events { eventId decision reasonCodes recordHash } } }"""
+  items { eventId decision reasonCodes recordHash } } }"""
 
 
 def receipt_of(body: dict[str, Any]) -> Receipt:
@@ -133,7 +133,7 @@ async def test_releases_and_refusals_carry_receipts_that_verify(
     auditor = token("auditor", "AUDIT", org="receipt-audit")
     found = (await gql(client, auditor, REFUSED_EVENTS, {"org": "receipt-badges"})).json()
     assert "errors" not in found, found
-    seen = {int(e["eventId"]): e for e in found["data"]["auditEvents"]["events"]}
+    seen = {int(e["eventId"]): e for e in found["data"]["auditEvents"]["items"]}
     assert seen[receipts[2].seq]["reasonCodes"] == ["NO_LEGITIMATE_RELATIONSHIP"]
     assert seen[receipts[2].seq]["recordHash"] == receipts[2].record_hash.hex()
 

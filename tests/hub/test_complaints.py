@@ -16,9 +16,9 @@ SAR = """query($n: String!) { subjectAccessReport(purpose: SUBJECT_ACCESS, nino:
   entries { eventId organisation } } }"""
 RAISE = """mutation($e: [ID!]!, $s: String!) { raiseComplaint(purpose: COMPLAINTS, eventIds: $e, summary: $s) {
   complaintId status raisedBy organisations eventIds } }"""
-MINE = """{ complaintsInvolvingUs { complaintId status organisations responses { organisation status note }
-  parts { organisation status } } }"""
-ALL = "{ complaints(purpose: AUDIT) { complaintId status } }"
+MINE = """{ complaintsInvolvingUs { items { complaintId status organisations responses { organisation status note }
+  parts { organisation status } } } }"""
+ALL = "{ complaints(purpose: AUDIT) { items { complaintId status } } }"
 RESPOND = """mutation($c: ID!, $s: ComplaintStatus!, $n: String!) { respondToComplaint(complaintId: $c, status: $s, note: $n) {
   complaintId status responses { organisation status note } parts { organisation status } } }"""
 
@@ -42,14 +42,14 @@ async def test_a_complaint_is_shared_by_the_organisations_involved(client: httpx
     assert sorted(complaint["eventIds"], key=int) == sorted(events, key=int)
 
     def ids(body: dict[str, Any]) -> list[str]:
-        return [c["complaintId"] for c in body["data"]["complaintsInvolvingUs"]]
+        return [c["complaintId"] for c in body["data"]["complaintsInvolvingUs"]["items"]]
 
     assert complaint["complaintId"] in ids((await gql(client, east, MINE)).json())
     assert complaint["complaintId"] in ids((await gql(client, west, MINE)).json())
     assert complaint["complaintId"] not in ids((await gql(client, outsider, MINE)).json())
     auditor = token("auditor", "AUDIT", org="complaint-auditor")
     assert complaint["complaintId"] in [
-        c["complaintId"] for c in (await gql(client, auditor, ALL)).json()["data"]["complaints"]
+        c["complaintId"] for c in (await gql(client, auditor, ALL)).json()["data"]["complaints"]["items"]
     ]
 
     answer = {"c": complaint["complaintId"], "s": "INVESTIGATING", "n": "Checking who opened the case."}
@@ -107,7 +107,7 @@ async def test_no_party_closes_a_complaint_for_another(client: httpx.AsyncClient
     assert body["data"]["respondToComplaint"]["status"] == "INVESTIGATING"
     body = (await gql(client, first, RESPOND, {"c": complaint_id, "s": "RESOLVED", "n": "Closed again."})).json()
     assert body["data"]["respondToComplaint"] is None
-    mine = (await gql(client, second, MINE)).json()["data"]["complaintsInvolvingUs"]
+    mine = (await gql(client, second, MINE)).json()["data"]["complaintsInvolvingUs"]["items"]
     seen = next(c for c in mine if c["complaintId"] == complaint_id)
     assert seen["status"] == "INVESTIGATING"
     assert {p["organisation"]: p["status"] for p in seen["parts"]} == {

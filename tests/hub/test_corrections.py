@@ -20,12 +20,12 @@ FIELD = "DwpRecord.blueBadgeAutomaticEligibility"
 BADGE = "query($n: String!) { person(nino: $n, purpose: BLUE_BADGE) { dwp { blueBadgeAutomaticEligibility } } }"
 REPORT = """mutation($n: String!, $f: String!, $e: String!) { reportInaccuracy(nino: $n, field: $f, evidence: $e) {
   correctionId field status organisationsNotified } }"""
-TO_REVIEW = """{ correctionsToReview(purpose: CORRECTION_REVIEW) { correctionId field source sourceRecordIds evidence
-  reporterOrg } }"""
+TO_REVIEW = """{ correctionsToReview(purpose: CORRECTION_REVIEW) { items { correctionId field source sourceRecordIds
+  evidence reporterOrg } } }"""
 DECIDE = """mutation($c: ID!, $ok: Boolean!) { decideCorrection(purpose: CORRECTION_REVIEW, correctionId: $c, confirm: $ok) {
   correctionId status organisationsNotified notifiedCount } }"""
-NOTICES = "{ correctionNotices { correctionId field requestIds } }"
-REPORTED = "{ correctionsWeReported { correctionId field status organisationsNotified } }"
+NOTICES = "{ correctionNotices { items { correctionId field requestIds } } }"
+REPORTED = "{ correctionsWeReported { items { correctionId field status organisationsNotified } } }"
 CARE = """query($n: String!) { person(nino: $n, purpose: CARE_CHARGING_DOMICILIARY) {
   housingBenefit { claims { weeklyRent } } socialCare { domiciliaryHoursPerWeek } } }"""
 RENT = "HousingBenefitClaim.weeklyRent"
@@ -74,7 +74,7 @@ async def test_a_confirmed_correction_reaches_every_recipient_and_no_one_else(
         assert codes((await gql(client, t, REPORT, {"n": nino, "f": FIELD, "e": "x"})).json()) == ["NOT_RECEIVED"]
 
     dwp = token("dwp_benefits", "CORRECTION_REVIEW", org="fix-dwp")
-    queue = (await gql(client, dwp, TO_REVIEW)).json()["data"]["correctionsToReview"]
+    queue = (await gql(client, dwp, TO_REVIEW)).json()["data"]["correctionsToReview"]["items"]
     mine = [c for c in queue if c["correctionId"] == correction["correctionId"]]
     assert mine == [
         {
@@ -89,7 +89,7 @@ async def test_a_confirmed_correction_reaches_every_recipient_and_no_one_else(
     hb_team = token("council_hb", "CORRECTION_REVIEW", org="fix-hb-owner")
     assert all(
         c["correctionId"] != correction["correctionId"]
-        for c in (await gql(client, hb_team, TO_REVIEW)).json()["data"]["correctionsToReview"]
+        for c in (await gql(client, hb_team, TO_REVIEW)).json()["data"]["correctionsToReview"]["items"]
     )  # not HB's to decide
     not_theirs = (await gql(client, hb_team, DECIDE, {"c": correction["correctionId"], "ok": True})).json()
     assert not_theirs["data"]["decideCorrection"] is None
@@ -120,7 +120,7 @@ async def test_a_confirmed_correction_reaches_every_recipient_and_no_one_else(
         for _ in range(100):  # delivered by the hub's dispatcher through the outbox
             notices = [
                 n
-                for n in (await gql(client, t, NOTICES)).json()["data"]["correctionNotices"]
+                for n in (await gql(client, t, NOTICES)).json()["data"]["correctionNotices"]["items"]
                 if n["correctionId"] == correction["correctionId"]
             ]
             if notices:
@@ -130,7 +130,7 @@ async def test_a_confirmed_correction_reaches_every_recipient_and_no_one_else(
     for t in (bystander, refused):
         assert all(
             n["correctionId"] != correction["correctionId"]
-            for n in (await gql(client, t, NOTICES)).json()["data"]["correctionNotices"]
+            for n in (await gql(client, t, NOTICES)).json()["data"]["correctionNotices"]["items"]
         )
     dpo = token("data_protection_officer", "SUBJECT_ACCESS", org="fix-dpo")
     report = (await gql(client, dpo, SAR, {"n": nino})).json()["data"]["subjectAccessReport"]
@@ -165,7 +165,7 @@ async def _claims(hb: asyncpg.Connection, nino: str, councils: list[str]) -> lis
 
 
 def _queue(body: dict[str, Any], refs: set[str]) -> list[dict[str, Any]]:
-    return [c for c in body["data"]["correctionsToReview"] if set(c["sourceRecordIds"]) & refs]
+    return [c for c in body["data"]["correctionsToReview"]["items"] if set(c["sourceRecordIds"]) & refs]
 
 
 async def test_a_council_s_record_is_corrected_by_that_council_alone(
@@ -212,7 +212,8 @@ async def test_a_council_s_record_is_corrected_by_that_council_alone(
 
     # The reporter still sees its status; no one else does.
     seen = {
-        c["correctionId"]: c for c in (await gql(client, finance, REPORTED)).json()["data"]["correctionsWeReported"]
+        c["correctionId"]: c
+        for c in (await gql(client, finance, REPORTED)).json()["data"]["correctionsWeReported"]["items"]
     }
     assert (seen[ours]["status"], seen[ours]["field"], seen[ours]["organisationsNotified"]) == (
         "CONFIRMED",
@@ -220,7 +221,7 @@ async def test_a_council_s_record_is_corrected_by_that_council_alone(
         ["fix-finance"],
     )
     for t in (owner, far, third):
-        listed = (await gql(client, t, REPORTED)).json()["data"]["correctionsWeReported"]
+        listed = (await gql(client, t, REPORTED)).json()["data"]["correctionsWeReported"]["items"]
         assert ours not in {c["correctionId"] for c in listed}
 
 
@@ -265,7 +266,7 @@ async def test_records_held_by_two_councils_are_corrected_by_each_for_its_own(
     assert (await gql(client, here, DECIDE, {"c": mine[0]["correctionId"], "ok": False})).json()["data"][
         "decideCorrection"
     ]["status"] == "REJECTED"
-    reported = (await gql(client, dwp, REPORTED)).json()["data"]["correctionsWeReported"]
+    reported = (await gql(client, dwp, REPORTED)).json()["data"]["correctionsWeReported"]["items"]
     status = {c["correctionId"]: c["status"] for c in reported}
     assert (status[mine[0]["correctionId"]], status[theirs[0]["correctionId"]]) == ("REJECTED", "REPORTED")
 

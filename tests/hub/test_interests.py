@@ -28,8 +28,8 @@ from tests.receipts import without_receipt
 REGISTER = """mutation($n: String!) { registerInterest(purpose: BLUE_BADGE, nino: $n) {
   interestId subjectId answer withdrawnAt } }"""
 WITHDRAW = "mutation($i: ID!) { withdrawInterest(purpose: BLUE_BADGE, interestId: $i) { interestId withdrawnAt } }"
-FEED = """query($after: ID, $first: Int!) { entitlementChanges(purpose: BLUE_BADGE, after: $after, first: $first) {
-  changes { changeId interestId subjectId answer } nextCursor } }"""
+FEED = """query($first: Int!, $after: ID) { entitlementChanges(purpose: BLUE_BADGE, first: $first, after: $after) {
+  items { changeId interestId subjectId answer } nextCursor } }"""
 BADGE = (
     "query($n: String!) { person(nino: $n, purpose: BLUE_BADGE) { subjectId dwp { blueBadgeAutomaticEligibility } } }"
 )
@@ -81,7 +81,7 @@ async def _feed(client: httpx.AsyncClient, t: str) -> list[dict[str, Any]]:
         body = (await gql(client, t, FEED, {"after": after, "first": 1})).json()
         assert "errors" not in body, body
         page = body["data"]["entitlementChanges"]
-        out += page["changes"]
+        out += page["items"]
         after = page["nextCursor"]
         if after is None:
             return out

@@ -404,7 +404,7 @@ def test_model_file_written(linked: Linked) -> None:
     assert linked.settings.link_model_path.read_text().startswith("{")
 
 
-QUEUE = "query { reviewQueue(purpose: IDENTITY_REVIEW, first: 50) { reviewId source sourceRecordId reason probability evidence { comparison level weight } candidateSubject status } }"
+QUEUE = "query { reviewQueue(purpose: IDENTITY_REVIEW, first: 50) { items { reviewId source sourceRecordId reason probability evidence { comparison level weight } candidateSubject status } } }"
 DECIDE = "mutation($id: ID!, $accept: Boolean!) { decideReview(purpose: IDENTITY_REVIEW, reviewId: $id, accept: $accept) { reviewId status } }"
 
 
@@ -413,7 +413,7 @@ async def test_clerical_review_flow(linked: Linked, token: Any) -> None:
     async with running_client(linked.settings) as client:
         queue = (await gql(client, reviewer, QUEUE)).json()
         assert "errors" not in queue, queue
-        items = queue["data"]["reviewQueue"]
+        items = queue["data"]["reviewQueue"]["items"]
         assert items, "the synthetic data leaves some records for review"
         for item in items:
             assert item["status"] == "OPEN"

@@ -110,7 +110,7 @@ def test_minimised_purposes_get_a_yes_or_no_and_nothing_behind_it() -> None:
     assert {c for c in feed if c.endswith((".answer", ".subjectId"))} == {
         "Interest.answer", "Interest.subjectId", "EntitlementChange.answer", "EntitlementChange.subjectId"
     }  # fmt: skip
-    assert all(c.endswith(("Id", "At", ".answer", ".changes", ".nextCursor")) for c in feed)
+    assert all(c.endswith(("Id", "At", ".answer", ".items", ".nextCursor")) for c in feed)
     assert REGISTER.purposes["HB_OVERNIGHT_CARER_ROOM"].fields == {
         "Query.person", "Person.subjectId", "Person.socialCare", "SocialCareRecord.overnightCareRequired"
     }  # fmt: skip

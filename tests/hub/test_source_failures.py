@@ -152,14 +152,14 @@ async def test_a_stuck_audit_chain_fails_closed_and_quickly(
             "hub.complaint",
             "council_hb",
             "HB_OVERNIGHT_CARER_ROOM",
-            "{ complaintsInvolvingUs { complaintId } }",
+            "{ complaintsInvolvingUs { items { complaintId } } }",
             "HUB_STORE_UNAVAILABLE",
         ),
         (
             "hub.correction_notice",
             "council_hb",
             "HB_OVERNIGHT_CARER_ROOM",
-            "{ correctionNotices { correctionId } }",
+            "{ correctionNotices { items { correctionId } } }",
             "HUB_STORE_UNAVAILABLE",
         ),
         (
