@@ -153,6 +153,7 @@ def _sources(settings: Settings, pools: Mapping[StoreName, asyncpg.Pool], key: I
             max_body_bytes=settings.subgraph_max_body_bytes,
             http_span=subgraph_span,
             remote_spans=tracing.keep_remote_spans,
+            placeholder_dobs=settings.placeholder_dobs(name),
         )
 
     def direct(name: str, store: StoreName, adapter: Any) -> Any:
@@ -161,6 +162,7 @@ def _sources(settings: Settings, pools: Mapping[StoreName, asyncpg.Pool], key: I
             timeout=settings.source_timeout,
             namespace=settings.database_name(store),
             db_span=source_span_for(name),
+            placeholder_dobs=settings.placeholder_dobs(name),
         )
 
     urls = settings.subgraph_urls

@@ -9,10 +9,16 @@ Stores. The hub talks to four PostgreSQL databases: its own (``hub``) and the th
 store's service URL (``WELFARE_HUB_HUB_URL``, ``WELFARE_HUB_DWP_URL``, ``WELFARE_HUB_HB_URL``,
 ``WELFARE_HUB_SOCIAL_CARE_URL``), as a council's managed database would. With neither, the CLI starts an
 embedded PostgreSQL in the data directory.
+
+Placeholder dates of birth. ``WELFARE_HUB_DWP_DOB_PLACEHOLDERS``, ``WELFARE_HUB_HB_DOB_PLACEHOLDERS`` and
+``WELFARE_HUB_SOCIAL_CARE_DOB_PLACEHOLDERS`` name, as ISO dates separated by commas, the dates a source's
+system writes for an unknown date of birth beyond those of :data:`linkage.PLACEHOLDER_DOBS` (1900-01-01 and
+the like, always included): linkage reads them as missing (:meth:`Settings.placeholder_dobs`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import math
 import re
@@ -23,7 +29,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from hub.errors import ConfigError
 from hub.types import STORES, StoreName
-from linkage import Thresholds
+from linkage import PLACEHOLDER_DOBS, Thresholds, parse_placeholder_dobs
 
 __all__ = ["STORE_URL_VARIABLES", "Settings", "store_role_names"]
 
@@ -38,6 +44,12 @@ _SUBGRAPH_ENV: dict[str, str] = {
     "dwp": "WELFARE_HUB_SUBGRAPH_DWP_URL",
     "hb": "WELFARE_HUB_SUBGRAPH_HB_URL",
     "social_care": "WELFARE_HUB_SUBGRAPH_SOCIAL_CARE_URL",
+}
+#: The variable that adds to each source's placeholder dates of birth (linkage.placeholders).
+_PLACEHOLDER_ENV: dict[str, str] = {
+    "dwp": "WELFARE_HUB_DWP_DOB_PLACEHOLDERS",
+    "hb": "WELFARE_HUB_HB_DOB_PLACEHOLDERS",
+    "social_care": "WELFARE_HUB_SOCIAL_CARE_DOB_PLACEHOLDERS",
 }
 #: The variable that names each store's URL when there is no DATABASE_URL (for messages that say what to fix).
 STORE_URL_VARIABLES: Mapping[StoreName, str] = _STORE_ENV
@@ -111,6 +123,9 @@ class Settings:
     link_threshold: float = 0.999
     review_threshold: float = 0.5
     link_absent: float = 0.02  # prior that a record's person is not among its spine candidates
+    #: Per source ("dwp", "hb", "social_care"): the dates its system writes for an unknown date of birth,
+    #: read as missing by linkage; a source not named has :data:`linkage.PLACEHOLDER_DOBS`.
+    dob_placeholders: Mapping[str, frozenset[dt.date]] = field(default_factory=dict)
     host: str = "127.0.0.1"
     port: int = 8000
     #: uvicorn worker processes serving the one port (``welfare-hub serve --workers``); each is a hub of its own
@@ -125,6 +140,10 @@ class Settings:
     metrics_host: str = "127.0.0.1"
     #: The standard OpenTelemetry variables (OTEL_*), as given: hub.audit.tracing reads what to export, and where.
     otel: Mapping[str, str] = field(default_factory=dict)
+
+    def placeholder_dobs(self, source: str) -> frozenset[dt.date]:
+        """The dates of birth that mean "not known" in ``source`` (its name: dwp, hb, social_care)."""
+        return self.dob_placeholders.get(source, PLACEHOLDER_DOBS)
 
     def thresholds(self) -> Thresholds:
         """The linkage bands: link, review and the prior that a record's person was not found at all."""
@@ -199,6 +218,13 @@ class Settings:
                 problems.append(f"{var}: a subgraph off this host is reached over https only in production")
             else:
                 subgraph_urls[source] = raw.rstrip("/")
+        dob_placeholders: dict[str, frozenset[dt.date]] = {}
+        for source, var in _PLACEHOLDER_ENV.items():
+            if (env.get(var) or "").strip():
+                try:
+                    dob_placeholders[source] = parse_placeholder_dobs(env[var])
+                except ValueError as e:
+                    problems.append(f"{var}: {e}")
         store_urls: dict[StoreName, str] = {}
         for store, var in _STORE_ENV.items():
             if env.get(var):
@@ -283,6 +309,7 @@ class Settings:
                 "WELFARE_HUB_REVIEW_THRESHOLD", cls.review_threshold, minimum=0.01, maximum=0.999999
             ),
             link_absent=number("WELFARE_HUB_LINK_ABSENT", cls.link_absent, minimum=0.0001, maximum=0.9),
+            dob_placeholders=dob_placeholders,
             host=text("WELFARE_HUB_HOST", cls.host),
             port=int(number("WELFARE_HUB_PORT", cls.port, integer=True, minimum=0, maximum=65535)),
             workers=int(number("WELFARE_HUB_WORKERS", cls.workers, integer=True, minimum=1, maximum=64)),

@@ -7,11 +7,13 @@ from linkage.errors import InvalidNino, LinkageError, UnknownKey
 from linkage.hashing import KeyedHash, KeyRing, subject_hash, user_hash
 from linkage.model import FieldWeight, FSModel
 from linkage.nino import NinoCheck, check_nino, normalise_nino
+from linkage.placeholders import PLACEHOLDER_DOBS, is_placeholder_dob, known_dob, parse_placeholder_dobs
 from linkage.records import Demographics, columns_of
 from linkage.types import HashedNino, KeyId, NormalisedNino, Pseudonym
 
 __all__ = [
     "COMPARISONS",
+    "PLACEHOLDER_DOBS",
     "Band",
     "Demographics",
     "FSModel",
@@ -33,8 +35,11 @@ __all__ = [
     "check_nino",
     "columns_of",
     "compare",
+    "is_placeholder_dob",
+    "known_dob",
     "nino_match_band",
     "normalise_nino",
+    "parse_placeholder_dobs",
     "prepare",
     "sessions",
     "subject_hash",

@@ -11,6 +11,7 @@ once (names and postcodes repeat a lot), and string similarity comes from rapidf
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from rapidfuzz.process import cpdist
 
 from linkage.nicknames import equivalent
 from linkage.normalise import address_tokens, normalise_dob, normalise_name, normalise_postcode, postcode_parts
+from linkage.placeholders import PLACEHOLDER_DOBS
 
 __all__ = [
     "COMPARISONS",
@@ -360,11 +362,15 @@ def _address(parts: tuple[object, ...]) -> str | None:
     return " ".join(sorted(tokens)) or None
 
 
-def prepare(records: Mapping[str, Sequence[object]]) -> dict[str, npt.NDArray[np.object_]]:
+def prepare(
+    records: Mapping[str, Sequence[object]], *, placeholder_dobs: frozenset[dt.date] = PLACEHOLDER_DOBS
+) -> dict[str, npt.NDArray[np.object_]]:
     """Normalise raw columns into the comparison columns.
 
     ``records`` may hold: given_name, family_name, dob (date or string), postcode, address_line1,
-    address_line2 (joined into ``address``), town, nhs_number. Absent columns become all-missing.
+    address_line2 (joined into ``address``), town, nhs_number. Absent columns become all-missing. A date of
+    birth in ``placeholder_dobs`` is missing (:mod:`linkage.placeholders`): compared, it would agree with
+    every other record carrying it and disagree with the person's real one, and key one huge block.
     """
     n = len(next(iter(records.values())))
 
@@ -378,7 +384,7 @@ def prepare(records: Mapping[str, Sequence[object]]) -> dict[str, npt.NDArray[np
     return {
         "given_name": _column(get("given_name"), text),
         "family_name": _column(get("family_name"), text),
-        "dob": _column(get("dob"), lambda v: normalise_dob(v) if v is not None else None),  # type: ignore[arg-type]
+        "dob": _column(get("dob"), lambda v: normalise_dob(v, placeholder_dobs) if v is not None else None),  # type: ignore[arg-type]
         "postcode": _column(get("postcode"), lambda v: normalise_postcode(v) if isinstance(v, str) else None),
         "address": _column(lines, _address),  # type: ignore[arg-type]
         "town": _column(get("town"), text),

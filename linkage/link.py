@@ -6,7 +6,8 @@ demographics. Rules, in order:
 
 1. NINO agreement is strong evidence, not proof: it links unless the given name or date of birth clearly
    disagrees, in which case the record goes to review (a household member's NINO typed on the wrong
-   record), unless the demographics alone link it confidently to someone else.
+   record), unless the demographics alone link it confidently to someone else. Without a date of birth
+   both names must agree (:func:`linkage.bands.nino_match_band`).
 2. Otherwise the Fellegi-Sunter model scores every candidate, households included: what twins, spouses
    and a father and son share (family name, home, date of birth or given name) is scored at the rate
    the data shows different people sharing it (:mod:`linkage.household`), not as independent
@@ -128,6 +129,7 @@ def decide_pairs(
     match_weight = weights.sum(axis=1) + np.log2(model.prior / (1 - model.prior))
     given_col = model.comparisons.index("given_name") if "given_name" in model.comparisons else None
     dob_col = model.comparisons.index("dob") if "dob" in model.comparisons else None
+    family_col = model.comparisons.index("family_name") if "family_name" in model.comparisons else None
 
     per_record: dict[int, list[int]] = {}
     for row, i in enumerate(ia.tolist()):
@@ -161,6 +163,7 @@ def decide_pairs(
             band = nino_match_band(
                 given_name_level=int(lv[given_col]) if given_col is not None else -1,
                 dob_level=int(lv[dob_col]) if dob_col is not None else -1,
+                family_name_level=int(lv[family_col]) if family_col is not None else -1,
             )
             if band is Band.LINK:
                 decisions.append(Decision(Band.LINK, "nino", candidate(r)))

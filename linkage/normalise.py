@@ -10,6 +10,8 @@ import datetime as dt
 import re
 import unicodedata
 
+from linkage.placeholders import PLACEHOLDER_DOBS
+
 __all__ = [
     "address_tokens",
     "normalise_dob",
@@ -93,20 +95,24 @@ def normalise_name(value: str | None) -> str | None:
     return " ".join(words) or None
 
 
-def normalise_dob(value: str | dt.date | None) -> str | None:
-    """``YYYYMMDD`` from a date or an ISO / compact date string; ``None`` when not a real date."""
+def normalise_dob(value: str | dt.date | None, placeholders: frozenset[dt.date] = PLACEHOLDER_DOBS) -> str | None:
+    """``YYYYMMDD`` from a date or an ISO / compact date string; ``None`` when not a real date, or when it is
+    one of ``placeholders`` (a system's "not known": :mod:`linkage.placeholders`)."""
     if value is None:
         return None
     if isinstance(value, dt.date):
-        return f"{value.year:04d}{value.month:02d}{value.day:02d}"  # strftime drops zero padding before 1000
-    digits = re.sub(r"[^0-9]", "", value)
-    if len(digits) != 8:
+        day = value.date() if isinstance(value, dt.datetime) else value
+    else:
+        digits = re.sub(r"[^0-9]", "", value)
+        if len(digits) != 8:
+            return None
+        try:
+            day = dt.date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
+        except ValueError:
+            return None
+    if day in placeholders:
         return None
-    try:
-        dt.date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
-    except ValueError:
-        return None
-    return digits
+    return f"{day.year:04d}{day.month:02d}{day.day:02d}"  # strftime drops zero padding before 1000
 
 
 def normalise_postcode(value: str | None) -> str | None:

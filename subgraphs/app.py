@@ -129,8 +129,10 @@ class Subgraph:
         await self.keys.load()  # bad keys fail at start-up, not on the first call
         self.pool = await create_store_pool(self.config.database_url, acquire_timeout=self.config.timeout)
         namespace = urlsplit(self.config.database_url).path.lstrip("/") or self.config.source
+        # Dates of birth as held, placeholders included: which dates mean "not known" is the hub's to apply
+        # (its per-source configuration), and the hub's question keys never carry one.
         self.source = _ADAPTERS[self.config.source](
-            self.pool, timeout=self.config.timeout, namespace=namespace, db_span=db_span
+            self.pool, timeout=self.config.timeout, namespace=namespace, db_span=db_span, placeholder_dobs=frozenset()
         )
         self.access_log = AccessLog(
             self.pool, schema=self.config.schema_name, secret=self.config.secret, timeout=self.config.timeout

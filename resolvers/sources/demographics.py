@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from linkage import Demographics
+from linkage import PLACEHOLDER_DOBS, Demographics, known_dob
 from linkage.normalise import normalise_dob, normalise_postcode
 
 __all__ = [
@@ -181,10 +181,9 @@ def _swap(dob: dt.date | None) -> dt.date | None:
     return dt.date(dob.year, dob.day, dob.month)
 
 
-def _as_date(value: dt.date | str | None) -> dt.date | None:
-    if isinstance(value, dt.date):
-        return value
-    compact = normalise_dob(value)
+def _as_date(value: dt.date | str | None, placeholders: frozenset[dt.date]) -> dt.date | None:
+    # A placeholder is no date of birth: as a key it would find everyone the source holds with it.
+    compact = normalise_dob(value, placeholders)
     return None if compact is None else dt.date(int(compact[:4]), int(compact[4:6]), int(compact[6:]))
 
 
@@ -193,8 +192,10 @@ def _month_end(d: dt.date) -> dt.date:
     return first_of_next - dt.timedelta(days=1)
 
 
-def query_batch(queries: Sequence[Demographics]) -> QueryBatch:
-    dobs = [_as_date(q.dob) for q in queries]
+def query_batch(queries: Sequence[Demographics], placeholders: frozenset[dt.date] = PLACEHOLDER_DOBS) -> QueryBatch:
+    """The blocking keys of each query as candidate_sql's bind parameters; a date of birth in
+    ``placeholders`` (the searched source's, :mod:`linkage.placeholders`) is no key."""
+    dobs = [_as_date(q.dob, placeholders) for q in queries]
     columns: tuple[list[Any], ...] = (
         list(range(len(queries))),
         [_upper(q.given_name) for q in queries],
@@ -211,12 +212,14 @@ def query_batch(queries: Sequence[Demographics]) -> QueryBatch:
     return QueryBatch(columns)
 
 
-def record_from_row(row: Mapping[str, Any] | Any) -> Demographics:
+def record_from_row(row: Mapping[str, Any] | Any, placeholders: frozenset[dt.date] = PLACEHOLDER_DOBS) -> Demographics:
+    """A people-table row as linkage reads it: a date of birth that is missing, or one of the source's
+    ``placeholders`` for "not known", is None."""
     get = row.__getitem__
     return Demographics(
         given_name=get("given_name"),
         family_name=get("family_name"),
-        dob=get("date_of_birth"),
+        dob=known_dob(get("date_of_birth"), placeholders),
         postcode=get("postcode"),
         address_line1=get("address_line1"),
         address_line2=get("address_line2"),

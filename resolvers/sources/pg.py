@@ -25,7 +25,7 @@ import asyncpg
 from hub.db import UNAVAILABLE
 from hub.errors import HubError, SourceTimeout, SourceUnavailable
 from hub.types import SubjectKey
-from linkage import Demographics, NormalisedNino
+from linkage import PLACEHOLDER_DOBS, Demographics, NormalisedNino
 from linkage.normalise import normalise_postcode, postcode_parts
 from resolvers.sources.base import DbSpan, no_span
 from resolvers.sources.contract import Ask
@@ -45,17 +45,28 @@ def json_date(value: str | None) -> Any:
 class PgSource:
     """Shared behaviour of the asyncpg-backed adapters: timeout and error mapping around one query.
 
-    ``db_span`` wraps each query (the hub gives its OpenTelemetry one; :func:`no_span` records nothing)."""
+    ``db_span`` wraps each query (the hub gives its OpenTelemetry one; :func:`no_span` records nothing).
+    ``placeholder_dobs`` are the dates this source's system writes for an unknown date of birth
+    (:mod:`linkage.placeholders`): its people records reach linkage without them, and a query's date of
+    birth that is one of them is no blocking key here. An empty set hands dates on as held (a subgraph
+    does: the hub applies its own configuration)."""
 
     name: str
 
     def __init__(
-        self, pool: asyncpg.Pool, *, timeout: float, namespace: str | None = None, db_span: DbSpan = no_span
+        self,
+        pool: asyncpg.Pool,
+        *,
+        timeout: float,
+        namespace: str | None = None,
+        db_span: DbSpan = no_span,
+        placeholder_dobs: frozenset[dt.date] = PLACEHOLDER_DOBS,
     ) -> None:
         self.pool = pool
         self.timeout = timeout
         self.namespace = namespace or self.name  # the database's name, for traces
         self.db_span = db_span
+        self.placeholder_dobs = placeholder_dobs
 
     async def _run(self, work: Callable[[Any], Awaitable[T]]) -> T:
         # One deadline over the whole use of a connection: waiting for it, the work, and its release (which
@@ -128,8 +139,8 @@ class PgSource:
         """Records that share a blocking key with each query: (query index, record) pairs."""
         if not queries:
             return []
-        rows = await self._fetch(candidate_sql(self.people), *query_batch(queries).args)
-        return [(row["i"], record_from_row(row)) for row in rows]
+        rows = await self._fetch(candidate_sql(self.people), *query_batch(queries, self.placeholder_dobs).args)
+        return [(row["i"], record_from_row(row, self.placeholder_dobs)) for row in rows]
 
     async def ties(
         self, keys: Sequence[SubjectKey], ask: Ask | None = None
@@ -173,7 +184,7 @@ class PgSource:
     async def scan(self, after: object, limit: int) -> list[Demographics]:
         """The next ``limit`` people records after id ``after`` (``people.first_cursor`` to start)."""
         rows = await self._fetch(scan_sql(self.people), after, limit)
-        return [record_from_row(row) for row in rows]
+        return [record_from_row(row, self.placeholder_dobs) for row in rows]
 
     async def feed(self, after: str | None, limit: int, ask: Ask | None = None) -> list[Demographics]:
         """This source's own records after record id ``after`` (None: from the first), in id order: the
@@ -196,12 +207,12 @@ class PgSource:
         else:  # as typed by a council: match the normalised form (an expression index serves it)
             column = f"upper(replace(t.{nino}, ' ', ''))"
         sql = f"SELECT {self.people.select_list()} FROM {self.people.table} t WHERE {column} = ANY($1::text[])"
-        return [record_from_row(r) for r in await self._fetch(sql, list(ninos))]
+        return [record_from_row(r, self.placeholder_dobs) for r in await self._fetch(sql, list(ninos))]
 
     async def sample(self, n: int) -> list[Demographics]:
         """A uniformly random sample of ``n`` records (model training)."""
         sql = f"SELECT {self.people.select_list()} FROM {self.people.table} t ORDER BY random() LIMIT $1"
-        return [record_from_row(r) for r in await self._fetch(sql, n)]
+        return [record_from_row(r, self.placeholder_dobs) for r in await self._fetch(sql, n)]
 
     async def count(self) -> int:
         rows = await self._fetch(f"SELECT count(*) AS n FROM {self.people.table}")
@@ -213,4 +224,4 @@ class PgSource:
             f"WHERE t.{self.people.id_column} = ANY($1::{self.people.id_type}[])"
         )
         typed: list[object] = [int(i) for i in ids] if self.people.id_type == "bigint" else list(ids)
-        return [record_from_row(row) for row in await self._fetch(sql, typed)]
+        return [record_from_row(row, self.placeholder_dobs) for row in await self._fetch(sql, typed)]

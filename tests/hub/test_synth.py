@@ -37,6 +37,7 @@ from hub.ops.synth import names as nm
 from linkage import check_nino
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "hub" / "migrations"
+PLACEHOLDERS = {date(1900, 1, 1), date(1901, 1, 1)}  # what the generator writes for an unknown date of birth
 REF = date(2026, 11, 1)
 POSTCODE = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]? [0-9][ABD-HJLNP-UW-Z]{2}$")
 
@@ -93,6 +94,11 @@ def test_another_seed_gives_other_data() -> None:
         ({"people": -1}, "people must be zero or more"),
         ({"nino_missing_rate": 1.5}, "nino_missing_rate must be between 0 and 1"),
         ({"dob_swap_rate": -0.1}, "dob_swap_rate must be between 0 and 1"),
+        ({"social_care_dob_missing_rate": 1.2}, "social_care_dob_missing_rate must be between 0 and 1"),
+        (
+            {"hb_dob_missing_rate": 0.6, "hb_dob_placeholder_rate": 0.6},
+            "hb_dob_missing_rate and hb_dob_placeholder_rate must add up to at most 1",
+        ),
         ({"councils": ()}, "councils must name at least one council code"),
         ({"councils": ("E09000901", "E09000901")}, "councils must not repeat a code"),
     ],
@@ -336,7 +342,11 @@ def test_council_records_equal_the_truth_except_where_labelled(data: SynthData) 
             assert keyed["given_name"] in name_variants(true["given_name"], true["sex"])
         if "name_typo" in labels and "nickname" not in labels:
             assert (keyed["given_name"], keyed["family_name"]) != (true["given_name"], true["family_name"])
-        if "dob_swap" in labels:
+        if "dob_missing" in labels:
+            assert keyed["date_of_birth"] is None
+        elif "dob_placeholder" in labels:
+            assert keyed["date_of_birth"] in PLACEHOLDERS
+        elif "dob_swap" in labels:
             assert keyed["date_of_birth"] == swapped(true["date_of_birth"])
         else:
             assert keyed["date_of_birth"] == true["date_of_birth"]
@@ -372,7 +382,17 @@ def test_error_rates_are_roughly_honoured(data: SynthData) -> None:
     everyone = claims + clients
     assert_rate(sum(k["postcode"] != t["postcode"] for k, t in everyone), len(everyone), 0.05)
 
-    swappable = [(k, t) for k, t in everyone if swapped(t["date_of_birth"]) is not None]
+    # Dates of birth not held: NULL, or a placeholder (no one in the population was born on one).
+    params = data.params
+    for people, missing, placeholder in (
+        (claims, params.hb_dob_missing_rate, params.hb_dob_placeholder_rate),
+        (clients, params.social_care_dob_missing_rate, params.social_care_dob_placeholder_rate),
+    ):
+        assert_rate(sum(k["date_of_birth"] is None for k, _ in people), len(people), missing)
+        assert_rate(sum(k["date_of_birth"] in PLACEHOLDERS for k, _ in people), len(people), placeholder)
+    assert not [t for _, t in everyone if t["date_of_birth"] in PLACEHOLDERS]
+    held = [(k, t) for k, t in everyone if k["date_of_birth"] is not None and k["date_of_birth"] not in PLACEHOLDERS]
+    swappable = [(k, t) for k, t in held if swapped(t["date_of_birth"]) is not None]
     assert_rate(sum(k["date_of_birth"] != t["date_of_birth"] for k, t in swappable), len(swappable), 0.02)
 
     with_variants = [(k, t) for k, t in everyone if name_variants(t["given_name"], t["sex"])]
@@ -396,6 +416,10 @@ def test_rates_of_zero_give_exact_copies() -> None:
             nickname_rate=0,
             moved_address_rate=0,
             dob_swap_rate=0,
+            hb_dob_missing_rate=0,
+            hb_dob_placeholder_rate=0,
+            social_care_dob_missing_rate=0,
+            social_care_dob_placeholder_rate=0,
         )
     )
     identity = ("nino", "given_name", "family_name", "date_of_birth", "address_line1", "town", "postcode")
@@ -541,6 +565,9 @@ async def source_dbs(server_url: str) -> AsyncIterator[dict[str, asyncpg.Connect
             conn = await asyncpg.connect(server_url, database=prefix + database)
             conns[database] = conn
             await conn.execute((MIGRATIONS / database / "0001_init.sql").read_text())
+            # ... and those that change what the generator's columns accept: a date of birth may be unknown.
+            for migration in sorted((MIGRATIONS / database).glob("*_dob_nullable.sql")):
+                await conn.execute(migration.read_text())
         yield conns
     finally:
         await asyncio.gather(*(c.close() for c in conns.values()))

@@ -102,6 +102,36 @@ def test_nino_match_band(description: str, given: int, dob: int, expected: Band)
     assert nino_match_band(given_name_level=given, dob_level=dob) is expected
 
 
+FAMILY = COMPARISONS["family_name"].labels
+
+# (description, given_name level, dob level, family_name level, expected): the NINO matched in every case.
+# Without a date of birth the names are all that can catch a housemate's NINO on the wrong record.
+NINO_NAMES = [
+    ("DOB held: a married surname change still links", GIVEN.index("exact"), DOB.index("exact"), 0, Band.LINK),
+    ("no DOB: both names exact", GIVEN.index("exact"), UNKNOWN, FAMILY.index("exact"), Band.LINK),
+    ("no DOB: a nickname", GIVEN.index("variant"), UNKNOWN, FAMILY.index("exact"), Band.LINK),
+    ("no DOB: a typo in the given name", GIVEN.index("similar"), UNKNOWN, FAMILY.index("exact"), Band.LINK),
+    ("no DOB: a typo in the family name", GIVEN.index("exact"), UNKNOWN, FAMILY.index("similar"), Band.LINK),
+    ("no DOB: a double-barrelled name", GIVEN.index("exact"), UNKNOWN, FAMILY.index("shares a word"), Band.LINK),
+    ("no DOB: only alike (Joan on John's NINO)", GIVEN.index("alike"), UNKNOWN, FAMILY.index("exact"), Band.REVIEW),
+    ("no DOB: an initial only", GIVEN.index("initial"), UNKNOWN, FAMILY.index("exact"), Band.REVIEW),
+    ("no DOB: a different given name", GIVEN.index("different"), UNKNOWN, FAMILY.index("exact"), Band.REVIEW),
+    # A mistyped NINO that is a stranger's: a common given name is not enough without a date of birth.
+    ("no DOB: the family name differs", GIVEN.index("exact"), UNKNOWN, FAMILY.index("different"), Band.REVIEW),
+    ("no DOB, no given name: the family name differs", UNKNOWN, UNKNOWN, FAMILY.index("different"), Band.REVIEW),
+    ("no DOB, no given name: the family name agrees", UNKNOWN, UNKNOWN, FAMILY.index("exact"), Band.LINK),
+]
+
+
+@pytest.mark.parametrize(
+    ("description", "given", "dob", "family", "expected"), NINO_NAMES, ids=[c[0] for c in NINO_NAMES]
+)
+def test_nino_match_band_without_a_date_of_birth(
+    description: str, given: int, dob: int, family: int, expected: Band
+) -> None:
+    assert nino_match_band(given_name_level=given, dob_level=dob, family_name_level=family) is expected
+
+
 def test_band_values_are_stable_strings() -> None:
     # Stored in audit records and sent to callers.
     assert [b.value for b in Band] == ["link", "review", "non_link"]

@@ -160,14 +160,19 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], str, str]] = [
     ),
     ("dob: three digits off", {}, {"dob": "1990-06-22"}, "dob", "different"),
     ("dob: a generation apart", {}, {"dob": "1962-09-27"}, "dob", "different"),
-    # Some systems store "unknown" as 0001-01-01; a date object and its ISO string must compare, not crash.
+    # A date before the year 1000 (a typo): a date object and its ISO string must compare, not crash.
     (
         "dob: date before the year 1000, object and ISO string",
-        {"dob": dt.date(1, 1, 1)},
-        {"dob": "0001-01-01"},
+        {"dob": dt.date(999, 3, 14)},
+        {"dob": "0999-03-14"},
         "dob",
         "exact",
     ),
+    # Some systems store "unknown" as 0001-01-01 or 1900-01-01: a placeholder (linkage.placeholders) is no
+    # date of birth, so two records carrying one do not agree, nor does one disagree with a real date.
+    ("dob: the same placeholder on both sides", {"dob": dt.date(1, 1, 1)}, {"dob": "0001-01-01"}, "dob", "missing"),
+    ("dob: 1900-01-01 on both sides", {"dob": "1900-01-01"}, {"dob": dt.date(1900, 1, 1)}, "dob", "missing"),
+    ("dob: a placeholder against a real date", {"dob": "1900-01-01"}, {"dob": "1947-08-15"}, "dob", "missing"),
     ("dob: transposed into a date that does not exist", {"dob": "1990-05-14"}, {"dob": "1990-14-05"}, "dob", "missing"),
     # postcode
     ("postcode: identical", {}, {}, "postcode", "unit"),

@@ -75,15 +75,43 @@ DOBS: list[tuple[str, str | dt.date | None, str | None]] = [
     ("text", "unknown", None),
     ("empty", "", None),
     ("missing", None, None),
-    # A date object and its ISO string must agree: sentinel dates (0001-01-01) come from some systems.
-    ("date before the year 1000", dt.date(1, 1, 1), "00010101"),
-    ("ISO string before the year 1000", "0001-01-01", "00010101"),
+    # A date object and its ISO string must agree, zero-padded, before the year 1000 too.
+    ("date before the year 1000", dt.date(999, 3, 14), "09990314"),
+    ("ISO string before the year 1000", "0999-03-14", "09990314"),
+    # A system's "not known" is no date of birth (linkage.placeholders), whatever its form.
+    ("placeholder 1900-01-01", dt.date(1900, 1, 1), None),
+    ("placeholder 1900-01-01 as a datetime", dt.datetime(1900, 1, 1, 0, 0), None),
+    ("placeholder 1900-01-01, ISO", "1900-01-01", None),
+    ("placeholder 1901-01-01, compact", "19010101", None),
+    ("placeholder 0001-01-01 (a .NET minimum)", dt.date(1, 1, 1), None),
+    ("placeholder 0001-01-01, ISO", "0001-01-01", None),
+    ("placeholder 1899-12-30 (day zero of a spreadsheet)", "1899-12-30", None),
+    ("not a placeholder: the day after one", "1900-01-02", "19000102"),
+    ("not a placeholder: the Unix epoch is a real birthday", "1970-01-01", "19700101"),
 ]
 
 
 @pytest.mark.parametrize(("description", "value", "expected"), DOBS, ids=[c[0] for c in DOBS])
 def test_normalise_dob(description: str, value: str | dt.date | None, expected: str | None) -> None:
     assert normalise_dob(value) == expected
+
+
+# (description, value, the source's placeholders, expected)
+SOURCE_PLACEHOLDERS: list[tuple[str, str | dt.date, frozenset[dt.date], str | None]] = [
+    ("none configured: dates as held", "1900-01-01", frozenset(), "19000101"),
+    ("a source's own placeholder", "1970-01-01", frozenset({dt.date(1970, 1, 1)}), None),
+    ("a source's own placeholder, as a date", dt.date(1970, 1, 1), frozenset({dt.date(1970, 1, 1)}), None),
+    ("another date of that source", "1970-01-02", frozenset({dt.date(1970, 1, 1)}), "19700102"),
+]
+
+
+@pytest.mark.parametrize(
+    ("description", "value", "placeholders", "expected"), SOURCE_PLACEHOLDERS, ids=[c[0] for c in SOURCE_PLACEHOLDERS]
+)
+def test_normalise_dob_with_a_sources_placeholders(
+    description: str, value: str | dt.date, placeholders: frozenset[dt.date], expected: str | None
+) -> None:
+    assert normalise_dob(value, placeholders) == expected
 
 
 POSTCODES = [

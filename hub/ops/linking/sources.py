@@ -1,5 +1,5 @@
 """What a batch link run shares: the comparisons, the sources opened for it (the service's own read-only
-adapters, with a long timeout), and the counts it reports."""
+adapters, with a long timeout and each source's placeholder dates of birth), and the counts it reports."""
 
 from __future__ import annotations
 
@@ -43,9 +43,24 @@ async def open_sources(settings: Settings) -> Any:
     }
     try:
         yield (
-            DwpSource(pools["src_dwp"], timeout=BATCH_TIMEOUT, db_span=source_span),
-            HousingBenefitSource(pools["src_hb"], timeout=BATCH_TIMEOUT, db_span=source_span),
-            SocialCareSource(pools["src_social_care"], timeout=BATCH_TIMEOUT, db_span=source_span),
+            DwpSource(
+                pools["src_dwp"],
+                timeout=BATCH_TIMEOUT,
+                db_span=source_span,
+                placeholder_dobs=settings.placeholder_dobs("dwp"),
+            ),
+            HousingBenefitSource(
+                pools["src_hb"],
+                timeout=BATCH_TIMEOUT,
+                db_span=source_span,
+                placeholder_dobs=settings.placeholder_dobs("hb"),
+            ),
+            SocialCareSource(
+                pools["src_social_care"],
+                timeout=BATCH_TIMEOUT,
+                db_span=source_span,
+                placeholder_dobs=settings.placeholder_dobs("social_care"),
+            ),
         )
     finally:
         await asyncio.gather(*(p.close() for p in pools.values()))

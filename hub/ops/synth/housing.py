@@ -19,7 +19,7 @@ from typing import Final
 
 from hub.ops.synth.addresses import AddressBook
 from hub.ops.synth.draws import Weighted, age_on, between, money, state_pension_date, stream, years_after
-from hub.ops.synth.keying import as_keyed, keyed_name_and_dob, weighted_order
+from hub.ops.synth.keying import as_keyed, keyed_name_and_dob, recorded_dob, weighted_order
 from hub.ops.synth.params import SynthParams
 from hub.ops.synth.people import Person
 from hub.ops.synth.rates import REF
@@ -98,11 +98,19 @@ def housing_benefit_records(
             claiming.add(p.household_id)
             claimants.append(p)
     rng.shuffle(claimants)
+    gaps = stream(params.seed, "housing_benefit/dob_gaps")
     for number, p in enumerate(claimants, start=1):
         claim_ref = f"HB{number:06d}"
         household = households[p.household_id - 1]
         labels: set[str] = set()
         keyed = as_keyed(rng, params, book, p, 1.0 - params.nino_missing_rate, labels)
+        dob = recorded_dob(
+            gaps,
+            keyed.dob,
+            missing=params.hb_dob_missing_rate,
+            placeholder=params.hb_dob_placeholder_rate,
+            labels=labels,
+        )
         horizon = p.dod or ref
         pensioner = state_pension_date(p.dob) <= horizon
         partner_ids = {m.person_id for m in household if m.role in ("claimant", "partner")}
@@ -144,7 +152,7 @@ def housing_benefit_records(
             end = between(rng, start, ref)
         out.claims.append(
             (
-                claim_ref, p.council, keyed.nino, keyed.given, keyed.family, keyed.dob, keyed.address.line1,
+                claim_ref, p.council, keyed.nino, keyed.given, keyed.family, dob, keyed.address.line1,
                 keyed.address.town, keyed.address.postcode, "social" if social else "lha", weekly_rent,
                 weekly_award, bedrooms, carer_room, start, end,
             )
@@ -156,10 +164,17 @@ def housing_benefit_records(
             _dhp(rng, out, claim_ref, weekly_rent - weekly_award, social, under_occupied, pensioner, start, end, ref)
         for m in non_deps:
             nd_labels: set[str] = set()
-            given, family, dob = keyed_name_and_dob(rng, params, m, nd_labels)
+            given, family, keyed_dob = keyed_name_and_dob(rng, params, m, nd_labels)
+            nd_dob = recorded_dob(
+                gaps,
+                keyed_dob,
+                missing=params.non_dependant_dob_missing_rate,
+                placeholder=params.non_dependant_dob_placeholder_rate,
+                labels=nd_labels,
+            )
             income = None if rng.random() < 0.25 else money(rng.uniform(0, 700))
             nd_id = len(out.non_dependants) + 1
-            out.non_dependants.append((nd_id, claim_ref, given, family, dob, income))
+            out.non_dependants.append((nd_id, claim_ref, given, family, nd_dob, income))
             out.truth.append((f"hb_nd:{nd_id}", m.person_id, m.nino))
             if nd_labels:
                 out.perturbations[f"hb_nd:{nd_id}"] = frozenset(nd_labels)

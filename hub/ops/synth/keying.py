@@ -19,7 +19,14 @@ label                  what happened (the rate that drives it)
 ``dob_swap``           day and month transposed (``dob_swap_rate``, among the records where the swap
                        gives a different valid date not after ``reference_date``)
 ``moved_address``      the council holds an older address with a different postcode (``moved_address_rate``)
+``dob_missing``        date of birth not known: NULL (``hb_dob_missing_rate``, ``non_dependant_dob_missing_rate``,
+                       ``social_care_dob_missing_rate``)
+``dob_placeholder``    date of birth not known, held as a placeholder (1900-01-01, sometimes 1901-01-01:
+                       ``rates.DOB_PLACEHOLDER_DATES``; ``*_dob_placeholder_rate``)
 =====================  ===================================================================================
+
+The date of birth's gaps are drawn from a stream of their own (:func:`recorded_dob`), so they change no
+other draw: the same seed gives the same records, with or without them.
 """
 
 from __future__ import annotations
@@ -32,10 +39,12 @@ from typing import Final
 
 from hub.ops.synth import names as nm
 from hub.ops.synth.addresses import Address, AddressBook
+from hub.ops.synth.draws import Weighted
 from hub.ops.synth.params import SynthParams
 from hub.ops.synth.people import Person
+from hub.ops.synth.rates import DOB_PLACEHOLDER_DATES
 
-__all__ = ["as_keyed", "keyed_name_and_dob", "weighted_order"]
+__all__ = ["as_keyed", "keyed_name_and_dob", "recorded_dob", "weighted_order"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +173,22 @@ def keyed_name_and_dob(rng: random.Random, params: SynthParams, p: Person, label
         dob = swapped
         labels.add("dob_swap")
     return given, family, dob
+
+
+_PLACEHOLDERS: Final = Weighted.of(DOB_PLACEHOLDER_DATES)
+
+
+def recorded_dob(rng: random.Random, dob: date, *, missing: float, placeholder: float, labels: set[str]) -> date | None:
+    """The date of birth as a council holds it: ``dob``; or, with probability ``missing``, none (NULL); or,
+    with probability ``placeholder``, a placeholder date. ``rng`` is the gaps' own stream (see above)."""
+    draw = rng.random()
+    if draw < missing:
+        labels.add("dob_missing")
+        return None
+    if draw < missing + placeholder:
+        labels.add("dob_placeholder")
+        return _PLACEHOLDERS.pick(rng)
+    return dob
 
 
 def weighted_order(rng: random.Random, weights: Sequence[tuple[Person, float]]) -> list[Person]:

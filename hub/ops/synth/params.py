@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from hub.ops.synth import rates
+
 __all__ = ["SynthParams"]
 
 
@@ -25,6 +27,13 @@ class SynthParams:
     nickname_rate: float = 0.10
     moved_address_rate: float = 0.05
     dob_swap_rate: float = 0.02
+    # Dates of birth not known (NULL) or held as a placeholder, per kind of council record: see rates.py.
+    hb_dob_missing_rate: float = rates.HB_DOB_MISSING
+    hb_dob_placeholder_rate: float = rates.HB_DOB_PLACEHOLDER
+    non_dependant_dob_missing_rate: float = rates.NON_DEPENDANT_DOB_MISSING
+    non_dependant_dob_placeholder_rate: float = rates.NON_DEPENDANT_DOB_PLACEHOLDER
+    social_care_dob_missing_rate: float = rates.SOCIAL_CARE_DOB_MISSING
+    social_care_dob_placeholder_rate: float = rates.SOCIAL_CARE_DOB_PLACEHOLDER
     councils: tuple[str, ...] = ("E09000901", "E09000902", "E09000903")
     reference_date: date = date(2026, 11, 1)
 
@@ -45,10 +54,19 @@ class SynthParams:
             "nickname_rate",
             "moved_address_rate",
             "dob_swap_rate",
+            "hb_dob_missing_rate",
+            "hb_dob_placeholder_rate",
+            "non_dependant_dob_missing_rate",
+            "non_dependant_dob_placeholder_rate",
+            "social_care_dob_missing_rate",
+            "social_care_dob_placeholder_rate",
         ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 problems.append(f"{name} must be between 0 and 1")
+        for kind in ("hb", "non_dependant", "social_care"):
+            if getattr(self, f"{kind}_dob_missing_rate") + getattr(self, f"{kind}_dob_placeholder_rate") > 1.0:
+                problems.append(f"{kind}_dob_missing_rate and {kind}_dob_placeholder_rate must add up to at most 1")
         if not self.councils:
             problems.append("councils must name at least one council code")
         if len(set(self.councils)) != len(self.councils):

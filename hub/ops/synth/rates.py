@@ -1,12 +1,25 @@
-"""Assumed 2026/27 benefit rates: the amounts the DWP and Housing Benefit stages pay. Pure data."""
+"""Assumed 2026/27 benefit rates: the amounts the DWP and Housing Benefit stages pay; and how often a council
+record holds no date of birth, or a placeholder for one. Pure data."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from decimal import Decimal
 from typing import Final
 
-__all__ = ["REF", "REFERENCE_AMOUNTS_2026", "WEEKLY_RATES_2026"]
+__all__ = [
+    "DOB_PLACEHOLDER_DATES",
+    "HB_DOB_MISSING",
+    "HB_DOB_PLACEHOLDER",
+    "NON_DEPENDANT_DOB_MISSING",
+    "NON_DEPENDANT_DOB_PLACEHOLDER",
+    "REF",
+    "REFERENCE_AMOUNTS_2026",
+    "SOCIAL_CARE_DOB_MISSING",
+    "SOCIAL_CARE_DOB_PLACEHOLDER",
+    "WEEKLY_RATES_2026",
+]
 
 
 _D = Decimal
@@ -47,3 +60,28 @@ REFERENCE_AMOUNTS_2026: Final[Mapping[str, Decimal]] = {
 }
 #: :data:`REFERENCE_AMOUNTS_2026` as floats, for the stages' arithmetic (rounded back to pence by ``draws.money``).
 REF = {key: float(value) for key, value in REFERENCE_AMOUNTS_2026.items()}
+
+
+# -- dates of birth councils do not hold -------------------------------------------------------------
+#
+# Shares of council records, per kind of record, whose date of birth is not known: stored as NULL
+# (``*_DOB_MISSING``) where the system allows it, or as a placeholder (``*_DOB_PLACEHOLDER``: what a system
+# that must hold a date writes, 1900-01-01 mostly, :data:`DOB_PLACEHOLDER_DATES`). Set from how each record
+# comes to be, not from any test's outcome:
+# - a Housing Benefit claim needs the claimant's date of birth (it decides pension-age or working-age rules,
+#   and is verified with the claim), so a claim lacks one only when taken before the evidence came or carried
+#   over from an older system: 0.3% missing, 0.2% placeholder;
+# - a non-dependant's date of birth is the claimant's say-so and matters only for the deduction's age
+#   bands: 2% missing, 1% placeholder;
+# - an adult social care client is often recorded at first contact (a hospital discharge, a safeguarding
+#   referral, someone who cannot give their details) before anyone confirms a date: 2% missing, and 1.5%
+#   placeholder (the 1900-01-01 social care systems record when a date is required).
+HB_DOB_MISSING: Final = 0.003
+HB_DOB_PLACEHOLDER: Final = 0.002
+NON_DEPENDANT_DOB_MISSING: Final = 0.02
+NON_DEPENDANT_DOB_PLACEHOLDER: Final = 0.01
+SOCIAL_CARE_DOB_MISSING: Final = 0.02
+SOCIAL_CARE_DOB_PLACEHOLDER: Final = 0.015
+#: The placeholders written, with their weights: 1900-01-01 nearly always; 1901-01-01 where a system refuses
+#: dates before 1901.
+DOB_PLACEHOLDER_DATES: Final[tuple[tuple[date, float], ...]] = ((date(1900, 1, 1), 0.85), (date(1901, 1, 1), 0.15))

@@ -16,7 +16,7 @@ from typing import Final
 from hub.ops.synth import names as nm
 from hub.ops.synth.addresses import AddressBook
 from hub.ops.synth.draws import Weighted, age_on, between, money, stream, years_after
-from hub.ops.synth.keying import as_keyed, weighted_order
+from hub.ops.synth.keying import as_keyed, recorded_dob, weighted_order
 from hub.ops.synth.params import SynthParams
 from hub.ops.synth.people import Person
 from hub.ops.synth.tables import Row
@@ -87,15 +87,23 @@ def social_care_records(params: SynthParams, people: list[Person], book: Address
     k = round(params.social_care_coverage * len(people))
     chosen = weighted_order(rng, [(p, _social_care_weight(p, ref)) for p in people])[:k]
     rng.shuffle(chosen)  # client numbers follow no DWP order
+    gaps = stream(params.seed, "social_care/dob_gaps")
     nhs_used: set[str] = set()
     for number, p in enumerate(chosen, start=1):
         client_id = f"SC{number:06d}"
         labels: set[str] = set()
         nhs = None if rng.random() < params.nhs_number_missing_rate else _nhs_number(rng, nhs_used)
         keyed = as_keyed(rng, params, book, p, params.social_care_nino_present, labels)
+        dob = recorded_dob(
+            gaps,
+            keyed.dob,
+            missing=params.social_care_dob_missing_rate,
+            placeholder=params.social_care_dob_placeholder_rate,
+            labels=labels,
+        )
         out.clients.append(
             (
-                client_id, p.council, nhs, keyed.nino, keyed.given, keyed.family, keyed.dob,
+                client_id, p.council, nhs, keyed.nino, keyed.given, keyed.family, dob,
                 keyed.address.line1, keyed.address.town, keyed.address.postcode,
             )
         )  # fmt: skip

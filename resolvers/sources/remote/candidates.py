@@ -9,7 +9,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from linkage import Demographics
+from linkage import PLACEHOLDER_DOBS, Demographics, known_dob
 from resolvers.sources.contract import CANDIDATE_FIELDS
 from resolvers.sources.demographics import query_batch
 from resolvers.sources.remote.wire import Malformed, check_answer, date_value, int_value, required_text, text_value
@@ -49,17 +49,23 @@ _BLOCKING_KEYS = (
 )
 
 
-def blocking_queries(queries: Sequence[Demographics]) -> list[dict[str, str | None]]:
-    """The hub-computed blocking keys of each query, as BlockingQuery objects (the source evaluates them)."""
-    columns = query_batch(queries).args[1:]  # the first column is the index: the list position says it
+def blocking_queries(
+    queries: Sequence[Demographics], placeholders: frozenset[dt.date] = PLACEHOLDER_DOBS
+) -> list[dict[str, str | None]]:
+    """The hub-computed blocking keys of each query, as BlockingQuery objects (the source evaluates them); a
+    date of birth in the source's ``placeholders`` is sent as none."""
+    columns = query_batch(queries, placeholders).args[1:]  # the first column is the index: the list position says it
     return [
         {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in zip(_BLOCKING_KEYS, row, strict=True)}
         for row in zip(*columns, strict=True)
     ]
 
 
-def decode_candidates(payload: Any, n: int, root: str = "candidates") -> list[tuple[int, Demographics]]:
-    """The candidates answered at ``root`` for ``n`` queries (or NINOs): (query index, record) pairs."""
+def decode_candidates(
+    payload: Any, n: int, root: str = "candidates", placeholders: frozenset[dt.date] = PLACEHOLDER_DOBS
+) -> list[tuple[int, Demographics]]:
+    """The candidates answered at ``root`` for ``n`` queries (or NINOs): (query index, record) pairs. The
+    subgraph answers dates of birth as held; one of the source's ``placeholders`` becomes None here."""
     data, errors = check_answer(payload)
     if errors or data is None:
         raise Malformed(f"the {root} question failed")
@@ -80,7 +86,7 @@ def decode_candidates(payload: Any, n: int, root: str = "candidates") -> list[tu
                 Demographics(
                     given_name=text_value(c["givenName"]),
                     family_name=text_value(c["familyName"]),
-                    dob=date_value(c["dateOfBirth"]),
+                    dob=known_dob(date_value(c["dateOfBirth"]), placeholders),
                     postcode=text_value(c["postcode"]),
                     address_line1=text_value(c["addressLine1"]),
                     address_line2=text_value(c["addressLine2"]),
@@ -94,10 +100,12 @@ def decode_candidates(payload: Any, n: int, root: str = "candidates") -> list[tu
     return out
 
 
-def decode_feed(payload: Any, limit: int, after: str | None) -> list[Demographics]:
+def decode_feed(
+    payload: Any, limit: int, after: str | None, placeholders: frozenset[dt.date] = PLACEHOLDER_DOBS
+) -> list[Demographics]:
     """A feed page of at most ``limit`` records: in place order (0, 1, ...), each id once and none ``after``
     itself (a page that repeated its cursor would have the hub walk it for ever)."""
-    page = decode_candidates(payload, limit, "feed")
+    page = decode_candidates(payload, limit, "feed", placeholders)
     if [i for i, _ in page] != list(range(len(page))):
         raise Malformed("a feed page out of order")
     records = [r for _, r in page]

@@ -29,7 +29,7 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar, cast, overload
 
 from hub.errors import SourceError, SourceUnavailable
 from hub.types import SubjectKey
-from linkage import Demographics, NormalisedNino
+from linkage import PLACEHOLDER_DOBS, Demographics, NormalisedNino
 from resolvers.sources.assertion import AssertionSigner
 from resolvers.sources.base import HttpSpan, InboxChange, RemoteSpans, SourceName, Sources, no_http_span
 from resolvers.sources.contract import ENTITIES, HUB_PURPOSES, LINKAGE_PURPOSE, Ask, Selection
@@ -104,7 +104,9 @@ class SubgraphSource(Generic[R]):
     ``signer`` mints each call's assertion; ``timeout`` is the deadline of each call (seconds, the whole
     exchange); ``breaker`` is this source's own (default: open after 5 consecutive failures, for 5 s);
     ``http_span`` wraps each call and gives its trace context; ``remote_spans``, if given, receives the
-    subgraph's own spans for each call (and only then are they asked for)."""
+    subgraph's own spans for each call (and only then are they asked for). ``placeholder_dobs`` are the
+    dates the source's system writes for an unknown date of birth (:mod:`linkage.placeholders`): the
+    subgraph answers dates as held, and its records reach linkage without them."""
 
     name: ClassVar[SourceName]
     entity: ClassVar[str]
@@ -120,7 +122,9 @@ class SubgraphSource(Generic[R]):
         max_connections: int = 32,
         http_span: HttpSpan = no_http_span,
         remote_spans: RemoteSpans | None = None,
+        placeholder_dobs: frozenset[dt.date] = PLACEHOLDER_DOBS,
     ) -> None:
+        self.placeholder_dobs = placeholder_dobs
         self.client = SubgraphClient(
             self.name,
             url,
@@ -226,12 +230,12 @@ class SubgraphSource(Generic[R]):
         linkage = dataclasses.replace(ask, purpose=LINKAGE_PURPOSE, selection=selection)
         found: list[tuple[int, Demographics]] = []
         for start in range(0, len(queries), CANDIDATE_CHUNK):
-            chunk = blocking_queries(queries[start : start + CANDIDATE_CHUNK])
+            chunk = blocking_queries(queries[start : start + CANDIDATE_CHUNK], self.placeholder_dobs)
             answered = await self.client.call(
                 {"query": CANDIDATES_QUERY, "variables": {"q": chunk}},
                 ask=linkage,
                 fields=CANDIDATE_COORDINATES,
-                decode=functools.partial(decode_candidates, n=len(chunk)),
+                decode=functools.partial(decode_candidates, n=len(chunk), placeholders=self.placeholder_dobs),
                 size=len(chunk),
             )
             found.extend((start + i, record) for i, record in answered)
@@ -253,7 +257,7 @@ class SubgraphSource(Generic[R]):
                 {"query": FEED_QUERY, "variables": {"a": cursor, "l": size}},
                 ask=the_ask,
                 fields=FEED_COORDINATES,
-                decode=functools.partial(decode_feed, limit=size, after=cursor),
+                decode=functools.partial(decode_feed, limit=size, after=cursor, placeholders=self.placeholder_dobs),
                 size=size,
             )
             out.extend(page)
@@ -332,7 +336,9 @@ class DwpSubgraph(SubgraphSource[DwpRecord]):
                 {"query": PEOPLE_BY_NINO_QUERY, "variables": {"n": chunk}},
                 ask=the_ask,
                 fields=PEOPLE_BY_NINO_COORDINATES,
-                decode=functools.partial(decode_candidates, n=len(chunk), root="peopleByNino"),
+                decode=functools.partial(
+                    decode_candidates, n=len(chunk), root="peopleByNino", placeholders=self.placeholder_dobs
+                ),
                 size=len(chunk),
             )
             out.extend(record for _, record in found)
