@@ -87,6 +87,10 @@ class ReviewItem:
     candidate_subject: strawberry.ID = strawberry.field(description="The candidate person, as your pseudonym.")
     status: ReviewStatus = strawberry.field(description="Where the item stands.")
     created_at: dt.datetime = strawberry.field(description="When the item was queued.")
+    why: str = strawberry.field(
+        description="Why the item is in the queue, in words: the hub's reason, the bands it was weighed "
+        "against, and the details that counted for and against, strongest first (no value of the record)."
+    )
 
 
 @strawberry.type(description="A page of open review items, oldest first.", directives=tier("identity"))
@@ -114,6 +118,7 @@ def _item(ctx: RequestContext, row: ReviewRow) -> ReviewItem:
         ),
         status=ReviewStatus(row.status),
         created_at=row.created_at,
+        why=row.why,
     )
 
 

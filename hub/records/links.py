@@ -126,11 +126,46 @@ class ReviewRow:
     evidence: list[EvidenceTerm]
     status: str
     created_at: dt.datetime
+    link_threshold: float | None = None
+    review_threshold: float | None = None
+
+    @property
+    def why(self) -> str:
+        """Why the item is in the queue, for the person deciding it: the hub's reason in words, the bands it
+        was weighed against (kept with the item since migration 0028), and the details that counted for and
+        against, strongest first. Names no value of the record (the evidence is comparison levels only)."""
+        if self.reason == "nino_conflict":
+            head = (
+                "The record's National Insurance number is this person's, but its other details do not agree "
+                "well enough to link on the number alone (it may be a household member's number)"
+            )
+        else:
+            chance = f"{self.probability:.1%}" if self.probability is not None else "an unknown chance"
+            if self.link_threshold is not None and self.review_threshold is not None:
+                bands = (
+                    f"at or above the review band ({self.review_threshold:.1%}) and below the link band "
+                    f"({self.link_threshold:.1%})"
+                )
+            else:
+                bands = "between the bands of its time (not recorded for this item)"
+            head = (
+                f"The details agree with a {chance} chance of being the same person: {bands}, or too close to "
+                "another candidate to choose"
+            )
+        terms = sorted(self.evidence, key=lambda e: -abs(float(e["weight"])))
+        agree = [f"{e['comparison']} ({e['level']})" for e in terms if float(e["weight"]) > 0]
+        differ = [f"{e['comparison']} ({e['level']})" for e in terms if float(e["weight"]) < 0]
+        parts = [head + "."]
+        if agree:
+            parts.append("For: " + ", ".join(agree) + ".")
+        if differ:
+            parts.append("Against: " + ", ".join(differ) + ".")
+        return " ".join(parts)
 
 
 _REVIEW_COLUMNS = (
     "review_id, source, source_record_id, candidate_person, reason, probability, match_weight, model_version, "
-    "evidence, status, created_at"
+    "evidence, status, created_at, link_threshold, review_threshold"
 )
 
 

@@ -217,6 +217,7 @@ FREE_TEXT: dict[str, frozenset[str]] = {
             {
                 "AuditAnomaly.detail",
                 "AuditProblem.message",
+                "ReviewItem.why",
                 "AuditEvent.reasonCodes",
                 "AuditEvent.sourcesRead",
                 "TraceSpan.name",

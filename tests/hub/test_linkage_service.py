@@ -404,7 +404,7 @@ def test_model_file_written(linked: Linked) -> None:
     assert linked.settings.link_model_path.read_text().startswith("{")
 
 
-QUEUE = "query { reviewQueue(purpose: IDENTITY_REVIEW, first: 50) { items { reviewId source sourceRecordId reason probability evidence { comparison level weight } candidateSubject status } } }"
+QUEUE = "query { reviewQueue(purpose: IDENTITY_REVIEW, first: 50) { items { reviewId source sourceRecordId reason probability evidence { comparison level weight } candidateSubject status why } } }"
 DECIDE = "mutation($id: ID!, $accept: Boolean!) { decideReview(purpose: IDENTITY_REVIEW, reviewId: $id, accept: $accept) { reviewId status } }"
 
 
@@ -419,6 +419,8 @@ async def test_clerical_review_flow(linked: Linked, token: Any) -> None:
             assert item["status"] == "OPEN"
             assert {e["comparison"] for e in item["evidence"]} >= {"given_name", "dob"}
             assert item["candidateSubject"].startswith("ps_")
+            assert item["why"].startswith(("The details agree", "The record's National Insurance number"))
+            assert item["sourceRecordId"] not in item["why"]
         accept, reject = (
             items[0],
             next(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -19,7 +20,7 @@ from hub.config import Settings
 from hub.ops.demo import seed_sources
 from hub.ops.linking import build_links, train_model
 from hub.ops.migrate import drop_stores
-from hub.records.links import ReviewQueue
+from hub.records.links import EvidenceTerm, ReviewQueue, ReviewRow
 from linkage import FSModel, Thresholds
 
 PEOPLE = 5000
@@ -218,3 +219,35 @@ async def test_a_decision_during_a_rebuild_s_chunk_waits_for_it_and_never_deadlo
         "SELECT band, method FROM hub.link WHERE source = $1 AND source_record_id = $2", *record
     )
     assert (link["band"], link["method"]) == ("link", "clerical")
+
+
+def test_a_reviewer_is_told_why_an_item_is_there_without_a_value_of_the_record() -> None:
+    """The reason in words, the bands it was weighed against, and what counted for and against, strongest first."""
+    evidence: list[EvidenceTerm] = [
+        {"comparison": "given_name", "level": "exact", "weight": 4.0},
+        {"comparison": "dob", "level": "missing", "weight": 0.0},
+        {"comparison": "residence", "level": "different", "weight": -6.5},
+        {"comparison": "family_name", "level": "similar", "weight": 2.5},
+    ]
+    common = {
+        "review_id": 1,
+        "source": "hb",
+        "source_record_id": "HB1",
+        "candidate_person": uuid.uuid4(),
+        "match_weight": 1.0,
+        "model_version": "m1",
+        "evidence": evidence,
+        "status": "open",
+        "created_at": datetime.datetime.now(datetime.UTC),
+    }
+    weighed = ReviewRow(**common, reason="probabilistic", probability=0.873, link_threshold=0.999, review_threshold=0.5)
+    assert weighed.why == (
+        "The details agree with a 87.3% chance of being the same person: at or above the review band (50.0%) and "
+        "below the link band (99.9%), or too close to another candidate to choose. "
+        "For: given_name (exact), family_name (similar). Against: residence (different)."
+    )
+    older = ReviewRow(**common, reason="probabilistic", probability=0.6)
+    assert "between the bands of its time (not recorded for this item)" in older.why
+    conflict = ReviewRow(**common, reason="nino_conflict", probability=0.2, link_threshold=0.999, review_threshold=0.5)
+    assert conflict.why.startswith("The record's National Insurance number is this person's, but its other details")
+    assert "HB1" not in conflict.why
