@@ -17,6 +17,7 @@ import asyncpg
 import pytest
 
 from hub.config import Settings
+from hub.errors import ConfigError
 from hub.ops.demo import seed_sources
 from hub.ops.linking import build_links, train_model
 from hub.ops.migrate import drop_stores
@@ -251,3 +252,16 @@ def test_a_reviewer_is_told_why_an_item_is_there_without_a_value_of_the_record()
     conflict = ReviewRow(**common, reason="nino_conflict", probability=0.2, link_threshold=0.999, review_threshold=0.5)
     assert conflict.why.startswith("The record's National Insurance number is this person's, but its other details")
     assert "HB1" not in conflict.why
+
+
+async def test_a_second_build_is_refused_while_one_runs(stores: Stores) -> None:
+    """Two builds at once would each close what the other proposes again: the second is told to wait."""
+    running = await asyncpg.connect(stores.settings.admin_url("hub"))
+    try:
+        assert await running.fetchval("SELECT pg_try_advisory_lock($1)", 0x776C6E6B)
+        with pytest.raises(ConfigError, match="another link build is running"):
+            await build(stores, BANDS)
+    finally:
+        await running.close()
+    finished = await build(stores, BANDS)  # the first gone, the next one runs
+    assert finished.review["open_after"] >= 0

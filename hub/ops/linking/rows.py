@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from hub.errors import ConfigError
 from linkage import (
     Band,
     Demographics,
@@ -287,9 +288,18 @@ async def finish_run(
     return review
 
 
+#: Held by a link build for as long as its connection lives (a session advisory lock: a build that dies
+#: lets go with its connection). Two builds at once would each supersede what the other proposes again.
+_BUILD_LOCK = 0x776C6E6B  # 'wlnk'
+
+
 async def open_run(hub: asyncpg.Connection, version: str, *, resume: bool) -> tuple[int, dict[str, Any]]:
     """The link run to carry on (``resume``: the last unfinished one of this model), or a new one: its id
-    and the cursor each source has reached."""
+    and the cursor each source has reached. Refused while another build runs on this hub database."""
+    if not await hub.fetchval("SELECT pg_try_advisory_lock($1)", _BUILD_LOCK):
+        raise ConfigError(
+            ["another link build is running on this hub database: wait for it to finish (a stopped one resumes)"]
+        )
     run = (
         await hub.fetchrow(
             "SELECT run_id, cursors FROM hub.link_run WHERE finished_at IS NULL AND model_version = $1 "
