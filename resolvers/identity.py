@@ -19,7 +19,7 @@ from hub.errors import BadUserInput, LinkageUnavailable
 from hub.metrics import LINK_DECISIONS
 from hub.records.links import IndexedPerson
 from hub.types import TIERS
-from linkage import Band, Demographics, NormalisedNino
+from linkage import Band, Demographics, NormalisedNino, is_placeholder_dob
 from linkage.link import Decision, normalised_nino
 from linkage.normalise import normalise_name, normalise_postcode
 from resolvers.context import RequestContext
@@ -77,7 +77,8 @@ def check_identification(query: Demographics, tier: str, *, today: dt.date | Non
         raise BadUserInput(f"a date of birth must be between {EARLIEST_BIRTH.isoformat()} and today")
     given = normalise_name(query.given_name) is not None
     family = normalise_name(query.family_name) is not None
-    core = given + family + (dob is not None)
+    # A placeholder (1900-01-01 and the like) is what systems write for "not known": it identifies no one.
+    core = given + family + (dob is not None and not is_placeholder_dob(dob))
     postcode = normalise_postcode(query.postcode)
     corroborated = (postcode is not None and _UK_POSTCODE.fullmatch(postcode) is not None) or (
         query.nhs_number is not None and _nhs_number_valid(query.nhs_number)

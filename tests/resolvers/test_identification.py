@@ -20,6 +20,18 @@ CASES = [
     ("a blank given name does not count", Demographics(given_name=" ", family_name=F), "identity", False),
     ("punctuation is not a name", Demographics(given_name="'-.", dob=DOB), "identity", False),
     ("two parts are not enough for financial data", Demographics(family_name=F, dob=DOB), "financial", False),
+    (
+        "a placeholder date of birth is not one",
+        Demographics(family_name=F, dob=dt.date(1900, 1, 1)),
+        "identity",
+        False,
+    ),
+    (
+        "nor does it make the third part financial data needs",
+        Demographics(given_name=G, family_name=F, dob=dt.date(1900, 1, 1)),
+        "financial",
+        False,
+    ),
     ("three parts are, for financial data", Demographics(given_name=G, family_name=F, dob=DOB), "financial", True),
     (
         "special category needs more than the three",
