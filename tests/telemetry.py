@@ -23,6 +23,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from linkage import is_placeholder_dob
+
 
 def _value(v: AnyValue) -> Any:
     kind = v.WhichOneof("value")
@@ -224,7 +226,10 @@ class Telemetry:
                 if row["nino"]:
                     p.ninos.add(re.sub(r"\s+", "", row["nino"]).upper())
                 p.full_names.add((row["given_name"].lower(), row["family_name"].lower()))
-                p.dates.add(row["date_of_birth"])
+                # A placeholder (1900-01-01, as systems write "not known") is no one's date of birth: it is
+                # the hub's own words too ("between 1900-01-01 and today"). A missing one is nothing to find.
+                if row["date_of_birth"] is not None and not is_placeholder_dob(row["date_of_birth"]):
+                    p.dates.add(row["date_of_birth"])
                 if row["postcode"]:
                     p.postcodes.add(row["postcode"].replace(" ", "").upper())
 
