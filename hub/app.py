@@ -348,10 +348,11 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
         levels = await limiter.take(buckets, BASE_COST)
         return retry_after(levels) if not all(lv.granted for lv in levels) else None
 
-    view = GraphQLView(schema, state.services, ide_path=GRAPHIQL)
+    view = GraphQLView(schema, state.services)
     app = Starlette(
         routes=[
-            # Every method reaches the view, which answers each but POST with a 405 (a browser's GET: to GraphiQL).
+            # Every method reaches the view, which answers each but POST with a 405 (a browser's GET is sent to
+            # GraphiQL before, by BearerAuth).
             Route("/graphql", view.endpoint, methods=["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]),
             Route("/audit/keys", audit_keys_document),
             Route("/.well-known/jwks.json", assertion_keys_document),
@@ -389,7 +390,7 @@ def create_app(settings: Settings, *, hooks: Hooks | None = None) -> Starlette:
         paths=_API_PATHS,
         verify=verified,
         refused=refused,
-        ide_path="/graphql",
+        browser_redirect=("/graphql", GRAPHIQL),
         throttle=address_throttle,
     )
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

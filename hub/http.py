@@ -401,9 +401,9 @@ class BearerAuth:
     issuer), or 401. Every refusal is reported to ``refused`` with its code, to be audited. With a
     ``throttle``, an address whose requests keep being refused is answered 429 before any token is read.
 
-    Only a browser opening ``ide_path`` (a GET of that path alone, asking for HTML, which runs no query and is
-    sent on to GraphiQL) is let through without a token; other methods go on to the router, which answers
-    405."""
+    Only a browser opening GraphiQL's old address is answered without a token: a GET of ``browser_redirect``'s
+    path alone, asking for HTML, is sent to its location (303) here, and reaches nothing behind; other methods
+    go on to the router, which answers 405."""
 
     def __init__(
         self,
@@ -412,14 +412,14 @@ class BearerAuth:
         verify: Callable[[str], Awaitable[Caller]],
         refused: Callable[[str], Awaitable[None]],
         paths: Collection[str] = frozenset({"/graphql"}),
-        ide_path: str | None = None,
+        browser_redirect: tuple[str, str] | None = None,
         throttle: AddressThrottle | None = None,
     ) -> None:
         self.app = app
         self.verify = verify
         self.refused = refused
         self.paths = paths
-        self.ide_path = ide_path
+        self.browser_redirect = browser_redirect
         self.throttle = throttle
 
     async def _verify_given(self, token: str) -> Caller:
@@ -437,12 +437,15 @@ class BearerAuth:
         for name, value in scope.get("headers", []):
             headers.setdefault(name.lower(), value)  # the first of repeated headers, as Starlette reads them
         if (
-            route_path(scope) == self.ide_path
+            self.browser_redirect is not None
+            and route_path(scope) == self.browser_redirect[0]
             and scope["method"] == "GET"
             and not scope.get("query_string")
             and b"text/html" in headers.get(b"accept", b"")
         ):
-            await self.app(scope, receive, send)
+            # strawberry's own GraphiQL (a CDN's scripts, introspection) is never served: the hub's instead.
+            location = scope.get("root_path", "") + self.browser_redirect[1]
+            await RedirectResponse(location, status_code=303)(scope, receive, send)
             return
         scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
         token = token.strip() if scheme.lower() == "bearer" else ""
@@ -560,12 +563,11 @@ def refusals_in(result: Any) -> int:
 class GraphQLView(GraphQL[RequestContext, None]):
     """strawberry's ASGI view, with the caller taken from the verified bearer token and JSON by orjson."""
 
-    def __init__(self, schema: HubSchema, services: Callable[[], Services], *, ide_path: str | None = None) -> None:
-        # strawberry's own GraphiQL loads from a public CDN and introspects: never served. A browser that
-        # opens /graphql is sent to the hub's own (``ide_path``, :mod:`hub.graphiql`), which does neither.
+    def __init__(self, schema: HubSchema, services: Callable[[], Services]) -> None:
+        # strawberry's own GraphiQL loads from a public CDN and introspects: never served (a browser opening
+        # /graphql is sent to the hub's own by BearerAuth, :mod:`hub.graphiql`).
         super().__init__(schema, graphql_ide=None, allow_queries_via_get=False)
         self.services = services
-        self.ide_path = ide_path
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
@@ -658,14 +660,6 @@ class GraphQLView(GraphQL[RequestContext, None]):
                 f"the Accept and Content-Type headers are read up to {MAX_MEDIA_HEADER} bytes each",
             )
         media = negotiate(accept)
-        if (
-            self.ide_path is not None
-            and request.method == "GET"
-            and not request.query_params
-            and "text/html" in (accept or "")
-        ):
-            # A browser opening the endpoint: to GraphiQL (no token needed for the page, none sent).
-            return RedirectResponse(request.scope.get("root_path", "") + self.ide_path, status_code=303)
         if request.method != "POST":
             # A query's variables in a URL, a NINO among them, land in proxy and server logs: only POST runs
             # one. Every other method alike.
