@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import ipaddress
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -330,15 +331,23 @@ def _server_attributes(scope: Scope) -> tuple[tuple[str, str | int], ...]:
     listening = scope.get("server")
     if isinstance(listening, tuple | list) and len(listening) == 2:
         name, port = listening
-        if port is None and not str(name).startswith("/"):  # the scheme's own port (no Unix socket has one)
-            port = _DEFAULT_PORTS.get(scope.get("scheme", "http"))
-        if isinstance(name, str) and len(name) <= _MAX_HOST and isinstance(port, int) and 0 < port < 65536:
-            try:
-                address = str(ipaddress.ip_address(name))
-            except ValueError:
-                address = name.lower()
-            return (("server.address", address), ("server.port", port))
+        if isinstance(name, str) and (port is None or isinstance(port, int)):
+            return _listening(name, port, scope.get("scheme", "http"))
     return ()
+
+
+@functools.lru_cache(maxsize=16)
+def _listening(name: str, port: int | None, scheme: str) -> tuple[tuple[str, str | int], ...]:
+    # Per request, the same socket: worked out once (an IP address parse each request was on the hot path).
+    if port is None and not name.startswith("/"):  # the scheme's own port (no Unix socket has one)
+        port = _DEFAULT_PORTS.get(scheme)
+    if len(name) > _MAX_HOST or port is None or not 0 < port < 65536:
+        return ()
+    try:
+        address = str(ipaddress.ip_address(name))
+    except ValueError:
+        address = name.lower()
+    return (("server.address", address), ("server.port", port))
 
 
 class TraceMiddleware:
