@@ -205,6 +205,12 @@ class ReviewChanges:
     again: int = 0
     superseded: dict[str, int] = field(default_factory=dict)
 
+    def add(self, other: ReviewChanges) -> None:
+        self.new += other.new
+        self.again += other.again
+        for because, n in other.superseded.items():
+            self.superseded[because] = self.superseded.get(because, 0) + n
+
     def as_json(self) -> dict[str, Any]:
         return {"new": self.new, "proposed_again": self.again, "superseded": dict(sorted(self.superseded.items()))}
 
@@ -234,10 +240,7 @@ async def write_rows(
                 raise
             await asyncio.sleep(0.05 * 2**attempt)
             continue
-        changes.new += done.new
-        changes.again += done.again
-        for because, n in done.superseded.items():
-            changes.superseded[because] = changes.superseded.get(because, 0) + n
+        changes.add(done)
         return
 
 
