@@ -28,25 +28,7 @@ HEADER = [
 ]  # fmt: skip
 GOOD = ["HB9001", "E09000901", "AB123456C", "Ann", "Smith", "03/04/1950", "1 High St", "Town", "SW1A 1AA",
         "social", "100.50", "80.00", "2", "yes", "2020-01-01"]  # fmt: skip
-MAPPING = """
-table = "claim"
-[columns]
-claim_ref = "Claim Ref"
-council_code = "Council"
-nino = "NI Number"
-given_name = "Forename"
-family_name = "Surname"
-date_of_birth = { header = "DOB", format = "%d/%m/%Y", missing = ["01/01/1900"] }
-address_line1 = "Address"
-town = "Town"
-postcode = "Postcode"
-tenancy_type = "Tenure"
-weekly_rent = "Rent"
-weekly_award = "Award"
-bedroom_entitlement = "Bedrooms"
-overnight_carer_room = "Carer Room"
-start_date = "Start"
-"""
+MAPPING = (Path(__file__).parents[2] / "docs" / "examples" / "hb-claim.toml").read_text()
 
 
 def row(**changes: str) -> list[str]:
