@@ -29,9 +29,12 @@ after its first line.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import decimal
+import io
+import os
 import tomllib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -110,8 +113,8 @@ def load_mapping(path: Path) -> Mapping:
     delimiter, encoding = options.get("delimiter", ","), options.get("encoding", "utf-8-sig")
     if not isinstance(delimiter, str) or len(delimiter) != 1:
         problems.append("[csv] delimiter is one character")
-    if not isinstance(encoding, str):
-        problems.append("[csv] encoding is a name, e.g. utf-8 or cp1252")
+    if not isinstance(encoding, str) or not _known_encoding(encoding):
+        problems.append("[csv] encoding is a name Python knows, e.g. utf-8 or cp1252")
     columns = doc.get("columns")
     maps: list[ColumnMap] = []
     if not isinstance(columns, dict) or not columns:
@@ -141,6 +144,14 @@ def load_mapping(path: Path) -> Mapping:
         raise ConfigError([f"mapping {path}: {p}" for p in problems])
     assert isinstance(table, str)
     return Mapping(table, tuple(maps), delimiter, encoding)
+
+
+def _known_encoding(name: str) -> bool:
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -392,18 +403,20 @@ async def import_file(
     seen: dict[tuple[Any, ...], int] = {}  # key -> the line that first had it
     pending: list[tuple[int, tuple[Any, ...]]] = []
     try:
-        with path.open("rb") as counted:
-            lines = sum(1 for _ in counted) - 1
-        handle = path.open(encoding=mapping.encoding, newline="", errors="strict")
+        raw = path.open("rb")
+        size = os.fstat(raw.fileno()).st_size
+        handle = io.TextIOWrapper(raw, encoding=mapping.encoding, newline="", errors="strict")
     except OSError as e:
         raise ConfigError([f"{path}: cannot be read ({e.strerror})"]) from None
-    bar = tqdm(total=max(lines, 0), desc=f"import {report.table}", unit="row", disable=not progress)
+    # By bytes read (the buffer's position): the file is read once, not counted through first.
+    bar = tqdm(total=size, desc=f"import {report.table}", unit="B", unit_scale=True, disable=not progress)
     try:
         with handle:
             try:
                 for line, values, unreadable in _rows(handle, mapping, table):
                     report.read += 1
-                    bar.update(1)
+                    if report.read % 1000 == 0:
+                        bar.update(raw.tell() - bar.n)
                     if values is None:
                         _reject(report, Problem(line, "rejected", "", unreadable or "unreadable"))
                         continue
@@ -427,6 +440,7 @@ async def import_file(
                 ) from None
         if pending:
             await _load(conn, table, columns, pending, report)
+        bar.update(size - bar.n)
     finally:
         bar.close()
     report.problems.sort(key=lambda p: p.line)

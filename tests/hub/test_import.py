@@ -178,6 +178,7 @@ async def test_a_second_person_with_one_nino_is_rejected_by_name_of_constraint_n
         (MAPPING.replace('town = "Town"', 'town = { header = "Town", format = "%Y" }'), "town: `format` is for dates"),
         (MAPPING.replace('town = "Town"', "town = { value = 3 }"), "town: exactly one of `header` or `value`"),
         ("table = [", "cannot be read as TOML"),
+        (MAPPING + '[csv]\nencoding = "klingon"\n', "[csv] encoding is a name Python knows"),
     ],
 )
 async def test_a_mapping_that_does_not_fit_the_table_or_the_file_is_refused_before_any_row(
