@@ -15,12 +15,14 @@ import datetime as dt
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from rapidfuzz.distance import Indel, JaroWinkler
 from rapidfuzz.process import cpdist
 
+from linkage.naming import CONVENTION_SURNAMES, Names, read_names
 from linkage.nicknames import equivalent
 from linkage.normalise import address_tokens, normalise_dob, normalise_name, normalise_postcode, postcode_parts
 from linkage.placeholders import PLACEHOLDER_DOBS
@@ -52,6 +54,10 @@ class Comparison:
     columns: tuple[str, ...]
     levels: Callable[[Pairs], Levels]
     tf_column: str | None = None
+    #: The frequency only ever weakens exact agreement: a value far commoner than chance (a date of birth
+    #: estimated as 1 January) counts for less, a rare one no more than the level's own weight. For
+    #: values with too many distinct values for any one to be seen often (dates of birth).
+    tf_common_only: bool = False
 
 
 def _pairs_once(
@@ -114,16 +120,44 @@ def _family_fn(left: list[str], right: list[str]) -> list[int]:
     return out
 
 
-_GIVEN_SIMILAR, _FAMILY_SIMILAR = 3, 2
+_GIVEN_SIMILAR, _GIVEN_VARIANT, _FAMILY_SIMILAR = 3, 4, 2
+#: Other names and previous family names compared per record, at most (a fourth middle name is rare).
+_OTHER_SLOTS, _PREVIOUS_SLOTS = 3, 2
+
+
+def _slot(column: npt.NDArray[np.object_], j: int) -> npt.NDArray[np.object_]:
+    """The ``j``-th word (other names) or name (previous family names, '|'-separated) of each value."""
+    out = np.empty(len(column), dtype=object)
+    for i, value in enumerate(column):
+        parts = value.split("|") if value is not None else ()
+        out[i] = parts[j] if j < len(parts) else None
+    return out
 
 
 class _Names:
-    """Given and family name levels of the same pairs, computed together: a name written in the other
-    name's box (a common data-entry error, typos and all) counts as agreement on that name."""
+    """Given and family name levels of the same pairs, computed together, from every name a record
+    holds (:mod:`linkage.naming`):
+
+    - a name written in the other name's box (a common data-entry error, typos and all) counts as
+      agreement on that name;
+    - a first name that agrees with one of the other side's other names (a middle name used as the
+      first, a "known as" name) counts as a variant, at most;
+    - a family name that agrees with one of the other side's previous family names counts as similar;
+    - a family name that is only a convention surname (Kaur, Begum) against a family name proper is no
+      evidence either way;
+    - two different generational suffixes (Jnr and Snr) are different given names, whatever else agrees.
+    """
 
     def __init__(self, a: Columns, b: Columns) -> None:
         self.given = _pairs_once(a["given_name"], b["given_name"], _given_fn)
         self.family = _pairs_once(a["family_name"], b["family_name"], _family_fn)
+        self._crossed(a, b)
+        self._other_names(a, b)
+        self._previous_names(a, b)
+        self._conventions(a, b)
+        self._suffixes(a, b)
+
+    def _crossed(self, a: Columns, b: Columns) -> None:
         candidates = np.flatnonzero(
             (self.given >= 0) & (self.given < _GIVEN_SIMILAR) & (self.family >= 0) & (self.family < _FAMILY_SIMILAR)
         )
@@ -134,6 +168,65 @@ class _Names:
         # Either name in the other's box (the other one changed or lost) still counts for that name.
         self.given[candidates] = np.maximum(self.given[candidates], crossed_given)
         self.family[candidates] = np.maximum(self.family[candidates], crossed_family)
+
+    def _other_names(self, a: Columns, b: Columns) -> None:
+        if "other_names" not in a or "other_names" not in b:
+            return
+        has_other = np.fromiter(
+            (x is not None or y is not None for x, y in zip(a["other_names"], b["other_names"], strict=True)),
+            bool,
+            len(self.given),
+        )
+        candidates = np.flatnonzero(has_other & (self.given < _GIVEN_VARIANT))
+        if len(candidates) == 0:
+            return
+        a_first, b_first = a["given_name"][candidates], b["given_name"][candidates]
+        a_other, b_other = a["other_names"][candidates], b["other_names"][candidates]
+        best = np.full(len(candidates), MISSING, dtype=np.int8)
+        for j in range(_OTHER_SLOTS):
+            for left, right in ((_slot(a_other, j), b_first), (a_first, _slot(b_other, j))):
+                best = np.maximum(best, _pairs_once(left, right, _given_fn))
+        # A middle initial against a first initial, or names only alike, say too little to count.
+        alternative = np.where(best >= _GIVEN_SIMILAR, np.minimum(best, _GIVEN_VARIANT), MISSING).astype(np.int8)
+        self.given[candidates] = np.maximum(self.given[candidates], alternative)
+
+    def _previous_names(self, a: Columns, b: Columns) -> None:
+        if "previous_family" not in a or "previous_family" not in b:
+            return
+        has_previous = np.fromiter(
+            (x is not None or y is not None for x, y in zip(a["previous_family"], b["previous_family"], strict=True)),
+            bool,
+            len(self.family),
+        )
+        candidates = np.flatnonzero(has_previous & (self.family < _FAMILY_SIMILAR))
+        if len(candidates) == 0:
+            return
+        a_family, b_family = a["family_name"][candidates], b["family_name"][candidates]
+        a_previous, b_previous = a["previous_family"][candidates], b["previous_family"][candidates]
+        best = np.full(len(candidates), MISSING, dtype=np.int8)
+        for j in range(_PREVIOUS_SLOTS):
+            for left, right in ((_slot(a_previous, j), b_family), (a_family, _slot(b_previous, j))):
+                best = np.maximum(best, _pairs_once(left, right, _family_fn))
+        earlier = np.where(best >= _FAMILY_SIMILAR, _FAMILY_SIMILAR, MISSING).astype(np.int8)
+        self.family[candidates] = np.maximum(self.family[candidates], earlier)
+
+    def _conventions(self, a: Columns, b: Columns) -> None:
+        differ = np.flatnonzero(self.family == 0)
+        if len(differ) == 0:
+            return
+        a_convention = np.fromiter((v in CONVENTION_SURNAMES for v in a["family_name"][differ]), bool, len(differ))
+        b_convention = np.fromiter((v in CONVENTION_SURNAMES for v in b["family_name"][differ]), bool, len(differ))
+        self.family[differ[a_convention != b_convention]] = MISSING
+
+    def _suffixes(self, a: Columns, b: Columns) -> None:
+        if "suffix" not in a or "suffix" not in b:
+            return
+        clash = np.fromiter(
+            (x is not None and y is not None and x != y for x, y in zip(a["suffix"], b["suffix"], strict=True)),
+            bool,
+            len(self.given),
+        )
+        self.given[clash] = 0
 
 
 class Pairs:
@@ -159,8 +252,10 @@ def _family_levels(pairs: Pairs) -> Levels:
 
 
 def _dob_levels(pairs: Pairs) -> Levels:
-    # Levels: 0 different, 1 two digits off, 2 one digit off or two adjacent digits swapped, 3 day and
-    # month transposed, 4 exact.
+    # Levels: 0 different, 1 estimated (one side 1 January, the same year: the date a system records when
+    # only the year is known, for many people born abroad), 2 two digits off, 3 one digit off or two
+    # adjacent digits swapped, 4 day and month transposed, 5 exact. A 1 January two digits from the
+    # other date is read as estimated: the likelier story.
     def fn(left: list[str], right: list[str]) -> list[int]:
         la = np.frombuffer("".join(left).encode(), dtype=np.uint8).reshape(-1, 8)
         ra = np.frombuffer("".join(right).encode(), dtype=np.uint8).reshape(-1, 8)
@@ -177,7 +272,13 @@ def _dob_levels(pairs: Pairs) -> Levels:
             axis=1
         ) & (n_differ == 2)
         one_edit = (n_differ == 1) | adjacent
-        levels: list[int] = np.select([exact, transposed, one_edit, n_differ == 2], [4, 3, 2, 1], 0).tolist()
+        new_year = np.frombuffer(b"0101", dtype=np.uint8)
+        estimated = (la[:, :4] == ra[:, :4]).all(axis=1) & (
+            (la[:, 4:] == new_year).all(axis=1) | (ra[:, 4:] == new_year).all(axis=1)
+        )
+        levels: list[int] = np.select(
+            [exact, transposed, one_edit, estimated, n_differ == 2], [5, 4, 3, 1, 2], 0
+        ).tolist()
         return levels
 
     return _pairs_once(pairs.a["dob"], pairs.b["dob"], fn)
@@ -318,9 +419,18 @@ COMPARISONS: dict[str, Comparison] = {
         ),
         Comparison(
             "dob",
-            ("different", "two digits off", "one digit off or swapped", "day/month transposed", "exact"),
+            (
+                "different",
+                "estimated (1 January)",
+                "two digits off",
+                "one digit off or swapped",
+                "day/month transposed",
+                "exact",
+            ),
             ("dob",),
             _dob_levels,
+            tf_column="dob",
+            tf_common_only=True,
         ),
         Comparison(
             "postcode",
@@ -347,13 +457,19 @@ COMPARISONS: dict[str, Comparison] = {
 }
 
 
-def _column(values: Sequence[object], fn: Callable[[object], str | None]) -> npt.NDArray[np.object_]:
+def _column(values: Sequence[object], fn: Callable[[Any], object]) -> npt.NDArray[np.object_]:
     out = np.empty(len(values), dtype=object)
-    cache: dict[object, str | None] = {}
+    cache: dict[object, object] = {}
     for i, value in enumerate(values):
         if value not in cache:
             cache[value] = fn(value)
         out[i] = cache[value]
+    return out
+
+
+def _column_of(names: npt.NDArray[np.object_], fn: Callable[[Names], str | None]) -> npt.NDArray[np.object_]:
+    out = np.empty(len(names), dtype=object)
+    out[:] = [fn(x) for x in names]
     return out
 
 
@@ -367,10 +483,16 @@ def prepare(
 ) -> dict[str, npt.NDArray[np.object_]]:
     """Normalise raw columns into the comparison columns.
 
-    ``records`` may hold: given_name, family_name, dob (date or string), postcode, address_line1,
-    address_line2 (joined into ``address``), town, nhs_number. Absent columns become all-missing. A date of
-    birth in ``placeholder_dobs`` is missing (:mod:`linkage.placeholders`): compared, it would agree with
-    every other record carrying it and disagree with the person's real one, and key one huge block.
+    ``records`` may hold: given_name, family_name, middle_names, known_as, name_suffix,
+    previous_family_names (read together: :func:`linkage.naming.read_names`), dob (date or string),
+    postcode, address_line1, address_line2 (joined into ``address``), town, nhs_number. Absent columns
+    become all-missing. A date of birth in ``placeholder_dobs`` is missing (:mod:`linkage.placeholders`):
+    compared, it would agree with every other record carrying it and disagree with the person's real one,
+    and key one huge block.
+
+    The name columns: ``given_name`` is the first name alone, ``other_names`` the rest of a person's given
+    names ('|'-separated), ``family_name`` without convention surnames or a suffix, ``previous_family``
+    ('|'-separated) and ``suffix``.
     """
     n = len(next(iter(records.values())))
 
@@ -381,12 +503,29 @@ def prepare(
         return normalise_name(value) if isinstance(value, str) else None
 
     lines = list(zip(get("address_line1"), get("address_line2"), strict=True))
+    names = _column(
+        list(
+            zip(
+                get("given_name"),
+                get("family_name"),
+                get("middle_names"),
+                get("known_as"),
+                get("name_suffix"),
+                get("previous_family_names"),
+                strict=True,
+            )
+        ),
+        lambda parts: read_names(*parts),
+    )
     return {
-        "given_name": _column(get("given_name"), text),
-        "family_name": _column(get("family_name"), text),
-        "dob": _column(get("dob"), lambda v: normalise_dob(v, placeholder_dobs) if v is not None else None),  # type: ignore[arg-type]
+        "given_name": _column_of(names, lambda x: x.first),
+        "other_names": _column_of(names, lambda x: "|".join(x.others) or None),
+        "family_name": _column_of(names, lambda x: x.family),
+        "previous_family": _column_of(names, lambda x: "|".join(x.previous) or None),
+        "suffix": _column_of(names, lambda x: x.suffix),
+        "dob": _column(get("dob"), lambda v: normalise_dob(v, placeholder_dobs) if v is not None else None),
         "postcode": _column(get("postcode"), lambda v: normalise_postcode(v) if isinstance(v, str) else None),
-        "address": _column(lines, _address),  # type: ignore[arg-type]
+        "address": _column(lines, _address),
         "town": _column(get("town"), text),
         "nhs_number": _column(
             get("nhs_number"), lambda v: re.sub(r"[^0-9]", "", v) or None if isinstance(v, str) else None

@@ -68,7 +68,7 @@ EVENTS: tuple[Event, ...] = (
     Event("home", "residence", 4, "home", where=True),
     Event("postcode", "postcode", 4, "postcode", where=True),
     Event("address", "address", 3, "address", where=True),
-    Event("dob", "dob", 2, "dob"),
+    Event("dob", "dob", 3, "dob"),  # one digit off or closer (linkage.compare: "dob" levels)
     Event("given", "given_name", 1, "given_first"),
 )
 

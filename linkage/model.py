@@ -231,6 +231,8 @@ class FSModel:
         if column is None or name not in self.tf or right is None or ib is None:
             return None
         table, floor = self.tf[name], self.tf_floor.get(name, _EPS)
+        if COMPARISONS[name].tf_common_only:
+            floor = 0.0  # a value too rare to be in the table keeps the level's own chance agreement
         values = right[column][ib]
         return np.fromiter((table.get(v, floor) if v is not None else 1.0 for v in values), np.float64, len(ib))
 
@@ -246,7 +248,10 @@ class FSModel:
         if tf_values is not None:
             exact = col == len(m) - 1
             # Replace the average chance agreement at the exact level with this value's own.
-            log2_u[exact] = np.log2(np.maximum(tf_values[exact], _EPS))
+            tf_u = np.maximum(tf_values[exact], _EPS)
+            if COMPARISONS[name].tf_common_only:
+                tf_u = np.maximum(tf_u, u[-1])
+            log2_u[exact] = np.log2(tf_u)
         return np.where(col >= 0, np.log2(m[level]) - log2_u, 0.0), log2_u, log2_slip
 
     def field_weights(
@@ -266,7 +271,7 @@ class FSModel:
         """The most one comparison can add: its best level, or exact agreement on its rarest value."""
         m, u = np.asarray(self.m[name]), np.asarray(self.u[name])
         best = float(np.max(np.log2(m / u)))
-        if name in self.tf:
+        if name in self.tf and not COMPARISONS[name].tf_common_only:
             best = max(best, float(np.log2(m[-1] / max(self.tf_floor.get(name, _EPS), _EPS))))
         return best
 
