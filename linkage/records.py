@@ -15,6 +15,14 @@ class Demographics:
 
     given_name: str | None = None
     family_name: str | None = None
+    #: Middle names, space-separated, as held.
+    middle_names: str | None = None
+    #: The name the person goes by, if the system records one ("Bob"; a middle name used as the first).
+    known_as: str | None = None
+    #: A generational suffix (Jnr, Snr, II, III), as held.
+    name_suffix: str | None = None
+    #: Earlier family names (on marriage, by deed poll), ';'-separated, as held.
+    previous_family_names: str | None = None
     dob: dt.date | str | None = None
     postcode: str | None = None
     address_line1: str | None = None

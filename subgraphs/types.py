@@ -318,6 +318,12 @@ class Candidate:
     nino: str | None = strawberry.field(description="The NINO on the record, as held, if any.")
     given_name: str | None = strawberry.field(description="Given name, as held.")
     family_name: str | None = strawberry.field(description="Family name, as held.")
+    middle_names: str | None = strawberry.field(description="Middle names, as held.")
+    known_as: str | None = strawberry.field(description="The name the person goes by, as held.")
+    name_suffix: str | None = strawberry.field(description="A generational suffix (Jnr, Snr, III), as held.")
+    previous_family_names: str | None = strawberry.field(
+        description="Earlier family names (on marriage, by deed poll), ';'-separated, as held."
+    )
     date_of_birth: dt.date | None = strawberry.field(description="Date of birth, as held.")
     postcode: str | None = strawberry.field(description="Postcode, as held.")
     address_line1: str | None = strawberry.field(description="First line of the address, as held.")
@@ -335,6 +341,10 @@ class Candidate:
             nino=record.nino,
             given_name=record.given_name,
             family_name=record.family_name,
+            middle_names=record.middle_names,
+            known_as=record.known_as,
+            name_suffix=record.name_suffix,
+            previous_family_names=record.previous_family_names,
             date_of_birth=born if isinstance(born, dt.date) or born is None else dt.date.fromisoformat(born),
             postcode=record.postcode,
             address_line1=record.address_line1,

@@ -317,6 +317,11 @@ def council_records(data: SynthData) -> list[tuple[str, dict[str, Any], dict[str
     return out
 
 
+#: What a system holds of a person's names that another may hold otherwise (hub.ops.synth.realities).
+NAME_REALITIES = frozenset({"other_name", "suffix", "earlier_surname", "convention_surname"})
+CONVENTION_SURNAMES = frozenset({"Singh", "Kaur", "Begum", "Bibi"})
+
+
 def swapped(d: date) -> date | None:
     if d.day > 12 or d.day == d.month:
         return None
@@ -336,10 +341,24 @@ def test_council_records_equal_the_truth_except_where_labelled(data: SynthData) 
             else:
                 assert normalised == true["nino"]
                 assert (keyed["nino"] == true["nino"]) is ("nino_formatted" not in labels)
-        if not labels & {"nickname", "name_typo"}:
+        keyed_as_written = not labels & {"nickname", "name_typo"}
+        if keyed_as_written and not labels & NAME_REALITIES:
             assert (keyed["given_name"], keyed["family_name"]) == (true["given_name"], true["family_name"])
+        if keyed_as_written and "other_name" in labels:
+            # Another of the person's registered names: a middle name, alone or after the given name.
+            assert keyed["given_name"] != true["given_name"]
+            assert set(keyed["given_name"].split()) <= {true["given_name"], *(true["middle_names"] or "").split()}
+        if "suffix" in labels:
+            assert keyed["name_suffix"] in {"Jnr", "Snr"} or keyed["family_name"].endswith((" Jnr", " Snr"))
+        if keyed_as_written and "earlier_surname" in labels:
+            assert keyed["family_name"] != true["family_name"]
+        if keyed_as_written and "convention_surname" in labels:
+            words = {*keyed["family_name"].split(), *true["family_name"].split()}
+            assert words & CONVENTION_SURNAMES or keyed["family_name"] == true["family_name"]
         if "nickname" in labels and "name_typo" not in labels:
-            assert keyed["given_name"] in name_variants(true["given_name"], true["sex"])
+            # Of the given name, or of the middle name the person goes by.
+            held = (true["middle_names"] or "").split() if "other_name" in labels else [true["given_name"]]
+            assert any(keyed["given_name"] in name_variants(name, true["sex"]) for name in held)
         if "name_typo" in labels and "nickname" not in labels:
             assert (keyed["given_name"], keyed["family_name"]) != (true["given_name"], true["family_name"])
         if "dob_missing" in labels:
@@ -348,6 +367,11 @@ def test_council_records_equal_the_truth_except_where_labelled(data: SynthData) 
             assert keyed["date_of_birth"] in PLACEHOLDERS
         elif "dob_swap" in labels:
             assert keyed["date_of_birth"] == swapped(true["date_of_birth"])
+        elif "actual_dob" in labels:
+            # DWP holds an estimate, 1 January of the year; the council the real date.
+            assert (true["date_of_birth"].month, true["date_of_birth"].day) == (1, 1)
+            assert keyed["date_of_birth"] != true["date_of_birth"]
+            assert keyed["date_of_birth"].year == true["date_of_birth"].year
         else:
             assert keyed["date_of_birth"] == true["date_of_birth"]
         address = (keyed["address_line1"], keyed["town"], keyed["postcode"])
@@ -420,6 +444,7 @@ def test_rates_of_zero_give_exact_copies() -> None:
             hb_dob_placeholder_rate=0,
             social_care_dob_missing_rate=0,
             social_care_dob_placeholder_rate=0,
+            name_realities=False,
         )
     )
     identity = ("nino", "given_name", "family_name", "date_of_birth", "address_line1", "town", "postcode")
@@ -565,8 +590,13 @@ async def source_dbs(server_url: str) -> AsyncIterator[dict[str, asyncpg.Connect
             conn = await asyncpg.connect(server_url, database=prefix + database)
             conns[database] = conn
             await conn.execute((MIGRATIONS / database / "0001_init.sql").read_text())
-            # ... and those that change what the generator's columns accept: a date of birth may be unknown.
-            for migration in sorted((MIGRATIONS / database).glob("*_dob_nullable.sql")):
+            # ... and those that change what the generator's columns accept: a date of birth may be unknown,
+            # the names systems hold beside the given and family name.
+            changes = [
+                *(MIGRATIONS / database).glob("*_dob_nullable.sql"),
+                *(MIGRATIONS / database).glob("*_names.sql"),
+            ]
+            for migration in sorted(changes):
                 await conn.execute(migration.read_text())
         yield conns
     finally:

@@ -35,7 +35,7 @@ from resolvers.sources import DwpSource, HousingBenefitSource, SocialCareSource
 from resolvers.sources.contract import CANDIDATE_FIELDS
 from resolvers.sources.remote.candidates import blocking_queries, decode_candidates
 
-PEOPLE = 3000
+PEOPLE = 3300
 THRESHOLDS = Thresholds()
 EPOCH = dt.date(1970, 1, 1)
 

@@ -37,7 +37,8 @@ async def test_a_fresh_store_is_migrated_by_its_subgraph(stores: Settings, tmp_p
             first = _migrate(url, "social-care")
             assert first.returncode == 0, first.stderr
             assert (
-                "applied ['0001_init', '0002_blocking_indexes', '0003_access_log', '0004_dob_nullable']" in first.stdout
+                "applied ['0001_init', '0002_blocking_indexes', '0003_access_log', '0004_dob_nullable', '0005_names']"
+                in first.stdout
             )
             again = _migrate(url, "social-care")
             assert again.returncode == 0, again.stderr

@@ -33,10 +33,12 @@ This module runs them in order and lays out the tables.
 from __future__ import annotations
 
 from hub.ops.synth.addresses import AddressBook
+from hub.ops.synth.draws import stream
 from hub.ops.synth.dwp import dwp_records
 from hub.ops.synth.housing import housing_benefit_records
 from hub.ops.synth.params import SynthParams
 from hub.ops.synth.people import population
+from hub.ops.synth.realities import assign, hold
 from hub.ops.synth.social_care import social_care_records
 from hub.ops.synth.tables import COLUMNS, TRUTH_TABLE, Row, SynthData, Table
 
@@ -47,17 +49,21 @@ def generate(params: SynthParams) -> SynthData:
     """Make the whole synthetic population for ``params``. Deterministic; 100,000 people take seconds."""
     book = AddressBook(params.councils)
     people, households = population(params, book)
+    if params.name_realities:
+        assign(params.seed, people, households)
     dwp = dwp_records(params, people, households)
     social_care = social_care_records(params, people, book)
     housing = housing_benefit_records(params, people, households, book, social_care.overnight_now, social_care.in_home)
 
+    held = stream(params.seed, "dwp/names")
     person_rows: list[Row] = [
         (
-            p.person_id, p.nino, p.title, p.given, p.middle, p.family, p.dob, p.sex,
+            p.person_id, p.nino, p.title, h.given, h.middle, h.family, h.dob, p.sex,
             p.address.line1, p.address.line2, p.address.town, p.address.postcode,
-            p.household_id, p.role, p.dod,
+            p.household_id, p.role, p.dod, h.known_as, h.suffix, h.previous,
         )
         for p in people
+        for h in (hold(held, p, "dwp"),)
     ]  # fmt: skip
     dwp_truth: list[Row] = [(f"dwp:{p.person_id}", p.person_id, p.nino) for p in people]
 

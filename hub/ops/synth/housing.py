@@ -23,6 +23,7 @@ from hub.ops.synth.keying import as_keyed, keyed_name_and_dob, recorded_dob, wei
 from hub.ops.synth.params import SynthParams
 from hub.ops.synth.people import Person
 from hub.ops.synth.rates import REF
+from hub.ops.synth.realities import hold
 from hub.ops.synth.tables import Row
 
 __all__ = ["housing_benefit_records"]
@@ -99,11 +100,13 @@ def housing_benefit_records(
             claimants.append(p)
     rng.shuffle(claimants)
     gaps = stream(params.seed, "housing_benefit/dob_gaps")
+    held = stream(params.seed, "housing_benefit/names")
     for number, p in enumerate(claimants, start=1):
         claim_ref = f"HB{number:06d}"
         household = households[p.household_id - 1]
         labels: set[str] = set()
-        keyed = as_keyed(rng, params, book, p, 1.0 - params.nino_missing_rate, labels)
+        names = hold(held, p, "hb")
+        keyed = as_keyed(rng, params, book, p, 1.0 - params.nino_missing_rate, labels, names)
         dob = recorded_dob(
             gaps,
             keyed.dob,
@@ -154,7 +157,8 @@ def housing_benefit_records(
             (
                 claim_ref, p.council, keyed.nino, keyed.given, keyed.family, dob, keyed.address.line1,
                 keyed.address.town, keyed.address.postcode, "social" if social else "lha", weekly_rent,
-                weekly_award, bedrooms, carer_room, start, end,
+                weekly_award, bedrooms, carer_room, start, end, names.middle, names.known_as, names.suffix,
+                names.previous,
             )
         )  # fmt: skip
         out.truth.append((f"hb:{claim_ref}", p.person_id, p.nino))

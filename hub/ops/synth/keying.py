@@ -23,6 +23,13 @@ label                  what happened (the rate that drives it)
                        ``social_care_dob_missing_rate``)
 ``dob_placeholder``    date of birth not known, held as a placeholder (1900-01-01, sometimes 1901-01-01:
                        ``rates.DOB_PLACEHOLDER_DATES``; ``*_dob_placeholder_rate``)
+``other_name``         the given name held is another of the person's names (a middle name used as the
+                       first, the name after Mohammed: :mod:`hub.ops.synth.realities`, as below)
+``suffix``             a generational suffix held (Jnr, Snr), perhaps typed into the family name
+``earlier_surname``    the family name held is the one before a change on marriage
+``convention_surname`` the family name held is a convention surname with or without the family name
+                       proper, or a husband's family name for a Begum
+``actual_dob``         the true date of birth where DWP holds an estimate (1 January)
 =====================  ===================================================================================
 
 The date of birth's gaps are drawn from a stream of their own (:func:`recorded_dob`), so they change no
@@ -43,6 +50,7 @@ from hub.ops.synth.draws import Weighted
 from hub.ops.synth.params import SynthParams
 from hub.ops.synth.people import Person
 from hub.ops.synth.rates import DOB_PLACEHOLDER_DATES
+from hub.ops.synth.realities import HeldNames, held_labels
 
 __all__ = ["as_keyed", "keyed_name_and_dob", "recorded_dob", "weighted_order"]
 
@@ -136,6 +144,7 @@ def as_keyed(
     p: Person,
     nino_present: float,
     labels: set[str],
+    held: HeldNames | None = None,
 ) -> _Keyed:
     nino: str | None = None
     if rng.random() < nino_present:
@@ -148,7 +157,7 @@ def as_keyed(
             labels.add("nino_formatted")
     else:
         labels.add("nino_missing")
-    given, family, dob = keyed_name_and_dob(rng, params, p, labels)
+    given, family, dob = keyed_name_and_dob(rng, params, p, labels, held)
     address = p.address
     if rng.random() < params.moved_address_rate:
         address = book.older_address(rng, p.council, p.address)
@@ -156,8 +165,14 @@ def as_keyed(
     return _Keyed(nino, given, family, dob, address)
 
 
-def keyed_name_and_dob(rng: random.Random, params: SynthParams, p: Person, labels: set[str]) -> tuple[str, str, date]:
-    given, family, dob = p.given, p.family, p.dob
+def keyed_name_and_dob(
+    rng: random.Random, params: SynthParams, p: Person, labels: set[str], held: HeldNames | None = None
+) -> tuple[str, str, date]:
+    """The given name, family name and date of birth keyed: what the system holds (``held``, or the
+    person's own), with keying errors."""
+    given, family, dob = (held.given, held.family, held.dob) if held else (p.given, p.family, p.dob)
+    if held:
+        labels.update(held_labels(p, held))
     variants = nm.name_variants(given, p.sex)
     if variants and rng.random() < params.nickname_rate:
         given = rng.choice(variants)
@@ -168,7 +183,7 @@ def keyed_name_and_dob(rng: random.Random, params: SynthParams, p: Person, label
         else:
             family = _typo(rng, family)
         labels.add("name_typo")
-    swapped = _swap_day_month(p.dob, params.reference_date)
+    swapped = _swap_day_month(dob, params.reference_date)
     if swapped is not None and rng.random() < params.dob_swap_rate:
         dob = swapped
         labels.add("dob_swap")

@@ -34,6 +34,9 @@ class SynthParams:
     non_dependant_dob_placeholder_rate: float = rates.NON_DEPENDANT_DOB_PLACEHOLDER
     social_care_dob_missing_rate: float = rates.SOCIAL_CARE_DOB_MISSING
     social_care_dob_placeholder_rate: float = rates.SOCIAL_CARE_DOB_PLACEHOLDER
+    #: People go by middle names, change surname on marriage, carry Jnr/Snr, convention surnames and
+    #: estimated dates of birth, and each system holds them its own way (hub.ops.synth.realities).
+    name_realities: bool = True
     councils: tuple[str, ...] = ("E09000901", "E09000902", "E09000903")
     reference_date: date = date(2026, 11, 1)
 

@@ -40,6 +40,13 @@ class Person:
     council: str
     address: Address
     nino: str = ""
+    origin: Origin = "british"
+    # Set by the names stage (hub.ops.synth.realities): how systems come to hold a person's names apart.
+    goes_by: str | None = None  # the name used instead of the given name (a middle name, Mohammed dropped)
+    suffix: str | None = None  # "Jnr" / "Snr": a son named after his father at one address
+    birth_family: str | None = None  # the family name before a change on marriage
+    alt_family: str | None = None  # the family name proper beside a convention surname (Kaur Sandhu)
+    actual_dob: date | None = None  # when ``dob`` is an estimate (1 January), the true date some system holds
     # Set by the DWP stage, read by the council stages.
     current: set[str] = field(default_factory=set)  # benefits in payment at the horizon
     disability: int = 0  # 0 none, 1 lower rates, 2 higher rates
@@ -120,7 +127,8 @@ def population(params: SynthParams, book: AddressBook) -> tuple[list[Person], li
     households: list[list[Person]] = []
     while len(people) < params.people:
         council = params.councils[rng.randrange(len(params.councils))]
-        drafts = _household(rng, names, params.reference_date)[: params.people - len(people)]
+        origin, drafts = _household(rng, names, params.reference_date)
+        drafts = drafts[: params.people - len(people)]
         address = book.new_address(rng, council)
         household_id = len(households) + 1
         members = []
@@ -139,6 +147,7 @@ def population(params: SynthParams, book: AddressBook) -> tuple[list[Person], li
                 dod=_date_of_death(rng, d.dob, age, params.reference_date),
                 council=council,
                 address=address,
+                origin=origin,
             )
             people.append(member)
             members.append(member)
@@ -167,7 +176,7 @@ def _adult_age(rng: random.Random, low: int, high: int, mode: float) -> int:
     return min(high, int(rng.triangular(low, high + 1, mode)))
 
 
-def _household(rng: random.Random, names: _Names, ref: date) -> list[_Draft]:
+def _household(rng: random.Random, names: _Names, ref: date) -> tuple[Origin, list[_Draft]]:
     kind = _KINDS.pick(rng)
     origin = names.origins.pick(rng)
     if kind == "single":
@@ -175,16 +184,16 @@ def _household(rng: random.Random, names: _Names, ref: date) -> list[_Draft]:
         age = _pensioner_age(rng) if pensioner else rng.randint(18, 65)
         sex: Sex = "F" if rng.random() < (0.6 if pensioner else 0.45) else "M"
         surname = names.surname(rng, origin, sex)
-        return [_adult(rng, names, ref, origin, "claimant", sex, age, _form(surname, sex), partnered=False)]
+        return origin, [_adult(rng, names, ref, origin, "claimant", sex, age, _form(surname, sex), partnered=False)]
     if kind == "couple":
         age = _pensioner_age(rng) if rng.random() < 0.4 else _adult_age(rng, 22, 65, 60)
         first, second, _ = _couple(rng, names, ref, origin, age)
-        return [first, second]
+        return origin, [first, second]
     if kind == "family":
         mother_age = max(20, min(55, round(rng.gauss(37, 7))))
         first, second, father_surname = _couple(rng, names, ref, origin, mother_age + round(rng.gauss(2, 3)))
         parents = [first, second]
-        return parents + _children(rng, names, ref, origin, mother_age, father_surname, parents)
+        return origin, parents + _children(rng, names, ref, origin, mother_age, father_surname, parents)
     if kind == "lone_parent":
         sex = "F" if rng.random() < 0.88 else "M"
         age = max(18, min(60, round(rng.gauss(38, 8))))
@@ -192,7 +201,7 @@ def _household(rng: random.Random, names: _Names, ref: date) -> list[_Draft]:
         parent = _adult(rng, names, ref, origin, "claimant", sex, age, _form(surname, sex), partnered=False)
         # Children of a mother called Begum or Kaur carry their father's name, not hers.
         child_surname = surname if surname.sex_only is None else names.surname(rng, origin, "M")
-        return [parent, *_children(rng, names, ref, origin, age, child_surname, [parent])]
+        return origin, [parent, *_children(rng, names, ref, origin, age, child_surname, [parent])]
     # multi_generation: parent(s) with grown-up children living at home as non-dependants
     parent_age = _adult_age(rng, 45, 85, 60)
     if rng.random() < 0.55:
@@ -213,7 +222,7 @@ def _household(rng: random.Random, names: _Names, ref: date) -> list[_Draft]:
         used.add(child.given)
         members.append(child)
     _maybe_junior(rng, members)
-    return members
+    return origin, members
 
 
 def _adult(

@@ -85,3 +85,38 @@ SOCIAL_CARE_DOB_PLACEHOLDER: Final = 0.015
 #: The placeholders written, with their weights: 1900-01-01 nearly always; 1901-01-01 where a system refuses
 #: dates before 1901.
 DOB_PLACEHOLDER_DATES: Final[tuple[tuple[date, float], ...]] = ((date(1900, 1, 1), 0.85), (date(1901, 1, 1), 0.15))
+
+
+# -- how systems hold a person's names and dates apart (hub.ops.synth.realities) ---------------------
+#
+# Shares set from how records come to differ, not from any test's outcome:
+# - about one adult in sixteen with a middle name goes by it (the registered given name is on the NINO
+#   record; councils key what the person says); most men named Mohammed (any spelling) with a second name
+#   are called by that second name;
+# - councils hold middle names on some records only (HB forms ask for them, 40%; social care, taken at
+#   first contact, 30%), and a "known as" box mostly in social care;
+# - a son named after his father at one address is recorded Jnr/Snr on some records (DWP seldom);
+# - most women who married a partner of the same surname changed theirs; DWP keeps the earlier surname on
+#   most such records, a council sometimes still holds the earlier one (a claim or case opened before);
+# - Sikh women and men are recorded as Kaur/Singh, with the family (clan) name, or with the family name
+#   alone, differently in each system; a Bangladeshi or Pakistani woman recorded as Begum or Bibi may be
+#   recorded elsewhere under her husband's family name;
+# - people born abroad before 1985 sometimes have an estimated date of birth (1 January of the year) on
+#   their NINO record; a council may hold the real date.
+GOES_BY_MIDDLE: Final = 0.06
+GOES_BY_AFTER_MOHAMMED: Final = 0.6
+COUNCIL_KEYS_GOES_BY: Final = 0.7
+HB_HOLDS_MIDDLE: Final = 0.4
+SOCIAL_CARE_HOLDS_MIDDLE: Final = 0.3
+HB_HOLDS_KNOWN_AS: Final = 0.1
+SOCIAL_CARE_HOLDS_KNOWN_AS: Final = 0.35
+DWP_HOLDS_SUFFIX: Final = 0.2
+COUNCIL_HOLDS_SUFFIX: Final = 0.35
+CHANGED_ON_MARRIAGE: Final = 0.85
+DWP_HOLDS_PREVIOUS_SURNAME: Final = 0.7
+COUNCIL_HOLDS_PREVIOUS_SURNAME: Final = 0.15
+COUNCIL_HOLDS_EARLIER_SURNAME: Final = 0.06
+SIKH_CLAN_NAME: Final = 0.7
+BEGUM_HUSBANDS_NAME: Final = 0.4
+ESTIMATED_DOB_BORN_ABROAD: Final = 0.04
+COUNCIL_HOLDS_ACTUAL_DOB: Final = 0.15

@@ -19,6 +19,7 @@ from hub.ops.synth.draws import Weighted, age_on, between, money, stream, years_
 from hub.ops.synth.keying import as_keyed, recorded_dob, weighted_order
 from hub.ops.synth.params import SynthParams
 from hub.ops.synth.people import Person
+from hub.ops.synth.realities import hold
 from hub.ops.synth.tables import Row
 
 __all__ = ["nhs_number_valid", "social_care_records"]
@@ -88,12 +89,14 @@ def social_care_records(params: SynthParams, people: list[Person], book: Address
     chosen = weighted_order(rng, [(p, _social_care_weight(p, ref)) for p in people])[:k]
     rng.shuffle(chosen)  # client numbers follow no DWP order
     gaps = stream(params.seed, "social_care/dob_gaps")
+    held = stream(params.seed, "social_care/names")
     nhs_used: set[str] = set()
     for number, p in enumerate(chosen, start=1):
         client_id = f"SC{number:06d}"
         labels: set[str] = set()
         nhs = None if rng.random() < params.nhs_number_missing_rate else _nhs_number(rng, nhs_used)
-        keyed = as_keyed(rng, params, book, p, params.social_care_nino_present, labels)
+        names = hold(held, p, "social_care")
+        keyed = as_keyed(rng, params, book, p, params.social_care_nino_present, labels, names)
         dob = recorded_dob(
             gaps,
             keyed.dob,
@@ -104,7 +107,8 @@ def social_care_records(params: SynthParams, people: list[Person], book: Address
         out.clients.append(
             (
                 client_id, p.council, nhs, keyed.nino, keyed.given, keyed.family, dob,
-                keyed.address.line1, keyed.address.town, keyed.address.postcode,
+                keyed.address.line1, keyed.address.town, keyed.address.postcode, names.middle, names.known_as,
+                names.suffix, names.previous,
             )
         )  # fmt: skip
         out.truth.append((f"sc:{client_id}", p.person_id, p.nino))

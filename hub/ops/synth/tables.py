@@ -19,12 +19,13 @@ __all__ = ["COLUMNS", "DATABASES", "TRUTH_TABLE", "Row", "SynthData", "Table"]
 Row = tuple[object, ...]
 TRUTH_TABLE: Final = "synth_truth.record_identity"
 
-#: Column order of every table, exactly as in ``hub/migrations/src_*/0001_init.sql``.
+#: Column order of every table, exactly as in ``hub/migrations/src_*/`` (0001_init.sql, then the columns
+#: later migrations added, in order).
 COLUMNS: Final[Mapping[str, tuple[str, ...]]] = {
     "dwp.person": (
         "person_id", "nino", "title", "given_name", "middle_names", "family_name", "date_of_birth", "sex",
         "address_line1", "address_line2", "town", "postcode", "household_id", "household_role",
-        "date_of_death",
+        "date_of_death", "known_as", "name_suffix", "previous_family_names",
     ),
     "dwp.benefit_award": (
         "award_id", "person_id", "benefit", "component", "rate", "weekly_amount", "start_date", "end_date",
@@ -35,7 +36,8 @@ COLUMNS: Final[Mapping[str, tuple[str, ...]]] = {
     "hb.claim": (
         "claim_ref", "council_code", "nino", "given_name", "family_name", "date_of_birth", "address_line1",
         "town", "postcode", "tenancy_type", "weekly_rent", "weekly_award", "bedroom_entitlement",
-        "overnight_carer_room", "start_date", "end_date",
+        "overnight_carer_room", "start_date", "end_date", "middle_names", "known_as", "name_suffix",
+        "previous_family_names",
     ),
     "hb.dhp_award": ("dhp_id", "claim_ref", "reason", "weekly_amount", "start_date", "end_date"),
     "hb.non_dependant": (
@@ -43,7 +45,7 @@ COLUMNS: Final[Mapping[str, tuple[str, ...]]] = {
     ),
     "social_care.client": (
         "client_id", "council_code", "nhs_number", "nino", "given_name", "family_name", "date_of_birth",
-        "address_line1", "town", "postcode",
+        "address_line1", "town", "postcode", "middle_names", "known_as", "name_suffix", "previous_family_names",
     ),
     "social_care.care_plan": (
         "plan_id", "client_id", "start_date", "end_date", "overnight_care_required",

@@ -86,6 +86,10 @@ def decode_candidates(
                 Demographics(
                     given_name=text_value(c["givenName"]),
                     family_name=text_value(c["familyName"]),
+                    middle_names=text_value(c["middleNames"]),
+                    known_as=text_value(c["knownAs"]),
+                    name_suffix=text_value(c["nameSuffix"]),
+                    previous_family_names=text_value(c["previousFamilyNames"]),
                     dob=known_dob(date_value(c["dateOfBirth"]), placeholders),
                     postcode=text_value(c["postcode"]),
                     address_line1=text_value(c["addressLine1"]),

@@ -1,0 +1,12 @@
+-- The names real systems hold beside the given and family name (issue 17): the name a person goes by
+-- ("known as": Bob for Robert, a middle name used as the first), a generational suffix (Jnr, Snr, III:
+-- a father and son of one name at one address are told apart by nothing else), and earlier surnames
+-- (changed on marriage or by deed poll; one or more, separated by ';'). Linkage compares each of them
+-- (linkage/compare.py); none is required.
+ALTER TABLE dwp.person
+    ADD COLUMN known_as              text,
+    ADD COLUMN name_suffix           text,
+    ADD COLUMN previous_family_names text;
+-- A person registered with a previous surname is found by it too (the candidate search's "surname
+-- changed" key compares the date of birth and the given name, both indexed already).
+CREATE INDEX IF NOT EXISTS person_dob_given_idx ON dwp.person (date_of_birth, upper(given_name));

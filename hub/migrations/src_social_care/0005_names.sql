@@ -1,0 +1,11 @@
+-- The names real systems hold beside the given and family name (issue 17): middle names, the name a
+-- person goes by ("known as": Bob for Robert, a middle name used as the first), a generational suffix
+-- (Jnr, Snr, III: a father and son of one name at one address are told apart by nothing else), and
+-- earlier surnames (changed on marriage or by deed poll; one or more, separated by ';'). Linkage compares
+-- each of them (linkage/compare.py); none is required.
+ALTER TABLE social_care.client
+    ADD COLUMN middle_names          text,
+    ADD COLUMN known_as              text,
+    ADD COLUMN name_suffix           text,
+    ADD COLUMN previous_family_names text;
+CREATE INDEX IF NOT EXISTS client_dob_given_idx ON social_care.client (date_of_birth, upper(given_name));
