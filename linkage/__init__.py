@@ -1,6 +1,6 @@
 """Pure identity logic: NINO rules, keyed hashing and pseudonyms. No I/O happens here."""
 
-from linkage.bands import Band, Thresholds, band_for, nino_match_band
+from linkage.bands import Band, Thresholds, band_for, nino_match_band, nino_names_agree
 from linkage.blocking import block, blocking_keys, sessions
 from linkage.compare import COMPARISONS, compare, prepare
 from linkage.errors import InvalidNino, LinkageError, UnknownKey
@@ -38,6 +38,7 @@ __all__ = [
     "is_placeholder_dob",
     "known_dob",
     "nino_match_band",
+    "nino_names_agree",
     "normalise_nino",
     "parse_placeholder_dobs",
     "prepare",

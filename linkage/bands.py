@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["NINO_WITHOUT_DOB_GIVEN", "Band", "Thresholds", "band_for", "nino_match_band"]
+__all__ = ["NINO_WITHOUT_DOB_GIVEN", "Band", "Thresholds", "band_for", "nino_match_band", "nino_names_agree"]
 
 
 class Band(StrEnum):
@@ -58,18 +58,34 @@ def band_for(probability: float, thresholds: Thresholds) -> Band:
 NINO_WITHOUT_DOB_GIVEN = 3
 
 
-def nino_match_band(*, given_name_level: int, dob_level: int, family_name_level: int = -1) -> Band:
+def nino_match_band(
+    *, given_name_level: int, dob_level: int, family_name_level: int = -1, dob_exact: bool = False
+) -> Band:
     """A NINO match is strong evidence, not proof: councils sometimes hold a household member's NINO on
-    the wrong record (a spouse's, a twin's, a father's). Link unless the given name or the date of birth
-    clearly disagrees (level 0; -1 means unknown and is no evidence), in which case a person decides.
+    the wrong record (a spouse's, a twin's, a father's). It links only when the names agree with it
+    (levels: :data:`linkage.compare.COMPARISONS`; -1 means unknown and is no evidence):
+
+    - the given name at least "similar" (:data:`NINO_WITHOUT_DOB_GIVEN`: a typo, a variant, another of
+      the person's names) or unknown: a twin's NINO on the record of a twin whose name is only alike
+      (Carl on Caroline's) has the date of birth right, and nothing else catches it;
+    - the date of birth not different (level 0 is a father's NINO on his son of the same name);
+    - the family name not different, unless the date of birth is exact (a married surname change: with the
+      given name and the exact date of birth agreeing, a different family name is the person's new one).
 
     Without a date of birth (missing, or a placeholder: :mod:`linkage.placeholders`) the names are all that
-    can catch the wrong NINO, so they must agree: the given name at least "similar"
-    (:data:`NINO_WITHOUT_DOB_GIVEN`), or unknown, and the family name not different. A mistyped NINO that is
-    someone else's then needs a stranger with both names alike to link, not only a common given name.
+    can catch the wrong NINO, so the family name must not differ either. Otherwise a person decides
+    (:func:`linkage.link.decide_pairs` never lets a namesake's probabilistic link override a NINO whose
+    names agree).
     """
-    if given_name_level == 0 or dob_level == 0:
+    if 0 <= given_name_level < NINO_WITHOUT_DOB_GIVEN or dob_level == 0:
         return Band.REVIEW
-    if dob_level < 0 and (0 <= given_name_level < NINO_WITHOUT_DOB_GIVEN or family_name_level == 0):
+    if family_name_level == 0 and not dob_exact:
         return Band.REVIEW
     return Band.LINK
+
+
+def nino_names_agree(*, given_name_level: int, family_name_level: int) -> bool:
+    """The names on a NINO-matched record agree with the NINO's holder (or are unknown): then a
+    disagreement is the date of birth's alone, a typo more likely than a housemate's NINO, and no
+    probabilistic candidate may take the record from the NINO's holder without a person deciding."""
+    return (given_name_level < 0 or given_name_level >= NINO_WITHOUT_DOB_GIVEN) and family_name_level != 0

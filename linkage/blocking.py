@@ -154,6 +154,7 @@ SPINE_KEYS: dict[str, tuple[str, ...]] = {
     "names_postcode": ("family_name", "given_name", "postcode"),
     "names_year": ("family_name", "given_name", "year"),
     "names": ("family_name", "given_name"),
+    "dob_given": ("dob", "given_name"),
 }
 #: (what it catches, the spine key, the query's parts that look it up)
 LOOKUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -169,6 +170,8 @@ LOOKUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         ("family_name", "given_name", "year"),
     ),
     ("names swapped between boxes", "names", ("given_name", "family_name")),
+    # A new surname (marriage) at a new address: nothing above survives both.
+    ("surname changed and moved: date of birth and given name", "dob_given", ("dob", "given_name")),
 )
 
 

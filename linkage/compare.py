@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from rapidfuzz.distance import Indel, JaroWinkler
+from rapidfuzz.distance import Indel, JaroWinkler, Levenshtein
 from rapidfuzz.process import cpdist
 
 from linkage.naming import CONVENTION_SURNAMES, Names, read_names
@@ -82,18 +82,24 @@ def _jw(left: list[str], right: list[str]) -> npt.NDArray[np.float64]:
     return np.asarray(cpdist(left, right, scorer=JaroWinkler.normalized_similarity, workers=1), dtype=np.float64)
 
 
+#: A typo's reach: a "similar" name is at most this many edits away (Jaro-Winkler alone calls a name and
+#: a longer one it begins (Carl, Caroline: .90) similar, and they are a brother and sister's).
+_TYPO_EDITS = 2
+
+
 def _given_fn(left: list[str], right: list[str]) -> list[int]:
-    # Levels: 0 different, 1 initial only, 2 alike (JW >= .7), 3 similar (JW >= .88), 4 nickname/variant,
-    # 5 exact. On the first given name; a middle name on one side does not count against.
+    # Levels: 0 different, 1 initial only, 2 alike (JW >= .7), 3 similar (JW >= .88 and a typo's reach),
+    # 4 nickname/variant, 5 exact. On the first given name; a middle name on one side does not count against.
     first_left, first_right = [x.split(" ")[0] for x in left], [y.split(" ")[0] for y in right]
     sims = _jw(first_left, first_right)
+    edits = cpdist(first_left, first_right, scorer=Levenshtein.distance, workers=1)
     levels = []
-    for x, y, fx, fy, sim in zip(left, right, first_left, first_right, sims, strict=True):
+    for x, y, fx, fy, sim, edit in zip(left, right, first_left, first_right, sims, edits, strict=True):
         if x == y or fx == fy:
             levels.append(5)
         elif equivalent(fx, fy):
             levels.append(4)
-        elif sim >= 0.88:
+        elif sim >= 0.88 and edit <= _TYPO_EDITS:
             levels.append(3)
         elif (len(fx) == 1 or len(fy) == 1) and fx[0] == fy[0]:
             levels.append(1)

@@ -4,10 +4,11 @@ The spine is one source whose records are people (DWP: every NINO holder is ther
 is decided against the spine records that the caller found for it: by NINO, and by blocking on
 demographics. Rules, in order:
 
-1. NINO agreement is strong evidence, not proof: it links unless the given name or date of birth clearly
-   disagrees, in which case the record goes to review (a household member's NINO typed on the wrong
-   record), unless the demographics alone link it confidently to someone else. Without a date of birth
-   both names must agree (:func:`linkage.bands.nino_match_band`).
+1. NINO agreement is strong evidence, not proof: it links only when the names agree with it and the date
+   of birth does not clearly disagree (:func:`linkage.bands.nino_match_band`); otherwise the record goes to
+   review (a household member's NINO typed on the wrong record), unless its names are another person's
+   and the demographics alone link it confidently to that person. A NINO whose names agree is never
+   overridden by a probabilistic namesake.
 2. Otherwise the Fellegi-Sunter model scores every candidate, households included: what twins, spouses
    and a father and son share (family name, home, date of birth or given name) is scored at the rate
    the data shows different people sharing it (:mod:`linkage.household`), not as independent
@@ -15,7 +16,8 @@ demographics. Rules, in order:
    the chance that its person was not found at all (``Thresholds.absent``): two plausible candidates
    split it. The best candidate decides the band, and when another candidate is also plausible the
    best links only if it is ahead by at least ``MARGIN_BITS`` of match weight (1000 : 1); otherwise a
-   person chooses. The hub never guesses between two people.
+   person chooses, as they do when candidates within that margin are together plausible though none is
+   alone. The hub never guesses between two people.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from linkage.bands import Band, Thresholds, band_for, nino_match_band
-from linkage.compare import Columns, compare, prepare
+from linkage.bands import Band, Thresholds, band_for, nino_match_band, nino_names_agree
+from linkage.compare import COMPARISONS, Columns, compare, prepare
 from linkage.model import FieldWeight, FSModel
 from linkage.nino import check_nino
 from linkage.records import Demographics, columns_of
@@ -40,6 +42,7 @@ from linkage.types import NormalisedNino
 __all__ = ["Candidate", "Decision", "decide", "decide_pairs", "normalised_nino", "person_key_for"]
 
 MARGIN_BITS = 10.0
+_DOB_EXACT = len(COMPARISONS["dob"].labels) - 1
 PRUNE_BITS = 10.0
 _SPINE_NAMESPACE = uuid.UUID("8f6d2c0e-5b1f-4c55-9a57-2f7a1c3e9b10")
 
@@ -160,21 +163,30 @@ def decide_pairs(
         if nino_rows:
             r = nino_rows[0]
             lv = levels[r]
+            given_level = int(lv[given_col]) if given_col is not None else -1
+            family_level = int(lv[family_col]) if family_col is not None else -1
+            dob_level = int(lv[dob_col]) if dob_col is not None else -1
             band = nino_match_band(
-                given_name_level=int(lv[given_col]) if given_col is not None else -1,
-                dob_level=int(lv[dob_col]) if dob_col is not None else -1,
-                family_name_level=int(lv[family_col]) if family_col is not None else -1,
+                given_name_level=given_level,
+                dob_level=dob_level,
+                family_name_level=family_level,
+                dob_exact=dob_level == _DOB_EXACT,
             )
             if band is Band.LINK:
                 decisions.append(Decision(Band.LINK, "nino", candidate(r)))
                 continue
             others = [x for x in ranked if right_ids[spine_row[x]] != right_ids[spine_row[r]]]
             probabilistic = _probabilistic(others, probability, match_weight, thresholds, candidate)
-            if probabilistic.band is Band.LINK:
+            names_agree = nino_names_agree(given_name_level=given_level, family_name_level=family_level)
+            if probabilistic.band is Band.LINK and not names_agree:
+                # The names are another person's, and the demographics find that person: a housemate's
+                # NINO on the record.
                 decisions.append(probabilistic)
-            else:
-                review = (candidate(r), *probabilistic.review)
-                decisions.append(Decision(Band.REVIEW, "nino", candidate(r), review, "nino_conflict"))
+                continue
+            # A NINO whose names agree is never overridden by a namesake: a person chooses.
+            alternatives = probabilistic.review or ((probabilistic.chosen,) if probabilistic.band is Band.LINK else ())
+            review = (candidate(r), *(c for c in alternatives if c is not None))
+            decisions.append(Decision(Band.REVIEW, "nino", candidate(r), review, "nino_conflict"))
             continue
         decisions.append(_probabilistic(ranked, probability, match_weight, thresholds, candidate))
     return decisions
@@ -274,6 +286,13 @@ def _probabilistic(
     plausible = [r for r in ranked if probability[r] >= thresholds.review]
     if band is Band.LINK and len(plausible) > 1 and match_weight[best] - match_weight[plausible[1]] < MARGIN_BITS:
         band = Band.REVIEW
+    if band is Band.NON_LINK:
+        # Two people nothing tells apart (a father and son of one name at one home, no date of birth) split
+        # the record's probability, each below the review band; together they are plausibly its person,
+        # and a person must choose.
+        close = [r for r in ranked if match_weight[best] - match_weight[r] < MARGIN_BITS]
+        if len(close) > 1 and float(probability[close].sum()) >= thresholds.review:
+            return Decision(Band.REVIEW, "probabilistic", make(best), tuple(make(r) for r in close), "probabilistic")
     if band is Band.REVIEW:
         return Decision(Band.REVIEW, "probabilistic", make(best), tuple(make(r) for r in plausible), "probabilistic")
     return Decision(band, "probabilistic", make(best))

@@ -85,7 +85,11 @@ NINO = [
     ("father's NINO on the son: same name, DOB differs", GIVEN.index("exact"), DOB.index("different"), Band.REVIEW),
     ("married-name change: only the family name differs", GIVEN.index("exact"), DOB.index("exact"), Band.LINK),
     ("nickname", GIVEN.index("variant"), DOB.index("exact"), Band.LINK),
-    ("initial only", GIVEN.index("initial"), DOB.index("exact"), Band.LINK),
+    # An initial, or a name only alike, is not the NINO holder's name: a twin's NINO (Carl on Caroline's
+    # record) has the date of birth right.
+    ("initial only", GIVEN.index("initial"), DOB.index("exact"), Band.REVIEW),
+    ("twin's NINO: DOB same, given name only alike", GIVEN.index("alike"), DOB.index("exact"), Band.REVIEW),
+    ("DOB estimated on one side", GIVEN.index("exact"), DOB.index("estimated (1 January)"), Band.LINK),
     ("given name typo", GIVEN.index("similar"), DOB.index("exact"), Band.LINK),
     ("DOB day/month transposed", GIVEN.index("exact"), DOB.index("day/month transposed"), Band.LINK),
     ("DOB one digit off", GIVEN.index("exact"), DOB.index("one digit off or swapped"), Band.LINK),
@@ -99,7 +103,8 @@ NINO = [
 
 @pytest.mark.parametrize(("description", "given", "dob", "expected"), NINO, ids=[c[0] for c in NINO])
 def test_nino_match_band(description: str, given: int, dob: int, expected: Band) -> None:
-    assert nino_match_band(given_name_level=given, dob_level=dob) is expected
+    exact = dob == DOB.index("exact")
+    assert nino_match_band(given_name_level=given, dob_level=dob, dob_exact=exact) is expected
 
 
 FAMILY = COMPARISONS["family_name"].labels
@@ -108,6 +113,15 @@ FAMILY = COMPARISONS["family_name"].labels
 # Without a date of birth the names are all that can catch a housemate's NINO on the wrong record.
 NINO_NAMES = [
     ("DOB held: a married surname change still links", GIVEN.index("exact"), DOB.index("exact"), 0, Band.LINK),
+    # Only an exact date of birth lets a different family name through: one digit off and another family name
+    # is as likely a housemate's NINO.
+    (
+        "DOB one digit off and the family name differs",
+        GIVEN.index("exact"),
+        DOB.index("one digit off or swapped"),
+        0,
+        Band.REVIEW,
+    ),
     ("no DOB: both names exact", GIVEN.index("exact"), UNKNOWN, FAMILY.index("exact"), Band.LINK),
     ("no DOB: a nickname", GIVEN.index("variant"), UNKNOWN, FAMILY.index("exact"), Band.LINK),
     ("no DOB: a typo in the given name", GIVEN.index("similar"), UNKNOWN, FAMILY.index("exact"), Band.LINK),
@@ -129,7 +143,9 @@ NINO_NAMES = [
 def test_nino_match_band_without_a_date_of_birth(
     description: str, given: int, dob: int, family: int, expected: Band
 ) -> None:
-    assert nino_match_band(given_name_level=given, dob_level=dob, family_name_level=family) is expected
+    exact = dob == DOB.index("exact")
+    band = nino_match_band(given_name_level=given, dob_level=dob, family_name_level=family, dob_exact=exact)
+    assert band is expected
 
 
 def test_band_values_are_stable_strings() -> None:
