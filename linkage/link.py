@@ -39,7 +39,7 @@ from linkage.nino import check_nino
 from linkage.records import Demographics, columns_of
 from linkage.types import NormalisedNino
 
-__all__ = ["Candidate", "Decision", "decide", "decide_pairs", "normalised_nino", "person_key_for"]
+__all__ = ["Candidate", "Decision", "decide", "decide_pairs", "normalised_nino", "person_key_for", "spine_duplicates"]
 
 MARGIN_BITS = 10.0
 _DOB_EXACT = len(COMPARISONS["dob"].labels) - 1
@@ -124,7 +124,11 @@ def decide_pairs(
     thresholds: Thresholds,
 ) -> list[Decision]:
     """One decision per left record (prepared columns; NINOs normalised), from candidate ``pairs`` of
-    (left row, right row) into the spine's prepared columns, ids and normalised NINOs."""
+    (left row, right row) into the spine's prepared columns, ids and normalised NINOs.
+
+    ``right_ids`` names each spine row's person: its record id, or for a duplicate of a spine record (one
+    person registered twice: :func:`spine_duplicates`) the id of the record it duplicates, so that the
+    two are one candidate and do not split the person's probability between them."""
     ia, ib, levels = _levels(left, left_ninos, right, right_ninos, pairs, model=model, thresholds=thresholds)
     if len(ia) == 0:
         return [Decision(Band.NON_LINK, "probabilistic", None) for _ in left_ninos]
@@ -151,31 +155,45 @@ def decide_pairs(
     decisions = []
     for i, nino in enumerate(left_ninos):
         rows = per_record.get(i, [])
-        nino_rows = [r for r in rows if nino is not None and right_ninos[spine_row[r]] == nino]
-        # Deduplicate spine records found by several keys; order by strength of evidence.
-        best_by_spine: dict[int, int] = {}
+        # One candidate per person: a spine record found by several keys, or the spine's duplicates of one
+        # person (which carry one id: see ``right_ids``), the best-scored; ordered by strength of evidence.
+        best_by_person: dict[str, int] = {}
         for r in rows:
-            b = spine_row[r]
-            if b not in best_by_spine or match_weight[r] > match_weight[best_by_spine[b]]:
-                best_by_spine[b] = r
-        ranked = sorted(best_by_spine.values(), key=lambda r: -match_weight[r])
+            person = right_ids[spine_row[r]]
+            if person not in best_by_person or match_weight[r] > match_weight[best_by_person[person]]:
+                best_by_person[person] = r
+        ranked = sorted(best_by_person.values(), key=lambda r: -match_weight[r])
         _share(ranked, match_weight, thresholds.absent, probability)
+        nino_rows = [r for r in ranked if nino is not None and right_ninos[spine_row[r]] == nino]
         if nino_rows:
-            r = nino_rows[0]
-            lv = levels[r]
-            given_level = int(lv[given_col]) if given_col is not None else -1
-            family_level = int(lv[family_col]) if family_col is not None else -1
-            dob_level = int(lv[dob_col]) if dob_col is not None else -1
-            band = nino_match_band(
-                given_name_level=given_level,
-                dob_level=dob_level,
-                family_name_level=family_level,
-                dob_exact=dob_level == _DOB_EXACT,
-            )
-            if band is Band.LINK:
-                decisions.append(Decision(Band.LINK, "nino", candidate(r)))
+
+            def nino_band(r: int) -> tuple[Band, int, int]:
+                lv = levels[r]
+                given_level = int(lv[given_col]) if given_col is not None else -1
+                family_level = int(lv[family_col]) if family_col is not None else -1
+                dob_level = int(lv[dob_col]) if dob_col is not None else -1
+                band = nino_match_band(
+                    given_name_level=given_level,
+                    dob_level=dob_level,
+                    family_name_level=family_level,
+                    dob_exact=dob_level == _DOB_EXACT,
+                )
+                return band, given_level, family_level
+
+            bands = [nino_band(r) for r in nino_rows]
+            linking = [r for r, (band, _, _) in zip(nino_rows, bands, strict=True) if band is Band.LINK]
+            if len(linking) > 1:
+                # The NINO is on the spine records of more than one person, and the record fits more than
+                # one of them: a person chooses.
+                chosen = tuple(candidate(r) for r in linking)
+                decisions.append(Decision(Band.REVIEW, "nino", chosen[0], chosen, "nino_conflict"))
                 continue
-            others = [x for x in ranked if right_ids[spine_row[x]] != right_ids[spine_row[r]]]
+            if linking:
+                decisions.append(Decision(Band.LINK, "nino", candidate(linking[0])))
+                continue
+            r, (_, given_level, family_level) = nino_rows[0], bands[0]
+            holders = {right_ids[spine_row[x]] for x in nino_rows}
+            others = [x for x in ranked if right_ids[spine_row[x]] not in holders]
             probabilistic = _probabilistic(others, probability, match_weight, thresholds, candidate)
             names_agree = nino_names_agree(given_name_level=given_level, family_name_level=family_level)
             if probabilistic.band is Band.LINK and not names_agree:
@@ -185,7 +203,7 @@ def decide_pairs(
                 continue
             # A NINO whose names agree is never overridden by a namesake: a person chooses.
             alternatives = probabilistic.review or ((probabilistic.chosen,) if probabilistic.band is Band.LINK else ())
-            review = (candidate(r), *(c for c in alternatives if c is not None))
+            review = (*(candidate(x) for x in nino_rows), *(c for c in alternatives if c is not None))
             decisions.append(Decision(Band.REVIEW, "nino", candidate(r), review, "nino_conflict"))
             continue
         decisions.append(_probabilistic(ranked, probability, match_weight, thresholds, candidate))
@@ -296,3 +314,46 @@ def _probabilistic(
     if band is Band.REVIEW:
         return Decision(Band.REVIEW, "probabilistic", make(best), tuple(make(r) for r in plausible), "probabilistic")
     return Decision(band, "probabilistic", make(best))
+
+
+def spine_duplicates(
+    columns: Columns, ids: Sequence[str], ninos: Sequence[str | None], *, comparisons: Sequence[str]
+) -> dict[str, str | None]:
+    """The spine's records that another, earlier record's NINO is also on: for each, the id of the earlier
+    record if they are one person registered twice, or None if the records say they are not.
+
+    ``columns`` are the spine's prepared columns, in the order of ``ids`` (the spine's own order: the first
+    record of a NINO is the one its duplicates are linked to) and ``ninos`` (normalised). One person is one
+    NINO holder whose names and date of birth agree as a NINO match must (:func:`nino_match_band`): a
+    NINO on records that disagree was issued or typed for two people, and a person decides between them
+    (the index names no one by it meanwhile).
+    """
+    first: dict[str, int] = {}
+    pairs: list[tuple[int, int]] = []
+    for row, nino in enumerate(ninos):
+        if nino is None:
+            continue
+        if nino in first:
+            pairs.append((row, first[nino]))
+        else:
+            first[nino] = row
+    if not pairs:
+        return {}
+    a = np.fromiter((p[0] for p in pairs), np.int64, len(pairs))
+    b = np.fromiter((p[1] for p in pairs), np.int64, len(pairs))
+    levels = compare(columns, columns, (a, b), comparisons)
+
+    def level(row: Sequence[int], name: str) -> int:
+        return int(row[list(comparisons).index(name)]) if name in comparisons else -1
+
+    out: dict[str, str | None] = {}
+    for (dup, original), row in zip(pairs, levels.tolist(), strict=True):
+        dob = level(row, "dob")
+        band = nino_match_band(
+            given_name_level=level(row, "given_name"),
+            dob_level=dob,
+            family_name_level=level(row, "family_name"),
+            dob_exact=dob == _DOB_EXACT,
+        )
+        out[ids[dup]] = ids[original] if band is Band.LINK else None
+    return out

@@ -15,7 +15,7 @@ import functools
 import re
 
 from hub.audit.tracing import NS, span
-from hub.errors import BadUserInput, LinkageUnavailable
+from hub.errors import BadUserInput, LinkageUnavailable, MatchNeedsReview
 from hub.metrics import LINK_DECISIONS
 from hub.records.links import IndexedPerson
 from hub.types import TIERS
@@ -105,9 +105,14 @@ async def indexed_person(ctx: RequestContext, nino: NormalisedNino) -> IndexedPe
     with span("welfare_hub.link", attributes={f"{NS}.link.method": "nino"}) as link:
         indexed = await ctx.index_loader().load(nino)
         method, band = ("link_index", "link") if indexed is not None else ("nino", "source_nino")
+        if indexed is not None and indexed.ambiguous:
+            band = "review"
         link.set_attribute(f"{NS}.link.method", method)
         link.set_attribute(f"{NS}.link.band", band)
     LINK_DECISIONS.add(1, _decided(method, band))
+    if indexed is not None and indexed.ambiguous:
+        # DWP holds the NINO for more than one person: answered as "not found" until a person decides.
+        raise MatchNeedsReview("the NINO is held for more than one person")
     return indexed
 
 

@@ -27,13 +27,20 @@ from hub.records.spans import StoreQuery, database_of, traced
 from linkage import Demographics, FSModel, KeyedHash, Thresholds
 from linkage.link import Decision, decide
 
-__all__ = ["EvidenceTerm", "IndexedPerson", "LinkIndex", "ReviewQueue", "ReviewRow", "load_link_model", "person_key_of"]
+__all__ = ["NO_PERSON", "EvidenceTerm", "IndexedPerson", "LinkIndex", "ReviewQueue", "ReviewRow", "load_link_model", "person_key_of"]
+
+
+#: The person key of a NINO the index holds for more than one person: no one's.
+NO_PERSON = uuid.UUID(int=0)
 
 
 @dataclass(frozen=True, slots=True)
 class IndexedPerson:
     person_key: uuid.UUID
     records: dict[str, list[str]]  # source -> record ids linked to the person (band 'link' only)
+    #: The NINO is on DWP records of more than one person (DWP's spine holds duplicates, and a NINO issued
+    #: twice is one of them): the index names no one by it, and reads no one's records (``records`` empty).
+    ambiguous: bool = False
 
 
 _BY_NINO = """
@@ -63,6 +70,8 @@ class LinkIndex:
     def _person(rows: list[asyncpg.Record]) -> IndexedPerson | None:
         if not rows:
             return None
+        if len({row["person_key"] for row in rows}) > 1:
+            return IndexedPerson(NO_PERSON, {}, ambiguous=True)
         records: dict[str, list[str]] = {}
         for row in rows:
             records.setdefault(row["source"], []).append(row["source_record_id"])

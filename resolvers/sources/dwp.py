@@ -62,8 +62,15 @@ _INBOX = (
 )
 
 
+def _held_once(rows: Sequence[Mapping[str, Any]]) -> DwpRecord | None:
+    """The record a key names, if it names one. A NINO on more than one DWP record (the spine holds
+    duplicates, migration 0007) names no one by itself: which record, or whether they are one person, is
+    the link index's decision (``hub.link``, by record id), so here neither record is answered by it."""
+    return _record(rows) if len(rows) == 1 else None
+
+
 def _record(rows: Sequence[Mapping[str, Any]]) -> DwpRecord:
-    row = rows[0]  # a NINO or a person id names one DWP record
+    row = rows[0]  # a person id names one DWP record
     return DwpRecord(
         name=PersonName(given_name=row["given_name"], middle_names=row["middle_names"], family_name=row["family_name"]),
         date_of_birth=row["date_of_birth"],
@@ -116,7 +123,7 @@ class DwpSource(PgSource):
     }
 
     async def fetch(self, keys: Sequence[SubjectKey], ask: Ask) -> list[DwpRecord | None]:
-        return answer(self.name, await self.fetch_records(keys, _record), ask)
+        return answer(self.name, await self.fetch_records(keys, _held_once), ask)
 
     async def people_of(self, keys: Sequence[SubjectKey], ask: Ask | None = None) -> list[tuple[str, dt.date]]:
         """(person id, date of birth) of the DWP people these keys name."""

@@ -21,12 +21,15 @@ import asyncpg
 import pytest
 
 from hub.config import Settings
+from hub.db import create_store_pool
 from hub.ops.linking import build_links, train_model
+from hub.ops.linking.federated import linkage_ask
 from hub.ops.migrate import drop_stores, migrate
 from hub.ops.synth import SynthParams, generate, load
 from hub.types import SOURCE_STORES
 from linkage import Band, Demographics, FSModel, Thresholds
 from linkage.link import decide, person_key_for
+from resolvers.sources import DwpSource
 
 PEOPLE = 3000
 THRESHOLDS = Thresholds()
@@ -43,6 +46,8 @@ BARNABAS_SNR, BARNABAS_JNR = 910_006, 910_007  # a father and son of one name at
 CARL, CAROLINE = 910_008, 910_009  # twins: same family name, date of birth and home
 TWINS_BORN = dt.date(1991, 6, 14)
 ADAEZE = 910_010  # born abroad: 1 January on her NINO record, her real date on the council's
+WILHELMINA, IGNATIUS = 910_011, 910_012  # two people DWP holds under one NINO (issued twice, or a slip)
+SHARED_NINO = "WY910011A"
 
 SPINE: list[dict[str, Any]] = [
     {"id": XANTHE, "nino": "WY910001A", "given": "Xanthe", "middle": "Oriel", "family": "Vantongeren",
@@ -60,6 +65,8 @@ SPINE: list[dict[str, Any]] = [
     {"id": CARL, "nino": "WY910008A", "given": "Carl", "family": "Ingelbrecht", "dob": TWINS_BORN},
     {"id": CAROLINE, "nino": "WY910009A", "given": "Caroline", "family": "Ingelbrecht", "dob": TWINS_BORN},
     {"id": ADAEZE, "nino": "WY910010A", "given": "Adaeze", "family": "Nwachukwu-Obi", "dob": dt.date(1971, 1, 1)},
+    {"id": WILHELMINA, "nino": SHARED_NINO, "given": "Wilhelmina", "family": "Strathearn", "dob": dt.date(1944, 7, 5)},
+    {"id": IGNATIUS, "nino": SHARED_NINO, "given": "Ignatius", "family": "Podmore", "dob": dt.date(1969, 2, 13)},
 ]  # fmt: skip
 NINO_OF = {p["id"]: p["nino"] for p in SPINE}
 
@@ -85,6 +92,8 @@ COUNCIL: list[tuple[Any, ...]] = [
     ("hb", "HBNM5", NINO_OF[CAROLINE], "Caroline", None, "Caz", None, "Ingelbrecht", None, TWINS_BORN, HOME),
     # Her real date of birth where DWP holds the estimate; no NINO.
     ("social_care", "SCNM5", None, "Adaeze", None, None, None, "Nwachukwu-Obi", None, dt.date(1971, 8, 23), HOME),
+    # The shared NINO on Wilhelmina's claim, her names and date of birth: hers, whoever else DWP holds it for.
+    ("hb", "HBNM6", SHARED_NINO, "Wilhelmina", None, None, None, "Strathearn", None, dt.date(1944, 7, 5), HOME),
 ]
 
 # (source, record id, expected band, method, the person it links to, or the people a reviewer chooses between)
@@ -99,6 +108,7 @@ EXPECTED: list[tuple[str, str, str, str, int | tuple[int, ...]]] = [
     ("social_care", "SCNM4", "link", "probabilistic", CARL),
     ("hb", "HBNM5", "link", "nino", CAROLINE),
     ("social_care", "SCNM5", "link", "probabilistic", ADAEZE),
+    ("hb", "HBNM6", "link", "nino", WILHELMINA),
 ]
 
 
@@ -266,3 +276,17 @@ def test_a_housemates_nino_with_another_persons_names_goes_to_the_person_the_nam
     assert decision.method == "probabilistic"
     assert decision.chosen is not None
     assert decision.chosen.spine_record_id == str(CARL)
+
+
+async def test_a_nino_dwp_holds_for_two_people_releases_neither_by_itself(built: Built) -> None:
+    """DWP's spine takes a second record with one NINO (src_dwp 0007); the NINO alone then names no one's
+    DWP record, and each record is still found by its id (the link index's way in)."""
+    pool = await create_store_pool(built.settings.service_url("src_dwp"), acquire_timeout=5)
+    try:
+        dwp = DwpSource(pool, timeout=5)
+        ask = linkage_ask(uuid.uuid4())
+        assert await dwp.fetch([("nino", SHARED_NINO)], ask) == [None]
+        by_id = await dwp.fetch([("id", str(WILHELMINA)), ("id", str(IGNATIUS))], ask)
+        assert all(r is not None for r in by_id)
+    finally:
+        await pool.close()
