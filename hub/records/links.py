@@ -27,7 +27,16 @@ from hub.records.spans import StoreQuery, database_of, traced
 from linkage import Demographics, FSModel, KeyedHash, Thresholds
 from linkage.link import Decision, decide
 
-__all__ = ["NO_PERSON", "EvidenceTerm", "IndexedPerson", "LinkIndex", "ReviewQueue", "ReviewRow", "load_link_model", "person_key_of"]
+__all__ = [
+    "NO_PERSON",
+    "EvidenceTerm",
+    "IndexedPerson",
+    "LinkIndex",
+    "ReviewQueue",
+    "ReviewRow",
+    "load_link_model",
+    "person_key_of",
+]
 
 
 #: The person key of a NINO the index holds for more than one person: no one's.

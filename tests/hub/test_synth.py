@@ -34,6 +34,7 @@ from hub.ops.synth import (
     nhs_number_valid,
 )
 from hub.ops.synth import names as nm
+from hub.ops.synth.rates import DWP_DUPLICATE
 from linkage import check_nino
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "hub" / "migrations"
@@ -50,6 +51,11 @@ def data() -> SynthData:
 def rows(data: SynthData, table: str) -> list[dict[str, Any]]:
     columns, body = data.tables[table]
     return [dict(zip(columns, row, strict=True)) for row in body]
+
+
+def people(data: SynthData) -> list[dict[str, Any]]:
+    """DWP's first record of each person (ids 1..people); its duplicates come after (ids above)."""
+    return [r for r in rows(data, "dwp.person") if r["person_id"] <= data.params.people]
 
 
 def truth(data: SynthData, database: str) -> dict[str, tuple[int, str]]:
@@ -119,7 +125,28 @@ def test_no_people_gives_empty_tables() -> None:
 
 
 def test_exactly_the_people_asked_for() -> None:
-    assert len(generate(SynthParams(people=1234, seed=3)).tables["dwp.person"].rows) == 1234
+    data = generate(SynthParams(people=1234, seed=3))
+    assert [r["person_id"] for r in people(data)] == list(range(1, 1235))
+    assert {person for person, _ in truth(data, "src_dwp").values()} == set(range(1, 1235))
+    assert len(generate(SynthParams(people=1234, seed=3, dwp_duplicate_rate=0)).tables["dwp.person"].rows) == 1234
+
+
+def test_dwp_holds_some_people_twice_under_their_nino(data: SynthData) -> None:
+    first = {r["person_id"]: r for r in people(data)}
+    known = truth(data, "src_dwp")
+    duplicates = [r for r in rows(data, "dwp.person") if r["person_id"] not in first]
+    assert_rate(len(duplicates), len(first), DWP_DUPLICATE)
+    for d in duplicates:
+        person, nino = known[f"dwp:{d['person_id']}"]
+        original = first[person]
+        assert d["nino"] == nino == original["nino"]
+        assert (d["date_of_birth"], d["household_id"], d["sex"]) == (
+            original["date_of_birth"],
+            original["household_id"],
+            original["sex"],
+        )
+    # Registered again, names as that registration held them: now and then a nickname, a middle name left off.
+    assert any(d["given_name"] != first[known[f"dwp:{d['person_id']}"][0]]["given_name"] for d in duplicates)
 
 
 def test_rows_follow_the_column_order() -> None:
@@ -136,7 +163,7 @@ def test_rows_follow_the_column_order() -> None:
 
 
 def test_true_ninos_are_valid_normalised_and_unique(data: SynthData) -> None:
-    ninos = [r["nino"] for r in rows(data, "dwp.person")]
+    ninos = [r["nino"] for r in people(data)]
     checks = [check_nino(n) for n in ninos]
     assert all(c.valid and c.nino == n for c, n in zip(checks, ninos, strict=True))
     # Unique even without the suffix: the suffix does not tell two people apart.
@@ -219,7 +246,7 @@ def test_social_care_clients_are_older_than_everyone(data: SynthData) -> None:
 
 def test_households_have_couples_twins_and_a_junior(data: SynthData) -> None:
     by_household: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for p in rows(data, "dwp.person"):
+    for p in people(data):
         by_household[p["household_id"]].append(p)
     assert all(len({(m["address_line1"], m["postcode"]) for m in h}) == 1 for h in by_household.values())
     couples = [h for h in by_household.values() if {"claimant", "partner"} <= {m["household_role"] for m in h}]
@@ -591,10 +618,11 @@ async def source_dbs(server_url: str) -> AsyncIterator[dict[str, asyncpg.Connect
             conns[database] = conn
             await conn.execute((MIGRATIONS / database / "0001_init.sql").read_text())
             # ... and those that change what the generator's columns accept: a date of birth may be unknown,
-            # the names systems hold beside the given and family name.
+            # the names systems hold beside the given and family name, a NINO on more than one DWP record.
             changes = [
                 *(MIGRATIONS / database).glob("*_dob_nullable.sql"),
                 *(MIGRATIONS / database).glob("*_names.sql"),
+                *(MIGRATIONS / database).glob("*_nino_duplicates.sql"),
             ]
             for migration in sorted(changes):
                 await conn.execute(migration.read_text())
@@ -632,7 +660,9 @@ async def test_load_round_trip(source_dbs: dict[str, asyncpg.Connection], data: 
 
     # Loading again replaces rather than adds.
     assert await load(source_dbs, data) == counts
-    assert await source_dbs["src_dwp"].fetchval("SELECT count(*) FROM dwp.person") == 5000
+    assert await source_dbs["src_dwp"].fetchval("SELECT count(*) FROM dwp.person") == len(
+        data.tables["dwp.person"].rows
+    )
 
 
 async def test_without_truncate_a_second_load_fails_and_changes_nothing(
@@ -641,7 +671,9 @@ async def test_without_truncate_a_second_load_fails_and_changes_nothing(
     await load(source_dbs, data)
     with pytest.raises(asyncpg.UniqueViolationError):
         await load(source_dbs, data, truncate=False)
-    assert await source_dbs["src_dwp"].fetchval("SELECT count(*) FROM dwp.person") == 5000
+    assert await source_dbs["src_dwp"].fetchval("SELECT count(*) FROM dwp.person") == len(
+        data.tables["dwp.person"].rows
+    )
 
 
 async def test_a_failure_in_one_database_rolls_back_all_three(
@@ -664,7 +696,9 @@ async def test_a_failure_in_one_database_rolls_back_all_three(
     with pytest.raises(asyncpg.CheckViolationError):
         await load(source_dbs, broken)
     # The DWP and HB loads had succeeded, and were rolled back with social care's.
-    assert await source_dbs["src_dwp"].fetchval("SELECT count(*) FROM dwp.person") == 5000
+    assert await source_dbs["src_dwp"].fetchval("SELECT count(*) FROM dwp.person") == len(
+        data.tables["dwp.person"].rows
+    )
     assert await source_dbs["src_hb"].fetchval("SELECT count(*) FROM hb.claim") == len(data.tables["hb.claim"].rows)
 
 

@@ -36,6 +36,7 @@ from hub.ops.synth.addresses import AddressBook
 from hub.ops.synth.draws import stream
 from hub.ops.synth.dwp import dwp_records
 from hub.ops.synth.housing import housing_benefit_records
+from hub.ops.synth.names import name_variants
 from hub.ops.synth.params import SynthParams
 from hub.ops.synth.people import population
 from hub.ops.synth.realities import assign, hold
@@ -66,6 +67,25 @@ def generate(params: SynthParams) -> SynthData:
         for h in (hold(held, p, "dwp"),)
     ]  # fmt: skip
     dwp_truth: list[Row] = [(f"dwp:{p.person_id}", p.person_id, p.nino) for p in people]
+    # DWP's duplicates: a second record of a person, after everyone's first (ids above theirs), under the
+    # same NINO and the names as that registration held them. Its own stream: no other draw changes.
+    again = stream(params.seed, "dwp/duplicates")
+    for p in people:
+        if again.random() >= params.dwp_duplicate_rate:
+            continue
+        h = hold(again, p, "dwp")
+        given = h.given
+        if (variants := name_variants(given, p.sex)) and again.random() < 0.3:
+            given = again.choice(variants)
+        duplicate_id = len(dwp_truth) + 1  # after every id given so far
+        person_rows.append(
+            (
+                duplicate_id, p.nino, p.title, given, h.middle if again.random() < 0.5 else None, h.family, h.dob,
+                p.sex, p.address.line1, p.address.line2, p.address.town, p.address.postcode, p.household_id, p.role,
+                p.dod, h.known_as, h.suffix, h.previous,
+            )
+        )  # fmt: skip
+        dwp_truth.append((f"dwp:{duplicate_id}", p.person_id, p.nino))
 
     def table(name: str, rows: list[Row]) -> Table:
         return Table(COLUMNS[name], rows)

@@ -37,6 +37,8 @@ class SynthParams:
     #: People go by middle names, change surname on marriage, carry Jnr/Snr, convention surnames and
     #: estimated dates of birth, and each system holds them its own way (hub.ops.synth.realities).
     name_realities: bool = True
+    #: Share of people DWP holds a second record for, under the same NINO (rates.DWP_DUPLICATE).
+    dwp_duplicate_rate: float = rates.DWP_DUPLICATE
     councils: tuple[str, ...] = ("E09000901", "E09000902", "E09000903")
     reference_date: date = date(2026, 11, 1)
 
@@ -63,6 +65,7 @@ class SynthParams:
             "non_dependant_dob_placeholder_rate",
             "social_care_dob_missing_rate",
             "social_care_dob_placeholder_rate",
+            "dwp_duplicate_rate",
         ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:

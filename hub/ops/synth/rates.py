@@ -120,3 +120,11 @@ SIKH_CLAN_NAME: Final = 0.7
 BEGUM_HUSBANDS_NAME: Final = 0.4
 ESTIMATED_DOB_BORN_ABROAD: Final = 0.04
 COUNCIL_HOLDS_ACTUAL_DOB: Final = 0.15
+
+# -- DWP's own duplicates --------------------------------------------------------------------------------
+#
+# One person registered twice on DWP's customer system: a second claim taken before the first record was
+# found, a record migrated from an older system. The second record carries the same NINO and the names as
+# registered that time. Set as one in 250 people; DWP's own data-quality work finds and merges most, the
+# rest stay.
+DWP_DUPLICATE: Final = 0.004
