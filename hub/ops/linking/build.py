@@ -1,10 +1,12 @@
 """Building or refreshing the link index across whole sources: the spine held in memory, council
-records decided in chunks by forked workers; bounded memory, idempotent, resumable and incremental."""
+records decided in chunks by forked workers; bounded memory, idempotent, resumable and incremental, and
+split over processes or pods by partition (each decides its own share of the records against the whole
+spine; :mod:`hub.ops.linking.rows` coordinates them in the hub database)."""
 
 from __future__ import annotations
 
 import asyncio
-import json
+import itertools
 import multiprocessing
 from collections import deque
 from collections.abc import Sequence
@@ -20,17 +22,19 @@ from tqdm import tqdm
 from hub.access.keys import load_key_ring
 from hub.config import Settings
 from hub.ops.linking.rows import (
-    ReviewChanges,
+    WHOLE,
+    Partition,
     Rows,
+    RunCounts,
+    RunEnd,
     fingerprint,
     finish_run,
-    open_items,
     open_run,
     rows_for,
     thresholds_key,
     write_rows,
 )
-from hub.ops.linking.sources import LinkCounts, open_sources
+from hub.ops.linking.sources import open_sources
 from hub.ops.migrate import migration_url
 from linkage import (
     Band,
@@ -58,25 +62,30 @@ async def build_links(
     resume: bool = True,
     workers: int = 1,
     force: bool = False,
-) -> LinkCounts:
+    partition: Partition = WHOLE,
+) -> RunCounts:
     """Build or refresh the link index for every source against the DWP spine (``force``: re-decide
-    every record, not only those whose fingerprint or model changed; clerical decisions still stand)."""
+    every record, not only those whose fingerprint or model changed; clerical decisions still stand).
+
+    ``partition``: decide only that partition's records (of every source, the spine's own links included),
+    against the whole spine, which every partition reads; the other partitions of the run are built by other
+    processes, at the same time or not, and the last to finish ends the run (:func:`finish_run`)."""
     assert settings.keys_path is not None, "linkage needs the hub key ring"
     ring = load_key_ring(settings.keys_path)
     version = model.version
-    counts = LinkCounts()
     hub = await asyncpg.connect(migration_url(settings, "hub"))
     pool: ProcessPoolExecutor | None = None
-    global _BATCH
+    key = next(_KEYS)
     try:
-        run_id, cursors = await open_run(hub, version, resume=resume)
-        open_before = await open_items(hub)
-        changes = ReviewChanges()
-        _BATCH = _Batch(ring, version, model, thresholds)
+        share = await open_run(hub, version, resume=resume, partition=partition)
+        counts = RunCounts(run_id=share.run_id, partition=partition)
+        if share.done:  # built already by an earlier process: this one may end the run (its last was stopped)
+            return _ended(counts, await finish_run(hub, share))
+        _BATCHES[key] = batch = _Batch(ring, version, model, thresholds)
         loop = asyncio.get_running_loop()
 
         def fork() -> ProcessPoolExecutor | None:
-            # Forked, so the workers inherit _BATCH (the spine, once there is one) without pickling it.
+            # Forked, so the workers inherit the batch (the spine, once there is one) without pickling it.
             return (
                 ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
                 if workers > 1
@@ -84,53 +93,59 @@ async def build_links(
             )
 
         def submit(fn: Any, *args: Any) -> Any:
-            return _ready(fn(*args)) if pool is None else loop.run_in_executor(pool, fn, *args)
+            return _ready(fn(key, *args)) if pool is None else loop.run_in_executor(pool, fn, key, *args)
 
         async with open_sources(settings) as (dwp, hb, sc):
 
             async def run_source(source: PgSource, work: Any, *, spine: _SpineBuilder | None = None) -> None:
-                """Scan a source in id order from the run's cursor, work each chunk into rows (a few
-                chunks in flight, on worker processes when there are any) and write them back in
-                order, so the cursor always marks a prefix that is done. The spine is read whole (it
-                is held in memory for the others), but written only from its cursor on."""
+                """Scan a source in id order from the partition's cursor, work each chunk's own records into
+                rows (a few chunks in flight, on worker processes when there are any) and write them back in
+                order, each with the cursor it reached, so the cursor always marks a prefix that is done. The
+                spine is read whole (it is held in memory for the others), but written only from its cursor
+                on, and only this partition's records of it."""
                 bar = tqdm(total=await source.count(), desc=f"link {source.name}", unit="rec", disable=not progress)
-                done = cursors.get(source.name)
+                done = share.cursors.get(source.name)
                 after = source.people.first_cursor if spine is not None or done is None else done
-                in_flight: deque[tuple[list[Demographics], bool, Any]] = deque()
+                in_flight: deque[tuple[list[Demographics], bool, int, Any]] = deque()
 
                 async def finish_oldest() -> None:
-                    records, reread, pending = in_flight.popleft()
+                    records, reread, unchanged, pending = in_flight.popleft()
                     rows, prepared = await pending
                     if spine is not None:
                         spine.add(*prepared)
                     bar.update(len(records))
                     if reread:
                         return
-                    await write_rows(hub, rows, run_id=run_id, thresholds=thresholds, changes=changes)
-                    for key in rows.counted:
-                        counts.add(source.name, key)
-                    cursors[source.name] = _cursor(source, records[-1])
-                    await hub.execute(
-                        "UPDATE hub.link_run SET cursors = $2::jsonb, counts = $3::jsonb WHERE run_id = $1",
-                        run_id,
-                        json.dumps(cursors),
-                        json.dumps(counts.by_source),
+                    await write_rows(
+                        hub,
+                        rows,
+                        share=share,
+                        thresholds=thresholds,
+                        source=source.name,
+                        cursor=_cursor(source, records[-1]),
+                        unchanged=unchanged,
                     )
+                    counts.add(source.name, "unchanged", unchanged)
+                    for counted in rows.counted:
+                        counts.add(source.name, counted)
 
                 while records := await source.scan(after, chunk):
                     after = _cursor(source, records[-1])
-                    # The spine before the cursor of the run being resumed: read (for the others), not written.
+                    # The spine before the cursor of the partition being resumed: read (for the others), not
+                    # written.
                     reread = spine is not None and done is not None and after <= done
                     todo: list[Demographics] = []
+                    unchanged = 0
                     if not reread:
+                        mine = [r for r in records if partition.owns(source.name, r.record_id)]
                         fresh = (
                             set()
-                            if force
-                            else await unchanged_records(hub, source.name, records, ring, version, thresholds)
+                            if force or not mine
+                            else await unchanged_records(hub, source.name, mine, ring, version, thresholds)
                         )
-                        todo = [r for r in records if r.record_id not in fresh]
-                        counts.add(source.name, "unchanged", len(records) - len(todo))
-                    in_flight.append((records, reread, submit(work, source.name, records, todo)))
+                        todo = [r for r in mine if r.record_id not in fresh]
+                        unchanged = len(mine) - len(todo)
+                    in_flight.append((records, reread, unchanged, submit(work, source.name, records, todo)))
                     if len(in_flight) > max(workers, 1):
                         await finish_oldest()
                 while in_flight:
@@ -145,18 +160,20 @@ async def build_links(
             # read twice. The workers are forked again once the spine is built, and share it.
             if pool is not None:
                 pool.shutdown()
-            _BATCH.spine = builder.build()
+            batch.spine = builder.build()
             pool = fork()
             for source in (hb, sc):
                 await run_source(source, _council_chunk)
-        # Fresh statistics: a bulk load leaves the planner guessing (a 1M-row index scanned per lookup).
-        await hub.execute("ANALYZE hub.link")
-        counts.review = await finish_run(hub, run_id, changes, open_before=open_before)
+        return _ended(counts, await finish_run(hub, share))
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
-        _BATCH = None
+        _BATCHES.pop(key, None)
         await hub.close()
+
+
+def _ended(counts: RunCounts, end: RunEnd) -> RunCounts:
+    counts.run_finished, counts.pending, counts.review = end.run_finished, end.pending, end.review
     return counts
 
 
@@ -249,28 +266,28 @@ class _Batch:
     spine: _Spine | None = None
 
 
-# What forked workers inherit: keys, model and, for the council sources, the spine (set before the pool
-# forks, cleared after the run).
-_BATCH: _Batch | None = None
+# The batches of the builds running in this process, by key: what forked workers inherit (keys, model and,
+# for the council sources, the spine, set before the pool forks), and what a chunk is worked with in the
+# process itself. Keyed, so two builds in one process (two partitions, say) never work with each other's.
+_BATCHES: dict[int, _Batch] = {}
+_KEYS = itertools.count()
 
 
 def _normalised(records: Sequence[Demographics]) -> list[str | None]:
     return [normalised_nino(r.nino) for r in records]
 
 
-def _spine_chunk(source: str, records: list[Demographics], todo: list[Demographics]) -> tuple[Rows, Any]:
+def _spine_chunk(key: int, source: str, records: list[Demographics], todo: list[Demographics]) -> tuple[Rows, Any]:
     """A chunk of the spine: every record links to itself (one person per DWP record); all of them,
     prepared, go to the spine held for the council sources."""
-    batch = _BATCH
-    assert batch is not None
+    batch = _BATCHES[key]
     rows = rows_for(source, todo, [_spine_decision(r) for r in todo], batch.ring, batch.version, batch.thresholds)
     return rows, (prepare(columns_of(records)), [r.record_id or "" for r in records], _normalised(records))
 
 
-def _council_chunk(source: str, records: list[Demographics], todo: list[Demographics]) -> tuple[Rows, Any]:
+def _council_chunk(key: int, source: str, records: list[Demographics], todo: list[Demographics]) -> tuple[Rows, Any]:
     """Council records decided against the spine: its NINO's DWP record and the blocking look-ups."""
-    batch = _BATCH
-    assert batch is not None
+    batch = _BATCHES[key]
     assert batch.spine is not None, "the spine is loaded before any council record is decided"
     spine = batch.spine
     left = prepare(columns_of(todo))

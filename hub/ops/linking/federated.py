@@ -9,14 +9,14 @@ hub's linkage purpose. Each record is then decided exactly as the online fallbac
 the people some council source knows, not DWP's whole population.
 
 The run is the in-memory build's: resumable from the cursor each source reached, incremental (a record
-whose fingerprint and model are unchanged is not decided again), idempotent (upserts by source record).
+whose fingerprint and model are unchanged is not decided again), idempotent (upserts by source record), and
+split over processes by partition as it is (:mod:`hub.ops.linking.rows`).
 It works over either transport (direct adapters or subgraphs): it needs only :class:`LinkingSpine` and
 :class:`CouncilFeed`.
 """
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Sequence
@@ -29,8 +29,7 @@ from hub.access.keys import load_key_ring
 from hub.config import Settings
 from hub.errors import SourceUnavailable
 from hub.ops.linking.build import unchanged_records
-from hub.ops.linking.rows import ReviewChanges, Rows, finish_run, open_items, open_run, rows_for, write_rows
-from hub.ops.linking.sources import LinkCounts
+from hub.ops.linking.rows import WHOLE, Partition, Rows, RunCounts, finish_run, open_run, rows_for, write_rows
 from hub.ops.migrate import migration_url
 from linkage import Band, Demographics, FSModel, Thresholds
 from linkage.link import Candidate, Decision, decide, normalised_nino
@@ -74,7 +73,7 @@ def linkage_ask(run: uuid.UUID) -> Ask:
 
 @dataclass(frozen=True)
 class FederatedRun:
-    counts: LinkCounts
+    counts: RunCounts
     run: uuid.UUID  # the id the sources' access logs record the run's questions under
     seconds: float
     spine_records_read: int  # distinct DWP records the run was given (candidates, NINO matches)
@@ -123,24 +122,24 @@ async def build_links_federated(
     chunk: int = 500,
     resume: bool = True,
     force: bool = False,
+    partition: Partition = WHOLE,
 ) -> FederatedRun:
     """Build or refresh the link index for the council sources against DWP, asking DWP only about the
-    records being linked (see the module's docstring)."""
+    records being linked (see the module's docstring); ``partition``: only that partition's council records
+    (each partition reads every feed whole, and decides its own)."""
     assert settings.keys_path is not None, "linkage needs the hub key ring"
     ring = load_key_ring(settings.keys_path)
     version = model.version
-    counts = LinkCounts()
     started = time.perf_counter()
     run_uuid = uuid.uuid4()
     ask = linkage_ask(run_uuid)
     spine_read: set[str] = set()
     hub = await asyncpg.connect(migration_url(settings, "hub"))
     try:
-        run_id, cursors = await open_run(hub, version, resume=resume)
-        open_before = await open_items(hub)
-        changes = ReviewChanges()
-        for source in councils:
-            after = cursors.get(source.name)
+        share = await open_run(hub, version, resume=resume, partition=partition)
+        counts = RunCounts(run_id=share.run_id, partition=partition)
+        for source in councils if not share.done else ():
+            after = share.cursors.get(source.name)
             walked: set[str] = set()  # each page's last id: a feed that serves a page again would loop for ever
             while records := await source.feed(after, chunk, ask):
                 after = records[-1].record_id
@@ -149,15 +148,20 @@ async def build_links_federated(
                         source.name, f"source {source.name}'s feed went back to a page it had served"
                     )
                 walked.add(after)
+                mine = [r for r in records if partition.owns(source.name, r.record_id)]
                 fresh = (
-                    set() if force else await unchanged_records(hub, source.name, records, ring, version, thresholds)
+                    set()
+                    if force or not mine
+                    else await unchanged_records(hub, source.name, mine, ring, version, thresholds)
                 )
-                todo = [r for r in records if r.record_id not in fresh]
-                counts.add(source.name, "unchanged", len(records) - len(todo))
+                todo = [r for r in mine if r.record_id not in fresh]
+                counts.add(source.name, "unchanged", len(mine) - len(todo))
                 decisions, chosen, read = await decide_chunk(dwp, todo, ask, model=model, thresholds=thresholds)
                 spine_read |= read
                 rows = rows_for(source.name, todo, decisions, ring, version, thresholds)
-                # DWP's record of each person linked is indexed too (the person key is derived from it).
+                # DWP's record of each person linked is indexed too (the person key is derived from it). Two
+                # partitions may both link someone's records, and write the same DWP row: each chunk writes
+                # its rows in key order, so two chunks at once wait for each other rather than deadlock.
                 spine_rows = rows_for(
                     dwp.name,
                     list(chosen.values()),
@@ -168,23 +172,21 @@ async def build_links_federated(
                 )
                 await write_rows(
                     hub,
-                    Rows(rows.links + spine_rows.links, rows.reviews, rows.counted),
-                    run_id=run_id,
+                    Rows(sorted(rows.links + spine_rows.links, key=_key), rows.reviews, rows.counted),
+                    share=share,
                     thresholds=thresholds,
-                    changes=changes,
+                    source=source.name,
+                    cursor=after,
+                    unchanged=len(mine) - len(todo),
                 )
                 for key in rows.counted:
                     counts.add(source.name, key)
-                assert after is not None
-                cursors[source.name] = after
-                await hub.execute(
-                    "UPDATE hub.link_run SET cursors = $2::jsonb, counts = $3::jsonb WHERE run_id = $1",
-                    run_id,
-                    json.dumps(cursors),
-                    json.dumps(counts.by_source),
-                )
-        await hub.execute("ANALYZE hub.link")
-        counts.review = await finish_run(hub, run_id, changes, open_before=open_before)
+        end = await finish_run(hub, share)
+        counts.run_finished, counts.pending, counts.review = end.run_finished, end.pending, end.review
     finally:
         await hub.close()
     return FederatedRun(counts, run_uuid, time.perf_counter() - started, len(spine_read))
+
+
+def _key(link: tuple[object, ...]) -> tuple[str, str]:
+    return (str(link[0]), str(link[1]))

@@ -1,11 +1,14 @@
-"""The rows a link run writes: keyed fingerprints and NINO hashes, evidence, and the staged upsert into
-the link index and the review queue."""
+"""The rows a link run writes (keyed fingerprints and NINO hashes, evidence, and the staged upsert into the
+link index and the review queue) and the run they are written for: its partitions, which process holds
+which, each one's progress, and the run's end, once."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +16,7 @@ import asyncpg
 import orjson
 
 from hub.errors import ConfigError
+from hub.ops.linking.sources import LinkCounts
 from linkage import (
     Band,
     Demographics,
@@ -22,14 +26,21 @@ from linkage import (
 from linkage.link import Candidate, Decision, normalised_nino, person_key_for
 
 __all__ = [
+    "MAX_PARTITIONS",
+    "WHOLE",
+    "Partition",
     "ReviewChanges",
     "Rows",
+    "RunCounts",
+    "RunEnd",
+    "RunShare",
     "evidence_json",
     "fingerprint",
     "finish_run",
     "hash_of_nino",
     "open_items",
     "open_run",
+    "partition_of",
     "rows_for",
     "thresholds_key",
     "write_rows",
@@ -214,6 +225,266 @@ class ReviewChanges:
     def as_json(self) -> dict[str, Any]:
         return {"new": self.new, "proposed_again": self.again, "superseded": dict(sorted(self.superseded.items()))}
 
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> ReviewChanges:
+        superseded = doc.get("superseded") or {}
+        return cls(
+            int(doc.get("new", 0)), int(doc.get("proposed_again", 0)), {str(k): int(v) for k, v in superseded.items()}
+        )
+
+    def copy(self) -> ReviewChanges:
+        return ReviewChanges(self.new, self.again, dict(self.superseded))
+
+
+# -- partitions: which process decides which records ---------------------------------------------------
+
+#: The most partitions a run is split into. Each partition reads the whole spine (it decides its records
+#: against all of it), so partitions beyond the machines there are to run them gain nothing.
+MAX_PARTITIONS = 1024
+
+_PARTITION = re.compile(r"(\d{1,4})/(\d{1,4})", re.ASCII)
+
+
+def partition_of(source: str, record_id: str, count: int) -> int:
+    """The partition of ``count`` a source record belongs to: a plain hash of its source and record id, the
+    same in every process, on every machine and in every release. Not keyed: a record keeps its partition
+    through a key rotation, and a record id is no secret (it is not a NINO). Changing this function while a
+    run is unfinished would let its resumed partitions decide some records twice and others never."""
+    digest = hashlib.blake2b(f"{source}\x1f{record_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % count
+
+
+@dataclass(frozen=True)
+class Partition:
+    """The share of a run's records one build process decides: partition ``index`` (from 0) of ``count``.
+    ``Partition()``, 0 of 1, is the whole build."""
+
+    index: int = 0
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.count <= MAX_PARTITIONS:
+            raise ValueError(f"a build is split into 1 to {MAX_PARTITIONS} partitions, not {self.count}")
+        if not 0 <= self.index < self.count:
+            raise ValueError(
+                f"there is no partition {self.index} of {self.count}: they are numbered from 0 to {self.count - 1}"
+            )
+
+    @classmethod
+    def parse(cls, text: str) -> Partition:
+        """``I/N``: partition I of N, I from 0 to N - 1."""
+        found = _PARTITION.fullmatch(text.strip())
+        if found is None:
+            raise ValueError(f"{text[:20]!r} is not I/N (partition I of N, I from 0 to N - 1, as in 0/2 and 1/2)")
+        return cls(int(found[1]), int(found[2]))
+
+    def owns(self, source: str, record_id: str | None) -> bool:
+        return self.count == 1 or partition_of(source, record_id or "", self.count) == self.index
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+WHOLE = Partition()
+
+
+# -- a run and its shares, coordinated in the hub database ------------------------------------------------
+
+
+@dataclass
+class RunShare:
+    """The partition of a link run this process holds, and that partition's progress so far (across the
+    processes that built it before, when it resumes): the cursor each source reached, what it counted, what
+    it did to the review queue. It is this process's while its connection lives (a session advisory lock on
+    the connection the build writes through: a process that lost it can write nothing either)."""
+
+    run_id: int
+    partition: Partition
+    cursors: dict[str, Any]
+    counts: dict[str, dict[str, int]]
+    changes: ReviewChanges
+    done: bool  # finished by an earlier process: nothing is left to decide
+
+
+@dataclass
+class RunCounts(LinkCounts):
+    """What one build process did (``by_source``), in which run and partition; ``review``, the run's report,
+    when this process ended the run (the last partition to finish), else empty; ``pending``: the partitions
+    still to finish."""
+
+    run_id: int = 0
+    partition: Partition = WHOLE
+    run_finished: bool = False
+    pending: list[int] = field(default_factory=list)
+
+
+#: Held in shared mode by every build process for as long as its connection lives. An older release's build
+#: held it alone (a build and the next could not overlap): the two never build at once.
+_BUILD_LOCK = 0x776C6E6B  # 'wlnk'
+#: Taken for the moment a process chooses its run and takes its partition: two processes starting together
+#: cannot both make a run, nor both take one partition.
+_OPENING = 0x776C6E6F  # 'wlno'
+_RUN_SLOT = 0xFFFF  # beyond any partition: the lock every process of a run holds in shared mode
+
+
+def _share_key(run_id: int, slot: int) -> int:
+    """The advisory lock of a run's partition (or, ``_RUN_SLOT``, of the run): 'wl', the run, the slot, in one
+    64-bit key whose top bits no other lock of the hub uses (theirs are 32-bit numbers)."""
+    return (0x776C << 48) | ((run_id & 0xFFFFFFFF) << 16) | slot
+
+
+_BUSY = "another link build is running on this hub database: wait for it to finish (a stopped one resumes)"
+
+#: The partitions of a run, made with it, and for a run an older release left unfinished (no partitions) its
+#: cursors and counts as its one partition's.
+_SHARES = """
+INSERT INTO hub.link_run_partition (run_id, partition, cursors, counts)
+SELECT r.run_id, p, CASE WHEN r.partitions = 1 THEN r.cursors ELSE '{}' END,
+       CASE WHEN r.partitions = 1 THEN r.counts ELSE '{}' END
+  FROM hub.link_run r, generate_series(0, r.partitions - 1) AS p
+ WHERE r.run_id = $1
+ON CONFLICT DO NOTHING
+"""
+_TAKE = """
+UPDATE hub.link_run_partition
+   SET started_at = coalesce(started_at, now()), claimed_at = now(), claims = claims + 1
+ WHERE run_id = $1 AND partition = $2
+RETURNING cursors, counts, review, finished_at
+"""
+_PROGRESS = """
+UPDATE hub.link_run_partition SET cursors = $3::jsonb, counts = $4::jsonb, review = $5::jsonb
+ WHERE run_id = $1 AND partition = $2
+"""
+
+
+async def _taken(hub: asyncpg.Connection, key: int) -> bool:
+    """Whether any session holds ``key``: tried alone, and let go at once."""
+    if await hub.fetchval("SELECT pg_try_advisory_lock($1)", key):
+        await hub.execute("SELECT pg_advisory_unlock($1)", key)
+        return False
+    return True
+
+
+def _whole_or(partitions: int) -> str:
+    return "as a whole build" if partitions == 1 else f"split into {partitions} partitions"
+
+
+async def open_run(hub: asyncpg.Connection, version: str, *, resume: bool, partition: Partition = WHOLE) -> RunShare:
+    """Take ``partition`` of the link run to build: the one running now, which this process joins; else
+    (``resume``) the last unfinished one of this model, which resumes; else a new one, split into as many
+    partitions as ``partition`` says. Refused, with what to do, while a run of another model or split another
+    way is running, while another process holds this partition, and for a run split another way.
+
+    ``hub`` is the connection the build writes through, for the build's whole life: the locks it takes are
+    its session's."""
+    if not await hub.fetchval("SELECT pg_try_advisory_lock_shared($1)", _BUILD_LOCK):
+        raise ConfigError([_BUSY])
+    try:
+        async with hub.transaction():
+            await hub.execute("SELECT pg_advisory_xact_lock($1)", _OPENING)
+            return await _take_share(hub, version, resume=resume, partition=partition)
+    except ConfigError:
+        await hub.execute("SELECT pg_advisory_unlock_all()")  # refused: this session holds nothing of a build
+        raise
+
+
+async def _take_share(hub: asyncpg.Connection, version: str, *, resume: bool, partition: Partition) -> RunShare:
+    unfinished = await hub.fetch(
+        "SELECT run_id, model_version, partitions, open_before FROM hub.link_run WHERE finished_at IS NULL "
+        "ORDER BY run_id DESC"
+    )
+    live = [r for r in unfinished if await _taken(hub, _share_key(r["run_id"], _RUN_SLOT))]
+    run: asyncpg.Record | None
+    if live:
+        run = live[0]
+        running = f"link build run {run['run_id']} is running on this hub database, {_whole_or(run['partitions'])}"
+        if run["model_version"] != version:
+            raise ConfigError(
+                [
+                    f"{running}, with another model ({run['model_version']}; this process has {version}): wait "
+                    "for it to finish, or give every process of a build the same model file"
+                ]
+            )
+        if not resume:
+            raise ConfigError(
+                [f"{running}: --restart starts a new run only when no build runs (without it, this process joins it)"]
+            )
+        if run["partitions"] != partition.count:
+            raise ConfigError([f"{running}, and this process asks for {_asked(partition)}: {_same_n(run)}"])
+    else:
+        run = next((r for r in unfinished if r["model_version"] == version), None) if resume else None
+        if run is not None and run["partitions"] != partition.count:
+            raise ConfigError(
+                [
+                    f"link build run {run['run_id']} stopped before it finished, {_whole_or(run['partitions'])}, "
+                    f"and this process asks for {_asked(partition)}: {_same_n(run)}, or start a new run with --restart"
+                ]
+            )
+        if run is None:
+            run = await hub.fetchrow(
+                "INSERT INTO hub.link_run (model_version, partitions, open_before) VALUES ($1, $2, $3) "
+                "RETURNING run_id, model_version, partitions, open_before",
+                version,
+                partition.count,
+                await open_items(hub),
+            )
+            assert run is not None
+    run_id = int(run["run_id"])
+    if run["open_before"] is None:  # begun by an older release
+        await hub.execute("UPDATE hub.link_run SET open_before = $2 WHERE run_id = $1", run_id, await open_items(hub))
+    await hub.execute(_SHARES, run_id)
+    if not await hub.fetchval("SELECT pg_try_advisory_lock($1)", _share_key(run_id, partition.index)):
+        if partition.count == 1:
+            raise ConfigError([_BUSY])
+        raise ConfigError(
+            [
+                f"partition {partition} of link build run {run_id} is being built by another process: give each "
+                "process its own partition (a stopped process's partition is free once its connection closes)"
+            ]
+        )
+    # Never waits: only a process choosing its run, under _OPENING as this one is, tries it alone.
+    await hub.execute("SELECT pg_advisory_lock_shared($1)", _share_key(run_id, _RUN_SLOT))
+    share = await hub.fetchrow(_TAKE, run_id, partition.index)
+    assert share is not None
+    return RunShare(
+        run_id,
+        partition,
+        dict(json.loads(share["cursors"])),
+        dict(json.loads(share["counts"])),
+        ReviewChanges.from_json(json.loads(share["review"])),
+        done=share["finished_at"] is not None,
+    )
+
+
+def _asked(partition: Partition) -> str:
+    return "the whole build" if partition.count == 1 else f"partition {partition}"
+
+
+def _same_n(run: asyncpg.Record) -> str:
+    n = int(run["partitions"])
+    if n == 1:
+        return "build it as a whole (no --partition)"
+    return f"give every process of a run the same N (--partition I/{n}, I from 0 to {n - 1})"
+
+
+_Tally = Mapping[str, Mapping[str, int]]  # per source, a number per key
+
+
+def _merged(counts: _Tally, more: _Tally) -> dict[str, dict[str, int]]:
+    out = {source: dict(counted) for source, counted in counts.items()}
+    for source, counted in more.items():
+        bucket = out.setdefault(source, {})
+        for key, n in counted.items():
+            bucket[key] = bucket.get(key, 0) + int(n)
+    return out
+
+
+def _counted(counts: _Tally, source: str, keys: Sequence[str], unchanged: int) -> dict[str, dict[str, int]]:
+    tally = {"unchanged": unchanged}
+    for key in keys:
+        tally[key] = tally.get(key, 0) + 1
+    return _merged(counts, {source: tally})
+
 
 #: A chunk's transaction taken again when PostgreSQL aborted it to break a deadlock or a serialisation
 #: conflict (a reviewer's decision on one of its records, another build): it is idempotent.
@@ -222,25 +493,45 @@ _RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 
 
 async def write_rows(
-    hub: asyncpg.Connection, rows: Rows, *, run_id: int, thresholds: Thresholds, changes: ReviewChanges
+    hub: asyncpg.Connection,
+    rows: Rows,
+    *,
+    share: RunShare,
+    thresholds: Thresholds,
+    source: str,
+    cursor: Any,
+    unchanged: int = 0,
 ) -> None:
-    """A decided chunk into the link index and the review queue, in one transaction: the links, the review
-    items its decisions propose, and the open items they no longer propose closed as superseded.
+    """A decided chunk into the link index and the review queue, in one transaction with its partition's
+    progress: the links, the review items its decisions propose, the open items they no longer propose closed
+    as superseded (only ever of the chunk's own records, so a partition closes no other's items), and the
+    cursor ``source`` reached with what the chunk counted (its decisions and ``unchanged`` records). A
+    partition that stops resumes after its last committed chunk: no record it wrote is decided twice.
 
     Locks are taken in one order, the chunk's link rows and then their review items, as a reviewer's
     decision takes them (:meth:`hub.records.links.ReviewQueue.decide`); a transaction PostgreSQL aborts all
-    the same is run again, and ``changes`` counts what committed."""
+    the same is run again, and ``share`` counts what committed."""
+    counts = _counted(share.counts, source, rows.counted, unchanged)
+    cursors = {**share.cursors, source: cursor}
     for attempt in range(_RETRIES):
-        done = ReviewChanges()
+        changes = share.changes.copy()
         try:
             async with hub.transaction():
-                await _write(hub, rows, run_id=run_id, thresholds=thresholds, changes=done)
+                await _write(hub, rows, run_id=share.run_id, thresholds=thresholds, changes=changes)
+                await hub.execute(
+                    _PROGRESS,
+                    share.run_id,
+                    share.partition.index,
+                    json.dumps(cursors),
+                    json.dumps(counts),
+                    json.dumps(changes.as_json()),
+                )
         except _RETRYABLE:
             if attempt == _RETRIES - 1:
                 raise
             await asyncio.sleep(0.05 * 2**attempt)
             continue
-        changes.add(done)
+        share.cursors, share.counts, share.changes = cursors, counts, changes
         return
 
 
@@ -279,40 +570,53 @@ async def open_items(hub: asyncpg.Connection) -> int:
     return int(await hub.fetchval("SELECT count(*) FROM hub.review_item WHERE status = 'open'"))
 
 
-async def finish_run(
-    hub: asyncpg.Connection, run_id: int, changes: ReviewChanges, *, open_before: int
-) -> dict[str, Any]:
-    """Mark the run finished, with what it did to the review queue and the queue's size after it (also what
-    ``welfare-hub link build`` prints)."""
-    review = {**changes.as_json(), "open_before": open_before, "open_after": await open_items(hub)}
-    await hub.execute(
-        "UPDATE hub.link_run SET finished_at = now(), review = $2::jsonb WHERE run_id = $1", run_id, json.dumps(review)
-    )
-    return review
+@dataclass(frozen=True)
+class RunEnd:
+    """A partition's end: whether it ended the run (its report is the run's), and which partitions have yet
+    to finish."""
+
+    run_finished: bool
+    pending: list[int]
+    review: dict[str, Any]
 
 
-#: Held by a link build for as long as its connection lives (a session advisory lock: a build that dies
-#: lets go with its connection). Two builds at once would each supersede what the other proposes again.
-_BUILD_LOCK = 0x776C6E6B  # 'wlnk'
-
-
-async def open_run(hub: asyncpg.Connection, version: str, *, resume: bool) -> tuple[int, dict[str, Any]]:
-    """The link run to carry on (``resume``: the last unfinished one of this model), or a new one: its id
-    and the cursor each source has reached. Refused while another build runs on this hub database."""
-    if not await hub.fetchval("SELECT pg_try_advisory_lock($1)", _BUILD_LOCK):
-        raise ConfigError(
-            ["another link build is running on this hub database: wait for it to finish (a stopped one resumes)"]
+async def finish_run(hub: asyncpg.Connection, share: RunShare) -> RunEnd:
+    """Mark ``share``'s partition finished; when it is the last, end the run: its review report, the shares'
+    changes added up with the queue's size when the run was made and now (also what ``welfare-hub link
+    build`` prints), fresh statistics on the link index, and its end time. Exactly once: each partition
+    finishes holding the run's row, so of two finishing together the second waits, then (each statement
+    reading what committed before it) sees the first's finish, and only it sees none left."""
+    async with hub.transaction():
+        await hub.execute(
+            "UPDATE hub.link_run_partition SET finished_at = coalesce(finished_at, now()) "
+            "WHERE run_id = $1 AND partition = $2",
+            share.run_id,
+            share.partition.index,
         )
-    run = (
-        await hub.fetchrow(
-            "SELECT run_id, cursors FROM hub.link_run WHERE finished_at IS NULL AND model_version = $1 "
-            "ORDER BY run_id DESC LIMIT 1",
-            version,
+        run = await hub.fetchrow(
+            "SELECT finished_at, open_before FROM hub.link_run WHERE run_id = $1 FOR UPDATE", share.run_id
         )
-        if resume
-        else None
-    )
-    if run is None:
-        run_id = await hub.fetchval("INSERT INTO hub.link_run (model_version) VALUES ($1) RETURNING run_id", version)
-        return int(run_id), {}
-    return int(run["run_id"]), dict(json.loads(run["cursors"]))
+        assert run is not None
+        shares = await hub.fetch(
+            "SELECT partition, finished_at, counts, review FROM hub.link_run_partition WHERE run_id = $1 "
+            "ORDER BY partition",
+            share.run_id,
+        )
+        pending = [int(r["partition"]) for r in shares if r["finished_at"] is None]
+        if run["finished_at"] is not None or pending:
+            return RunEnd(False, pending, {})
+        changes = ReviewChanges()
+        counts: dict[str, dict[str, int]] = {}
+        for r in shares:
+            changes.add(ReviewChanges.from_json(json.loads(r["review"])))
+            counts = _merged(counts, json.loads(r["counts"]))
+        # Fresh statistics: a bulk load leaves the planner guessing (a 1M-row index scanned per lookup).
+        await hub.execute("ANALYZE hub.link")
+        review = {**changes.as_json(), "open_before": run["open_before"], "open_after": await open_items(hub)}
+        await hub.execute(
+            "UPDATE hub.link_run SET finished_at = now(), review = $2::jsonb, counts = $3::jsonb WHERE run_id = $1",
+            share.run_id,
+            json.dumps(review),
+            json.dumps(counts),
+        )
+    return RunEnd(True, [], review)
