@@ -60,5 +60,5 @@ def add_commands(sub: Any) -> None:
     )
     command.add_argument("--batch", type=int, default=5000, help="rows loaded per COPY and statement")
     command.add_argument("--strict", action="store_true", help="exit 1 when any row was rejected (default: 0)")
-    command.add_argument("--quiet", action="store_true", help="no progress bar")
+    command.add_argument("--quiet", action="store_true", help="no progress bar (there is none unless on a terminal)")
     command.set_defaults(func=_cmd_import)

@@ -106,10 +106,20 @@ def ensure_keys(data_dir: Path) -> KeyPaths:
 
 
 async def seed_sources(
-    settings: Settings, *, people: int, seed: int, hb_coverage: float | None = None, care_coverage: float | None = None
+    settings: Settings,
+    *,
+    people: int,
+    seed: int,
+    hb_coverage: float | None = None,
+    care_coverage: float | None = None,
+    extracts: Path | None = None,
+    progress: bool = False,
 ) -> dict[str, int]:
-    """Migrate, then replace the sources' contents with ``people`` synthetic people (COPY)."""
-    from hub.ops.synth import SynthParams, generate, load
+    """Migrate, then replace the sources' contents with ``people`` synthetic people, as each source's system
+    would export them and ``welfare-hub import`` loads them (:func:`hub.ops.synth.import_extracts`): the
+    extracts and their mappings kept in ``extracts``, or in a temporary directory removed afterwards.
+    A generated row the import rejects fails the seed (``GeneratedRowRejected``), with nothing committed."""
+    from hub.ops.synth import SynthParams, generate, import_extracts
     from hub.ops.synth.addresses import council_areas
     from hub.records.orgs import load_areas
 
@@ -127,7 +137,7 @@ async def seed_sources(
     try:
         # The councils' areas, so that a council team's lookups can show a legitimate relationship.
         await load_areas(hub, council_areas(params))
-        return await load(conns, data)
+        return await import_extracts(conns, data, extracts, progress=progress)
     finally:
         await asyncio.gather(hub.close(), *(c.close() for c in conns.values()))
 

@@ -10,6 +10,7 @@ system; a mapping file (TOML) says which of its columns fills which column of on
     claim_ref = "Claim Ref"              # table column = the CSV's header
     council_code = { value = "E09000901" }   # the same for every row
     date_of_birth = { header = "DOB", format = "%d/%m/%Y", missing = ["01/01/1900"] }
+    nino = { header = "NI Number", as_written = true }   # not trimmed, not made canonical
 
 The table's own columns, types and constraints are read from the database, so a mapping is checked before
 a row is read (every required column mapped, every header present), and every row before it is loaded:
@@ -25,6 +26,9 @@ an extract holds NINOs and names, and a report is passed around. Rows are loaded
 staging table and one ``INSERT ... ON CONFLICT (primary key) DO NOTHING``: a re-run loads nothing twice (a
 row whose key is already there is counted, not loaded), and a key repeated within the file is rejected
 after its first line.
+
+:func:`import_stream` is the import; :func:`import_file` opens a file for it. ``welfare-hub seed`` imports
+its synthetic extracts through the same function (:mod:`hub.ops.synth.extracts`).
 """
 
 from __future__ import annotations
@@ -34,7 +38,6 @@ import csv
 import datetime as dt
 import decimal
 import io
-import os
 import tomllib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -58,6 +61,7 @@ __all__ = [
     "Table",
     "describe",
     "import_file",
+    "import_stream",
     "load_mapping",
     "write_report",
 ]
@@ -79,13 +83,16 @@ _MAX_FIELD = 10_000  # characters: a longer value is not a record's field (and c
 @dataclass(frozen=True)
 class ColumnMap:
     """How one table column is filled: from a CSV header, or a constant ``value``; dates by ``format``
-    (ISO 8601 when none), with ``missing`` the system's placeholders for "not known"."""
+    (ISO 8601 when none), with ``missing`` the system's placeholders for "not known". A text column
+    ``as_written`` takes the value exactly as the file has it: not trimmed, not made canonical (a NINO's
+    spacing and case, a postcode's) and not checked as a NINO or a postcode; empty is still empty."""
 
     column: str
     header: str | None = None
     value: str | None = None
     format: str | None = None
     missing: frozenset[str] = frozenset()
+    as_written: bool = False
 
 
 @dataclass(frozen=True)
@@ -124,10 +131,11 @@ def load_mapping(path: Path) -> Mapping:
         if isinstance(spec, str):
             maps.append(ColumnMap(column, header=spec))
             continue
-        if not isinstance(spec, dict) or set(spec) - {"header", "value", "format", "missing"}:
-            problems.append(f"[columns] {column}: a header, or a table of header/value/format/missing")
+        if not isinstance(spec, dict) or set(spec) - {"header", "value", "format", "missing", "as_written"}:
+            problems.append(f"[columns] {column}: a header, or a table of header/value/format/missing/as_written")
             continue
         header, value, fmt, missing = spec.get("header"), spec.get("value"), spec.get("format"), spec.get("missing", [])
+        as_written = spec.get("as_written", False)
         if (header is None) == (value is None) or not isinstance(header or value, str):
             problems.append(f"[columns] {column}: exactly one of `header` or `value`, a string")
             continue
@@ -137,7 +145,12 @@ def load_mapping(path: Path) -> Mapping:
         if not isinstance(missing, list) or not all(isinstance(m, str) for m in missing):
             problems.append(f'[columns] {column}: `missing` is a list of the values that mean "not known"')
             continue
-        maps.append(ColumnMap(column, header=header, value=value, format=fmt, missing=frozenset(missing)))
+        if not isinstance(as_written, bool):
+            problems.append(f"[columns] {column}: `as_written` is true or false")
+            continue
+        maps.append(
+            ColumnMap(column, header=header, value=value, format=fmt, missing=frozenset(missing), as_written=as_written)
+        )
     if set(doc) - {"table", "csv", "columns"}:
         problems.append(f"unknown keys: {sorted(set(doc) - {'table', 'csv', 'columns'})}")
     if problems:
@@ -190,7 +203,8 @@ SELECT a.attname FROM pg_index i
  WHERE n.nspname = $1 AND c.relname = $2 AND i.indisprimary
  ORDER BY array_position(i.indkey::int2[], a.attnum)
 """
-_CONVERTIBLE = frozenset({"text", "varchar", "bpchar", "date", "numeric", "bool", "float4", "float8", *_INTEGERS})
+_TEXT = frozenset({"text", "varchar", "bpchar"})
+_CONVERTIBLE = frozenset({*_TEXT, "date", "numeric", "bool", "float4", "float8", *_INTEGERS})
 
 
 async def describe(conn: asyncpg.Connection, schema: str, mapping: Mapping) -> Table:
@@ -215,6 +229,8 @@ async def describe(conn: asyncpg.Connection, schema: str, mapping: Mapping) -> T
             problems.append(f"{m.column} is a {columns[m.column].type}, which an import cannot fill")
         elif m.format is not None and columns[m.column].type != "date":
             problems.append(f"{m.column}: `format` is for dates, and it is a {columns[m.column].type}")
+        elif m.as_written and columns[m.column].type not in _TEXT:
+            problems.append(f"{m.column}: `as_written` is for text, and it is a {columns[m.column].type}")
     unmapped = [c.name for c in columns.values() if c.required and c.name not in mapped]
     if unmapped:
         problems.append(f"{schema}.{mapping.table} needs a value for {unmapped}: map them to headers or values")
@@ -258,13 +274,15 @@ def _converter(column: Column, spec: ColumnMap) -> Convert:
             problems.append(Problem(line, "repaired", name, f"{why}: left empty"))
 
     def convert(raw: str, problems: list[Problem], line: int) -> Any:
-        value = raw.strip()
+        value = raw if spec.as_written else raw.strip()
         if len(value) > _MAX_FIELD:
             raise _Rejected(name, f"longer than {_MAX_FIELD} characters")
         if not value:
             return empty(line, problems, "empty")
         if value in spec.missing:
             return empty(line, problems, "a placeholder for not known")
+        if spec.as_written:
+            return value
         try:
             return typed(value, problems, line)
         except (ValueError, ArithmeticError):
@@ -380,7 +398,7 @@ def _rows(handle: IO[str], mapping: Mapping, table: Table) -> Iterator[tuple[int
         )
 
 
-_STAGE = "CREATE TEMP TABLE IF NOT EXISTS import_stage (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+_STAGE = "import_stage"  # a temporary table of the session: COPY's destination, emptied after each batch
 
 
 async def import_file(
@@ -392,7 +410,32 @@ async def import_file(
     batch: int = 5000,
     progress: bool = True,
 ) -> ImportReport:
-    """Load ``path`` into the source's table as ``mapping`` says; what was loaded, repaired and rejected."""
+    """Load the file at ``path`` into the source's table as ``mapping`` says (:func:`import_stream`)."""
+    try:
+        raw = path.open("rb")
+    except OSError as e:
+        raise ConfigError([f"{path}: cannot be read ({e.strerror})"]) from None
+    with raw:
+        return await import_stream(conn, source, raw, mapping, name=str(path), batch=batch, progress=progress)
+
+
+async def import_stream(
+    conn: asyncpg.Connection,
+    source: str,
+    stream: IO[bytes],
+    mapping: Mapping,
+    *,
+    name: str = "the extract",
+    batch: int = 5000,
+    progress: bool = True,
+) -> ImportReport:
+    """Load the CSV read from ``stream`` (bytes, decoded as the mapping says; a file, or one in memory) into
+    the source's table as ``mapping`` says; what was loaded, repaired and rejected. ``name`` is how errors
+    name the stream. The caller's stream is read from where it stands, and left open.
+
+    Each batch is its own transaction, or a savepoint of the caller's: inside a transaction of the caller's,
+    nothing is committed until the caller commits (``welfare-hub seed`` imports every table in one).
+    """
     if source not in SOURCES:
         raise ConfigError([f"no source {source!r}: one of {sorted(SOURCES)}"])
     table = await describe(conn, SOURCES[source][1], mapping)
@@ -402,49 +445,59 @@ async def import_file(
     report = ImportReport(f"{table.schema}.{table.name}")
     seen: dict[tuple[Any, ...], int] = {}  # key -> the line that first had it
     pending: list[tuple[int, tuple[Any, ...]]] = []
+    start, size = _extent(stream)
+    # A staging table of this table's shape: one left by an import into another table on this connection
+    # (the seeder imports every table of a source on one) would not take these columns.
+    await conn.execute(f"DROP TABLE IF EXISTS pg_temp.{_STAGE}")
+    await conn.execute(f"CREATE TEMP TABLE {_STAGE} (LIKE {table.qualified} INCLUDING DEFAULTS)")
+    # By bytes read (the buffer's position): the stream is read once, not counted through first. None (a bar
+    # only when stderr is a terminal) unless told to be quiet.
+    bar = tqdm(total=size, desc=f"import {report.table}", unit="B", unit_scale=True, disable=None if progress else True)
+    handle = io.TextIOWrapper(stream, encoding=mapping.encoding, newline="", errors="strict")
     try:
-        raw = path.open("rb")
-        size = os.fstat(raw.fileno()).st_size
-        handle = io.TextIOWrapper(raw, encoding=mapping.encoding, newline="", errors="strict")
-    except OSError as e:
-        raise ConfigError([f"{path}: cannot be read ({e.strerror})"]) from None
-    # By bytes read (the buffer's position): the file is read once, not counted through first.
-    bar = tqdm(total=size, desc=f"import {report.table}", unit="B", unit_scale=True, disable=not progress)
-    try:
-        with handle:
-            try:
-                for line, values, unreadable in _rows(handle, mapping, table):
-                    report.read += 1
-                    if report.read % 1000 == 0:
-                        bar.update(raw.tell() - bar.n)
-                    if values is None:
-                        _reject(report, Problem(line, "rejected", "", unreadable or "unreadable"))
-                        continue
-                    row = _converted(report, line, values, converters, columns)
-                    if row is None:
-                        continue
-                    key = tuple(row[i] for i in key_at)
-                    if key in seen:
-                        _reject(
-                            report, Problem(line, "rejected", ",".join(table.key), f"the same key as line {seen[key]}")
-                        )
-                        continue
-                    seen[key] = line
-                    pending.append((line, row))
-                    if len(pending) >= batch:
-                        await _load(conn, table, columns, pending, report)
-                        pending = []
-            except UnicodeDecodeError as e:
-                raise ConfigError(
-                    [f"{path}: not {mapping.encoding} text at byte {e.start}; set [csv] encoding in the mapping"]
-                ) from None
+        try:
+            for line, values, unreadable in _rows(handle, mapping, table):
+                report.read += 1
+                if report.read % 1000 == 0 and size is not None:
+                    bar.update(stream.tell() - start - bar.n)
+                if values is None:
+                    _reject(report, Problem(line, "rejected", "", unreadable or "unreadable"))
+                    continue
+                row = _converted(report, line, values, converters, columns)
+                if row is None:
+                    continue
+                key = tuple(row[i] for i in key_at)
+                if key in seen:
+                    _reject(report, Problem(line, "rejected", ",".join(table.key), f"the same key as line {seen[key]}"))
+                    continue
+                seen[key] = line
+                pending.append((line, row))
+                if len(pending) >= batch:
+                    await _load(conn, table, columns, pending, report)
+                    pending = []
+        except UnicodeDecodeError as e:
+            raise ConfigError(
+                [f"{name}: not {mapping.encoding} text at byte {e.start}; set [csv] encoding in the mapping"]
+            ) from None
         if pending:
             await _load(conn, table, columns, pending, report)
-        bar.update(size - bar.n)
+        if size is not None:
+            bar.update(size - bar.n)
     finally:
+        handle.detach()  # the stream is the caller's to close
         bar.close()
     report.problems.sort(key=lambda p: p.line)
     return report
+
+
+def _extent(stream: IO[bytes]) -> tuple[int, int | None]:
+    """Where the stream stands, and how many bytes are left to read from there (None: not known)."""
+    if not stream.seekable():
+        return 0, None
+    start = stream.tell()
+    end = stream.seek(0, io.SEEK_END)
+    stream.seek(start)
+    return start, end - start
 
 
 def _reject(report: ImportReport, problem: Problem) -> None:
@@ -481,14 +534,14 @@ async def _load(
     names = ", ".join(f'"{c}"' for c in columns)
     key = ", ".join(f'"{k}"' for k in table.key)
     insert = (
-        f"INSERT INTO {table.qualified} ({names}) SELECT {names} FROM import_stage "  # noqa: S608 (catalog names)
+        f"INSERT INTO {table.qualified} ({names}) SELECT {names} FROM {_STAGE} "  # noqa: S608 (catalog names)
         f"ON CONFLICT ({key}) DO NOTHING"
     )
     try:
         async with conn.transaction():
-            await conn.execute(_STAGE.format(table=table.qualified))
-            await conn.copy_records_to_table("import_stage", records=[r for _, r in rows], columns=list(columns))
+            await conn.copy_records_to_table(_STAGE, records=[r for _, r in rows], columns=list(columns))
             status = await conn.execute(insert)
+            await conn.execute(f"TRUNCATE {_STAGE}")
         loaded = int(status.split()[-1])
         report.loaded += loaded
         report.already_loaded += len(rows) - loaded

@@ -1,8 +1,11 @@
-"""Synthetic source data: a deterministic population with known truth, and a COPY loader.
+"""Synthetic source data: a deterministic population with known truth, and two ways to load it.
 
-``generate(SynthParams(people=100_000, seed=1))`` is pure; ``await load(conns, data)`` writes it.
+``generate(SynthParams(people=100_000, seed=1))`` is pure; ``await load(conns, data)`` writes it by COPY
+(fast: the tests' way); ``await import_extracts(conns, data)`` writes it as the systems' CSV extracts and
+loads them through ``welfare-hub import``'s code (``welfare-hub seed``'s way).
 """
 
+from hub.ops.synth.extracts import Extract, GeneratedRowRejected, import_extracts, write_extracts
 from hub.ops.synth.generate import generate
 from hub.ops.synth.load import load
 from hub.ops.synth.names import name_variants
@@ -17,12 +20,16 @@ __all__ = [
     "REFERENCE_AMOUNTS_2026",
     "TRUTH_TABLE",
     "WEEKLY_RATES_2026",
+    "Extract",
+    "GeneratedRowRejected",
     "Row",
     "SynthData",
     "SynthParams",
     "Table",
     "generate",
+    "import_extracts",
     "load",
     "name_variants",
     "nhs_number_valid",
+    "write_extracts",
 ]
