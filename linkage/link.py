@@ -318,9 +318,9 @@ def _probabilistic(
 
 def spine_duplicates(
     columns: Columns, ids: Sequence[str], ninos: Sequence[str | None], *, comparisons: Sequence[str]
-) -> dict[str, str | None]:
+) -> dict[str, tuple[str, bool]]:
     """The spine's records that another, earlier record's NINO is also on: for each, the id of the earlier
-    record if they are one person registered twice, or None if the records say they are not.
+    record and whether they are one person registered twice (or, as the records say, two people).
 
     ``columns`` are the spine's prepared columns, in the order of ``ids`` (the spine's own order: the first
     record of a NINO is the one its duplicates are linked to) and ``ninos`` (normalised). One person is one
@@ -346,7 +346,7 @@ def spine_duplicates(
     def level(row: Sequence[int], name: str) -> int:
         return int(row[list(comparisons).index(name)]) if name in comparisons else -1
 
-    out: dict[str, str | None] = {}
+    out: dict[str, tuple[str, bool]] = {}
     for (dup, original), row in zip(pairs, levels.tolist(), strict=True):
         dob = level(row, "dob")
         band = nino_match_band(
@@ -355,5 +355,5 @@ def spine_duplicates(
             family_name_level=level(row, "family_name"),
             dob_exact=dob == _DOB_EXACT,
         )
-        out[ids[dup]] = ids[original] if band is Band.LINK else None
+        out[ids[dup]] = (ids[original], band is Band.LINK)
     return out

@@ -35,7 +35,7 @@ NINOS = ["AB123456C", "AB123456C", "CE654321A", "AB123456C"]
 def test_a_person_registered_twice_is_one_person_and_two_people_under_one_nino_are_not() -> None:
     spine = prepare(_columns(SPINE))
     found = spine_duplicates(spine, IDS, NINOS, comparisons=HUB)
-    assert found == {"102": "101", "104": None}
+    assert found == {"102": ("101", True), "104": ("101", False)}
     assert spine_duplicates(spine, IDS[:3], [None, None, "CE654321A"], comparisons=HUB) == {}
 
 

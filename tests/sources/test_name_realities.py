@@ -48,6 +48,7 @@ TWINS_BORN = dt.date(1991, 6, 14)
 ADAEZE = 910_010  # born abroad: 1 January on her NINO record, her real date on the council's
 WILHELMINA, IGNATIUS = 910_011, 910_012  # two people DWP holds under one NINO (issued twice, or a slip)
 SHARED_NINO = "WY910011A"
+XANTHE_AGAIN = 910_013  # DWP's second record of Xanthe
 
 SPINE: list[dict[str, Any]] = [
     {"id": XANTHE, "nino": "WY910001A", "given": "Xanthe", "middle": "Oriel", "family": "Vantongeren",
@@ -67,8 +68,10 @@ SPINE: list[dict[str, Any]] = [
     {"id": ADAEZE, "nino": "WY910010A", "given": "Adaeze", "family": "Nwachukwu-Obi", "dob": dt.date(1971, 1, 1)},
     {"id": WILHELMINA, "nino": SHARED_NINO, "given": "Wilhelmina", "family": "Strathearn", "dob": dt.date(1944, 7, 5)},
     {"id": IGNATIUS, "nino": SHARED_NINO, "given": "Ignatius", "family": "Podmore", "dob": dt.date(1969, 2, 13)},
+    # Xanthe registered again: her NINO, no middle name. One person, one candidate for her council records.
+    {"id": XANTHE_AGAIN, "nino": "WY910001A", "given": "Xanthe", "family": "Vantongeren", "dob": dt.date(1966, 3, 9)},
 ]  # fmt: skip
-NINO_OF = {p["id"]: p["nino"] for p in SPINE}
+NINO_OF = {p["id"]: p["nino"] for p in SPINE if p["id"] != XANTHE_AGAIN}
 
 # (source, record id, NINO, given, middle, known as, suffix, family, previous, date of birth, home)
 COUNCIL: list[tuple[Any, ...]] = [
@@ -290,3 +293,24 @@ async def test_a_nino_dwp_holds_for_two_people_releases_neither_by_itself(built:
         assert all(r is not None for r in by_id)
     finally:
         await pool.close()
+
+
+async def test_dwp_duplicates_are_one_person_and_two_people_under_one_nino_go_to_a_person(built: Built) -> None:
+    links = {
+        r["source_record_id"]: r
+        for r in await built.admin["hub"].fetch(
+            "SELECT * FROM hub.link WHERE source = 'dwp' AND source_record_id = ANY($1::text[])",
+            [str(XANTHE), str(XANTHE_AGAIN), str(WILHELMINA), str(IGNATIUS)],
+        )
+    }
+    # Registered twice: both records are Xanthe's person, the first record's.
+    assert links[str(XANTHE_AGAIN)]["band"] == "link"
+    assert links[str(XANTHE_AGAIN)]["person_key"] == links[str(XANTHE)]["person_key"] == person_key_for(str(XANTHE))
+    # One NINO, two people: the first record is its person; the later one waits for a person, released to no one.
+    assert links[str(WILHELMINA)]["person_key"] == person_key_for(str(WILHELMINA))
+    assert (links[str(IGNATIUS)]["band"], links[str(IGNATIUS)]["person_key"]) == ("review", None)
+    items = await built.admin["hub"].fetch(
+        "SELECT reason, candidate_person FROM hub.review_item WHERE source = 'dwp' AND source_record_id = $1",
+        str(IGNATIUS),
+    )
+    assert [(i["reason"], i["candidate_person"]) for i in items] == [("nino_conflict", person_key_for(str(WILHELMINA)))]

@@ -46,7 +46,7 @@ from linkage import (
     prepare,
 )
 from linkage.blocking import SpineIndex
-from linkage.link import Candidate, Decision, decide_pairs, normalised_nino
+from linkage.link import Candidate, Decision, decide_pairs, normalised_nino, spine_duplicates
 from resolvers.sources.pg import PgSource
 
 __all__ = ["build_links"]
@@ -160,7 +160,24 @@ async def build_links(
             # read twice. The workers are forked again once the spine is built, and share it.
             if pool is not None:
                 pool.shutdown()
-            batch.spine = builder.build()
+            batch.spine = spine = builder.build()
+            # DWP's duplicates: a person registered twice is one person, under the first record's id; a NINO
+            # on two people's records sends the later one to a person.
+            duplicates = spine_duplicates(spine.columns, spine.ids, spine.ninos, comparisons=model.comparisons)
+            spine.person_ids = [d[0] if (d := duplicates.get(i)) and d[1] else i for i in spine.ids]
+            mine = sorted((i for i in duplicates if partition.owns(dwp.name, i)), key=int)
+            if mine:
+                found = {r.record_id: r for r in await dwp.by_record_ids(mine)}
+                held = [found[i] for i in mine if i in found]
+                decisions = [_duplicate_decision(*duplicates[r.record_id or ""]) for r in held]
+                await write_rows(
+                    hub,
+                    rows_for(dwp.name, held, decisions, ring, version, thresholds),
+                    share=share,
+                    thresholds=thresholds,
+                    source=dwp.name,
+                    cursor=_cursor(dwp, Demographics(record_id=spine.ids[-1])),
+                )
             pool = fork()
             for source in (hb, sc):
                 await run_source(source, _council_chunk)
@@ -175,6 +192,16 @@ async def build_links(
 def _ended(counts: RunCounts, end: RunEnd) -> RunCounts:
     counts.run_finished, counts.pending, counts.review = end.run_finished, end.pending, end.review
     return counts
+
+
+def _duplicate_decision(original: str, same: bool) -> Decision:
+    """A spine record whose NINO an earlier record (``original``) carries: the same person, linked to that
+    record's person; or, as the records say, someone else: for a person to decide, and released to no one
+    meanwhile (the NINO names the first record's person)."""
+    first = Candidate(original, 1.0 if same else 0.0, 0.0, ())
+    if same:
+        return Decision(Band.LINK, "nino", first)
+    return Decision(Band.REVIEW, "nino", first, (first,), "nino_conflict")
 
 
 def _spine_decision(record: Demographics) -> Decision:
@@ -255,6 +282,8 @@ class _Spine:
     ninos: list[str | None]
     by_nino: dict[str, list[int]]
     index: SpineIndex
+    #: Each spine row's person: its own id, or the id of the earlier record it duplicates (spine_duplicates).
+    person_ids: list[str] | None = None
 
 
 @dataclass
@@ -300,6 +329,13 @@ def _council_chunk(key: int, source: str, records: list[Demographics], todo: lis
         codes = np.unique(np.concatenate([ia * size + ib, extra[:, 0] * size + extra[:, 1]]))
         ia, ib = codes // size, codes % size
     decisions = decide_pairs(
-        left, ninos, spine.columns, spine.ids, spine.ninos, (ia, ib), model=batch.model, thresholds=batch.thresholds
+        left,
+        ninos,
+        spine.columns,
+        spine.person_ids or spine.ids,
+        spine.ninos,
+        (ia, ib),
+        model=batch.model,
+        thresholds=batch.thresholds,
     )
     return rows_for(source, todo, decisions, batch.ring, batch.version, batch.thresholds), None

@@ -30,8 +30,18 @@ async def _household_pairs(spine: PgSource, *, chunk: int = 50_000, progress: bo
     counter = PairCounter(COMPARISONS)
     bar = tqdm(total=await spine.count(), desc="household pairs", unit="rec", disable=not progress)
     after = spine.people.first_cursor
+    # Every pair counted must be two people: a record whose NINO an earlier record carries (DWP's duplicates
+    # of one person) is left out, or one person registered twice would count as housemates sharing it all.
+    seen: set[str] = set()
     while records := await spine.scan(after, chunk):
-        counter.add(prepare(columns_of(records)))
+        people = []
+        for record in records:
+            nino = check_nino(record.nino).nino if record.nino else None
+            if nino is None or nino not in seen:
+                people.append(record)
+            if nino is not None:
+                seen.add(nino)
+        counter.add(prepare(columns_of(people)))
         last = records[-1].record_id
         after = int(last) if spine.people.id_type == "bigint" and last is not None else last
         bar.update(len(records))
