@@ -39,7 +39,16 @@ from linkage.nino import check_nino
 from linkage.records import Demographics, columns_of
 from linkage.types import NormalisedNino
 
-__all__ = ["Candidate", "Decision", "decide", "decide_pairs", "normalised_nino", "person_key_for", "spine_duplicates"]
+__all__ = [
+    "Candidate",
+    "Decision",
+    "SpineDuplicate",
+    "decide",
+    "decide_pairs",
+    "normalised_nino",
+    "person_key_for",
+    "spine_duplicates",
+]
 
 MARGIN_BITS = 10.0
 _DOB_EXACT = len(COMPARISONS["dob"].labels) - 1
@@ -316,11 +325,21 @@ def _probabilistic(
     return Decision(band, "probabilistic", make(best))
 
 
+@dataclass(frozen=True, slots=True)
+class SpineDuplicate:
+    """A spine record whose NINO an earlier record carries: that record, scored against this one (its
+    evidence is what a reviewer is shown), and whether the two are one person registered twice."""
+
+    original: Candidate
+    same: bool
+
+
 def spine_duplicates(
-    columns: Columns, ids: Sequence[str], ninos: Sequence[str | None], *, comparisons: Sequence[str]
-) -> dict[str, tuple[str, bool]]:
-    """The spine's records that another, earlier record's NINO is also on: for each, the id of the earlier
-    record and whether they are one person registered twice (or, as the records say, two people).
+    columns: Columns, ids: Sequence[str], ninos: Sequence[str | None], *, model: FSModel
+) -> dict[str, SpineDuplicate]:
+    """The spine's records that another, earlier record's NINO is also on, by id: the earlier record as
+    a candidate with the model's weights for the pair, and whether they are one person registered twice
+    (or, as the records say, two people).
 
     ``columns`` are the spine's prepared columns, in the order of ``ids`` (the spine's own order: the first
     record of a NINO is the one its duplicates are linked to) and ``ninos`` (normalised). One person is one
@@ -339,15 +358,19 @@ def spine_duplicates(
             first[nino] = row
     if not pairs:
         return {}
+    comparisons = list(model.comparisons)
     a = np.fromiter((p[0] for p in pairs), np.int64, len(pairs))
     b = np.fromiter((p[1] for p in pairs), np.int64, len(pairs))
     levels = compare(columns, columns, (a, b), comparisons)
+    weights = model.weights(levels, columns, b)
+    match_weight = weights.sum(axis=1) + np.log2(model.prior / (1 - model.prior))
+    probability = model.probability(match_weight)
 
     def level(row: Sequence[int], name: str) -> int:
-        return int(row[list(comparisons).index(name)]) if name in comparisons else -1
+        return int(row[comparisons.index(name)]) if name in comparisons else -1
 
-    out: dict[str, tuple[str, bool]] = {}
-    for (dup, original), row in zip(pairs, levels.tolist(), strict=True):
+    out: dict[str, SpineDuplicate] = {}
+    for k, ((dup, original), row) in enumerate(zip(pairs, levels.tolist(), strict=True)):
         dob = level(row, "dob")
         band = nino_match_band(
             given_name_level=level(row, "given_name"),
@@ -355,5 +378,11 @@ def spine_duplicates(
             family_name_level=level(row, "family_name"),
             dob_exact=dob == _DOB_EXACT,
         )
-        out[ids[dup]] = (ids[original], band is Band.LINK)
+        candidate = Candidate(
+            ids[original],
+            float(probability[k]),
+            float(match_weight[k]),
+            tuple(model.explain(row, weights[k].tolist())),
+        )
+        out[ids[dup]] = SpineDuplicate(candidate, band is Band.LINK)
     return out

@@ -171,8 +171,12 @@ async def test_two_partitions_at_once_build_what_one_whole_build_does(stores: St
     assert sorted(partitions_by_backend.values(), key=min) == [{0}, {1}]
     # Each process counted its own records only, and the two add up to the index.
     for counts in (first, second):
+        # band is column 6 of _LINK: a DWP record links to its person, but for one whose NINO an earlier
+        # record carries for another person (DWP's duplicates), which waits for a reviewer.
         assert counts.by_source["dwp"]["nino:link"] == sum(
-            1 for k in got.links if k[0] == "dwp" and in_partition(k, counts.partition.index)
+            1
+            for k, v in got.links.items()
+            if k[0] == "dwp" and v[6] == "link" and in_partition(k, counts.partition.index)
         )
     decisions = sum(n for c in (first, second) for s in c.by_source.values() for k, n in s.items() if k != "unchanged")
     assert decisions == len(got.links)

@@ -151,7 +151,9 @@ async def test_an_interrupted_build_resumes_where_it_stopped(linked: Linked) -> 
     await hub.execute(
         "INSERT INTO hub.link_run (model_version, cursors) VALUES ($1, $2::jsonb)",
         model.version,
-        f'{{"dwp": {last_person}, "hb": "{stopped_at}"}}',
+        # The spine's pass ends with its duplicates (each decided once the whole spine is read), written
+        # with a cursor past its last record.
+        f'{{"dwp": {last_person + 1}, "hb": "{stopped_at}"}}',
     )
     resumed = await build_links(linked.settings, model=model, thresholds=THRESHOLDS, chunk=500, progress=False)
     # The spine is read again (the others are decided against it) but not written again; HB goes on
@@ -163,6 +165,49 @@ async def test_an_interrupted_build_resumes_where_it_stopped(linked: Linked) -> 
         "social_care": sum(r["source"] == "social_care" for r in lost),
     }
     assert await hub.fetchval("SELECT count(*) FROM hub.link") == before
+    assert await hub.fetchval("SELECT count(*) FROM hub.link_run WHERE finished_at IS NULL") == 0
+
+
+async def test_a_build_killed_before_the_spines_duplicates_decides_them_on_resume(linked: Linked) -> None:
+    # As if killed after the spine's last chunk was written and before its duplicates were decided: the
+    # spine's cursor is its last record, and no duplicate has a row (the council sources, decided already,
+    # are found unchanged).
+    from hub.ops.linking import load_model
+
+    assert linked.settings.link_model_path is not None
+    model = load_model(linked.settings.link_model_path)
+    hub, dwp = linked.admin["hub"], linked.admin["src_dwp"]
+    last_person = await dwp.fetchval("SELECT max(person_id) FROM dwp.person")
+    later = [
+        str(r["person_id"])
+        for r in await dwp.fetch(
+            "SELECT person_id FROM (SELECT person_id, row_number() OVER (PARTITION BY nino ORDER BY person_id) AS k "
+            "FROM dwp.person WHERE nino IS NOT NULL) d WHERE k > 1"
+        )
+    ]
+    assert later, "the synthetic spine holds duplicates"
+    lost = await hub.fetch(
+        "DELETE FROM hub.link WHERE source = 'dwp' AND source_record_id = ANY($1::text[]) "
+        "RETURNING source_record_id, person_key, band",
+        later,
+    )
+    assert len(lost) == len(later)
+    await hub.execute(
+        "INSERT INTO hub.link_run (model_version, cursors) VALUES ($1, $2::jsonb)",
+        model.version,
+        f'{{"dwp": {last_person}}}',
+    )
+    resumed = await build_links(linked.settings, model=model, thresholds=THRESHOLDS, chunk=500, progress=False)
+    assert sum(resumed.by_source["dwp"].values()) == len(later), resumed.by_source
+    back = {
+        r["source_record_id"]: (r["person_key"], r["band"])
+        for r in await hub.fetch(
+            "SELECT source_record_id, person_key, band FROM hub.link WHERE source = 'dwp' "
+            "AND source_record_id = ANY($1::text[])",
+            later,
+        )
+    }
+    assert back == {r["source_record_id"]: (r["person_key"], r["band"]) for r in lost}
     assert await hub.fetchval("SELECT count(*) FROM hub.link_run WHERE finished_at IS NULL") == 0
 
 

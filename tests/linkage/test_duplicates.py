@@ -33,10 +33,19 @@ NINOS = ["AB123456C", "AB123456C", "CE654321A", "AB123456C"]
 
 
 def test_a_person_registered_twice_is_one_person_and_two_people_under_one_nino_are_not() -> None:
+    model = train_hub_model(households=True).model
     spine = prepare(_columns(SPINE))
-    found = spine_duplicates(spine, IDS, NINOS, comparisons=HUB)
-    assert found == {"102": ("101", True), "104": ("101", False)}
-    assert spine_duplicates(spine, IDS[:3], [None, None, "CE654321A"], comparisons=HUB) == {}
+    found = spine_duplicates(spine, IDS, NINOS, model=model)
+    assert {k: (d.original.spine_record_id, d.same) for k, d in found.items()} == {
+        "102": ("101", True),
+        "104": ("101", False),
+    }
+    # What a reviewer is shown of the pair: every comparison, the names and date of birth against.
+    conflict = {e.comparison: e for e in found["104"].original.evidence}
+    assert {"given_name", "family_name", "dob"} <= conflict.keys()
+    assert all(conflict[c].weight < 0 for c in ("given_name", "family_name", "dob"))
+    assert found["104"].original.probability < found["102"].original.probability
+    assert spine_duplicates(spine, IDS[:3], [None, None, "CE654321A"], model=model) == {}
 
 
 def test_a_record_is_decided_against_the_person_not_each_of_their_records() -> None:

@@ -46,7 +46,7 @@ from linkage import (
     prepare,
 )
 from linkage.blocking import SpineIndex
-from linkage.link import Candidate, Decision, decide_pairs, normalised_nino, spine_duplicates
+from linkage.link import Candidate, Decision, SpineDuplicate, decide_pairs, normalised_nino, spine_duplicates
 from resolvers.sources.pg import PgSource
 
 __all__ = ["build_links"]
@@ -136,8 +136,11 @@ async def build_links(
                     reread = spine is not None and done is not None and after <= done
                     todo: list[Demographics] = []
                     unchanged = 0
+                    # A spine record whose NINO an earlier one carries is decided once the whole spine is read
+                    # (_duplicate_decision), not linked to itself here first: each record once.
+                    records_to_own = [r for r in records if first_of_nino(r)] if spine is not None else records
                     if not reread:
-                        mine = [r for r in records if partition.owns(source.name, r.record_id)]
+                        mine = [r for r in records_to_own if partition.owns(source.name, r.record_id)]
                         fresh = (
                             set()
                             if force or not mine
@@ -153,6 +156,17 @@ async def build_links(
                 bar.close()
 
             builder = _SpineBuilder()
+            seen_ninos: set[str] = set()
+
+            def first_of_nino(record: Demographics) -> bool:
+                nino = normalised_nino(record.nino)
+                if nino is None:
+                    return True
+                if nino in seen_ninos:
+                    return False
+                seen_ninos.add(nino)
+                return True
+
             pool = fork()
             await run_source(dwp, _spine_chunk, spine=builder)
             # Council records are decided against the whole spine, held in memory with its blocking keys
@@ -163,21 +177,54 @@ async def build_links(
             batch.spine = spine = builder.build()
             # DWP's duplicates: a person registered twice is one person, under the first record's id; a NINO
             # on two people's records sends the later one to a person.
-            duplicates = spine_duplicates(spine.columns, spine.ids, spine.ninos, comparisons=model.comparisons)
-            spine.person_ids = [d[0] if (d := duplicates.get(i)) and d[1] else i for i in spine.ids]
+            duplicates = spine_duplicates(spine.columns, spine.ids, spine.ninos, model=model)
+            spine.person_ids = [
+                d.original.spine_record_id if (d := duplicates.get(i)) and d.same else i for i in spine.ids
+            ]
             mine = sorted((i for i in duplicates if partition.owns(dwp.name, i)), key=int)
-            if mine:
-                found = {r.record_id: r for r in await dwp.by_record_ids(mine)}
+            # Written with a cursor past the spine's last record, so that a partition resumed after this
+            # does not decide them again (the spine's ids are DWP's bigint person ids).
+            after_spine = int(spine.ids[-1]) + 1 if spine.ids else 0
+            done_spine = share.cursors.get(dwp.name)
+            if mine and not (done_spine is not None and int(done_spine) >= after_spine):
+                originals = {duplicates[i].original.spine_record_id for i in mine}
+                found = {r.record_id: r for r in await dwp.by_record_ids(sorted({*mine, *originals}, key=int))}
                 held = [found[i] for i in mine if i in found]
-                decisions = [_duplicate_decision(*duplicates[r.record_id or ""]) for r in held]
+                # Decided from the record and the earlier one of its NINO: either changed, decided again.
+                prints = {
+                    r.record_id or "": fingerprint(
+                        ring, r, found[duplicates[r.record_id or ""].original.spine_record_id]
+                    )
+                    for r in held
+                    if duplicates[r.record_id or ""].original.spine_record_id in found
+                }
+                held = [r for r in held if r.record_id in prints]
+                fresh = (
+                    set() if force else await unchanged_records(hub, dwp.name, held, ring, version, thresholds, prints)
+                )
+                todo = [r for r in held if r.record_id not in fresh]
+                decisions = [_duplicate_decision(duplicates[r.record_id or ""]) for r in todo]
+                rows = rows_for(
+                    dwp.name,
+                    todo,
+                    decisions,
+                    ring,
+                    version,
+                    thresholds,
+                    fingerprints=[prints[r.record_id or ""] for r in todo],
+                )
                 await write_rows(
                     hub,
-                    rows_for(dwp.name, held, decisions, ring, version, thresholds),
+                    rows,
                     share=share,
                     thresholds=thresholds,
                     source=dwp.name,
-                    cursor=_cursor(dwp, Demographics(record_id=spine.ids[-1])),
+                    cursor=after_spine,
+                    unchanged=len(fresh),
                 )
+                counts.add(dwp.name, "unchanged", len(fresh))
+                for counted in rows.counted:
+                    counts.add(dwp.name, counted)
             pool = fork()
             for source in (hb, sc):
                 await run_source(source, _council_chunk)
@@ -194,14 +241,13 @@ def _ended(counts: RunCounts, end: RunEnd) -> RunCounts:
     return counts
 
 
-def _duplicate_decision(original: str, same: bool) -> Decision:
-    """A spine record whose NINO an earlier record (``original``) carries: the same person, linked to that
-    record's person; or, as the records say, someone else: for a person to decide, and released to no one
-    meanwhile (the NINO names the first record's person)."""
-    first = Candidate(original, 1.0 if same else 0.0, 0.0, ())
-    if same:
-        return Decision(Band.LINK, "nino", first)
-    return Decision(Band.REVIEW, "nino", first, (first,), "nino_conflict")
+def _duplicate_decision(duplicate: SpineDuplicate) -> Decision:
+    """A spine record whose NINO an earlier record carries: the same person, linked to that record's
+    person; or, as the records say, someone else: for a person to decide, shown how the two records
+    compare, and released to no one meanwhile (the NINO names the first record's person)."""
+    if duplicate.same:
+        return Decision(Band.LINK, "nino", duplicate.original)
+    return Decision(Band.REVIEW, "nino", duplicate.original, (duplicate.original,), "nino_conflict")
 
 
 def _spine_decision(record: Demographics) -> Decision:
@@ -216,9 +262,10 @@ async def unchanged_records(
     ring: KeyRing,
     version: str,
     thresholds: Thresholds,
+    fingerprints: dict[str, str] | None = None,
 ) -> set[str]:
     """The records whose decision stands: decided by a person, or from the same data by the same model with
-    the same bands."""
+    the same bands. ``fingerprints``: by record id, where a decision is made from more than the record."""
     bands = thresholds_key(thresholds)
     rows = await hub.fetch(
         "SELECT source_record_id, fingerprint, model_version, thresholds, method FROM hub.link "
@@ -233,7 +280,8 @@ async def unchanged_records(
         if row is None:
             continue
         if row["method"] == "clerical" or (
-            row["fingerprint"] == fingerprint(ring, record)
+            row["fingerprint"]
+            == (fingerprints[record.record_id or ""] if fingerprints is not None else fingerprint(ring, record))
             and row["model_version"] in (version, None)
             and row["thresholds"] == bands
         ):

@@ -47,8 +47,14 @@ __all__ = [
 ]
 
 
-def fingerprint(ring: KeyRing, record: Demographics) -> str:
-    # Keyed, so the index cannot be used to test guesses about a record's contents.
+def fingerprint(ring: KeyRing, record: Demographics, *also: Demographics) -> str:
+    """Keyed, so the index cannot be used to test guesses about a record's contents. ``also``: the other
+    records the decision was made from (a DWP duplicate's is the earlier record of its NINO), so that a
+    change to any of them decides the record again."""
+    return ring.hash_text("record", "\x1e".join(_fingerprint_text(r) for r in (record, *also)))
+
+
+def _fingerprint_text(record: Demographics) -> str:
     parts = [
         record.given_name,
         record.family_name,
@@ -60,7 +66,7 @@ def fingerprint(ring: KeyRing, record: Demographics) -> str:
         record.nhs_number,
         record.nino,
     ]
-    return ring.hash_text("record", "\x1f".join(p or "" for p in parts))
+    return "\x1f".join(p or "" for p in parts)
 
 
 def hash_of_nino(ring: KeyRing, nino: str | None) -> tuple[str | None, str | None]:
@@ -167,9 +173,14 @@ def rows_for(
     ring: KeyRing,
     version: str,
     thresholds: Thresholds,
+    *,
+    fingerprints: Sequence[str] | None = None,
 ) -> Rows:
+    """``fingerprints``: each record's, when its decision was made from more than the record
+    (:func:`fingerprint`)."""
     out = Rows([], [], [])
-    for record, decision in zip(records, decisions, strict=True):
+    prints = fingerprints if fingerprints is not None else [fingerprint(ring, r) for r in records]
+    for record, decision, print_ in zip(records, decisions, prints, strict=True):
         key_id, nino_hash = hash_of_nino(ring, record.nino)
         chosen = decision.chosen
         person = person_key_for(chosen.spine_record_id) if decision.band is Band.LINK and chosen else None
@@ -186,7 +197,7 @@ def rows_for(
                 chosen.match_weight if chosen else None,
                 version,
                 evidence_json(chosen) if chosen else None,
-                fingerprint(ring, record),
+                print_,
                 thresholds_key(thresholds),
             )
         )
