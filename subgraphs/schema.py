@@ -279,7 +279,11 @@ class HbPerson:
     key: strawberry.Private[SubjectKey]
     record: strawberry.Private[records.HousingBenefitRecord]
 
-    @strawberry.field(description=_RECORD_ID + " The record id is a claim reference.")
+    @strawberry.field(
+        description=_RECORD_ID
+        + " The record id is the claim reference for its claimant, '<claim>/P' for the partner and "
+        "'<claim>/N<id>' for a non-dependant: every member of a claim is a record."
+    )
     def record_id(self) -> strawberry.ID | None:
         value = _key_value(self.key, "id")
         return None if value is None else strawberry.ID(value)
@@ -288,7 +292,12 @@ class HbPerson:
     def nino(self) -> str | None:
         return _key_value(self.key, "nino")
 
-    @strawberry.field(description="The person's Housing Benefit claims (as claimant), oldest first.")
+    @strawberry.field(
+        description=(
+            "The person's Housing Benefit claims as claimant or partner (a couple claims jointly), oldest first; "
+            "none for a non-dependant (the claim is not theirs)."
+        )
+    )
     def claims(self) -> list[HousingBenefitClaim]:
         return cast(list[HousingBenefitClaim], each(HousingBenefitClaim.of, self.record.claims))
 

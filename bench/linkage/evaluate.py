@@ -34,7 +34,8 @@ from linkage import PLACEHOLDER_DOBS, check_nino
 from linkage.link import person_key_for
 
 _SOURCES = {
-    "hb": ("src_hb", "hb.claim", "claim_ref", "hb:"),
+    # Every member of a claim: claimant, partner, non-dependants (src_hb migration 0008).
+    "hb": ("src_hb", "hb.claim_person", "record_ref", "hb:"),
     "social_care": ("src_social_care", "social_care.client", "client_id", "sc:"),
 }
 #: Cases pooled over both sources: every record, no NINO at all, and no right one (missing or wrong: the
@@ -67,8 +68,10 @@ async def evaluate(settings: Settings) -> dict[str, dict[str, dict[str, Any]]]:
         for source, (store, table, id_col, prefix) in _SOURCES.items():
             conn = await asyncpg.connect(migration_url(settings, store))  # type: ignore[arg-type]
             try:
+                role = "t.role" if source == "hb" else "NULL::text"
                 rows = await conn.fetch(
-                    f"SELECT t.{id_col} AS rid, t.nino, t.date_of_birth, r.true_person_id, r.true_nino FROM {table} t "
+                    f"SELECT t.{id_col} AS rid, t.nino, t.date_of_birth, {role} AS role, r.true_person_id, r.true_nino "
+                    f"FROM {table} t "
                     f"JOIN synth_truth.record_identity r ON r.record_id = $1 || t.{id_col}",
                     prefix,
                 )
@@ -93,6 +96,8 @@ async def evaluate(settings: Settings) -> dict[str, dict[str, dict[str, Any]]]:
                 else:
                     outcome = link["band"]
                 counted = [case, _dob_case(row["date_of_birth"])]
+                if row["role"] is not None:
+                    counted.append(f"as_{row['role']}")  # HB: claimant, partner or non-dependant
                 counted += [name for name, cases in _ACROSS.items() if case in cases]
                 for key in counted:
                     counter = across[key] if key in _ACROSS else by_case.setdefault(key, Counter())

@@ -145,7 +145,7 @@ async def _forget(settings: Settings) -> None:
 async def _truth(settings: Settings) -> dict[tuple[str, str], str]:
     out: dict[tuple[str, str], str] = {}
     for source, store, table, column, prefix in (
-        ("hb", "src_hb", "hb.claim", "claim_ref", "hb:"),
+        ("hb", "src_hb", "hb.claim_person", "record_ref", "hb:"),
         ("social_care", "src_social_care", "social_care.client", "client_id", "sc:"),
     ):
         conn = await asyncpg.connect(migration_url(settings, store))  # type: ignore[arg-type]

@@ -5,7 +5,7 @@ Run by hand, never as a test:
     cd /work/main && .venv/bin/python -m bench.linkage.scale_splink --prefix scale_ \
         [--database-url postgresql://postgres@127.0.0.1:5432/postgres]
 
-Reads ``<prefix>src_dwp`` (dwp.person: the spine, one row per person), ``<prefix>src_hb`` (hb.claim) and
+Reads ``<prefix>src_dwp`` (dwp.person: the spine, one row per person), ``<prefix>src_hb`` (hb.claim_person: every member of a claim) and
 ``<prefix>src_social_care`` (social_care.client) as the postgres user. The council records (HB claims and
 social-care clients, with a ``source`` column) are the left table and the DWP people the right; Splink links
 them (link_only) on names, date of birth, postcode and first address line. This is the no-NINO fallback:
@@ -77,10 +77,10 @@ LEFT_SOURCES = {
     "hb": (
         "src_hb",
         """
-        SELECT 'hb:' || c.claim_ref AS unique_id, 'hb' AS source, c.given_name, c.family_name,
+        SELECT 'hb:' || c.record_ref AS unique_id, 'hb' AS source, c.given_name, c.family_name,
                to_char(c.date_of_birth, 'YYYY-MM-DD') AS date_of_birth, c.postcode, c.address_line1, c.town,
                c.nino IS NULL AS nino_missing, r.true_person_id
-        FROM hb.claim c LEFT JOIN synth_truth.record_identity r ON r.record_id = 'hb:' || c.claim_ref
+        FROM hb.claim_person c LEFT JOIN synth_truth.record_identity r ON r.record_id = 'hb:' || c.record_ref
         """,
     ),
     "social_care": (

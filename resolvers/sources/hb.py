@@ -1,5 +1,11 @@
 """Council Housing Benefit source: claims with their DHP awards and non-dependant count; and the HB teams'
-inbox for changes of circumstance the hub delivers."""
+inbox for changes of circumstance the hub delivers.
+
+Every member of a claim is a person record (migration 0008): the claimant (record id the claim reference),
+the partner ('<claim>/P') and each non-dependant ('<claim>/N<id>'). A claim is its claimant's and its
+partner's (they claim jointly): a fetch by either's record id or NINO answers it. A non-dependant's record
+is linked like any other (it names the person to the hub, and ties them to the council), but the claim is
+not theirs: nothing of it is released for them."""
 
 from __future__ import annotations
 
@@ -24,7 +30,7 @@ SELECT {key} AS k, c.claim_ref, c.council_code, c.tenancy_type, c.weekly_rent,
                    'start_date', d.start_date, 'end_date', d.end_date) ORDER BY d.dhp_id), '[]')
           FROM hb.dhp_award d WHERE d.claim_ref = c.claim_ref) AS dhp,
        (SELECT count(*) FROM hb.non_dependant n WHERE n.claim_ref = c.claim_ref) AS non_dependants
-  FROM hb.claim c
+  FROM hb.claim_holder m JOIN hb.claim c ON c.claim_ref = m.claim_ref
  WHERE {where}
  ORDER BY c.start_date, c.claim_ref
 """
@@ -63,19 +69,19 @@ def _claim(row: Mapping[str, Any]) -> HousingBenefitClaim:
 class HousingBenefitSource(PgSource):
     name = "hb"
     people = PeopleTable(
-        "hb.claim",
-        "claim_ref",
+        "hb.claim_person",
+        "record_ref",
         "nino",
         council_column="council_code",
-        # A claim ties its claimant to the council while open, and for a year after (appeals, recovery).
+        # A claim ties its members to the council while open, and for a year after (appeals, recovery).
         council_current="(t.end_date IS NULL OR t.end_date >= current_date - 365)",
     )
 
     record_sql = _RECORD_SQL
     key_by_kind: ClassVar[dict[str, tuple[str, str]]] = {
         # Council systems keep the NINO as typed: match on its normalised form (indexed).
-        "nino": ("upper(replace(c.nino, ' ', ''))", "upper(replace(c.nino, ' ', '')) = ANY($1::text[])"),
-        "id": ("c.claim_ref", "c.claim_ref = ANY($1::text[])"),
+        "nino": ("upper(replace(m.nino, ' ', ''))", "upper(replace(m.nino, ' ', '')) = ANY($1::text[])"),
+        "id": ("m.record_ref", "m.record_ref = ANY($1::text[])"),
     }
 
     async def fetch(self, keys: Sequence[SubjectKey], ask: Ask) -> list[HousingBenefitRecord | None]:
@@ -86,14 +92,15 @@ class HousingBenefitSource(PgSource):
         )
 
     async def open_claims(self, keys: Sequence[SubjectKey], ask: Ask | None = None) -> list[tuple[str, str]]:
-        """(claim ref, council) of the open claims these keys name: where a change of circumstance goes."""
+        """(claim ref, council) of the open claims these keys name, as any member of the claim: where a change
+        of circumstance goes (a partner's, or a non-dependant's, changes the award too)."""
         out: dict[str, str] = {}
-        for kind, column in (("id", "claim_ref"), ("nino", "nino")):
+        for kind, column in (("id", "m.record_ref"), ("nino", "upper(replace(m.nino, ' ', ''))")):
             values = [str(v) for k, v in keys if k == kind]
             if values:
                 for row in await self._fetch(
-                    f"SELECT claim_ref, council_code FROM hb.claim WHERE {column} = ANY($1::text[]) "  # noqa: S608
-                    "AND (end_date IS NULL OR end_date >= current_date) ORDER BY claim_ref",
+                    f"SELECT m.claim_ref, m.council_code FROM hb.claim_person m WHERE {column} = ANY($1::text[]) "  # noqa: S608
+                    "AND (m.end_date IS NULL OR m.end_date >= current_date) ORDER BY m.claim_ref",
                     values,
                 ):
                     out[row["claim_ref"]] = row["council_code"]

@@ -62,7 +62,7 @@ async def built(settings: Settings) -> AsyncIterator[Built]:
 async def _truth(admin: dict[str, asyncpg.Connection]) -> dict[tuple[str, str], str]:
     out = {}
     for source, store, table, column, prefix in (
-        ("hb", "src_hb", "hb.claim", "claim_ref", "hb:"),
+        ("hb", "src_hb", "hb.claim_person", "record_ref", "hb:"),
         ("social_care", "src_social_care", "social_care.client", "client_id", "sc:"),
     ):
         for r in await admin[store].fetch(

@@ -84,7 +84,7 @@ async def _truth(linked: Linked, store: str, table: str, id_col: str, prefix: st
 @pytest.mark.parametrize(
     ("source", "store", "table", "id_col", "prefix"),
     [
-        ("hb", "src_hb", "hb.claim", "claim_ref", "hb:"),
+        ("hb", "src_hb", "hb.claim_person", "record_ref", "hb:"),
         ("social_care", "src_social_care", "social_care.client", "client_id", "sc:"),
     ],
 )

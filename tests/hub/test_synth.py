@@ -177,7 +177,8 @@ def test_truth_names_every_record_and_agrees_with_dwp(data: SynthData) -> None:
     expected = {
         "src_dwp": {f"dwp:{r['person_id']}" for r in rows(data, "dwp.person")},
         "src_hb": {f"hb:{r['claim_ref']}" for r in rows(data, "hb.claim")}
-        | {f"hb_nd:{r['non_dependant_id']}" for r in rows(data, "hb.non_dependant")},
+        | {f"hb:{r['claim_ref']}/P" for r in rows(data, "hb.partner")}
+        | {f"hb:{r['claim_ref']}/N{r['non_dependant_id']}" for r in rows(data, "hb.non_dependant")},
         "src_social_care": {f"sc:{r['client_id']}" for r in rows(data, "social_care.client")},
     }
     for database, ids in expected.items():
@@ -544,9 +545,24 @@ def test_hb_claims_are_plausible(data: SynthData) -> None:
     assert {c["tenancy_type"] for c in claims} == {"social", "lha"}
     assert all(c["end_date"] is None or c["start_date"] <= c["end_date"] <= REF for c in claims)
     household = {r["person_id"]: r["household_id"] for r in rows(data, "dwp.person")}
-    claimants = [p for rid, (p, _) in truth(data, "src_hb").items() if rid.startswith("hb:")]
+    known = truth(data, "src_hb")
+    claimants = [p for rid, (p, _) in known.items() if rid.startswith("hb:") and "/" not in rid]
     assert len({household[p] for p in claimants}) == len(claimants)  # one claim per household
     claim_refs = {c["claim_ref"] for c in claims}
+    # Every member is a record of their own, of the claimant's household: the partner one of its couple.
+    role = {r["person_id"]: r["household_role"] for r in rows(data, "dwp.person")}
+    claimant_of = {c["claim_ref"]: known[f"hb:{c['claim_ref']}"][0] for c in claims}
+    partners = rows(data, "hb.partner")
+    assert len(partners) > 0.2 * len(claims)
+    for p in partners:
+        person, claimant = known[f"hb:{p['claim_ref']}/P"][0], claimant_of[p["claim_ref"]]
+        assert person != claimant
+        assert household[person] == household[claimant]
+        assert {role[person], role[claimant]} == {"claimant", "partner"}
+    for n in rows(data, "hb.non_dependant"):
+        person = known[f"hb:{n['claim_ref']}/N{n['non_dependant_id']}"][0]
+        assert household[person] == household[claimant_of[n["claim_ref"]]]
+        assert role[person] == "non_dependant"
     assert rows(data, "hb.dhp_award")
     assert rows(data, "hb.non_dependant")
     assert all(d["claim_ref"] in claim_refs for d in rows(data, "hb.dhp_award"))
@@ -618,11 +634,14 @@ async def source_dbs(server_url: str) -> AsyncIterator[dict[str, asyncpg.Connect
             conns[database] = conn
             await conn.execute((MIGRATIONS / database / "0001_init.sql").read_text())
             # ... and those that change what the generator's columns accept: a date of birth may be unknown,
-            # the names systems hold beside the given and family name, a NINO on more than one DWP record.
+            # the names systems hold beside the given and family name, a NINO on more than one DWP record, every
+            # member of an HB claim (its indexes need the blocking migration's soundex).
             changes = [
+                *(MIGRATIONS / database).glob("*_blocking_indexes.sql"),
                 *(MIGRATIONS / database).glob("*_dob_nullable.sql"),
                 *(MIGRATIONS / database).glob("*_names.sql"),
                 *(MIGRATIONS / database).glob("*_nino_duplicates.sql"),
+                *(MIGRATIONS / database).glob("*_household_members.sql"),
             ]
             for migration in sorted(changes):
                 await conn.execute(migration.read_text())

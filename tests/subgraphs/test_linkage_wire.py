@@ -24,7 +24,7 @@ from tests.people import ABSENT, ALL, CARE_ONLY
 from tests.subgraphs.conftest import SECRET, Running, ask
 from tests.subgraphs.test_hub_questions import adapter
 
-ID_COLUMN = {"hb": "hb.claim ORDER BY claim_ref", "social_care": "social_care.client ORDER BY client_id"}
+ID_COLUMN = {"hb": "hb.claim_person ORDER BY record_ref", "social_care": "social_care.client ORDER BY client_id"}
 
 
 def linkage(audit_id: uuid.UUID | None = None) -> Ask:

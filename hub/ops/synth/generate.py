@@ -101,6 +101,7 @@ def generate(params: SynthParams) -> SynthData:
         "src_hb": {
             "hb.claim": table("hb.claim", housing.claims),
             "hb.dhp_award": table("hb.dhp_award", housing.dhps),
+            "hb.partner": table("hb.partner", housing.partners),
             "hb.non_dependant": table("hb.non_dependant", housing.non_dependants),
             TRUTH_TABLE: table(TRUTH_TABLE, housing.truth),
         },

@@ -1,5 +1,6 @@
-"""Housing Benefit stage: one claim per claiming household, its Discretionary Housing Payments and
-non-dependants.
+"""Housing Benefit stage: one claim per claiming household, its Discretionary Housing Payments, the
+partner who claims with the claimant, and the household's non-dependants: each member a record (its own
+truth row), keyed with errors as the claimant is.
 
 Claimants are a weighted sample (pensioners, people on means-tested benefits, disabled people and
 those who need overnight care more often), keyed with errors by :mod:`hub.ops.synth.keying`. Two
@@ -19,10 +20,10 @@ from typing import Final
 
 from hub.ops.synth.addresses import AddressBook
 from hub.ops.synth.draws import Weighted, age_on, between, money, state_pension_date, stream, years_after
-from hub.ops.synth.keying import as_keyed, keyed_name_and_dob, recorded_dob, weighted_order
+from hub.ops.synth.keying import as_keyed, as_keyed_nino, keyed_name_and_dob, recorded_dob, weighted_order
 from hub.ops.synth.params import SynthParams
 from hub.ops.synth.people import Person
-from hub.ops.synth.rates import REF
+from hub.ops.synth.rates import NON_DEPENDANT_NINO_HELD, REF
 from hub.ops.synth.realities import hold
 from hub.ops.synth.tables import Row
 
@@ -36,6 +37,7 @@ _PASSPORTING = frozenset({"PC", "IS", "ESA", "JSA"})  # stand-ins for the income
 class _Housing:
     claims: list[Row] = field(default_factory=list)
     dhps: list[Row] = field(default_factory=list)
+    partners: list[Row] = field(default_factory=list)
     non_dependants: list[Row] = field(default_factory=list)
     truth: list[Row] = field(default_factory=list)
     perturbations: dict[str, frozenset[str]] = field(default_factory=dict)
@@ -101,6 +103,8 @@ def housing_benefit_records(
     rng.shuffle(claimants)
     gaps = stream(params.seed, "housing_benefit/dob_gaps")
     held = stream(params.seed, "housing_benefit/names")
+    # The members' own draws: a stream of their own, so that adding them changed no claimant's record.
+    members = stream(params.seed, "housing_benefit/members")
     for number, p in enumerate(claimants, start=1):
         claim_ref = f"HB{number:06d}"
         household = households[p.household_id - 1]
@@ -166,6 +170,9 @@ def housing_benefit_records(
             out.perturbations[f"hb:{claim_ref}"] = frozenset(labels)
         if rng.random() < 0.07:
             _dhp(rng, out, claim_ref, weekly_rent - weekly_award, social, under_occupied, pensioner, start, end, ref)
+        partner = _partner(household, p)
+        if partner is not None:
+            _record_partner(members, params, book, out, claim_ref, partner)
         for m in non_deps:
             nd_labels: set[str] = set()
             given, family, keyed_dob = keyed_name_and_dob(rng, params, m, nd_labels)
@@ -178,11 +185,50 @@ def housing_benefit_records(
             )
             income = None if rng.random() < 0.25 else money(rng.uniform(0, 700))
             nd_id = len(out.non_dependants) + 1
-            out.non_dependants.append((nd_id, claim_ref, given, family, nd_dob, income))
-            out.truth.append((f"hb_nd:{nd_id}", m.person_id, m.nino))
+            nd_names = hold(members, m, "hb")
+            # HB need not hold a non-dependant's NINO: not holding it is no keying error (no label).
+            nino_labels: set[str] = set()
+            nd_nino = as_keyed_nino(members, params, m, NON_DEPENDANT_NINO_HELD, nino_labels)
+            nd_labels |= nino_labels - {"nino_missing"}
+            out.non_dependants.append(
+                (
+                    nd_id, claim_ref, given, family, nd_dob, income, nd_nino, nd_names.middle, nd_names.known_as,
+                    nd_names.suffix, nd_names.previous,
+                )
+            )  # fmt: skip
+            out.truth.append((f"hb:{claim_ref}/N{nd_id}", m.person_id, m.nino))
             if nd_labels:
-                out.perturbations[f"hb_nd:{nd_id}"] = frozenset(nd_labels)
+                out.perturbations[f"hb:{claim_ref}/N{nd_id}"] = frozenset(nd_labels)
     return out
+
+
+def _partner(household: list[Person], claimant: Person) -> Person | None:
+    """Who claims with the claimant: the household's other half of its couple, alive."""
+    if claimant.role not in ("claimant", "partner"):
+        return None
+    other = "partner" if claimant.role == "claimant" else "claimant"
+    return next((m for m in household if m.role == other and m is not claimant and m.dod is None), None)
+
+
+def _record_partner(
+    rng: random.Random, params: SynthParams, book: AddressBook, out: _Housing, claim_ref: str, partner: Person
+) -> None:
+    labels: set[str] = set()
+    names = hold(rng, partner, "hb")
+    keyed = as_keyed(rng, params, book, partner, 1.0 - params.nino_missing_rate, labels, names)
+    dob = recorded_dob(
+        rng, keyed.dob, missing=params.hb_dob_missing_rate, placeholder=params.hb_dob_placeholder_rate, labels=labels
+    )
+    labels.discard("moved_address")  # a partner's address is the claim's
+    out.partners.append(
+        (
+            claim_ref, keyed.nino, keyed.given, keyed.family, dob, names.middle, names.known_as, names.suffix,
+            names.previous,
+        )
+    )  # fmt: skip
+    out.truth.append((f"hb:{claim_ref}/P", partner.person_id, partner.nino))
+    if labels:
+        out.perturbations[f"hb:{claim_ref}/P"] = frozenset(labels)
 
 
 def _dhp(

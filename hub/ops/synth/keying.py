@@ -52,7 +52,7 @@ from hub.ops.synth.people import Person
 from hub.ops.synth.rates import DOB_PLACEHOLDER_DATES
 from hub.ops.synth.realities import HeldNames, held_labels
 
-__all__ = ["as_keyed", "keyed_name_and_dob", "recorded_dob", "weighted_order"]
+__all__ = ["as_keyed", "as_keyed_nino", "keyed_name_and_dob", "recorded_dob", "weighted_order"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,23 +146,30 @@ def as_keyed(
     labels: set[str],
     held: HeldNames | None = None,
 ) -> _Keyed:
-    nino: str | None = None
-    if rng.random() < nino_present:
-        nino = p.nino
-        if rng.random() < params.nino_mistyped_rate:
-            nino = _mistype_nino(rng, nino)
-            labels.add("nino_mistyped")
-        if rng.random() < params.nino_formatted_rate:
-            nino = _format_nino(rng, nino)
-            labels.add("nino_formatted")
-    else:
-        labels.add("nino_missing")
+    nino = as_keyed_nino(rng, params, p, nino_present, labels)
     given, family, dob = keyed_name_and_dob(rng, params, p, labels, held)
     address = p.address
     if rng.random() < params.moved_address_rate:
         address = book.older_address(rng, p.council, p.address)
         labels.add("moved_address")
     return _Keyed(nino, given, family, dob, address)
+
+
+def as_keyed_nino(
+    rng: random.Random, params: SynthParams, p: Person, nino_present: float, labels: set[str]
+) -> str | None:
+    """The NINO as a system holds it: held at rate ``nino_present``, now and then mistyped or spaced."""
+    if rng.random() >= nino_present:
+        labels.add("nino_missing")
+        return None
+    nino = p.nino
+    if rng.random() < params.nino_mistyped_rate:
+        nino = _mistype_nino(rng, nino)
+        labels.add("nino_mistyped")
+    if rng.random() < params.nino_formatted_rate:
+        nino = _format_nino(rng, nino)
+        labels.add("nino_formatted")
+    return nino
 
 
 def keyed_name_and_dob(

@@ -14,6 +14,7 @@ __all__ = [
     "HB_DOB_PLACEHOLDER",
     "NON_DEPENDANT_DOB_MISSING",
     "NON_DEPENDANT_DOB_PLACEHOLDER",
+    "NON_DEPENDANT_NINO_HELD",
     "REF",
     "REFERENCE_AMOUNTS_2026",
     "SOCIAL_CARE_DOB_MISSING",
@@ -128,3 +129,10 @@ COUNCIL_HOLDS_ACTUAL_DOB: Final = 0.15
 # registered that time. Set as one in 250 people; DWP's own data-quality work finds and merges most, the
 # rest stay.
 DWP_DUPLICATE: Final = 0.004
+
+# -- Who else on an HB claim is a record -------------------------------------------------------------------
+#
+# A couple claims HB jointly: the partner's name, date of birth and NINO are on the claim (the NINO is
+# required of both, and held as often as the claimant's). Non-dependants (adult children, relatives) are
+# recorded for the deduction they bring: names and a date of birth, the NINO now and then.
+NON_DEPENDANT_NINO_HELD: Final = 0.25

@@ -40,8 +40,13 @@ COLUMNS: Final[Mapping[str, tuple[str, ...]]] = {
         "previous_family_names",
     ),
     "hb.dhp_award": ("dhp_id", "claim_ref", "reason", "weekly_amount", "start_date", "end_date"),
+    "hb.partner": (
+        "claim_ref", "nino", "given_name", "family_name", "date_of_birth", "middle_names", "known_as",
+        "name_suffix", "previous_family_names",
+    ),
     "hb.non_dependant": (
         "non_dependant_id", "claim_ref", "given_name", "family_name", "date_of_birth", "gross_weekly_income",
+        "nino", "middle_names", "known_as", "name_suffix", "previous_family_names",
     ),
     "social_care.client": (
         "client_id", "council_code", "nhs_number", "nino", "given_name", "family_name", "date_of_birth",
@@ -61,7 +66,7 @@ COLUMNS: Final[Mapping[str, tuple[str, ...]]] = {
 #: The tables of each source database, parents before children (the order to load them in).
 DATABASES: Final[Mapping[str, tuple[str, ...]]] = {
     "src_dwp": ("dwp.person", "dwp.benefit_award", "dwp.declared_income", "dwp.declared_capital", TRUTH_TABLE),
-    "src_hb": ("hb.claim", "hb.dhp_award", "hb.non_dependant", TRUTH_TABLE),
+    "src_hb": ("hb.claim", "hb.dhp_award", "hb.partner", "hb.non_dependant", TRUTH_TABLE),
     "src_social_care": (
         "social_care.client",
         "social_care.care_plan",
@@ -85,8 +90,8 @@ class SynthData:
 
     ``databases`` maps a source database key (``src_dwp``, ``src_hb``, ``src_social_care``) to its
     tables keyed ``schema.table``, in load order, truth table last. ``perturbations`` maps a council
-    record id (``hb:HB000123``, ``hb_nd:17``, ``sc:SC000045``) to the errors injected into it; records
-    keyed exactly as the truth are absent.
+    record id (``hb:HB000123``, ``hb:HB000123/P`` its partner, ``hb:HB000123/N17`` a non-dependant,
+    ``sc:SC000045``) to the errors injected into it; records keyed exactly as the truth are absent.
     """
 
     params: SynthParams

@@ -1,0 +1,66 @@
+-- Every member of an HB claim is a person (issue 17): the claimant, the partner who claims with them (a
+-- couple claims jointly: the partner's income and circumstances are the claim's), and the non-dependants
+-- who live in the household (adult children, relatives: deducted from the award, not claimants). Before,
+-- only the claimant was a record, so the partner who needs overnight care and the household's other adults
+-- were never found in HB, or were found as the claimant.
+--
+-- A member's record id is the claim's reference with the member's place in it: 'HB000123' the claimant,
+-- 'HB000123/P' the partner, 'HB000123/N17' non-dependant 17. hb.claim_person lists them all for linkage;
+-- hb.claim_holder the claimant and partner, the people the claim is theirs (what a fetch by record id or
+-- NINO answers: a non-dependant's record names them to the hub, and releases no one's claim).
+CREATE TABLE hb.partner (
+    claim_ref             text PRIMARY KEY REFERENCES hb.claim,
+    nino                  text,               -- as keyed by the council: sometimes missing or mistyped
+    given_name            text NOT NULL,
+    family_name           text NOT NULL,
+    date_of_birth         date,
+    middle_names          text,
+    known_as              text,
+    name_suffix           text,
+    previous_family_names text
+);
+
+ALTER TABLE hb.non_dependant
+    ADD COLUMN nino                  text,
+    ADD COLUMN middle_names          text,
+    ADD COLUMN known_as              text,
+    ADD COLUMN name_suffix           text,
+    ADD COLUMN previous_family_names text;
+
+CREATE VIEW hb.claim_holder AS
+SELECT c.claim_ref AS record_ref, c.claim_ref, 'claimant'::text AS role, c.nino
+  FROM hb.claim c
+UNION ALL
+SELECT p.claim_ref || '/P', p.claim_ref, 'partner', p.nino
+  FROM hb.partner p;
+
+-- The members live at the claim's address, and belong to its council for as long as it does.
+CREATE VIEW hb.claim_person AS
+SELECT c.claim_ref AS record_ref, c.claim_ref, 'claimant'::text AS role, c.council_code, c.nino,
+       c.given_name, c.family_name, c.middle_names, c.known_as, c.name_suffix, c.previous_family_names,
+       c.date_of_birth, c.address_line1, c.town, c.postcode, c.start_date, c.end_date
+  FROM hb.claim c
+UNION ALL
+SELECT p.claim_ref || '/P', p.claim_ref, 'partner', c.council_code, p.nino,
+       p.given_name, p.family_name, p.middle_names, p.known_as, p.name_suffix, p.previous_family_names,
+       p.date_of_birth, c.address_line1, c.town, c.postcode, c.start_date, c.end_date
+  FROM hb.partner p JOIN hb.claim c ON c.claim_ref = p.claim_ref
+UNION ALL
+SELECT n.claim_ref || '/N' || n.non_dependant_id, n.claim_ref, 'non_dependant', c.council_code, n.nino,
+       n.given_name, n.family_name, n.middle_names, n.known_as, n.name_suffix, n.previous_family_names,
+       n.date_of_birth, c.address_line1, c.town, c.postcode, c.start_date, c.end_date
+  FROM hb.non_dependant n JOIN hb.claim c ON c.claim_ref = n.claim_ref;
+
+-- Each member's record id, NINO and blocking keys indexed as the claimant's are (0002, 0007), so that a
+-- read by id, a keyset scan and a candidate search through the views use an index in every branch.
+CREATE INDEX partner_record_ref_idx ON hb.partner ((claim_ref || '/P'));
+CREATE INDEX partner_nino_norm_idx ON hb.partner (upper(replace(nino, ' ', '')));
+CREATE INDEX partner_nino_idx ON hb.partner (nino);
+CREATE INDEX partner_sound_dob_idx ON hb.partner (public.soundex(family_name), date_of_birth);
+CREATE INDEX partner_names_idx ON hb.partner (upper(family_name), upper(given_name));
+CREATE INDEX partner_dob_given_idx ON hb.partner (date_of_birth, upper(given_name));
+CREATE INDEX non_dependant_record_ref_idx ON hb.non_dependant ((claim_ref || '/N' || non_dependant_id));
+CREATE INDEX non_dependant_nino_norm_idx ON hb.non_dependant (upper(replace(nino, ' ', '')));
+CREATE INDEX non_dependant_sound_dob_idx ON hb.non_dependant (public.soundex(family_name), date_of_birth);
+CREATE INDEX non_dependant_names_idx ON hb.non_dependant (upper(family_name), upper(given_name));
+CREATE INDEX non_dependant_dob_given_idx ON hb.non_dependant (date_of_birth, upper(given_name));
