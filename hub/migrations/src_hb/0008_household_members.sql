@@ -34,25 +34,42 @@ UNION ALL
 SELECT p.claim_ref || '/P', p.claim_ref, 'partner', p.nino
   FROM hb.partner p;
 
--- The members live at the claim's address, and belong to its council for as long as it does.
+-- The members live at the claim's address, and belong to its council for as long as it does. The claim's
+-- columns are read by scalar subqueries (one primary-key look-up each), not a join: a UNION ALL branch over
+-- one table is an append member, so a keyset scan (WHERE record_ref > $1 ORDER BY record_ref LIMIT n, the
+-- batch build's read) is a merge of three index scans; a branch with a join is planned on its own, and
+-- sorted whole for every page.
 CREATE VIEW hb.claim_person AS
 SELECT c.claim_ref AS record_ref, c.claim_ref, 'claimant'::text AS role, c.council_code, c.nino,
        c.given_name, c.family_name, c.middle_names, c.known_as, c.name_suffix, c.previous_family_names,
        c.date_of_birth, c.address_line1, c.town, c.postcode, c.start_date, c.end_date
   FROM hb.claim c
 UNION ALL
-SELECT p.claim_ref || '/P', p.claim_ref, 'partner', c.council_code, p.nino,
-       p.given_name, p.family_name, p.middle_names, p.known_as, p.name_suffix, p.previous_family_names,
-       p.date_of_birth, c.address_line1, c.town, c.postcode, c.start_date, c.end_date
-  FROM hb.partner p JOIN hb.claim c ON c.claim_ref = p.claim_ref
+SELECT p.claim_ref || '/P', p.claim_ref, 'partner', (SELECT c.council_code FROM hb.claim c WHERE c.claim_ref = p.claim_ref),
+       p.nino, p.given_name, p.family_name, p.middle_names, p.known_as, p.name_suffix, p.previous_family_names,
+       p.date_of_birth,
+       (SELECT c.address_line1 FROM hb.claim c WHERE c.claim_ref = p.claim_ref),
+       (SELECT c.town FROM hb.claim c WHERE c.claim_ref = p.claim_ref),
+       (SELECT c.postcode FROM hb.claim c WHERE c.claim_ref = p.claim_ref),
+       (SELECT c.start_date FROM hb.claim c WHERE c.claim_ref = p.claim_ref),
+       (SELECT c.end_date FROM hb.claim c WHERE c.claim_ref = p.claim_ref)
+  FROM hb.partner p
 UNION ALL
-SELECT n.claim_ref || '/N' || n.non_dependant_id, n.claim_ref, 'non_dependant', c.council_code, n.nino,
-       n.given_name, n.family_name, n.middle_names, n.known_as, n.name_suffix, n.previous_family_names,
-       n.date_of_birth, c.address_line1, c.town, c.postcode, c.start_date, c.end_date
-  FROM hb.non_dependant n JOIN hb.claim c ON c.claim_ref = n.claim_ref;
+SELECT n.claim_ref || '/N' || n.non_dependant_id, n.claim_ref, 'non_dependant',
+       (SELECT c.council_code FROM hb.claim c WHERE c.claim_ref = n.claim_ref),
+       n.nino, n.given_name, n.family_name, n.middle_names, n.known_as, n.name_suffix, n.previous_family_names,
+       n.date_of_birth,
+       (SELECT c.address_line1 FROM hb.claim c WHERE c.claim_ref = n.claim_ref),
+       (SELECT c.town FROM hb.claim c WHERE c.claim_ref = n.claim_ref),
+       (SELECT c.postcode FROM hb.claim c WHERE c.claim_ref = n.claim_ref),
+       (SELECT c.start_date FROM hb.claim c WHERE c.claim_ref = n.claim_ref),
+       (SELECT c.end_date FROM hb.claim c WHERE c.claim_ref = n.claim_ref)
+  FROM hb.non_dependant n;
 
--- Each member's record id, NINO and blocking keys indexed as the claimant's are (0002, 0007), so that a
--- read by id, a keyset scan and a candidate search through the views use an index in every branch.
+-- Each member's record id, NINO and name and date-of-birth blocking keys indexed as the claimant's are
+-- (0002, 0007): a read by id or NINO, a keyset scan, and a candidate search on names and date of birth use
+-- an index in every branch. (A candidate search on the claim's postcode or town reads each member's claim:
+-- the hub asks only DWP, the spine, for candidates.)
 CREATE INDEX partner_record_ref_idx ON hb.partner ((claim_ref || '/P'));
 CREATE INDEX partner_nino_norm_idx ON hb.partner (upper(replace(nino, ' ', '')));
 CREATE INDEX partner_nino_idx ON hb.partner (nino);
