@@ -106,12 +106,15 @@ def decide(
             spine.append(record)
         pairs.add((i, rows[record.record_id]))
     ordered = sorted(pairs)
+    right = prepare(columns_of(spine))
+    ids = list(rows)
+    ninos = [normalised_nino(c.nino) for c in spine]
     return decide_pairs(
         prepare(columns_of(records)),
         [normalised_nino(r.nino) for r in records],
-        prepare(columns_of(spine)),
-        list(rows),
-        [normalised_nino(c.nino) for c in spine],
+        right,
+        _people_of(spine, ids, ninos, model),
+        ninos,
         (
             np.fromiter((i for i, _ in ordered), np.int64, len(ordered)),
             np.fromiter((b for _, b in ordered), np.int64, len(ordered)),
@@ -119,6 +122,31 @@ def decide(
         model=model,
         thresholds=thresholds,
     )
+
+
+def _people_of(
+    spine: Sequence[Demographics], ids: Sequence[str], ninos: Sequence[str | None], model: FSModel
+) -> list[str]:
+    """Each candidate's person, as the batch build names them (:func:`spine_duplicates`): its own id, or for
+    the spine's second record of one person (one NINO, names and date of birth that agree) the id of the
+    first, so that a person registered twice is one candidate, not two splitting its probability. The
+    first is the lowest id, the spine's own order."""
+    held = [n for n in ninos if n is not None]
+    if len(set(held)) == len(held):
+        return list(ids)
+    order = sorted(range(len(ids)), key=lambda k: _spine_order(ids[k]))
+    duplicates = spine_duplicates(
+        prepare(columns_of([spine[k] for k in order])),
+        [ids[k] for k in order],
+        [ninos[k] for k in order],
+        model=model,
+    )
+    return [d.original.spine_record_id if (d := duplicates.get(i)) and d.same else i for i in ids]
+
+
+def _spine_order(record_id: str) -> tuple[int, int | str]:
+    # DWP's person ids are numbers: in their order, as the spine is read; any other id after them, as text.
+    return (0, int(record_id)) if record_id.isascii() and record_id.isdigit() else (1, record_id)
 
 
 def decide_pairs(

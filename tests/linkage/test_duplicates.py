@@ -4,12 +4,13 @@ person however many spine records that person has (linkage.link.decide_pairs).""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import numpy as np
 
-from linkage import Band, Thresholds, compare, prepare
-from linkage.link import decide_pairs, spine_duplicates
+from linkage import Band, Demographics, Thresholds, compare, prepare
+from linkage.link import decide, decide_pairs, spine_duplicates
 from tests.linkage.test_missing_dob import HUB, train_hub_model
 
 HOME = {"postcode": "NT1 9QQ", "address_line1": "7 Quarry Hill", "town": "Northtown"}
@@ -80,3 +81,35 @@ def test_a_record_is_decided_against_the_person_not_each_of_their_records() -> N
     )
     assert (decision.band, decision.reason) == (Band.REVIEW, "nino_conflict")
     assert {c.spine_record_id for c in decision.review} == {"101", "104"}
+
+
+def _as_found(i: int) -> Demographics:
+    r = SPINE[i]
+    return Demographics(
+        record_id=IDS[i],
+        nino=NINOS[i],
+        given_name=str(r["given_name"]),
+        family_name=str(r["family_name"]),
+        dob=r["dob"],  # type: ignore[arg-type]
+        postcode=str(r["postcode"]),
+        address_line1=r.get("address_line1"),  # type: ignore[arg-type]
+        town=r.get("town"),  # type: ignore[arg-type]
+    )
+
+
+def test_the_online_and_federated_decision_takes_a_person_registered_twice_as_one_candidate() -> None:
+    """linkage.link.decide (the online fallback's and the federated build's) is given DWP's records as found,
+    in any order: both of Winifred's are one candidate, named by her first record, as the batch build names
+    her; the record with her NINO on another person's details stays a candidate of its own."""
+    linked = train_hub_model(households=True)
+    council = Demographics(given_name="Winifred", family_name="Applegarth", dob=dt.date(1950, 3, 2), **HOME)
+    for found in ([1, 0], [0, 1], [1, 0, 3], [3, 1, 0, 2]):
+        for nino in (None, "AB123456C"):
+            query = dataclasses.replace(council, nino=nino)
+            (decision,) = decide(
+                [query], [(0, _as_found(k)) for k in found], model=linked.model, thresholds=Thresholds()
+            )
+            assert decision.chosen is not None
+            assert decision.chosen.spine_record_id == "101", (found, nino)
+            assert decision.band is Band.LINK, (found, nino, decision)
+            assert all(c.spine_record_id != "102" for c in decision.review)
