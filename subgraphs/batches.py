@@ -66,7 +66,7 @@ async def rows_by_key(
         if lookup is None or not values:
             continue
         key, where = lookup
-        sql = f"SELECT {key} AS k, {columns} FROM {people.table} t WHERE {where}{also}"  # noqa: S608
+        sql = f"SELECT {key} AS k, {columns} FROM {people.answering} t WHERE {where}{also}"  # noqa: S608
         for row in await source._fetch(sql, values):
             found.setdefault((kind, row["k"]), []).append(row)
     return found

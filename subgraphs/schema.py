@@ -281,7 +281,7 @@ class HbPerson:
 
     @strawberry.field(
         description=_RECORD_ID
-        + " The record id is the claim reference for its claimant, '<claim>/P' for the partner and "
+        + " The record id is the claim reference for its claimant, '<claim>/P<id>' for a partner and "
         "'<claim>/N<id>' for a non-dependant: every member of a claim is a record."
     )
     def record_id(self) -> strawberry.ID | None:
@@ -294,8 +294,8 @@ class HbPerson:
 
     @strawberry.field(
         description=(
-            "The person's Housing Benefit claims as claimant or partner (a couple claims jointly), oldest first; "
-            "none for a non-dependant (the claim is not theirs)."
+            "The person's Housing Benefit claims as claimant or current partner (a couple claims jointly), oldest "
+            "first. A non-dependant's record, or a former partner's, is no entity here: the claim is not theirs."
         )
     )
     def claims(self) -> list[HousingBenefitClaim]:

@@ -48,11 +48,16 @@ class PeopleTable:
     council_column: str | None = None
     #: When a record still ties its person to that council (SQL over alias t; code, never input).
     council_current: str | None = None
+    #: The records whose person the source answers for, when not every record of ``table`` is one (HB: a
+    #: claim's claimant and partner, not its non-dependants): what ties a person to a council, and what a
+    #: NINO's record ids are. A table or view with ``table``'s columns.
+    holders: str | None = None
 
     def __post_init__(self) -> None:
         # SQL is built from these names: they come from code, and are checked anyway.
         names = [
             self.table,
+            self.holders or "x",
             self.id_column,
             self.nino_column or "x",
             self.nhs_column or "x",
@@ -61,6 +66,11 @@ class PeopleTable:
         bad = [n for n in names if not _IDENT.fullmatch(n)]
         if bad or self.id_type not in {"text", "bigint"}:
             raise ValueError(f"unsafe people-table description: {bad or self.id_type}")
+
+    @property
+    def answering(self) -> str:
+        """The table of the records the source answers for (``holders``, else every record)."""
+        return self.holders or self.table
 
     @property
     def first_cursor(self) -> object:
@@ -164,7 +174,7 @@ def ties_sql(spec: PeopleTable, kind: str) -> str:
     # Identifiers and conditions from PeopleTable (code, checked); every value is a bind parameter.
     return (
         f"SELECT {key} AS k, {council} AS council_code, {owner} AS owner_council, t.postcode "
-        f"FROM {spec.table} t WHERE {where}"
+        f"FROM {spec.answering} t WHERE {where}"
     )
 
 

@@ -2,10 +2,11 @@
 inbox for changes of circumstance the hub delivers.
 
 Every member of a claim is a person record (migration 0008): the claimant (record id the claim reference),
-the partner ('<claim>/P') and each non-dependant ('<claim>/N<id>'). A claim is its claimant's and its
-partner's (they claim jointly): a fetch by either's record id or NINO answers it. A non-dependant's record
-is linked like any other (it names the person to the hub, and ties them to the council), but the claim is
-not theirs: nothing of it is released for them."""
+each partner ('<claim>/P<id>') and each non-dependant ('<claim>/N<id>'). A claim is its claimant's and its
+current partner's (they claim jointly): a fetch by either's record id or NINO answers it, their record ties
+them to the council, and a change about them goes to the claim. A non-dependant's record, or a former
+partner's, is linked like any other (it names the person to the hub) and does nothing more: the claim is
+not theirs."""
 
 from __future__ import annotations
 
@@ -73,6 +74,7 @@ class HousingBenefitSource(PgSource):
         "record_ref",
         "nino",
         council_column="council_code",
+        holders="hb.claim_holder",
         # A claim ties its members to the council while open, and for a year after (appeals, recovery).
         council_current="(t.end_date IS NULL OR t.end_date >= current_date - 365)",
     )
@@ -87,19 +89,26 @@ class HousingBenefitSource(PgSource):
     async def fetch(self, keys: Sequence[SubjectKey], ask: Ask) -> list[HousingBenefitRecord | None]:
         return answer(
             self.name,
-            await self.fetch_records(keys, lambda rows: HousingBenefitRecord(claims=tuple(_claim(r) for r in rows))),
+            await self.fetch_records(
+                keys,
+                # One claim once, though the key names it twice (a partner's record with the claimant's NINO).
+                lambda rows: HousingBenefitRecord(
+                    claims=tuple(_claim(r) for r in {r["claim_ref"]: r for r in rows}.values())
+                ),
+            ),
             ask,
         )
 
     async def open_claims(self, keys: Sequence[SubjectKey], ask: Ask | None = None) -> list[tuple[str, str]]:
-        """(claim ref, council) of the open claims these keys name, as any member of the claim: where a change
-        of circumstance goes (a partner's, or a non-dependant's, changes the award too)."""
+        """(claim ref, council) of the open claims these keys name, as claimant or partner: where a change
+        of circumstance goes. (A non-dependant's change is not the claim's to hear of from the hub: the
+        claim's team could not tell it from the claimant's.)"""
         out: dict[str, str] = {}
         for kind, column in (("id", "m.record_ref"), ("nino", "upper(replace(m.nino, ' ', ''))")):
             values = [str(v) for k, v in keys if k == kind]
             if values:
                 for row in await self._fetch(
-                    f"SELECT m.claim_ref, m.council_code FROM hb.claim_person m WHERE {column} = ANY($1::text[]) "  # noqa: S608
+                    f"SELECT m.claim_ref, m.council_code FROM hb.claim_holder m WHERE {column} = ANY($1::text[]) "  # noqa: S608
                     "AND (m.end_date IS NULL OR m.end_date >= current_date) ORDER BY m.claim_ref",
                     values,
                 ):
@@ -114,14 +123,28 @@ class HousingBenefitSource(PgSource):
 
         async def work(conn: Any) -> dict[str, str]:
             councils: dict[str, str] = {}
+            claims: dict[str, str] = {}
             unknown = [c.target_ref for c in changes if c.council_code is None]
             if unknown:
+                # Routed from the link index while HB did not answer: a claimant's or partner's record id,
+                # whose claim is read here (a non-dependant's names no claim to tell).
                 found = await conn.fetch(
-                    "SELECT claim_ref, council_code FROM hb.claim WHERE claim_ref = ANY($1::text[])", unknown
+                    "SELECT record_ref, claim_ref, council_code FROM hb.claim_holder "
+                    "WHERE record_ref = ANY($1::text[])",
+                    unknown,
                 )
-                councils = {f["claim_ref"]: f["council_code"] for f in found}
+                councils = {f["record_ref"]: f["council_code"] for f in found}
+                claims = {f["record_ref"]: f["claim_ref"] for f in found}
             rows = [
-                (c.delivery_id, c.notification_id, c.kind, c.effective_date, c.target_ref, council, c.sender_org_type)
+                (
+                    c.delivery_id,
+                    c.notification_id,
+                    c.kind,
+                    c.effective_date,
+                    claims.get(c.target_ref, c.target_ref),
+                    council,
+                    c.sender_org_type,
+                )
                 for c in changes
                 if (council := c.council_code or councils.get(c.target_ref)) is not None
             ]

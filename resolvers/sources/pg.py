@@ -176,7 +176,7 @@ class PgSource:
             f"t.{people.nino_column}" if people.nino_normalised else f"upper(replace(t.{people.nino_column}, ' ', ''))"
         )
         rows = await self._fetch(
-            f"SELECT t.{people.id_column}::text AS id FROM {people.table} t WHERE {column} = $1 ORDER BY 1",
+            f"SELECT t.{people.id_column}::text AS id FROM {people.answering} t WHERE {column} = $1 ORDER BY 1",
             str(nino),
         )
         return [r["id"] for r in rows]

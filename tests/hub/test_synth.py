@@ -177,7 +177,7 @@ def test_truth_names_every_record_and_agrees_with_dwp(data: SynthData) -> None:
     expected = {
         "src_dwp": {f"dwp:{r['person_id']}" for r in rows(data, "dwp.person")},
         "src_hb": {f"hb:{r['claim_ref']}" for r in rows(data, "hb.claim")}
-        | {f"hb:{r['claim_ref']}/P" for r in rows(data, "hb.partner")}
+        | {f"hb:{r['claim_ref']}/P{r['partner_id']}" for r in rows(data, "hb.partner")}
         | {f"hb:{r['claim_ref']}/N{r['non_dependant_id']}" for r in rows(data, "hb.non_dependant")},
         "src_social_care": {f"sc:{r['client_id']}" for r in rows(data, "social_care.client")},
     }
@@ -555,7 +555,7 @@ def test_hb_claims_are_plausible(data: SynthData) -> None:
     partners = rows(data, "hb.partner")
     assert len(partners) > 0.2 * len(claims)
     for p in partners:
-        person, claimant = known[f"hb:{p['claim_ref']}/P"][0], claimant_of[p["claim_ref"]]
+        person, claimant = known[f"hb:{p['claim_ref']}/P{p['partner_id']}"][0], claimant_of[p["claim_ref"]]
         assert person != claimant
         assert household[person] == household[claimant]
         assert {role[person], role[claimant]} == {"claimant", "partner"}

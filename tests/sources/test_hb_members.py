@@ -41,26 +41,46 @@ OTHER_HOME = ("3 Lantern Yard", "Northtown", "NT2 4LY")
 # DWP's records: (person id, NINO, given, family, date of birth, home)
 GWENDOLINE, ALOYSIUS, PEREGRINE = 920_001, 920_002, 920_003  # a couple and their adult son, one home
 MARGUERITE, TOBIAS = 920_004, 920_005  # a couple; his record on their claim carries her NINO
+OTTILIE = 920_006  # their adult daughter, her NINO on her record as a non-dependant
+EVANDER = 920_007  # Marguerite's partner before Tobias, still on file
 SPINE: list[tuple[Any, ...]] = [
     (GWENDOLINE, "WY920001A", "Gwendoline", "Fairweather-Ashdown", dt.date(1958, 2, 11), HOME),
     (ALOYSIUS, "WY920002A", "Aloysius", "Fairweather-Ashdown", dt.date(1956, 9, 3), HOME),
     (PEREGRINE, "WY920003A", "Peregrine", "Fairweather-Ashdown", dt.date(1989, 12, 24), HOME),
     (MARGUERITE, "WY920004A", "Marguerite", "Oyelaran-Tibbs", dt.date(1970, 5, 5), OTHER_HOME),
     (TOBIAS, "WY920005A", "Tobias", "Oyelaran-Tibbs", dt.date(1968, 7, 19), OTHER_HOME),
+    (OTTILIE, "WY920006A", "Ottilie", "Oyelaran-Tibbs", dt.date(1995, 3, 28), OTHER_HOME),
+    (EVANDER, "WY920007A", "Evander", "Quillington", dt.date(1966, 11, 2), HOME),
 ]
-NON_DEPENDANT = 990_001
-SON = f"HBHM1/N{NON_DEPENDANT}"
+NON_DEPENDANT, DAUGHTER_ID = 990_001, 990_002
+SON, DAUGHTER = f"HBHM1/N{NON_DEPENDANT}", f"HBHM2/N{DAUGHTER_ID}"
+PARTNER_1, PARTNER_2, FORMER = "HBHM1/P990101", "HBHM2/P990102", "HBHM2/P990100"
 
 # (record id, expected band, method, person)
 EXPECTED = [
     ("HBHM1", "link", "nino", GWENDOLINE),
-    ("HBHM1/P", "link", "nino", ALOYSIUS),
+    (PARTNER_1, "link", "nino", ALOYSIUS),
     # No NINO: his names, date of birth and the claim's address; his parents share the last two.
     (SON, "link", "probabilistic", PEREGRINE),
     ("HBHM2", "link", "nino", MARGUERITE),
     # His names and date of birth with his wife's NINO: him, never her.
-    ("HBHM2/P", "link", "probabilistic", TOBIAS),
+    (PARTNER_2, "link", "probabilistic", TOBIAS),
+    (DAUGHTER, "link", "nino", OTTILIE),
+    (FORMER, "link", "nino", EVANDER),
 ]
+
+
+@dataclasses.dataclass(frozen=True)
+class Change:
+    """A change of circumstance as the outbox hands it to a source (resolvers.sources.base.InboxChange)."""
+
+    delivery_id: uuid.UUID
+    notification_id: uuid.UUID
+    kind: str
+    effective_date: dt.date
+    target_ref: str
+    council_code: str | None
+    sender_org_type: str
 
 
 @dataclasses.dataclass
@@ -73,7 +93,14 @@ class Built:
 
 
 async def _write_households(admin: dict[str, asyncpg.Connection]) -> None:
-    role = {GWENDOLINE: "claimant", ALOYSIUS: "partner", PEREGRINE: "non_dependant", MARGUERITE: "claimant"}
+    role = {
+        GWENDOLINE: "claimant",
+        ALOYSIUS: "partner",
+        PEREGRINE: "non_dependant",
+        MARGUERITE: "claimant",
+        OTTILIE: "non_dependant",
+        EVANDER: "claimant",
+    }
     await admin["src_dwp"].executemany(
         "INSERT INTO dwp.person (person_id, nino, given_name, family_name, date_of_birth, address_line1, town, "
         "postcode, household_id, household_role) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -93,15 +120,26 @@ async def _write_households(admin: dict[str, asyncpg.Connection]) -> None:
     await hb.execute(claim, "HBHM2", COUNCIL, "WY920004A", "Marguerite", "Oyelaran-Tibbs", dt.date(1970, 5, 5),
                      *OTHER_HOME, False)  # fmt: skip
     partner = (
-        "INSERT INTO hb.partner (claim_ref, nino, given_name, family_name, date_of_birth) VALUES ($1, $2, $3, $4, $5)"
+        "INSERT INTO hb.partner (partner_id, claim_ref, nino, given_name, family_name, date_of_birth, left_on) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7)"
     )
-    await hb.execute(partner, "HBHM1", "wy920002a", "Aloysius", "Fairweather-Ashdown", dt.date(1956, 9, 3))
-    await hb.execute(partner, "HBHM2", "WY920004A", "Tobias", "Oyelaran-Tibbs", dt.date(1968, 7, 19))
     await hb.execute(
-        "INSERT INTO hb.non_dependant (non_dependant_id, claim_ref, given_name, family_name, date_of_birth, "
-        "gross_weekly_income) VALUES ($1, 'HBHM1', 'Peregrine', 'Fairweather-Ashdown', $2, 310)",
-        NON_DEPENDANT,
-        dt.date(1989, 12, 24),
+        partner, 990101, "HBHM1", "wy920002a", "Aloysius", "Fairweather-Ashdown", dt.date(1956, 9, 3), None
+    )
+    await hb.execute(partner, 990102, "HBHM2", "WY920004A", "Tobias", "Oyelaran-Tibbs", dt.date(1968, 7, 19), None)
+    # Left before Tobias came: a record of his own, no longer the claim's.
+    await hb.execute(
+        partner, 990100, "HBHM2", "WY920007A", "Evander", "Quillington", dt.date(1966, 11, 2), dt.date(2024, 6, 30)
+    )
+    non_dependant = (
+        "INSERT INTO hb.non_dependant (non_dependant_id, claim_ref, nino, given_name, family_name, date_of_birth, "
+        "gross_weekly_income) VALUES ($1, $2, $3, $4, $5, $6, 310)"
+    )
+    await hb.execute(
+        non_dependant, NON_DEPENDANT, "HBHM1", None, "Peregrine", "Fairweather-Ashdown", dt.date(1989, 12, 24)
+    )
+    await hb.execute(
+        non_dependant, DAUGHTER_ID, "HBHM2", "WY920006A", "Ottilie", "Oyelaran-Tibbs", dt.date(1995, 3, 28)
     )
 
 
@@ -142,16 +180,17 @@ async def hb(built: Built) -> AsyncIterator[HousingBenefitSource]:
 async def test_every_member_of_a_claim_is_a_record_at_the_claims_address(
     built: Built, hb: HousingBenefitSource
 ) -> None:
-    records = {r.record_id: r for r in await hb.by_record_ids(["HBHM1", "HBHM1/P", SON, "HBHM9/P"])}
-    assert set(records) == {"HBHM1", "HBHM1/P", SON}  # a claim that is not held has no partner
-    assert [records[r].given_name for r in ("HBHM1", "HBHM1/P", SON)] == ["Gwendoline", "Aloysius", "Peregrine"]
+    records = {r.record_id: r for r in await hb.by_record_ids(["HBHM1", PARTNER_1, SON, "HBHM9/P990101"])}
+    assert set(records) == {"HBHM1", PARTNER_1, SON}  # a claim that is not held has no partner
+    assert [records[r].given_name for r in ("HBHM1", PARTNER_1, SON)] == ["Gwendoline", "Aloysius", "Peregrine"]
     assert {(r.address_line1, r.town, r.postcode) for r in records.values()} == {HOME}
-    assert records["HBHM1/P"].nino == "wy920002a"  # as held
+    assert records[PARTNER_1].nino == "wy920002a"  # as held
     assert records[SON].nino is None
     # Scanned in record-id order (the batch build's read, resumable by the last id), members included.
     scanned = [r.record_id for r in await hb.scan(hb.people.first_cursor, 100_000)]
     assert len(scanned) == len(set(scanned)) == len(built.roles)
-    assert {"HBHM1", "HBHM1/P", SON, "HBHM2", "HBHM2/P"} <= set(scanned)
+    assert {"HBHM1", PARTNER_1, SON, "HBHM2", PARTNER_2, DAUGHTER, FORMER} <= set(scanned)
+    assert (built.roles[PARTNER_2], built.roles[FORMER]) == ("partner", "former_partner")
     paged: list[str | None] = []
     cursor: object = hb.people.first_cursor
     while page := await hb.scan(cursor, 997):
@@ -193,8 +232,16 @@ def test_no_member_of_the_population_is_linked_to_someone_else(built: Built) -> 
 
 async def test_the_claim_is_the_claimants_and_the_partners_and_no_one_elses(hb: HousingBenefitSource) -> None:
     ask = full_ask()
-    claimant, partner, son, by_nino, nobody = await hb.fetch(
-        [("id", "HBHM1"), ("id", "HBHM1/P"), ("id", SON), ("nino", "WY920002A"), ("id", "HBHM9/P")], ask
+    claimant, partner, son, by_nino, claimants_nino, nobody = await hb.fetch(
+        [
+            ("id", "HBHM1"),
+            ("id", PARTNER_1),
+            ("id", SON),
+            ("nino", "WY920002A"),
+            ("nino", "WY920004A"),
+            ("id", "HBHM9/P990101"),
+        ],
+        ask,
     )
     assert claimant is not None
     assert partner is not None
@@ -202,16 +249,43 @@ async def test_the_claim_is_the_claimants_and_the_partners_and_no_one_elses(hb: 
     assert [c.claim_ref for c in claimant.claims] == [c.claim_ref for c in partner.claims] == ["HBHM1"]
     assert [c.claim_ref for c in by_nino.claims] == ["HBHM1"]  # the partner's NINO, as held ('wy920002a')
     assert partner.claims[0].non_dependant_count == 1
-    # A non-dependant's record releases nothing of the claim: it is not theirs.
+    # Marguerite's NINO is on her record and on Tobias's: her claim, once.
+    assert claimants_nino is not None
+    assert [c.claim_ref for c in claimants_nino.claims] == ["HBHM2"]
+    # A non-dependant's record, or a former partner's, by id or NINO, releases nothing of the claim.
     assert son is None
     assert nobody is None
+    for key in (("id", DAUGHTER), ("nino", "WY920006A"), ("id", FORMER), ("nino", "WY920007A")):
+        assert await hb.fetch([key], ask) == [None], key
+    # Another council's claim is that council's to share, partner or not.
+    assert await hb.fetch([("id", PARTNER_1)], full_ask(councils=frozenset({"E09000902"}))) == [None]
 
 
-async def test_a_non_dependant_is_tied_to_the_council_and_a_change_about_them_reaches_the_claim(
-    hb: HousingBenefitSource,
-) -> None:
-    ((councils, districts),) = await hb.ties([("id", SON)])
-    assert councils == {COUNCIL}
-    assert districts == {"NT1"}
-    assert await hb.open_claims([("id", SON)]) == [("HBHM1", COUNCIL)]
+async def test_only_the_claims_holders_are_tied_to_the_council_and_told_of_changes(hb: HousingBenefitSource) -> None:
+    ties = await hb.ties([("id", PARTNER_1), ("nino", "WY920002A"), ("id", SON), ("id", DAUGHTER), ("id", FORMER)])
+    assert ties[0] == ties[1] == (frozenset({COUNCIL}), frozenset({"NT1"}))
+    assert ties[2:] == [(frozenset(), frozenset())] * 3
+    assert await hb.record_ids("WY920002A") == [PARTNER_1]  # type: ignore[arg-type]
+    assert await hb.record_ids("WY920006A") == []  # type: ignore[arg-type]
+    assert await hb.open_claims([("id", PARTNER_1)]) == [("HBHM1", COUNCIL)]
     assert await hb.open_claims([("nino", "WY920002A")]) == [("HBHM1", COUNCIL)]
+    assert await hb.open_claims([("id", SON), ("id", DAUGHTER), ("id", FORMER)]) == []
+
+
+async def test_a_change_routed_by_a_partners_record_while_hb_was_down_lands_on_the_claim(
+    built: Built, hb: HousingBenefitSource
+) -> None:
+    """Routed from the link index (HB not answering), a change names the partner's record: HB reads its claim
+    and council, and the claim's team receives it; one routed by a non-dependant's record lands nowhere."""
+    changes = [
+        Change(uuid.uuid4(), uuid.uuid4(), "hospital_admission", dt.date(2026, 11, 30), PARTNER_1, None, "hub"),
+        Change(uuid.uuid4(), uuid.uuid4(), "hospital_admission", dt.date(2026, 11, 30), SON, None, "hub"),
+    ]
+    assert await hb.deliver(changes) == {PARTNER_1: COUNCIL}
+    landed = await built.admin["src_hb"].fetch(
+        "SELECT item_id, claim_ref, council_code FROM hb.hub_inbox WHERE item_id = ANY($1::uuid[])",
+        [c.delivery_id for c in changes],
+    )
+    assert [(r["item_id"], r["claim_ref"], r["council_code"]) for r in landed] == [
+        (changes[0].delivery_id, "HBHM1", COUNCIL)
+    ]

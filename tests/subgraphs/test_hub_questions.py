@@ -353,3 +353,46 @@ async def test_a_thousand_representations_are_a_handful_of_statements(
     assert hb.status == 200, hb.body
     assert any(e and e["openClaims"] for e in hb.body["data"]["_entities"])
     assert _selects(hb) <= 1 + 1
+
+
+async def test_an_hb_claims_members_are_answered_over_the_wire_as_the_adapter_answers(
+    subgraphs: dict[str, Running], stores: Settings, signer: AssertionSigner
+) -> None:
+    """A partner of claim HB0000001 is tied to its council and told of changes, by record id or NINO; a
+    non-dependant is no entity (the claim is not theirs): over the subgraph exactly as over the adapter."""
+    owner = await asyncpg.connect(owner_url(stores, "src_hb"))  # type: ignore[arg-type]
+    await owner.execute(
+        "INSERT INTO hb.partner (partner_id, claim_ref, nino, given_name, family_name, date_of_birth) "
+        "VALUES (501, 'HB0000001', 'wp 50 10 01 a', 'Lorcan', 'Featherstonehaugh', '1950-01-20')"
+    )
+    await owner.execute(
+        "INSERT INTO hb.non_dependant (non_dependant_id, claim_ref, nino, given_name, family_name, date_of_birth) "
+        "VALUES (502, 'HB0000001', 'WP502001A', 'Isolde', 'Featherstonehaugh', '1985-07-07')"
+    )
+    direct, pool = await adapter(stores, "hb")
+    try:
+        selection = {
+            "HbPerson": frozenset({"councils", "openClaims"}),
+            "OpenClaim": frozenset({"claimRef", "councilCode"}),
+        }
+        document = entities_document("HbPerson", "councils openClaims { claimRef councilCode }")
+        keys = [("id", "HB0000001/P501"), ("nino", "WP501001A"), ("id", "HB0000001/N502"), ("nino", "WP502001A")]
+        reps = [rep("HbPerson", record_id=v) if k == "id" else rep("HbPerson", nino=v) for k, v in keys]
+        answer = await call(
+            signer, subgraphs["hb"], document, {"r": reps}, ask(selection, purpose="CHANGE_OF_CIRCUMSTANCES")
+        )
+        partner = {
+            "__typename": "HbPerson",
+            "councils": ["E09000901"],
+            "openClaims": [{"claimRef": "HB0000001", "councilCode": "E09000901"}],
+        }
+        assert answer.body["data"]["_entities"] == [partner, partner, None, None]
+        ties = await direct.ties(keys)
+        assert [sorted(c) for c, _ in ties] == [["E09000901"], ["E09000901"], [], []]
+        for key, claims in zip(keys, ([("HB0000001", "E09000901")],) * 2 + ([],) * 2, strict=True):
+            assert await direct.open_claims([key]) == claims, key
+    finally:
+        await owner.execute("DELETE FROM hb.non_dependant WHERE non_dependant_id = 502")
+        await owner.execute("DELETE FROM hb.partner WHERE partner_id = 501")
+        await owner.close()
+        await pool.close()

@@ -4,12 +4,16 @@
 -- only the claimant was a record, so the partner who needs overnight care and the household's other adults
 -- were never found in HB, or were found as the claimant.
 --
--- A member's record id is the claim's reference with the member's place in it: 'HB000123' the claimant,
--- 'HB000123/P' the partner, 'HB000123/N17' non-dependant 17. hb.claim_person lists them all for linkage;
--- hb.claim_holder the claimant and partner, the people the claim is theirs (what a fetch by record id or
--- NINO answers: a non-dependant's record names them to the hub, and releases no one's claim).
+-- A member's record id is the claim's reference with the member's own id: 'HB000123' the claimant,
+-- 'HB000123/P5' partner 5, 'HB000123/N17' non-dependant 17 (a person, never a place on the claim: a new
+-- partner on a continuing claim is a new record, not the old one's). hb.claim_person lists them all, for
+-- linkage; hb.claim_holder the claimant and current partner, whose claim it is: what a fetch by record id or
+-- NINO answers, the council a record ties its person to, where a change about them goes. A non-dependant's
+-- record, or a former partner's, names the person to the hub and nothing more.
 CREATE TABLE hb.partner (
-    claim_ref             text PRIMARY KEY REFERENCES hb.claim,
+    partner_id            bigint PRIMARY KEY,
+    claim_ref             text NOT NULL REFERENCES hb.claim,
+    left_on               date,               -- no longer the claimant's partner (separated, died) from
     nino                  text,               -- as keyed by the council: sometimes missing or mistyped
     given_name            text NOT NULL,
     family_name           text NOT NULL,
@@ -19,6 +23,7 @@ CREATE TABLE hb.partner (
     name_suffix           text,
     previous_family_names text
 );
+CREATE UNIQUE INDEX partner_one_current_idx ON hb.partner (claim_ref) WHERE left_on IS NULL;
 
 ALTER TABLE hb.non_dependant
     ADD COLUMN nino                  text,
@@ -26,13 +31,6 @@ ALTER TABLE hb.non_dependant
     ADD COLUMN known_as              text,
     ADD COLUMN name_suffix           text,
     ADD COLUMN previous_family_names text;
-
-CREATE VIEW hb.claim_holder AS
-SELECT c.claim_ref AS record_ref, c.claim_ref, 'claimant'::text AS role, c.nino
-  FROM hb.claim c
-UNION ALL
-SELECT p.claim_ref || '/P', p.claim_ref, 'partner', p.nino
-  FROM hb.partner p;
 
 -- The members live at the claim's address, and belong to its council for as long as it does. The claim's
 -- columns are read by scalar subqueries (one primary-key look-up each), not a join: a UNION ALL branch over
@@ -45,7 +43,7 @@ SELECT c.claim_ref AS record_ref, c.claim_ref, 'claimant'::text AS role, c.counc
        c.date_of_birth, c.address_line1, c.town, c.postcode, c.start_date, c.end_date
   FROM hb.claim c
 UNION ALL
-SELECT p.claim_ref || '/P', p.claim_ref, 'partner', (SELECT c.council_code FROM hb.claim c WHERE c.claim_ref = p.claim_ref),
+SELECT p.claim_ref || '/P' || p.partner_id, p.claim_ref, CASE WHEN p.left_on IS NULL THEN 'partner' ELSE 'former_partner' END, (SELECT c.council_code FROM hb.claim c WHERE c.claim_ref = p.claim_ref),
        p.nino, p.given_name, p.family_name, p.middle_names, p.known_as, p.name_suffix, p.previous_family_names,
        p.date_of_birth,
        (SELECT c.address_line1 FROM hb.claim c WHERE c.claim_ref = p.claim_ref),
@@ -66,11 +64,15 @@ SELECT n.claim_ref || '/N' || n.non_dependant_id, n.claim_ref, 'non_dependant',
        (SELECT c.end_date FROM hb.claim c WHERE c.claim_ref = n.claim_ref)
   FROM hb.non_dependant n;
 
+CREATE VIEW hb.claim_holder AS
+SELECT * FROM hb.claim_person WHERE role IN ('claimant', 'partner');
+
 -- Each member's record id, NINO and name and date-of-birth blocking keys indexed as the claimant's are
 -- (0002, 0007): a read by id or NINO, a keyset scan, and a candidate search on names and date of birth use
 -- an index in every branch. (A candidate search on the claim's postcode or town reads each member's claim:
 -- the hub asks only DWP, the spine, for candidates.)
-CREATE INDEX partner_record_ref_idx ON hb.partner ((claim_ref || '/P'));
+CREATE INDEX partner_record_ref_idx ON hb.partner ((claim_ref || '/P' || partner_id));
+CREATE INDEX partner_claim_idx ON hb.partner (claim_ref);
 CREATE INDEX partner_nino_norm_idx ON hb.partner (upper(replace(nino, ' ', '')));
 CREATE INDEX partner_nino_idx ON hb.partner (nino);
 CREATE INDEX partner_sound_dob_idx ON hb.partner (public.soundex(family_name), date_of_birth);

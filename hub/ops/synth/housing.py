@@ -220,15 +220,16 @@ def _record_partner(
         rng, keyed.dob, missing=params.hb_dob_missing_rate, placeholder=params.hb_dob_placeholder_rate, labels=labels
     )
     labels.discard("moved_address")  # a partner's address is the claim's
+    partner_id = len(out.partners) + 1
     out.partners.append(
         (
-            claim_ref, keyed.nino, keyed.given, keyed.family, dob, names.middle, names.known_as, names.suffix,
-            names.previous,
+            partner_id, claim_ref, None, keyed.nino, keyed.given, keyed.family, dob, names.middle,
+            names.known_as, names.suffix, names.previous,
         )
     )  # fmt: skip
-    out.truth.append((f"hb:{claim_ref}/P", partner.person_id, partner.nino))
+    out.truth.append((f"hb:{claim_ref}/P{partner_id}", partner.person_id, partner.nino))
     if labels:
-        out.perturbations[f"hb:{claim_ref}/P"] = frozenset(labels)
+        out.perturbations[f"hb:{claim_ref}/P{partner_id}"] = frozenset(labels)
 
 
 def _dhp(

@@ -41,8 +41,8 @@ COLUMNS: Final[Mapping[str, tuple[str, ...]]] = {
     ),
     "hb.dhp_award": ("dhp_id", "claim_ref", "reason", "weekly_amount", "start_date", "end_date"),
     "hb.partner": (
-        "claim_ref", "nino", "given_name", "family_name", "date_of_birth", "middle_names", "known_as",
-        "name_suffix", "previous_family_names",
+        "partner_id", "claim_ref", "left_on", "nino", "given_name", "family_name", "date_of_birth",
+        "middle_names", "known_as", "name_suffix", "previous_family_names",
     ),
     "hb.non_dependant": (
         "non_dependant_id", "claim_ref", "given_name", "family_name", "date_of_birth", "gross_weekly_income",
@@ -90,7 +90,7 @@ class SynthData:
 
     ``databases`` maps a source database key (``src_dwp``, ``src_hb``, ``src_social_care``) to its
     tables keyed ``schema.table``, in load order, truth table last. ``perturbations`` maps a council
-    record id (``hb:HB000123``, ``hb:HB000123/P`` its partner, ``hb:HB000123/N17`` a non-dependant,
+    record id (``hb:HB000123``, ``hb:HB000123/P5`` its partner, ``hb:HB000123/N17`` a non-dependant,
     ``sc:SC000045``) to the errors injected into it; records keyed exactly as the truth are absent.
     """
 
