@@ -78,7 +78,7 @@ class Decision:
     method: str  # "nino" | "probabilistic"
     chosen: Candidate | None  # the spine record linked (band LINK) or the best candidate otherwise
     review: tuple[Candidate, ...] = field(default=())  # what a reviewer must choose between
-    reason: str | None = None  # for review: "nino_conflict" | "probabilistic"
+    reason: str | None = None  # for review: "nino_conflict" | "probabilistic" | "spine_record_in_review"
 
 
 @functools.lru_cache(maxsize=65536)

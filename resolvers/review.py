@@ -48,6 +48,7 @@ describe_values(
 class ReviewReason(Enum):
     PROBABILISTIC = "probabilistic"
     NINO_CONFLICT = "nino_conflict"
+    SPINE_RECORD_IN_REVIEW = "spine_record_in_review"
 
 
 describe_values(
@@ -55,6 +56,8 @@ describe_values(
     {
         ReviewReason.PROBABILISTIC: "The linkage model judged it between the bands: likely, not certain.",
         ReviewReason.NINO_CONFLICT: "The NINOs agree, but the given name or the date of birth clearly does not.",
+        ReviewReason.SPINE_RECORD_IN_REVIEW: "The DWP record it matches is itself in review: DWP holds its NINO on "
+        "another person's record too, and nothing links to it until a person decides whose it is.",
     },
 )
 

@@ -152,7 +152,13 @@ class ReviewRow:
         """Why the item is in the queue, for the person deciding it: the hub's reason in words, the bands it
         was weighed against (kept with the item since migration 0028), and the details that counted for and
         against, strongest first. Names no value of the record (the evidence is comparison levels only)."""
-        if self.reason == "nino_conflict":
+        if self.reason == "spine_record_in_review":
+            head = (
+                "The record matches a DWP record that is itself in review: DWP holds that record's National "
+                "Insurance number on another person's record too, so nothing links to it until a person decides "
+                "whose it is"
+            )
+        elif self.reason == "nino_conflict":
             head = (
                 "The record's National Insurance number is this person's, but its other details do not agree "
                 "well enough to link on the number alone (it may be a household member's number)"

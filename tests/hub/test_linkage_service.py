@@ -122,11 +122,31 @@ async def test_rebuild_is_idempotent_and_incremental(linked: Linked) -> None:
     model = load_model(linked.settings.link_model_path)
     again = await build_links(linked.settings, model=model, thresholds=THRESHOLDS, chunk=500, progress=False)
     assert all(set(c) == {"unchanged"} for c in again.by_source.values()), again.by_source
-    claim = await linked.admin["src_hb"].fetchval("SELECT claim_ref FROM hb.claim ORDER BY claim_ref LIMIT 1")
+    # A claim with members: its postcode is theirs too (they live at the claim's address), so the claimant's
+    # record and each member's are decided again, and no other.
+    claim = await linked.admin["src_hb"].fetchval(
+        "SELECT claim_ref FROM hb.claim_person WHERE role <> 'claimant' ORDER BY claim_ref LIMIT 1"
+    )
+    members = await linked.admin["src_hb"].fetchval("SELECT count(*) FROM hb.claim_person WHERE claim_ref = $1", claim)
+    assert members >= 2
     await linked.admin["src_hb"].execute("UPDATE hb.claim SET postcode = 'ZZ9 9ZZ' WHERE claim_ref = $1", claim)
     refreshed = await build_links(linked.settings, model=model, thresholds=THRESHOLDS, chunk=500, progress=False)
     changed = {k: v for k, v in refreshed.by_source["hb"].items() if k != "unchanged"}
-    assert sum(changed.values()) == 1
+    assert sum(changed.values()) == members
+    # DWP's later record of a NINO is decided from itself and the earlier record: the earlier one changed
+    # (it moved), both are decided again, and nothing else of DWP's.
+    original = await linked.admin["src_dwp"].fetchval(
+        "SELECT min(person_id) FROM dwp.person WHERE nino IN "
+        "(SELECT nino FROM dwp.person WHERE nino IS NOT NULL GROUP BY nino HAVING count(*) > 1)"
+    )
+    assert original is not None, "the synthetic spine holds duplicates"
+    later = await linked.admin["src_dwp"].fetchval(
+        "SELECT count(*) FROM dwp.person WHERE person_id > $1 AND nino = (SELECT nino FROM dwp.person WHERE person_id = $1)",
+        original,
+    )
+    await linked.admin["src_dwp"].execute("UPDATE dwp.person SET postcode = 'ZZ9 9ZY' WHERE person_id = $1", original)
+    moved = await build_links(linked.settings, model=model, thresholds=THRESHOLDS, chunk=500, progress=False)
+    assert sum(v for k, v in moved.by_source["dwp"].items() if k != "unchanged") == 1 + later
     runs = await linked.admin["hub"].fetch("SELECT finished_at, cursors FROM hub.link_run ORDER BY run_id")
     assert all(r["finished_at"] is not None for r in runs)
 
@@ -152,8 +172,8 @@ async def test_an_interrupted_build_resumes_where_it_stopped(linked: Linked) -> 
         "INSERT INTO hub.link_run (model_version, cursors) VALUES ($1, $2::jsonb)",
         model.version,
         # The spine's pass ends with its duplicates (each decided once the whole spine is read), written
-        # with a cursor past its last record.
-        f'{{"dwp": {last_person + 1}, "hb": "{stopped_at}"}}',
+        # with a cursor of their own.
+        f'{{"dwp": {last_person}, "dwp:duplicates": "{last_person}", "hb": "{stopped_at}"}}',
     )
     resumed = await build_links(linked.settings, model=model, thresholds=THRESHOLDS, chunk=500, progress=False)
     # The spine is read again (the others are decided against it) but not written again; HB goes on

@@ -97,6 +97,8 @@ COUNCIL: list[tuple[Any, ...]] = [
     ("social_care", "SCNM5", None, "Adaeze", None, None, None, "Nwachukwu-Obi", None, dt.date(1971, 8, 23), HOME),
     # The shared NINO on Wilhelmina's claim, her names and date of birth: hers, whoever else DWP holds it for.
     ("hb", "HBNM6", SHARED_NINO, "Wilhelmina", None, None, None, "Strathearn", None, dt.date(1944, 7, 5), HOME),
+    # Ignatius, whose DWP record carries Wilhelmina's NINO: his record is in review, and so is this one.
+    ("social_care", "SCNM6", None, "Ignatius", None, None, None, "Podmore", None, dt.date(1969, 2, 13), HOME),
 ]
 
 # (source, record id, expected band, method, the person it links to, or the people a reviewer chooses between)
@@ -112,6 +114,7 @@ EXPECTED: list[tuple[str, str, str, str, int | tuple[int, ...]]] = [
     ("hb", "HBNM5", "link", "nino", CAROLINE),
     ("social_care", "SCNM5", "link", "probabilistic", ADAEZE),
     ("hb", "HBNM6", "link", "nino", WILHELMINA),
+    ("social_care", "SCNM6", "review", "probabilistic", (IGNATIUS,)),
 ]
 
 
@@ -314,3 +317,18 @@ async def test_dwp_duplicates_are_one_person_and_two_people_under_one_nino_go_to
         str(IGNATIUS),
     )
     assert [(i["reason"], i["candidate_person"]) for i in items] == [("nino_conflict", person_key_for(str(WILHELMINA)))]
+
+
+async def test_nothing_links_to_a_dwp_record_that_is_itself_in_review(built: Built) -> None:
+    """Ignatius's details agree with his DWP record in every way, but that record carries a NINO DWP also
+    holds for Wilhelmina: until a person decides whose it is, his council record names no one either."""
+    items = await built.admin["hub"].fetch(
+        "SELECT reason, candidate_person FROM hub.review_item WHERE source = 'social_care' AND source_record_id = 'SCNM6'"
+    )
+    assert [(i["reason"], i["candidate_person"]) for i in items] == [
+        ("spine_record_in_review", person_key_for(str(IGNATIUS)))
+    ]
+    (dwp_item,) = await built.admin["hub"].fetch(
+        "SELECT reason FROM hub.review_item WHERE source = 'dwp' AND source_record_id = $1", str(IGNATIUS)
+    )
+    assert dwp_item["reason"] == "nino_conflict"

@@ -181,29 +181,28 @@ async def build_links(
             spine.person_ids = [
                 d.original.spine_record_id if (d := duplicates.get(i)) and d.same else i for i in spine.ids
             ]
+            spine.in_review = frozenset(i for i, d in duplicates.items() if not d.same)
             mine = sorted((i for i in duplicates if partition.owns(dwp.name, i)), key=int)
-            # Written with a cursor past the spine's last record, so that a partition resumed after this
-            # does not decide them again (the spine's ids are DWP's bigint person ids).
-            after_spine = int(spine.ids[-1]) + 1 if spine.ids else 0
-            done_spine = share.cursors.get(dwp.name)
-            if mine and not (done_spine is not None and int(done_spine) >= after_spine):
+            # Written with a cursor of their own (the spine's last record), so that a partition resumed after
+            # this does not decide them again, and one resumed before it does.
+            if mine and share.cursors.get(_DUPLICATES) is None:
                 originals = {duplicates[i].original.spine_record_id for i in mine}
                 found = {r.record_id: r for r in await dwp.by_record_ids(sorted({*mine, *originals}, key=int))}
                 held = [found[i] for i in mine if i in found]
-                # Decided from the record and the earlier one of its NINO: either changed, decided again.
-                prints = {
-                    r.record_id or "": fingerprint(
-                        ring, r, found[duplicates[r.record_id or ""].original.spine_record_id]
-                    )
-                    for r in held
-                    if duplicates[r.record_id or ""].original.spine_record_id in found
+                # Decided, and fingerprinted, from one read of the record and the earlier one of its NINO:
+                # either changing decides it again. One whose earlier record is gone is its own person.
+                pairs = {
+                    r.record_id or "": found.get(duplicates[r.record_id or ""].original.spine_record_id) for r in held
                 }
-                held = [r for r in held if r.record_id in prints]
+                prints = {
+                    i: fingerprint(ring, found[i], *([original] if original is not None else []))
+                    for i, original in pairs.items()
+                }
                 fresh = (
                     set() if force else await unchanged_records(hub, dwp.name, held, ring, version, thresholds, prints)
                 )
                 todo = [r for r in held if r.record_id not in fresh]
-                decisions = [_duplicate_decision(duplicates[r.record_id or ""]) for r in todo]
+                decisions = _duplicate_decisions(todo, pairs, model)
                 rows = rows_for(
                     dwp.name,
                     todo,
@@ -219,8 +218,9 @@ async def build_links(
                     share=share,
                     thresholds=thresholds,
                     source=dwp.name,
-                    cursor=after_spine,
+                    cursor=spine.ids[-1],
                     unchanged=len(fresh),
+                    cursor_key=_DUPLICATES,
                 )
                 counts.add(dwp.name, "unchanged", len(fresh))
                 for counted in rows.counted:
@@ -236,9 +236,34 @@ async def build_links(
         await hub.close()
 
 
+#: The cursor of the spine's duplicates, decided once the whole spine is read: set when they are written.
+_DUPLICATES = "dwp:duplicates"
+
+
 def _ended(counts: RunCounts, end: RunEnd) -> RunCounts:
     counts.run_finished, counts.pending, counts.review = end.run_finished, end.pending, end.review
     return counts
+
+
+def _duplicate_decisions(
+    records: Sequence[Demographics], originals: dict[str, Demographics | None], model: FSModel
+) -> list[Decision]:
+    """Each of DWP's later records of a NINO decided against the earlier record as read with it
+    (:func:`spine_duplicates`, the rule the spine's person ids were named by): one whose earlier record is
+    no longer held is its own person."""
+    earlier = {o.record_id: o for o in originals.values() if o is not None}
+    ordered = sorted(earlier.values(), key=lambda r: int(r.record_id or 0)) + list(records)
+    found = spine_duplicates(
+        prepare(columns_of(ordered)),
+        [r.record_id or "" for r in ordered],
+        [normalised_nino(r.nino) for r in ordered],
+        model=model,
+    )
+    out = []
+    for r in records:
+        duplicate = found.get(r.record_id or "")
+        out.append(_spine_decision(r) if duplicate is None else _duplicate_decision(duplicate))
+    return out
 
 
 def _duplicate_decision(duplicate: SpineDuplicate) -> Decision:
@@ -332,6 +357,8 @@ class _Spine:
     index: SpineIndex
     #: Each spine row's person: its own id, or the id of the earlier record it duplicates (spine_duplicates).
     person_ids: list[str] | None = None
+    #: The spine records in review: a NINO an earlier record carries, on another person's details.
+    in_review: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -386,4 +413,15 @@ def _council_chunk(key: int, source: str, records: list[Demographics], todo: lis
         model=batch.model,
         thresholds=batch.thresholds,
     )
+    if spine.in_review:
+        decisions = [_held_back(d, spine.in_review) for d in decisions]
     return rows_for(source, todo, decisions, batch.ring, batch.version, batch.thresholds), None
+
+
+def _held_back(decision: Decision, in_review: frozenset[str]) -> Decision:
+    """A link to a spine record that is itself in review (its NINO on another person's record too) waits for
+    that review: until a person decides whose the record is, it names no one, for this record either."""
+    chosen = decision.chosen
+    if decision.band is not Band.LINK or chosen is None or chosen.spine_record_id not in in_review:
+        return decision
+    return Decision(Band.REVIEW, decision.method, chosen, (chosen,), "spine_record_in_review")

@@ -58,6 +58,10 @@ def _fingerprint_text(record: Demographics) -> str:
     parts = [
         record.given_name,
         record.family_name,
+        record.middle_names,
+        record.known_as,
+        record.name_suffix,
+        record.previous_family_names,
         str(record.dob),
         record.postcode,
         record.address_line1,
@@ -512,18 +516,20 @@ async def write_rows(
     source: str,
     cursor: Any,
     unchanged: int = 0,
+    cursor_key: str | None = None,
 ) -> None:
     """A decided chunk into the link index and the review queue, in one transaction with its partition's
     progress: the links, the review items its decisions propose, the open items they no longer propose closed
     as superseded (only ever of the chunk's own records, so a partition closes no other's items), and the
-    cursor ``source`` reached with what the chunk counted (its decisions and ``unchanged`` records). A
+    cursor ``source`` reached (kept under ``cursor_key``, else ``source``) with what the chunk counted (its
+    decisions and ``unchanged`` records). A
     partition that stops resumes after its last committed chunk: no record it wrote is decided twice.
 
     Locks are taken in one order, the chunk's link rows and then their review items, as a reviewer's
     decision takes them (:meth:`hub.records.links.ReviewQueue.decide`); a transaction PostgreSQL aborts all
     the same is run again, and ``share`` counts what committed."""
     counts = _counted(share.counts, source, rows.counted, unchanged)
-    cursors = {**share.cursors, source: cursor}
+    cursors = {**share.cursors, (cursor_key or source): cursor}
     for attempt in range(_RETRIES):
         changes = share.changes.copy()
         try:
