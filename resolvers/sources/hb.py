@@ -69,6 +69,7 @@ def _claim(row: Mapping[str, Any]) -> HousingBenefitClaim:
 
 class HousingBenefitSource(PgSource):
     name = "hb"
+    youngest: ClassVar[int | None] = 16
     people = PeopleTable(
         "hb.claim_person",
         "record_ref",

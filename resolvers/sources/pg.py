@@ -52,6 +52,9 @@ class PgSource:
     does: the hub applies its own configuration)."""
 
     name: str
+    #: The youngest a person of a record here can be, for a service of adults only (HB: a claimant or
+    #: partner is 16 or over, a non-dependant 18; adult social care, 18): linkage offers no younger candidate.
+    youngest: ClassVar[int | None] = None
 
     def __init__(
         self,

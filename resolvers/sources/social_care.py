@@ -71,6 +71,7 @@ def _client(row: Mapping[str, Any]) -> SocialCareRecord:
 
 class SocialCareSource(PgSource):
     name = "social_care"
+    youngest: ClassVar[int | None] = 16  # adult social care: 18, with transition assessments from 16
     people = PeopleTable(
         "social_care.client", "client_id", "nino", nhs_column="nhs_number", council_column="council_code"
     )

@@ -49,6 +49,7 @@ ADAEZE = 910_010  # born abroad: 1 January on her NINO record, her real date on 
 WILHELMINA, IGNATIUS = 910_011, 910_012  # two people DWP holds under one NINO (issued twice, or a slip)
 SHARED_NINO = "WY910011A"
 XANTHE_AGAIN = 910_013  # DWP's second record of Xanthe
+AMBROSE, AMBROSE_BABY = 910_014, 910_015  # a father and his baby son of one name at one home
 
 SPINE: list[dict[str, Any]] = [
     {"id": XANTHE, "nino": "WY910001A", "given": "Xanthe", "middle": "Oriel", "family": "Vantongeren",
@@ -70,6 +71,9 @@ SPINE: list[dict[str, Any]] = [
     {"id": IGNATIUS, "nino": SHARED_NINO, "given": "Ignatius", "family": "Podmore", "dob": dt.date(1969, 2, 13)},
     # Xanthe registered again: her NINO, no middle name. One person, one candidate for her council records.
     {"id": XANTHE_AGAIN, "nino": "WY910001A", "given": "Xanthe", "family": "Vantongeren", "dob": dt.date(1966, 3, 9)},
+    {"id": AMBROSE, "nino": "WY910014A", "given": "Ambrose", "family": "Tittensor", "dob": dt.date(1983, 9, 21)},
+    {"id": AMBROSE_BABY, "nino": "WY910015A", "given": "Ambrose", "family": "Tittensor",
+     "dob": dt.date.today().replace(day=1) - dt.timedelta(days=400)},
 ]  # fmt: skip
 NINO_OF = {p["id"]: p["nino"] for p in SPINE if p["id"] != XANTHE_AGAIN}
 
@@ -97,6 +101,8 @@ COUNCIL: list[tuple[Any, ...]] = [
     ("social_care", "SCNM5", None, "Adaeze", None, None, None, "Nwachukwu-Obi", None, dt.date(1971, 8, 23), HOME),
     # The shared NINO on Wilhelmina's claim, her names and date of birth: hers, whoever else DWP holds it for.
     ("hb", "HBNM6", SHARED_NINO, "Wilhelmina", None, None, None, "Strathearn", None, dt.date(1944, 7, 5), HOME),
+    # The father, no date of birth: an adult service's record is never his baby son's.
+    ("social_care", "SCNM7", None, "Ambrose", None, None, None, "Tittensor", None, None, HOME),
     # Ignatius, whose DWP record carries Wilhelmina's NINO: his record is in review, and so is this one.
     ("social_care", "SCNM6", None, "Ignatius", None, None, None, "Podmore", None, dt.date(1969, 2, 13), HOME),
 ]
@@ -332,3 +338,17 @@ async def test_nothing_links_to_a_dwp_record_that_is_itself_in_review(built: Bui
         "SELECT reason FROM hub.review_item WHERE source = 'dwp' AND source_record_id = $1", str(IGNATIUS)
     )
     assert dwp_item["reason"] == "nino_conflict"
+
+
+async def test_an_adult_services_record_is_never_a_childs(built: Built) -> None:
+    """A father and his baby son of one name at one home, the care record without a date of birth: the son
+    is no candidate for adult social care, so the record is the father's or a reviewer's, never the son's."""
+    link = built.links[("social_care", "SCNM7")]
+    assert link["person_key"] != person_key_for(str(AMBROSE_BABY))
+    items = await built.admin["hub"].fetch(
+        "SELECT candidate_person FROM hub.review_item WHERE source = 'social_care' AND source_record_id = 'SCNM7'"
+    )
+    assert person_key_for(str(AMBROSE_BABY)) not in {i["candidate_person"] for i in items}
+    assert link["band"] == "link" or items, "the father is the record's candidate"
+    if link["band"] == "link":
+        assert link["person_key"] == person_key_for(str(AMBROSE))

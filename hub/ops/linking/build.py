@@ -6,12 +6,13 @@ spine; :mod:`hub.ops.linking.rows` coordinates them in the hub database)."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import itertools
 import multiprocessing
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -182,6 +183,12 @@ async def build_links(
                 d.original.spine_record_id if (d := duplicates.get(i)) and d.same else i for i in spine.ids
             ]
             spine.in_review = frozenset(i for i, d in duplicates.items() if not d.same)
+            # A service of adults only is never offered a child: the spine's people too young for it.
+            spine.too_young = {
+                source.name: _younger_than(spine.columns["dob"], source.youngest)
+                for source in (hb, sc)
+                if source.youngest is not None
+            }
             mine = sorted((i for i in duplicates if partition.owns(dwp.name, i)), key=int)
             # Written with a cursor of their own (the spine's last record), so that a partition resumed after
             # this does not decide them again, and one resumed before it does.
@@ -359,6 +366,8 @@ class _Spine:
     person_ids: list[str] | None = None
     #: The spine records in review: a NINO an earlier record carries, on another person's details.
     in_review: frozenset[str] = frozenset()
+    #: Per council source of adults only (PgSource.youngest): which spine rows are of people too young for it.
+    too_young: dict[str, npt.NDArray[np.bool_]] = field(default_factory=dict)
 
 
 @dataclass
@@ -403,6 +412,10 @@ def _council_chunk(key: int, source: str, records: list[Demographics], todo: lis
         size = spine.index.size
         codes = np.unique(np.concatenate([ia * size + ib, extra[:, 0] * size + extra[:, 1]]))
         ia, ib = codes // size, codes % size
+    too_young = spine.too_young.get(source)
+    if too_young is not None and len(ib):
+        keep = ~too_young[ib]
+        ia, ib = ia[keep], ib[keep]
     decisions = decide_pairs(
         left,
         ninos,
@@ -416,6 +429,15 @@ def _council_chunk(key: int, source: str, records: list[Demographics], todo: lis
     if spine.in_review:
         decisions = [_held_back(d, spine.in_review) for d in decisions]
     return rows_for(source, todo, decisions, batch.ring, batch.version, batch.thresholds), None
+
+
+def _younger_than(dobs: npt.NDArray[np.object_], years: int, today: dt.date | None = None) -> npt.NDArray[np.bool_]:
+    """Which prepared dates of birth (``YYYYMMDD``, None when not known) are of someone under ``years`` today:
+    an unknown date of birth is no one's age."""
+    day = today or dt.date.today()
+    born_after = (day.replace(year=day.year - years) if not (day.month == 2 and day.day == 29) else
+                  dt.date(day.year - years, 3, 1)).strftime("%Y%m%d")  # fmt: skip
+    return np.fromiter((d is not None and d > born_after for d in dobs), dtype=np.bool_, count=len(dobs))
 
 
 def _held_back(decision: Decision, in_review: frozenset[str]) -> Decision:
