@@ -6,6 +6,7 @@ spine; :mod:`hub.ops.linking.rows` coordinates them in the hub database)."""
 from __future__ import annotations
 
 import asyncio
+import calendar
 import datetime as dt
 import itertools
 import multiprocessing
@@ -179,10 +180,12 @@ async def build_links(
             # DWP's duplicates: a person registered twice is one person, under the first record's id; a NINO
             # on two people's records sends the later one to a person.
             duplicates = spine_duplicates(spine.columns, spine.ids, spine.ninos, model=model)
-            spine.person_ids = [
-                d.original.spine_record_id if (d := duplicates.get(i)) and d.same else i for i in spine.ids
-            ]
-            spine.in_review = frozenset(i for i, d in duplicates.items() if not d.same)
+            # A person's decision on a later record stands: accepted, it is the earlier record's person;
+            # rejected, its own. Until then it is in review, and nothing links to it.
+            decided = await _clerical(hub, dwp.name, [i for i, d in duplicates.items() if not d.same])
+            same = {i for i, d in duplicates.items() if d.same or decided.get(i) is True}
+            spine.person_ids = [duplicates[i].original.spine_record_id if i in same else i for i in spine.ids]
+            spine.in_review = frozenset(i for i, d in duplicates.items() if not d.same and i not in decided)
             # A service of adults only is never offered a child: the spine's people too young for it.
             spine.too_young = {
                 source.name: _younger_than(spine.columns["dob"], source.youngest)
@@ -306,10 +309,20 @@ async def unchanged_records(
         [r.record_id for r in records],
     )
     known = {r["source_record_id"]: r for r in rows}
+    # One held back for a spine record in review is decided again every run: that review may be decided.
+    held_back = {
+        r["source_record_id"]
+        for r in await hub.fetch(
+            "SELECT source_record_id FROM hub.review_item WHERE source = $1 AND source_record_id = ANY($2::text[]) "
+            "AND status = 'open' AND reason = 'spine_record_in_review'",
+            source,
+            [r.record_id for r in records],
+        )
+    }
     same = set()
     for record in records:
         row = known.get(record.record_id or "")
-        if row is None:
+        if row is None or record.record_id in held_back:
             continue
         if row["method"] == "clerical" or (
             row["fingerprint"]
@@ -319,6 +332,19 @@ async def unchanged_records(
         ):
             same.add(record.record_id or "")
     return same
+
+
+async def _clerical(hub: asyncpg.Connection, source: str, record_ids: Sequence[str]) -> dict[str, bool]:
+    """Of these records, those a person decided: linked (accepted) or not (rejected)."""
+    if not record_ids:
+        return {}
+    rows = await hub.fetch(
+        "SELECT source_record_id, band FROM hub.link WHERE source = $1 AND source_record_id = ANY($2::text[]) "
+        "AND method = 'clerical'",
+        source,
+        list(record_ids),
+    )
+    return {r["source_record_id"]: r["band"] == "link" for r in rows}
 
 
 def _ready(value: Any) -> asyncio.Future[Any]:
@@ -406,16 +432,18 @@ def _council_chunk(key: int, source: str, records: list[Demographics], todo: lis
     left = prepare(columns_of(todo))
     ninos = _normalised(todo)
     ia, ib = spine.index.candidates(left)
+    too_young = spine.too_young.get(source)
+    if too_young is not None and len(ib):
+        # Of the blocking look-ups only: the holder of the record's own NINO stays a candidate (the NINO
+        # rules decide it), whatever the date of birth DWP holds.
+        keep = ~too_young[ib]
+        ia, ib = ia[keep], ib[keep]
     by_nino = [(i, b) for i, nino in enumerate(ninos) if nino is not None for b in spine.by_nino.get(nino, ())]
     if by_nino:
         extra = np.asarray(by_nino, dtype=np.int64)
         size = spine.index.size
         codes = np.unique(np.concatenate([ia * size + ib, extra[:, 0] * size + extra[:, 1]]))
         ia, ib = codes // size, codes % size
-    too_young = spine.too_young.get(source)
-    if too_young is not None and len(ib):
-        keep = ~too_young[ib]
-        ia, ib = ia[keep], ib[keep]
     decisions = decide_pairs(
         left,
         ninos,
@@ -435,8 +463,12 @@ def _younger_than(dobs: npt.NDArray[np.object_], years: int, today: dt.date | No
     """Which prepared dates of birth (``YYYYMMDD``, None when not known) are of someone under ``years`` today:
     an unknown date of birth is no one's age."""
     day = today or dt.date.today()
-    born_after = (day.replace(year=day.year - years) if not (day.month == 2 and day.day == 29) else
-                  dt.date(day.year - years, 3, 1)).strftime("%Y%m%d")  # fmt: skip
+    year = day.year - years
+    if (day.month, day.day) == (2, 29) and not calendar.isleap(year):
+        cutoff = dt.date(year, 2, 28)  # born on 1 March of that year: not yet that age on 29 February
+    else:
+        cutoff = day.replace(year=year)
+    born_after = cutoff.strftime("%Y%m%d")
     return np.fromiter((d is not None and d > born_after for d in dobs), dtype=np.bool_, count=len(dobs))
 
 
