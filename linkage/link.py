@@ -45,6 +45,7 @@ __all__ = [
     "SpineDuplicate",
     "decide",
     "decide_pairs",
+    "duplicates_among",
     "normalised_nino",
     "person_key_for",
     "spine_duplicates",
@@ -134,14 +135,20 @@ def _people_of(
     held = [n for n in ninos if n is not None]
     if len(set(held)) == len(held):
         return list(ids)
-    order = sorted(range(len(ids)), key=lambda k: _spine_order(ids[k]))
-    duplicates = spine_duplicates(
-        prepare(columns_of([spine[k] for k in order])),
-        [ids[k] for k in order],
-        [ninos[k] for k in order],
+    duplicates = duplicates_among(spine, model=model)
+    return [d.original.spine_record_id if (d := duplicates.get(i)) and d.same else i for i in ids]
+
+
+def duplicates_among(records: Sequence[Demographics], *, model: FSModel) -> dict[str, SpineDuplicate]:
+    """:func:`spine_duplicates` of spine records given in any order (they carry their ids and NINOs): put in
+    the spine's own order first, so that the earlier record of a NINO is the one the batch build names."""
+    ordered = sorted(records, key=lambda r: _spine_order(r.record_id or ""))
+    return spine_duplicates(
+        prepare(columns_of(ordered)),
+        [r.record_id or "" for r in ordered],
+        [normalised_nino(r.nino) for r in ordered],
         model=model,
     )
-    return [d.original.spine_record_id if (d := duplicates.get(i)) and d.same else i for i in ids]
 
 
 def _spine_order(record_id: str) -> tuple[int, int | str]:

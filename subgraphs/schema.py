@@ -35,6 +35,7 @@ from strawberry.types import Info
 from hub.types import SubjectKey
 from linkage import check_nino
 from resolvers.sources import records
+from resolvers.sources.base import HeldChange
 from resolvers.sources.contract import ENTITIES, Ask
 from resolvers.sources.demographics import QueryBatch, candidate_sql
 from resolvers.sources.pg import PgSource
@@ -557,20 +558,7 @@ class Mutation:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class _InboxChange:
-    """An :class:`~resolvers.sources.base.InboxChange` as the direct adapter's ``deliver`` takes it."""
-
-    delivery_id: uuid.UUID
-    notification_id: uuid.UUID
-    kind: str
-    effective_date: dt.date
-    target_ref: str
-    council_code: str | None
-    sender_org_type: str
-
-
-def _inbox_change(change: InboxChangeInput, ask: Ask, source: PgSource) -> _InboxChange:
+def _inbox_change(change: InboxChangeInput, ask: Ask, source: PgSource) -> HeldChange:
     try:
         delivery_id, notification_id = uuid.UUID(str(change.delivery_id)), uuid.UUID(str(change.notification_id))
     except ValueError:
@@ -580,7 +568,7 @@ def _inbox_change(change: InboxChangeInput, ask: Ask, source: PgSource) -> _Inbo
         source.people.id_type == "bigint" and not (ref.isascii() and ref.isdigit() and len(ref) <= 18)
     ):
         raise GraphQLError("targetRef is not a record id of this source", extensions={"code": "BAD_USER_INPUT"})
-    return _InboxChange(
+    return HeldChange(
         delivery_id=delivery_id,
         notification_id=notification_id,
         kind=change.kind.value,

@@ -38,6 +38,7 @@ __all__ = [
     "SOURCE_NAMES",
     "ClaimsSource",
     "DbSpan",
+    "HeldChange",
     "HttpSpan",
     "HttpSpanLike",
     "InboxChange",
@@ -178,6 +179,19 @@ class InboxChange(Protocol):
     def sender_org(self) -> str | None: ...
     @property
     def sender_org_type(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class HeldChange:
+    """An :class:`InboxChange` held in memory: what a subgraph hands its source's ``deliver``."""
+
+    delivery_id: uuid.UUID
+    notification_id: uuid.UUID
+    kind: str
+    effective_date: dt.date
+    target_ref: str
+    council_code: str | None
+    sender_org_type: str
 
 
 class SpineSource(Source[DwpRecord], Protocol):

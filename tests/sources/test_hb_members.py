@@ -30,6 +30,7 @@ from hub.types import SOURCE_STORES
 from linkage import Thresholds
 from linkage.link import person_key_for
 from resolvers.sources import HousingBenefitSource
+from resolvers.sources.base import HeldChange
 from tests.asks import full_ask
 
 PEOPLE = 2500
@@ -68,19 +69,6 @@ EXPECTED = [
     (DAUGHTER, "link", "nino", OTTILIE),
     (FORMER, "link", "nino", EVANDER),
 ]
-
-
-@dataclasses.dataclass(frozen=True)
-class Change:
-    """A change of circumstance as the outbox hands it to a source (resolvers.sources.base.InboxChange)."""
-
-    delivery_id: uuid.UUID
-    notification_id: uuid.UUID
-    kind: str
-    effective_date: dt.date
-    target_ref: str
-    council_code: str | None
-    sender_org_type: str
 
 
 @dataclasses.dataclass
@@ -278,8 +266,8 @@ async def test_a_change_routed_by_a_partners_record_while_hb_was_down_lands_on_t
     """Routed from the link index (HB not answering), a change names the partner's record: HB reads its claim
     and council, and the claim's team receives it; one routed by a non-dependant's record lands nowhere."""
     changes = [
-        Change(uuid.uuid4(), uuid.uuid4(), "hospital_admission", dt.date(2026, 11, 30), PARTNER_1, None, "hub"),
-        Change(uuid.uuid4(), uuid.uuid4(), "hospital_admission", dt.date(2026, 11, 30), SON, None, "hub"),
+        HeldChange(uuid.uuid4(), uuid.uuid4(), "hospital_admission", dt.date(2026, 11, 30), PARTNER_1, None, "hub"),
+        HeldChange(uuid.uuid4(), uuid.uuid4(), "hospital_admission", dt.date(2026, 11, 30), SON, None, "hub"),
     ]
     assert await hb.deliver(changes) == {PARTNER_1: COUNCIL}
     landed = await built.admin["src_hb"].fetch(

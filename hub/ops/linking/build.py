@@ -48,7 +48,15 @@ from linkage import (
     prepare,
 )
 from linkage.blocking import SpineIndex
-from linkage.link import Candidate, Decision, SpineDuplicate, decide_pairs, normalised_nino, spine_duplicates
+from linkage.link import (
+    Candidate,
+    Decision,
+    SpineDuplicate,
+    decide_pairs,
+    duplicates_among,
+    normalised_nino,
+    spine_duplicates,
+)
 from resolvers.sources.pg import PgSource
 
 __all__ = ["build_links"]
@@ -161,7 +169,8 @@ async def build_links(
             seen_ninos: set[str] = set()
 
             def first_of_nino(record: Demographics) -> bool:
-                nino = normalised_nino(record.nino)
+                # DWP keeps NINOs normalised (its PeopleTable says so): no check per record of a million.
+                nino = record.nino if dwp.people.nino_normalised else normalised_nino(record.nino)
                 if nino is None:
                     return True
                 if nino in seen_ninos:
@@ -262,13 +271,7 @@ def _duplicate_decisions(
     (:func:`spine_duplicates`, the rule the spine's person ids were named by): one whose earlier record is
     no longer held is its own person."""
     earlier = {o.record_id: o for o in originals.values() if o is not None}
-    ordered = sorted(earlier.values(), key=lambda r: int(r.record_id or 0)) + list(records)
-    found = spine_duplicates(
-        prepare(columns_of(ordered)),
-        [r.record_id or "" for r in ordered],
-        [normalised_nino(r.nino) for r in ordered],
-        model=model,
-    )
+    found = duplicates_among([*earlier.values(), *records], model=model)
     out = []
     for r in records:
         duplicate = found.get(r.record_id or "")
@@ -302,27 +305,20 @@ async def unchanged_records(
     """The records whose decision stands: decided by a person, or from the same data by the same model with
     the same bands. ``fingerprints``: by record id, where a decision is made from more than the record."""
     bands = thresholds_key(thresholds)
+    # One held back for a spine record in review is decided again every run: that review may be decided.
     rows = await hub.fetch(
-        "SELECT source_record_id, fingerprint, model_version, thresholds, method FROM hub.link "
-        "WHERE source = $1 AND source_record_id = ANY($2::text[])",
+        "SELECT l.source_record_id, l.fingerprint, l.model_version, l.thresholds, l.method, EXISTS ("
+        "SELECT 1 FROM hub.review_item r WHERE r.source = l.source AND r.source_record_id = l.source_record_id "
+        "AND r.status = 'open' AND r.reason = 'spine_record_in_review') AS held_back "
+        "FROM hub.link l WHERE l.source = $1 AND l.source_record_id = ANY($2::text[])",
         source,
         [r.record_id for r in records],
     )
     known = {r["source_record_id"]: r for r in rows}
-    # One held back for a spine record in review is decided again every run: that review may be decided.
-    held_back = {
-        r["source_record_id"]
-        for r in await hub.fetch(
-            "SELECT source_record_id FROM hub.review_item WHERE source = $1 AND source_record_id = ANY($2::text[]) "
-            "AND status = 'open' AND reason = 'spine_record_in_review'",
-            source,
-            [r.record_id for r in records],
-        )
-    }
     same = set()
     for record in records:
         row = known.get(record.record_id or "")
-        if row is None or record.record_id in held_back:
+        if row is None or row["held_back"]:
             continue
         if row["method"] == "clerical" or (
             row["fingerprint"]
